@@ -1,0 +1,126 @@
+// Package config reads ottr.yaml: its schema, the defaults of every setting,
+// and validation whose errors give the line and the rule broken.
+package config
+
+import (
+	"time"
+
+	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/route"
+)
+
+// Config is the whole of ottr.yaml. The zero value of every field means its
+// documented default; Load fills the defaults in.
+type Config struct {
+	// Database is a SQLite file path (default "ottr.db" in DataDir) or, in
+	// cluster mode, a postgres:// URL.
+	Database string `yaml:"database"`
+	// DataDir holds the database, the master key and the lab's files.
+	// Default: "./ottr-data".
+	DataDir string `yaml:"data_dir"`
+	// MasterKeyFile holds the 32-byte key that encrypts secrets at rest
+	// (hex). Default: DataDir/master.key, created on first start.
+	MasterKeyFile string `yaml:"master_key_file"`
+	// KnownHostsFile is the OpenSSH known_hosts file device host keys are
+	// verified against. Default: DataDir/known_hosts.
+	KnownHostsFile string `yaml:"known_hosts_file"`
+
+	Scheduler Scheduler `yaml:"scheduler"`
+	Workers   Workers   `yaml:"workers"`
+	// Policy is the renewal policy.
+	Policy policy.Settings `yaml:"policy"`
+
+	// CertificateAuthorities are the CA profiles, by the name assets use in
+	// certificate_authority (Ottr's "lets_encrypt", "digicert", …).
+	CertificateAuthorities map[string]CA `yaml:"certificate_authorities"`
+	DNS                    DNS           `yaml:"dns"`
+	// Credentials are device logins by name; "default" is used when an asset
+	// names none.
+	Credentials map[string]Credential `yaml:"credentials"`
+	// Routes is the routing table: first match wins.
+	Routes []route.Route `yaml:"routes"`
+}
+
+// Scheduler settings.
+type Scheduler struct {
+	// Interval between scans for due assets. Default 5m.
+	Interval time.Duration `yaml:"interval"`
+	// Batch is the most assets one scan enqueues. Default 10000.
+	Batch int `yaml:"batch"`
+}
+
+// Workers settings.
+type Workers struct {
+	// Concurrency is how many rotations run at once. Default 50, like Ottr's
+	// Map state.
+	Concurrency int `yaml:"concurrency"`
+	// JobTimeout bounds one rotation. Default 10m (Ottr's task timeout).
+	JobTimeout time.Duration `yaml:"job_timeout"`
+}
+
+// CA is one CA profile.
+type CA struct {
+	// Directory is the ACME directory URL.
+	Directory string `yaml:"directory"`
+	// Email is the ACME account contact.
+	Email string `yaml:"email"`
+	// EAB binds the account to an external account, for CAs that need it.
+	EAB *EAB `yaml:"eab"`
+	// RootsFile is a PEM bundle: the roots the ACME server's TLS is checked
+	// against and the roots issued chains must verify to. Empty: the
+	// system pool.
+	RootsFile string `yaml:"roots_file"`
+	// Profile is the ACME profile name to order (e.g. "shortlived").
+	Profile string `yaml:"profile"`
+	// PreferredChain picks an alternate chain by its root's common name.
+	PreferredChain string `yaml:"preferred_chain"`
+	// KeyType is the key devices generate when an asset does not say.
+	// Default ecdsa256.
+	KeyType string `yaml:"key_type"`
+	// ExpectedIssuers are accepted issuer organisations or common names of
+	// the leaf; empty accepts any issuer the roots vouch for.
+	ExpectedIssuers []string `yaml:"expected_issuers"`
+	// MinLifetime is the least lifetime a fresh certificate must have, so
+	// verify catches a device serving an old one. Default 24h.
+	MinLifetime time.Duration `yaml:"min_lifetime"`
+}
+
+// EAB is an ACME external account binding. The HMAC key is a secret
+// reference (see Credential).
+type EAB struct {
+	KeyID   string `yaml:"kid"`
+	HMACKey string `yaml:"hmac_key"`
+}
+
+// DNS settings for DNS-01 through a delegated zone.
+type DNS struct {
+	// Zones maps each managed zone to its delegate zone, as Ottr's
+	// hosted_zones did: _acme-challenge.<x>.<zone> must be a CNAME to
+	// _acme-challenge.<x>.<delegate>, and only the delegate is written.
+	Zones map[string]string `yaml:"zones"`
+	// Resolvers answer the CNAME and propagation look-ups ("host:port").
+	// Default: the system's.
+	Resolvers []string `yaml:"resolvers"`
+	// PropagationTimeout bounds the wait for the TXT record. Default 2m.
+	PropagationTimeout time.Duration `yaml:"propagation_timeout"`
+	// RFC2136 writes the challenge records with TSIG-signed updates.
+	RFC2136 RFC2136 `yaml:"rfc2136"`
+}
+
+// RFC2136 is the dynamic-update provider's settings.
+type RFC2136 struct {
+	Nameserver    string `yaml:"nameserver"`
+	TSIGKey       string `yaml:"tsig_key"`
+	TSIGAlgorithm string `yaml:"tsig_algorithm"`
+	// TSIGSecret is a secret reference (see Credential).
+	TSIGSecret string `yaml:"tsig_secret"`
+}
+
+// Credential is a device login. Password and PrivateKey are secret
+// references: "env:NAME" reads an environment variable, "file:PATH" a file;
+// a bare value is taken as is (discouraged outside the lab).
+type Credential struct {
+	Username   string `yaml:"username"`
+	Password   string `yaml:"password"`
+	PrivateKey string `yaml:"private_key"`
+}

@@ -1,0 +1,29 @@
+// Package route is ottr's routing table: which driver, with which options,
+// rotates an asset. Routes are read from ottr.yaml or from Ottr's route.json;
+// the first route that matches an asset wins.
+package route
+
+// Route sends matching assets to a driver.
+type Route struct {
+	// Name is optional and shown in explanations; default "route N".
+	Name   string `yaml:"name" json:"name,omitempty"`
+	Match  Match  `yaml:"match" json:"match"`
+	Driver string `yaml:"driver" json:"driver"`
+	// Options are the driver's settings, checked by the driver when the
+	// table is loaded.
+	Options map[string]any `yaml:"options" json:"options,omitempty"`
+}
+
+// Match selects assets. Empty fields match anything.
+type Match struct {
+	// Platform is the asset's host_platform, exactly.
+	Platform string `yaml:"platform" json:"platform,omitempty"`
+	// OSVersion is a glob ("9.*") or a semver range (">=9.1 <10").
+	OSVersion string `yaml:"os_version" json:"os_version,omitempty"`
+	// CertificateAuthority is the asset's certificate_authority, exactly.
+	CertificateAuthority string `yaml:"certificate_authority" json:"certificate_authority,omitempty"`
+	// Models, if set, must contain the asset's device_model.
+	Models []string `yaml:"models" json:"models,omitempty"`
+	// DataCenter is the asset's data_center, exactly.
+	DataCenter string `yaml:"data_center" json:"data_center,omitempty"`
+}

@@ -1,0 +1,173 @@
+// Package store defines where ottr keeps its state — assets, rotations with
+// their step journal and log, and encrypted secrets — and the contract every
+// implementation must keep. The storetest package checks that contract; the
+// sqlite package implements it for the embedded deployment.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
+)
+
+// Sentinel errors callers branch on. Implementations wrap them with %w.
+var (
+	// ErrNotFound: no record with that key.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a record with that key exists already.
+	ErrExists = errors.New("already exists")
+	// ErrConflict: the change lost a race (for example a second active
+	// rotation for one asset).
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is ottr's persistent state. Every method is safe for concurrent use.
+// Times are stored with at least second precision and returned in UTC.
+type Store interface {
+	// CreateAsset inserts a; ErrExists if its system_name is taken.
+	CreateAsset(ctx context.Context, a asset.Asset) error
+	// UpdateAsset replaces the asset with a's system_name; ErrNotFound if absent.
+	UpdateAsset(ctx context.Context, a asset.Asset) error
+	// GetAsset returns one asset; ErrNotFound if absent.
+	GetAsset(ctx context.Context, systemName string) (asset.Asset, error)
+	// DeleteAsset removes one asset and its rotations; ErrNotFound if absent.
+	DeleteAsset(ctx context.Context, systemName string) error
+	// ListAssets returns the assets matching f, ordered by system_name.
+	ListAssets(ctx context.Context, f AssetFilter) ([]asset.Asset, error)
+	// CountAssets returns how many assets match f, ignoring its Limit and After.
+	CountAssets(ctx context.Context, f AssetFilter) (int, error)
+	// DueAssets returns up to limit assets, earliest RenewalTime first, that
+	// are not paused, whose NextAttemptAt is nil or <= now, and whose
+	// RenewalTime is nil or <= now. It must use an index, not a full scan:
+	// the scheduler calls it every few minutes over the whole inventory.
+	DueAssets(ctx context.Context, now time.Time, limit int) ([]asset.Asset, error)
+	// ImportAssets inserts or replaces every asset in one transaction:
+	// either all are written or none.
+	ImportAssets(ctx context.Context, assets []asset.Asset) error
+
+	// CreateRotation inserts r and returns it with ID, CreatedAt and
+	// UpdatedAt set. ErrConflict if the asset already has an active
+	// (pending or running) rotation; ErrNotFound if the asset is absent.
+	CreateRotation(ctx context.Context, r Rotation) (Rotation, error)
+	// GetRotation returns one rotation with its journal and log.
+	GetRotation(ctx context.Context, id int64) (Rotation, error)
+	// ActiveRotation returns the asset's pending or running rotation, or
+	// ErrNotFound.
+	ActiveRotation(ctx context.Context, systemName string) (Rotation, error)
+	// ListRotations returns rotations matching f, newest first, without their
+	// log lines (the journal is included).
+	ListRotations(ctx context.Context, f RotationFilter) ([]Rotation, error)
+	// UpdateRotationState sets state, attempts, error and, for a final state,
+	// FinishedAt.
+	UpdateRotationState(ctx context.Context, id int64, u StateUpdate) error
+	// AppendJournal records one finished step. Steps are unique per rotation:
+	// writing a step twice replaces the earlier entry.
+	AppendJournal(ctx context.Context, id int64, e JournalEntry) error
+	// AppendLog adds lines to the rotation's captured log.
+	AppendLog(ctx context.Context, id int64, lines ...LogLine) error
+
+	// PutSecret stores an opaque (already encrypted) value under name.
+	PutSecret(ctx context.Context, name string, value []byte) error
+	// GetSecret returns the value stored under name, or ErrNotFound.
+	GetSecret(ctx context.Context, name string) ([]byte, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// AssetFilter selects assets. Zero fields do not filter.
+type AssetFilter struct {
+	SystemName   string
+	IPAddress    string
+	DataCenter   string
+	HostPlatform string
+	Origin       string
+	// ExpiresBefore keeps assets whose certificate_expiration is before it
+	// (unknown expiries are included: they are the most urgent).
+	ExpiresBefore *time.Time
+	// After is a keyset cursor: only system_names greater than it.
+	After string
+	// Limit caps the result; 0 means no limit.
+	Limit int
+}
+
+// Rotation states.
+const (
+	StatePending    = "pending"
+	StateRunning    = "running"
+	StateSucceeded  = "succeeded"
+	StateFailed     = "failed"
+	StateRolledBack = "rolled_back"
+)
+
+// Final reports whether state ends a rotation.
+func Final(state string) bool {
+	return state == StateSucceeded || state == StateFailed || state == StateRolledBack
+}
+
+// Rotation triggers.
+const (
+	TriggerSchedule = "schedule"
+	TriggerManual   = "manual"
+	TriggerAPI      = "api"
+)
+
+// Rotation is one attempt to replace an asset's certificate.
+type Rotation struct {
+	ID         int64          `json:"id"`
+	Asset      string         `json:"asset"`
+	Trigger    string         `json:"trigger"`
+	Force      bool           `json:"force"`
+	State      string         `json:"state"`
+	Attempts   int            `json:"attempts"`
+	Error      string         `json:"error,omitempty"`
+	Journal    []JournalEntry `json:"journal"`
+	Log        []LogLine      `json:"log,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	FinishedAt *time.Time     `json:"finished_at,omitempty"`
+}
+
+// Step returns the journal entry of the named step, if it finished.
+func (r *Rotation) Step(name string) (JournalEntry, bool) {
+	for _, e := range r.Journal {
+		if e.Step == name {
+			return e, true
+		}
+	}
+	return JournalEntry{}, false
+}
+
+// JournalEntry records one finished step and what it produced, so a resumed
+// rotation can continue after it without doing it again.
+type JournalEntry struct {
+	Step       string          `json:"step"`
+	Output     json.RawMessage `json:"output,omitempty"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt time.Time       `json:"finished_at"`
+}
+
+// LogLine is one line of a rotation's captured log.
+type LogLine struct {
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"`
+	Step    string    `json:"step,omitempty"`
+	Message string    `json:"message"`
+}
+
+// StateUpdate changes a rotation's state.
+type StateUpdate struct {
+	State    string
+	Attempts int
+	Error    string
+}
+
+// RotationFilter selects rotations. Zero fields do not filter.
+type RotationFilter struct {
+	Asset string
+	State string
+	Limit int
+}
