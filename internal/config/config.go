@@ -10,7 +10,8 @@ import (
 )
 
 // Config is the whole of ottr.yaml. The zero value of every field means its
-// documented default; Load fills the defaults in.
+// documented default; Load and Parse fill the defaults in and resolve
+// relative paths against the configuration file's directory.
 type Config struct {
 	// Database is a SQLite file path (default "ottr.db" in DataDir) or, in
 	// cluster mode, a postgres:// URL.
@@ -39,6 +40,17 @@ type Config struct {
 	Credentials map[string]Credential `yaml:"credentials"`
 	// Routes is the routing table: first match wins.
 	Routes []route.Route `yaml:"routes"`
+
+	// Warnings are things Parse found allowed but unwise, such as a
+	// password written into the file; each names the line and setting,
+	// never the secret.
+	Warnings []string `yaml:"-"`
+
+	// source and lines let Validate name the file and line of a setting
+	// after parsing: lines maps a setting's path
+	// ("certificate_authorities.lets_encrypt.directory") to its line.
+	source string
+	lines  map[string]int
 }
 
 // Scheduler settings.
@@ -97,12 +109,19 @@ type DNS struct {
 	// Zones maps each managed zone to its delegate zone, as Ottr's
 	// hosted_zones did: _acme-challenge.<x>.<zone> must be a CNAME to
 	// _acme-challenge.<x>.<delegate>, and only the delegate is written.
+	// Parse writes both in lower case without a trailing dot.
 	Zones map[string]string `yaml:"zones"`
 	// Resolvers answer the CNAME and propagation look-ups ("host:port").
 	// Default: the system's.
 	Resolvers []string `yaml:"resolvers"`
 	// PropagationTimeout bounds the wait for the TXT record. Default 2m.
 	PropagationTimeout time.Duration `yaml:"propagation_timeout"`
+	// PollingInterval is the pause between propagation checks. Default 2s.
+	PollingInterval time.Duration `yaml:"polling_interval"`
+	// CheckResolversOnly trusts the resolvers alone for propagation and
+	// skips asking every authoritative server of the delegate zone on port
+	// 53 — for a delegate zone served on another port, as in the lab.
+	CheckResolversOnly bool `yaml:"check_resolvers_only"`
 	// RFC2136 writes the challenge records with TSIG-signed updates.
 	RFC2136 RFC2136 `yaml:"rfc2136"`
 }
@@ -117,8 +136,10 @@ type RFC2136 struct {
 }
 
 // Credential is a device login. Password and PrivateKey are secret
-// references: "env:NAME" reads an environment variable, "file:PATH" a file;
-// a bare value is taken as is (discouraged outside the lab).
+// references: "env:NAME" reads an environment variable, "file:PATH" a file
+// (a relative PATH is taken from the configuration file's directory); a
+// bare value is taken as is (discouraged outside the lab, and reported in
+// Config.Warnings).
 type Credential struct {
 	Username   string `yaml:"username"`
 	Password   string `yaml:"password"`

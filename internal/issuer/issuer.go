@@ -42,4 +42,6 @@ var ErrNoRenewalInfo = errNoRenewalInfo{}
 
 type errNoRenewalInfo struct{}
 
-func (errNoRenewalInfo) Error() string { return "issuer: the CA does not offer renewal information (ARI)" }
+func (errNoRenewalInfo) Error() string {
+	return "issuer: the CA does not offer renewal information (ARI)"
+}

@@ -6,24 +6,27 @@ package route
 // Route sends matching assets to a driver.
 type Route struct {
 	// Name is optional and shown in explanations; default "route N".
-	Name   string `yaml:"name" json:"name,omitempty"`
+	Name   string `yaml:"name,omitempty" json:"name,omitempty"`
 	Match  Match  `yaml:"match" json:"match"`
 	Driver string `yaml:"driver" json:"driver"`
 	// Options are the driver's settings, checked by the driver when the
 	// table is loaded.
-	Options map[string]any `yaml:"options" json:"options,omitempty"`
+	Options map[string]any `yaml:"options,omitempty" json:"options,omitempty"`
 }
 
 // Match selects assets. Empty fields match anything.
 type Match struct {
 	// Platform is the asset's host_platform, exactly.
-	Platform string `yaml:"platform" json:"platform,omitempty"`
-	// OSVersion is a glob ("9.*") or a semver range (">=9.1 <10").
-	OSVersion string `yaml:"os_version" json:"os_version,omitempty"`
+	Platform string `yaml:"platform,omitempty" json:"platform,omitempty"`
+	// OSVersion is a glob ("9.*", "9.1.?") or, when it starts with an
+	// operator, a version range (">=9.1 <10", "^9.1 || ~10.2"); ranges
+	// compare the numeric prefix of the asset's version, so PAN-OS
+	// "9.1.0-h3" is 9.1.0 and JunOS "18.2R3-S1" is 18.2.
+	OSVersion string `yaml:"os_version,omitempty" json:"os_version,omitempty"`
 	// CertificateAuthority is the asset's certificate_authority, exactly.
-	CertificateAuthority string `yaml:"certificate_authority" json:"certificate_authority,omitempty"`
+	CertificateAuthority string `yaml:"certificate_authority,omitempty" json:"certificate_authority,omitempty"`
 	// Models, if set, must contain the asset's device_model.
-	Models []string `yaml:"models" json:"models,omitempty"`
-	// DataCenter is the asset's data_center, exactly.
-	DataCenter string `yaml:"data_center" json:"data_center,omitempty"`
+	Models []string `yaml:"models,omitempty" json:"models,omitempty"`
+	// DataCenter is the asset's data_center, compared ignoring case.
+	DataCenter string `yaml:"data_center,omitempty" json:"data_center,omitempty"`
 }

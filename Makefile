@@ -1,0 +1,34 @@
+# ottr — build and test.
+GO       ?= go
+BIN      ?= bin/ottr
+PKGS     ?= ./...
+# Debian packages the tests need; `make test` installs the missing ones
+# when it runs as root.
+TEST_DEBS ?= openssl
+
+.PHONY: build test test-deps check bench lab clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/ottr
+
+test: test-deps check
+	$(GO) test -race -timeout 20m $(PKGS)
+
+# test-deps installs what the tests need from Debian, when it can.
+test-deps:
+	@scripts/test-deps.sh $(TEST_DEBS)
+
+# check fails on unformatted code and vet findings.
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lab:
+	$(GO) run ./cmd/ottr lab
+
+clean:
+	rm -rf bin

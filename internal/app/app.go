@@ -1,0 +1,338 @@
+// Package app assembles a running ottr from its configuration: the store,
+// the secret vault, the routing table, the CA profiles and their issuers,
+// the DNS delegation checks, the rotation runner, the queue and the
+// scheduler. The CLI and the lab both start ottr through it, so they run the
+// same wiring.
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/dnsdelegate"
+	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/linux"
+	"github.com/ottr-go/ottr/internal/issuer/acme"
+	"github.com/ottr-go/ottr/internal/queue"
+	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/route"
+	"github.com/ottr-go/ottr/internal/scheduler"
+	"github.com/ottr-go/ottr/internal/secret"
+	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/store/sqlite"
+)
+
+// Options tune what New builds.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Observer receives rotation progress events.
+	Observer func(rotation.Event)
+	// HTTPClient-free hooks for tests and the lab:
+
+	// Env looks up environment variables for secret references; nil means
+	// os.LookupEnv.
+	Env func(string) (string, bool)
+}
+
+// App is ottr assembled from a config.
+type App struct {
+	Config  *config.Config
+	Store   *sqlite.Store
+	Vault   *secret.Vault
+	Drivers *driver.Registry
+	Routes  *route.Table
+	Runner  *rotation.Runner
+	// Delegations maps names to the CNAMEs they need; nil when no zones
+	// are configured.
+	Delegations *dnsdelegate.Delegations
+
+	log  *slog.Logger
+	opts Options
+
+	mu  sync.Mutex
+	cas map[string]*rotation.CAProfile
+}
+
+// Drivers returns the drivers this build has.
+func Drivers() *driver.Registry {
+	return driver.NewRegistry(linux.New(linux.Config{}))
+}
+
+func delegateZones(zones map[string]string) []string {
+	out := make([]string, 0, len(zones))
+	for _, d := range zones {
+		out = append(out, d)
+	}
+	return out
+}
+
+// New opens the store and builds everything a rotation needs. Issuers are
+// created on first use, so commands that never issue never reach a CA.
+func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	// lego's resolvers and logger are process-wide: a process serves one
+	// config at a time.
+	acme.SetResolvers(cfg.DNS.Resolvers)
+	acme.SetLogger(o.Logger)
+	drivers := Drivers()
+	table, err := route.Compile(cfg.Routes, func(name string, options map[string]any) error {
+		d, ok := drivers.Get(name)
+		if !ok {
+			return fmt.Errorf("%w %q (this build has: %s)", route.ErrUnknownDriver, name, strings.Join(drivers.Names(), ", "))
+		}
+		return d.ValidateOptions(options)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	var delegations *dnsdelegate.Delegations
+	if len(cfg.DNS.Zones) > 0 {
+		if delegations, err = dnsdelegate.New(cfg.DNS.Zones); err != nil {
+			return nil, fmt.Errorf("dns.zones: %w", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Database), 0o700); err != nil {
+		return nil, fmt.Errorf("database directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	key, err := secret.LoadOrCreateKey(cfg.MasterKeyFile)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a := &App{
+		Config:      cfg,
+		Store:       st,
+		Vault:       secret.NewVault(box, st),
+		Drivers:     drivers,
+		Routes:      table,
+		Delegations: delegations,
+		log:         o.Logger,
+		opts:        o,
+		cas:         map[string]*rotation.CAProfile{},
+	}
+	deps := rotation.Deps{
+		Store:          st,
+		Drivers:        drivers,
+		Routes:         table,
+		CAs:            a.CA,
+		Credentials:    a.credentials,
+		KnownHostsFile: cfg.KnownHostsFile,
+		Policy:         cfg.Policy,
+		Now:            o.Now,
+		Logger:         o.Logger,
+		Observer:       o.Observer,
+	}
+	if delegations != nil {
+		deps.CheckDelegation = a.checkDelegation
+	}
+	if a.Runner, err = rotation.NewRunner(deps); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Rules returns what asset validation checks against this config.
+func (a *App) Rules() asset.Rules {
+	return asset.Rules{Platforms: a.Routes.Platforms(), CAs: a.Config.CANames(), Zones: a.Config.ManagedZones()}
+}
+
+// CA returns the profile named name, creating its ACME issuer (and account)
+// on first use.
+func (a *App) CA(name string) (*rotation.CAProfile, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p, ok := a.cas[name]; ok {
+		return p, nil
+	}
+	c, ok := a.Config.CertificateAuthorities[name]
+	if !ok {
+		return nil, fmt.Errorf("certificate authority %q is not configured (certificate_authorities in the config)", name)
+	}
+	roots, err := a.roots(c)
+	if err != nil {
+		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
+	}
+	acfg := acme.Config{
+		Name:           name,
+		DirectoryURL:   c.Directory,
+		Email:          c.Email,
+		RootPool:       roots,
+		Profile:        c.Profile,
+		PreferredChain: c.PreferredChain,
+		Accounts:       vaultAccounts{a.Vault},
+		Logger:         a.log,
+		DNS01: acme.DNS01Config{
+			Nameserver:         a.Config.DNS.RFC2136.Nameserver,
+			TSIGKey:            a.Config.DNS.RFC2136.TSIGKey,
+			TSIGAlgorithm:      a.Config.DNS.RFC2136.TSIGAlgorithm,
+			Zones:              delegateZones(a.Config.DNS.Zones),
+			PropagationTimeout: a.Config.DNS.PropagationTimeout,
+			PollingInterval:    a.Config.DNS.PollingInterval,
+			CheckResolversOnly: a.Config.DNS.CheckResolversOnly,
+		},
+	}
+	if s := a.Config.DNS.RFC2136.TSIGSecret; s != "" {
+		if acfg.DNS01.TSIGSecret, err = a.resolve(s); err != nil {
+			return nil, fmt.Errorf("dns.rfc2136.tsig_secret: %w", err)
+		}
+	}
+	if c.EAB != nil {
+		hmac, err := a.resolve(c.EAB.HMACKey)
+		if err != nil {
+			return nil, fmt.Errorf("certificate authority %s: eab.hmac_key: %w", name, err)
+		}
+		acfg.EAB = &acme.EAB{KID: c.EAB.KeyID, HMACKey: hmac}
+	}
+	iss, err := acme.New(context.Background(), acfg)
+	if err != nil {
+		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
+	}
+	p := &rotation.CAProfile{
+		Name:            name,
+		Issuer:          iss,
+		Roots:           roots,
+		ExpectedIssuers: c.ExpectedIssuers,
+		MinLifetime:     c.MinLifetime,
+		KeyType:         c.KeyType,
+		Profile:         c.Profile,
+	}
+	a.cas[name] = p
+	return p, nil
+}
+
+func (a *App) roots(c config.CA) (*x509.CertPool, error) {
+	if c.RootsFile == "" {
+		return x509.SystemCertPool()
+	}
+	pemBytes, err := os.ReadFile(c.RootsFile)
+	if err != nil {
+		return nil, fmt.Errorf("roots_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("roots_file %s holds no PEM certificate", c.RootsFile)
+	}
+	return pool, nil
+}
+
+func (a *App) resolve(ref string) (string, error) {
+	return secret.Resolve(ref, a.opts.Env, os.ReadFile)
+}
+
+// credentials returns the login named by the asset, or "default".
+func (a *App) credentials(as asset.Asset, _ route.Route) (driver.Credentials, error) {
+	name := as.Credentials
+	if name == "" {
+		name = "default"
+	}
+	c, ok := a.Config.Credentials[name]
+	if !ok {
+		return driver.Credentials{}, fmt.Errorf("no credentials named %q in the config (credentials.%s)", name, name)
+	}
+	out := driver.Credentials{Username: c.Username}
+	var err error
+	if c.Password != "" {
+		if out.Password, err = a.resolve(c.Password); err != nil {
+			return driver.Credentials{}, fmt.Errorf("credentials.%s.password: %w", name, err)
+		}
+	}
+	if c.PrivateKey != "" {
+		key, err := a.resolve(c.PrivateKey)
+		if err != nil {
+			return driver.Credentials{}, fmt.Errorf("credentials.%s.private_key: %w", name, err)
+		}
+		out.PrivateKey = []byte(key)
+	}
+	return out, nil
+}
+
+func (a *App) checkDelegation(ctx context.Context, names []string) error {
+	records, err := a.Delegations.Records(names)
+	if err != nil {
+		return err
+	}
+	checker := &dnsdelegate.Checker{Resolvers: a.Config.DNS.Resolvers, Timeout: 5 * time.Second}
+	return errors.Join(checker.CheckAll(ctx, records)...)
+}
+
+// Queue builds the job queue on the app's database. Runner and scanner are
+// wired in when work is true; an enqueue-only queue does neither.
+func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Queue, *scheduler.Scheduler, error) {
+	sched := &scheduler.Scheduler{
+		Store:   a.Store,
+		Creator: a.Runner,
+		Policy:  a.Config.Policy,
+		Batch:   a.Config.Scheduler.Batch,
+		Now:     a.opts.Now,
+		Logger:  a.log,
+	}
+	qc := queue.Config{
+		DB:           a.Store.DB(),
+		Concurrency:  a.Config.Workers.Concurrency,
+		JobTimeout:   a.Config.Workers.JobTimeout,
+		Queues:       queues,
+		ScanInterval: a.Config.Scheduler.Interval,
+		Logger:       a.log,
+	}
+	if work {
+		qc.Runner = a.Runner
+		qc.Scanner = sched
+	}
+	q, err := queue.New(ctx, qc)
+	if err != nil {
+		return nil, nil, err
+	}
+	sched.Enqueuer = q
+	return q, sched, nil
+}
+
+// vaultAccounts keeps ACME accounts in the encrypted vault.
+type vaultAccounts struct{ v *secret.Vault }
+
+func (s vaultAccounts) LoadAccount(ctx context.Context, name string) ([]byte, error) {
+	b, err := s.v.Get(ctx, "acme-account/"+name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", acme.ErrNoAccount, err)
+	}
+	return b, err
+}
+
+func (s vaultAccounts) SaveAccount(ctx context.Context, name string, data []byte) error {
+	return s.v.Put(ctx, "acme-account/"+name, data)
+}

@@ -1,0 +1,404 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+func newAssetCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "asset", Short: "Manage the inventory of device certificates"}
+	cmd.AddCommand(newAssetAddCmd(g), newAssetUpdateCmd(g), newAssetGetCmd(g), newAssetListCmd(g),
+		newAssetDeleteCmd(g), newAssetImportCmd(g), newAssetExportCmd(g))
+	return cmd
+}
+
+// assetFlags are the fields an asset can be given on the command line.
+type assetFlags struct {
+	file                                                 string
+	systemName, commonName, ca, platform, ip, dataCenter string
+	model, osVersion, keyType, credentials, expiration   string
+	sans, labels                                         []string
+	port                                                 int
+	validation, paused                                   bool
+}
+
+func (f *assetFlags) register(fs *pflag.FlagSet, withFile bool) {
+	if withFile {
+		fs.StringVarP(&f.file, "file", "f", "", "read the asset from a JSON file (Ottr's item format accepted; - for stdin)")
+	}
+	fs.StringVar(&f.systemName, "system-name", "", "the device's unique name (FQDN)")
+	fs.StringVar(&f.commonName, "common-name", "", "the certificate's common name")
+	fs.StringSliceVar(&f.sans, "san", nil, "subject alternative name (repeatable; the common name is always included)")
+	fs.StringVar(&f.ca, "ca", "", "certificate authority profile (certificate_authority)")
+	fs.StringVar(&f.platform, "platform", "", "host platform (host_platform), as routes match it")
+	fs.StringVar(&f.ip, "ip", "", "IP address (IPv4 or IPv6)")
+	fs.StringVar(&f.dataCenter, "data-center", "", "data center; rotations run on its queue")
+	fs.StringVar(&f.model, "model", "", "device model")
+	fs.StringVar(&f.osVersion, "os-version", "", "OS version")
+	fs.StringVar(&f.keyType, "key-type", "", "key the device generates: "+strings.Join(asset.KeyTypes, ", "))
+	fs.StringVar(&f.credentials, "credentials", "", "name of the credentials in the config (default: default)")
+	fs.StringVar(&f.expiration, "expiration", "", "current certificate expiry (RFC 3339), or None")
+	fs.StringSliceVar(&f.labels, "label", nil, "label key=value (repeatable)")
+	fs.IntVar(&f.port, "port", 0, "TLS port verification connects to (default 443)")
+	fs.BoolVar(&f.validation, "certificate-validation", false, "verify the device's TLS when connecting to its API")
+	fs.BoolVar(&f.paused, "paused", false, "never rotate on schedule")
+}
+
+// apply copies the flags that were set onto a.
+func (f *assetFlags) apply(fs *pflag.FlagSet, a *asset.Asset) error {
+	set := func(name string, do func()) {
+		if fs.Changed(name) {
+			do()
+		}
+	}
+	set("system-name", func() { a.SystemName = f.systemName })
+	set("common-name", func() { a.CommonName = f.commonName })
+	set("san", func() { a.SubjectAlternativeName = f.sans })
+	set("ca", func() { a.CertificateAuthority = f.ca })
+	set("platform", func() { a.HostPlatform = f.platform })
+	set("ip", func() { a.IPAddress = f.ip })
+	set("data-center", func() { a.DataCenter = f.dataCenter })
+	set("model", func() { a.DeviceModel = f.model })
+	set("os-version", func() { a.OSVersion = f.osVersion })
+	set("key-type", func() { a.KeyType = f.keyType })
+	set("credentials", func() { a.Credentials = f.credentials })
+	set("port", func() { a.Port = f.port })
+	set("certificate-validation", func() { a.CertificateValidation = f.validation })
+	set("paused", func() { a.Paused = f.paused })
+	if fs.Changed("label") {
+		a.Labels = map[string]string{}
+		for _, kv := range f.labels {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("--label %q: want key=value", kv)
+			}
+			a.Labels[k] = v
+		}
+	}
+	if fs.Changed("expiration") {
+		if strings.EqualFold(f.expiration, "none") || f.expiration == "" {
+			a.CertificateExpiration = nil
+		} else {
+			t, err := time.Parse(time.RFC3339, f.expiration)
+			if err != nil {
+				return fmt.Errorf("--expiration %q: want RFC 3339 (2026-12-31T00:00:00Z) or None", f.expiration)
+			}
+			t = t.UTC()
+			a.CertificateExpiration = &t
+		}
+	}
+	return nil
+}
+
+func readInput(g *globals, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(g.stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// checked normalises and validates a against the app's config.
+func checked(ap *app.App, a asset.Asset) (asset.Asset, error) {
+	asset.Normalize(&a)
+	if err := asset.Validate(a, ap.Rules()); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+func newAssetAddCmd(g *globals) *cobra.Command {
+	var f assetFlags
+	cmd := &cobra.Command{
+		Use:   "add",
+		Short: "Add an asset (from flags or a JSON file)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var a asset.Asset
+			if f.file != "" {
+				data, err := readInput(g, f.file)
+				if err != nil {
+					return err
+				}
+				if a, err = asset.ParseOttrItem(data); err != nil {
+					return fmt.Errorf("%s: %w", f.file, err)
+				}
+			}
+			if err := f.apply(cmd.Flags(), &a); err != nil {
+				return err
+			}
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			if a, err = checked(ap, a); err != nil {
+				return err
+			}
+			if err := ap.Store.CreateAsset(cmd.Context(), a); err != nil {
+				if errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("asset %s exists already: use 'ottr asset update'", a.SystemName)
+				}
+				return err
+			}
+			fmt.Fprintf(g.stdout, "added %s\n", a.SystemName)
+			return nil
+		},
+	}
+	f.register(cmd.Flags(), true)
+	return cmd
+}
+
+func newAssetUpdateCmd(g *globals) *cobra.Command {
+	var f assetFlags
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change the fields given as flags",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			a, err := ap.Store.GetAsset(cmd.Context(), args[0])
+			if err != nil {
+				return notFound(err, args[0])
+			}
+			if cmd.Flags().Changed("system-name") && f.systemName != a.SystemName {
+				return fmt.Errorf("--system-name cannot change: it is the asset's key (delete and add instead)")
+			}
+			if err := f.apply(cmd.Flags(), &a); err != nil {
+				return err
+			}
+			if a, err = checked(ap, a); err != nil {
+				return err
+			}
+			if err := ap.Store.UpdateAsset(cmd.Context(), a); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "updated %s\n", a.SystemName)
+			return nil
+		},
+	}
+	f.register(cmd.Flags(), false)
+	return cmd
+}
+
+func notFound(err error, name string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no asset named %s ('ottr asset list' shows them)", name)
+	}
+	return err
+}
+
+func newAssetGetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME",
+		Short: "Print one asset as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			a, err := ap.Store.GetAsset(cmd.Context(), args[0])
+			if err != nil {
+				return notFound(err, args[0])
+			}
+			return writeJSON(g.stdout, a)
+		},
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newAssetListCmd(g *globals) *cobra.Command {
+	var filter store.AssetFilter
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List assets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			assets, err := ap.Store.ListAssets(cmd.Context(), filter)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "json":
+				return writeJSON(g.stdout, assets)
+			case "table":
+				tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SYSTEM NAME\tPLATFORM\tCA\tDATA CENTER\tIP\tEXPIRES\tFAILURES")
+				for _, a := range assets {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.SystemName, a.HostPlatform, a.CertificateAuthority,
+						a.DataCenter, a.IPAddress, formatTime(a.CertificateExpiration), a.FailureCount)
+				}
+				return tw.Flush()
+			}
+			return fmt.Errorf("--output %q: want table or json", output)
+		},
+	}
+	cmd.Flags().StringVar(&filter.HostPlatform, "platform", "", "only this host_platform")
+	cmd.Flags().StringVar(&filter.DataCenter, "data-center", "", "only this data center")
+	cmd.Flags().StringVar(&filter.IPAddress, "ip", "", "only this IP address")
+	cmd.Flags().StringVar(&filter.Origin, "origin", "", "only this origin")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "None"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func newAssetDeleteCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete an asset and its rotation history",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			if err := ap.Store.DeleteAsset(cmd.Context(), args[0]); err != nil {
+				return notFound(err, args[0])
+			}
+			fmt.Fprintf(g.stdout, "deleted %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+// readAssets parses an import file: CSV, our JSON, or Ottr's DynamoDB items.
+func readAssets(data []byte, format, name string) ([]asset.Asset, error) {
+	if format == "auto" {
+		format = "json"
+		if strings.HasSuffix(strings.ToLower(name), ".csv") {
+			format = "csv"
+		}
+	}
+	switch format {
+	case "csv":
+		return asset.ReadCSV(bytes.NewReader(data))
+	case "json":
+		return asset.ParseOttrItems(data)
+	}
+	return nil, fmt.Errorf("--format %q: want auto, csv or json", format)
+}
+
+func newAssetImportCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import assets from CSV or JSON (Ottr's DynamoDB items accepted): all or nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readInput(g, args[0])
+			if err != nil {
+				return err
+			}
+			assets, err := readAssets(data, format, args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			var problems []error
+			seen := map[string]int{}
+			for i := range assets {
+				a, err := checked(ap, assets[i])
+				if err != nil {
+					problems = append(problems, fmt.Errorf("record %d (%s): %w", i+1, assets[i].SystemName, err))
+					continue
+				}
+				if prev, dup := seen[a.SystemName]; dup {
+					problems = append(problems, fmt.Errorf("record %d: system_name %s repeats record %d", i+1, a.SystemName, prev))
+				}
+				seen[a.SystemName] = i + 1
+				assets[i] = a
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("nothing imported, %d record(s) need fixing:\n%w", len(problems), errors.Join(problems...))
+			}
+			if err := ap.Store.ImportAssets(cmd.Context(), assets); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "imported %d assets\n", len(assets))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "auto", "auto (by file name), csv or json")
+	return cmd
+}
+
+func newAssetExportCmd(g *globals) *cobra.Command {
+	var format, out string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Export every asset as JSON or CSV",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			assets, err := ap.Store.ListAssets(cmd.Context(), store.AssetFilter{})
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			switch format {
+			case "json":
+				err = writeJSON(&buf, assets)
+			case "csv":
+				err = asset.WriteCSV(&buf, assets)
+			default:
+				return fmt.Errorf("--format %q: want json or csv", format)
+			}
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = g.stdout.Write(buf.Bytes())
+				return err
+			}
+			return os.WriteFile(out, buf.Bytes(), 0o600)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "json", "json or csv")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of stdout")
+	return cmd
+}

@@ -1,0 +1,388 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/issuer"
+	"github.com/ottr-go/ottr/internal/lab"
+	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+type labFlags struct {
+	devices, concurrency int
+	keep, bench          bool
+	data, profile        string
+	tableRows            int
+}
+
+func newLabCmd(g *globals) *cobra.Command {
+	var f labFlags
+	cmd := &cobra.Command{
+		Use:   "lab",
+		Short: "Rotate a fleet of emulated devices against an embedded ACME CA and DNS server",
+		Long: `lab starts, in this process, an embedded ACME CA (Pebble), an authoritative DNS
+server with a delegated challenge zone, and --devices emulated Linux hosts (each with a
+real SSH server and a TLS endpoint on its own 127.x.y.z address), registers them as
+assets, runs one rotation wave and prints what every device got.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd.Context(), g, f) },
+	}
+	cmd.Flags().IntVar(&f.devices, "devices", 20, "how many emulated devices")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 50, "rotations at once")
+	cmd.Flags().BoolVar(&f.keep, "keep", false, "leave the lab running after the wave, until interrupted")
+	cmd.Flags().BoolVar(&f.bench, "bench", false, "measure throughput, per-step medians, peak memory and the CA's ceiling")
+	cmd.Flags().StringVar(&f.data, "data", "", "keep the lab's database and files in this directory (default: a temporary one)")
+	cmd.Flags().StringVar(&f.profile, "profile", "default", "ACME profile to order: default (90 days) or shortlived (6 days)")
+	cmd.Flags().IntVar(&f.tableRows, "rows", 50, "print at most this many device rows")
+	return cmd
+}
+
+// waveStats counts finished rotations as they finish.
+type waveStats struct {
+	done, failed atomic.Int64
+}
+
+func runLab(ctx context.Context, g *globals, f labFlags) error {
+	if f.devices < 1 {
+		return fmt.Errorf("--devices %d: want at least 1", f.devices)
+	}
+	if f.concurrency < 1 {
+		return fmt.Errorf("--concurrency %d: want at least 1", f.concurrency)
+	}
+	if f.profile != "default" && f.profile != "shortlived" {
+		return fmt.Errorf("--profile %q: want default or shortlived", f.profile)
+	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		return fmt.Errorf("the emulated hosts run openssl, which is not installed (apt-get install openssl)")
+	}
+	log := g.logger()
+	started := time.Now()
+	fmt.Fprintf(g.stdout, "starting the lab: CA, DNS server and %d devices ...\n", f.devices)
+	l, err := lab.Start(ctx, lab.Options{Devices: f.devices, DataDir: f.data, Profile: f.profile, Concurrency: f.concurrency, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	fmt.Fprintf(g.stdout, "lab ready in %s: ACME %s, DNS %s, data %s\n", time.Since(started).Round(time.Millisecond), l.CA.DirectoryURL(), l.DNS.Addr(), l.Dir)
+
+	var stats waveStats
+	ap, err := app.New(ctx, l.Config, app.Options{Logger: log, Observer: func(e rotation.Event) {
+		switch {
+		case e.Step == rotation.StepRecord && e.Phase == "done":
+			stats.done.Add(1)
+		case e.Phase == "fail":
+			stats.failed.Add(1)
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	defer ap.Close()
+	if err := ap.Store.ImportAssets(ctx, l.Assets); err != nil {
+		return err
+	}
+	before := map[string]string{}
+	for _, h := range l.Hosts {
+		before[h.Name()] = serialOf(h.Served())
+	}
+
+	q, sched, err := ap.Queue(ctx, true, nil)
+	if err != nil {
+		return err
+	}
+	waveStart := time.Now()
+	res, err := sched.ScanOnce(ctx)
+	if err != nil {
+		return err
+	}
+	if err := q.Start(ctx); err != nil {
+		return err
+	}
+	stopQueue := func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = q.Stop(stopCtx)
+	}
+	total := int64(res.Enqueued)
+	progress := newProgress(g.stdout, int(total))
+	for {
+		n := stats.done.Load() + stats.failed.Load()
+		progress.show(int(n), int(stats.failed.Load()))
+		if n >= total {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			stopQueue()
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	wave := time.Since(waveStart)
+	progress.finish()
+
+	rows, err := waveRows(ctx, ap.Store, before)
+	if err != nil {
+		stopQueue()
+		return err
+	}
+	printWave(g, rows, f.tableRows)
+	fmt.Fprintf(g.stdout, "%d rotated, %d failed, in %s (%.1f rotations/s)\n",
+		stats.done.Load(), stats.failed.Load(), wave.Round(time.Millisecond), float64(stats.done.Load())/wave.Seconds())
+
+	if f.bench {
+		if err := labBench(ctx, g, ap, rows, wave, f); err != nil {
+			stopQueue()
+			return err
+		}
+	}
+	if f.keep {
+		fmt.Fprintf(g.stdout, "\nthe lab keeps running; press Ctrl-C to stop. Try:\n  ottr --config %s plan\n  ottr --config %s rotate %s --force\n",
+			l.ConfigPath, l.ConfigPath, l.Assets[0].SystemName)
+		<-ctx.Done()
+	}
+	stopQueue()
+	if n := stats.failed.Load(); n > 0 {
+		return fmt.Errorf("%d of %d rotations failed", n, total)
+	}
+	return nil
+}
+
+func serialOf(c *x509.Certificate) string {
+	if c == nil {
+		return ""
+	}
+	return c.SerialNumber.Text(16)
+}
+
+// waveRow is one device's line in the lab's table.
+type waveRow struct {
+	Device, OldSerial, NewSerial, Result, Error string
+	Expiry                                      time.Time
+	Steps                                       map[string]time.Duration
+}
+
+func waveRows(ctx context.Context, st store.Store, before map[string]string) ([]waveRow, error) {
+	rots, err := st.ListRotations(ctx, store.RotationFilter{})
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]waveRow, 0, len(rots))
+	for _, r := range rots {
+		row := waveRow{Device: r.Asset, OldSerial: before[r.Asset], Result: r.State, Error: r.Error, Steps: map[string]time.Duration{}}
+		for _, e := range r.Journal {
+			row.Steps[e.Step] = e.FinishedAt.Sub(e.StartedAt)
+			if e.Step == rotation.StepVerify {
+				var out struct {
+					Serial   string    `json:"serial"`
+					NotAfter time.Time `json:"not_after"`
+				}
+				if json.Unmarshal(e.Output, &out) == nil {
+					row.NewSerial, row.Expiry = out.Serial, out.NotAfter
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Device < rows[j].Device })
+	return rows, nil
+}
+
+func short(serial string) string {
+	if len(serial) > 12 {
+		return serial[:12] + "…"
+	}
+	if serial == "" {
+		return "-"
+	}
+	return serial
+}
+
+func printWave(g *globals, rows []waveRow, limit int) {
+	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "DEVICE\tOLD SERIAL\tNEW SERIAL\tNEW EXPIRY")
+	for _, s := range rotation.Steps[:5] {
+		fmt.Fprint(tw, "\t"+strings.ToUpper(s))
+	}
+	fmt.Fprintln(tw, "\tRESULT")
+	for i, r := range rows {
+		if i == limit {
+			fmt.Fprintf(tw, "… %d more devices\n", len(rows)-limit)
+			break
+		}
+		expiry := "-"
+		if !r.Expiry.IsZero() {
+			expiry = r.Expiry.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", r.Device, short(r.OldSerial), short(r.NewSerial), expiry)
+		for _, s := range rotation.Steps[:5] {
+			d, ok := r.Steps[s]
+			if ok {
+				fmt.Fprintf(tw, "\t%s", d.Round(time.Millisecond))
+			} else {
+				fmt.Fprint(tw, "\t-")
+			}
+		}
+		result := r.Result
+		if r.Error != "" {
+			result += ": " + firstLine(fmt.Errorf("%s", r.Error))
+		}
+		fmt.Fprintf(tw, "\t%s\n", result)
+	}
+	_ = tw.Flush()
+}
+
+// progress draws a progress bar, redrawn in place on a terminal and as
+// occasional lines otherwise.
+type progress struct {
+	w        *os.File
+	out      interface{ Write([]byte) (int, error) }
+	total    int
+	tty      bool
+	lastTen  int
+	lastDraw string
+}
+
+func newProgress(out interface{ Write([]byte) (int, error) }, total int) *progress {
+	p := &progress{out: out, total: total, lastTen: -1}
+	if f, ok := out.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) show(done, failed int) {
+	if p.total == 0 {
+		return
+	}
+	const width = 40
+	filled := done * width / p.total
+	line := fmt.Sprintf("[%s%s] %d/%d rotated", strings.Repeat("#", filled), strings.Repeat(" ", width-filled), done, p.total)
+	if failed > 0 {
+		line += fmt.Sprintf(", %d failed", failed)
+	}
+	if p.tty {
+		if line != p.lastDraw {
+			fmt.Fprint(p.out, "\r"+line)
+			p.lastDraw = line
+		}
+		return
+	}
+	if tenth := done * 10 / p.total; tenth != p.lastTen {
+		p.lastTen = tenth
+		fmt.Fprintln(p.out, line)
+	}
+}
+
+func (p *progress) finish() {
+	if p.tty {
+		fmt.Fprintln(p.out)
+	}
+}
+
+// labBench reports the wave's throughput against the CA's own ceiling: the
+// same number of bare issuances, at the same concurrency, on the same CA.
+func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave time.Duration, f labFlags) error {
+	fmt.Fprintln(g.stdout, "\nbench: per-step medians")
+	for _, s := range rotation.Steps {
+		var ds []time.Duration
+		for _, r := range rows {
+			if d, ok := r.Steps[s]; ok {
+				ds = append(ds, d)
+			}
+		}
+		fmt.Fprintf(g.stdout, "  %-10s %s\n", s, median(ds).Round(100*time.Microsecond))
+	}
+	ca, err := ap.CA(lab.CAName)
+	if err != nil {
+		return err
+	}
+	n := len(rows)
+	fmt.Fprintf(g.stdout, "bench: ceiling, %d bare issuances at concurrency %d ...\n", n, f.concurrency)
+	ceilStart := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	sem := make(chan struct{}, f.concurrency)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := bareIssue(ctx, ca.Issuer, lab.HostName(i), ca.Profile); err != nil {
+				failed.Add(1)
+				if failed.Load() == 1 {
+					fmt.Fprintln(g.stderr, "bench: issuance failed:", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ceiling := time.Since(ceilStart)
+	fleetRate := float64(n) / wave.Seconds()
+	ceilRate := float64(n-int(failed.Load())) / ceiling.Seconds()
+	fmt.Fprintf(g.stdout, "bench: fleet %.1f rotations/s, ceiling %.1f issuances/s, fleet/ceiling %.0f%%\n", fleetRate, ceilRate, 100*fleetRate/ceilRate)
+	fmt.Fprintf(g.stdout, "bench: peak RSS %s\n", peakRSS())
+	return nil
+}
+
+func bareIssue(ctx context.Context, iss issuer.Issuer, name, profile string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+	if err != nil {
+		return err
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return err
+	}
+	_, err = iss.Issue(ctx, csr, issuer.IssueOptions{Profile: profile})
+	return err
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+// peakRSS reads the process's peak resident set size from /proc.
+func peakRSS() string {
+	data, err := os.ReadFile(filepath.Join("/proc", "self", "status"))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+// planRow is what `ottr plan` says of one asset.
+type planRow struct {
+	Asset   string    `json:"asset"`
+	Due     bool      `json:"due"`
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	When    time.Time `json:"when"`
+	Route   string    `json:"route"`
+	Driver  string    `json:"driver"`
+}
+
+// forEachAsset pages through the inventory, so a large one is never held in
+// memory at once.
+func forEachAsset(ctx context.Context, st store.Store, f store.AssetFilter, fn func(asset.Asset) error) error {
+	const page = 1000
+	f.Limit = page
+	for {
+		assets, err := st.ListAssets(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, a := range assets {
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		if len(assets) < page {
+			return nil
+		}
+		f.After = assets[len(assets)-1].SystemName
+	}
+}
+
+func planFor(ap *app.App, a asset.Asset, now time.Time) planRow {
+	d := policy.Decide(policy.Input{Asset: a, Now: now, Settings: ap.Config.Policy})
+	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore, Route: "NO ROUTE", Driver: "-"}
+	if d.Due && (d.NotBefore.IsZero() || d.NotBefore.Before(now)) {
+		row.When = now
+	}
+	if r, i, ok := ap.Routes.Match(a); ok {
+		row.Route = fmt.Sprintf("%d", i)
+		if r.Name != "" {
+			row.Route += " " + r.Name
+		}
+		row.Driver = r.Driver
+	}
+	return row
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var output string
+	var dueOnly bool
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show, for every asset, whether it is due and why, and the route it takes; changes nothing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ap, err := g.open(cmd.Context(), app.Options{})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			now := time.Now().UTC()
+			var rows []planRow
+			due, noRoute := 0, 0
+			err = forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
+				row := planFor(ap, a, now)
+				if row.Due {
+					due++
+				}
+				if row.Driver == "-" {
+					noRoute++
+				}
+				if !dueOnly || row.Due {
+					rows = append(rows, row)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(g.stdout, rows)
+			}
+			if output != "table" {
+				return fmt.Errorf("--output %q: want table or json", output)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ASSET\tDUE\tWHEN\tROUTE\tDRIVER\tWHY")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Asset, yesNo(r.Due), r.When.UTC().Format(time.RFC3339), r.Route, r.Driver, r.Message)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%d due, %d without a route\n", due, noRoute)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().BoolVar(&dueOnly, "due", false, "list only the assets that are due")
+	return cmd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func newRotateCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rotate NAME",
+		Short: "Rotate one asset's certificate now, in the foreground, showing each step",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			start := time.Now()
+			ap, err := g.open(ctx, app.Options{Observer: func(e rotation.Event) { printStep(g, e) }})
+			if err != nil {
+				return err
+			}
+			defer ap.Close()
+			a, err := ap.Store.GetAsset(ctx, args[0])
+			if err != nil {
+				return notFound(err, args[0])
+			}
+			rot, err := ap.Store.ActiveRotation(ctx, a.SystemName)
+			switch {
+			case err == nil:
+				fmt.Fprintf(g.stdout, "resuming rotation %d of %s (state %s)\n", rot.ID, a.SystemName, rot.State)
+			case errors.Is(err, store.ErrNotFound):
+				if !force {
+					d := policy.Decide(policy.Input{Asset: a, Now: time.Now(), Settings: ap.Config.Policy})
+					if !d.Due {
+						return fmt.Errorf("%s is not due: %s; pass --force to rotate anyway", a.SystemName, d.Message)
+					}
+				}
+				if rot, err = ap.Runner.Create(ctx, a.SystemName, store.TriggerManual, force); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "rotation %d of %s\n", rot.ID, a.SystemName)
+			default:
+				return err
+			}
+			rot, err = ap.Runner.Run(ctx, rot.ID)
+			if err != nil {
+				return err
+			}
+			after, err := ap.Store.GetAsset(ctx, a.SystemName)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: serial %s -> %s, expires %s (%s)\n", a.SystemName, orNone(a.CertificateSerial),
+				after.CertificateSerial, formatTime(after.CertificateExpiration), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "rotate even if the certificate is not due")
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func printStep(g *globals, e rotation.Event) {
+	switch e.Phase {
+	case "start":
+		fmt.Fprintf(g.stdout, "  %-10s ...\n", e.Step)
+	case "done":
+		fmt.Fprintf(g.stdout, "  %-10s ok   %s\n", e.Step, e.Duration.Round(time.Millisecond))
+	case "skip":
+		fmt.Fprintf(g.stdout, "  %-10s done before, skipped\n", e.Step)
+	case "fail":
+		fmt.Fprintf(g.stdout, "  %-10s FAILED %s: %s\n", e.Step, e.Duration.Round(time.Millisecond), firstLine(e.Err))
+	}
+}
+
+func firstLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

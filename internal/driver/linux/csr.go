@@ -1,0 +1,208 @@
+package linux
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
+)
+
+// keyGenArgs are the openssl genpkey arguments for each key type. genpkey,
+// not the older genrsa/ecparam, because it is the one command that makes
+// every type in the same form (PKCS#8) on OpenSSL 1.1.1 and 3.x.
+var keyGenArgs = map[string]string{
+	asset.KeyRSA2048:  "-algorithm RSA -pkeyopt rsa_keygen_bits:2048",
+	asset.KeyRSA3072:  "-algorithm RSA -pkeyopt rsa_keygen_bits:3072",
+	asset.KeyRSA4096:  "-algorithm RSA -pkeyopt rsa_keygen_bits:4096",
+	asset.KeyECDSA256: "-algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve",
+	asset.KeyECDSA384: "-algorithm EC -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve",
+}
+
+// GenerateCSR has openssl on the host generate a new key into the staging
+// path and print a CSR for it. The key stays in the staging path until
+// Install; only the CSR is read back, and it is checked before it is
+// returned.
+func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
+	names, err := csrNames(r)
+	if err != nil {
+		return nil, wrapf("csr", err)
+	}
+	genArgs, ok := keyGenArgs[r.KeyType]
+	if !ok {
+		return nil, errorf("csr", "unsupported key type %q (supported: %s)", r.KeyType, strings.Join(asset.KeyTypes, ", "))
+	}
+	digest := "-sha256"
+	if r.KeyType == asset.KeyECDSA384 {
+		digest = "-sha384"
+	}
+
+	staged := s.opts.stagedKeyPath()
+	sans := make([]string, len(names))
+	for i, n := range names {
+		sans[i] = "DNS:" + n
+	}
+	// umask 077 makes the key file 0600 from its first byte; the old
+	// staged key (from an abandoned CSR) is removed first so genpkey never
+	// writes into a file someone else may have opened.
+	script := strings.Join([]string{
+		"set -e",
+		"umask 077",
+		"mkdir -p -- " + shellQuote(s.opts.WorkDir),
+		"rm -f -- " + shellQuote(staged),
+		"openssl genpkey " + genArgs + " -out " + shellQuote(staged),
+		"openssl req -new -key " + shellQuote(staged) + " " + digest +
+			" -subj " + shellQuote("/CN="+r.CommonName) +
+			" -addext " + shellQuote("subjectAltName="+strings.Join(sans, ",")),
+	}, "\n")
+	out, err := s.run(ctx, "csr", script, nil)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := parseCSR(out)
+	if err != nil {
+		return nil, wrapf("csr", err)
+	}
+	if err := checkCSR(csr, r.CommonName, names, r.KeyType); err != nil {
+		return nil, wrapf("csr", err)
+	}
+	s.log.Debug("linux: CSR generated", "key_type", r.KeyType, "names", len(names), "staged_key", path.Base(staged))
+	return csr, nil
+}
+
+// csrNames returns the names the CSR must carry, the CN first, without
+// duplicates, after checking each is a DNS name: they end up in an openssl
+// -subj argument, where "/" and "=" would change the subject.
+func csrNames(r driver.CSRRequest) ([]string, error) {
+	if r.CommonName == "" {
+		return nil, errors.New("request has no common name")
+	}
+	names := []string{r.CommonName}
+	for _, n := range r.DNSNames {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		if !isDNSName(n) {
+			return nil, fmt.Errorf("%q is not a DNS name", n)
+		}
+	}
+	return names, nil
+}
+
+// isDNSName reports whether name is a host name, optionally with a leading
+// "*." wildcard label.
+func isDNSName(name string) bool {
+	name = strings.TrimPrefix(name, "*.")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// parseCSR finds the PEM CSR in openssl's output and parses it.
+func parseCSR(out []byte) (*x509.CertificateRequest, error) {
+	for rest := out; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("the host printed no PEM certificate request")
+		}
+		if block.Type == "CERTIFICATE REQUEST" || block.Type == "NEW CERTIFICATE REQUEST" {
+			csr, err := x509.ParseCertificateRequest(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("parse the host's CSR: %w", err)
+			}
+			return csr, nil
+		}
+	}
+}
+
+// checkCSR verifies that csr is self-signed by its key and asks for exactly
+// the requested names and key type: a CSR is what the CA will certify, so a
+// host that got anything wrong must not get it signed.
+func checkCSR(csr *x509.CertificateRequest, cn string, names []string, keyType string) error {
+	if err := csr.CheckSignature(); err != nil {
+		return fmt.Errorf("CSR signature does not verify: %w", err)
+	}
+	if csr.Subject.CommonName != cn {
+		return fmt.Errorf("CSR common name is %q, want %q", csr.Subject.CommonName, cn)
+	}
+	for _, n := range names {
+		if !slices.Contains(csr.DNSNames, n) {
+			return fmt.Errorf("CSR lacks SAN %s", n)
+		}
+	}
+	for _, n := range csr.DNSNames {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("CSR has SAN %s that was not requested", n)
+		}
+	}
+	return checkKeyType(csr.PublicKey, keyType)
+}
+
+// checkKeyType verifies that pub is a key of keyType.
+func checkKeyType(pub any, keyType string) error {
+	got := describeKey(pub)
+	want := map[string]string{
+		asset.KeyRSA2048: "RSA-2048", asset.KeyRSA3072: "RSA-3072", asset.KeyRSA4096: "RSA-4096",
+		asset.KeyECDSA256: "ECDSA-P-256", asset.KeyECDSA384: "ECDSA-P-384",
+	}[keyType]
+	if got == want {
+		return nil
+	}
+	if k, ok := pub.(*rsa.PublicKey); ok && strings.HasPrefix(keyType, "rsa") && k.N.BitLen() < rsaBits(keyType) {
+		return fmt.Errorf("weak key: the CSR's key is %s, %s was requested", got, want)
+	}
+	return fmt.Errorf("wrong key type: the CSR's key is %s, %s was requested", got, want)
+}
+
+func rsaBits(keyType string) int {
+	switch keyType {
+	case asset.KeyRSA2048:
+		return 2048
+	case asset.KeyRSA3072:
+		return 3072
+	default:
+		return 4096
+	}
+}
+
+func describeKey(pub any) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA-%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return "ECDSA-P-256"
+		case elliptic.P384():
+			return "ECDSA-P-384"
+		case elliptic.P521():
+			return "ECDSA-P-521"
+		}
+		return "ECDSA"
+	default:
+		return fmt.Sprintf("%T", pub)
+	}
+}

@@ -1,0 +1,139 @@
+package linux
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// sectionMarker starts each part of an inspect script's output; it cannot
+// appear in PEM text.
+const sectionMarker = "@@ottr-section "
+
+// An inspection asks for what a file holds: its public key (for key files)
+// or its certificates (for certificate files).
+type inspection struct {
+	name string
+	path string
+	// publicKey: print the file's public key with "openssl pkey -pubout";
+	// otherwise print its CERTIFICATE blocks.
+	publicKey bool
+}
+
+// certBlocks prints only the CERTIFICATE blocks of a file: some setups keep
+// the key in the certificate file, and it must not be printed with it.
+const certBlocks = `sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' `
+
+// inspect reads several files in one command and returns, for each file
+// that exists, its printed content by inspection name. No private key is
+// ever printed: key files are read through "openssl pkey -pubout".
+func (s *session) inspect(ctx context.Context, step string, items ...inspection) (map[string][]byte, error) {
+	lines := []string{"set -e"}
+	for _, it := range items {
+		if it.path == "" {
+			continue
+		}
+		read := certBlocks + shellQuote(it.path)
+		if it.publicKey {
+			read = "openssl pkey -pubout -in " + shellQuote(it.path)
+		}
+		lines = append(lines, fmt.Sprintf("if [ -e %s ]; then printf '%%s\\n' %s; %s; fi",
+			shellQuote(it.path), shellQuote(sectionMarker+it.name), read))
+	}
+	out, err := s.run(ctx, step, strings.Join(lines, "\n"), nil)
+	if err != nil {
+		return nil, err
+	}
+	sections := map[string][]byte{}
+	var current string
+	for _, line := range bytes.SplitAfter(out, []byte("\n")) {
+		if name, ok := strings.CutPrefix(string(line), sectionMarker); ok {
+			current = strings.TrimSpace(name)
+			sections[current] = []byte{}
+			continue
+		}
+		if current != "" {
+			sections[current] = append(sections[current], line...)
+		}
+	}
+	return sections, nil
+}
+
+// parseCertificates returns every CERTIFICATE block in b, in order.
+func parseCertificates(b []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return certs, nil
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate: %w", err)
+		}
+		certs = append(certs, c)
+	}
+}
+
+// encodeCertificates returns certs as concatenated PEM blocks.
+func encodeCertificates(certs []*x509.Certificate) []byte {
+	var b bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return b.Bytes()
+}
+
+// samePublicKey reports whether the PEM public key the host printed is pub.
+func samePublicKey(printed []byte, pub crypto.PublicKey) (bool, error) {
+	if printed == nil {
+		return false, nil
+	}
+	block, _ := pem.Decode(printed)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return false, errors.New("the host printed no PEM public key")
+	}
+	got, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return false, fmt.Errorf("parse the host's public key: %w", err)
+	}
+	k, ok := got.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(pub), nil
+}
+
+// sameCertificates reports whether a and b are the same certificates in the
+// same order.
+func sameCertificates(a, b []*x509.Certificate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// CurrentCertificate reads cert_path (certificates only) and returns its
+// chain, leaf first, or nil when the file is absent or holds none.
+func (s *session) CurrentCertificate(ctx context.Context) ([]*x509.Certificate, error) {
+	got, err := s.inspect(ctx, "current certificate", inspection{name: "cert", path: s.opts.CertPath})
+	if err != nil {
+		return nil, err
+	}
+	certs, err := parseCertificates(got["cert"])
+	if err != nil {
+		return nil, errorf("current certificate", "%s: %w", s.opts.CertPath, err)
+	}
+	return certs, nil
+}

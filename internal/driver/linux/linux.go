@@ -1,0 +1,157 @@
+// Package linux is the driver for Linux hosts reached over SSH: openssl on
+// the host generates the key and the CSR, the chain is written next to the
+// key, and a reload command (e.g. "systemctl reload nginx") puts it in
+// service. Host keys are always checked against a known_hosts file.
+//
+// Route options:
+//
+//	ssh_port        SSH port (default 22)
+//	address         host to connect to instead of the asset's ip_address
+//	cert_path       absolute path that receives the leaf and its chain (required)
+//	key_path        absolute path that receives the new private key (required)
+//	chain_path      absolute path that receives the chain without the leaf
+//	reload_command  command that loads the new files (required)
+//	sudo            run every command through "sudo -n" (default false)
+//	work_dir        directory for the staged key (default: key_path's directory)
+//	owner           "user" or "user:group" for the installed files
+//	mode            octal mode of the installed key, as a string (default "0600")
+//
+// The private key never leaves the host: it is generated into work_dir as
+// <key_path's name>.ottr-new (umask 077), copied into key_path by Install,
+// and no command ever prints it. Install backs up the previous files as
+// <path>.ottr-backup-<UTC timestamp>; Rollback copies them back.
+package linux
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
+)
+
+// Name is the name routes use for this driver.
+const Name = "linux"
+
+// Config configures the driver. The zero value is ready to use.
+type Config struct {
+	// Logger receives debug lines about each step; never secrets.
+	// Default: discard.
+	Logger *slog.Logger
+	// Now names backups. Default: time.Now.
+	Now func() time.Time
+	// DialTimeout bounds the TCP connect and the SSH handshake together.
+	// Default: 20s.
+	DialTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 20 * time.Second
+	}
+	return c
+}
+
+// Driver rotates certificates on Linux hosts over SSH.
+type Driver struct {
+	cfg Config
+
+	// knownHosts caches parsed known_hosts files: a file for a large fleet
+	// is megabytes, and parsing it for every one of thousands of parallel
+	// rotations would dominate their cost.
+	mu         sync.Mutex
+	knownHosts map[string]knownHostsEntry
+}
+
+var _ driver.Driver = (*Driver)(nil)
+
+// New returns the Linux driver.
+func New(cfg Config) *Driver {
+	return &Driver{cfg: cfg.withDefaults(), knownHosts: map[string]knownHostsEntry{}}
+}
+
+// Name returns "linux".
+func (d *Driver) Name() string { return Name }
+
+// Capabilities: the host generates keys of every supported type, and the
+// driver keeps backups it can roll back to.
+func (d *Driver) Capabilities() driver.Capabilities {
+	return driver.Capabilities{
+		OnDeviceKey: true,
+		Rollback:    true,
+		SANs:        true,
+		KeyTypes:    append([]string(nil), asset.KeyTypes...),
+	}
+}
+
+// ValidateOptions checks a route's options; the error names every bad option
+// and the rule it breaks.
+func (d *Driver) ValidateOptions(options map[string]any) error {
+	if _, err := parseOptions(options); err != nil {
+		return wrapf("options", err)
+	}
+	return nil
+}
+
+// Open connects to the host over SSH, verifying its host key against
+// t.KnownHostsFile, and logs in with c's key or password.
+func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
+	opts, err := parseOptions(t.Options)
+	if err != nil {
+		return nil, wrapf("options", err)
+	}
+	host := opts.Address
+	if host == "" {
+		host = t.Asset.IPAddress
+	}
+	if host == "" {
+		host = t.Asset.SystemName
+	}
+	if host == "" {
+		return nil, errorf("open", "asset has no ip_address or system_name, and the route sets no address")
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(opts.SSHPort))
+	client, err := d.dial(ctx, addr, t.KnownHostsFile, c)
+	if err != nil {
+		return nil, err
+	}
+	return &session{
+		drv:    d,
+		client: client,
+		opts:   opts,
+		addr:   addr,
+		log:    d.cfg.Logger.With("driver", Name, "host", addr),
+	}, nil
+}
+
+// session is one SSH connection to one host. Every command runs in a new SSH
+// session (channel) of that connection.
+type session struct {
+	drv    *Driver
+	client *ssh.Client
+	opts   *options
+	addr   string
+	log    *slog.Logger
+}
+
+var _ driver.Session = (*session)(nil)
+
+// Close closes the SSH connection.
+func (s *session) Close() error {
+	if err := s.client.Close(); err != nil {
+		return wrapf("close", err)
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Route option names the driver understands.
+const (
+	optSSHPort       = "ssh_port"
+	optAddress       = "address"
+	optCertPath      = "cert_path"
+	optKeyPath       = "key_path"
+	optChainPath     = "chain_path"
+	optReloadCommand = "reload_command"
+	optSudo          = "sudo"
+	optWorkDir       = "work_dir"
+	optOwner         = "owner"
+	optMode          = "mode"
+)
+
+var knownOptions = []string{
+	optAddress, optCertPath, optChainPath, optKeyPath, optMode, optOwner,
+	optReloadCommand, optSSHPort, optSudo, optWorkDir,
+}
+
+// options are a route's options, parsed and checked.
+type options struct {
+	// SSHPort is the device's SSH port.
+	SSHPort int
+	// Address overrides the asset's ip_address when set.
+	Address string
+	// CertPath receives the leaf followed by the intermediates.
+	CertPath string
+	// KeyPath receives the key the device generated for the CSR.
+	KeyPath string
+	// ChainPath, when set, receives the intermediates without the leaf.
+	ChainPath string
+	// ReloadCommand puts the new files in service.
+	ReloadCommand string
+	// Sudo runs every command through "sudo -n".
+	Sudo bool
+	// WorkDir holds the staged key between GenerateCSR and Install.
+	WorkDir string
+	// Owner is "user" or "user:group" for the installed files; empty keeps
+	// whatever the login user creates.
+	Owner string
+	// Mode is the octal mode of the installed key file.
+	Mode string
+}
+
+// Why these shapes: an owner reaches chown and a mode reaches chmod; both are
+// quoted, but refusing anything odd here turns a typo into a clear message at
+// load time instead of a failed rotation.
+var (
+	ownerPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?$`)
+	modePattern  = regexp.MustCompile(`^0?[0-7]{3}$`)
+)
+
+// stagedKeyPath is where GenerateCSR leaves the new key until Install moves
+// it into place. The name is derived, not random, so an Install run by
+// another process after a crash finds the key of the CSR it was issued for.
+func (o *options) stagedKeyPath() string {
+	return path.Join(o.WorkDir, path.Base(o.KeyPath)+".ottr-new")
+}
+
+// parseOptions checks a route's options and returns them with defaults
+// filled in. Every problem is reported, each naming the option and the rule.
+func parseOptions(raw map[string]any) (*options, error) {
+	o := &options{SSHPort: 22, Mode: "0600"}
+	var errs []error
+	bad := func(name, rule string, args ...any) {
+		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
+	}
+
+	unknown := make([]string, 0)
+	for name := range raw {
+		if !slices.Contains(knownOptions, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
+	}
+
+	if v, ok := raw[optSSHPort]; ok {
+		port, err := integer(v)
+		switch {
+		case err != nil:
+			bad(optSSHPort, "must be a whole number, got %s", describe(v))
+		case port < 1 || port > 65535:
+			bad(optSSHPort, "must be between 1 and 65535, got %d", port)
+		default:
+			o.SSHPort = port
+		}
+	}
+	o.Address = optionalString(raw, optAddress, bad)
+	if _, ok := raw[optAddress]; ok && strings.TrimSpace(o.Address) == "" {
+		bad(optAddress, "must not be empty when set")
+	}
+
+	o.CertPath = filePath(raw, optCertPath, true, bad)
+	o.KeyPath = filePath(raw, optKeyPath, true, bad)
+	o.ChainPath = filePath(raw, optChainPath, false, bad)
+	o.WorkDir = dirPath(raw, optWorkDir, bad)
+	if o.WorkDir == "" && o.KeyPath != "" {
+		o.WorkDir = path.Dir(o.KeyPath)
+	}
+	distinct := map[string]string{}
+	for _, p := range []struct{ name, value string }{
+		{optCertPath, o.CertPath}, {optKeyPath, o.KeyPath}, {optChainPath, o.ChainPath},
+	} {
+		if p.value == "" {
+			continue
+		}
+		if other, dup := distinct[p.value]; dup {
+			bad(p.name, "must differ from %s: one file cannot hold both (got %q)", other, p.value)
+			continue
+		}
+		distinct[p.value] = p.name
+	}
+
+	o.ReloadCommand = optionalString(raw, optReloadCommand, bad)
+	if strings.TrimSpace(o.ReloadCommand) == "" {
+		if _, ok := raw[optReloadCommand]; ok {
+			bad(optReloadCommand, "must not be empty, e.g. \"systemctl reload nginx\"")
+		} else {
+			bad(optReloadCommand, "is required, e.g. \"systemctl reload nginx\"")
+		}
+	}
+
+	if v, ok := raw[optSudo]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			bad(optSudo, "must be true or false, got %s", describe(v))
+		}
+		o.Sudo = b
+	}
+
+	o.Owner = optionalString(raw, optOwner, bad)
+	if _, ok := raw[optOwner]; ok && !ownerPattern.MatchString(o.Owner) {
+		bad(optOwner, "must be \"user\" or \"user:group\", got %q", o.Owner)
+	}
+	if v, ok := raw[optMode]; ok {
+		s, isString := v.(string)
+		switch {
+		case !isString:
+			bad(optMode, "must be a quoted octal string such as \"0640\", got %s", describe(v))
+		case !modePattern.MatchString(s):
+			bad(optMode, "must be an octal mode such as \"0600\" or \"0640\", got %q", s)
+		default:
+			o.Mode = s
+		}
+	}
+
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return o, nil
+}
+
+// integer accepts the integer kinds YAML and JSON decoders produce: YAML
+// gives int, JSON gives float64.
+func integer(v any) (int, error) {
+	switch n := v.(type) {
+	case int:
+		return n, nil
+	case int64:
+		return int(n), nil
+	case int32:
+		return int(n), nil
+	case uint64:
+		if n > math.MaxInt32 {
+			return 0, errors.New("too large")
+		}
+		return int(n), nil
+	case float64:
+		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
+			return 0, errors.New("not a whole number")
+		}
+		return int(n), nil
+	case string:
+		// A quoted number is a common YAML slip; accept it when it is one.
+		return strconv.Atoi(n)
+	default:
+		return 0, errors.New("not a number")
+	}
+}
+
+func optionalString(raw map[string]any, name string, bad func(string, string, ...any)) string {
+	v, ok := raw[name]
+	if !ok {
+		return ""
+	}
+	s, isString := v.(string)
+	if !isString {
+		bad(name, "must be a string, got %s", describe(v))
+		return ""
+	}
+	if strings.ContainsAny(s, "\x00\n\r") {
+		bad(name, "must be a single line")
+		return ""
+	}
+	return s
+}
+
+// filePath reads an option naming a file on the device.
+func filePath(raw map[string]any, name string, required bool, bad func(string, string, ...any)) string {
+	if _, ok := raw[name]; !ok {
+		if required {
+			bad(name, "is required: the absolute path of the file on the device, e.g. /etc/nginx/ssl/site.pem")
+		}
+		return ""
+	}
+	p := absolute(raw, name, bad)
+	if p != "" && strings.HasSuffix(p, "/") {
+		bad(name, "must name a file, not a directory, got %q", p)
+		return ""
+	}
+	return cleanPath(p)
+}
+
+// dirPath reads an optional option naming a directory on the device.
+func dirPath(raw map[string]any, name string, bad func(string, string, ...any)) string {
+	if _, ok := raw[name]; !ok {
+		return ""
+	}
+	return cleanPath(absolute(raw, name, bad))
+}
+
+func absolute(raw map[string]any, name string, bad func(string, string, ...any)) string {
+	p := optionalString(raw, name, bad)
+	switch {
+	case p == "":
+		if _, isString := raw[name].(string); isString {
+			bad(name, "must not be empty")
+		}
+		return ""
+	case !path.IsAbs(p):
+		bad(name, "must be an absolute path, got %q", p)
+		return ""
+	}
+	return p
+}
+
+func cleanPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	return path.Clean(p)
+}
+
+func describe(v any) string {
+	if v == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}

@@ -1,0 +1,307 @@
+// Package acme is the issuer.Issuer for ACME CAs, built on lego: it signs a
+// device's CSR through an order whose DNS-01 challenges are written, with
+// TSIG-signed RFC 2136 updates, into delegate zones that the device names
+// point to with _acme-challenge CNAMEs. It also asks the CA for ARI renewal
+// windows.
+//
+// lego resolves names and logs through process-wide settings: call
+// SetResolvers and SetLogger once at start-up.
+package acme
+
+import (
+	"cmp"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-acme/lego/v5/acme/api"
+	"github.com/go-acme/lego/v5/certcrypto"
+	"github.com/go-acme/lego/v5/certificate"
+	"github.com/go-acme/lego/v5/lego"
+
+	"github.com/ottr-go/ottr/internal/issuer"
+)
+
+// Config describes one CA profile. The zero value of every optional field
+// means its documented default.
+type Config struct {
+	// Name is the CA profile's name (an asset's certificate_authority); it
+	// keys the stored account and labels logs and errors. Required.
+	Name string
+	// DirectoryURL is the ACME directory. Required.
+	DirectoryURL string
+	// Email is the account contact; optional.
+	Email string
+	// EAB binds a new account to an external account, for CAs that need
+	// it. Only used when the account is registered.
+	EAB *EAB
+	// RootPool is what the ACME server's TLS certificate is checked
+	// against. nil: the system pool. Must be nil when HTTPClient is set.
+	RootPool *x509.CertPool
+	// HTTPClient talks to the CA. Default: a client with a 2-minute
+	// timeout that trusts RootPool.
+	HTTPClient *http.Client
+	// Profile is the ACME profile ordered when IssueOptions names none.
+	// Empty: the CA's default (Pebble picks one at random).
+	Profile string
+	// PreferredChain picks, among the chains the CA offers, the one whose
+	// top certificate is issued by this common name.
+	PreferredChain string
+	// Accounts keeps the account key and URI. nil: a new account per New,
+	// which suits tests and the lab only.
+	Accounts AccountStore
+	// DNS01 is how challenge records are written.
+	DNS01 DNS01Config
+	// Logger receives one line per certificate. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// EAB is an external account binding: a key ID and its base64url HMAC key.
+type EAB struct {
+	KID     string
+	HMACKey string
+}
+
+const (
+	userAgent = "ottr"
+	// certificateTimeout bounds the wait for the CA to issue once the order
+	// is finalized; lego polls every 1/60th of it.
+	certificateTimeout = 30 * time.Second
+	// defaultARIRetry is RFC 9773's suggestion when the CA gives no
+	// Retry-After.
+	defaultARIRetry = 6 * time.Hour
+)
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.DNS01 = c.DNS01.withDefaults()
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("acme: the CA profile needs a name")
+	case c.DirectoryURL == "":
+		return fmt.Errorf("acme: %s: the directory URL is required", c.Name)
+	case c.HTTPClient != nil && c.RootPool != nil:
+		return fmt.Errorf("acme: %s: set RootPool or HTTPClient, not both", c.Name)
+	case c.EAB != nil && (c.EAB.KID == "" || c.EAB.HMACKey == ""):
+		return fmt.Errorf("acme: %s: the external account binding needs a key ID and an HMAC key", c.Name)
+	}
+	if err := c.DNS01.validate(); err != nil {
+		return fmt.Errorf("acme: %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Issuer orders certificates from one ACME CA profile. It is safe for
+// concurrent use: every Issue is its own order.
+type Issuer struct {
+	name   string
+	cfg    Config
+	log    *slog.Logger
+	client *lego.Client
+}
+
+var _ issuer.Issuer = (*Issuer)(nil)
+
+// New reads the CA's directory, makes sure its account exists (loading it
+// from cfg.Accounts, or registering and saving one) and returns an Issuer.
+func New(ctx context.Context, cfg Config) (*Issuer, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	provider, err := newDNS01Provider(cfg.DNS01)
+	if err != nil {
+		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, err)
+	}
+	u, stored, err := loadAccount(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	legoCfg := &lego.Config{
+		CADirURL:    cfg.DirectoryURL,
+		User:        u,
+		UserAgent:   userAgent,
+		HTTPClient:  cmp.Or(cfg.HTTPClient, defaultHTTPClient(cfg.RootPool)),
+		Certificate: lego.CertificateConfig{Timeout: certificateTimeout},
+	}
+	// lego reads the directory here, bounded by the HTTP client's timeout
+	// rather than ctx.
+	client, err := lego.NewClient(legoCfg)
+	if err != nil {
+		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, err)
+	}
+	if err := client.Challenge.SetDNS01Provider(provider, challengeOptions(cfg.DNS01)...); err != nil {
+		return nil, fmt.Errorf("acme: %s: dns-01 solver: %w", cfg.Name, err)
+	}
+	if err := ensureAccount(ctx, cfg, client, u, stored); err != nil {
+		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, trimPrefix(err))
+	}
+	return &Issuer{name: cfg.Name, cfg: cfg, log: cfg.Logger.With("ca", cfg.Name), client: client}, nil
+}
+
+func defaultHTTPClient(roots *x509.CertPool) *http.Client {
+	return &http.Client{
+		Timeout: 2 * time.Minute,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   30 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		},
+	}
+}
+
+// Name is the CA profile's name.
+func (i *Issuer) Name() string { return i.name }
+
+// Issue orders a certificate for the names in csr (its common name and
+// DNS names), solves each name's DNS-01 challenge in the delegate zone,
+// and returns the chain, leaf first. The CSR's subject is kept.
+func (i *Issuer) Issue(ctx context.Context, csr *x509.CertificateRequest, o issuer.IssueOptions) ([]*x509.Certificate, error) {
+	if csr == nil {
+		return nil, fmt.Errorf("acme: %s: issue: no CSR", i.name)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("acme: %s: issue: the CSR's signature does not verify: %w", i.name, err)
+	}
+	names := certcrypto.ExtractDomainsCSR(csr)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("acme: %s: issue: the CSR names no domain", i.name)
+	}
+	profile := cmp.Or(o.Profile, i.cfg.Profile)
+	log := i.log.With("names", names, "profile", profile)
+	started := i.cfg.Now()
+
+	res, err := i.client.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{
+		CSR:              csr,
+		Bundle:           true,
+		PreferredChain:   i.cfg.PreferredChain,
+		EnableCommonName: true,
+		Profile:          profile,
+		ReplacesCertID:   o.Replaces,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("acme: %s: issue for %s: %w", i.name, strings.Join(names, ", "), trimPrefix(err))
+	}
+	chain, err := parseChain(res.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("acme: %s: issue for %s: %w", i.name, strings.Join(names, ", "), err)
+	}
+	leaf := chain[0]
+	if pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(csr.PublicKey) {
+		return nil, fmt.Errorf("acme: %s: issue for %s: the CA returned a certificate for another key", i.name, strings.Join(names, ", "))
+	}
+	log.Info("acme: issued", "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter,
+		"replaces", o.Replaces, "took", i.cfg.Now().Sub(started).Round(time.Millisecond))
+	return chain, nil
+}
+
+// parseChain parses a PEM bundle whose first certificate is the leaf.
+func parseChain(bundle []byte) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	for rest := bundle; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse the issued chain: %w", err)
+		}
+		chain = append(chain, cert)
+	}
+	switch {
+	case len(chain) == 0:
+		return nil, errors.New("the CA returned no certificate")
+	case chain[0].IsCA:
+		return nil, errors.New("the CA's chain does not start with a leaf")
+	}
+	return chain, nil
+}
+
+// RenewalWindow asks the CA's ARI endpoint when leaf should be renewed. The
+// issuer certificate is not needed: RFC 9773 identifies leaf by its
+// authority key ID and serial.
+func (i *Issuer) RenewalWindow(ctx context.Context, leaf, _ *x509.Certificate) (issuer.RenewalInfo, error) {
+	if leaf == nil {
+		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info: no certificate", i.name)
+	}
+	info, err := i.client.Certificate.GetRenewalInfo(ctx, leaf)
+	if errors.Is(err, api.ErrNoARI) {
+		return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
+	}
+	if err != nil {
+		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: %w", i.name, leaf.SerialNumber.Text(16), trimPrefix(err))
+	}
+	w := info.SuggestedWindow
+	if !w.Start.Before(w.End) {
+		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: the window [%s, %s] is empty",
+			i.name, leaf.SerialNumber.Text(16), w.Start, w.End)
+	}
+	retry := info.RetryAfter
+	if retry <= 0 {
+		retry = defaultARIRetry
+	}
+	return issuer.RenewalInfo{
+		Start:          w.Start,
+		End:            w.End,
+		RetryAfter:     i.cfg.Now().Add(retry),
+		ExplanationURL: info.ExplanationURL,
+	}, nil
+}
+
+// CertID is leaf's ARI certificate identifier (RFC 9773 §4.1), the value
+// of IssueOptions.Replaces when leaf is renewed.
+func CertID(leaf *x509.Certificate) (string, error) {
+	id, err := api.MakeARICertID(leaf)
+	if err != nil {
+		return "", fmt.Errorf("acme: certificate ID: %w", err)
+	}
+	return id, nil
+}
+
+// trimPrefix drops the "acme: " lego puts in front of some errors, so
+// messages do not read "acme: ...: acme: ...".
+func trimPrefix(err error) error {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "acme: ") {
+		return err
+	}
+	return prefixTrimmed{msg: strings.TrimPrefix(msg, "acme: "), err: err}
+}
+
+type prefixTrimmed struct {
+	msg string
+	err error
+}
+
+func (p prefixTrimmed) Error() string { return p.msg }
+func (p prefixTrimmed) Unwrap() error { return p.err }

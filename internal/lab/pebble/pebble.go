@@ -1,0 +1,346 @@
+// Package pebble runs Let's Encrypt's Pebble test CA inside the process, for
+// `ottr lab` and for end-to-end tests: a real ACME server with DNS-01
+// validation against the lab DNS server, profiles, ARI and EAB.
+//
+// Pebble's validation authority starts goroutines it never stops and is
+// tuned through environment variables, so start one CA per process (tests:
+// in TestMain) and share it.
+package pebble
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/letsencrypt/pebble/v2/ca"
+	"github.com/letsencrypt/pebble/v2/db"
+	"github.com/letsencrypt/pebble/v2/va"
+	"github.com/letsencrypt/pebble/v2/wfe"
+)
+
+// Profile is an ACME certificate profile the CA offers.
+type Profile struct {
+	Description string
+	// Validity is the lifetime of certificates issued under the profile.
+	Validity time.Duration
+	// PromoteCommonName copies the first name into the subject common
+	// name, as Let's Encrypt's "classic" profile does.
+	PromoteCommonName bool
+}
+
+// DefaultProfiles are the profiles offered when Config.Profiles is empty:
+// "default" issues 90-day certificates with a common name, "shortlived"
+// 160-hour ones (about 6 days) without, like Let's Encrypt's.
+func DefaultProfiles() map[string]Profile {
+	return map[string]Profile{
+		"default":    {Description: "90-day certificates with a common name", Validity: 90 * 24 * time.Hour, PromoteCommonName: true},
+		"shortlived": {Description: "160-hour certificates", Validity: 160 * time.Hour},
+	}
+}
+
+// Config tunes Start. The zero value of every field means its documented
+// default, except DNSResolver, which is required.
+type Config struct {
+	// Addr is where the ACME server listens (HTTPS). Default
+	// "127.0.0.1:0", a free port.
+	Addr string
+	// DNSResolver is the host:port the validation authority sends DNS-01
+	// queries to (over TCP), normally the lab DNS server. Required, so
+	// validation never reaches the internet.
+	DNSResolver string
+	// Profiles offered, by name. Default: DefaultProfiles(). Pebble picks
+	// one at random for an order that names none, so clients should name
+	// one.
+	Profiles map[string]Profile
+	// KeyAlgorithm of the CA's keys: "ecdsa" (default) or "rsa".
+	KeyAlgorithm string
+	// ChainLength is the number of intermediates between root and leaf.
+	// Default 1.
+	ChainLength int
+	// AlternateRoots is how many alternate chains (other roots, same
+	// intermediate key) the CA offers, for preferred-chain tests.
+	AlternateRoots int
+	// RequireEAB makes new accounts present an external account binding
+	// with one of EABKeys.
+	RequireEAB bool
+	// EABKeys maps EAB key IDs to base64url HMAC keys.
+	EABKeys map[string]string
+	// AuthzReusePercent is how often a valid authorization is reused for a
+	// new order. Default 0: every order goes through DNS-01.
+	AuthzReusePercent int
+	// Logger receives Pebble's log at debug level. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if len(c.Profiles) == 0 {
+		c.Profiles = DefaultProfiles()
+	}
+	if c.KeyAlgorithm == "" {
+		c.KeyAlgorithm = "ecdsa"
+	}
+	if c.ChainLength <= 0 {
+		c.ChainLength = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// CA is a running embedded Pebble.
+type CA struct {
+	dirURL  string
+	tls     *tlsIdentity
+	ca      *ca.CAImpl
+	db      *db.MemoryStore
+	server  *http.Server
+	orders  atomic.Int64
+	served  chan error
+	closing sync.Once
+}
+
+// The Pebble paths ottr watches; Pebble does not export them.
+const (
+	newOrderPath  = "/order-plz"
+	challengePath = "/chalZ/"
+)
+
+// Start builds a CA with fresh roots and serves its ACME directory over
+// HTTPS until Close. It sets Pebble's tuning environment variables
+// (PEBBLE_VA_NOSLEEP, PEBBLE_WFE_NONCEREJECT, PEBBLE_AUTHZREUSE) for the
+// whole process. ctx bounds the start-up only.
+func Start(ctx context.Context, cfg Config) (*CA, error) {
+	cfg = cfg.withDefaults()
+	if cfg.DNSResolver == "" {
+		return nil, errors.New("pebble: DNSResolver is required, so DNS-01 validation stays in the lab")
+	}
+	if cfg.KeyAlgorithm != "ecdsa" && cfg.KeyAlgorithm != "rsa" {
+		return nil, fmt.Errorf("pebble: key algorithm %q: want ecdsa or rsa", cfg.KeyAlgorithm)
+	}
+	profiles, err := pebbleProfiles(cfg.Profiles)
+	if err != nil {
+		return nil, err
+	}
+	for kid, key := range cfg.EABKeys {
+		if _, err := base64.RawURLEncoding.DecodeString(key); err != nil || kid == "" || key == "" {
+			// Checked before anything starts; the key stays out of the error.
+			return nil, fmt.Errorf("pebble: EAB key %q: the HMAC key must be unpadded base64url", kid)
+		}
+	}
+
+	// Pebble reads its tuning from the environment in va.New and wfe.New.
+	// Validation at full speed, no deliberately rejected nonces, and
+	// authorization reuse only when asked make the lab fast and
+	// deterministic. This is the lab, so setting them process-wide is
+	// acceptable.
+	for name, value := range map[string]string{
+		"PEBBLE_VA_NOSLEEP":      "1",
+		"PEBBLE_WFE_NONCEREJECT": "0",
+		"PEBBLE_AUTHZREUSE":      strconv.Itoa(min(max(cfg.AuthzReusePercent, 0), 100)),
+	} {
+		if err := os.Setenv(name, value); err != nil {
+			return nil, fmt.Errorf("pebble: set %s: %w", name, err)
+		}
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: listen: %w", err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	identity, err := newTLSIdentity(host)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+
+	pebbleLog := slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
+	store := db.NewMemoryStore()
+	authority := ca.New(pebbleLog, store, "", cfg.KeyAlgorithm, cfg.AlternateRoots, cfg.ChainLength, profiles)
+	// HTTP-01 and TLS-ALPN-01 ports are 0: ottr only solves DNS-01, and
+	// the validator must not dial anything else.
+	validator := va.New(pebbleLog, 0, 0, false, cfg.DNSResolver, store)
+	for kid, key := range cfg.EABKeys {
+		if err := store.AddExternalAccountKeyByID(kid, key); err != nil {
+			_ = ln.Close()
+			// Pebble's own error quotes the key; this one does not.
+			return nil, fmt.Errorf("pebble: EAB key %q: rejected", kid)
+		}
+	}
+	// One-second Retry-After on authorizations and orders keeps clients
+	// from falling back to their own, slower, polling.
+	frontEnd := wfe.New(pebbleLog, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, cfg.RequireEAB, 1, 1)
+
+	c := &CA{
+		dirURL: "https://" + net.JoinHostPort(host, port) + wfe.DirectoryPath,
+		tls:    identity,
+		ca:     authority,
+		db:     store,
+		served: make(chan error, 1),
+	}
+	c.server = &http.Server{
+		Handler:           c.instrument(frontEnd.Handler()),
+		TLSConfig:         identity.serverConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() { c.served <- c.server.ServeTLS(ln, "", "") }()
+	cfg.Logger.Info("pebble: ACME directory", "url", c.dirURL, "dns_resolver", cfg.DNSResolver)
+	return c, nil
+}
+
+func pebbleProfiles(in map[string]Profile) (map[string]ca.Profile, error) {
+	out := make(map[string]ca.Profile, len(in))
+	for name, p := range in {
+		if p.Validity < time.Second {
+			return nil, fmt.Errorf("pebble: profile %q: validity %s is too short", name, p.Validity)
+		}
+		out[name] = ca.Profile{
+			Description:       p.Description,
+			PromoteCommonName: p.PromoteCommonName,
+			ValidityPeriod:    uint64(p.Validity / time.Second),
+		}
+	}
+	return out, nil
+}
+
+// instrument counts new orders and adds a Retry-After to challenge
+// responses. Pebble answers a challenge POST with "processing" and no
+// Retry-After, which makes lego wait 5 s before it looks again; validation
+// here takes milliseconds.
+func (c *CA) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		if strings.HasPrefix(r.URL.Path, challengePath) {
+			rec.retryAfter = "1"
+		}
+		next.ServeHTTP(rec, r)
+		if r.URL.Path == newOrderPath && rec.status == http.StatusCreated {
+			c.orders.Add(1)
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status     int
+	retryAfter string
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+		if s.retryAfter != "" && s.Header().Get("Retry-After") == "" {
+			s.Header().Set("Retry-After", s.retryAfter)
+		}
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.WriteHeader(http.StatusOK)
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// DirectoryURL is the ACME directory, https://host:port/dir.
+func (c *CA) DirectoryURL() string { return c.dirURL }
+
+// TLSRoots is the pool an ACME client must trust to reach DirectoryURL.
+func (c *CA) TLSRoots() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(c.tls.root)
+	return pool
+}
+
+// TLSRootPEM is TLSRoots as PEM, for a roots_file.
+func (c *CA) TLSRootPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.tls.root.Raw})
+}
+
+// IssuanceRoots are the roots issued certificates chain to (the default
+// chain first, then alternates). ctx is unused: Pebble runs in-process.
+func (c *CA) IssuanceRoots(ctx context.Context) ([]*x509.Certificate, error) {
+	var roots []*x509.Certificate
+	for i := range c.ca.GetNumberOfRootCerts() {
+		root := c.ca.GetRootCert(i)
+		if root == nil || root.Cert == nil {
+			return nil, fmt.Errorf("pebble: root %d is missing", i)
+		}
+		roots = append(roots, root.Cert)
+	}
+	return roots, nil
+}
+
+// IssuanceRootsPEM is IssuanceRoots as a PEM bundle.
+func (c *CA) IssuanceRootsPEM(ctx context.Context) ([]byte, error) {
+	roots, err := c.IssuanceRoots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, root := range roots {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})...)
+	}
+	return out, nil
+}
+
+// Orders is the number of orders the CA has accepted.
+func (c *CA) Orders() int { return int(c.orders.Load()) }
+
+// SetRenewalWindow makes the CA's ARI answer for leaf suggest
+// [start, end], e.g. to open the window early in a test.
+func (c *CA) SetRenewalWindow(leaf *x509.Certificate, start, end time.Time) error {
+	body, err := json.Marshal(map[string]any{
+		"suggestedWindow": map[string]time.Time{"start": start.UTC(), "end": end.UTC()},
+	})
+	if err != nil {
+		return fmt.Errorf("pebble: renewal window: %w", err)
+	}
+	if err := c.db.SetARIResponse(leaf.SerialNumber, string(body)); err != nil {
+		return fmt.Errorf("pebble: renewal window: %w", err)
+	}
+	return nil
+}
+
+// Close stops serving. Pebble's validation goroutines keep running until
+// the process exits.
+func (c *CA) Close() error {
+	var err error
+	c.closing.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if shutdownErr := c.server.Shutdown(ctx); shutdownErr != nil {
+			err = fmt.Errorf("pebble: shutdown: %w", shutdownErr)
+			return
+		}
+		if serveErr := <-c.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+			err = fmt.Errorf("pebble: serve: %w", serveErr)
+		}
+	})
+	return err
+}

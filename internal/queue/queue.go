@@ -1,0 +1,289 @@
+// Package queue runs rotations as River jobs: one queue per data center, so
+// a worker placed inside a network segment takes only the rotations of the
+// devices it can reach, a global concurrency limit, a per-job timeout, and
+// the periodic scan that finds due assets.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+// DefaultQueue takes the rotations of assets with no data center, and the
+// scheduler's scans.
+const DefaultQueue = river.QueueDefault
+
+// RotationArgs is the job that runs (or resumes) one rotation.
+type RotationArgs struct {
+	RotationID int64  `json:"rotation_id"`
+	Asset      string `json:"asset"`
+}
+
+// Kind implements river.JobArgs.
+func (RotationArgs) Kind() string { return "rotation" }
+
+// ScanArgs is the periodic job that enqueues due rotations.
+type ScanArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ScanArgs) Kind() string { return "scan" }
+
+// Runner runs a rotation to its end; *rotation.Runner implements it.
+type Runner interface {
+	Run(ctx context.Context, id int64) (store.Rotation, error)
+}
+
+// Scanner finds due assets and enqueues their rotations;
+// *scheduler.Scheduler implements it.
+type Scanner interface {
+	Scan(ctx context.Context) error
+}
+
+// Config sets up a Queue.
+type Config struct {
+	// DB is the SQLite database River keeps its jobs in (ottr's own).
+	DB *sql.DB
+	// Runner runs rotation jobs; required to work them.
+	Runner Runner
+	// Scanner, if set, runs every ScanInterval on the elected leader only.
+	Scanner      Scanner
+	ScanInterval time.Duration
+	// Concurrency is how many rotations run at once in this process, over
+	// all queues. Default 50.
+	Concurrency int
+	// JobTimeout bounds one rotation. Default 10m.
+	JobTimeout time.Duration
+	// Queues restricts this process to these queues (data centers); empty
+	// means every queue, added as rotations are enqueued.
+	Queues []string
+	// PollInterval is how often idle workers look for jobs (SQLite has no
+	// LISTEN/NOTIFY). Default 200ms.
+	PollInterval time.Duration
+	// Logger receives River's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Queue enqueues and works rotation jobs.
+type Queue struct {
+	client  *river.Client[*sql.Tx]
+	cfg     Config
+	workAll bool
+
+	mu     sync.Mutex
+	queues map[string]bool
+}
+
+// Migrate brings River's tables in db up to date.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	m, err := rivermigrate.New(riversqlite.New(db), nil)
+	if err != nil {
+		return fmt.Errorf("queue: migrate: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("queue: migrate: %w", err)
+	}
+	return nil
+}
+
+// New migrates River's schema and returns a Queue ready to Start.
+func New(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("queue: a database is required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 50
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = 10 * time.Minute
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := Migrate(ctx, cfg.DB); err != nil {
+		return nil, err
+	}
+	q := &Queue{cfg: cfg, workAll: len(cfg.Queues) == 0, queues: map[string]bool{}}
+
+	workers := river.NewWorkers()
+	limit := make(chan struct{}, cfg.Concurrency)
+	if cfg.Runner != nil {
+		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit, timeout: cfg.JobTimeout})
+	}
+	var periodic []*river.PeriodicJob
+	if cfg.Scanner != nil {
+		river.AddWorker(workers, &scanWorker{scanner: cfg.Scanner})
+		interval := cfg.ScanInterval
+		if interval <= 0 {
+			interval = 5 * time.Minute
+		}
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(interval),
+			func() (river.JobArgs, *river.InsertOpts) { return ScanArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}))
+	}
+
+	queues := map[string]river.QueueConfig{}
+	names := cfg.Queues
+	if q.workAll {
+		names = []string{DefaultQueue}
+	}
+	for _, name := range names {
+		queues[name] = river.QueueConfig{MaxWorkers: cfg.Concurrency}
+		q.queues[name] = true
+	}
+	rc := &river.Config{
+		Queues:       queues,
+		Workers:      workers,
+		PeriodicJobs: periodic,
+		// The worker enforces the timeout itself, after it has a slot, so
+		// waiting for the global limit does not count against a rotation.
+		JobTimeout:        -1,
+		MaxAttempts:       10,
+		Logger:            cfg.Logger,
+		PollOnly:          true,
+		FetchCooldown:     50 * time.Millisecond,
+		FetchPollInterval: cfg.PollInterval,
+		// A worker that died mid-rotation leaves its job running; another
+		// worker takes it over once it cannot still be alive, and the
+		// rotation resumes after its last journaled step.
+		RescueStuckJobsAfter: cfg.JobTimeout + time.Minute,
+	}
+	if cfg.Runner == nil && cfg.Scanner == nil {
+		rc.Queues = nil
+		rc.Workers = nil
+	}
+	client, err := river.NewClient(riversqlite.New(cfg.DB), rc)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// Start begins working jobs.
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.client.Start(ctx); err != nil {
+		return fmt.Errorf("queue: start: %w", err)
+	}
+	return nil
+}
+
+// Stop waits for running jobs to finish, up to ctx's deadline.
+func (q *Queue) Stop(ctx context.Context) error {
+	if err := q.client.Stop(ctx); err != nil {
+		return fmt.Errorf("queue: stop: %w", err)
+	}
+	return nil
+}
+
+var queueNameUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
+
+// Name returns the queue a data center's rotations go to.
+func Name(dataCenter string) string {
+	n := queueNameUnsafe.ReplaceAllString(strings.ToLower(strings.TrimSpace(dataCenter)), "_")
+	n = strings.Trim(n, "_")
+	if n == "" {
+		return DefaultQueue
+	}
+	if len(n) > 64 {
+		n = n[:64]
+	}
+	return n
+}
+
+// Enqueue queues a rotation on its data center's queue. In a process that
+// works every queue, a data center seen for the first time gets its queue
+// here.
+func (q *Queue) Enqueue(ctx context.Context, rot store.Rotation, dataCenter string) error {
+	name := Name(dataCenter)
+	if err := q.ensureQueue(name); err != nil {
+		return err
+	}
+	_, err := q.client.Insert(ctx, RotationArgs{RotationID: rot.ID, Asset: rot.Asset}, &river.InsertOpts{
+		Queue:      name,
+		UniqueOpts: river.UniqueOpts{ByArgs: true},
+	})
+	if err != nil {
+		return fmt.Errorf("queue: enqueue rotation %d of %s: %w", rot.ID, rot.Asset, err)
+	}
+	return nil
+}
+
+func (q *Queue) ensureQueue(name string) error {
+	if !q.workAll || q.cfg.Runner == nil {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.queues[name] {
+		return nil
+	}
+	if err := q.client.Queues().Add(name, river.QueueConfig{MaxWorkers: q.cfg.Concurrency}); err != nil {
+		return fmt.Errorf("queue: add queue %s: %w", name, err)
+	}
+	q.queues[name] = true
+	return nil
+}
+
+type rotationWorker struct {
+	river.WorkerDefaults[RotationArgs]
+	runner  Runner
+	limit   chan struct{}
+	timeout time.Duration
+}
+
+func (w *rotationWorker) Work(ctx context.Context, job *river.Job[RotationArgs]) error {
+	select {
+	case w.limit <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.limit }()
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	_, err := w.runner.Run(ctx, job.Args.RotationID)
+	var failure *rotation.Failure
+	if errors.As(err, &failure) {
+		// The failure is recorded on the rotation and the asset; the
+		// scheduler's backoff decides when to try again, not River.
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// The asset was deleted while its rotation waited.
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+type scanWorker struct {
+	river.WorkerDefaults[ScanArgs]
+	scanner Scanner
+}
+
+func (w *scanWorker) Work(ctx context.Context, _ *river.Job[ScanArgs]) error {
+	return w.scanner.Scan(ctx)
+}
+
+// Compile-time checks.
+var (
+	_ river.Worker[RotationArgs] = (*rotationWorker)(nil)
+	_ river.Worker[ScanArgs]     = (*scanWorker)(nil)
+	_ rivertype.JobArgs          = RotationArgs{}
+)

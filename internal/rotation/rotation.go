@@ -1,0 +1,183 @@
+// Package rotation runs one certificate rotation as a state machine:
+// preflight → csr → issue → install → verify → record. Every finished step is
+// journaled in the store with what it produced, so a rotation interrupted by a
+// crash resumes after its last finished step — and never orders a second
+// certificate while the one it already has is still valid.
+package rotation
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/issuer"
+	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/route"
+	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/verify"
+)
+
+// Step names, in the order they run.
+const (
+	StepPreflight = "preflight"
+	StepCSR       = "csr"
+	StepIssue     = "issue"
+	StepInstall   = "install"
+	StepVerify    = "verify"
+	StepRecord    = "record"
+)
+
+// Steps lists every step in order.
+var Steps = []string{StepPreflight, StepCSR, StepIssue, StepInstall, StepVerify, StepRecord}
+
+// Router finds the route an asset takes. *route.Table implements it.
+type Router interface {
+	Match(a asset.Asset) (route.Route, int, bool)
+}
+
+// CAProfile is what a rotation needs of one certificate authority profile.
+type CAProfile struct {
+	Name   string
+	Issuer issuer.Issuer
+	// Roots are what an issued chain must verify to.
+	Roots *x509.CertPool
+	// ExpectedIssuers are accepted leaf issuer names; empty accepts any.
+	ExpectedIssuers []string
+	// MinLifetime is the least lifetime a fresh certificate may have.
+	MinLifetime time.Duration
+	// KeyType is the key devices generate when the asset does not say.
+	KeyType string
+	// Profile is the ACME profile to order.
+	Profile string
+}
+
+// Deps are a Runner's collaborators. Store, Drivers, Routes, CAs and
+// Credentials are required.
+type Deps struct {
+	Store   store.Store
+	Drivers *driver.Registry
+	Routes  Router
+	// CAs returns the profile an asset's certificate_authority names.
+	CAs func(name string) (*CAProfile, error)
+	// Credentials returns the device login for an asset on a route.
+	Credentials func(a asset.Asset, r route.Route) (driver.Credentials, error)
+	// CheckDelegation checks the _acme-challenge CNAMEs of names; nil skips
+	// the check. Its error names the missing record.
+	CheckDelegation func(ctx context.Context, names []string) error
+	// Verify checks what the device serves; nil means verify.Check.
+	Verify func(ctx context.Context, e verify.Expectation) (verify.Result, error)
+	// KnownHostsFile is passed to SSH drivers.
+	KnownHostsFile string
+	// Policy gives the backoff after failures and the next renewal time.
+	Policy policy.Settings
+	// VerifyAttempts is how many times verify looks before it gives up on a
+	// device still serving the old certificate (servers reload
+	// asynchronously). Default 5.
+	VerifyAttempts int
+	// VerifyInterval is the first pause between those looks; it doubles.
+	// Default 250ms.
+	VerifyInterval time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Observer, if set, is told as each step starts and ends.
+	Observer func(Event)
+}
+
+// Event reports progress of one rotation.
+type Event struct {
+	RotationID int64
+	Asset      string
+	Step       string
+	// Phase is "start", "done", "skip" (journaled before a resume) or "fail".
+	Phase    string
+	Duration time.Duration
+	Err      error
+}
+
+// Runner executes rotations. It is safe for concurrent use.
+type Runner struct {
+	d Deps
+}
+
+// NewRunner returns a Runner, checking that the required dependencies are set.
+func NewRunner(d Deps) (*Runner, error) {
+	switch {
+	case d.Store == nil:
+		return nil, errors.New("rotation: a store is required")
+	case d.Drivers == nil:
+		return nil, errors.New("rotation: a driver registry is required")
+	case d.Routes == nil:
+		return nil, errors.New("rotation: a routing table is required")
+	case d.CAs == nil:
+		return nil, errors.New("rotation: CA profiles are required")
+	case d.Credentials == nil:
+		return nil, errors.New("rotation: a credentials source is required")
+	}
+	if d.Verify == nil {
+		d.Verify = verify.Check
+	}
+	if d.VerifyAttempts <= 0 {
+		d.VerifyAttempts = 5
+	}
+	if d.VerifyInterval <= 0 {
+		d.VerifyInterval = 250 * time.Millisecond
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{d: d}, nil
+}
+
+// ErrNoRoute: no route matches the asset.
+var ErrNoRoute = errors.New("no route matches")
+
+// Create records a new pending rotation for the asset. It fails with
+// store.ErrConflict when one is already pending or running, and with an error
+// wrapping ErrNoRoute when no route would take the asset — Ottr answered 204
+// to a rotation that could never run.
+func (r *Runner) Create(ctx context.Context, systemName, trigger string, force bool) (store.Rotation, error) {
+	a, err := r.d.Store.GetAsset(ctx, systemName)
+	if err != nil {
+		return store.Rotation{}, fmt.Errorf("rotation: %w", err)
+	}
+	if _, _, ok := r.d.Routes.Match(a); !ok {
+		return store.Rotation{}, fmt.Errorf("rotation: asset %s (platform %q, os_version %q, certificate_authority %q, model %q): %w",
+			a.SystemName, a.HostPlatform, a.OSVersion, a.CertificateAuthority, a.DeviceModel, ErrNoRoute)
+	}
+	rot, err := r.d.Store.CreateRotation(ctx, store.Rotation{
+		Asset:   systemName,
+		Trigger: trigger,
+		Force:   force,
+		State:   store.StatePending,
+	})
+	if err != nil {
+		return store.Rotation{}, fmt.Errorf("rotation: create for %s: %w", systemName, err)
+	}
+	return rot, nil
+}
+
+// Failure is the error Run returns when the rotation ran and failed (or was
+// rolled back) and that outcome is recorded: retrying the job would not help,
+// the scheduler's backoff decides when to try again.
+type Failure struct {
+	RotationID int64
+	Step       string
+	State      string
+	Err        error
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("rotation %d %s at %s: %v", f.RotationID, f.State, f.Step, f.Err)
+}
+
+func (f *Failure) Unwrap() error { return f.Err }

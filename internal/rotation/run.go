@@ -1,0 +1,503 @@
+package rotation
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/issuer"
+	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/route"
+	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/verify"
+)
+
+// Step outputs, as journaled.
+type preflightOutput struct {
+	Route         int    `json:"route"`
+	RouteName     string `json:"route_name,omitempty"`
+	Driver        string `json:"driver"`
+	CurrentSerial string `json:"current_serial,omitempty"`
+}
+
+type csrOutput struct {
+	CSR string `json:"csr"`
+}
+
+type issueOutput struct {
+	Chain    string    `json:"chain"`
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+type installOutput struct {
+	Installed driver.Installed `json:"installed"`
+}
+
+type verifyOutput struct {
+	Serial   string    `json:"serial"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// run is the state of one rotation while Run executes it.
+type run struct {
+	r       *Runner
+	rot     store.Rotation
+	asset   asset.Asset
+	route   route.Route
+	routeNo int
+	drv     driver.Driver
+	ca      *CAProfile
+	session driver.Session
+
+	mu      sync.Mutex
+	pending []store.LogLine
+	step    string
+
+	csr       *x509.CertificateRequest
+	chain     []*x509.Certificate
+	installed driver.Installed
+	observed  verifyOutput
+}
+
+// Run executes the rotation with the given id, resuming after its last
+// journaled step. It returns nil on success, a *Failure when the rotation
+// failed or was rolled back (and that is recorded), and any other error when
+// the outcome could not be recorded — the caller should retry those.
+func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
+	rot, err := r.d.Store.GetRotation(ctx, id)
+	if err != nil {
+		return store.Rotation{}, fmt.Errorf("rotation %d: %w", id, err)
+	}
+	if store.Final(rot.State) {
+		return rot, nil
+	}
+	a, err := r.d.Store.GetAsset(ctx, rot.Asset)
+	if err != nil {
+		return rot, fmt.Errorf("rotation %d: %w", id, err)
+	}
+	rot.Attempts++
+	rn := &run{r: r, rot: rot, asset: a}
+	defer rn.close()
+
+	if err := r.d.Store.UpdateRotationState(ctx, id, store.StateUpdate{State: store.StateRunning, Attempts: rot.Attempts}); err != nil {
+		return rot, fmt.Errorf("rotation %d: mark running: %w", id, err)
+	}
+	if rot.Attempts > 1 {
+		rn.logf(slog.LevelInfo, "resuming (attempt %d) after step %q", rot.Attempts, rn.lastStep())
+	}
+
+	for _, step := range Steps {
+		if err := ctx.Err(); err != nil {
+			rn.flush(context.WithoutCancel(ctx))
+			return rn.rot, fmt.Errorf("rotation %d: interrupted before %s: %w", id, step, err)
+		}
+		if entry, done := rot.Step(step); done && rn.canSkip(step, entry) {
+			if err := rn.restore(ctx, step, entry); err != nil {
+				return rn.finish(ctx, step, store.StateFailed, err)
+			}
+			r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "skip"})
+			continue
+		}
+		started := r.d.Now()
+		rn.step = step
+		r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "start"})
+		output, err := rn.do(ctx, step)
+		if err != nil {
+			r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "fail", Duration: r.d.Now().Sub(started), Err: err})
+			if ctx.Err() != nil {
+				// Shutting down, not failing: leave the rotation running so
+				// the job is retried and resumes here.
+				rn.flush(context.WithoutCancel(ctx))
+				return rn.rot, fmt.Errorf("rotation %d: interrupted in %s: %w", id, step, err)
+			}
+			if step == StepVerify && rn.installed != nil {
+				return rn.rollback(ctx, err)
+			}
+			return rn.finish(ctx, step, store.StateFailed, err)
+		}
+		raw, err := json.Marshal(output)
+		if err != nil {
+			return rn.rot, fmt.Errorf("rotation %d: encode %s output: %w", id, step, err)
+		}
+		entry := store.JournalEntry{Step: step, Output: raw, StartedAt: started, FinishedAt: r.d.Now()}
+		rn.flush(ctx)
+		if err := r.d.Store.AppendJournal(ctx, id, entry); err != nil {
+			return rn.rot, fmt.Errorf("rotation %d: journal %s: %w", id, step, err)
+		}
+		rn.rot.Journal = append(rn.rot.Journal, entry)
+		r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "done", Duration: entry.FinishedAt.Sub(entry.StartedAt)})
+	}
+	return rn.finish(ctx, "", store.StateSucceeded, nil)
+}
+
+func (r *Runner) observe(e Event) {
+	if r.d.Observer != nil {
+		r.d.Observer(e)
+	}
+}
+
+func (rn *run) lastStep() string {
+	if n := len(rn.rot.Journal); n > 0 {
+		return rn.rot.Journal[n-1].Step
+	}
+	return "none"
+}
+
+// canSkip reports whether a journaled step's output can be reused. An issued
+// chain is reused while it is valid for at least the CA's minimum lifetime
+// from now — ordering again would spend rate limit and leave an unused
+// certificate behind; one that has aged out is ordered again.
+func (rn *run) canSkip(step string, e store.JournalEntry) bool {
+	if step != StepIssue {
+		return true
+	}
+	var out issueOutput
+	if json.Unmarshal(e.Output, &out) != nil {
+		return false
+	}
+	return rn.r.d.Now().Before(out.NotAfter.Add(-time.Hour))
+}
+
+// restore reloads what a journaled step produced, so later steps can use it.
+func (rn *run) restore(ctx context.Context, step string, e store.JournalEntry) error {
+	switch step {
+	case StepPreflight:
+		return rn.resolveRoute()
+	case StepCSR:
+		var out csrOutput
+		if err := json.Unmarshal(e.Output, &out); err != nil {
+			return fmt.Errorf("journaled CSR unreadable: %w", err)
+		}
+		csr, err := parseCSR(out.CSR)
+		if err != nil {
+			return err
+		}
+		rn.csr = csr
+	case StepIssue:
+		var out issueOutput
+		if err := json.Unmarshal(e.Output, &out); err != nil {
+			return fmt.Errorf("journaled chain unreadable: %w", err)
+		}
+		chain, err := parseChain(out.Chain)
+		if err != nil {
+			return err
+		}
+		rn.chain = chain
+	case StepInstall:
+		var out installOutput
+		if err := json.Unmarshal(e.Output, &out); err != nil {
+			return fmt.Errorf("journaled install handle unreadable: %w", err)
+		}
+		rn.installed = out.Installed
+	case StepVerify:
+		if err := json.Unmarshal(e.Output, &rn.observed); err != nil {
+			return fmt.Errorf("journaled verification unreadable: %w", err)
+		}
+	}
+	return nil
+}
+
+// do runs one step and returns what to journal.
+func (rn *run) do(ctx context.Context, step string) (any, error) {
+	switch step {
+	case StepPreflight:
+		return rn.preflight(ctx)
+	case StepCSR:
+		return rn.generateCSR(ctx)
+	case StepIssue:
+		return rn.issue(ctx)
+	case StepInstall:
+		return rn.install(ctx)
+	case StepVerify:
+		return rn.verify(ctx)
+	case StepRecord:
+		return struct{}{}, rn.record(ctx)
+	}
+	return nil, fmt.Errorf("unknown step %q", step)
+}
+
+func (rn *run) resolveRoute() error {
+	rt, idx, ok := rn.r.d.Routes.Match(rn.asset)
+	if !ok {
+		return fmt.Errorf("%w asset %s (platform %q, os_version %q, certificate_authority %q, model %q)",
+			ErrNoRoute, rn.asset.SystemName, rn.asset.HostPlatform, rn.asset.OSVersion, rn.asset.CertificateAuthority, rn.asset.DeviceModel)
+	}
+	drv, ok := rn.r.d.Drivers.Get(rt.Driver)
+	if !ok {
+		return fmt.Errorf("route %d names driver %q, which this build does not have", idx, rt.Driver)
+	}
+	ca, err := rn.r.d.CAs(rn.asset.CertificateAuthority)
+	if err != nil {
+		return err
+	}
+	rn.route, rn.routeNo, rn.drv, rn.ca = rt, idx, drv, ca
+	return nil
+}
+
+// open returns the device session, connecting on first use: a resumed
+// rotation connects only if a step it still has to do needs the device.
+func (rn *run) open(ctx context.Context) (driver.Session, error) {
+	if rn.session != nil {
+		return rn.session, nil
+	}
+	creds, err := rn.r.d.Credentials(rn.asset, rn.route)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	s, err := rn.drv.Open(ctx, driver.Target{Asset: rn.asset, Options: rn.route.Options, KnownHostsFile: rn.r.d.KnownHostsFile}, creds)
+	if err != nil {
+		return nil, err
+	}
+	rn.session = s
+	return s, nil
+}
+
+func (rn *run) close() {
+	if rn.session != nil {
+		_ = rn.session.Close()
+		rn.session = nil
+	}
+}
+
+func (rn *run) preflight(ctx context.Context) (any, error) {
+	if err := rn.resolveRoute(); err != nil {
+		return nil, err
+	}
+	out := preflightOutput{Route: rn.routeNo, RouteName: rn.route.Name, Driver: rn.drv.Name()}
+	rn.logf(slog.LevelInfo, "route %d (%s) with driver %s", rn.routeNo, rn.route.Name, rn.drv.Name())
+	if rn.r.d.CheckDelegation != nil {
+		if err := rn.r.d.CheckDelegation(ctx, rn.asset.Names()); err != nil {
+			return nil, fmt.Errorf("DNS delegation: %w", err)
+		}
+		rn.logf(slog.LevelInfo, "DNS delegation in place for %s", strings.Join(rn.asset.Names(), ", "))
+	}
+	s, err := rn.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+	}
+	current, err := s.CurrentCertificate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read current certificate: %w", err)
+	}
+	if len(current) > 0 {
+		out.CurrentSerial = serialHex(current[0])
+		rn.logf(slog.LevelInfo, "current certificate serial %s expires %s", out.CurrentSerial, current[0].NotAfter.UTC().Format(time.RFC3339))
+	} else {
+		rn.logf(slog.LevelInfo, "no current certificate")
+	}
+	return out, nil
+}
+
+func (rn *run) keyType() string {
+	if rn.asset.KeyType != "" {
+		return rn.asset.KeyType
+	}
+	if rn.ca.KeyType != "" {
+		return rn.ca.KeyType
+	}
+	return asset.KeyECDSA256
+}
+
+func (rn *run) generateCSR(ctx context.Context) (any, error) {
+	s, err := rn.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+	}
+	req := driver.CSRRequest{CommonName: rn.asset.CommonName, DNSNames: rn.asset.Names(), KeyType: rn.keyType()}
+	csr, err := s.GenerateCSR(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckCSR(csr, req); err != nil {
+		return nil, err
+	}
+	rn.csr = csr
+	rn.logf(slog.LevelInfo, "device generated a %s key and a CSR for %s", req.KeyType, strings.Join(req.DNSNames, ", "))
+	return csrOutput{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw}))}, nil
+}
+
+func (rn *run) issue(ctx context.Context) (any, error) {
+	opts := issuer.IssueOptions{Profile: rn.ca.Profile}
+	chain, err := rn.ca.Issuer.Issue(ctx, rn.csr, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("the CA returned an empty chain")
+	}
+	rn.chain = chain
+	leaf := chain[0]
+	rn.logf(slog.LevelInfo, "%s issued serial %s, valid until %s", rn.ca.Name, serialHex(leaf), leaf.NotAfter.UTC().Format(time.RFC3339))
+	return issueOutput{Chain: encodeChain(chain), Serial: serialHex(leaf), NotAfter: leaf.NotAfter}, nil
+}
+
+func (rn *run) install(ctx context.Context) (any, error) {
+	s, err := rn.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+	}
+	installed, err := s.Install(ctx, rn.chain)
+	if err != nil {
+		return nil, err
+	}
+	rn.installed = installed
+	rn.logf(slog.LevelInfo, "installed the chain (%d certificates)", len(rn.chain))
+	return installOutput{Installed: installed}, nil
+}
+
+func (rn *run) verify(ctx context.Context) (any, error) {
+	exp := verify.Expectation{
+		Address:         net.JoinHostPort(rn.asset.IPAddress, strconv.Itoa(rn.asset.TLSPort())),
+		ServerName:      rn.asset.CommonName,
+		Names:           rn.asset.Names(),
+		Issued:          rn.chain,
+		Roots:           rn.ca.Roots,
+		ExpectedIssuers: rn.ca.ExpectedIssuers,
+		MinLifetime:     rn.ca.MinLifetime,
+		Now:             rn.r.d.Now,
+	}
+	wait := rn.r.d.VerifyInterval
+	var res verify.Result
+	var err error
+	for attempt := 1; ; attempt++ {
+		res, err = rn.r.d.Verify(ctx, exp)
+		var mismatch *verify.MismatchError
+		if err == nil || !errors.As(err, &mismatch) || attempt >= rn.r.d.VerifyAttempts {
+			break
+		}
+		rn.logf(slog.LevelInfo, "device does not serve the new certificate yet (%v); looking again in %s", err, wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	if err != nil {
+		return nil, err
+	}
+	rn.observed = verifyOutput{Serial: res.Serial, Issuer: res.Issuer, NotAfter: res.NotAfter}
+	rn.logf(slog.LevelInfo, "%s serves serial %s, valid until %s", exp.Address, res.Serial, res.NotAfter.UTC().Format(time.RFC3339))
+	return rn.observed, nil
+}
+
+// record writes what verify saw on the wire into the asset.
+func (rn *run) record(ctx context.Context) error {
+	a, err := rn.r.d.Store.GetAsset(ctx, rn.asset.SystemName)
+	if err != nil {
+		return err
+	}
+	now := rn.r.d.Now().UTC()
+	leaf := rn.chain[0]
+	notAfter, notBefore := rn.observed.NotAfter.UTC(), leaf.NotBefore.UTC()
+	a.CertificateExpiration = &notAfter
+	a.CertificateNotBefore = &notBefore
+	a.CertificateSerial = rn.observed.Serial
+	a.CertificateIssuer = rn.observed.Issuer
+	a.CertificateValidation = true
+	a.LastRotation = &now
+	a.FailureCount = 0
+	a.NextAttemptAt = nil
+	// The CA's old window describes the old certificate.
+	a.RenewalWindow = nil
+	a.RenewalTime = policy.RenewalTime(a, rn.r.d.Policy)
+	if err := rn.r.d.Store.UpdateAsset(ctx, a); err != nil {
+		return err
+	}
+	rn.asset = a
+	rn.logf(slog.LevelInfo, "recorded expiry %s", notAfter.Format(time.RFC3339))
+	return nil
+}
+
+// rollback undoes an install whose verification failed.
+func (rn *run) rollback(ctx context.Context, cause error) (store.Rotation, error) {
+	rn.logf(slog.LevelWarn, "verification failed: %v; rolling back", cause)
+	s, err := rn.open(ctx)
+	if err == nil {
+		err = s.Rollback(ctx, rn.installed)
+	}
+	if err != nil {
+		rn.logf(slog.LevelError, "rollback failed: %v", err)
+		return rn.finish(ctx, StepVerify, store.StateFailed, fmt.Errorf("%w; rollback also failed: %v", cause, err))
+	}
+	rn.logf(slog.LevelInfo, "rolled back to the previous certificate")
+	return rn.finish(ctx, StepVerify, store.StateRolledBack, cause)
+}
+
+// finish records the rotation's final state and, on failure, the asset's
+// backoff. It returns a *Failure for failed and rolled back rotations.
+func (rn *run) finish(ctx context.Context, step, state string, cause error) (store.Rotation, error) {
+	ctx = context.WithoutCancel(ctx)
+	var msg string
+	if cause != nil {
+		msg = fmt.Sprintf("%s: %v", step, cause)
+		rn.logf(slog.LevelError, "%s", msg)
+		if err := rn.recordFailure(ctx); err != nil {
+			rn.logf(slog.LevelError, "could not record the failure on the asset: %v", err)
+		}
+	} else {
+		rn.logf(slog.LevelInfo, "rotation succeeded")
+	}
+	rn.flush(ctx)
+	if err := rn.r.d.Store.UpdateRotationState(ctx, rn.rot.ID, store.StateUpdate{State: state, Attempts: rn.rot.Attempts, Error: msg}); err != nil {
+		return rn.rot, fmt.Errorf("rotation %d: record state %s: %w", rn.rot.ID, state, err)
+	}
+	rot, err := rn.r.d.Store.GetRotation(ctx, rn.rot.ID)
+	if err != nil {
+		return rn.rot, fmt.Errorf("rotation %d: %w", rn.rot.ID, err)
+	}
+	rn.r.d.Logger.Info("rotation finished", "rotation", rot.ID, "asset", rot.Asset, "state", state, "step", step)
+	if cause != nil {
+		return rot, &Failure{RotationID: rot.ID, Step: step, State: state, Err: cause}
+	}
+	return rot, nil
+}
+
+// recordFailure counts the failure on the asset and holds it back for the
+// backoff, so a broken device is not retried and alerted on every scan.
+func (rn *run) recordFailure(ctx context.Context) error {
+	a, err := rn.r.d.Store.GetAsset(ctx, rn.asset.SystemName)
+	if err != nil {
+		return err
+	}
+	a.FailureCount++
+	next := rn.r.d.Now().Add(policy.Backoff(a.FailureCount, rn.r.d.Policy)).UTC()
+	a.NextAttemptAt = &next
+	return rn.r.d.Store.UpdateAsset(ctx, a)
+}
+
+// logf adds a line to the rotation log; lines are written to the store in
+// batches at the end of each step.
+func (rn *run) logf(level slog.Level, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	rn.mu.Lock()
+	rn.pending = append(rn.pending, store.LogLine{Time: rn.r.d.Now().UTC(), Level: strings.ToLower(level.String()), Step: rn.step, Message: msg})
+	rn.mu.Unlock()
+	rn.r.d.Logger.Log(context.Background(), level, msg, "rotation", rn.rot.ID, "asset", rn.rot.Asset, "step", rn.step)
+}
+
+func (rn *run) flush(ctx context.Context) {
+	rn.mu.Lock()
+	lines := rn.pending
+	rn.pending = nil
+	rn.mu.Unlock()
+	if len(lines) == 0 {
+		return
+	}
+	if err := rn.r.d.Store.AppendLog(ctx, rn.rot.ID, lines...); err != nil {
+		rn.r.d.Logger.Error("could not save rotation log", "rotation", rn.rot.ID, "err", err)
+	}
+}

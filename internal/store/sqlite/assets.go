@@ -1,0 +1,322 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+// assetColumns lists the assets columns in the order assetArgs binds them
+// and scanAsset reads them.
+const assetColumns = `system_name, common_name, subject_alternative_name, certificate_authority,
+	certificate_expiration, certificate_validation, data_center, device_model, host_platform,
+	ip_address, origin, os_version, port, labels, credentials, key_type, paused,
+	certificate_serial, certificate_issuer, certificate_not_before, last_rotation,
+	failure_count, next_attempt_at, renewal_window_start, renewal_window_end, renewal_time`
+
+// assetPlaceholders has one ? per column of assetColumns.
+var assetPlaceholders = strings.TrimSuffix(strings.Repeat("?, ", strings.Count(assetColumns, ",")+1), ", ")
+
+// assetUpdateSet assigns every column but the key from the excluded row, for
+// upserts.
+var assetUpdateSet = func() string {
+	var b strings.Builder
+	for i, col := range strings.Split(assetColumns, ",") {
+		col = strings.TrimSpace(col)
+		if i == 0 {
+			continue // system_name, the conflict target
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(col + " = excluded." + col)
+	}
+	return b.String()
+}()
+
+var (
+	insertAssetSQL = `INSERT INTO assets (` + assetColumns + `) VALUES (` + assetPlaceholders + `)`
+	upsertAssetSQL = insertAssetSQL + ` ON CONFLICT (system_name) DO UPDATE SET ` + assetUpdateSet
+	// updateAssetSQL sets every column but the key, which it takes last.
+	updateAssetSQL = `UPDATE assets SET (` + strings.SplitN(assetColumns, ",", 2)[1] + `) = (` +
+		strings.TrimPrefix(assetPlaceholders, "?, ") + `) WHERE system_name = ?`
+)
+
+// assetArgs returns a's column values in assetColumns order.
+func assetArgs(a asset.Asset) ([]any, error) {
+	sans := a.SubjectAlternativeName
+	if sans == nil {
+		sans = []string{}
+	}
+	sanJSON, err := json.Marshal(sans)
+	if err != nil {
+		return nil, fmt.Errorf("encode subject_alternative_name: %w", err)
+	}
+	labels := a.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labelJSON, err := json.Marshal(labels)
+	if err != nil {
+		return nil, fmt.Errorf("encode labels: %w", err)
+	}
+	var windowStart, windowEnd any
+	if w := a.RenewalWindow; w != nil {
+		windowStart, windowEnd = w.Start.Unix(), w.End.Unix()
+	}
+	return []any{
+		a.SystemName, a.CommonName, string(sanJSON), a.CertificateAuthority,
+		unixSeconds(a.CertificateExpiration), boolInt(a.CertificateValidation), a.DataCenter, a.DeviceModel, a.HostPlatform,
+		a.IPAddress, a.Origin, a.OSVersion, a.Port, string(labelJSON), a.Credentials, a.KeyType, boolInt(a.Paused),
+		a.CertificateSerial, a.CertificateIssuer, unixSeconds(a.CertificateNotBefore), unixSeconds(a.LastRotation),
+		a.FailureCount, unixSeconds(a.NextAttemptAt), windowStart, windowEnd, unixSeconds(a.RenewalTime),
+	}, nil
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanAsset reads one row of assetColumns. Empty SAN lists and label maps
+// come back nil.
+func scanAsset(row scanner) (asset.Asset, error) {
+	var (
+		a                                       asset.Asset
+		sanJSON, labelJSON                      string
+		validation, paused                      int
+		expiration, notBefore, lastRotation     sql.NullInt64
+		nextAttempt, windowStart, windowEnd, rt sql.NullInt64
+	)
+	err := row.Scan(
+		&a.SystemName, &a.CommonName, &sanJSON, &a.CertificateAuthority,
+		&expiration, &validation, &a.DataCenter, &a.DeviceModel, &a.HostPlatform,
+		&a.IPAddress, &a.Origin, &a.OSVersion, &a.Port, &labelJSON, &a.Credentials, &a.KeyType, &paused,
+		&a.CertificateSerial, &a.CertificateIssuer, &notBefore, &lastRotation,
+		&a.FailureCount, &nextAttempt, &windowStart, &windowEnd, &rt,
+	)
+	if err != nil {
+		return asset.Asset{}, err
+	}
+	if err := json.Unmarshal([]byte(sanJSON), &a.SubjectAlternativeName); err != nil {
+		return asset.Asset{}, fmt.Errorf("decode subject_alternative_name of %q: %w", a.SystemName, err)
+	}
+	if len(a.SubjectAlternativeName) == 0 {
+		a.SubjectAlternativeName = nil
+	}
+	if err := json.Unmarshal([]byte(labelJSON), &a.Labels); err != nil {
+		return asset.Asset{}, fmt.Errorf("decode labels of %q: %w", a.SystemName, err)
+	}
+	if len(a.Labels) == 0 {
+		a.Labels = nil
+	}
+	a.CertificateValidation = validation != 0
+	a.Paused = paused != 0
+	a.CertificateExpiration = fromUnix(expiration)
+	a.CertificateNotBefore = fromUnix(notBefore)
+	a.LastRotation = fromUnix(lastRotation)
+	a.NextAttemptAt = fromUnix(nextAttempt)
+	a.RenewalTime = fromUnix(rt)
+	if windowStart.Valid && windowEnd.Valid {
+		a.RenewalWindow = &asset.Window{Start: timeOf(windowStart.Int64), End: timeOf(windowEnd.Int64)}
+	}
+	return a, nil
+}
+
+// queryAssets runs a SELECT of assetColumns and reads every row before
+// returning, so the connection is free again for the caller's next query.
+func queryAssets(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]asset.Asset, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []asset.Asset
+	for rows.Next() {
+		a, err := scanAsset(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// CreateAsset inserts a; store.ErrExists if its system_name is taken.
+func (s *Store) CreateAsset(ctx context.Context, a asset.Asset) error {
+	args, err := assetArgs(a)
+	if err != nil {
+		return fmt.Errorf("sqlite: create asset %q: %w", a.SystemName, err)
+	}
+	if _, err := s.db.ExecContext(ctx, insertAssetSQL, args...); err != nil {
+		if isPrimaryKeyViolation(err) {
+			return fmt.Errorf("sqlite: create asset %q: %w", a.SystemName, store.ErrExists)
+		}
+		return fmt.Errorf("sqlite: create asset %q: %w", a.SystemName, err)
+	}
+	return nil
+}
+
+// UpdateAsset replaces the asset with a's system_name; store.ErrNotFound if
+// absent.
+func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
+	args, err := assetArgs(a)
+	if err != nil {
+		return fmt.Errorf("sqlite: update asset %q: %w", a.SystemName, err)
+	}
+	// The key moves from the first argument to the WHERE clause.
+	args = append(args[1:], args[0])
+	res, err := s.db.ExecContext(ctx, updateAssetSQL, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: update asset %q: %w", a.SystemName, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: update asset %q: %w", a.SystemName, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: update asset %q: %w", a.SystemName, store.ErrNotFound)
+	}
+	return nil
+}
+
+// GetAsset returns one asset; store.ErrNotFound if absent.
+func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+assetColumns+` FROM assets WHERE system_name = ?`, systemName)
+	a, err := scanAsset(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return asset.Asset{}, fmt.Errorf("sqlite: get asset %q: %w", systemName, store.ErrNotFound)
+	}
+	if err != nil {
+		return asset.Asset{}, fmt.Errorf("sqlite: get asset %q: %w", systemName, err)
+	}
+	return a, nil
+}
+
+// DeleteAsset removes one asset and, through ON DELETE CASCADE, its
+// rotations with their journals and logs; store.ErrNotFound if absent.
+func (s *Store) DeleteAsset(ctx context.Context, systemName string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM assets WHERE system_name = ?`, systemName)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete asset %q: %w", systemName, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: delete asset %q: %w", systemName, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: delete asset %q: %w", systemName, store.ErrNotFound)
+	}
+	return nil
+}
+
+// assetWhere returns the WHERE clause (possibly empty) and arguments for f.
+// With paging, After and Limit apply too.
+func assetWhere(f store.AssetFilter, paging bool) (string, []any) {
+	var conds []string
+	var args []any
+	eq := func(col, v string) {
+		if v != "" {
+			conds = append(conds, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	eq("system_name", f.SystemName)
+	eq("ip_address", f.IPAddress)
+	eq("data_center", f.DataCenter)
+	eq("host_platform", f.HostPlatform)
+	eq("origin", f.Origin)
+	if f.ExpiresBefore != nil {
+		conds = append(conds, "(certificate_expiration IS NULL OR certificate_expiration < ?)")
+		args = append(args, f.ExpiresBefore.Unix())
+	}
+	if paging && f.After != "" {
+		conds = append(conds, "system_name > ?")
+		args = append(args, f.After)
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListAssets returns the assets matching f, ordered by system_name.
+func (s *Store) ListAssets(ctx context.Context, f store.AssetFilter) ([]asset.Asset, error) {
+	where, args := assetWhere(f, true)
+	query := `SELECT ` + assetColumns + ` FROM assets` + where + ` ORDER BY system_name`
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	out, err := queryAssets(ctx, s.db, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list assets: %w", err)
+	}
+	return out, nil
+}
+
+// CountAssets returns how many assets match f, ignoring its Limit and After.
+func (s *Store) CountAssets(ctx context.Context, f store.AssetFilter) (int, error) {
+	where, args := assetWhere(f, false)
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM assets`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count assets: %w", err)
+	}
+	return n, nil
+}
+
+// dueAssetsSQL finds due assets with one range scan of the assets_due index
+// (see migrations/0001_init.sql): the coalesce expression and "paused = 0"
+// must match the index definition word for word, or SQLite falls back to
+// scanning. Rows held back by next_attempt_at are skipped while walking the
+// range.
+const dueAssetsSQL = `SELECT ` + assetColumns + ` FROM assets
+	WHERE paused = 0
+	  AND coalesce(renewal_time, -9223372036854775808) <= ?1
+	  AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
+	ORDER BY coalesce(renewal_time, -9223372036854775808)
+	LIMIT ?2`
+
+// DueAssets returns up to limit assets, earliest RenewalTime first (unknown
+// first of all), that are not paused and neither held back by
+// NextAttemptAt nor due later than now. A limit of 0 or less returns none.
+func (s *Store) DueAssets(ctx context.Context, now time.Time, limit int) ([]asset.Asset, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	out, err := queryAssets(ctx, s.db, dueAssetsSQL, now.Unix(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due assets: %w", err)
+	}
+	return out, nil
+}
+
+// ImportAssets inserts or replaces every asset in one transaction: either all
+// are written or none.
+func (s *Store) ImportAssets(ctx context.Context, assets []asset.Asset) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, upsertAssetSQL)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, a := range assets {
+			args, err := assetArgs(a)
+			if err != nil {
+				return fmt.Errorf("asset %q: %w", a.SystemName, err)
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("asset %q: %w", a.SystemName, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: import %d assets: %w", len(assets), err)
+	}
+	return nil
+}
