@@ -248,6 +248,9 @@ func newAssetListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if assets == nil {
+				assets = []asset.Asset{}
+			}
 			switch output {
 			case "json":
 				return writeJSON(g.stdout, assets)

@@ -37,12 +37,12 @@ func newDNSPlanCmd(g *globals) *cobra.Command {
 			seen := map[string]bool{}
 			var problems []string
 			add := func(a asset.Asset) error {
-				records, err := ap.Delegations.Records(a.Names())
+				needed, err := ap.Delegations.Records(a.Names())
 				if err != nil {
 					problems = append(problems, fmt.Sprintf("%s: %v", a.SystemName, err))
 					return nil
 				}
-				for _, r := range records {
+				for _, r := range needed {
 					if !seen[r.Name] {
 						seen[r.Name] = true
 						records = append(records, r)

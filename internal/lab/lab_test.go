@@ -169,6 +169,9 @@ func TestWaveRotatesEveryDevice(t *testing.T) {
 		if a.CertificateExpiration == nil || !a.CertificateExpiration.Equal(leaf.NotAfter.UTC().Truncate(time.Second)) {
 			t.Errorf("%s: recorded expiry %v, served %v", name, a.CertificateExpiration, leaf.NotAfter)
 		}
+		if w := a.RenewalWindow; w == nil || !w.Start.After(leaf.NotBefore) || !w.End.Before(leaf.NotAfter.Add(time.Second)) {
+			t.Errorf("%s: the CA's renewal window (ARI) %+v is not recorded within the lifetime", name, w)
+		}
 		if life := leaf.NotAfter.Sub(leaf.NotBefore); life < 89*24*time.Hour {
 			t.Errorf("%s: lifetime %s, want Pebble's 90 days", name, life)
 		}

@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		MaxAttempts:       10,
 		Logger:            cfg.Logger,
 		PollOnly:          true,
-		FetchCooldown:     50 * time.Millisecond,
+		FetchCooldown:     min(50*time.Millisecond, cfg.PollInterval),
 		FetchPollInterval: cfg.PollInterval,
 		// A worker that died mid-rotation leaves its job running; another
 		// worker takes it over once it cannot still be alive, and the

@@ -411,8 +411,9 @@ func (rn *run) record(ctx context.Context) error {
 	a.LastRotation = &now
 	a.FailureCount = 0
 	a.NextAttemptAt = nil
-	// The CA's old window describes the old certificate.
-	a.RenewalWindow = nil
+	// The CA's old window describes the old certificate; ask for the new
+	// one's, so renewal follows the CA (ARI) rather than a fixed rule.
+	a.RenewalWindow = rn.renewalWindow(ctx, leaf)
 	a.RenewalTime = policy.RenewalTime(a, rn.r.d.Policy)
 	if err := rn.r.d.Store.UpdateAsset(ctx, a); err != nil {
 		return err
@@ -420,6 +421,25 @@ func (rn *run) record(ctx context.Context) error {
 	rn.asset = a
 	rn.logf(slog.LevelInfo, "recorded expiry %s", notAfter.Format(time.RFC3339))
 	return nil
+}
+
+// renewalWindow asks the CA when leaf should be renewed; nil when the CA
+// does not say.
+func (rn *run) renewalWindow(ctx context.Context, leaf *x509.Certificate) *asset.Window {
+	var parent *x509.Certificate
+	if len(rn.chain) > 1 {
+		parent = rn.chain[1]
+	}
+	info, err := rn.ca.Issuer.RenewalWindow(ctx, leaf, parent)
+	switch {
+	case errors.Is(err, issuer.ErrNoRenewalInfo):
+		return nil
+	case err != nil:
+		rn.logf(slog.LevelWarn, "could not ask the CA for a renewal window: %v", err)
+		return nil
+	}
+	rn.logf(slog.LevelInfo, "CA suggests renewing between %s and %s", info.Start.UTC().Format(time.RFC3339), info.End.UTC().Format(time.RFC3339))
+	return &asset.Window{Start: info.Start.UTC(), End: info.End.UTC()}
 }
 
 // rollback undoes an install whose verification failed.

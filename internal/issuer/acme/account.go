@@ -67,10 +67,9 @@ func loadAccount(ctx context.Context, cfg Config) (*user, *storedAccount, error)
 			if err != nil {
 				return nil, nil, err
 			}
+			// u.reg stays empty: the account is looked up by its key
+			// (a request signed with the key itself, not the stored URI).
 			u.key = key
-			if stored.URI != "" && stored.Directory == cfg.DirectoryURL {
-				u.reg = &legoacme.ExtendedAccount{Location: stored.URI}
-			}
 			return u, stored, nil
 		case errors.Is(err, ErrNoAccount), errors.Is(err, fs.ErrNotExist):
 		default:

@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -68,7 +69,7 @@ func TestIssue(t *testing.T) {
 			if got := slices.Sorted(slices.Values(leaf.DNSNames)); !slices.Equal(got, slices.Sorted(slices.Values(names))) {
 				t.Errorf("leaf names = %v, want %v", got, names)
 			}
-			if !leaf.PublicKey.(interface{ Equal(any) bool }).Equal(csr.PublicKey) {
+			if !leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(csr.PublicKey) {
 				t.Error("leaf is not for the CSR's key")
 			}
 			verifyChain(t, chain, names...)
