@@ -25,7 +25,10 @@ var (
 )
 
 // Store is ottr's persistent state. Every method is safe for concurrent use.
-// Times are stored with at least second precision and returned in UTC.
+// Times are stored with at least second precision — journal and log times
+// with at least millisecond precision, since steps take milliseconds — and
+// returned in UTC. AppendJournal and AppendLog return ErrNotFound for a
+// rotation that does not exist.
 type Store interface {
 	// CreateAsset inserts a; ErrExists if its system_name is taken.
 	CreateAsset(ctx context.Context, a asset.Asset) error

@@ -142,11 +142,6 @@ func BenchmarkDueAssets1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	if p := os.Getenv("BENCH_PRAGMA"); p != "" {
-		if _, err := s.DB().Exec("PRAGMA " + p); err != nil {
-			b.Fatal(err)
-		}
-	}
 	var due int
 	for b.Loop() {
 		assets, err := s.DueAssets(ctx, benchNow, 10_000)

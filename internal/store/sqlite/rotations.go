@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ottr-go/ottr/internal/store"
 )
@@ -150,7 +151,7 @@ func loadJournals(ctx context.Context, q querier, query string, args ...any) (ma
 		if output.Valid {
 			e.Output = json.RawMessage(output.String)
 		}
-		e.StartedAt, e.FinishedAt = timeOf(startedAt), timeOf(finishedAt)
+		e.StartedAt, e.FinishedAt = time.UnixMilli(startedAt).UTC(), time.UnixMilli(finishedAt).UTC()
 		out[id] = append(out[id], e)
 	}
 	return out, rows.Err()
@@ -172,7 +173,7 @@ func loadLog(ctx context.Context, q querier, id int64) ([]store.LogLine, error) 
 		if err := rows.Scan(&sec, &l.Level, &l.Step, &l.Message); err != nil {
 			return nil, err
 		}
-		l.Time = timeOf(sec)
+		l.Time = time.UnixMilli(sec).UTC()
 		out = append(out, l)
 	}
 	return out, rows.Err()
@@ -282,7 +283,7 @@ func (s *Store) AppendJournal(ctx context.Context, id int64, e store.JournalEntr
 		(rotation_id, step, output, started_at, finished_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (rotation_id, step) DO UPDATE SET
 			output = excluded.output, started_at = excluded.started_at, finished_at = excluded.finished_at`,
-		id, e.Step, output, e.StartedAt.Unix(), e.FinishedAt.Unix())
+		id, e.Step, output, e.StartedAt.UnixMilli(), e.FinishedAt.UnixMilli())
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("sqlite: append journal step %q of rotation %d: rotation %w", e.Step, id, store.ErrNotFound)
 	}
@@ -313,7 +314,7 @@ func (s *Store) AppendLog(ctx context.Context, id int64, lines ...store.LogLine)
 		}
 		defer stmt.Close()
 		for i, l := range lines {
-			if _, err := stmt.ExecContext(ctx, id, last+int64(i)+1, l.Time.Unix(), l.Level, l.Step, l.Message); err != nil {
+			if _, err := stmt.ExecContext(ctx, id, last+int64(i)+1, l.Time.UnixMilli(), l.Level, l.Step, l.Message); err != nil {
 				return err
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-func runAssetTests(t *testing.T, newStore NewStore) {
+func runAssetTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 
 	t.Run("round-trips every field of a fully set asset", func(t *testing.T) {
@@ -39,6 +39,9 @@ func runAssetTests(t *testing.T, newStore NewStore) {
 		must(t, s.CreateAsset(ctx, fullAsset("fw1")))
 		got, err := s.GetAsset(ctx, "fw1")
 		must(t, err)
+		if got.RenewalWindow == nil {
+			t.Fatal("renewal window came back unset")
+		}
 		assertUTC(t, "asset", got.CertificateExpiration, got.CertificateNotBefore, got.LastRotation,
 			got.NextAttemptAt, got.RenewalTime, &got.RenewalWindow.Start, &got.RenewalWindow.End)
 	})
@@ -145,7 +148,7 @@ func inventory() []asset.Asset {
 	}
 }
 
-func runListTests(t *testing.T, newStore NewStore) {
+func runListTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 	s := newStore(t)
 	createAssets(t, s, inventory()...)
@@ -212,7 +215,7 @@ func runListTests(t *testing.T, newStore NewStore) {
 	})
 }
 
-func runDueTests(t *testing.T, newStore NewStore) {
+func runDueTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 	now := base
 	s := newStore(t)
@@ -275,7 +278,7 @@ func runDueTests(t *testing.T, newStore NewStore) {
 	})
 }
 
-func runImportTests(t *testing.T, newStore NewStore) {
+func runImportTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 
 	t.Run("inserts new assets and replaces existing ones", func(t *testing.T) {

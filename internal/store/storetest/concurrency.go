@@ -15,7 +15,7 @@ import (
 // workers of a busy node, each journaling its rotation.
 const writers = 50
 
-func runConcurrencyTests(t *testing.T, newStore NewStore) {
+func runConcurrencyTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 
 	t.Run("accepts concurrent writers on different rotations", func(t *testing.T) {

@@ -20,7 +20,7 @@ func createRotation(t *testing.T, s store.Store, systemName string) store.Rotati
 	return r
 }
 
-func runRotationTests(t *testing.T, newStore NewStore) {
+func runRotationTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 
 	t.Run("assigns an ID and timestamps on create", func(t *testing.T) {
@@ -206,7 +206,7 @@ func runRotationTests(t *testing.T, newStore NewStore) {
 	})
 }
 
-func runJournalTests(t *testing.T, newStore NewStore) {
+func runJournalTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 
 	t.Run("keeps journal entries in the order steps were first written", func(t *testing.T) {
@@ -229,6 +229,24 @@ func runJournalTests(t *testing.T, newStore NewStore) {
 		}
 		if e, ok := got.Step("csr"); !ok || string(e.Output) != string(entries[1].Output) {
 			t.Errorf("Step(csr) = %+v, %v", e, ok)
+		}
+	})
+
+	t.Run("keeps step timings to the millisecond", func(t *testing.T) {
+		s := newStore(t)
+		createAssets(t, s, asset.Asset{SystemName: "fw1"})
+		r := createRotation(t, s, "fw1")
+		e := store.JournalEntry{Step: "csr", StartedAt: base.Add(123 * time.Millisecond), FinishedAt: base.Add(1456 * time.Millisecond)}
+		must(t, s.AppendJournal(ctx, r.ID, e))
+		line := store.LogLine{Time: base.Add(789 * time.Millisecond), Level: "info", Message: "m"}
+		must(t, s.AppendLog(ctx, r.ID, line))
+		got, err := s.GetRotation(ctx, r.ID)
+		must(t, err)
+		if d := got.Journal[0].FinishedAt.Sub(got.Journal[0].StartedAt); d.Round(time.Millisecond) != 1333*time.Millisecond {
+			t.Errorf("step took %s after the round trip, want 1.333s", d)
+		}
+		if !got.Log[0].Time.Round(time.Millisecond).Equal(line.Time) {
+			t.Errorf("log time %v, want %v", got.Log[0].Time, line.Time)
 		}
 	})
 
@@ -299,7 +317,7 @@ func runJournalTests(t *testing.T, newStore NewStore) {
 	})
 }
 
-func runListRotationTests(t *testing.T, newStore NewStore) {
+func runListRotationTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 	s := newStore(t)
 	createAssets(t, s, asset.Asset{SystemName: "fw1"}, asset.Asset{SystemName: "fw2"})

@@ -8,7 +8,7 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-func runSecretTests(t *testing.T, newStore NewStore) {
+func runSecretTests(t *testing.T, newStore newStoreFunc) {
 	ctx := context.Background()
 
 	t.Run("returns the value put under a name", func(t *testing.T) {

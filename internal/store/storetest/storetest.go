@@ -14,12 +14,13 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// NewStore returns a fresh, empty store for one test and arranges, with
-// t.Cleanup, for it to be closed and removed.
-type NewStore func(t *testing.T) store.Store
+// newStoreFunc is Run's argument, passed on to each group of tests.
+type newStoreFunc = func(t *testing.T) store.Store
 
 // Run checks that the stores newStore makes keep the store.Store contract.
-// Each subtest gets its own store.
+// newStore must return a fresh, empty store for the test it is given and
+// arrange, with t.Cleanup, for it to be closed and removed; each subtest
+// gets its own store.
 //
 // Beyond what package store spells out, the suite expects what every caller
 // relies on: a store refuses an asset with an empty system_name; empty SAN

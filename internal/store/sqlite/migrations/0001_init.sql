@@ -75,15 +75,15 @@ CREATE TABLE rotation_journal (
     rotation_id INTEGER NOT NULL REFERENCES rotations (id) ON DELETE CASCADE,
     step        TEXT    NOT NULL,
     output      TEXT, -- JSON, NULL when the step produced nothing
-    started_at  INTEGER NOT NULL,
-    finished_at INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL, -- unix milliseconds: steps take milliseconds
+    finished_at INTEGER NOT NULL, -- unix milliseconds
     PRIMARY KEY (rotation_id, step)
 );
 
 CREATE TABLE rotation_log (
     rotation_id INTEGER NOT NULL REFERENCES rotations (id) ON DELETE CASCADE,
     seq         INTEGER NOT NULL, -- 1, 2, … per rotation, in append order
-    time        INTEGER NOT NULL,
+    time        INTEGER NOT NULL, -- unix milliseconds
     level       TEXT    NOT NULL DEFAULT '',
     step        TEXT    NOT NULL DEFAULT '',
     message     TEXT    NOT NULL DEFAULT '',
