@@ -65,6 +65,15 @@ func keyscanHint(addr, file string) string {
 	return fmt.Sprintf("`ssh-keyscan -p %s %s >> %s`", port, host, file)
 }
 
+// shellWord quotes s for a command shown to the operator, only when the
+// shell would otherwise read it differently ("[host]:port" is a glob).
+func shellWord(s string) string {
+	if strings.ContainsAny(s, "[]*? '\"$") {
+		return shellQuote(s)
+	}
+	return s
+}
+
 // describeHostKeyError turns a known_hosts verdict into a message that says
 // what happened and what the operator can do about it.
 func describeHostKeyError(err error, addr, file string, key ssh.PublicKey) error {
@@ -85,7 +94,7 @@ func describeHostKeyError(err error, addr, file string, key ssh.PublicKey) error
 		return fmt.Errorf("host key of %s does not match known_hosts: the host presented %s, %s expects %s; refusing to connect "+
 			"(this can be an attack). If the host's key was legitimately replaced, remove the old entry with "+
 			"`ssh-keygen -R %s -f %s` and add the new one with %s",
-			addr, presented, file, strings.Join(want, ", "), knownhosts.Normalize(addr), file, keyscanHint(addr, file))
+			addr, presented, file, strings.Join(want, ", "), shellWord(knownhosts.Normalize(addr)), file, keyscanHint(addr, file))
 	default:
 		return fmt.Errorf("host key of %s: %w", addr, err)
 	}

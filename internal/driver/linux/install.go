@@ -3,13 +3,13 @@ package linux
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"path"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ottr-go/ottr/internal/driver"
 )
@@ -31,6 +31,8 @@ const (
 	// backupTimeFormat has a fixed width, so the newest backup sorts last.
 	backupTimeFormat = "20060102T150405.000000000Z"
 	tmpSuffix        = ".ottr-tmp"
+	// restoreTimeout bounds putting the backup back after a failure.
+	restoreTimeout = time.Minute
 )
 
 var backupSuffixPattern = regexp.MustCompile(`^\.ottr-backup-[0-9]{8}T[0-9]{6}(\.[0-9]+)?Z$`)
@@ -42,11 +44,14 @@ type installedFile struct {
 	had  bool // it existed before the install, so a backup exists
 }
 
-// Install writes chain to cert_path (and its intermediates to chain_path),
-// copies the staged key into key_path, backs up what was there, and runs the
-// reload command. If any step after the backup fails, the backup is put back
-// (and reloaded, if the reload was what failed) before the error returns; the
-// staged key is kept, so the same chain can be installed again.
+// Install backs up cert_path, key_path and chain_path, writes chain to
+// cert_path (and its intermediates to chain_path), copies the staged key
+// into key_path and runs the reload command. If any step after the backup
+// fails, the backup is put back (and reloaded, if the reload was what
+// failed) before the error returns; the staged key is kept, so the same
+// chain can be installed again. Installing a chain the host already holds
+// writes nothing and returns the handle of the newest backup, which still
+// leads back to the certificate from before the first install.
 func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (driver.Installed, error) {
 	if len(chain) == 0 {
 		return nil, errorf("install", "empty chain")
@@ -76,16 +81,20 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 			"(looked at the staged key %s and at %s): generate a new CSR and have it signed", staged, o.KeyPath)
 	}
 
-	if !stagedMatches && s.installedAlready(state, chain) {
+	if keyMatches && s.installedAlready(state, chain) {
 		// A second Install of the same chain, e.g. a rotation resumed
-		// after a crash: nothing to write. Reload in case the first run
-		// stopped before it, and hand back the first run's backup.
+		// after a crash: nothing to write, and a new backup would only
+		// copy the new files. Reload in case the first run stopped
+		// before it, and hand back the first run's backup.
 		handle, err := s.latestBackup(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if err := s.reload(ctx, "reload"); err != nil {
 			return nil, err
+		}
+		if stagedMatches {
+			s.removeStaged(ctx)
 		}
 		return handle, nil
 	}
@@ -97,33 +106,42 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 	}
 	handle := newHandle(suffix, files)
 
+	// Putting the backup back must happen even when ctx has just ended
+	// (a job timeout during the reload): give it its own short deadline.
+	restoreCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
 	if err := s.writeFiles(ctx, chain, stagedMatches); err != nil {
 		// Nothing was reloaded, so the service still runs the old files
 		// from memory; put them back on disk for its next reload.
-		if restoreErr := s.restore(ctx, "install: restore backup", suffix, files, true); restoreErr != nil {
-			return nil, errors.Join(err, restoreErr)
+		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true); restoreErr != nil {
+			return nil, fmt.Errorf("%w; restoring the previous files failed too: %w", err, restoreErr)
 		}
 		return nil, err
 	}
 	if err := s.reload(ctx, "reload"); err != nil {
-		restoreErr := s.restore(ctx, "install: restore backup", suffix, files, true)
-		if restoreErr == nil {
-			restoreErr = s.reload(ctx, "reload after restoring the backup")
+		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true); restoreErr != nil {
+			return nil, fmt.Errorf("%w; restoring the previous files failed too: %w", err, restoreErr)
 		}
-		if restoreErr != nil {
-			return nil, errors.Join(err, restoreErr)
+		if reloadErr := s.reload(restoreCtx, "reload after restoring the backup"); reloadErr != nil {
+			return nil, fmt.Errorf("%w; the previous files were restored, but reloading them failed too: %w", err, reloadErr)
 		}
 		return nil, fmt.Errorf("%w (the previous files were restored and reloaded)", err)
 	}
 
 	if stagedMatches {
-		if _, err := s.run(ctx, "install: remove staged key", "rm -f -- "+shellQuote(staged), nil); err != nil {
-			// The new key is in place and serving; a leftover copy
-			// in work_dir is worth a warning, not a failed rotation.
-			s.log.Warn("linux: staged key not removed", "path", staged, "err", err)
-		}
+		s.removeStaged(ctx)
 	}
 	return handle, nil
+}
+
+// removeStaged deletes the staged key once its copy in key_path is serving.
+func (s *session) removeStaged(ctx context.Context) {
+	staged := s.opts.stagedKeyPath()
+	if _, err := s.run(ctx, "install: remove staged key", "rm -f -- "+shellQuote(staged), nil); err != nil {
+		// The new key is in place and serving; a leftover copy in
+		// work_dir is worth a warning, not a failed rotation.
+		s.log.Warn("linux: staged key not removed", "path", staged, "err", err)
+	}
 }
 
 // installedAlready reports whether the host's files already hold chain.
@@ -250,7 +268,9 @@ func (s *session) reload(ctx context.Context, step string) error {
 // latestBackup returns the handle of the newest backup of cert_path, or a
 // handle saying there was nothing before when there is no backup.
 func (s *session) latestBackup(ctx context.Context) (driver.Installed, error) {
-	script := fmt.Sprintf(`for f in %s%s*; do if [ -e "$f" ]; then printf '%%s\n' "$f"; fi; done`,
+	// Only the suffixes are printed, so the answer does not depend on how
+	// the host spells the path back.
+	script := fmt.Sprintf(`p=%s; for f in "$p"%s*; do if [ -e "$f" ]; then printf '%%s\n' "${f#"$p"}"; fi; done`,
 		shellQuote(s.opts.CertPath), backupPrefix)
 	out, err := s.run(ctx, "install: find backup", script, nil)
 	if err != nil {
@@ -258,8 +278,8 @@ func (s *session) latestBackup(ctx context.Context) (driver.Installed, error) {
 	}
 	var suffixes []string
 	for _, line := range strings.Split(string(out), "\n") {
-		if suffix, ok := strings.CutPrefix(line, s.opts.CertPath); ok && backupSuffixPattern.MatchString(suffix) {
-			suffixes = append(suffixes, suffix)
+		if backupSuffixPattern.MatchString(line) {
+			suffixes = append(suffixes, line)
 		}
 	}
 	files := s.files()

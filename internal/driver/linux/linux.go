@@ -20,10 +20,15 @@
 // <key_path's name>.ottr-new (umask 077), copied into key_path by Install,
 // and no command ever prints it. Install backs up the previous files as
 // <path>.ottr-backup-<UTC timestamp>; Rollback copies them back.
+//
+// The host needs a POSIX sh, sed, cp, mv, cat and OpenSSL 1.1.1 or later
+// (for "openssl req -addext"). Every command is sent as sh -c '<script>'
+// (sudo -n sh -c '<script>' with sudo), every value in it shell-quoted.
 package linux
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strconv"
@@ -148,9 +153,9 @@ type session struct {
 
 var _ driver.Session = (*session)(nil)
 
-// Close closes the SSH connection.
+// Close closes the SSH connection; closing it again does nothing.
 func (s *session) Close() error {
-	if err := s.client.Close(); err != nil {
+	if err := s.client.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		return wrapf("close", err)
 	}
 	return nil

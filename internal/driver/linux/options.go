@@ -102,8 +102,9 @@ func parseOptions(raw map[string]any) (*options, error) {
 			o.SSHPort = port
 		}
 	}
+	before := len(errs)
 	o.Address = optionalString(raw, optAddress, bad)
-	if _, ok := raw[optAddress]; ok && strings.TrimSpace(o.Address) == "" {
+	if _, ok := raw[optAddress]; ok && len(errs) == before && strings.TrimSpace(o.Address) == "" {
 		bad(optAddress, "must not be empty when set")
 	}
 
@@ -128,13 +129,12 @@ func parseOptions(raw map[string]any) (*options, error) {
 		distinct[p.value] = p.name
 	}
 
+	before = len(errs)
 	o.ReloadCommand = optionalString(raw, optReloadCommand, bad)
-	if strings.TrimSpace(o.ReloadCommand) == "" {
-		if _, ok := raw[optReloadCommand]; ok {
-			bad(optReloadCommand, "must not be empty, e.g. \"systemctl reload nginx\"")
-		} else {
-			bad(optReloadCommand, "is required, e.g. \"systemctl reload nginx\"")
-		}
+	if _, ok := raw[optReloadCommand]; !ok {
+		bad(optReloadCommand, "is required, e.g. \"systemctl reload nginx\"")
+	} else if len(errs) == before && strings.TrimSpace(o.ReloadCommand) == "" {
+		bad(optReloadCommand, "must not be empty, e.g. \"systemctl reload nginx\"")
 	}
 
 	if v, ok := raw[optSudo]; ok {

@@ -37,8 +37,9 @@ type storedAccount struct {
 	KeyPEM string `json:"key_pem"`
 	// URI is the account URL at the CA it was registered with.
 	URI string `json:"uri"`
-	// Directory is the CA's directory URL, so a profile pointed at another
-	// CA does not reuse a URI that CA never issued.
+	// Directory is the directory of the CA that URI belongs to; when the
+	// profile moves to another CA, New registers the key there and saves
+	// the new URI.
 	Directory string `json:"directory"`
 }
 

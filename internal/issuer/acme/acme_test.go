@@ -46,9 +46,10 @@ func TestIssue(t *testing.T) {
 		device       string
 		profile      string
 		wantLifetime time.Duration
+		wantCN       bool
 	}{
-		{"the default profile gives a 90-day certificate for the CN and both SANs", "dev1", "", 90 * 24 * time.Hour},
-		{"the shortlived profile gives a 6-day certificate", "dev2", "shortlived", 160 * time.Hour},
+		{"the default profile gives a 90-day certificate for the CN and both SANs", "dev1", "", 90 * 24 * time.Hour, true},
+		{"the shortlived profile gives a 6-day certificate without a CN", "dev2", "shortlived", 160 * time.Hour, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +70,9 @@ func TestIssue(t *testing.T) {
 			if got := slices.Sorted(slices.Values(leaf.DNSNames)); !slices.Equal(got, slices.Sorted(slices.Values(names))) {
 				t.Errorf("leaf names = %v, want %v", got, names)
 			}
+			if gotCN := leaf.Subject.CommonName; (gotCN == cn) != tt.wantCN {
+				t.Errorf("leaf common name = %q, want it to be %q: %t", gotCN, cn, tt.wantCN)
+			}
 			if !leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(csr.PublicKey) {
 				t.Error("leaf is not for the CSR's key")
 			}
@@ -84,6 +88,35 @@ func TestIssue(t *testing.T) {
 				if txt := txtRecords(t, delegateName(name)); len(txt) != 0 {
 					t.Errorf("challenge records left at %s: %q", delegateName(name), txt)
 				}
+			}
+		})
+	}
+}
+
+func TestPreferredChain(t *testing.T) {
+	roots, err := testCA.IssuanceRoots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) < 2 {
+		t.Fatal("the lab CA offers no alternate chain")
+	}
+	for i, root := range roots[:2] {
+		name := []string{"the default chain is returned when preferred", "the alternate chain is returned when preferred"}[i]
+		t.Run(name, func(t *testing.T) {
+			cfg := labConfig(nil)
+			cfg.PreferredChain = root.Subject.CommonName
+			iss, err := New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delegate(t, "chain.lab.ottr.test")
+			chain, err := iss.Issue(context.Background(), newCSR(t, "chain.lab.ottr.test"), issuer.IssueOptions{})
+			if err != nil {
+				t.Fatalf("Issue: %v", err)
+			}
+			if err := chain[len(chain)-1].CheckSignatureFrom(root); err != nil {
+				t.Errorf("the chain's top certificate is not signed by %s: %v", root.Subject.CommonName, err)
 			}
 		})
 	}

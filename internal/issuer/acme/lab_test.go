@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -55,7 +54,7 @@ func TestMain(m *testing.M) {
 
 func runWithLab(m *testing.M) int {
 	ctx := context.Background()
-	SetLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	SetLogger(slog.New(slog.DiscardHandler))
 	var err error
 	testDNS, err = dnsserver.Start(ctx, dnsserver.Config{
 		Zones:          []string{deviceZone, delegateZone},
@@ -68,9 +67,10 @@ func runWithLab(m *testing.M) int {
 	}
 	defer testDNS.Close()
 	testCA, err = pebble.Start(ctx, pebble.Config{
-		DNSResolver: testDNS.Addr(),
-		RequireEAB:  true,
-		EABKeys:     map[string]string{eabKID: eabHMAC},
+		DNSResolver:    testDNS.Addr(),
+		AlternateRoots: 1,
+		RequireEAB:     true,
+		EABKeys:        map[string]string{eabKID: eabHMAC},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -28,8 +28,11 @@ func SetResolvers(addrs []string) {
 
 // SetLogger routes lego's log through l. lego's progress messages are
 // logged at debug level, its warnings and errors as they are. Without
-// this, lego writes text to standard output.
+// this, lego writes text to standard output. nil discards it.
 func SetLogger(l *slog.Logger) {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
 	legolog.SetDefault(slog.New(demoteInfo{l.Handler()}))
 }
 

@@ -10,12 +10,14 @@ import (
 // tsigFudge is the clock skew allowed on signed replies, as in RFC 8945.
 const tsigFudge = 300
 
-// acceptedTSIGAlgorithms are the HMACs updates may be signed with; MD5 and
-// SHA-1 are refused.
-var acceptedTSIGAlgorithms = map[string]bool{
-	dns.HmacSHA256: true,
-	dns.HmacSHA384: true,
-	dns.HmacSHA512: true,
+// acceptedTSIGAlgorithm reports whether updates may be signed with alg;
+// MD5 and SHA-1 are refused.
+func acceptedTSIGAlgorithm(alg string) bool {
+	switch dns.CanonicalName(alg) {
+	case dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512:
+		return true
+	}
+	return false
 }
 
 // applyUpdate handles an RFC 2136 UPDATE: it checks the signature, the
@@ -40,7 +42,7 @@ func (s *Server) applyUpdate(req *dns.Msg, tsigStatus error) *dns.Msg {
 		log.Info("dnsserver: refused update with a bad signature", "key", tsig.Hdr.Name, "err", tsigStatus)
 		reply.Rcode = dns.RcodeNotAuth
 		return reply
-	case !acceptedTSIGAlgorithms[dns.CanonicalName(tsig.Algorithm)]:
+	case !acceptedTSIGAlgorithm(tsig.Algorithm):
 		log.Info("dnsserver: refused update signed with a weak algorithm", "key", tsig.Hdr.Name, "algorithm", tsig.Algorithm)
 		reply.Rcode = dns.RcodeNotAuth
 		return reply

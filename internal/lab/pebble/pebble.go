@@ -15,7 +15,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -100,7 +99,7 @@ func (c Config) withDefaults() Config {
 		c.ChainLength = 1
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
@@ -131,6 +130,9 @@ func Start(ctx context.Context, cfg Config) (*CA, error) {
 	cfg = cfg.withDefaults()
 	if cfg.DNSResolver == "" {
 		return nil, errors.New("pebble: DNSResolver is required, so DNS-01 validation stays in the lab")
+	}
+	if _, _, err := net.SplitHostPort(cfg.DNSResolver); err != nil {
+		return nil, fmt.Errorf("pebble: DNSResolver %q: %w", cfg.DNSResolver, err)
 	}
 	if cfg.KeyAlgorithm != "ecdsa" && cfg.KeyAlgorithm != "rsa" {
 		return nil, fmt.Errorf("pebble: key algorithm %q: want ecdsa or rsa", cfg.KeyAlgorithm)
@@ -167,6 +169,10 @@ func Start(ctx context.Context, cfg Config) (*CA, error) {
 		return nil, fmt.Errorf("pebble: listen: %w", err)
 	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		// Listening on every interface; clients on this host use loopback.
+		host = "127.0.0.1"
+	}
 	identity, err := newTLSIdentity(host)
 	if err != nil {
 		_ = ln.Close()
@@ -186,8 +192,8 @@ func Start(ctx context.Context, cfg Config) (*CA, error) {
 			return nil, fmt.Errorf("pebble: EAB key %q: rejected", kid)
 		}
 	}
-	// One-second Retry-After on authorizations and orders keeps clients
-	// from falling back to their own, slower, polling.
+	// A one-second Retry-After on pending authorizations and orders lets
+	// clients that honour it poll quickly.
 	frontEnd := wfe.New(pebbleLog, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, cfg.RequireEAB, 1, 1)
 
 	c := &CA{

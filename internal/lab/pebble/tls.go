@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// tlsValidity is how long the throwaway TLS certificates last; a lab
+// restarted makes new ones.
+const tlsValidity = 90 * 24 * time.Hour
+
 // tlsIdentity is the throwaway root and server certificate the ACME
 // endpoint is served with. It has nothing to do with the roots Pebble
 // issues from.
@@ -21,7 +25,7 @@ type tlsIdentity struct {
 	leaf tls.Certificate
 }
 
-// newTLSIdentity makes a root valid for a day and a server certificate for
+// newTLSIdentity makes a root and a server certificate for
 // host, 127.0.0.1, ::1 and localhost.
 func newTLSIdentity(host string) (*tlsIdentity, error) {
 	now := time.Now()
@@ -41,7 +45,7 @@ func newTLSIdentity(host string) (*tlsIdentity, error) {
 		SerialNumber:          rootSerial,
 		Subject:               pkix.Name{CommonName: "ottr lab ACME TLS root", Organization: []string{"ottr lab"}},
 		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(24 * time.Hour),
+		NotAfter:              now.Add(tlsValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -63,7 +67,7 @@ func newTLSIdentity(host string) (*tlsIdentity, error) {
 		SerialNumber: leafSerial,
 		Subject:      pkix.Name{CommonName: "ottr lab ACME server"},
 		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(24 * time.Hour),
+		NotAfter:     now.Add(tlsValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost"},

@@ -339,7 +339,11 @@ func (h *Host) PrivateKeyExported() bool { return h.exported.Load() }
 func (h *Host) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
-		err = errors.Join(h.sshServer.Close(), ignoreClosed(h.tlsListener.Close()))
+		// The listener is closed here too: the server only closes
+		// listeners its Serve goroutine has registered, which a Close
+		// right after Start can beat.
+		err = errors.Join(ignoreClosed(h.sshServer.Close()), ignoreClosed(h.sshListener.Close()),
+			ignoreClosed(h.tlsListener.Close()))
 		h.wg.Wait()
 	})
 	return err

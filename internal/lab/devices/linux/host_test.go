@@ -208,9 +208,9 @@ func TestReloadLoadsTheFilesIntoTheTLSService(t *testing.T) {
 
 func TestReloadFailureKeepsTheOldCertificate(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
+		name    string
 		breakIt func(t *testing.T, h *Host)
-		want   string
+		want    string
 	}{
 		{"a key that does not match the certificate", func(t *testing.T, h *Host) {
 			writeKeyPair(t, h, "a.example.test")

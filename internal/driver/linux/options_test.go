@@ -1,0 +1,159 @@
+package linux
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ottr-go/ottr/internal/asset"
+)
+
+func validOptions() map[string]any {
+	return map[string]any{
+		"cert_path":      "/etc/nginx/ssl/site.pem",
+		"key_path":       "/etc/nginx/ssl/site.key",
+		"reload_command": "systemctl reload nginx",
+	}
+}
+
+func TestValidateOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(o map[string]any)
+		want   []string // substrings of the error; none means valid
+	}{
+		{"accepts the three required options", func(map[string]any) {}, nil},
+		{"accepts every option", func(o map[string]any) {
+			o["ssh_port"], o["address"], o["chain_path"], o["sudo"] = 2222, "10.1.2.3", "/etc/nginx/ssl/chain.pem", true
+			o["work_dir"], o["owner"], o["mode"] = "/var/lib/ottr", "www-data:www-data", "0640"
+		}, nil},
+		{"accepts a port decoded from JSON as a float", func(o map[string]any) { o["ssh_port"] = float64(2222) }, nil},
+		{"requires cert_path", func(o map[string]any) { delete(o, "cert_path") }, []string{`"cert_path": is required`}},
+		{"requires key_path", func(o map[string]any) { delete(o, "key_path") }, []string{`"key_path": is required`}},
+		{"requires reload_command", func(o map[string]any) { delete(o, "reload_command") }, []string{`"reload_command": is required`}},
+		{"refuses an empty reload_command", func(o map[string]any) { o["reload_command"] = " " }, []string{`"reload_command": must not be empty`}},
+		{"refuses a relative cert_path", func(o map[string]any) { o["cert_path"] = "ssl/site.pem" }, []string{`"cert_path": must be an absolute path`}},
+		{"refuses a directory as key_path", func(o map[string]any) { o["key_path"] = "/etc/ssl/" }, []string{`"key_path": must name a file`}},
+		{"refuses one file for the key and the certificate", func(o map[string]any) { o["key_path"] = o["cert_path"] }, []string{`"key_path": must differ from cert_path`}},
+		{"refuses a port that is not a number", func(o map[string]any) { o["ssh_port"] = true }, []string{`"ssh_port": must be a whole number`}},
+		{"refuses a fractional port", func(o map[string]any) { o["ssh_port"] = 22.5 }, []string{`"ssh_port": must be a whole number`}},
+		{"refuses a port out of range", func(o map[string]any) { o["ssh_port"] = 70000 }, []string{`"ssh_port": must be between 1 and 65535`}},
+		{"refuses sudo as a string", func(o map[string]any) { o["sudo"] = "yes" }, []string{`"sudo": must be true or false`}},
+		{"refuses a mode given as a number", func(o map[string]any) { o["mode"] = 416 }, []string{`"mode": must be a quoted octal string`}},
+		{"refuses a mode that is not octal", func(o map[string]any) { o["mode"] = "0988" }, []string{`"mode": must be an octal mode`}},
+		{"refuses an owner with shell characters", func(o map[string]any) { o["owner"] = "root;reboot" }, []string{`"owner": must be "user" or "user:group"`}},
+		{"refuses a multi-line command", func(o map[string]any) { o["reload_command"] = "a\nb" }, []string{`"reload_command": must be a single line`}},
+		{"refuses an unknown option, naming the known ones", func(o map[string]any) { o["cert_file"] = "/x" }, []string{`"cert_file": unknown option`, "cert_path"}},
+		{"reports every bad option at once", func(o map[string]any) { delete(o, "cert_path"); o["ssh_port"] = "x" }, []string{"cert_path", "ssh_port"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := validOptions()
+			tc.change(o)
+			err := New(Config{}).ValidateOptions(o)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("ValidateOptions: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("ValidateOptions accepted the options")
+			}
+			if !strings.HasPrefix(err.Error(), "linux: options: ") {
+				t.Errorf("error %q lacks the driver prefix", err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestWorkDirDefaultsToTheKeysDirectory(t *testing.T) {
+	o, err := parseOptions(validOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.WorkDir != "/etc/nginx/ssl" || o.stagedKeyPath() != "/etc/nginx/ssl/site.key.ottr-new" || o.SSHPort != 22 {
+		t.Errorf("work_dir %q, staged key %q, port %d", o.WorkDir, o.stagedKeyPath(), o.SSHPort)
+	}
+}
+
+func TestShellQuoteSurvivesTheShell(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatalf("sh is needed: %v", err)
+	}
+	for _, s := range []string{
+		"", "plain", "two words", "it's", "''", `\'`, `"double"`, "$HOME", "$(reboot)", "`id`",
+		"a;b&&c||d|e", "glob*?[x]", "new\nline", "tab\there", "~user", "#comment", "-n", "é ünïcødé",
+	} {
+		out, err := exec.Command(sh, "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil {
+			t.Errorf("sh failed on %q: %v", s, err)
+			continue
+		}
+		if string(out) != s {
+			t.Errorf("shellQuote(%q) read back as %q", s, out)
+		}
+	}
+}
+
+func TestCheckCSR(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	csr := func(key any, cn string, names ...string) *x509.CertificateRequest {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+			Subject: pkix.Name{CommonName: cn}, DNSNames: names,
+		}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificateRequest(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	names := []string{"a.example.test", "b.example.test"}
+	for _, tc := range []struct {
+		name    string
+		csr     *x509.CertificateRequest
+		keyType string
+		want    string
+	}{
+		{"accepts a CSR with every name and the key type", csr(ec, "a.example.test", names...), asset.KeyECDSA256, ""},
+		{"refuses a CSR missing a SAN", csr(ec, "a.example.test", "a.example.test"), asset.KeyECDSA256, "CSR lacks SAN b.example.test"},
+		{"refuses a CSR with an extra SAN", csr(ec, "a.example.test", append(names, "c.example.test")...), asset.KeyECDSA256, "not requested"},
+		{"refuses another common name", csr(ec, "b.example.test", names...), asset.KeyECDSA256, "common name"},
+		{"refuses a weaker RSA key", csr(rsa1024, "a.example.test", names...), asset.KeyRSA2048, "weak key"},
+		{"refuses another key type", csr(ec, "a.example.test", names...), asset.KeyECDSA384, "wrong key type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkCSR(tc.csr, "a.example.test", names, tc.keyType)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("checkCSR: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("checkCSR error = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTailKeepsTheLastLinesAndWithholdsKeys(t *testing.T) {
+	if got := tail([]byte("1\n2\n\n3\n4\n5\n6\n"), 5); got != "2; 3; 4; 5; 6" {
+		t.Errorf("tail = %q", got)
+	}
+	if got := tail([]byte("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"), 5); strings.Contains(got, "MIIB") {
+		t.Errorf("tail kept key material: %q", got)
+	}
+}
