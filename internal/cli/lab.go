@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ type labFlags struct {
 	keep, bench          bool
 	data, profile        string
 	tableRows            int
+	cpuProfile           string
 }
 
 func newLabCmd(g *globals) *cobra.Command {
@@ -54,6 +56,7 @@ assets, runs one rotation wave and prints what every device got.`,
 	cmd.Flags().StringVar(&f.data, "data", "", "keep the lab's database and files in this directory (default: a temporary one)")
 	cmd.Flags().StringVar(&f.profile, "profile", "default", "ACME profile to order: default (90 days) or shortlived (6 days)")
 	cmd.Flags().IntVar(&f.tableRows, "rows", 50, "print at most this many device rows")
+	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	return cmd
 }
 
@@ -74,6 +77,17 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	}
 	if _, err := exec.LookPath("openssl"); err != nil {
 		return fmt.Errorf("the emulated hosts run openssl, which is not installed (apt-get install openssl)")
+	}
+	if f.cpuProfile != "" {
+		out, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := g.logger()
 	started := time.Now()
