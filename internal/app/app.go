@@ -23,6 +23,7 @@ import (
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/linux"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
+	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/queue"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/route"
@@ -170,6 +171,19 @@ func (a *App) Close() error { return a.Store.Close() }
 // Rules returns what asset validation checks against this config.
 func (a *App) Rules() asset.Rules {
 	return asset.Rules{Platforms: a.Routes.Platforms(), CAs: a.Config.CANames(), Zones: a.Config.ManagedZones()}
+}
+
+// Prepare normalises and validates an asset about to be written, and
+// refreshes the renewal time the scheduler's index finds it by: every write
+// of an asset from outside a rotation goes through here, so an edited expiry
+// or window takes effect at the next scan.
+func (a *App) Prepare(as asset.Asset) (asset.Asset, error) {
+	asset.Normalize(&as)
+	if err := asset.Validate(as, a.Rules()); err != nil {
+		return as, err
+	}
+	as.RenewalTime = policy.RenewalTime(as, a.Config.Policy)
+	return as, nil
 }
 
 // CA returns the profile named name, creating its ACME issuer (and account)

@@ -111,15 +111,6 @@ func readInput(g *globals, name string) ([]byte, error) {
 	return os.ReadFile(name)
 }
 
-// checked normalises and validates a against the app's config.
-func checked(ap *app.App, a asset.Asset) (asset.Asset, error) {
-	asset.Normalize(&a)
-	if err := asset.Validate(a, ap.Rules()); err != nil {
-		return a, err
-	}
-	return a, nil
-}
-
 func newAssetAddCmd(g *globals) *cobra.Command {
 	var f assetFlags
 	cmd := &cobra.Command{
@@ -145,7 +136,7 @@ func newAssetAddCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer ap.Close()
-			if a, err = checked(ap, a); err != nil {
+			if a, err = ap.Prepare(a); err != nil {
 				return err
 			}
 			if err := ap.Store.CreateAsset(cmd.Context(), a); err != nil {
@@ -184,7 +175,7 @@ func newAssetUpdateCmd(g *globals) *cobra.Command {
 			if err := f.apply(cmd.Flags(), &a); err != nil {
 				return err
 			}
-			if a, err = checked(ap, a); err != nil {
+			if a, err = ap.Prepare(a); err != nil {
 				return err
 			}
 			if err := ap.Store.UpdateAsset(cmd.Context(), a); err != nil {
@@ -341,7 +332,7 @@ func newAssetImportCmd(g *globals) *cobra.Command {
 			var problems []error
 			seen := map[string]int{}
 			for i := range assets {
-				a, err := checked(ap, assets[i])
+				a, err := ap.Prepare(assets[i])
 				if err != nil {
 					problems = append(problems, fmt.Errorf("record %d (%s): %w", i+1, assets[i].SystemName, err))
 					continue

@@ -99,6 +99,24 @@ func TestAssetLifecycle(t *testing.T) {
 		t.Errorf("list does not show the asset with its unknown expiry:\n%s", list)
 	}
 
+	// The scheduler finds assets by their renewal time: editing the expiry
+	// must move it.
+	mustRun(t, "-c", cfg, "asset", "update", "fw1.example.com", "--expiration", "2099-01-01T00:00:00Z")
+	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com")), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.RenewalTime == nil || a.RenewalTime.Year() != 2098 {
+		t.Errorf("renewal time %v after setting a 2099 expiry", a.RenewalTime)
+	}
+	mustRun(t, "-c", cfg, "asset", "update", "fw1.example.com", "--expiration", "None")
+	a = asset.Asset{}
+	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com")), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.RenewalTime != nil {
+		t.Errorf("renewal time %v kept after the expiry became unknown", a.RenewalTime)
+	}
+
 	mustRun(t, "-c", cfg, "asset", "delete", "fw1.example.com")
 	_, errOut, code = run(t, "", "-c", cfg, "asset", "get", "fw1.example.com")
 	if code == 0 || !strings.Contains(errOut, "no asset named fw1.example.com") {
