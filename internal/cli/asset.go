@@ -159,12 +159,7 @@ func newAssetUpdateCmd(g *globals) *cobra.Command {
 		Use:   "update NAME",
 		Short: "Change the fields given as flags",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			a, err := ap.Store.GetAsset(cmd.Context(), args[0])
 			if err != nil {
 				return notFound(err, args[0])
@@ -183,7 +178,7 @@ func newAssetUpdateCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "updated %s\n", a.SystemName)
 			return nil
-		},
+		}),
 	}
 	f.register(cmd.Flags(), false)
 	return cmd
@@ -201,18 +196,13 @@ func newAssetGetCmd(g *globals) *cobra.Command {
 		Use:   "get NAME",
 		Short: "Print one asset as JSON",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			a, err := ap.Store.GetAsset(cmd.Context(), args[0])
 			if err != nil {
 				return notFound(err, args[0])
 			}
 			return writeJSON(g.stdout, a)
-		},
+		}),
 	}
 }
 
@@ -229,12 +219,7 @@ func newAssetListCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List assets",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			assets, err := ap.Store.ListAssets(cmd.Context(), filter)
 			if err != nil {
 				return err
@@ -255,7 +240,7 @@ func newAssetListCmd(g *globals) *cobra.Command {
 				return tw.Flush()
 			}
 			return fmt.Errorf("--output %q: want table or json", output)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&filter.HostPlatform, "platform", "", "only this host_platform")
 	cmd.Flags().StringVar(&filter.DataCenter, "data-center", "", "only this data center")
@@ -277,18 +262,13 @@ func newAssetDeleteCmd(g *globals) *cobra.Command {
 		Use:   "delete NAME",
 		Short: "Delete an asset and its rotation history",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			if err := ap.Store.DeleteAsset(cmd.Context(), args[0]); err != nil {
 				return notFound(err, args[0])
 			}
 			fmt.Fprintf(g.stdout, "deleted %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -363,12 +343,7 @@ func newAssetExportCmd(g *globals) *cobra.Command {
 		Use:   "export",
 		Short: "Export every asset as JSON or CSV",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			assets, err := ap.Store.ListAssets(cmd.Context(), store.AssetFilter{})
 			if err != nil {
 				return err
@@ -390,7 +365,7 @@ func newAssetExportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return os.WriteFile(out, buf.Bytes(), 0o600)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "json", "json or csv")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of stdout")

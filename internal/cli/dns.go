@@ -24,12 +24,7 @@ func newDNSPlanCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "plan [NAME...]",
 		Short: "Print the _acme-challenge CNAME records every asset needs, as a zone-file snippet",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			if ap.Delegations == nil {
 				return errors.New("no delegated zones configured: set dns.zones in the config (managed zone: delegate zone)")
 			}
@@ -73,6 +68,6 @@ func newDNSPlanCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("%d asset(s) have names outside the managed zones", len(problems))
 			}
 			return nil
-		},
+		}),
 	}
 }

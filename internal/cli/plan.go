@@ -73,16 +73,11 @@ func newPlanCmd(g *globals) *cobra.Command {
 		Use:   "plan",
 		Short: "Show, for every asset, whether it is due and why, and the route it takes; changes nothing",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			now := time.Now().UTC()
 			var rows []planRow
 			due, noRoute := 0, 0
-			err = forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
+			err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
 				row := planFor(ap, a, now)
 				if row.Due {
 					due++
@@ -114,7 +109,7 @@ func newPlanCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "%d due, %d without a route\n", due, noRoute)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	cmd.Flags().BoolVar(&dueOnly, "due", false, "list only the assets that are due")

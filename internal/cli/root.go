@@ -105,3 +105,16 @@ func (g *globals) open(ctx context.Context, o app.Options) (*app.App, error) {
 	}
 	return app.New(ctx, cfg, o)
 }
+
+// withApp turns fn into a cobra RunE that assembles the app from the config
+// first and closes it after.
+func (g *globals) withApp(fn func(cmd *cobra.Command, args []string, ap *app.App) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ap, err := g.open(cmd.Context(), app.Options{})
+		if err != nil {
+			return err
+		}
+		defer ap.Close()
+		return fn(cmd, args, ap)
+	}
+}

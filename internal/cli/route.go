@@ -25,12 +25,7 @@ func newRouteListCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List the routes in order (the first match wins)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ap, err := g.open(cmd.Context(), app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
+		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "#\tNAME\tPLATFORM\tOS VERSION\tCA\tMODELS\tDRIVER")
 			for i, r := range ap.Routes.Routes() {
@@ -38,7 +33,7 @@ func newRouteListCmd(g *globals) *cobra.Command {
 					orAny(r.Match.CertificateAuthority), orAny(strings.Join(r.Match.Models, ",")), r.Driver)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }
 
