@@ -335,6 +335,24 @@ func TestRotation(t *testing.T) {
 		}
 	})
 
+	t.Run("a scheduled rotation of a certificate renewed meanwhile orders nothing", func(t *testing.T) {
+		h := newHarness(t, nil)
+		a, _ := h.store.GetAsset(ctx, "fw1.example.com")
+		issued, expires := time.Now().Add(-time.Hour).UTC(), time.Now().Add(90*24*time.Hour).UTC()
+		a.CertificateNotBefore, a.CertificateExpiration = &issued, &expires
+		if err := h.store.UpdateAsset(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerSchedule, false)
+		rot, err := h.runner.Run(ctx, rot.ID)
+		if err != nil || rot.State != store.StateSucceeded {
+			t.Fatalf("state %s, err %v", rot.State, err)
+		}
+		if len(rot.Journal) != 0 || h.ca.orders.Load() != 0 || h.dev.csrs != 0 {
+			t.Errorf("a stale rotation did work: journal %d steps, %d orders, %d CSRs", len(rot.Journal), h.ca.orders.Load(), h.dev.csrs)
+		}
+	})
+
 	t.Run("an asset with no route cannot get a rotation", func(t *testing.T) {
 		h := newHarness(t, func(d *rotation.Deps) { d.Routes = fixedRoutes{ok: false} })
 		_, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)

@@ -98,6 +98,15 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 	if rot.Attempts > 1 {
 		rn.logf(slog.LevelInfo, "resuming (attempt %d) after step %q", rot.Attempts, rn.lastStep())
 	}
+	if len(rot.Journal) == 0 && rot.Trigger == store.TriggerSchedule && !rot.Force {
+		// A scan works from a snapshot: by the time this job runs, another
+		// rotation may have renewed the certificate. Ordering again would
+		// waste a certificate and rate limit.
+		if d := policy.Decide(policy.Input{Asset: a, Now: r.d.Now(), Settings: r.d.Policy}); !d.Due {
+			rn.logf(slog.LevelInfo, "not due any more, nothing to do: %s", d.Message)
+			return rn.finish(ctx, "", store.StateSucceeded, nil)
+		}
+	}
 
 	for _, step := range Steps {
 		if err := ctx.Err(); err != nil {

@@ -76,6 +76,11 @@ func (s *Scheduler) ScanOnce(ctx context.Context) (Result, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
+		// Decide on a fresh read: a rotation may have finished since the
+		// candidates were listed.
+		if a, err = s.Store.GetAsset(ctx, a.SystemName); err != nil {
+			continue
+		}
 		d := policy.Decide(policy.Input{Asset: a, Now: now, Settings: s.Policy})
 		if !d.Due {
 			res.NotYet++

@@ -72,11 +72,13 @@ func (s *session) wrap(script string) string {
 
 // run executes script on the device in a new SSH session of the session's
 // connection, feeding stdin to it, and returns its standard output. A
-// non-zero exit becomes a *CommandError wrapped with the step.
+// non-zero exit becomes a *CommandError wrapped with the step; the output
+// the script printed before it failed is returned with it, so a caller can
+// tell how far a multi-step script got.
 func (s *session) run(ctx context.Context, step, script string, stdin []byte) ([]byte, error) {
 	out, err := s.exec(ctx, step, s.wrap(script), stdin)
 	if err != nil {
-		return nil, wrapf(step, err)
+		return out, wrapf(step, err)
 	}
 	return out, nil
 }
@@ -126,7 +128,7 @@ func (s *session) exec(ctx context.Context, step, command string, stdin []byte) 
 		default:
 			return nil, fmt.Errorf("run command: %w", runErr)
 		}
-		return nil, cmdErr
+		return stdout.Bytes(), cmdErr
 	}
 	return stdout.Bytes(), nil
 }

@@ -17,27 +17,29 @@ import (
 	"github.com/ottr-go/ottr/internal/driver"
 )
 
-// keyGenArgs are the openssl genpkey arguments for each key type. genpkey,
-// not the older genrsa/ecparam, because it is the one command that makes
-// every type in the same form (PKCS#8) on OpenSSL 1.1.1 and 3.x.
-var keyGenArgs = map[string]string{
-	asset.KeyRSA2048:  "-algorithm RSA -pkeyopt rsa_keygen_bits:2048",
-	asset.KeyRSA3072:  "-algorithm RSA -pkeyopt rsa_keygen_bits:3072",
-	asset.KeyRSA4096:  "-algorithm RSA -pkeyopt rsa_keygen_bits:4096",
-	asset.KeyECDSA256: "-algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve",
-	asset.KeyECDSA384: "-algorithm EC -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve",
+// newKeyArgs are the openssl req -newkey arguments for each key type, so one
+// openssl run makes the key and the CSR. The "ec" form with
+// ec_paramgen_curve works on OpenSSL 1.1.1 and 3.x; both write the key as
+// PKCS#8.
+var newKeyArgs = map[string]string{
+	asset.KeyRSA2048:  "-newkey rsa:2048",
+	asset.KeyRSA3072:  "-newkey rsa:3072",
+	asset.KeyRSA4096:  "-newkey rsa:4096",
+	asset.KeyECDSA256: "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve",
+	asset.KeyECDSA384: "-newkey ec -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve",
 }
 
 // GenerateCSR has openssl on the host generate a new key into the staging
-// path and print a CSR for it. The key stays in the staging path until
-// Install; only the CSR is read back, and it is checked before it is
-// returned.
+// path and a CSR for it, in one run. The key stays in the staging path until
+// Install; the CSR, preceded by its public key (-pubkey), is kept next to it
+// and printed. Only that public output is read back, and the CSR is checked
+// before it is returned.
 func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
 	names, err := csrNames(r)
 	if err != nil {
 		return nil, wrapf("csr", err)
 	}
-	genArgs, ok := keyGenArgs[r.KeyType]
+	newKey, ok := newKeyArgs[r.KeyType]
 	if !ok {
 		return nil, errorf("csr", "unsupported key type %q (supported: %s)", r.KeyType, strings.Join(asset.KeyTypes, ", "))
 	}
@@ -46,23 +48,28 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 		digest = "-sha384"
 	}
 
-	staged := s.opts.stagedKeyPath()
+	staged := shellQuote(s.opts.stagedKeyPath())
+	stagedCSR := shellQuote(s.opts.stagedCSRPath())
 	sans := make([]string, len(names))
 	for i, n := range names {
 		sans[i] = "DNS:" + n
 	}
-	// umask 077 makes the key file 0600 from its first byte; the old
-	// staged key (from an abandoned CSR) is removed first so genpkey never
-	// writes into a file someone else may have opened.
+	// umask 077 makes the key file 0600 from its first byte. A staged key
+	// left by an abandoned CSR is removed first, so openssl never writes
+	// into a file someone else may have opened; rm runs only then, and
+	// mkdir only when work_dir is missing: every process costs the host a
+	// fork. The CSR is captured by the shell and written by it, so one
+	// openssl run both saves and prints it.
 	script := strings.Join([]string{
 		"set -e",
 		"umask 077",
-		"mkdir -p -- " + shellQuote(s.opts.WorkDir),
-		"rm -f -- " + shellQuote(staged),
-		"openssl genpkey " + genArgs + " -out " + shellQuote(staged),
-		"openssl req -new -key " + shellQuote(staged) + " " + digest +
+		ensureDir(s.opts.WorkDir),
+		"if " + exists(staged) + " || " + exists(stagedCSR) + "; then rm -f -- " + staged + " " + stagedCSR + "; fi",
+		"csr=$(openssl req -new " + newKey + " -nodes -keyout " + staged + " " + digest +
 			" -subj " + shellQuote("/CN="+r.CommonName) +
-			" -addext " + shellQuote("subjectAltName="+strings.Join(sans, ",")),
+			" -addext " + shellQuote("subjectAltName="+strings.Join(sans, ",")) + " -pubkey)",
+		`printf '%s\n' "$csr" > ` + stagedCSR,
+		`printf '%s\n' "$csr"`,
 	}, "\n")
 	out, err := s.run(ctx, "csr", script, nil)
 	if err != nil {
@@ -75,7 +82,7 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 	if err := checkCSR(csr, r.CommonName, names, r.KeyType); err != nil {
 		return nil, wrapf("csr", err)
 	}
-	s.log.Debug("linux: CSR generated", "key_type", r.KeyType, "names", len(names), "staged_key", path.Base(staged))
+	s.log.Debug("linux: CSR generated", "key_type", r.KeyType, "names", len(names), "staged_key", path.Base(s.opts.stagedKeyPath()))
 	return csr, nil
 }
 

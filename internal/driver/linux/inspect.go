@@ -25,20 +25,17 @@ type inspection struct {
 	publicKey bool
 }
 
-// certBlocks prints only the CERTIFICATE blocks of a file: some setups keep
-// the key in the certificate file, and it must not be printed with it.
-const certBlocks = `sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' `
-
 // inspect reads several files in one command and returns, for each file
 // that exists, its printed content by inspection name. No private key is
-// ever printed: key files are read through "openssl pkey -pubout".
+// ever printed: certificate files are read through cert_blocks, key files
+// through "openssl pkey -pubout".
 func (s *session) inspect(ctx context.Context, step string, items ...inspection) (map[string][]byte, error) {
-	lines := []string{"set -e"}
+	lines := []string{"set -e", certBlocksFunc}
 	for _, it := range items {
 		if it.path == "" {
 			continue
 		}
-		read := certBlocks + shellQuote(it.path)
+		read := "cert_blocks " + shellQuote(it.path)
 		if it.publicKey {
 			read = "openssl pkey -pubout -in " + shellQuote(it.path)
 		}

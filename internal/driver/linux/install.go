@@ -3,6 +3,8 @@ package linux
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -44,18 +46,54 @@ type installedFile struct {
 	had  bool // it existed before the install, so a backup exists
 }
 
+// Lines the install script prints, so the driver knows what it did even
+// when the script fails half-way.
+const (
+	// stagedKeyDiffers: the staged key's saved public key is not the
+	// certificate's; the script changed nothing.
+	stagedKeyDiffers = "@@ottr-staged-key-differs"
+	// backedUp + role: that file existed and now has a backup.
+	backedUpFile = "@@ottr-backed-up "
+	// backupsDone: every backup is made; from here on the live files
+	// change, so a failure must restore them.
+	backupsDone = "@@ottr-backups-done"
+)
+
+// errStagedKeyDiffers makes Install fall back to asking openssl which key
+// the host holds.
+var errStagedKeyDiffers = errors.New("the staged key's saved public key is not the certificate's")
+
 // Install backs up cert_path, key_path and chain_path, writes chain to
-// cert_path (and its intermediates to chain_path), copies the staged key
-// into key_path and runs the reload command. If any step after the backup
-// fails, the backup is put back (and reloaded, if the reload was what
-// failed) before the error returns; the staged key is kept, so the same
+// cert_path (and its intermediates to chain_path), moves the staged key into
+// key_path and runs the reload command. If any step after the backup fails,
+// the backup is put back (and reloaded, if the reload was what failed)
+// before the error returns, and the new key is staged again, so the same
 // chain can be installed again. Installing a chain the host already holds
 // writes nothing and returns the handle of the newest backup, which still
 // leads back to the certificate from before the first install.
+//
+// A rotation's install is one script and the reload: the script checks the
+// staged key against the public key GenerateCSR saved next to it (text, no
+// openssl), makes the backups, writes the chain from its standard input and
+// moves everything into place. Only when that check fails (a resumed
+// rotation, a key staged by another run) does Install inspect the host's
+// keys with openssl and decide from what it finds.
 func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (driver.Installed, error) {
 	if len(chain) == 0 {
 		return nil, errorf("install", "empty chain")
 	}
+	expected := base64.StdEncoding.EncodeToString(chain[0].RawSubjectPublicKeyInfo)
+	handle, err := s.installFiles(ctx, chain, installPlan{moveStagedKey: true, stagedKeySPKI: expected})
+	if !errors.Is(err, errStagedKeyDiffers) {
+		return handle, err
+	}
+	s.log.Debug("linux: staged key not confirmed by its saved public key; inspecting the host's keys")
+	return s.installInspected(ctx, chain)
+}
+
+// installInspected installs chain after finding out with openssl which of
+// the staged key and key_path holds the certificate's key.
+func (s *session) installInspected(ctx context.Context, chain []*x509.Certificate) (driver.Installed, error) {
 	o := s.opts
 	leaf := chain[0]
 	staged := o.stagedKeyPath()
@@ -93,33 +131,66 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 		if err := s.reload(ctx, "reload"); err != nil {
 			return nil, err
 		}
-		if stagedMatches {
+		// The staged key goes when it is this certificate's; its CSR
+		// also when the key is gone already (moved by the first run).
+		if stagedMatches || state["staged"] == nil {
 			s.removeStaged(ctx)
 		}
 		return handle, nil
 	}
+	// The staged key is left alone when it is not this certificate's: it
+	// may belong to a newer CSR.
+	return s.installFiles(ctx, chain, installPlan{moveStagedKey: stagedMatches})
+}
 
+// installPlan says what the install script does besides backing up and
+// writing the certificate files.
+type installPlan struct {
+	// moveStagedKey: the staged key becomes key_path, and the staged key
+	// and its CSR are gone afterwards.
+	moveStagedKey bool
+	// stagedKeySPKI, when set, is the base64 DER public key the staged
+	// key must have according to the staged CSR file; if it has not, the
+	// script changes nothing and Install falls back to inspecting.
+	stagedKeySPKI string
+}
+
+// installFiles runs the install script, then the reload, and puts the
+// backup back if either fails.
+func (s *session) installFiles(ctx context.Context, chain []*x509.Certificate, plan installPlan) (driver.Installed, error) {
 	suffix := backupPrefix + s.drv.cfg.Now().UTC().Format(backupTimeFormat)
-	files, err := s.backup(ctx, suffix)
-	if err != nil {
-		return nil, err
+	files := s.files()
+	uploads := [][]byte{encodeCertificates(chain)}
+	if s.opts.ChainPath != "" {
+		uploads = append(uploads, encodeCertificates(chain[1:]))
 	}
-	handle := newHandle(suffix, files)
+	out, err := s.run(ctx, "install", s.installScript(suffix, files, plan), uploadInput(uploads...))
+	lines := strings.Split(string(out), "\n")
+	if err == nil && slices.Contains(lines, stagedKeyDiffers) {
+		return nil, errStagedKeyDiffers
+	}
+	for i := range files {
+		files[i].had = slices.Contains(lines, backedUpFile+files[i].role)
+	}
 
 	// Putting the backup back must happen even when ctx has just ended
 	// (a job timeout during the reload): give it its own short deadline.
 	restoreCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
-	if err := s.writeFiles(ctx, chain, stagedMatches); err != nil {
+	if err != nil {
+		if !slices.Contains(lines, backupsDone) {
+			// It stopped before touching a live file.
+			return nil, err
+		}
 		// Nothing was reloaded, so the service still runs the old files
 		// from memory; put them back on disk for its next reload.
-		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true); restoreErr != nil {
+		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true, plan.moveStagedKey); restoreErr != nil {
 			return nil, fmt.Errorf("%w; restoring the previous files failed too: %w", err, restoreErr)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%w (the previous files were restored)", err)
 	}
 	if err := s.reload(ctx, "reload"); err != nil {
-		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true); restoreErr != nil {
+		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true, plan.moveStagedKey); restoreErr != nil {
 			return nil, fmt.Errorf("%w; restoring the previous files failed too: %w", err, restoreErr)
 		}
 		if reloadErr := s.reload(restoreCtx, "reload after restoring the backup"); reloadErr != nil {
@@ -127,20 +198,140 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 		}
 		return nil, fmt.Errorf("%w (the previous files were restored and reloaded)", err)
 	}
-
-	if stagedMatches {
-		s.removeStaged(ctx)
-	}
-	return handle, nil
+	return newHandle(suffix, files), nil
 }
 
-// removeStaged deletes the staged key once its copy in key_path is serving.
+// installScript returns the script that backs up every file in files,
+// writes the certificate files from its standard input (uploadInput, in the
+// order of files) into temporary files next to them, and then renames
+// everything into place, one rename right after the other, so the live
+// files are never half-written. Only backups (cp -p, to keep mode and
+// owner) and renames run programs; everything else is shell builtins.
+func (s *session) installScript(suffix string, files []installedFile, plan installPlan) string {
+	o := s.opts
+	staged, stagedCSR := shellQuote(o.stagedKeyPath()), shellQuote(o.stagedCSRPath())
+	lines := []string{"set -e", uploadFunc}
+	if plan.stagedKeySPKI != "" {
+		lines = append(lines, stagedKeyCheck(staged, stagedCSR, plan.stagedKeySPKI))
+	}
+
+	for _, f := range files {
+		p := shellQuote(f.path)
+		lines = append(lines, fmt.Sprintf("if [ -e %s ]; then cp -p -- %s %s; echo %s; fi",
+			p, p, shellQuote(f.path+suffix), shellQuote(backedUpFile+f.role)))
+	}
+	lines = append(lines, "echo "+backupsDone)
+
+	var moves []string
+	lines = append(lines, "umask 022")
+	for _, f := range files {
+		if f.role == "key" {
+			continue
+		}
+		tmp := shellQuote(f.path + tmpSuffix)
+		lines = append(lines,
+			ensureDir(path.Dir(f.path)),
+			"if "+exists(tmp)+"; then rm -f -- "+tmp+"; fi",
+			"upload > "+tmp+" || { echo "+shellQuote("could not write "+f.path+tmpSuffix+", or its upload was cut short")+" >&2; exit 1; }")
+		if o.Owner != "" {
+			lines = append(lines, "chown "+shellQuote(o.Owner)+" "+tmp)
+		}
+		moves = append(moves, "mv -f -- "+tmp+" "+shellQuote(f.path))
+	}
+
+	if plan.moveStagedKey {
+		// The staged key is 0600 from its creation (umask 077); chmod
+		// and chown run only when the route asks for something else.
+		keyFile := staged
+		lines = append(lines, "umask 077", ensureDir(path.Dir(o.KeyPath)))
+		if s.keyStagedElsewhere() {
+			// work_dir may be another file system, where mv copies
+			// into its target: move the key next to key_path first,
+			// so the rename into key_path is atomic.
+			keyFile = shellQuote(o.KeyPath + tmpSuffix)
+			lines = append(lines,
+				"if "+exists(keyFile)+"; then rm -f -- "+keyFile+"; fi",
+				"mv -f -- "+staged+" "+keyFile)
+		}
+		if !o.keyModeIsDefault() {
+			lines = append(lines, "chmod "+o.Mode+" "+keyFile)
+		}
+		if o.Owner != "" {
+			lines = append(lines, "chown "+shellQuote(o.Owner)+" "+keyFile)
+		}
+		moves = append([]string{"mv -f -- " + keyFile + " " + shellQuote(o.KeyPath)}, moves...)
+	}
+	lines = append(lines, moves...)
+	if plan.moveStagedKey {
+		// The key has left the staging path: the CSR saved with it goes
+		// too. exec: the script's last program needs no fork of its own.
+		lines = append(lines, "exec rm -f -- "+stagedCSR)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// keyStagedElsewhere reports whether work_dir is not key_path's directory,
+// so the staged key may be on another file system.
+func (s *session) keyStagedElsewhere() bool {
+	return path.Dir(s.opts.KeyPath) != s.opts.WorkDir
+}
+
+// restageKeyScript is the script part that puts the new key back into the
+// staging path after a failed install. The install script moves the key
+// from the staging path (through key_path's temporary file when the key was
+// staged elsewhere) into key_path, so when the staging path is empty the
+// key is in the first of those that exists.
+func (s *session) restageKeyScript() string {
+	o := s.opts
+	staged := shellQuote(o.stagedKeyPath())
+	sources := []string{shellQuote(o.KeyPath)}
+	if s.keyStagedElsewhere() {
+		sources = append([]string{shellQuote(o.KeyPath + tmpSuffix)}, sources...)
+	}
+	lines := []string{"umask 077", "if ! " + exists(staged) + "; then"}
+	for i, src := range sources {
+		keyword := "if"
+		if i > 0 {
+			keyword = "elif"
+		}
+		lines = append(lines, fmt.Sprintf("\t%s [ -f %s ]; then cp -- %s %s; chmod 600 %s", keyword, src, src, staged, staged))
+	}
+	lines = append(lines, "\tfi", "fi")
+	if s.keyStagedElsewhere() {
+		lines = append(lines, "rm -f -- "+shellQuote(o.KeyPath+tmpSuffix))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stagedKeyCheck is the script part that reads the public key GenerateCSR
+// saved with the staged key and stops the script, changing nothing, unless
+// the staged key exists and that public key is spki (base64 DER). Identical
+// DER means the same key; any other spelling of it merely falls back to
+// the openssl check.
+func stagedKeyCheck(staged, stagedCSR, spki string) string {
+	return `spki=
+if [ -f ` + staged + ` ] && [ -f ` + stagedCSR + ` ]; then
+	inside=
+	while IFS= read -r line; do
+		case $line in
+		'-----BEGIN PUBLIC KEY-----') inside=1 ;;
+		'-----END PUBLIC KEY-----') break ;;
+		*) if [ -n "$inside" ]; then spki=$spki$line; fi ;;
+		esac
+	done < ` + stagedCSR + `
+fi
+if [ "$spki" != ` + shellQuote(spki) + ` ]; then echo ` + stagedKeyDiffers + `; exit 0; fi`
+}
+
+// removeStaged deletes the staged key and its CSR once the key in key_path
+// is serving (or, when the staging path is empty, the CSR left behind).
 func (s *session) removeStaged(ctx context.Context) {
-	staged := s.opts.stagedKeyPath()
-	if _, err := s.run(ctx, "install: remove staged key", "rm -f -- "+shellQuote(staged), nil); err != nil {
+	o := s.opts
+	script := "exec rm -f -- " + shellQuote(o.stagedKeyPath()) + " " + shellQuote(o.stagedCSRPath())
+	if _, err := s.run(ctx, "install: remove staged key", script, nil); err != nil {
 		// The new key is in place and serving; a leftover copy in
 		// work_dir is worth a warning, not a failed rotation.
-		s.log.Warn("linux: staged key not removed", "path", staged, "err", err)
+		s.log.Warn("linux: staged key not removed", "path", o.stagedKeyPath(), "err", err)
 	}
 }
 
@@ -166,80 +357,15 @@ func (s *session) files() []installedFile {
 	return files
 }
 
-// backup copies every existing file to <path><suffix>, keeping its mode and
-// owner, and reports which existed.
-func (s *session) backup(ctx context.Context, suffix string) ([]installedFile, error) {
-	files := s.files()
-	lines := []string{"set -e"}
-	for _, f := range files {
-		p := shellQuote(f.path)
-		lines = append(lines, fmt.Sprintf("if [ -e %s ]; then cp -p -- %s %s; echo %s; fi",
-			p, p, shellQuote(f.path+suffix), f.role))
-	}
-	out, err := s.run(ctx, "install: backup", strings.Join(lines, "\n"), nil)
-	if err != nil {
-		return nil, err
-	}
-	existed := strings.Fields(string(out))
-	for i := range files {
-		files[i].had = slices.Contains(existed, files[i].role)
-	}
-	return files, nil
-}
-
-// writeFiles uploads the chain into temporary files next to their targets,
-// then moves everything into place in one command, so the live files are
-// replaced within moments of each other and never half-written.
-func (s *session) writeFiles(ctx context.Context, chain []*x509.Certificate, copyStagedKey bool) error {
-	o := s.opts
-	uploads := []struct{ step, path string }{{"install: write certificate", o.CertPath}}
-	contents := [][]byte{encodeCertificates(chain)}
-	if o.ChainPath != "" {
-		uploads = append(uploads, struct{ step, path string }{"install: write chain", o.ChainPath})
-		contents = append(contents, encodeCertificates(chain[1:]))
-	}
-	for i, u := range uploads {
-		tmp := shellQuote(u.path + tmpSuffix)
-		script := strings.Join([]string{
-			"set -e",
-			"umask 022",
-			"mkdir -p -- " + shellQuote(path.Dir(u.path)),
-			"cat > " + tmp,
-			"chmod 0644 " + tmp,
-		}, "\n")
-		if _, err := s.run(ctx, u.step, script, contents[i]); err != nil {
-			return err
-		}
-	}
-
-	lines := []string{"set -e"}
-	if copyStagedKey {
-		tmp := shellQuote(o.KeyPath + tmpSuffix)
-		lines = append(lines,
-			"umask 077",
-			"mkdir -p -- "+shellQuote(path.Dir(o.KeyPath)),
-			"cp -- "+shellQuote(o.stagedKeyPath())+" "+tmp,
-			"chmod "+o.Mode+" "+tmp)
-		if o.Owner != "" {
-			lines = append(lines, "chown "+shellQuote(o.Owner)+" "+tmp)
-		}
-		lines = append(lines, "mv -f -- "+tmp+" "+shellQuote(o.KeyPath))
-	}
-	for _, u := range uploads {
-		tmp := shellQuote(u.path + tmpSuffix)
-		if o.Owner != "" {
-			lines = append(lines, "chown "+shellQuote(o.Owner)+" "+tmp)
-		}
-		lines = append(lines, "mv -f -- "+tmp+" "+shellQuote(u.path))
-	}
-	_, err := s.run(ctx, "install: move files into place", strings.Join(lines, "\n"), nil)
-	return err
-}
-
 // restore copies each backup over its file. With removeNew, a file that did
-// not exist before the install is removed again.
-func (s *session) restore(ctx context.Context, step, suffix string, files []installedFile, removeNew bool) error {
+// not exist before the install is removed again. With restageKey, the new
+// key goes back to the staging path first if it was moved out of it, so
+// the same chain can be installed again.
+func (s *session) restore(ctx context.Context, step, suffix string, files []installedFile, removeNew, restageKey bool) error {
 	lines := []string{"set -e"}
+	if restageKey {
+		lines = append(lines, s.restageKeyScript())
+	}
 	for _, f := range files {
 		p := shellQuote(f.path)
 		if !f.had {
@@ -268,38 +394,42 @@ func (s *session) reload(ctx context.Context, step string) error {
 // latestBackup returns the handle of the newest backup of cert_path, or a
 // handle saying there was nothing before when there is no backup.
 func (s *session) latestBackup(ctx context.Context) (driver.Installed, error) {
-	// Only the suffixes are printed, so the answer does not depend on how
-	// the host spells the path back.
-	script := fmt.Sprintf(`p=%s; for f in "$p"%s*; do if [ -e "$f" ]; then printf '%%s\n' "${f#"$p"}"; fi; done`,
-		shellQuote(s.opts.CertPath), backupPrefix)
-	out, err := s.run(ctx, "install: find backup", script, nil)
+	// For every backup of cert_path, print its suffix and the roles that
+	// have a backup with that suffix. Only suffixes are printed, so the
+	// answer does not depend on how the host spells the path back.
+	files := s.files()
+	lines := []string{
+		fmt.Sprintf(`p=%s; for f in "$p"%s*; do`, shellQuote(s.opts.CertPath), backupPrefix),
+		`	[ -e "$f" ] || continue`,
+		`	s=${f#"$p"}`,
+	}
+	for _, f := range files {
+		lines = append(lines, fmt.Sprintf(`	if [ -e %s"$s" ]; then printf '%%s\n' "%s $s"; fi`, shellQuote(f.path), f.role))
+	}
+	lines = append(lines, "done")
+	out, err := s.run(ctx, "install: find backup", strings.Join(lines, "\n"), nil)
 	if err != nil {
 		return nil, err
 	}
+	backups := map[string][]string{} // suffix -> roles
 	var suffixes []string
 	for _, line := range strings.Split(string(out), "\n") {
-		if backupSuffixPattern.MatchString(line) {
-			suffixes = append(suffixes, line)
+		role, suffix, ok := strings.Cut(line, " ")
+		if !ok || !backupSuffixPattern.MatchString(suffix) {
+			continue
 		}
+		if role == "cert" {
+			suffixes = append(suffixes, suffix)
+		}
+		backups[suffix] = append(backups[suffix], role)
 	}
-	files := s.files()
 	if len(suffixes) == 0 {
 		return newHandle("", files), nil
 	}
 	sort.Strings(suffixes)
 	suffix := suffixes[len(suffixes)-1]
-
-	lines := make([]string, 0, len(files))
-	for _, f := range files {
-		lines = append(lines, fmt.Sprintf("if [ -e %s ]; then echo %s; fi", shellQuote(f.path+suffix), f.role))
-	}
-	out, err = s.run(ctx, "install: find backup", strings.Join(lines, "\n"), nil)
-	if err != nil {
-		return nil, err
-	}
-	existed := strings.Fields(string(out))
 	for i := range files {
-		files[i].had = slices.Contains(existed, files[i].role)
+		files[i].had = slices.Contains(backups[suffix], files[i].role)
 	}
 	return newHandle(suffix, files), nil
 }
@@ -365,7 +495,7 @@ func (s *session) Rollback(ctx context.Context, i driver.Installed) error {
 			kept = append(kept, f)
 		}
 	}
-	if err := s.restore(ctx, "rollback", suffix, kept, true); err != nil {
+	if err := s.restore(ctx, "rollback", suffix, kept, true, false); err != nil {
 		return err
 	}
 	return s.reload(ctx, "rollback: reload")

@@ -17,13 +17,24 @@
 //	mode            octal mode of the installed key, as a string (default "0600")
 //
 // The private key never leaves the host: it is generated into work_dir as
-// <key_path's name>.ottr-new (umask 077), copied into key_path by Install,
-// and no command ever prints it. Install backs up the previous files as
-// <path>.ottr-backup-<UTC timestamp>; Rollback copies them back.
+// <key_path's name>.ottr-new (umask 077), with its CSR and public key beside
+// it in <key_path's name>.ottr-new.csr; Install moves the key into key_path
+// and removes both, and no command ever prints the key. Install backs up the
+// previous files as <path>.ottr-backup-<UTC timestamp>; Rollback copies them
+// back.
 //
-// The host needs a POSIX sh, sed, cp, mv, cat and OpenSSL 1.1.1 or later
-// (for "openssl req -addext"). Every command is sent as sh -c '<script>'
-// (sudo -n sh -c '<script>' with sudo), every value in it shell-quoted.
+// Every program a script starts costs the host a fork and an exec, so the
+// scripts do what they can with shell builtins. A rotation sends three
+// scripts and the reload command, and the scripts start eight processes in
+// all: their three shells, one openssl for key and CSR, and a cp (backup)
+// and an mv (atomic rename) for each of the certificate and key files;
+// chain_path adds one of each. The last rm replaces its shell (exec).
+//
+// The host needs a POSIX sh, cp, mv, rm and OpenSSL 1.1.1 or later (for
+// "openssl req -addext"); mkdir, chmod and chown run only when a directory
+// is missing or the route sets mode or owner. Every command is sent as
+// sh -c '<script>' (sudo -n sh -c '<script>' with sudo), every value in it
+// shell-quoted.
 package linux
 
 import (

@@ -32,7 +32,7 @@ type fixture struct {
 
 // newFixture starts an emulated host that accepts a fresh SSH key (and the
 // password, when cfg sets one) and writes its host key to a known_hosts file.
-func newFixture(t *testing.T, cfg labhost.Config) *fixture {
+func newFixture(t testing.TB, cfg labhost.Config) *fixture {
 	t.Helper()
 	requireTools(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -86,16 +86,16 @@ func newFixture(t *testing.T, cfg labhost.Config) *fixture {
 
 // requireTools fails (never skips) when the emulated host cannot run what
 // the driver sends it.
-func requireTools(t *testing.T) {
+func requireTools(t testing.TB) {
 	t.Helper()
-	for _, tool := range []string{"openssl", "sed", "cp", "mv", "cat"} {
+	for _, tool := range []string{"openssl", "cp", "mv", "rm"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the emulated Linux host needs %s on PATH: %v", tool, err)
 		}
 	}
 }
 
-func (f *fixture) open(t *testing.T, d *Driver) driver.Session {
+func (f *fixture) open(t testing.TB, d *Driver) driver.Session {
 	t.Helper()
 	sess, err := d.Open(context.Background(), f.target, f.creds)
 	if err != nil {
@@ -106,7 +106,7 @@ func (f *fixture) open(t *testing.T, d *Driver) driver.Session {
 }
 
 // issue has the host make a CSR and signs it with ca.
-func (f *fixture) issue(t *testing.T, sess driver.Session, ca *drivertest.TestCA) []*x509.Certificate {
+func (f *fixture) issue(t testing.TB, sess driver.Session, ca *drivertest.TestCA) []*x509.Certificate {
 	t.Helper()
 	ctx := context.Background()
 	csr, err := sess.GenerateCSR(ctx, driver.CSRRequest{
@@ -122,7 +122,7 @@ func (f *fixture) issue(t *testing.T, sess driver.Session, ca *drivertest.TestCA
 	return chain
 }
 
-func newCA(t *testing.T) *drivertest.TestCA {
+func newCA(t testing.TB) *drivertest.TestCA {
 	t.Helper()
 	ca, err := drivertest.NewTestCA()
 	if err != nil {

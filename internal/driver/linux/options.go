@@ -71,6 +71,19 @@ func (o *options) stagedKeyPath() string {
 	return path.Join(o.WorkDir, path.Base(o.KeyPath)+".ottr-new")
 }
 
+// stagedCSRPath is where GenerateCSR keeps the staged key's public key and
+// CSR (public data), so Install can check that the staged key is the
+// certificate's by comparing text instead of running openssl on the key.
+func (o *options) stagedCSRPath() string {
+	return o.stagedKeyPath() + ".csr"
+}
+
+// keyModeIsDefault reports whether the installed key keeps the mode the
+// staged key is created with (0600), so no chmod is needed.
+func (o *options) keyModeIsDefault() bool {
+	return strings.TrimLeft(o.Mode, "0") == "600"
+}
+
 // parseOptions checks a route's options and returns them with defaults
 // filled in. Every problem is reported, each naming the option and the rule.
 func parseOptions(raw map[string]any) (*options, error) {

@@ -3,9 +3,12 @@
 // hosts run in one process, each with its own directory, SSH listener and TLS
 // listener.
 //
-// The SSH server really runs the commands it is sent, through "sh -c" with
-// openssl, cat, mv and cp from the machine, as the ottr process's user. It
-// therefore only listens on loopback addresses. Three things are emulated:
+// The SSH server really runs the commands it is sent, through /bin/sh -c
+// with openssl, cp, mv and the rest from the machine, as the ottr process's
+// user. It therefore only listens on loopback addresses. A command of the
+// form sh -c '<script>' runs as /bin/sh -c <script>, as a login shell that
+// execs a lone command (bash) would run it: one shell, not a shell forking
+// another. Three things are emulated:
 //
 //   - The file system root. Each host owns a directory (Config.Dir); commands
 //     name files under a virtual prefix (Config.PathPrefix, "/ottr-lab" by
@@ -183,6 +186,7 @@ type Host struct {
 	failReloads atomic.Bool
 	exported    atomic.Bool
 	reloads     atomic.Int64
+	commands    atomic.Int64
 	reloadMu    sync.Mutex
 
 	wg        sync.WaitGroup
@@ -329,6 +333,10 @@ func (h *Host) FailReloads(fail bool) { h.failReloads.Store(fail) }
 
 // Reloads returns how many reloads succeeded.
 func (h *Host) Reloads() int { return int(h.reloads.Load()) }
+
+// Commands returns how many commands the SSH server has run through the
+// shell; reloads, which run in-process, are not counted.
+func (h *Host) Commands() int { return int(h.commands.Load()) }
 
 // PrivateKeyExported reports whether any output the SSH server sent held a
 // PEM private key.

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -187,6 +188,25 @@ func TestCommandsRunInTheHostDirectoryThroughThePrefix(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(h.cfg.Dir, "note.txt")); err != nil || string(b) != "hello" {
 		t.Errorf("file in the host directory: %q, %v", b, err)
+	}
+}
+
+func TestAShellWrappedCommandRunsInOneShell(t *testing.T) {
+	h, signer := testHost(t, Config{})
+	// The script's shell is the host process's child, as when a login
+	// shell execs "sh -c": no second shell in between.
+	for _, command := range []string{`sh -c 'echo $PPID'`, `sudo -n sh -c 'echo $PPID'`, `echo $PPID`} {
+		res := run(t, h, signer, command, nil)
+		if res.status != 0 || strings.TrimSpace(res.stdout) != strconv.Itoa(os.Getpid()) {
+			t.Errorf("%s printed %+v, want this process's pid %d", command, res, os.Getpid())
+		}
+	}
+	// Anything else still goes to the shell as it is.
+	if res := run(t, h, signer, `sh -c "exit 7"`, nil); res.status != 7 {
+		t.Errorf(`sh -c "exit 7" = %+v`, res)
+	}
+	if h.Commands() != 4 {
+		t.Errorf("Commands() = %d, want 4", h.Commands())
 	}
 }
 

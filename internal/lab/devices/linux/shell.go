@@ -72,6 +72,15 @@ func (h *Host) handleSession(s gliderssh.Session) {
 		_ = s.Exit(h.reload(stderr))
 		return
 	}
+	// A login shell given one simple command execs it instead of forking
+	// (bash does), so on a real host "sh -c '<script>'" costs one shell,
+	// not two. /bin/sh here may be dash, which forks for it; running the
+	// inner script directly keeps the emulated host's cost that of a
+	// real one.
+	if inner, ok := shellScript(command); ok {
+		command = inner
+	}
+	h.commands.Add(1)
 	status := h.runShell(s.Context(), h.mapPaths(command), s, stdout, stderr)
 	h.cfg.Logger.Debug("lab linux host: command", "host", h.cfg.Name, "exit", status)
 	_ = s.Exit(status)
@@ -151,12 +160,20 @@ func isPathByte(c byte) bool {
 // or wrapped as sh -c '<command>' (sudo already removed).
 func (h *Host) isReload(command string) bool {
 	command = strings.TrimSpace(command)
-	if word, ok := strings.CutPrefix(command, "sh -c "); ok {
-		if inner, ok := unquote(strings.TrimSpace(word)); ok {
-			command = strings.TrimSpace(inner)
-		}
+	if inner, ok := shellScript(command); ok {
+		command = strings.TrimSpace(inner)
 	}
 	return command == h.cfg.ReloadCommand
+}
+
+// shellScript returns the script of a command of the form sh -c '<script>'
+// (one word, quoted as drivers quote), and whether command has that form.
+func shellScript(command string) (string, bool) {
+	word, ok := strings.CutPrefix(strings.TrimSpace(command), "sh -c ")
+	if !ok {
+		return "", false
+	}
+	return unquote(strings.TrimSpace(word))
 }
 
 // unquote reads one shell word made of single-quoted parts and
