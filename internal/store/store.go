@@ -1,7 +1,8 @@
 // Package store defines where ottr keeps its state — assets, rotations with
-// their step journal and log, and encrypted secrets — and the contract every
-// implementation must keep. The storetest package checks that contract; the
-// sqlite package implements it for the embedded deployment.
+// their step journal and log, encrypted secrets, API users and the audit
+// trail — and the contract every implementation must keep. The storetest
+// package checks that contract; the sqlite package implements it for the
+// embedded deployment.
 package store
 
 import (
@@ -25,11 +26,14 @@ var (
 )
 
 // Store is ottr's persistent state. Every method is safe for concurrent use.
-// Times are stored with at least second precision — journal and log times
-// with at least millisecond precision, since steps take milliseconds — and
-// returned in UTC. AppendJournal and AppendLog return ErrNotFound for a
+// Times are stored with at least second precision — journal, log and audit
+// times with at least millisecond precision, since steps take milliseconds —
+// and returned in UTC. AppendJournal and AppendLog return ErrNotFound for a
 // rotation that does not exist.
 type Store interface {
+	Users
+	Audit
+
 	// CreateAsset inserts a; ErrExists if its system_name is taken.
 	CreateAsset(ctx context.Context, a asset.Asset) error
 	// UpdateAsset replaces the asset with a's system_name; ErrNotFound if absent.

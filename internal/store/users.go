@@ -26,13 +26,15 @@ type User struct {
 
 // Users keeps API users. A store that serves the API implements it.
 type Users interface {
-	// CreateUser inserts u; ErrExists if the username is taken.
+	// CreateUser inserts u, stamping CreatedAt and UpdatedAt with the
+	// store's clock; ErrExists if the username is taken.
 	CreateUser(ctx context.Context, u User) error
 	// GetUser returns one user; ErrNotFound if absent.
 	GetUser(ctx context.Context, username string) (User, error)
 	// ListUsers returns every user, ordered by username.
 	ListUsers(ctx context.Context) ([]User, error)
-	// UpdateUser replaces the password hash and role; ErrNotFound if absent.
+	// UpdateUser replaces the password hash and role and stamps UpdatedAt;
+	// ErrNotFound if absent.
 	UpdateUser(ctx context.Context, u User) error
 	// DeleteUser removes a user; ErrNotFound if absent.
 	DeleteUser(ctx context.Context, username string) error

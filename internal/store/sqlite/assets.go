@@ -214,61 +214,6 @@ func (s *Store) DeleteAsset(ctx context.Context, systemName string) error {
 	return nil
 }
 
-// assetWhere returns the WHERE clause (possibly empty) and arguments for f.
-// With paging, After and Limit apply too.
-func assetWhere(f store.AssetFilter, paging bool) (string, []any) {
-	var conds []string
-	var args []any
-	eq := func(col, v string) {
-		if v != "" {
-			conds = append(conds, col+" = ?")
-			args = append(args, v)
-		}
-	}
-	eq("system_name", f.SystemName)
-	eq("ip_address", f.IPAddress)
-	eq("data_center", f.DataCenter)
-	eq("host_platform", f.HostPlatform)
-	eq("origin", f.Origin)
-	if f.ExpiresBefore != nil {
-		conds = append(conds, "(certificate_expiration IS NULL OR certificate_expiration < ?)")
-		args = append(args, f.ExpiresBefore.Unix())
-	}
-	if paging && f.After != "" {
-		conds = append(conds, "system_name > ?")
-		args = append(args, f.After)
-	}
-	if len(conds) == 0 {
-		return "", args
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
-// ListAssets returns the assets matching f, ordered by system_name.
-func (s *Store) ListAssets(ctx context.Context, f store.AssetFilter) ([]asset.Asset, error) {
-	where, args := assetWhere(f, true)
-	query := `SELECT ` + assetColumns + ` FROM assets` + where + ` ORDER BY system_name`
-	if f.Limit > 0 {
-		query += ` LIMIT ?`
-		args = append(args, f.Limit)
-	}
-	out, err := queryAssets(ctx, s.db, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list assets: %w", err)
-	}
-	return out, nil
-}
-
-// CountAssets returns how many assets match f, ignoring its Limit and After.
-func (s *Store) CountAssets(ctx context.Context, f store.AssetFilter) (int, error) {
-	where, args := assetWhere(f, false)
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM assets`+where, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count assets: %w", err)
-	}
-	return n, nil
-}
-
 // dueAssetsSQL finds due assets with one range scan of the assets_due index
 // (see migrations/0001_init.sql): the coalesce expression and "paused = 0"
 // must match the index definition word for word, or SQLite falls back to

@@ -3,8 +3,8 @@
 // share its *sql.DB with River's riversqlite driver, so the job queue and the
 // inventory live in the same file.
 //
-// Times are kept as INTEGER unix seconds — journal and log times as unix
-// milliseconds — and every time is returned in UTC.
+// Times are kept as INTEGER unix seconds — journal, log and audit times as
+// unix milliseconds — and every time is returned in UTC.
 package sqlite
 
 import (

@@ -25,7 +25,10 @@ type newStoreFunc = func(t *testing.T) store.Store
 // Beyond what package store spells out, the suite expects what every caller
 // relies on: a store refuses an asset with an empty system_name; empty SAN
 // lists and label maps may come back nil; a rotation's journal lists steps in
-// the order they were first written, and a rewritten step keeps its place.
+// the order they were first written, and a rewritten step keeps its place;
+// a store refuses a user whose role is not one of the three, and an audit
+// event whose Before or After is not JSON; a deleted user's audit events
+// stay.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("assets", func(t *testing.T) { runAssetTests(t, newStore) })
 	t.Run("listing assets", func(t *testing.T) { runListTests(t, newStore) })
@@ -35,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("journal and log", func(t *testing.T) { runJournalTests(t, newStore) })
 	t.Run("listing rotations", func(t *testing.T) { runListRotationTests(t, newStore) })
 	t.Run("secrets", func(t *testing.T) { runSecretTests(t, newStore) })
+	t.Run("users", func(t *testing.T) { runUserTests(t, newStore) })
+	t.Run("audit trail", func(t *testing.T) { runAuditTests(t, newStore) })
 	t.Run("concurrency", func(t *testing.T) { runConcurrencyTests(t, newStore) })
 }
 
