@@ -1,0 +1,182 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/route"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+// planPage is how many assets the plan reads from the store at a time, so
+// a large inventory is never held in memory at once.
+const planPage = 1000
+
+type planBody struct {
+	SystemName   string `json:"system_name,omitempty" maxLength:"253" doc:"only this asset"`
+	IPAddress    string `json:"ip_address,omitempty" maxLength:"64"`
+	DataCenter   string `json:"data_center,omitempty" maxLength:"64"`
+	HostPlatform string `json:"host_platform,omitempty" maxLength:"64"`
+	Origin       string `json:"origin,omitempty" maxLength:"64"`
+	DueOnly      bool   `json:"due_only,omitempty" doc:"list only the assets that are due"`
+	Limit        int    `json:"limit,omitempty" minimum:"0" maximum:"10000" doc:"most rows to list (default 1000); the counts cover every asset"`
+}
+
+type planInput struct {
+	Body *planBody `required:"false"`
+}
+
+type planRow struct {
+	Asset   string    `json:"asset"`
+	Due     bool      `json:"due"`
+	Reason  string    `json:"reason" doc:"the policy check that decided, like expiry_unknown or lifetime_fraction"`
+	Message string    `json:"message"`
+	When    time.Time `json:"when" doc:"when the asset is (or was) due"`
+	Route   string    `json:"route" doc:"the route that takes it, or empty when none does"`
+	Driver  string    `json:"driver,omitempty"`
+}
+
+type planResult struct {
+	Assets    int       `json:"assets" doc:"assets looked at"`
+	Due       int       `json:"due"`
+	NoRoute   int       `json:"no_route" doc:"assets no route takes: they are never rotated"`
+	Rows      []planRow `json:"rows"`
+	Truncated bool      `json:"truncated" doc:"more rows than limit; the counts are still complete"`
+	Now       time.Time `json:"now"`
+}
+
+type planOutput struct {
+	Body planResult
+}
+
+type routeView struct {
+	Index   int            `json:"index"`
+	Name    string         `json:"name"`
+	Match   route.Match    `json:"match"`
+	Driver  string         `json:"driver"`
+	Options map[string]any `json:"options,omitempty"`
+}
+
+type routesOutput struct {
+	Body []routeView
+}
+
+func (s *Server) registerPlan() {
+	huma.Register(s.api, s.secured(huma.Operation{
+		OperationID: "plan",
+		Method:      http.MethodPost,
+		Path:        "/api/v1/plan",
+		Summary:     "Dry run: what is due, why, and which route it takes",
+		Description: "Runs the renewal policy and the routing table over the inventory, or the assets matching the filters, and changes nothing.",
+		Tags:        []string{"rotations"},
+	}, store.RoleDeveloper), s.plan)
+	huma.Register(s.api, s.secured(huma.Operation{
+		OperationID: "list-routes",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/routes",
+		Summary:     "The routing table",
+		Description: "The routes in order; the first that matches an asset takes it. Options that look like secrets are redacted.",
+		Tags:        []string{"rotations"},
+	}, store.RoleDeveloper), s.listRoutes)
+}
+
+func (s *Server) plan(ctx context.Context, in *planInput) (*planOutput, error) {
+	var b planBody
+	if in.Body != nil {
+		b = *in.Body
+	}
+	limit := b.Limit
+	if limit == 0 {
+		limit = 1000
+	}
+	f := store.AssetFilter{
+		SystemName:   asset.NormalizeName(b.SystemName),
+		IPAddress:    strings.TrimSpace(b.IPAddress),
+		DataCenter:   strings.ToLower(strings.TrimSpace(b.DataCenter)),
+		HostPlatform: strings.TrimSpace(b.HostPlatform),
+		Origin:       strings.TrimSpace(b.Origin),
+		Limit:        planPage,
+	}
+	if ip, err := netip.ParseAddr(f.IPAddress); err == nil {
+		f.IPAddress = ip.String()
+	}
+	now := s.now().UTC()
+	res := planResult{Rows: []planRow{}, Now: now}
+	for {
+		assets, err := s.store.ListAssets(ctx, f)
+		if err != nil {
+			return nil, s.internal(ctx, "read the inventory", err)
+		}
+		for _, a := range assets {
+			row := s.planRow(a, now)
+			res.Assets++
+			if row.Due {
+				res.Due++
+			}
+			if row.Route == "" {
+				res.NoRoute++
+			}
+			if b.DueOnly && !row.Due {
+				continue
+			}
+			if len(res.Rows) < limit {
+				res.Rows = append(res.Rows, row)
+			} else {
+				res.Truncated = true
+			}
+		}
+		if len(assets) < planPage {
+			break
+		}
+		f.After = assets[len(assets)-1].SystemName
+	}
+	return &planOutput{Body: res}, nil
+}
+
+// planRow says of one asset what the scheduler would decide now.
+func (s *Server) planRow(a asset.Asset, now time.Time) planRow {
+	d := policy.Decide(policy.Input{Asset: a, Now: now, Settings: s.app.Config.Policy})
+	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore}
+	if d.Due && (d.NotBefore.IsZero() || d.NotBefore.Before(now)) {
+		row.When = now
+	}
+	if r, _, ok := s.app.Routes.Match(a); ok {
+		row.Route, row.Driver = r.Name, r.Driver
+	}
+	return row
+}
+
+func (s *Server) listRoutes(context.Context, *struct{}) (*routesOutput, error) {
+	routes := s.app.Routes.Routes()
+	out := &routesOutput{Body: make([]routeView, 0, len(routes))}
+	for i, r := range routes {
+		out.Body = append(out.Body, routeView{Index: i, Name: r.Name, Match: r.Match, Driver: r.Driver, Options: redactOptions(r.Options)})
+	}
+	return out, nil
+}
+
+// redactOptions hides option values whose names say they hold a secret;
+// credentials belong in the config's credentials, but an option is free
+// text and a driver might take a token.
+func redactOptions(opts map[string]any) map[string]any {
+	if opts == nil {
+		return nil
+	}
+	out := make(map[string]any, len(opts))
+	for k, v := range opts {
+		name := strings.ToLower(k)
+		if strings.Contains(name, "password") || strings.Contains(name, "secret") || strings.Contains(name, "token") ||
+			strings.Contains(name, "passphrase") || strings.Contains(name, "private_key") || strings.HasSuffix(name, "api_key") {
+			v = "[redacted]"
+		}
+		out[k] = v
+	}
+	return out
+}
