@@ -29,10 +29,17 @@ type globals struct {
 	stderr     io.Writer
 }
 
-// Main runs the ottr command line with args and returns the exit code.
+// Main runs the ottr command line with args until it ends or the process is
+// interrupted, and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return Run(ctx, args, stdin, stdout, stderr)
+}
+
+// Run runs the ottr command line with args until it ends or ctx does, and
+// returns the exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := NewRoot(stdin, stdout, stderr)
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
@@ -67,6 +74,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newRotateCmd(g),
 		newDNSCmd(g),
 		newServeCmd(g),
+		newUserCmd(g),
 	)
 	return root
 }

@@ -2,41 +2,122 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ottr-go/ottr/internal/api"
 	"github.com/ottr-go/ottr/internal/app"
 )
 
+type serveFlags struct {
+	listen, tlsCert, tlsKey string
+	queues                  []string
+	allowPlainHTTP          bool
+}
+
 func newServeCmd(g *globals) *cobra.Command {
-	var queues []string
+	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the scheduler and the rotation workers until interrupted",
+		Short: "Serve the REST API and run the scheduler and rotation workers until interrupted",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			ap, err := g.open(ctx, app.Options{})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
-			q, _, err := ap.Queue(ctx, true, queues)
-			if err != nil {
-				return err
-			}
-			if err := q.Start(ctx); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "ottr serving: scanning every %s, %d rotations at once\n", ap.Config.Scheduler.Interval, ap.Config.Workers.Concurrency)
-			<-ctx.Done()
-			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return q.Stop(stopCtx)
-		},
+		RunE:  g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error { return serve(cmd, g, ap, f) }),
 	}
-	cmd.Flags().StringSliceVar(&queues, "queue", nil, "work only these data-center queues (default: all)")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "API address (default: api.listen in the config, 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate to serve HTTPS (default: api.tls_cert_file)")
+	cmd.Flags().StringVar(&f.tlsKey, "tls-key", "", "PEM key to serve HTTPS (default: api.tls_key_file)")
+	cmd.Flags().BoolVar(&f.allowPlainHTTP, "allow-plain-http", false, "serve plain HTTP on an address other than loopback (tokens and passwords cross the network in clear)")
+	cmd.Flags().StringSliceVar(&f.queues, "queue", nil, "work only these data-center queues (default: all)")
 	return cmd
+}
+
+// listenSettings merges flags over the config and refuses plain HTTP
+// beyond loopback unless asked: API tokens and passwords would cross the
+// network in clear.
+func listenSettings(ap *app.App, f serveFlags) (addr, cert, key string, err error) {
+	addr, cert, key = ap.Config.API.Listen, ap.Config.API.TLSCertFile, ap.Config.API.TLSKeyFile
+	if f.listen != "" {
+		addr = f.listen
+	}
+	if f.tlsCert != "" || f.tlsKey != "" {
+		cert, key = f.tlsCert, f.tlsKey
+	}
+	if (cert == "") != (key == "") {
+		return "", "", "", errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", "", fmt.Errorf("--listen %q: want host:port, like 127.0.0.1:8080", addr)
+	}
+	if cert == "" && !f.allowPlainHTTP && !isLoopback(host) {
+		return "", "", "", fmt.Errorf("--listen %s without TLS would send tokens and passwords in clear: give --tls-cert and --tls-key, listen on loopback, or pass --allow-plain-http", addr)
+	}
+	return addr, cert, key, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func serve(cmd *cobra.Command, g *globals, ap *app.App, f serveFlags) error {
+	ctx := cmd.Context()
+	addr, cert, key, err := listenSettings(ap, f)
+	if err != nil {
+		return err
+	}
+	q, _, err := ap.Queue(ctx, true, f.queues)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(ctx, api.Config{App: ap, Enqueuer: q, Logger: g.logger()})
+	if err != nil {
+		return err
+	}
+	// Listen before starting the workers, so a taken port fails at once.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("API: %w", err)
+	}
+	if err := q.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	hs := srv.HTTPServer(addr)
+	served := make(chan error, 1)
+	go func() {
+		if cert != "" {
+			served <- hs.ServeTLS(ln, cert, key)
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+	scheme := "http"
+	if cert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(g.stdout, "ottr serving the API on %s://%s (OpenAPI at /openapi.json, docs at /docs); scanning every %s, %d rotations at once\n",
+		scheme, ln.Addr(), ap.Config.Scheduler.Interval, ap.Config.Workers.Concurrency)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(stopCtx)
+	stopErr := q.Stop(stopCtx)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("API: %w", serveErr)
+	}
+	return stopErr
 }

@@ -26,6 +26,8 @@ type Config struct {
 	// verified against. Default: DataDir/known_hosts.
 	KnownHostsFile string `yaml:"known_hosts_file"`
 
+	// API is where `ottr serve` answers the REST API.
+	API       API       `yaml:"api"`
 	Scheduler Scheduler `yaml:"scheduler"`
 	Workers   Workers   `yaml:"workers"`
 	// Policy is the renewal policy.
@@ -51,6 +53,16 @@ type Config struct {
 	// ("certificate_authorities.lets_encrypt.directory") to its line.
 	source string
 	lines  map[string]int
+}
+
+// API settings.
+type API struct {
+	// Listen is the address the API listens on. Default 127.0.0.1:8080:
+	// without TLS, ottr serves only loopback unless told otherwise.
+	Listen string `yaml:"listen"`
+	// TLSCertFile and TLSKeyFile, when both set, make the API serve HTTPS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // Scheduler settings.

@@ -23,6 +23,7 @@ const (
 	defaultMinLifetime        = 24 * time.Hour
 	defaultPropagationTimeout = 2 * time.Minute
 	defaultPollingInterval    = 2 * time.Second
+	defaultAPIListen          = "127.0.0.1:8080"
 	defaultTSIGAlgorithm      = "hmac-sha256."
 )
 
@@ -82,6 +83,11 @@ func (c *Config) withDefaults(baseDir string) {
 	if c.DNS.PropagationTimeout == 0 {
 		c.DNS.PropagationTimeout = defaultPropagationTimeout
 	}
+	if c.API.Listen == "" {
+		c.API.Listen = defaultAPIListen
+	}
+	c.API.TLSCertFile = resolvePath(baseDir, c.API.TLSCertFile)
+	c.API.TLSKeyFile = resolvePath(baseDir, c.API.TLSKeyFile)
 	if c.DNS.PollingInterval == 0 {
 		c.DNS.PollingInterval = defaultPollingInterval
 	}

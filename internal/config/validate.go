@@ -50,6 +50,7 @@ func (k *checker) add(path, format string, args ...any) {
 func (c *Config) problems() []Problem {
 	k := &checker{c: c}
 	k.checkStorage()
+	k.checkAPI()
 	k.checkScheduling()
 	k.checkPolicy()
 	k.checkCAs()
@@ -344,6 +345,16 @@ func isDomainRune(r rune) bool {
 // normalZone is the form zones are compared and reported in: lower case,
 // without the trailing dot.
 func normalZone(zone string) string { return strings.ToLower(strings.TrimSuffix(zone, ".")) }
+
+func (k *checker) checkAPI() {
+	a := k.c.API
+	if reason := checkHostPort(a.Listen); reason != "" {
+		k.add("api.listen", "%q %s", a.Listen, reason)
+	}
+	if (a.TLSCertFile == "") != (a.TLSKeyFile == "") {
+		k.add("api", "tls_cert_file and tls_key_file go together: set both to serve HTTPS, or neither")
+	}
+}
 
 // checkHostPort returns why s is not "host:port", or "".
 func checkHostPort(s string) string {
