@@ -70,7 +70,9 @@ func TestServeAnswersTheAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- cli.Run(ctx, []string{"-c", cfg, "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut) }()
+	go func() {
+		done <- cli.Run(ctx, []string{"-c", cfg, "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
+	}()
 	defer func() {
 		cancel()
 		if code := <-done; code != 0 {
