@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // assetColumns lists the assets columns in the order assetArgs binds them
-// and scanAsset reads them.
+// and decodeAsset reads them from assetRow.
 const assetColumns = `system_name, common_name, subject_alternative_name, certificate_authority,
 	certificate_expiration, certificate_validation, data_center, device_model, host_platform,
 	ip_address, origin, os_version, port, labels, credentials, key_type, paused,
@@ -44,6 +45,7 @@ var assetUpdateSet = func() string {
 var (
 	insertAssetSQL = `INSERT INTO assets (` + assetColumns + `) VALUES (` + assetPlaceholders + `)`
 	upsertAssetSQL = insertAssetSQL + ` ON CONFLICT (system_name) DO UPDATE SET ` + assetUpdateSet
+	getAssetSQL    = `SELECT ` + assetRow + ` FROM assets WHERE system_name = ?`
 	// updateAssetSQL sets every column but the key, which it takes last.
 	updateAssetSQL = `UPDATE assets SET (` + strings.SplitN(assetColumns, ",", 2)[1] + `) = (` +
 		strings.TrimPrefix(assetPlaceholders, "?, ") + `) WHERE system_name = ?`
@@ -84,71 +86,170 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-// scanAsset reads one row of assetColumns. Empty SAN lists and label maps
-// come back nil.
+// scanAsset reads one asset row selected as assetRow. Empty SAN lists and
+// label maps come back nil.
 func scanAsset(row scanner) (asset.Asset, error) {
-	var (
-		a                                       asset.Asset
-		sanJSON, labelJSON                      string
-		validation, paused                      int
-		expiration, notBefore, lastRotation     sql.NullInt64
-		nextAttempt, windowStart, windowEnd, rt sql.NullInt64
-	)
-	err := row.Scan(
-		&a.SystemName, &a.CommonName, &sanJSON, &a.CertificateAuthority,
-		&expiration, &validation, &a.DataCenter, &a.DeviceModel, &a.HostPlatform,
-		&a.IPAddress, &a.Origin, &a.OSVersion, &a.Port, &labelJSON, &a.Credentials, &a.KeyType, &paused,
-		&a.CertificateSerial, &a.CertificateIssuer, &notBefore, &lastRotation,
-		&a.FailureCount, &nextAttempt, &windowStart, &windowEnd, &rt,
-	)
-	if err != nil {
+	var packed string
+	if err := row.Scan(&packed); err != nil {
 		return asset.Asset{}, err
 	}
-	if err := json.Unmarshal([]byte(sanJSON), &a.SubjectAlternativeName); err != nil {
-		return asset.Asset{}, fmt.Errorf("decode subject_alternative_name of %q: %w", a.SystemName, err)
+	return decodeAsset(packed)
+}
+
+// decodeAsset takes apart a row packed by assetRow, reading the columns in
+// assetColumns order.
+func decodeAsset(packed string) (asset.Asset, error) {
+	p := packedRow{rest: packed}
+	a := asset.Asset{
+		SystemName: p.text(),
+		CommonName: p.text(),
 	}
-	if len(a.SubjectAlternativeName) == 0 {
-		a.SubjectAlternativeName = nil
+	sanJSON := p.text()
+	a.CertificateAuthority = p.text()
+	a.CertificateExpiration = fromUnix(p.nullInt())
+	a.CertificateValidation = p.intValue() != 0
+	a.DataCenter = p.text()
+	a.DeviceModel = p.text()
+	a.HostPlatform = p.text()
+	a.IPAddress = p.text()
+	a.Origin = p.text()
+	a.OSVersion = p.text()
+	a.Port = p.intValue()
+	labelJSON := p.text()
+	a.Credentials = p.text()
+	a.KeyType = p.text()
+	a.Paused = p.intValue() != 0
+	a.CertificateSerial = p.text()
+	a.CertificateIssuer = p.text()
+	a.CertificateNotBefore = fromUnix(p.nullInt())
+	a.LastRotation = fromUnix(p.nullInt())
+	a.FailureCount = p.intValue()
+	a.NextAttemptAt = fromUnix(p.nullInt())
+	windowStart, windowEnd := p.nullInt(), p.nullInt()
+	a.RenewalTime = fromUnix(p.nullInt())
+	if err := p.done(); err != nil {
+		return asset.Asset{}, err
 	}
-	if err := json.Unmarshal([]byte(labelJSON), &a.Labels); err != nil {
-		return asset.Asset{}, fmt.Errorf("decode labels of %q: %w", a.SystemName, err)
-	}
-	if len(a.Labels) == 0 {
-		a.Labels = nil
-	}
-	a.CertificateValidation = validation != 0
-	a.Paused = paused != 0
-	a.CertificateExpiration = fromUnix(expiration)
-	a.CertificateNotBefore = fromUnix(notBefore)
-	a.LastRotation = fromUnix(lastRotation)
-	a.NextAttemptAt = fromUnix(nextAttempt)
-	a.RenewalTime = fromUnix(rt)
 	if windowStart.Valid && windowEnd.Valid {
 		a.RenewalWindow = &asset.Window{Start: timeOf(windowStart.Int64), End: timeOf(windowEnd.Int64)}
+	}
+	var err error
+	if a.SubjectAlternativeName, err = decodeNames(sanJSON); err != nil {
+		return asset.Asset{}, fmt.Errorf("decode subject_alternative_name of %q: %w", a.SystemName, err)
+	}
+	if a.Labels, err = decodeLabels(labelJSON); err != nil {
+		return asset.Asset{}, fmt.Errorf("decode labels of %q: %w", a.SystemName, err)
 	}
 	return a, nil
 }
 
-// queryAssets runs a SELECT of assetColumns and reads every row before
+// decodeNames decodes a JSON list of strings as assetArgs wrote it; an
+// empty list comes back nil. A page of 100 assets decodes 100 lists, so the
+// common shape, json.Marshal's compact output without an escape, is split
+// directly; anything else goes through encoding/json.
+func decodeNames(list string) ([]string, error) {
+	if list == "[]" {
+		return nil, nil
+	}
+	if inner, ok := strings.CutPrefix(list, `["`); ok && !strings.Contains(list, `\`) {
+		if inner, ok = strings.CutSuffix(inner, `"]`); ok {
+			names := strings.Split(inner, `","`)
+			if !slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, `"`) }) {
+				return names, nil
+			}
+		}
+	}
+	var names []string
+	if err := json.Unmarshal([]byte(list), &names); err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	return names, nil
+}
+
+// decodeLabels decodes a JSON object of strings as assetArgs wrote it; an
+// empty one comes back nil. Like decodeNames, it splits json.Marshal's
+// compact output without an escape directly.
+func decodeLabels(object string) (map[string]string, error) {
+	if object == "{}" {
+		return nil, nil
+	}
+	if inner, ok := strings.CutPrefix(object, `{"`); ok && !strings.Contains(object, `\`) {
+		if inner, ok = strings.CutSuffix(inner, `"}`); ok {
+			if labels, ok := splitLabels(inner); ok {
+				return labels, nil
+			}
+		}
+	}
+	var labels map[string]string
+	if err := json.Unmarshal([]byte(object), &labels); err != nil {
+		return nil, err
+	}
+	if len(labels) == 0 {
+		return nil, nil
+	}
+	return labels, nil
+}
+
+// splitLabels splits the inside of a compact JSON object of strings
+// without escapes, `k1":"v1","k2":"v2`, and reports whether it had that
+// shape: with no escape, no key or value holds a quote, so every quote is
+// part of a separator.
+func splitLabels(inner string) (map[string]string, bool) {
+	labels := make(map[string]string, strings.Count(inner, `","`)+1)
+	for pair := range strings.SplitSeq(inner, `","`) {
+		k, v, ok := strings.Cut(pair, `":"`)
+		if !ok || strings.Contains(k, `"`) || strings.Contains(v, `"`) {
+			return nil, false
+		}
+		if _, dup := labels[k]; dup {
+			return nil, false
+		}
+		labels[k] = v
+	}
+	return labels, true
+}
+
+// queryAssets runs a SELECT of assetRow and reads every row before
 // returning, so the connection is free again for the caller's next query.
+// sizeHint is how many rows to make room for at once (the query's limit;
+// 0 if unknown).
 func queryAssets(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, query string, args ...any) ([]asset.Asset, error) {
+}, sizeHint int, query string, args ...any) ([]asset.Asset, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []asset.Asset
+	out := make([]asset.Asset, 0, min(max(sizeHint, 0), maxSizeHint))
+	var packed string
 	for rows.Next() {
-		a, err := scanAsset(rows)
+		if err := rows.Scan(&packed); err != nil {
+			return nil, err
+		}
+		a, err := decodeAsset(packed)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
+
+// maxSizeHint caps the room queryAssets makes before reading, about 40 KiB,
+// so a large limit over few matches does not cost a large allocation. It
+// holds the API's default page of 100 assets and the one after that tells
+// whether there is a next page; larger results grow as they are read.
+const maxSizeHint = 128
 
 // CreateAsset inserts a; store.ErrExists if its system_name is taken.
 func (s *Store) CreateAsset(ctx context.Context, a asset.Asset) error {
@@ -156,6 +257,7 @@ func (s *Store) CreateAsset(ctx context.Context, a asset.Asset) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create asset %q: %w", a.SystemName, err)
 	}
+	defer s.assetWritten()
 	if _, err := s.db.ExecContext(ctx, insertAssetSQL, args...); err != nil {
 		if isPrimaryKeyViolation(err) {
 			return fmt.Errorf("sqlite: create asset %q: %w", a.SystemName, store.ErrExists)
@@ -174,6 +276,7 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 	}
 	// The key moves from the first argument to the WHERE clause.
 	args = append(args[1:], args[0])
+	defer s.assetWritten()
 	res, err := s.db.ExecContext(ctx, updateAssetSQL, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: update asset %q: %w", a.SystemName, err)
@@ -188,7 +291,7 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 
 // GetAsset returns one asset; store.ErrNotFound if absent.
 func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+assetColumns+` FROM assets WHERE system_name = ?`, systemName)
+	row := s.stmts.QueryRowContext(ctx, getAssetSQL, systemName)
 	a, err := scanAsset(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return asset.Asset{}, fmt.Errorf("sqlite: get asset %q: %w", systemName, store.ErrNotFound)
@@ -202,6 +305,7 @@ func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, e
 // DeleteAsset removes one asset and, through ON DELETE CASCADE, its
 // rotations with their journals and logs; store.ErrNotFound if absent.
 func (s *Store) DeleteAsset(ctx context.Context, systemName string) error {
+	defer s.assetWritten()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM assets WHERE system_name = ?`, systemName)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete asset %q: %w", systemName, err)
@@ -219,7 +323,7 @@ func (s *Store) DeleteAsset(ctx context.Context, systemName string) error {
 // must match the index definition word for word, or SQLite falls back to
 // scanning. Rows held back by next_attempt_at are skipped while walking the
 // range.
-const dueAssetsSQL = `SELECT ` + assetColumns + ` FROM assets
+var dueAssetsSQL = `SELECT ` + assetRow + ` FROM assets
 	WHERE paused = 0
 	  AND coalesce(renewal_time, -9223372036854775808) <= ?1
 	  AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
@@ -233,7 +337,7 @@ func (s *Store) DueAssets(ctx context.Context, now time.Time, limit int) ([]asse
 	if limit <= 0 {
 		return nil, nil
 	}
-	out, err := queryAssets(ctx, s.db, dueAssetsSQL, now.Unix(), limit)
+	out, err := queryAssets(ctx, s.stmts, limit, dueAssetsSQL, now.Unix(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: due assets: %w", err)
 	}
@@ -243,6 +347,7 @@ func (s *Store) DueAssets(ctx context.Context, now time.Time, limit int) ([]asse
 // ImportAssets inserts or replaces every asset in one transaction: either all
 // are written or none.
 func (s *Store) ImportAssets(ctx context.Context, assets []asset.Asset) error {
+	defer s.assetWritten()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, upsertAssetSQL)
 		if err != nil {

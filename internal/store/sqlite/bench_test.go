@@ -223,6 +223,28 @@ func BenchmarkListAssetsExpiring100k(b *testing.B) {
 	}
 }
 
+// BenchmarkListAssetsAtRandomPages100k pages through the assets expiring
+// within 120 days from cursors spread over all 100,000 names, so each page
+// reads rows the previous ones did not: the database file, not a
+// connection's page cache, serves most of them.
+func BenchmarkListAssetsAtRandomPages100k(b *testing.B) {
+	path := benchInventory(b, 100_000)
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	cutoff := benchNow.Add(120 * 24 * time.Hour)
+	for b.Loop() {
+		f := store.AssetFilter{ExpiresBefore: &cutoff, After: fmt.Sprintf("dev%07d", rng.IntN(100_000)), Limit: 100}
+		if _, err := s.ListAssets(ctx, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkListAssets100k measures one page of 100 assets over 100,000
 // assets for each filter without an expiry cutoff.
 func BenchmarkListAssets100k(b *testing.B) {

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -45,25 +47,19 @@ const fewExpiring = 2048
 type assetIndex struct {
 	name        string
 	fewExpiring bool
-	// expiring counts the assets matching the expiry cutoff, ignoring every
-	// other filter, up to the fewExpiring threshold.
-	expiring int
 }
 
-// chooseIndex picks the index for f, counting the assets that match its
-// expiry cutoff, if it has one, to choose between collecting and walking.
+// chooseIndex picks the index for f, deciding, if it has an expiry cutoff,
+// whether few enough assets match it to collect them.
 func (s *Store) chooseIndex(ctx context.Context, f store.AssetFilter) (assetIndex, error) {
-	var expiring int
+	few := true
 	if f.ExpiresBefore != nil && f.SystemName == "" && f.IPAddress == "" {
-		n, err := s.countExpiring(ctx, *f.ExpiresBefore, fewExpiring)
-		if err != nil {
+		var err error
+		if few, err = s.fewExpiringBefore(ctx, *f.ExpiresBefore); err != nil {
 			return assetIndex{}, err
 		}
-		expiring = n
 	}
-	ix := indexFor(f, expiring < fewExpiring)
-	ix.expiring = expiring
-	return ix, nil
+	return indexFor(f, few), nil
 }
 
 // indexFor returns the index that serves f, given whether few assets match
@@ -92,16 +88,76 @@ func indexFor(f store.AssetFilter, fewMatchExpiry bool) assetIndex {
 	return assetIndex{} // the primary key, in name order
 }
 
-// countExpiringSQL counts the assets whose expiry is before ?1 or unknown,
-// stopping at ?2: a range scan of assets_expiring that reads at most ?2
-// entries.
-const countExpiringSQL = `SELECT count(*) FROM (SELECT 1 FROM assets INDEXED BY assets_expiring
-	WHERE ` + expiresBeforeCond + ` LIMIT ?)`
+// fewExpiringBefore reports whether fewer than fewExpiring assets expire
+// before cutoff (or have no known expiry), ignoring every other filter.
+//
+// Counting them on every call would read up to fewExpiring entries of
+// assets_expiring, a quarter of a millisecond at 100,000 assets. Instead the
+// store remembers the key of the fewExpiring-th entry: fewer than
+// fewExpiring keys are below the cutoff exactly when that key is not. The
+// key is looked up again after this store writes an asset, and at least
+// every expiringThresholdMaxAge for writers in other processes. Meanwhile a
+// stale key can only send a listing the slower of two ways to the same
+// rows.
+func (s *Store) fewExpiringBefore(ctx context.Context, cutoff time.Time) (bool, error) {
+	th, err := s.expiringThreshold(ctx)
+	if err != nil {
+		return false, err
+	}
+	return !th.atLeastFew || cutoff.Unix() <= th.key, nil
+}
 
-func (s *Store) countExpiring(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, countExpiringSQL, cutoff.Unix(), limit).Scan(&n)
-	return n, err
+// expiringThresholdMaxAge is how long the store trusts a threshold it found
+// when nothing in this process has written an asset since: how long
+// another process's import may go unnoticed.
+const expiringThresholdMaxAge = time.Second
+
+// expiringThreshold is the fewExpiring-th smallest key of assets_expiring,
+// as of generation and foundAt.
+type expiringThreshold struct {
+	// atLeastFew is whether there are fewExpiring assets at all; key is
+	// meaningless without.
+	atLeastFew bool
+	key        int64
+	generation uint64
+	foundAt    time.Time
+}
+
+// assetWritten makes the next listing look up the expiry threshold again.
+// Asset writes call it once they have committed.
+func (s *Store) assetWritten() { s.assetGeneration.Add(1) }
+
+// expiringThresholdSQL reads the ?1-th key of assets_expiring (from 0) in
+// key order: a walk from the start of the index, no row read.
+const expiringThresholdSQL = `SELECT coalesce(certificate_expiration, -9223372036854775808)
+	FROM assets INDEXED BY assets_expiring
+	ORDER BY coalesce(certificate_expiration, -9223372036854775808) LIMIT 1 OFFSET ?`
+
+// expiringThreshold returns the remembered threshold, looking it up again if
+// an asset was written since or it is older than expiringThresholdMaxAge by
+// the store's clock. Concurrent callers that find it stale may each look it
+// up; one stored late, with an older generation, is only looked up again.
+func (s *Store) expiringThreshold(ctx context.Context) (expiringThreshold, error) {
+	// The generation is read before the lookup, so a write committed
+	// during the lookup, whose effect the lookup may miss, leaves a newer
+	// generation behind and the next caller looks again.
+	generation := s.assetGeneration.Load()
+	now := s.now()
+	if th := s.threshold.Load(); th != nil && th.generation == generation {
+		if age := now.Sub(th.foundAt); age >= 0 && age < expiringThresholdMaxAge {
+			return *th, nil
+		}
+	}
+	th := expiringThreshold{generation: generation, foundAt: now, atLeastFew: true}
+	err := s.stmts.QueryRowContext(ctx, expiringThresholdSQL, fewExpiring-1).Scan(&th.key)
+	if errors.Is(err, sql.ErrNoRows) {
+		th.atLeastFew, err = false, nil
+	}
+	if err != nil {
+		return expiringThreshold{}, err
+	}
+	s.threshold.Store(&th)
+	return th, nil
 }
 
 // assetConds returns the conditions and arguments that select f's assets;
@@ -156,10 +212,10 @@ func listAssetsQuery(f store.AssetFilter, ix assetIndex) (string, []any) {
 	if ix.fewExpiring {
 		// The subquery sorts names alone, read from the index, keeping only
 		// the page; then only the page's rows are read.
-		return `SELECT ` + assetColumns + ` FROM assets WHERE system_name IN (SELECT system_name` +
+		return `SELECT ` + assetRow + ` FROM assets WHERE system_name IN (SELECT system_name` +
 			fromClause(ix.name, conds) + ` ORDER BY system_name` + limit + `) ORDER BY system_name`, args
 	}
-	return `SELECT ` + assetColumns + fromClause(ix.name, conds) + ` ORDER BY system_name` + limit, args
+	return `SELECT ` + assetRow + fromClause(ix.name, conds) + ` ORDER BY system_name` + limit, args
 }
 
 // ListAssets returns the assets matching f, ordered by system_name.
@@ -169,7 +225,7 @@ func (s *Store) ListAssets(ctx context.Context, f store.AssetFilter) ([]asset.As
 		return nil, fmt.Errorf("sqlite: list assets: %w", err)
 	}
 	query, args := listAssetsQuery(f, ix)
-	out, err := queryAssets(ctx, s.db, query, args...)
+	out, err := queryAssets(ctx, s.stmts, f.Limit, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list assets: %w", err)
 	}
@@ -206,11 +262,8 @@ func (s *Store) countAssets(ctx context.Context, f store.AssetFilter) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	if ix.fewExpiring && f == (store.AssetFilter{ExpiresBefore: f.ExpiresBefore}) {
-		return ix.expiring, nil // chooseIndex counted them all
-	}
 	query, args := countAssetsQuery(f, ix)
 	var n int
-	err = s.db.QueryRowContext(ctx, query, args...).Scan(&n)
+	err = s.stmts.QueryRowContext(ctx, query, args...).Scan(&n)
 	return n, err
 }

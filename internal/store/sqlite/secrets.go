@@ -26,7 +26,7 @@ func (s *Store) PutSecret(ctx context.Context, name string, value []byte) error 
 // GetSecret returns the value stored under name, or store.ErrNotFound.
 func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
 	var value []byte
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&value)
+	err := s.stmts.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: get secret %q: %w", name, store.ErrNotFound)
 	}

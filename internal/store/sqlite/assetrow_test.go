@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+// TestAssetsReadBackExactly stores assets whose text holds what the packed
+// row format uses as separators, and what JSON escapes, and reads each back
+// every way the store reads assets.
+func TestAssetsReadBackExactly(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	at := func(sec int64) *time.Time {
+		t := time.Unix(sec, 0).UTC()
+		return &t
+	}
+	tests := []struct {
+		name string
+		a    asset.Asset
+	}{
+		{"holds only its name", asset.Asset{SystemName: "bare"}},
+		{"has text made of lengths, colons and commas", asset.Asset{
+			SystemName: "12:34,56", CommonName: "3:abc", CertificateAuthority: ",", DataCenter: ":",
+			DeviceModel: "0:", HostPlatform: "-1,", OSVersion: "9:10:11", Credentials: "1,2,3", KeyType: "::",
+			CertificateSerial: "04:a1:b2", CertificateIssuer: "CN=R11,O=Let's Encrypt,C=US",
+		}},
+		{"has quotes, backslashes, newlines, a NUL and non-ASCII text", asset.Asset{
+			SystemName: `quote"back\slash`, CommonName: "line\nbreak\ttab", DeviceModel: "nul\x00byte",
+			OSVersion: "ünïcødé ✓", Origin: "<html>&amp;",
+			SubjectAlternativeName: []string{`a"b`, `c\d`, "e,f", "é", ""},
+			Labels:                 map[string]string{`k"1`: `v\1`, "": "empty key", "k:2": ""},
+		}},
+		{"has names and labels in the common shape", asset.Asset{
+			SystemName: "plain", SubjectAlternativeName: []string{"a.example.com", "b.example.com"},
+			Labels: map[string]string{"team": "netops", "tier": "1"},
+		}},
+		{"has times at, before and long after 1970, and negative numbers", asset.Asset{
+			SystemName: "times", CertificateExpiration: at(0), CertificateNotBefore: at(-86400),
+			LastRotation: at(253402300799), NextAttemptAt: at(1), RenewalTime: at(-1),
+			RenewalWindow: &asset.Window{Start: *at(0), End: *at(1 << 40)},
+			Port:          -1, FailureCount: 1 << 31, CertificateValidation: true, Paused: true,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			must(t, s.CreateAsset(ctx, tt.a))
+			t.Cleanup(func() { must(t, s.DeleteAsset(ctx, tt.a.SystemName)) })
+
+			got, err := s.GetAsset(ctx, tt.a.SystemName)
+			must(t, err)
+			assertSameAsset(t, "GetAsset", got, tt.a)
+
+			listed, err := s.ListAssets(ctx, store.AssetFilter{SystemName: tt.a.SystemName})
+			must(t, err)
+			if len(listed) != 1 {
+				t.Fatalf("ListAssets found %d assets, want 1", len(listed))
+			}
+			assertSameAsset(t, "ListAssets", listed[0], tt.a)
+
+			due, err := s.DueAssets(ctx, time.Unix(1<<41, 0), 100)
+			must(t, err)
+			for _, d := range due {
+				if d.SystemName == tt.a.SystemName {
+					assertSameAsset(t, "DueAssets", d, tt.a)
+				}
+			}
+		})
+	}
+}
+
+func assertSameAsset(t *testing.T, how string, got, want asset.Asset) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		t.Errorf("%s returned\n%s\nwant\n%s", how, g, w)
+	}
+}
+
+func TestARowNotPackedByTheStoreIsRefused(t *testing.T) {
+	for _, packed := range []string{
+		"",
+		"garbage",
+		"4:bare",                  // ends after the first column
+		"99:bare",                 // a length past the end
+		"-1:x",                    // a negative length
+		"4:bare0:0:2:[]0:x,",      // a number that is not one
+		"4:bare0:2:[]0:,1,0:0:0:", // too short for the rest
+	} {
+		if _, err := decodeAsset(packed); !errors.Is(err, errBadPackedRow) {
+			t.Errorf("decodeAsset(%q) = %v, want errBadPackedRow", packed, err)
+		}
+	}
+}
+
+// TestNamesAndLabelsDecodeAsEncodingJSONDoes holds the shortcuts for the
+// common shapes to encoding/json's answers, on what json.Marshal writes.
+func TestNamesAndLabelsDecodeAsEncodingJSONDoes(t *testing.T) {
+	lists := [][]string{
+		{}, {""}, {"a"}, {"a", "b", "c"}, {"", ""}, {`a"b`}, {`a\b`}, {"a,b", `"`}, {`","`},
+		{"<tag>", "&"}, {"é", "\u2028"}, {"line\nbreak"}, {"x:y"},
+	}
+	for _, list := range lists {
+		encoded, err := json.Marshal(list)
+		must(t, err)
+		got, err := decodeNames(string(encoded))
+		must(t, err)
+		want := list
+		if len(want) == 0 {
+			want = nil
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("decodeNames(%s) = %q, want %q", encoded, got, want)
+		}
+	}
+	maps := []map[string]string{
+		{}, {"team": "netops"}, {"a": "", "": "b"}, {"k": `v"`}, {`k"`: "v"}, {"a": "b", "c": "d", "e": "f"},
+		{"k": `","`}, {"k": `":"`}, {`":"`: "v"}, {"k": `\`}, {"<": ">"}, {"é": "ü"},
+	}
+	for _, m := range maps {
+		encoded, err := json.Marshal(m)
+		must(t, err)
+		got, err := decodeLabels(string(encoded))
+		must(t, err)
+		want := m
+		if len(want) == 0 {
+			want = nil
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("decodeLabels(%s) = %q, want %q", encoded, got, want)
+		}
+	}
+}
