@@ -56,26 +56,19 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 // filter, one of the (column, id) indexes serves both the filter and the
 // newest-first order from the cursor down, without a sort.
 func auditQuery(f store.AuditFilter) (string, []any) {
-	var conds []string
-	var args []any
-	eq := func(col, v string) {
-		if v != "" {
-			conds = append(conds, col+" = ?")
-			args = append(args, v)
-		}
-	}
-	eq("target", f.Target)
-	eq("actor", f.Actor)
-	eq("action", f.Action)
+	var w where
+	w.eq("target", f.Target)
+	w.eq("actor", f.Actor)
+	w.eq("action", f.Action)
 	if f.BeforeID > 0 {
-		conds = append(conds, "id < ?")
-		args = append(args, f.BeforeID)
+		w.add("id < ?", f.BeforeID)
 	}
 	query := `SELECT id, time, actor, action, target, "before", "after", remote_addr FROM audit_events`
-	if len(conds) > 0 {
-		query += ` WHERE ` + strings.Join(conds, " AND ")
+	if len(w.conds) > 0 {
+		query += ` WHERE ` + strings.Join(w.conds, " AND ")
 	}
 	query += ` ORDER BY id DESC`
+	args := w.args
 	if f.Limit > 0 {
 		query += ` LIMIT ?`
 		args = append(args, f.Limit)

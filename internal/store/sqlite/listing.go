@@ -163,28 +163,37 @@ func (s *Store) expiringThreshold(ctx context.Context) (expiringThreshold, error
 // assetConds returns the conditions and arguments that select f's assets;
 // with paging, the After cursor too.
 func assetConds(f store.AssetFilter, paging bool) ([]string, []any) {
-	var conds []string
-	var args []any
-	eq := func(col, v string) {
-		if v != "" {
-			conds = append(conds, col+" = ?")
-			args = append(args, v)
-		}
-	}
-	eq("system_name", f.SystemName)
-	eq("ip_address", f.IPAddress)
-	eq("data_center", f.DataCenter)
-	eq("host_platform", f.HostPlatform)
-	eq("origin", f.Origin)
+	var w where
+	w.eq("system_name", f.SystemName)
+	w.eq("ip_address", f.IPAddress)
+	w.eq("data_center", f.DataCenter)
+	w.eq("host_platform", f.HostPlatform)
+	w.eq("origin", f.Origin)
 	if f.ExpiresBefore != nil {
-		conds = append(conds, expiresBeforeCond)
-		args = append(args, f.ExpiresBefore.Unix())
+		w.add(expiresBeforeCond, f.ExpiresBefore.Unix())
 	}
 	if paging && f.After != "" {
-		conds = append(conds, "system_name > ?")
-		args = append(args, f.After)
+		w.add("system_name > ?", f.After)
 	}
-	return conds, args
+	return w.conds, w.args
+}
+
+// where collects the conditions of a WHERE clause and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// eq adds "col = v" unless v is empty: an empty filter field does not filter.
+func (w *where) eq(col, v string) {
+	if v != "" {
+		w.add(col+" = ?", v)
+	}
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
 }
 
 // fromClause returns the FROM clause, naming index if any, and the WHERE
