@@ -22,7 +22,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
+	"github.com/miekg/dns"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -219,23 +221,17 @@ func (l *Lab) startHosts(ctx context.Context, o Options, clientKey ssh.PublicKey
 	if subnet == 0 {
 		subnet = defaultSubnet()
 	}
-	l.Hosts = make([]*linux.Host, o.Devices)
-	l.Assets = make([]asset.Asset, o.Devices)
-	errs := make([]error, o.Devices)
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for i := range o.Devices {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = l.startHost(ctx, i, subnet, clientKey, delegations)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		err := l.startHostsIn(ctx, o.Devices, subnet, clientKey, delegations)
+		if err == nil {
+			break
+		}
+		// Another lab (a parallel test binary, say) holds this subnet:
+		// move to the next one, unless the caller chose it.
+		if o.Subnet != 0 || attempt == 10 || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+		subnet = 100 + (subnet-100+1)%150
 	}
 	var known strings.Builder
 	for i, h := range l.Hosts {
@@ -243,6 +239,36 @@ func (l *Lab) startHosts(ctx context.Context, o Options, clientKey ssh.PublicKey
 		known.WriteString(knownhosts.Line([]string{knownhosts.Normalize(addr)}, h.HostKey()) + "\n")
 	}
 	return os.WriteFile(l.path("known_hosts"), []byte(known.String()), 0o600)
+}
+
+// startHostsIn starts n hosts in 127.subnet.0.0/16; on failure it stops the
+// ones it started.
+func (l *Lab) startHostsIn(ctx context.Context, n, subnet int, clientKey ssh.PublicKey, d *dnsdelegate.Delegations) error {
+	l.Hosts = make([]*linux.Host, n)
+	l.Assets = make([]asset.Asset, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = l.startHost(ctx, i, subnet, clientKey, d)
+		}()
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err != nil {
+		for _, h := range l.Hosts {
+			if h != nil {
+				_ = h.Close()
+			}
+		}
+		l.Hosts, l.Assets = nil, nil
+	}
+	return err
 }
 
 func (l *Lab) startHost(ctx context.Context, i, subnet int, clientKey ssh.PublicKey, d *dnsdelegate.Delegations) error {
@@ -263,11 +289,16 @@ func (l *Lab) startHost(ctx context.Context, i, subnet int, clientKey ssh.Public
 	if err != nil {
 		return err
 	}
+	// Set, not add: a retry in another subnet replaces the address.
 	for _, rr := range []string{
 		fmt.Sprintf("%s. 60 IN A %s", name, ip),
 		rec.ZoneLine(),
 	} {
-		if err := l.DNS.AddRecord(rr); err != nil {
+		parsed, err := dns.NewRR(rr)
+		if err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		if err := l.DNS.SetRecord(parsed); err != nil {
 			return fmt.Errorf("lab: %w", err)
 		}
 	}

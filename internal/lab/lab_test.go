@@ -343,3 +343,19 @@ func TestLabAssetsAreValid(t *testing.T) {
 		}
 	}
 }
+
+// Two labs in one process pick the same default subnet; the second must
+// move to a free one rather than fail, so parallel test binaries can run.
+func TestSecondLabMovesToAFreeSubnet(t *testing.T) {
+	second, err := lab.Start(context.Background(), lab.Options{Devices: 2, CA: theLab.CA, DNS: theLab.DNS, TSIGSecret: theLab.TSIGSecret})
+	if err != nil {
+		t.Fatalf("a second lab did not start: %v", err)
+	}
+	defer second.Close()
+	if a, b := second.Assets[0].IPAddress, theLab.Assets[0].IPAddress; a == b {
+		t.Fatalf("both labs put their first host on %s", a)
+	}
+	if served := second.Hosts[0].Served(); served == nil {
+		t.Error("the second lab's host serves nothing")
+	}
+}
