@@ -13,7 +13,6 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	"github.com/ottr-go/ottr/internal/verify"
 )
 
 // CheckCSR checks that a CSR a device returned is what was asked for: a
@@ -105,6 +104,3 @@ func parseChain(text string) ([]*x509.Certificate, error) {
 	}
 	return chain, nil
 }
-
-// serialHex formats a serial the way verify and the asset record it.
-func serialHex(c *x509.Certificate) string { return verify.SerialHex(c) }

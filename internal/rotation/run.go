@@ -302,7 +302,7 @@ func (rn *run) preflight(ctx context.Context) (any, error) {
 		return nil, fmt.Errorf("read current certificate: %w", err)
 	}
 	if len(current) > 0 {
-		out.CurrentSerial = serialHex(current[0])
+		out.CurrentSerial = verify.SerialHex(current[0])
 		rn.logf(slog.LevelInfo, "current certificate serial %s expires %s", out.CurrentSerial, current[0].NotAfter.UTC().Format(time.RFC3339))
 	} else {
 		rn.logf(slog.LevelInfo, "no current certificate")
@@ -349,8 +349,8 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 	}
 	rn.chain = chain
 	leaf := chain[0]
-	rn.logf(slog.LevelInfo, "%s issued serial %s, valid until %s", rn.ca.Name, serialHex(leaf), leaf.NotAfter.UTC().Format(time.RFC3339))
-	return issueOutput{Chain: encodeChain(chain), Serial: serialHex(leaf), NotAfter: leaf.NotAfter}, nil
+	rn.logf(slog.LevelInfo, "%s issued serial %s, valid until %s", rn.ca.Name, verify.SerialHex(leaf), leaf.NotAfter.UTC().Format(time.RFC3339))
+	return issueOutput{Chain: encodeChain(chain), Serial: verify.SerialHex(leaf), NotAfter: leaf.NotAfter}, nil
 }
 
 func (rn *run) install(ctx context.Context) (any, error) {
