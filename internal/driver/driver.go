@@ -44,6 +44,17 @@ type Session interface {
 	Close() error
 }
 
+// Finalizer is a Session with work left once the installed chain has been
+// verified from the network: confirming a provisional commit that the
+// device would otherwise undo by itself (JunOS commit confirmed), or
+// deleting the certificates the new one replaced (PAN-OS). The rotation
+// calls Finalize after a successful verify; an error fails verification, so
+// the rotation rolls back. Finalize must be idempotent: a resumed rotation
+// may call it again, in another process, with the journaled handle.
+type Finalizer interface {
+	Finalize(ctx context.Context, i Installed) error
+}
+
 // Capabilities describes a driver.
 type Capabilities struct {
 	// OnDeviceKey: the device generates the private key itself.

@@ -82,6 +82,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("installs a chain that the device then serves", s.install)
 	t.Run("installing the same chain twice is harmless and still rolls back", s.reinstall)
 	t.Run("rollback brings back the previous certificate, twice over", s.rollback)
+	t.Run("a new session rolls back with the handle of an earlier one", s.rollbackFromNewSession)
+	t.Run("finalizing keeps the new certificate served and can be repeated", s.finalize)
 	t.Run("wrong credentials fail without the secret in the error", s.wrongCredentials)
 	t.Run("a failed install keeps the previous certificate served", s.failedInstall)
 }
@@ -302,6 +304,68 @@ func (s *suite) rollback(t *testing.T) {
 			t.Errorf("after Rollback #%d the device serves %s, want the original %s", i, describeChain(served), describeChain(old))
 		}
 	}
+}
+
+// rollbackFromNewSession is a rotation resumed in another process: the
+// handle comes from the journal, the session is new.
+func (s *suite) rollbackFromNewSession(t *testing.T) {
+	if !s.h.Driver.Capabilities().Rollback {
+		t.Skip("the driver does not roll back")
+	}
+	ctx := checkContext(t)
+	d := s.open(ctx, t)
+	old := s.served(ctx, t, d)
+	chain := s.issue(ctx, t, d)
+	installed, err := d.sess.Install(ctx, chain)
+	if err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	if err := d.sess.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	sess, err := s.h.Driver.Open(ctx, d.Target, d.Credentials)
+	if err != nil {
+		t.Fatalf("Open a second session: %v", err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	if err := sess.Rollback(ctx, cloneHandle(installed)); err != nil {
+		t.Fatalf("Rollback in a new session: %v", err)
+	}
+	if served := s.served(ctx, t, d); !sameChain(served, old) {
+		t.Errorf("after Rollback in a new session the device serves %s, want the original %s", describeChain(served), describeChain(old))
+	}
+}
+
+// finalize runs only for sessions that are driver.Finalizers.
+func (s *suite) finalize(t *testing.T) {
+	ctx := checkContext(t)
+	d := s.open(ctx, t)
+	f, ok := d.sess.(driver.Finalizer)
+	if !ok {
+		t.Skip("the driver's sessions have nothing to finalize")
+	}
+	chain := s.issue(ctx, t, d)
+	installed, err := d.sess.Install(ctx, chain)
+	if err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	for i := 1; i <= 2; i++ {
+		if err := f.Finalize(ctx, cloneHandle(installed)); err != nil {
+			t.Fatalf("Finalize #%d: %v", i, err)
+		}
+		if served := s.served(ctx, t, d); !sameChain(served, chain) {
+			t.Errorf("after Finalize #%d the device serves %s, want %s", i, describeChain(served), describeChain(chain))
+		}
+	}
+}
+
+// cloneHandle copies a handle as the journal would hand it back.
+func cloneHandle(i driver.Installed) driver.Installed {
+	out := make(driver.Installed, len(i))
+	for k, v := range i {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *suite) wrongCredentials(t *testing.T) {
