@@ -97,6 +97,31 @@ func (f *fakeDevice) Rollback(context.Context, driver.Installed) error {
 
 func (f *fakeDevice) Close() error { return nil }
 
+// finalizingDriver opens sessions that must be finalized after
+// verification, as a device with commit confirmed does.
+type finalizingDriver struct {
+	fakeDriver
+	finalizeErr error
+	finalized   *[]driver.Installed
+}
+
+type finalizingSession struct {
+	*fakeDevice
+	d finalizingDriver
+}
+
+func (d finalizingDriver) Open(context.Context, driver.Target, driver.Credentials) (driver.Session, error) {
+	return finalizingSession{d.dev, d}, nil
+}
+
+func (s finalizingSession) Finalize(_ context.Context, i driver.Installed) error {
+	if s.d.finalizeErr != nil {
+		return s.d.finalizeErr
+	}
+	*s.d.finalized = append(*s.d.finalized, i)
+	return nil
+}
+
 // fakeCA signs CSRs directly and counts orders.
 type fakeCA struct {
 	key    *ecdsa.PrivateKey
@@ -242,6 +267,43 @@ func TestRotation(t *testing.T) {
 		}
 		if a.RenewalTime == nil || !a.RenewalTime.After(time.Now()) {
 			t.Errorf("renewal time %v should be in the future", a.RenewalTime)
+		}
+	})
+
+	t.Run("a verified install is finalized with its install handle", func(t *testing.T) {
+		var finalized []driver.Installed
+		h := newHarness(t, nil)
+		h.deps.Drivers = driver.NewRegistry(finalizingDriver{fakeDriver: fakeDriver{h.dev}, finalized: &finalized})
+		runner, err := rotation.NewRunner(h.deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rot, _ := runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, err = runner.Run(ctx, rot.ID)
+		if err != nil || rot.State != store.StateSucceeded {
+			t.Fatalf("run: state %s, err %v", rot.State, err)
+		}
+		if len(finalized) != 1 || finalized[0]["had_previous"] != "yes" {
+			t.Errorf("Finalize calls = %v, want one with the install handle", finalized)
+		}
+	})
+
+	t.Run("a failed finalize rolls the install back", func(t *testing.T) {
+		var finalized []driver.Installed
+		h := newHarness(t, nil)
+		h.deps.Drivers = driver.NewRegistry(finalizingDriver{fakeDriver: fakeDriver{h.dev}, finalized: &finalized,
+			finalizeErr: errors.New("commit confirm failed: configuration database locked")})
+		runner, err := rotation.NewRunner(h.deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rot, _ := runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, err = runner.Run(ctx, rot.ID)
+		if rot.State != store.StateRolledBack || h.dev.rollbacks != 1 {
+			t.Fatalf("state %s after %d rollbacks (err %v), want rolled_back after 1", rot.State, h.dev.rollbacks, err)
+		}
+		if !strings.Contains(rot.Error, "configuration database locked") {
+			t.Errorf("rotation error %q does not carry the device's message", rot.Error)
 		}
 	})
 

@@ -400,7 +400,28 @@ func (rn *run) verify(ctx context.Context) (any, error) {
 	}
 	rn.observed = verifyOutput{Serial: res.Serial, Issuer: res.Issuer, NotAfter: res.NotAfter}
 	rn.logf(slog.LevelInfo, "%s serves serial %s, valid until %s", exp.Address, res.Serial, res.NotAfter.UTC().Format(time.RFC3339))
+	if err := rn.finalize(ctx); err != nil {
+		return nil, err
+	}
 	return rn.observed, nil
+}
+
+// finalize lets a driver finish an install once it is verified, e.g.
+// confirm a commit the device would otherwise undo by itself.
+func (rn *run) finalize(ctx context.Context) error {
+	s, err := rn.open(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s to finalize the install: %w", rn.asset.SystemName, err)
+	}
+	f, ok := s.(driver.Finalizer)
+	if !ok {
+		return nil
+	}
+	if err := f.Finalize(ctx, rn.installed); err != nil {
+		return fmt.Errorf("finalize the install: %w", err)
+	}
+	rn.logf(slog.LevelInfo, "finalized the install")
+	return nil
 }
 
 // record writes what verify saw on the wire into the asset.
