@@ -280,6 +280,9 @@ func (l *Lab) startHost(ctx context.Context, i, subnet int, clientKey ssh.Public
 		TLSAddr:       net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		User:          "ottr",
 		AuthorizedKey: clientKey,
+		// Thousands of hosts share this machine: keep processes for
+		// openssl, where the keys are made.
+		InProcessShell: true,
 	})
 	if err != nil {
 		return fmt.Errorf("lab: %w (is %s in use by another lab? pass another subnet)", err, ip)

@@ -131,23 +131,32 @@ func newCA(t testing.TB) *drivertest.TestCA {
 	return ca
 }
 
+// TestConformance runs the suite on hosts whose scripts run in /bin/sh, as
+// on a real host, and on hosts with the lab fleet's in-process shell.
 func TestConformance(t *testing.T) {
-	drivertest.Run(t, drivertest.Harness{
-		Driver: New(Config{}),
-		NewDevice: func(t *testing.T) *drivertest.Device {
-			f := newFixture(t, labhost.Config{})
-			return &drivertest.Device{
-				Target:      f.target,
-				Credentials: f.creds,
-				Served: func(ctx context.Context) ([]*x509.Certificate, error) {
-					return drivertest.ServedChain(ctx, f.host.TLSAddr(), f.target.Asset.CommonName)
+	for _, shell := range []struct {
+		name      string
+		inProcess bool
+	}{{"with /bin/sh", false}, {"with the in-process shell", true}} {
+		t.Run(shell.name, func(t *testing.T) {
+			drivertest.Run(t, drivertest.Harness{
+				Driver: New(Config{}),
+				NewDevice: func(t *testing.T) *drivertest.Device {
+					f := newFixture(t, labhost.Config{InProcessShell: shell.inProcess})
+					return &drivertest.Device{
+						Target:      f.target,
+						Credentials: f.creds,
+						Served: func(ctx context.Context) ([]*x509.Certificate, error) {
+							return drivertest.ServedChain(ctx, f.host.TLSAddr(), f.target.Asset.CommonName)
+						},
+						PrivateKeyExported: f.host.PrivateKeyExported,
+						FailInstalls:       f.host.FailReloads,
+						FailureMessage:     "nginx: [emerg]",
+					}
 				},
-				PrivateKeyExported: f.host.PrivateKeyExported,
-				FailInstalls:       f.host.FailReloads,
-				FailureMessage:     "nginx: [emerg]",
-			}
-		},
-	})
+			})
+		})
+	}
 }
 
 func TestHostKeyVerification(t *testing.T) {

@@ -8,7 +8,10 @@
 // user. It therefore only listens on loopback addresses. A command of the
 // form sh -c '<script>' runs as /bin/sh -c <script>, as a login shell that
 // execs a lone command (bash) would run it: one shell, not a shell forking
-// another. Three things are emulated:
+// another. With Config.InProcessShell, a shell interpreter inside the
+// process runs the script instead, with cp, mv, rm, mkdir and chmod built
+// in (see interp.go); openssl and every other program still run for real.
+// Three things are emulated:
 //
 //   - The file system root. Each host owns a directory (Config.Dir); commands
 //     name files under a virtual prefix (Config.PathPrefix, "/ottr-lab" by
@@ -96,6 +99,12 @@ type Config struct {
 	KeyPath  string
 	// RequireSudo refuses commands that do not start with "sudo -n ".
 	RequireSudo bool
+	// InProcessShell runs scripts with a shell interpreter inside this
+	// process, whose cp, mv, rm, mkdir and chmod are built in, instead
+	// of /bin/sh; other programs (openssl) still run as processes. Lab
+	// fleets use it so that thousands of hosts on one machine spend its
+	// CPU on key generation rather than on starting programs.
+	InProcessShell bool
 	// Now dates the initial certificate. Default time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per command. Default: discard.

@@ -81,7 +81,11 @@ func (h *Host) handleSession(s gliderssh.Session) {
 		command = inner
 	}
 	h.commands.Add(1)
-	status := h.runShell(s.Context(), h.mapPaths(command), s, stdout, stderr)
+	run := h.runShell
+	if h.cfg.InProcessShell {
+		run = h.runInProcess
+	}
+	status := run(s.Context(), h.mapPaths(command), s, stdout, stderr)
 	h.cfg.Logger.Debug("lab linux host: command", "host", h.cfg.Name, "exit", status)
 	_ = s.Exit(status)
 }
@@ -91,12 +95,7 @@ func (h *Host) handleSession(s gliderssh.Session) {
 func (h *Host) runShell(ctx context.Context, script string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	cmd.Dir = h.cfg.Dir
-	cmd.Env = []string{
-		"PATH=" + commandPath,
-		"HOME=" + h.cfg.Dir,
-		"LC_ALL=C",
-		"OTTR_LAB_HOST=" + h.cfg.Name,
-	}
+	cmd.Env = h.commandEnv()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// A command killed on disconnect may leave children holding the
 	// output pipes; do not wait on them for long.
@@ -126,6 +125,16 @@ func (h *Host) runShell(ctx context.Context, script string, stdin io.Reader, std
 	default:
 		// Killed by a signal, like a shell reports SIGKILL.
 		return 137
+	}
+}
+
+// commandEnv is the environment commands run with.
+func (h *Host) commandEnv() []string {
+	return []string{
+		"PATH=" + commandPath,
+		"HOME=" + h.cfg.Dir,
+		"LC_ALL=C",
+		"OTTR_LAB_HOST=" + h.cfg.Name,
 	}
 }
 
