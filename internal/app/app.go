@@ -17,9 +17,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-acme/lego/v5/challenge"
+
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
+	"github.com/ottr-go/ottr/internal/dnsprovider"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/linux"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
@@ -226,6 +229,10 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 			return nil, fmt.Errorf("dns.rfc2136.tsig_secret: %w", err)
 		}
 	}
+	if acfg.DNS01.Providers, err = a.dnsProviders(); err != nil {
+		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
+	}
+	acfg.DNS01.DoHURL = a.Config.DNS.DoH
 	if c.EAB != nil {
 		hmac, err := a.resolve(c.EAB.HMACKey)
 		if err != nil {
@@ -244,10 +251,33 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 		ExpectedIssuers: c.ExpectedIssuers,
 		MinLifetime:     c.MinLifetime,
 		KeyType:         c.KeyType,
+		KeyTypes:        c.KeyTypes,
 		Profile:         c.Profile,
 	}
 	a.cas[name] = p
 	return p, nil
+}
+
+// dnsProviders builds the provider of every delegate zone that has one in
+// dns.providers; the others are written through dns.rfc2136.
+func (a *App) dnsProviders() (map[string]challenge.Provider, error) {
+	if len(a.Config.DNS.Providers) == 0 {
+		return nil, nil
+	}
+	settings := dnsprovider.Settings{
+		PropagationTimeout: a.Config.DNS.PropagationTimeout,
+		PollingInterval:    a.Config.DNS.PollingInterval,
+		Resolve:            a.resolve,
+	}
+	out := make(map[string]challenge.Provider, len(a.Config.DNS.Providers))
+	for zone, p := range a.Config.DNS.Providers {
+		provider, err := dnsprovider.New(zone, p, settings)
+		if err != nil {
+			return nil, err
+		}
+		out[zone] = provider
+	}
+	return out, nil
 }
 
 func (a *App) roots(c config.CA) (*x509.CertPool, error) {

@@ -84,7 +84,11 @@ type Workers struct {
 
 // CA is one CA profile.
 type CA struct {
-	// Directory is the ACME directory URL.
+	// Preset names a CA ottr knows (letsencrypt, letsencrypt-staging,
+	// zerossl, google, google-staging, digicert, sslcom-rsa, sslcom-ecc):
+	// it gives the directory and expected issuers unless they are set here.
+	Preset string `yaml:"preset"`
+	// Directory is the ACME directory URL. Required without a preset.
 	Directory string `yaml:"directory"`
 	// Email is the ACME account contact.
 	Email string `yaml:"email"`
@@ -101,6 +105,10 @@ type CA struct {
 	// KeyType is the key devices generate when an asset does not say.
 	// Default ecdsa256.
 	KeyType string `yaml:"key_type"`
+	// KeyTypes, when set, are the only key types this CA's assets may
+	// have their devices generate (the key-type policy); key_type must be
+	// one of them. Empty allows every type.
+	KeyTypes []string `yaml:"key_types"`
 	// ExpectedIssuers are accepted issuer organisations or common names of
 	// the leaf; empty accepts any issuer the roots vouch for.
 	ExpectedIssuers []string `yaml:"expected_issuers"`
@@ -134,8 +142,16 @@ type DNS struct {
 	// skips asking every authoritative server of the delegate zone on port
 	// 53 — for a delegate zone served on another port, as in the lab.
 	CheckResolversOnly bool `yaml:"check_resolvers_only"`
-	// RFC2136 writes the challenge records with TSIG-signed updates.
+	// RFC2136 writes the challenge records with TSIG-signed updates, in
+	// every delegate zone without an entry in Providers.
 	RFC2136 RFC2136 `yaml:"rfc2136"`
+	// Providers writes the records of a delegate zone through another
+	// provider, keyed by the delegate zone: one provider per zone.
+	Providers map[string]DNSProvider `yaml:"providers"`
+	// DoH, when set, is a DNS-over-HTTPS endpoint (RFC 8484) that
+	// propagation checks ask instead of the resolvers, such as
+	// https://cloudflare-dns.com/dns-query. Empty: the resolvers.
+	DoH string `yaml:"doh"`
 }
 
 // RFC2136 is the dynamic-update provider's settings.

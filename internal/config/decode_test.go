@@ -35,7 +35,7 @@ func TestDecodeProblems(t *testing.T) {
 			name: "finds an unknown setting inside a CA profile",
 			yaml: "certificate_authorities:\n  le:\n    directry: https://acme.example/dir\n",
 			want: []string{
-				"ottr.yaml:2: certificate_authorities.le.directory: is required: the CA's ACME directory URL, such as https://acme-v02.api.letsencrypt.org/directory",
+				"ottr.yaml:2: certificate_authorities.le.directory: is required: the CA's ACME directory URL, such as https://acme-v02.api.letsencrypt.org/directory, or a preset (digicert, google, google-staging, letsencrypt, letsencrypt-staging, sslcom-ecc, sslcom-rsa, zerossl)",
 				`ottr.yaml:3: certificate_authorities.le: unknown setting "directry" (did you mean "directory"?)`,
 			},
 		},

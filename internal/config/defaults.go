@@ -65,6 +65,10 @@ func (c *Config) withDefaults(baseDir string) {
 	c.Policy = c.Policy.WithDefaults()
 
 	for name, ca := range c.CertificateAuthorities {
+		ca = applyPreset(ca)
+		if ca.KeyType == "" && len(ca.KeyTypes) > 0 {
+			ca.KeyType = ca.KeyTypes[0]
+		}
 		if ca.KeyType == "" {
 			ca.KeyType = defaultKeyType
 		}
@@ -94,6 +98,9 @@ func (c *Config) withDefaults(baseDir string) {
 	c.normalizeZones()
 	c.DNS.RFC2136.TSIGAlgorithm = normalTSIGAlgorithm(c.DNS.RFC2136.TSIGAlgorithm)
 	c.DNS.RFC2136.TSIGSecret = resolveSecretRef(baseDir, c.DNS.RFC2136.TSIGSecret)
+	for zone, p := range c.DNS.Providers {
+		c.DNS.Providers[zone] = providerDefaults(baseDir, p)
+	}
 
 	for name, cred := range c.Credentials {
 		cred.Password = resolveSecretRef(baseDir, cred.Password)
@@ -120,6 +127,19 @@ func (c *Config) normalizeZones() {
 	}
 	if c.DNS.Zones != nil {
 		c.DNS.Zones = zones
+	}
+	providers := make(map[string]DNSProvider, len(c.DNS.Providers))
+	for zone, p := range c.DNS.Providers {
+		if _, dup := providers[normalZone(zone)]; dup {
+			return
+		}
+		providers[normalZone(zone)] = p
+		if line, ok := c.lines[join("dns.providers", zone)]; ok {
+			c.lines[join("dns.providers", normalZone(zone))] = line
+		}
+	}
+	if c.DNS.Providers != nil {
+		c.DNS.Providers = providers
 	}
 }
 

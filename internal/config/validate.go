@@ -112,8 +112,26 @@ func (k *checker) checkCAs() {
 		if name == "" {
 			k.add("certificate_authorities", "a CA profile needs a name")
 		}
-		if reason := checkDirectory(ca.Directory); reason != "" {
+		preset, hasPreset := LookupPreset(ca.Preset)
+		if ca.Preset != "" && !hasPreset {
+			k.add(path+".preset", "%q is not a CA ottr knows; use one of %s, or set directory instead", ca.Preset, strings.Join(PresetNames(), ", "))
+		}
+		if reason := checkDirectory(ca.Directory); reason != "" && (ca.Preset == "" || hasPreset) {
+			if ca.Directory == "" {
+				reason += ", or a preset (" + strings.Join(PresetNames(), ", ") + ")"
+			}
 			k.add(path+".directory", "%s", reason)
+		}
+		if preset.NeedsEAB && ca.EAB == nil {
+			k.add(path+".eab", "is required: %s registers ACME accounts only with an external account binding; %s", ca.Preset, preset.EABHelp)
+		}
+		for i, kt := range ca.KeyTypes {
+			if !slices.Contains(asset.KeyTypes, kt) {
+				k.add(fmt.Sprintf("%s.key_types[%d]", path, i), "%q is not a key type; use one of %s", kt, strings.Join(asset.KeyTypes, ", "))
+			}
+		}
+		if len(ca.KeyTypes) > 0 && ca.KeyType != "" && !slices.Contains(ca.KeyTypes, ca.KeyType) {
+			k.add(path+".key_type", "%q is not among key_types (%s)", ca.KeyType, strings.Join(ca.KeyTypes, ", "))
 		}
 		if ca.Email != "" {
 			if addr, err := mail.ParseAddress(ca.Email); err != nil || addr.Address != ca.Email {
@@ -205,17 +223,27 @@ func (k *checker) checkDNS() {
 		k.add("dns.polling_interval", "must be positive and at most propagation_timeout, got %v", d.PollingInterval)
 	}
 	k.checkRFC2136()
+	k.checkProviders()
 }
 
 func (k *checker) checkRFC2136() {
-	r := k.c.DNS.RFC2136
-	const path = "dns.rfc2136"
-	if r.Nameserver == "" {
+	k.checkRFC2136At("dns.rfc2136", k.c.DNS.RFC2136, false)
+}
+
+// checkRFC2136At checks RFC 2136 settings at path; required says the
+// nameserver must be set.
+func (k *checker) checkRFC2136At(path string, r RFC2136, required bool) {
+	switch {
+	case r.Nameserver == "" && required:
+		k.add(path+".nameserver", "is required: the primary server's host:port, such as %s", exampleNameserver)
+	case r.Nameserver == "":
 		if r.TSIGKey != "" || r.TSIGSecret != "" {
 			k.add(path+".nameserver", "is required when a TSIG key is set: the primary server's host:port, such as %s", exampleNameserver)
 		}
-	} else if reason := checkHostPort(r.Nameserver); reason != "" {
-		k.add(path+".nameserver", "%q %s", r.Nameserver, reason)
+	default:
+		if reason := checkHostPort(r.Nameserver); reason != "" {
+			k.add(path+".nameserver", "%q %s", r.Nameserver, reason)
+		}
 	}
 	if r.TSIGKey != "" && r.TSIGSecret == "" {
 		k.add(path+".tsig_secret", "is required when tsig_key is set: env:NAME or file:PATH holding the base64 key")
@@ -273,6 +301,11 @@ func (k *checker) checkRoutes() {
 		if ca := r.Match.CertificateAuthority; ca != "" {
 			if _, ok := k.c.CertificateAuthorities[ca]; !ok {
 				k.add(path+".match.certificate_authority", "%q is not a configured CA profile (configured: %s)", ca, listOrNone(slices.Sorted(maps.Keys(k.c.CertificateAuthorities))))
+			}
+		}
+		for j, ca := range r.FallbackIssuers {
+			if _, ok := k.c.CertificateAuthorities[ca]; !ok {
+				k.add(fmt.Sprintf("%s.fallback_issuers[%d]", path, j), "%q is not a configured CA profile (configured: %s)", ca, listOrNone(slices.Sorted(maps.Keys(k.c.CertificateAuthorities))))
 			}
 		}
 		if r.Name != "" {
@@ -381,15 +414,31 @@ func (c *Config) warnings() []string {
 			warn(join("certificate_authorities", name)+".eab.hmac_key", literal)
 		}
 	}
-	r := c.DNS.RFC2136
-	if isLiteralSecret(r.TSIGSecret) {
-		warn("dns.rfc2136.tsig_secret", literal)
+	warnRFC2136 := func(path string, r RFC2136) {
+		if isLiteralSecret(r.TSIGSecret) {
+			warn(path+".tsig_secret", literal)
+		}
+		if r.Nameserver != "" && r.TSIGKey == "" {
+			warn(path, "updates are sent unsigned: anyone who reaches the nameserver can change the zone; set tsig_key and tsig_secret")
+		}
+		if r.TSIGAlgorithm == "hmac-sha1." {
+			warn(path+".tsig_algorithm", "hmac-sha1 is weak; prefer hmac-sha256")
+		}
 	}
-	if r.Nameserver != "" && r.TSIGKey == "" {
-		warn("dns.rfc2136", "updates are sent unsigned: anyone who reaches the nameserver can change the zone; set tsig_key and tsig_secret")
-	}
-	if r.TSIGAlgorithm == "hmac-sha1." {
-		warn("dns.rfc2136.tsig_algorithm", "hmac-sha1 is weak; prefer hmac-sha256")
+	warnRFC2136("dns.rfc2136", c.DNS.RFC2136)
+	for _, zone := range c.inFileOrder("dns.providers", maps.Keys(c.DNS.Providers)) {
+		p, path := c.DNS.Providers[zone], join("dns.providers", zone)
+		if p.Type == ProviderRFC2136 {
+			warnRFC2136(path+".rfc2136", p.RFC2136)
+		}
+		for setting, ref := range map[string]string{
+			"route53.secret_access_key": p.Route53.SecretAccessKey, "cloudflare.api_token": p.Cloudflare.APIToken,
+			"cloudflare.zone_token": p.Cloudflare.ZoneToken, "httpreq.password": p.HTTPReq.Password,
+		} {
+			if isLiteralSecret(ref) {
+				warn(path+"."+setting, literal)
+			}
+		}
 	}
 	for _, name := range c.inFileOrder("credentials", maps.Keys(c.Credentials)) {
 		cred := c.Credentials[name]

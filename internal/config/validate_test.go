@@ -116,7 +116,7 @@ func TestValidationRules(t *testing.T) {
 		{
 			name: "requires a CA directory",
 			yaml: "certificate_authorities:\n  le:\n    email: pki@example.com\n",
-			want: []string{"ottr.yaml:2: certificate_authorities.le.directory: is required: the CA's ACME directory URL, such as https://acme-v02.api.letsencrypt.org/directory"},
+			want: []string{"ottr.yaml:2: certificate_authorities.le.directory: is required: the CA's ACME directory URL, such as https://acme-v02.api.letsencrypt.org/directory, or a preset (digicert, google, google-staging, letsencrypt, letsencrypt-staging, sslcom-ecc, sslcom-rsa, zerossl)"},
 		},
 		{
 			name: "rejects an http CA directory on a remote host",

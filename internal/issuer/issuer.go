@@ -5,6 +5,10 @@ package issuer
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -44,4 +48,76 @@ type errNoRenewalInfo struct{}
 
 func (errNoRenewalInfo) Error() string {
 	return "issuer: the CA does not offer renewal information (ARI)"
+}
+
+// Problem is the problem document (RFC 8555 §6.7) a CA answered with.
+type Problem struct {
+	Type   string `json:"type"`
+	Detail string `json:"detail,omitempty"`
+	Status int    `json:"status,omitempty"`
+	// Subproblems are the per-identifier problems of a compound one.
+	Subproblems []Subproblem `json:"subproblems,omitempty"`
+}
+
+// Subproblem is one identifier's problem.
+type Subproblem struct {
+	Identifier string `json:"identifier,omitempty"`
+	Type       string `json:"type"`
+	Detail     string `json:"detail,omitempty"`
+}
+
+// RefusedError is a CA answering an order with a problem document: a rate
+// limit, a policy, a failed validation. Trying another CA does not help;
+// trying again before RetryAfter does not either.
+type RefusedError struct {
+	// CA is the CA profile's name.
+	CA      string
+	Problem Problem
+	// RetryAfter is when the CA said to try again; zero when it did not.
+	RetryAfter time.Time
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *RefusedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CA %s refused the order: %s", e.CA, strings.TrimPrefix(e.Problem.Type, "urn:ietf:params:acme:error:"))
+	if e.Problem.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Problem.Status)
+	}
+	if e.Problem.Detail != "" {
+		b.WriteString(": " + e.Problem.Detail)
+	}
+	if !e.RetryAfter.IsZero() {
+		fmt.Fprintf(&b, "; the CA asks to retry after %s", e.RetryAfter.UTC().Format(time.RFC3339))
+	}
+	if doc, err := json.Marshal(e.Problem); err == nil {
+		fmt.Fprintf(&b, "; problem document %s", doc)
+	}
+	return b.String()
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// UnavailableError is a CA that could not be reached or failed on its own
+// side (an HTTP 5xx): a fallback issuer may be tried.
+type UnavailableError struct {
+	CA  string
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("CA %s is unavailable: %v", e.CA, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// RetryAfter returns when the CA behind err asked to be tried again, and
+// whether it did.
+func RetryAfter(err error) (time.Time, bool) {
+	var refused *RefusedError
+	if errors.As(err, &refused) && !refused.RetryAfter.IsZero() {
+		return refused.RetryAfter, true
+	}
+	return time.Time{}, false
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
@@ -52,8 +53,15 @@ type CAProfile struct {
 	MinLifetime time.Duration
 	// KeyType is the key devices generate when the asset does not say.
 	KeyType string
+	// KeyTypes, when set, are the only key types the CA's assets may use.
+	KeyTypes []string
 	// Profile is the ACME profile to order.
 	Profile string
+}
+
+// Allows reports whether the CA's key-type policy allows keyType.
+func (p *CAProfile) Allows(keyType string) bool {
+	return len(p.KeyTypes) == 0 || slices.Contains(p.KeyTypes, keyType)
 }
 
 // Deps are a Runner's collaborators. Store, Drivers, Routes, CAs and

@@ -39,6 +39,9 @@ type issueOutput struct {
 	Chain    string    `json:"chain"`
 	Serial   string    `json:"serial"`
 	NotAfter time.Time `json:"not_after"`
+	// CA is the profile that issued, when a fallback did; verify then
+	// checks against its roots and issuers.
+	CA string `json:"ca,omitempty"`
 }
 
 type installOutput struct {
@@ -205,6 +208,11 @@ func (rn *run) restore(ctx context.Context, step string, e store.JournalEntry) e
 			return err
 		}
 		rn.chain = chain
+		if out.CA != "" && out.CA != rn.ca.Name {
+			if rn.ca, err = rn.r.d.CAs(out.CA); err != nil {
+				return fmt.Errorf("the chain was issued by CA %s: %w", out.CA, err)
+			}
+		}
 	case StepInstall:
 		var out installOutput
 		if err := json.Unmarshal(e.Output, &out); err != nil {
@@ -325,6 +333,10 @@ func (rn *run) generateCSR(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
 	}
+	if !rn.ca.Allows(rn.keyType()) {
+		return nil, fmt.Errorf("CA %s does not allow %s keys (its key_types: %s): set the asset's key_type to one of them",
+			rn.ca.Name, rn.keyType(), strings.Join(rn.ca.KeyTypes, ", "))
+	}
 	req := driver.CSRRequest{CommonName: rn.asset.CommonName, DNSNames: rn.asset.Names(), KeyType: rn.keyType()}
 	csr, err := s.GenerateCSR(ctx, req)
 	if err != nil {
@@ -338,19 +350,48 @@ func (rn *run) generateCSR(ctx context.Context) (any, error) {
 	return csrOutput{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw}))}, nil
 }
 
+// issue has the asset's CA sign the CSR. When that CA cannot be reached or
+// fails on its side, the route's fallback issuers are tried in turn; a CA
+// that refuses the order (rate limit, policy) is not worked around.
 func (rn *run) issue(ctx context.Context) (any, error) {
-	opts := issuer.IssueOptions{Profile: rn.ca.Profile}
-	chain, err := rn.ca.Issuer.Issue(ctx, rn.csr, opts)
-	if err != nil {
-		return nil, err
+	candidates := append([]string{rn.ca.Name}, rn.route.FallbackIssuers...)
+	var unavailable []error
+	for i, name := range candidates {
+		ca := rn.ca
+		if i > 0 {
+			var err error
+			if ca, err = rn.r.d.CAs(name); err != nil {
+				unavailable = append(unavailable, err)
+				continue
+			}
+			if !ca.Allows(rn.keyType()) {
+				rn.logf(slog.LevelWarn, "fallback CA %s does not allow %s keys (key_types %s); skipped", name, rn.keyType(), strings.Join(ca.KeyTypes, ", "))
+				continue
+			}
+			rn.logf(slog.LevelWarn, "trying fallback CA %s", name)
+		}
+		chain, err := ca.Issuer.Issue(ctx, rn.csr, issuer.IssueOptions{Profile: ca.Profile})
+		var down *issuer.UnavailableError
+		if errors.As(err, &down) && ctx.Err() == nil {
+			rn.logf(slog.LevelWarn, "%v", err)
+			unavailable = append(unavailable, err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(chain) == 0 {
+			return nil, fmt.Errorf("CA %s returned an empty chain", ca.Name)
+		}
+		rn.ca, rn.chain = ca, chain
+		leaf := chain[0]
+		rn.logf(slog.LevelInfo, "%s issued serial %s, valid until %s", ca.Name, verify.SerialHex(leaf), leaf.NotAfter.UTC().Format(time.RFC3339))
+		return issueOutput{Chain: encodeChain(chain), Serial: verify.SerialHex(leaf), NotAfter: leaf.NotAfter, CA: ca.Name}, nil
 	}
-	if len(chain) == 0 {
-		return nil, errors.New("the CA returned an empty chain")
+	if len(unavailable) == 1 {
+		return nil, unavailable[0]
 	}
-	rn.chain = chain
-	leaf := chain[0]
-	rn.logf(slog.LevelInfo, "%s issued serial %s, valid until %s", rn.ca.Name, verify.SerialHex(leaf), leaf.NotAfter.UTC().Format(time.RFC3339))
-	return issueOutput{Chain: encodeChain(chain), Serial: verify.SerialHex(leaf), NotAfter: leaf.NotAfter}, nil
+	return nil, fmt.Errorf("no CA could issue: %w", errors.Join(unavailable...))
 }
 
 func (rn *run) install(ctx context.Context) (any, error) {
@@ -495,7 +536,7 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 	if cause != nil {
 		msg = fmt.Sprintf("%s: %v", step, cause)
 		rn.logf(slog.LevelError, "%s", msg)
-		if err := rn.recordFailure(ctx); err != nil {
+		if err := rn.recordFailure(ctx, cause); err != nil {
 			rn.logf(slog.LevelError, "could not record the failure on the asset: %v", err)
 		}
 	} else {
@@ -518,13 +559,20 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 
 // recordFailure counts the failure on the asset and holds it back for the
 // backoff, so a broken device is not retried and alerted on every scan.
-func (rn *run) recordFailure(ctx context.Context) error {
+//
+// A CA that asked to be retried later (Retry-After) is not asked before
+// then: retrying sooner would only be refused again.
+func (rn *run) recordFailure(ctx context.Context, cause error) error {
 	a, err := rn.r.d.Store.GetAsset(ctx, rn.asset.SystemName)
 	if err != nil {
 		return err
 	}
 	a.FailureCount++
 	next := rn.r.d.Now().Add(policy.Backoff(a.FailureCount, rn.r.d.Policy)).UTC()
+	if at, ok := issuer.RetryAfter(cause); ok && at.After(next) {
+		next = at.UTC()
+		rn.logf(slog.LevelInfo, "the CA asked not to be tried again before %s", next.Format(time.RFC3339))
+	}
 	a.NextAttemptAt = &next
 	return rn.r.d.Store.UpdateAsset(ctx, a)
 }

@@ -12,6 +12,10 @@ type Route struct {
 	// Options are the driver's settings, checked by the driver when the
 	// table is loaded.
 	Options map[string]any `yaml:"options,omitempty" json:"options,omitempty"`
+	// FallbackIssuers are CA profiles tried in turn when the asset's CA
+	// cannot be reached or fails on its side (not when it refuses the
+	// order). Empty, the default: no fallback.
+	FallbackIssuers []string `yaml:"fallback_issuers,omitempty" json:"fallback_issuers,omitempty"`
 }
 
 // Match selects assets. Empty fields match anything.

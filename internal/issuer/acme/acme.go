@@ -20,9 +20,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
@@ -204,7 +206,7 @@ func (i *Issuer) Issue(ctx context.Context, csr *x509.CertificateRequest, o issu
 		ReplacesCertID:   o.Replaces,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("acme: %s: issue for %s: %w", i.name, strings.Join(names, ", "), trimPrefix(err))
+		return nil, fmt.Errorf("acme: %s: issue for %s: %w", i.name, strings.Join(names, ", "), i.classify(err))
 	}
 	chain, err := parseChain(res.Certificate)
 	if err != nil {
@@ -285,6 +287,40 @@ func CertID(leaf *x509.Certificate) (string, error) {
 		return "", fmt.Errorf("acme: certificate ID: %w", err)
 	}
 	return id, nil
+}
+
+// classify turns lego's error into an issuer.RefusedError when the CA
+// answered with a problem document, or an issuer.UnavailableError when it
+// could not be reached or failed on its side, so callers can honour
+// Retry-After and fall back to another CA only when that can help.
+func (i *Issuer) classify(err error) error {
+	var limited *legoacme.RateLimitedError
+	var problem *legoacme.ProblemDetails
+	var urlErr *url.Error
+	var netErr net.Error
+	switch {
+	case errors.As(err, &limited):
+		refused := &issuer.RefusedError{CA: i.name, Problem: problemOf(limited.ProblemDetails), Err: trimPrefix(err)}
+		if limited.RetryAfter > 0 {
+			refused.RetryAfter = i.cfg.Now().Add(limited.RetryAfter).UTC()
+		}
+		return refused
+	case errors.As(err, &problem) && problem.HTTPStatus >= 500:
+		return &issuer.UnavailableError{CA: i.name, Err: trimPrefix(err)}
+	case errors.As(err, &problem):
+		return &issuer.RefusedError{CA: i.name, Problem: problemOf(problem), Err: trimPrefix(err)}
+	case errors.As(err, &urlErr), errors.As(err, &netErr):
+		return &issuer.UnavailableError{CA: i.name, Err: trimPrefix(err)}
+	}
+	return trimPrefix(err)
+}
+
+func problemOf(p *legoacme.ProblemDetails) issuer.Problem {
+	out := issuer.Problem{Type: p.Type, Detail: p.Detail, Status: p.HTTPStatus}
+	for _, sub := range p.SubProblems {
+		out.Subproblems = append(out.Subproblems, issuer.Subproblem{Identifier: sub.Identifier.Value, Type: sub.Type, Detail: sub.Detail})
+	}
+	return out
 }
 
 // trimPrefix drops the "acme: " lego puts in front of some errors, so

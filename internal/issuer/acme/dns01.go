@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,11 +15,13 @@ import (
 	"github.com/miekg/dns"
 )
 
-// DNS01Config is how challenge records are written: RFC 2136 dynamic
-// updates signed with TSIG, into delegate zones the device names point to
-// with _acme-challenge CNAMEs.
+// DNS01Config is how challenge records are written: into delegate zones the
+// device names point to with _acme-challenge CNAMEs, by the provider of
+// each zone, or by RFC 2136 dynamic updates signed with TSIG.
 type DNS01Config struct {
-	// Nameserver is the host:port that accepts the updates.
+	// Nameserver is the host:port that accepts the updates for delegate
+	// zones without an entry in Providers. Required unless every zone of
+	// Zones has one.
 	Nameserver string
 	// TSIGKey, TSIGAlgorithm and TSIGSecret sign the updates. The
 	// algorithm defaults to hmac-sha256. Without a key, updates are sent
@@ -41,6 +45,15 @@ type DNS01Config struct {
 	// resolvers set with SetResolvers alone. The lab needs it: its DNS
 	// server is authoritative but listens on another port.
 	CheckResolversOnly bool
+	// Providers write the records of the delegate zones they are keyed
+	// by, instead of RFC 2136 updates to Nameserver: one per zone.
+	Providers map[string]challenge.Provider
+	// DoHURL, when set, is a DNS-over-HTTPS endpoint (RFC 8484) that
+	// propagation checks ask, instead of the resolvers, following the
+	// CNAME to the record. DoHClient sends the queries; default a client
+	// with a 10-second timeout and the system's roots.
+	DoHURL    string
+	DoHClient *http.Client
 }
 
 func (c DNS01Config) withDefaults() DNS01Config {
@@ -56,25 +69,53 @@ func (c DNS01Config) withDefaults() DNS01Config {
 	if c.TTL <= 0 {
 		c.TTL = 60
 	}
+	c.Zones = slices.Clone(c.Zones)
 	for i, zone := range c.Zones {
 		c.Zones[i] = dns.CanonicalName(zone)
 	}
+	providers := make(map[string]challenge.Provider, len(c.Providers))
+	for zone, p := range c.Providers {
+		providers[dns.CanonicalName(zone)] = p
+	}
+	c.Providers = providers
 	return c
 }
 
 func (c DNS01Config) validate() error {
-	switch {
-	case c.Nameserver == "":
-		return errors.New("acme: dns01: nameserver is required")
-	case (c.TSIGKey == "") != (c.TSIGSecret == ""):
+	if c.Nameserver == "" {
+		var unwritten []string
+		for _, zone := range c.Zones {
+			if c.Providers[zone] == nil {
+				unwritten = append(unwritten, strings.TrimSuffix(zone, "."))
+			}
+		}
+		switch {
+		case len(c.Zones) == 0 && len(c.Providers) == 0:
+			return errors.New("acme: dns01: nameserver is required")
+		case len(unwritten) > 0:
+			return fmt.Errorf("acme: dns01: no DNS provider writes the delegate zone %s: give it one in dns.providers or set dns.rfc2136", strings.Join(unwritten, ", "))
+		}
+	}
+	for zone := range c.Providers {
+		if len(c.Zones) > 0 && !slices.Contains(c.Zones, zone) {
+			return fmt.Errorf("acme: dns01: a DNS provider is set for %s, which is not a delegate zone", strings.TrimSuffix(zone, "."))
+		}
+	}
+	if (c.TSIGKey == "") != (c.TSIGSecret == "") {
 		return errors.New("acme: dns01: set both the TSIG key name and its secret, or neither")
 	}
 	return nil
 }
 
-// newDNS01Provider builds lego's RFC 2136 provider, wrapped so records go
-// only into the delegate zones.
+// newDNS01Provider builds the provider lego writes challenge records
+// through: the provider of the record's delegate zone, or lego's RFC 2136
+// provider for zones without one, wrapped so records go only into the
+// delegate zones.
 func newDNS01Provider(c DNS01Config) (*delegateProvider, error) {
+	p := &delegateProvider{providers: c.Providers, zones: c.Zones, timeout: c.PropagationTimeout, interval: c.PollingInterval}
+	if c.Nameserver == "" {
+		return p, nil
+	}
 	// The provider's config is filled in here rather than from
 	// dnsupdate.NewDefaultConfig, which reads the environment.
 	inner, err := dnsupdate.NewDNSProviderConfig(&dnsupdate.Config{
@@ -95,22 +136,33 @@ func newDNS01Provider(c DNS01Config) (*delegateProvider, error) {
 		// lego's messages carry the nameserver and algorithm, never the secret.
 		return nil, fmt.Errorf("acme: dns01: %w", err)
 	}
-	return &delegateProvider{inner: inner, zones: c.Zones}, nil
+	p.rfc2136 = inner
+	return p, nil
 }
 
 // challengeOptions are the dns-01 solver's options.
 func challengeOptions(c DNS01Config) []dns01.ChallengeOption {
-	return []dns01.ChallengeOption{
+	opts := []dns01.ChallengeOption{
 		dns01.CondOptions(c.CheckResolversOnly, dns01.DisableAuthoritativeNssPropagationRequirement()),
 	}
+	if c.DoHURL != "" {
+		doh := newDoHChecker(c.DoHURL, c.DoHClient)
+		opts = append(opts, dns01.WrapPreCheck(doh.check))
+	}
+	return opts
 }
 
 // delegateProvider refuses to write a challenge record outside the
 // delegate zones, with an error that says which CNAME is missing, instead
-// of an update the server refuses.
+// of an update the server refuses; inside them it hands the record to the
+// zone's provider.
 type delegateProvider struct {
-	inner *dnsupdate.DNSProvider
-	zones []string
+	providers map[string]challenge.Provider
+	// rfc2136 writes the zones without a provider; nil when there is no
+	// nameserver.
+	rfc2136           *dnsupdate.DNSProvider
+	timeout, interval time.Duration
+	zones             []string
 }
 
 var (
@@ -120,44 +172,94 @@ var (
 
 // Present writes the TXT record for domain.
 func (p *delegateProvider) Present(ctx context.Context, domain, token, keyAuth string) error {
-	if err := p.checkDelegated(ctx, domain, keyAuth); err != nil {
+	inner, err := p.providerFor(ctx, domain, keyAuth)
+	if err != nil {
 		return err
 	}
-	return p.inner.Present(ctx, domain, token, keyAuth)
+	return inner.Present(ctx, domain, token, keyAuth)
 }
 
 // CleanUp removes the TXT record for domain; there is none to remove when
 // the name was not delegated.
 func (p *delegateProvider) CleanUp(ctx context.Context, domain, token, keyAuth string) error {
-	if p.checkDelegated(ctx, domain, keyAuth) != nil {
+	inner, err := p.providerFor(ctx, domain, keyAuth)
+	if err != nil {
 		return nil
 	}
-	return p.inner.CleanUp(ctx, domain, token, keyAuth)
+	return inner.CleanUp(ctx, domain, token, keyAuth)
 }
 
-// Timeout is the propagation timeout and polling interval.
-func (p *delegateProvider) Timeout() (timeout, interval time.Duration) { return p.inner.Timeout() }
+// Timeout is the longest propagation timeout of the providers, and the
+// shortest polling interval.
+func (p *delegateProvider) Timeout() (timeout, interval time.Duration) {
+	timeout, interval = p.timeout, p.interval
+	for _, inner := range p.providers {
+		t, i := dns01.DefaultPropagationTimeout, dns01.DefaultPollingInterval
+		if pt, ok := inner.(challenge.ProviderTimeout); ok {
+			t, i = pt.Timeout()
+		}
+		timeout = max(timeout, t)
+		if interval == 0 || i < interval {
+			interval = i
+		}
+	}
+	return timeout, interval
+}
 
 // Sequential makes lego solve an order's names one at a time, so a name
 // and its wildcard, which share one TXT name, do not overwrite each
-// other's record.
-func (p *delegateProvider) Sequential() time.Duration { return p.inner.Sequential() }
+// other's record; it returns the longest pause a provider asks for.
+func (p *delegateProvider) Sequential() time.Duration {
+	var pause time.Duration
+	if p.rfc2136 != nil {
+		pause = p.rfc2136.Sequential()
+	}
+	for _, inner := range p.providers {
+		if s, ok := inner.(interface{ Sequential() time.Duration }); ok {
+			pause = max(pause, s.Sequential())
+		}
+	}
+	return pause
+}
 
-func (p *delegateProvider) checkDelegated(ctx context.Context, domain, keyAuth string) error {
+// providerFor returns the provider that writes domain's challenge record,
+// after checking the record's name is in a delegate zone.
+func (p *delegateProvider) providerFor(ctx context.Context, domain, keyAuth string) (challenge.Provider, error) {
+	zone, err := p.checkDelegated(ctx, domain, keyAuth)
+	if err != nil {
+		return nil, err
+	}
+	if inner := p.providers[zone]; inner != nil {
+		return inner, nil
+	}
+	if p.rfc2136 == nil {
+		return nil, fmt.Errorf("no DNS provider writes the delegate zone %s: give it one in dns.providers or set dns.rfc2136", strings.TrimSuffix(zone, "."))
+	}
+	return p.rfc2136, nil
+}
+
+// checkDelegated returns the delegate zone domain's challenge record is
+// written to: the longest of the zones holding the end of its CNAME chain.
+// Without zones, any zone is fine and "" is returned.
+func (p *delegateProvider) checkDelegated(ctx context.Context, domain, keyAuth string) (string, error) {
 	if len(p.zones) == 0 {
-		return nil
+		return "", nil
 	}
 	info := dns01.GetChallengeInfo(ctx, domain, keyAuth)
 	target := dns.CanonicalName(info.EffectiveFQDN)
+	found := ""
 	for _, zone := range p.zones {
-		if dns.IsSubDomain(zone, target) {
-			return nil
+		if dns.IsSubDomain(zone, target) && len(zone) > len(found) {
+			found = zone
 		}
 	}
+	if found != "" {
+		return found, nil
+	}
 	if target == dns.CanonicalName(info.FQDN) {
-		return fmt.Errorf("%s is not a CNAME into a delegate zone (%s): add one pointing to a name in it",
+		return "", fmt.Errorf("%s is not a CNAME into a delegate zone (%s): add one pointing to a name in it",
 			info.FQDN, strings.Join(p.zones, ", "))
 	}
-	return fmt.Errorf("%s leads to %s, which is outside the delegate zones (%s)",
+	return "", fmt.Errorf("%s leads to %s, which is outside the delegate zones (%s)",
 		info.FQDN, target, strings.Join(p.zones, ", "))
 }

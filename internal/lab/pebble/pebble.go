@@ -106,15 +106,17 @@ func (c Config) withDefaults() Config {
 
 // CA is a running embedded Pebble.
 type CA struct {
-	dirURL  string
-	tls     *tlsIdentity
-	ca      *ca.CAImpl
-	db      *db.MemoryStore
-	server  *http.Server
-	orders  atomic.Int64
-	serial  sync.Mutex
-	served  chan error
-	closing sync.Once
+	dirURL string
+	tls    *tlsIdentity
+	ca     *ca.CAImpl
+	db     *db.MemoryStore
+	server *http.Server
+	orders atomic.Int64
+	// refusals answers the next new-order requests with a problem.
+	refusals atomic.Pointer[refusal]
+	serial   sync.Mutex
+	served   chan error
+	closing  sync.Once
 }
 
 // The Pebble paths ottr watches; Pebble does not export them.
@@ -248,6 +250,9 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if r.URL.Path == newOrderPath && c.refuse(w) {
+			return
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		if strings.HasPrefix(r.URL.Path, challengePath) {
 			rec.retryAfter = "1"
@@ -257,6 +262,50 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 			c.orders.Add(1)
 		}
 	})
+}
+
+// Problem is an ACME problem document the CA answers with.
+type Problem struct {
+	// Status is the HTTP status: 429 for a rate limit, 403 for a policy,
+	// 503 for a CA that is down.
+	Status int
+	// Type is the ACME error type, such as
+	// urn:ietf:params:acme:error:rateLimited.
+	Type   string
+	Detail string
+	// RetryAfter, when positive, is sent as the Retry-After header.
+	RetryAfter time.Duration
+}
+
+type refusal struct {
+	problem   Problem
+	remaining atomic.Int64
+}
+
+// RefuseNewOrders answers the next n new-order requests with p instead of
+// creating the orders, as a CA enforcing a rate limit or a policy (or one
+// that is down) does. Orders counts only the orders created.
+func (c *CA) RefuseNewOrders(n int, p Problem) {
+	r := &refusal{problem: p}
+	r.remaining.Store(int64(n))
+	c.refusals.Store(r)
+}
+
+// refuse writes the injected problem, if one is due, and reports whether
+// it did.
+func (c *CA) refuse(w http.ResponseWriter) bool {
+	r := c.refusals.Load()
+	if r == nil || r.remaining.Add(-1) < 0 {
+		return false
+	}
+	body, _ := json.Marshal(map[string]any{"type": r.problem.Type, "detail": r.problem.Detail, "status": r.problem.Status})
+	w.Header().Set("Content-Type", "application/problem+json")
+	if r.problem.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.problem.RetryAfter.Round(time.Second)/time.Second)))
+	}
+	w.WriteHeader(r.problem.Status)
+	_, _ = w.Write(body)
+	return true
 }
 
 type statusRecorder struct {

@@ -1,0 +1,147 @@
+package rotation_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/issuer"
+	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/route"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+// failingIssuer answers every order with err.
+type failingIssuer struct {
+	err    error
+	orders int
+}
+
+func (f *failingIssuer) Issue(context.Context, *x509.CertificateRequest, issuer.IssueOptions) ([]*x509.Certificate, error) {
+	f.orders++
+	return nil, f.err
+}
+
+func (f *failingIssuer) RenewalWindow(context.Context, *x509.Certificate, *x509.Certificate) (issuer.RenewalInfo, error) {
+	return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
+}
+
+// routesWithFallback sends every asset to the fake driver with fallbacks.
+type routesWithFallback []string
+
+func (f routesWithFallback) Match(asset.Asset) (route.Route, int, bool) {
+	return route.Route{Name: "test", Driver: "fake", FallbackIssuers: f}, 0, true
+}
+
+// issuersHarness has CA "primary" answer with primaryErr and CA "backup"
+// be the working fake CA.
+func issuersHarness(t *testing.T, primaryErr error, fallbacks ...string) (*harness, *failingIssuer, *rotation.Runner) {
+	t.Helper()
+	h := newHarness(t, nil)
+	primary := &failingIssuer{err: primaryErr}
+	working := h.deps.CAs
+	h.deps.CAs = func(name string) (*rotation.CAProfile, error) {
+		p, err := working(name)
+		if err != nil {
+			return nil, err
+		}
+		if name == "test" {
+			p.Issuer = primary
+		}
+		return p, nil
+	}
+	h.deps.Routes = routesWithFallback(fallbacks)
+	runner, err := rotation.NewRunner(h.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, primary, runner
+}
+
+func runOnce(t *testing.T, runner *rotation.Runner) (store.Rotation, error) {
+	t.Helper()
+	rot, err := runner.Create(context.Background(), "fw1.example.com", store.TriggerManual, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runner.Run(context.Background(), rot.ID)
+}
+
+func TestAnUnavailableCAFallsBackToTheRoutesNextIssuer(t *testing.T) {
+	down := &issuer.UnavailableError{CA: "test", Err: errors.New("dial tcp 192.0.2.1:443: connection refused")}
+	h, primary, runner := issuersHarness(t, down, "backup")
+	rot, err := runOnce(t, runner)
+	if err != nil || rot.State != store.StateSucceeded {
+		t.Fatalf("state %s, err %v; want the backup CA to issue", rot.State, err)
+	}
+	if primary.orders != 1 || h.ca.orders.Load() != 1 {
+		t.Errorf("orders: primary %d, backup %d; want one each", primary.orders, h.ca.orders.Load())
+	}
+	var logged bool
+	for _, l := range rot.Log {
+		logged = logged || strings.Contains(l.Message, "trying fallback CA backup")
+	}
+	if !logged {
+		t.Error("the log does not say the fallback CA was tried")
+	}
+}
+
+func TestWithoutFallbackIssuersAnUnavailableCAFailsTheRotation(t *testing.T) {
+	down := &issuer.UnavailableError{CA: "test", Err: errors.New("connection refused")}
+	h, _, runner := issuersHarness(t, down)
+	rot, _ := runOnce(t, runner)
+	if rot.State != store.StateFailed || h.ca.orders.Load() != 0 {
+		t.Fatalf("state %s with %d backup orders; want failed with none", rot.State, h.ca.orders.Load())
+	}
+}
+
+func TestARefusingCAIsNotWorkedAroundAndItsRetryAfterHoldsTheAssetBack(t *testing.T) {
+	retry := time.Now().Add(3 * time.Hour).UTC().Truncate(time.Second)
+	refused := &issuer.RefusedError{CA: "test", RetryAfter: retry,
+		Problem: issuer.Problem{Type: "urn:ietf:params:acme:error:rateLimited", Status: 429, Detail: "too many new orders"}}
+	h, _, runner := issuersHarness(t, refused, "backup")
+	rot, _ := runOnce(t, runner)
+	if rot.State != store.StateFailed {
+		t.Fatalf("state %s, want failed", rot.State)
+	}
+	if h.ca.orders.Load() != 0 {
+		t.Errorf("the fallback CA got %d orders after a refusal, want 0", h.ca.orders.Load())
+	}
+	if !strings.Contains(rot.Error, "rateLimited (HTTP 429): too many new orders") {
+		t.Errorf("rotation error %q lacks the CA's problem", rot.Error)
+	}
+	a, err := h.store.GetAsset(context.Background(), "fw1.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.NextAttemptAt == nil || a.NextAttemptAt.Before(retry) {
+		t.Errorf("next attempt %v, want no earlier than the CA's Retry-After %v", a.NextAttemptAt, retry)
+	}
+}
+
+func TestTheKeyTypePolicyRefusesAKeyTypeTheCADoesNotAllow(t *testing.T) {
+	h := newHarness(t, nil)
+	working := h.deps.CAs
+	h.deps.CAs = func(name string) (*rotation.CAProfile, error) {
+		p, err := working(name)
+		if p != nil {
+			p.KeyTypes = []string{asset.KeyRSA3072}
+		}
+		return p, err
+	}
+	runner, err := rotation.NewRunner(h.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, _ := runOnce(t, runner)
+	if rot.State != store.StateFailed || !strings.Contains(rot.Error, "CA test does not allow ecdsa256 keys (its key_types: rsa3072)") {
+		t.Errorf("state %s, error %q; want a failure naming the policy", rot.State, rot.Error)
+	}
+	if h.dev.csrs != 0 {
+		t.Errorf("the device generated %d CSRs, want none", h.dev.csrs)
+	}
+}
