@@ -1,0 +1,225 @@
+package junos
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Route option names the driver understands.
+const (
+	optNetconfPort    = "netconf_port"
+	optConfirmMinutes = "confirm_minutes"
+	optBindPath       = "bind_path"
+	optUploadDir      = "upload_dir"
+)
+
+var knownOptions = []string{optBindPath, optConfirmMinutes, optNetconfPort, optUploadDir}
+
+// tlsOptions are the API TLS options HTTPS drivers take; JunOS's API is
+// NETCONF over SSH, so they are refused with an explanation rather than
+// silently ignored.
+var tlsOptions = []string{"api_port", "ca_file", "tls_server_name"}
+
+// Defaults of the route options.
+const (
+	DefaultNetconfPort    = 830
+	DefaultConfirmMinutes = 5
+	// DefaultBindPath is J-Web's HTTPS certificate:
+	// `set system services web-management https pki-local-certificate ID`.
+	DefaultBindPath  = "system/services/web-management/https/pki-local-certificate"
+	DefaultUploadDir = "/var/tmp"
+)
+
+// alternatives lists, per bind path, the statements JunOS's schema makes
+// exclusive with the bound one (a "choice"): binding deletes whichever is
+// set, and rollback sets it again.
+var alternatives = map[string][]string{
+	DefaultBindPath: {"system-generated-certificate", "local-certificate"},
+}
+
+// options are a route's options, parsed and checked.
+type options struct {
+	NetconfPort    int
+	ConfirmMinutes int
+	BindPath       string
+	bindSteps      []pathStep
+	UploadDir      string
+}
+
+// statementPattern is a JunOS configuration statement name; keyPattern a
+// list key that needs no quoting inside the path's predicate.
+var (
+	statementPattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	keyPattern       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]*$`)
+	dirPattern       = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+)
+
+// parseOptions checks a route's options and returns them with defaults
+// filled in. Every problem is reported, each naming the option and the rule.
+func parseOptions(raw map[string]any) (*options, error) {
+	o := &options{
+		NetconfPort:    DefaultNetconfPort,
+		ConfirmMinutes: DefaultConfirmMinutes,
+		BindPath:       DefaultBindPath,
+		UploadDir:      DefaultUploadDir,
+	}
+	var errs []error
+	bad := func(name, rule string, args ...any) {
+		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
+	}
+
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		switch {
+		case slices.Contains(tlsOptions, name):
+			bad(name, "not used by the junos driver: it talks NETCONF over SSH (port: %s), and the device is "+
+				"authenticated by its SSH host key in known_hosts, not by TLS", optNetconfPort)
+		case !slices.Contains(knownOptions, name):
+			bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
+		}
+	}
+
+	o.NetconfPort = intOption(raw, optNetconfPort, o.NetconfPort, 1, 65535, bad)
+	// JunOS takes confirm-timeout in whole minutes, 1 to 65535.
+	o.ConfirmMinutes = intOption(raw, optConfirmMinutes, o.ConfirmMinutes, 1, 65535, bad)
+
+	if v, ok := raw[optBindPath]; ok {
+		s, isString := v.(string)
+		if !isString {
+			bad(optBindPath, "must be a string such as %q, got %s", DefaultBindPath, describe(v))
+		} else if err := checkBindPath(s); err != nil {
+			bad(optBindPath, "%v", err)
+		} else {
+			o.BindPath = s
+		}
+	}
+	o.bindSteps, _ = parseBindPath(o.BindPath)
+
+	if v, ok := raw[optUploadDir]; ok {
+		s, isString := v.(string)
+		switch {
+		case !isString:
+			bad(optUploadDir, "must be a string, got %s", describe(v))
+		case !dirPattern.MatchString(s) || slices.Contains(strings.Split(s, "/"), ".."):
+			bad(optUploadDir, "must be an absolute directory on the device of letters, digits, '.', '_' and '-' "+
+				"such as %q, got %q", DefaultUploadDir, s)
+		default:
+			o.UploadDir = strings.TrimSuffix(s, "/")
+		}
+	}
+
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return o, nil
+}
+
+// checkBindPath explains what is wrong with a bind path.
+func checkBindPath(s string) error {
+	steps, err := parseBindPath(s)
+	if err != nil {
+		return err
+	}
+	if len(steps) < 2 {
+		return fmt.Errorf("must name a statement inside a container, such as %q, got %q", DefaultBindPath, s)
+	}
+	if steps[len(steps)-1].Key != "" {
+		return fmt.Errorf("must end with the statement that takes the certificate-id, not a list entry, got %q", s)
+	}
+	return nil
+}
+
+// parseBindPath reads "a/b[name='key']/c": configuration statements
+// separated by slashes, list entries selected by their name.
+func parseBindPath(s string) ([]pathStep, error) {
+	if s == "" {
+		return nil, errors.New("must not be empty")
+	}
+	var steps []pathStep
+	for _, part := range strings.Split(s, "/") {
+		step := pathStep{Name: part}
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			step.Name = part[:i]
+			pred := part[i:]
+			key, ok := strings.CutPrefix(pred, "[name=")
+			key, closed := strings.CutSuffix(key, "]")
+			if !ok || !closed || len(key) < 2 || (key[0] != '\'' && key[0] != '"') || key[len(key)-1] != key[0] {
+				return nil, fmt.Errorf("list entries are selected as [name='key'], got %q in %q", pred, s)
+			}
+			step.Key = key[1 : len(key)-1]
+			if !keyPattern.MatchString(step.Key) {
+				return nil, fmt.Errorf("list key %q must be letters, digits, '.', '_', ':', '/' and '-'", step.Key)
+			}
+		}
+		if !statementPattern.MatchString(step.Name) {
+			return nil, fmt.Errorf("%q is not a configuration statement name (lower-case letters, digits and '-') in %q", step.Name, s)
+		}
+		steps = append(steps, step)
+	}
+	return steps, nil
+}
+
+func intOption(raw map[string]any, name string, def, lo, hi int, bad func(string, string, ...any)) int {
+	v, ok := raw[name]
+	if !ok {
+		return def
+	}
+	n, err := integer(v)
+	switch {
+	case err != nil:
+		bad(name, "must be a whole number, got %s", describe(v))
+	case n < lo || n > hi:
+		bad(name, "must be between %d and %d, got %d", lo, hi, n)
+	default:
+		return n
+	}
+	return def
+}
+
+// integer accepts the integer kinds YAML and JSON decoders produce: YAML
+// gives int, JSON gives float64.
+func integer(v any) (int, error) {
+	switch n := v.(type) {
+	case int:
+		return n, nil
+	case int64:
+		if n > math.MaxInt32 || n < math.MinInt32 {
+			return 0, errors.New("out of range")
+		}
+		return int(n), nil
+	case int32:
+		return int(n), nil
+	case uint64:
+		if n > math.MaxInt32 {
+			return 0, errors.New("out of range")
+		}
+		return int(n), nil
+	case float64:
+		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
+			return 0, errors.New("not a whole number")
+		}
+		return int(n), nil
+	case string:
+		// A quoted number is a common YAML slip; accept it when it is one.
+		return strconv.Atoi(n)
+	default:
+		return 0, errors.New("not a number")
+	}
+}
+
+func describe(v any) string {
+	if v == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}
