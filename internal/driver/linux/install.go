@@ -26,6 +26,11 @@ const (
 	handleCertPath    = "cert_path"
 	handleKeyPath     = "key_path"
 	handleChainPath   = "chain_path"
+	// handleLayout says where the backups are: "hidden" for
+	// dir/.name<suffix>; absent for name<suffix> next to the file, as
+	// installs before hidden backups made them.
+	handleLayout = "backup_layout"
+	layoutHidden = "hidden"
 )
 
 const (
@@ -38,6 +43,36 @@ const (
 )
 
 var backupSuffixPattern = regexp.MustCompile(`^\.ottr-backup-[0-9]{8}T[0-9]{6}(\.[0-9]+)?Z$`)
+
+// backupPath is where the backup of p with suffix lives: a hidden file in
+// p's directory, so services that load every file of a directory (HAProxy's
+// crt DIR) never take a backup for a certificate of their own.
+func backupPath(p, suffix string) string {
+	return path.Join(path.Dir(p), "."+path.Base(p)+suffix)
+}
+
+// backupPathIn is backupPath for the layout a handle names.
+func backupPathIn(layout, p, suffix string) string {
+	if layout == layoutHidden {
+		return backupPath(p, suffix)
+	}
+	return p + suffix
+}
+
+// pruneFunc defines "prune PREFIX KEEP", which removes the oldest files
+// whose names start with PREFIX until KEEP are left; backup names sort by
+// time. One rm removes them all.
+const pruneFunc = `prune() {
+	p=$1 n=0
+	for f in "$p"*; do if [ -e "$f" ]; then n=$((n+1)); fi; done
+	old=$((n-$2))
+	set --
+	for f in "$p"*; do
+		if [ "$old" -le 0 ]; then break; fi
+		if [ -e "$f" ]; then set -- "$@" "$f"; old=$((old-1)); fi
+	done
+	if [ $# -gt 0 ]; then rm -f -- "$@"; fi
+}`
 
 // installedFile is one file Install replaces and Rollback restores.
 type installedFile struct {
@@ -184,13 +219,13 @@ func (s *session) installFiles(ctx context.Context, chain []*x509.Certificate, p
 		}
 		// Nothing was reloaded, so the service still runs the old files
 		// from memory; put them back on disk for its next reload.
-		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true, plan.moveStagedKey); restoreErr != nil {
+		if restoreErr := s.restore(restoreCtx, "install: restore backup", layoutHidden, suffix, files, true, plan.moveStagedKey); restoreErr != nil {
 			return nil, fmt.Errorf("%w; restoring the previous files failed too: %w", err, restoreErr)
 		}
 		return nil, fmt.Errorf("%w (the previous files were restored)", err)
 	}
 	if err := s.reload(ctx, "reload"); err != nil {
-		if restoreErr := s.restore(restoreCtx, "install: restore backup", suffix, files, true, plan.moveStagedKey); restoreErr != nil {
+		if restoreErr := s.restore(restoreCtx, "install: restore backup", layoutHidden, suffix, files, true, plan.moveStagedKey); restoreErr != nil {
 			return nil, fmt.Errorf("%w; restoring the previous files failed too: %w", err, restoreErr)
 		}
 		if reloadErr := s.reload(restoreCtx, "reload after restoring the backup"); reloadErr != nil {
@@ -210,15 +245,18 @@ func (s *session) installFiles(ctx context.Context, chain []*x509.Certificate, p
 func (s *session) installScript(suffix string, files []installedFile, plan installPlan) string {
 	o := s.opts
 	staged, stagedCSR := shellQuote(o.stagedKeyPath()), shellQuote(o.stagedCSRPath())
-	lines := []string{"set -e", uploadFunc}
+	lines := []string{"set -e", uploadFunc, pruneFunc}
 	if plan.stagedKeySPKI != "" {
 		lines = append(lines, stagedKeyCheck(staged, stagedCSR, plan.stagedKeySPKI))
 	}
 
 	for _, f := range files {
 		p := shellQuote(f.path)
+		// Old backups go first, so the host keeps keep_backups of them
+		// (old private keys included) rather than one per rotation.
+		lines = append(lines, fmt.Sprintf("prune %s %d", shellQuote(backupPath(f.path, backupPrefix)), o.KeepBackups-1))
 		lines = append(lines, fmt.Sprintf("if [ -e %s ]; then cp -p -- %s %s; echo %s; fi",
-			p, p, shellQuote(f.path+suffix), shellQuote(backedUpFile+f.role)))
+			p, p, shellQuote(backupPath(f.path, suffix)), shellQuote(backedUpFile+f.role)))
 	}
 	lines = append(lines, "echo "+backupsDone)
 
@@ -361,7 +399,7 @@ func (s *session) files() []installedFile {
 // not exist before the install is removed again. With restageKey, the new
 // key goes back to the staging path first if it was moved out of it, so
 // the same chain can be installed again.
-func (s *session) restore(ctx context.Context, step, suffix string, files []installedFile, removeNew, restageKey bool) error {
+func (s *session) restore(ctx context.Context, step, layout, suffix string, files []installedFile, removeNew, restageKey bool) error {
 	lines := []string{"set -e"}
 	if restageKey {
 		lines = append(lines, s.restageKeyScript())
@@ -374,10 +412,11 @@ func (s *session) restore(ctx context.Context, step, suffix string, files []inst
 			}
 			continue
 		}
-		b := shellQuote(f.path + suffix)
+		backup := backupPathIn(layout, f.path, suffix)
+		b := shellQuote(backup)
 		tmp := shellQuote(f.path + tmpSuffix)
 		lines = append(lines,
-			fmt.Sprintf("[ -e %s ] || { echo %s >&2; exit 1; }", b, shellQuote("backup "+f.path+suffix+" is missing")),
+			fmt.Sprintf("[ -e %s ] || { echo %s >&2; exit 1; }", b, shellQuote("backup "+backup+" is missing")),
 			fmt.Sprintf("cp -p -- %s %s", b, tmp),
 			fmt.Sprintf("mv -f -- %s %s", tmp, p))
 	}
@@ -399,12 +438,12 @@ func (s *session) latestBackup(ctx context.Context) (driver.Installed, error) {
 	// answer does not depend on how the host spells the path back.
 	files := s.files()
 	lines := []string{
-		fmt.Sprintf(`p=%s; for f in "$p"%s*; do`, shellQuote(s.opts.CertPath), backupPrefix),
+		fmt.Sprintf(`p=%s; for f in "$p"%s*; do`, shellQuote(backupPath(s.opts.CertPath, "")), backupPrefix),
 		`	[ -e "$f" ] || continue`,
 		`	s=${f#"$p"}`,
 	}
 	for _, f := range files {
-		lines = append(lines, fmt.Sprintf(`	if [ -e %s"$s" ]; then printf '%%s\n' "%s $s"; fi`, shellQuote(f.path), f.role))
+		lines = append(lines, fmt.Sprintf(`	if [ -e %s"$s" ]; then printf '%%s\n' "%s $s"; fi`, shellQuote(backupPath(f.path, "")), f.role))
 	}
 	lines = append(lines, "done")
 	out, err := s.run(ctx, "install: find backup", strings.Join(lines, "\n"), nil)
@@ -436,7 +475,7 @@ func (s *session) latestBackup(ctx context.Context) (driver.Installed, error) {
 
 // newHandle records a backup in an Installed handle.
 func newHandle(suffix string, files []installedFile) driver.Installed {
-	h := driver.Installed{handleSuffix: suffix}
+	h := driver.Installed{handleSuffix: suffix, handleLayout: layoutHidden}
 	for _, f := range files {
 		had := fmt.Sprint(f.had)
 		switch f.role {
@@ -495,7 +534,7 @@ func (s *session) Rollback(ctx context.Context, i driver.Installed) error {
 			kept = append(kept, f)
 		}
 	}
-	if err := s.restore(ctx, "rollback", suffix, kept, true, false); err != nil {
+	if err := s.restore(ctx, "rollback", i[handleLayout], suffix, kept, true, false); err != nil {
 		return err
 	}
 	return s.reload(ctx, "rollback: reload")

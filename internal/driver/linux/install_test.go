@@ -342,3 +342,23 @@ func TestAFailedWritePutsTheFilesBackAndKeepsTheKeyStaged(t *testing.T) {
 		t.Error("the host does not serve the new certificate")
 	}
 }
+
+func TestInstallKeepsOnlyTheNewestBackups(t *testing.T) {
+	f := newFixture(t, labhost.Config{})
+	f.target.Options["keep_backups"] = 2
+	d := New(Config{})
+	ca := newCA(t)
+	for range 4 {
+		sess := f.open(t, d)
+		if _, err := sess.Install(context.Background(), f.issue(t, sess, ca)); err != nil {
+			t.Fatalf("Install: %v", err)
+		}
+	}
+	dir := filepath.Dir(f.host.CertPath())
+	for _, name := range []string{filepath.Base(f.host.CertPath()), filepath.Base(f.host.KeyPath())} {
+		backups, _ := filepath.Glob(filepath.Join(dir, "."+name+".ottr-backup-*"))
+		if len(backups) != 2 {
+			t.Errorf("%d backups of %s after 4 installs, want keep_backups (2): %q", len(backups), name, backups)
+		}
+	}
+}

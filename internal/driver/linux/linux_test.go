@@ -338,8 +338,14 @@ func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) 
 	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the staged key is still there: %v", err)
 	}
-	if backup := f.host.CertPath() + installed["backup_suffix"]; len(readCerts(t, backup)) != 1 {
+	// Backups are hidden files, so a service loading a whole directory
+	// (HAProxy's crt DIR) never loads one.
+	backup := filepath.Join(filepath.Dir(f.host.CertPath()), "."+filepath.Base(f.host.CertPath())+installed["backup_suffix"])
+	if len(readCerts(t, backup)) != 1 {
 		t.Errorf("no backup of the old certificate at %s", backup)
+	}
+	if visible, _ := filepath.Glob(f.host.CertPath() + ".ottr-backup-*"); len(visible) != 0 {
+		t.Errorf("backups beside the live file: %q", visible)
 	}
 
 	// A resumed rotation rolls back with only the journaled handle.

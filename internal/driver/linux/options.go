@@ -24,10 +24,17 @@ const (
 	optWorkDir       = "work_dir"
 	optOwner         = "owner"
 	optMode          = "mode"
+	optKeepBackups   = "keep_backups"
+)
+
+// Bounds of keep_backups.
+const (
+	defaultKeepBackups = 3
+	maxKeepBackups     = 100
 )
 
 var knownOptions = []string{
-	optAddress, optCertPath, optChainPath, optKeyPath, optMode, optOwner,
+	optAddress, optCertPath, optChainPath, optKeepBackups, optKeyPath, optMode, optOwner,
 	optReloadCommand, optSSHPort, optSudo, optWorkDir,
 }
 
@@ -54,6 +61,9 @@ type options struct {
 	Owner string
 	// Mode is the octal mode of the installed key file.
 	Mode string
+	// KeepBackups is how many backups of each file the host keeps; older
+	// ones, old private keys among them, are removed at the next install.
+	KeepBackups int
 }
 
 // Why these shapes: an owner reaches chown and a mode reaches chmod; both are
@@ -171,6 +181,19 @@ func parseOptions(raw map[string]any) (*options, error) {
 			bad(optMode, "must be an octal mode such as \"0600\" or \"0640\", got %q", s)
 		default:
 			o.Mode = s
+		}
+	}
+
+	o.KeepBackups = defaultKeepBackups
+	if v, ok := raw[optKeepBackups]; ok {
+		n, err := integer(v)
+		switch {
+		case err != nil:
+			bad(optKeepBackups, "must be a whole number, got %s", describe(v))
+		case n < 1 || n > maxKeepBackups:
+			bad(optKeepBackups, "must be between 1 and %d (the backup rollback restores is always kept), got %d", maxKeepBackups, n)
+		default:
+			o.KeepBackups = n
 		}
 	}
 

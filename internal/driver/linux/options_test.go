@@ -44,6 +44,8 @@ func TestValidateOptions(t *testing.T) {
 		{"refuses a port that is not a number", func(o map[string]any) { o["ssh_port"] = true }, []string{`"ssh_port": must be a whole number`}},
 		{"refuses a fractional port", func(o map[string]any) { o["ssh_port"] = 22.5 }, []string{`"ssh_port": must be a whole number`}},
 		{"refuses a port out of range", func(o map[string]any) { o["ssh_port"] = 70000 }, []string{`"ssh_port": must be between 1 and 65535`}},
+		{"accepts a number of backups to keep", func(o map[string]any) { o["keep_backups"] = 10 }, nil},
+		{"refuses keeping no backup", func(o map[string]any) { o["keep_backups"] = 0 }, []string{`"keep_backups": must be between 1 and 100 (the backup rollback restores is always kept), got 0`}},
 		{"refuses sudo as a string", func(o map[string]any) { o["sudo"] = "yes" }, []string{`"sudo": must be true or false`}},
 		{"refuses a mode given as a number", func(o map[string]any) { o["mode"] = 416 }, []string{`"mode": must be a quoted octal string`}},
 		{"refuses a mode that is not octal", func(o map[string]any) { o["mode"] = "0988" }, []string{`"mode": must be an octal mode`}},
