@@ -1,0 +1,196 @@
+package bigip
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"maps"
+	"strings"
+)
+
+// What the target (a client-ssl profile's certKeyChain entry, or sys
+// httpd) uses, and changing it.
+
+// entryIndex finds the certKeyChain entry named name, or the first entry
+// when name is empty.
+func entryIndex(p *profile, name string) (int, error) {
+	if len(p.CertKeyChain) == 0 {
+		return 0, fmt.Errorf("profile %s has no certKeyChain entry: %w", p.FullPath, errNoEntry)
+	}
+	if name == "" {
+		return 0, nil
+	}
+	names := make([]string, 0, len(p.CertKeyChain))
+	for i, e := range p.CertKeyChain {
+		n, _ := e["name"].(string)
+		if n == name {
+			return i, nil
+		}
+		names = append(names, n)
+	}
+	return 0, fmt.Errorf("profile %s has no certKeyChain entry %q (it has %s): %w",
+		p.FullPath, name, strings.Join(names, ", "), errNoEntry)
+}
+
+func entryString(e map[string]any, key string) string {
+	s, _ := e[key].(string)
+	return s
+}
+
+// currentBinding returns what the target uses now; entry names the
+// certKeyChain entry (empty: the first).
+func (s *session) currentBinding(ctx context.Context, entry string) (binding, error) {
+	if s.opts.Target == targetHTTPD {
+		h, err := s.c.httpd(ctx)
+		if err != nil {
+			return binding{}, fmt.Errorf("read sys httpd: %w", err)
+		}
+		return binding{Cert: h.CertFile, Key: h.KeyFile, Chain: normalChain(h.ChainFile)}, nil
+	}
+	p, err := s.c.profile(ctx, s.opts.profilePath())
+	if err != nil {
+		return binding{}, fmt.Errorf("read client-ssl profile: %w", err)
+	}
+	i, err := entryIndex(p, entry)
+	if err != nil {
+		return binding{}, err
+	}
+	e := p.CertKeyChain[i]
+	return binding{Cert: entryString(e, "cert"), Key: entryString(e, "key"), Chain: normalChain(entryString(e, "chain"))}, nil
+}
+
+// entryName returns the name of the certKeyChain entry the route rotates.
+func (s *session) entryName(ctx context.Context) (string, error) {
+	if s.opts.Target == targetHTTPD {
+		return "", nil
+	}
+	p, err := s.c.profile(ctx, s.opts.profilePath())
+	if err != nil {
+		return "", fmt.Errorf("read client-ssl profile: %w", err)
+	}
+	i, err := entryIndex(p, s.opts.CertKeyChain)
+	if err != nil {
+		return "", err
+	}
+	return entryString(p.CertKeyChain[i], "name"), nil
+}
+
+// bindingFor returns how the target refers to the given objects: by full
+// path in a profile, by filestore path in sys httpd.
+func (s *session) bindingFor(ctx context.Context, key, cert, chain string) (binding, error) {
+	if s.opts.Target != targetHTTPD {
+		return binding{Cert: cert, Key: key, Chain: chain}, nil
+	}
+	var b binding
+	var err error
+	if b.Key, err = s.c.cachePath(ctx, "ssl-key", key); err != nil {
+		return binding{}, err
+	}
+	if b.Cert, err = s.c.cachePath(ctx, "ssl-cert", cert); err != nil {
+		return binding{}, err
+	}
+	if chain != "" {
+		if b.Chain, err = s.c.cachePath(ctx, "ssl-cert", chain); err != nil {
+			return binding{}, err
+		}
+	}
+	return b, nil
+}
+
+// bind adds to transaction tx the change that points the target at b.
+// In a profile only the entry named entry changes; every other entry and
+// every other property of that entry are written back as read, except a
+// passphrase, which belonged to the replaced key.
+func (s *session) bind(ctx context.Context, b binding, entry string, tx int64) error {
+	if s.opts.Target == targetHTTPD {
+		if err := s.c.patchHTTPD(ctx, httpd{CertFile: b.Cert, KeyFile: b.Key, ChainFile: b.Chain}, tx); err != nil {
+			return fmt.Errorf("change sys httpd: %w", err)
+		}
+		return nil
+	}
+	p, err := s.c.profile(ctx, s.opts.profilePath())
+	if err != nil {
+		return fmt.Errorf("read client-ssl profile: %w", err)
+	}
+	i, err := entryIndex(p, entry)
+	if err != nil {
+		return err
+	}
+	entries := make([]map[string]any, len(p.CertKeyChain))
+	copy(entries, p.CertKeyChain)
+	e := maps.Clone(entries[i])
+	e["cert"], e["key"] = b.Cert, b.Key
+	if b.Chain != "" {
+		e["chain"] = b.Chain
+	} else {
+		delete(e, "chain")
+	}
+	delete(e, "passphrase")
+	entries[i] = e
+	if err := s.c.patchProfile(ctx, p.FullPath, entries, tx); err != nil {
+		return fmt.Errorf("change client-ssl profile %s: %w", p.FullPath, err)
+	}
+	return nil
+}
+
+// readChain reads the certificates b names: the certificate, then the
+// chain. Only certificate files are read, never the key.
+func (s *session) readChain(ctx context.Context, b binding) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	for _, ref := range []string{b.Cert, b.Chain} {
+		if isNone(ref) {
+			continue
+		}
+		path := ref
+		if s.opts.Target != targetHTTPD {
+			var err error
+			if path, err = s.c.cachePath(ctx, "ssl-cert", ref); err != nil {
+				return nil, err
+			}
+		}
+		data, err := s.c.readFile(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		certs, err := parseCertificates(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		chain = append(chain, certs...)
+	}
+	return chain, nil
+}
+
+// parseCertificates reads every CERTIFICATE block of PEM data.
+func parseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("no certificate in the file")
+	}
+	return certs, nil
+}
+
+// encodeCertificates is the PEM of certs, in order.
+func encodeCertificates(certs []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
