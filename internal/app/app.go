@@ -214,25 +214,10 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 		PreferredChain: c.PreferredChain,
 		Accounts:       vaultAccounts{a.Vault},
 		Logger:         a.log,
-		DNS01: acme.DNS01Config{
-			Nameserver:         a.Config.DNS.RFC2136.Nameserver,
-			TSIGKey:            a.Config.DNS.RFC2136.TSIGKey,
-			TSIGAlgorithm:      a.Config.DNS.RFC2136.TSIGAlgorithm,
-			Zones:              delegateZones(a.Config.DNS.Zones),
-			PropagationTimeout: a.Config.DNS.PropagationTimeout,
-			PollingInterval:    a.Config.DNS.PollingInterval,
-			CheckResolversOnly: a.Config.DNS.CheckResolversOnly,
-		},
 	}
-	if s := a.Config.DNS.RFC2136.TSIGSecret; s != "" {
-		if acfg.DNS01.TSIGSecret, err = a.resolve(s); err != nil {
-			return nil, fmt.Errorf("dns.rfc2136.tsig_secret: %w", err)
-		}
-	}
-	if acfg.DNS01.Providers, err = a.dnsProviders(); err != nil {
+	if acfg.DNS01, err = a.DNS01(); err != nil {
 		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
 	}
-	acfg.DNS01.DoHURL = a.Config.DNS.DoH
 	if c.EAB != nil {
 		hmac, err := a.resolve(c.EAB.HMACKey)
 		if err != nil {
@@ -256,6 +241,31 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 	}
 	a.cas[name] = p
 	return p, nil
+}
+
+// DNS01 is how challenge records are written, from the dns section.
+func (a *App) DNS01() (acme.DNS01Config, error) {
+	d := a.Config.DNS
+	c := acme.DNS01Config{
+		Nameserver:         d.RFC2136.Nameserver,
+		TSIGKey:            d.RFC2136.TSIGKey,
+		TSIGAlgorithm:      d.RFC2136.TSIGAlgorithm,
+		Zones:              delegateZones(d.Zones),
+		PropagationTimeout: d.PropagationTimeout,
+		PollingInterval:    d.PollingInterval,
+		CheckResolversOnly: d.CheckResolversOnly,
+		DoHURL:             d.DoH,
+	}
+	var err error
+	if s := d.RFC2136.TSIGSecret; s != "" {
+		if c.TSIGSecret, err = a.resolve(s); err != nil {
+			return c, fmt.Errorf("dns.rfc2136.tsig_secret: %w", err)
+		}
+	}
+	if c.Providers, err = a.dnsProviders(); err != nil {
+		return c, err
+	}
+	return c, nil
 }
 
 // dnsProviders builds the provider of every delegate zone that has one in
@@ -294,6 +304,9 @@ func (a *App) roots(c config.CA) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+// Resolve reads a secret reference of the config (env:NAME, file:PATH).
+func (a *App) Resolve(ref string) (string, error) { return a.resolve(ref) }
 
 func (a *App) resolve(ref string) (string, error) {
 	return secret.Resolve(ref, a.opts.Env, os.ReadFile)

@@ -43,11 +43,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd := NewRoot(stdin, stdout, stderr)
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "ottr:", err)
+		if !errors.Is(err, errQuiet) {
+			fmt.Fprintln(stderr, "ottr:", err)
+		}
 		return 1
 	}
 	return 0
 }
+
+// errQuiet fails a command whose output already said what is wrong.
+var errQuiet = errors.New("failed")
 
 // NewRoot returns the root command with every subcommand.
 func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

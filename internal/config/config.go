@@ -148,10 +148,21 @@ type DNS struct {
 	// Providers writes the records of a delegate zone through another
 	// provider, keyed by the delegate zone: one provider per zone.
 	Providers map[string]DNSProvider `yaml:"providers"`
+	// Apply is how `ottr dns apply` creates missing _acme-challenge
+	// CNAMEs in the managed zones, for operators who allow ottr to write
+	// them. Unset: dns apply only prints the records.
+	Apply DNSApply `yaml:"apply"`
 	// DoH, when set, is a DNS-over-HTTPS endpoint (RFC 8484) that
 	// propagation checks ask instead of the resolvers, such as
 	// https://cloudflare-dns.com/dns-query. Empty: the resolvers.
 	DoH string `yaml:"doh"`
+}
+
+// DNSApply writes the managed zones.
+type DNSApply struct {
+	// RFC2136 sends the updates to the managed zones' primary server,
+	// signed with a key allowed to add CNAMEs there.
+	RFC2136 RFC2136 `yaml:"rfc2136"`
 }
 
 // RFC2136 is the dynamic-update provider's settings.

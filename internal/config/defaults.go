@@ -101,6 +101,8 @@ func (c *Config) withDefaults(baseDir string) {
 	for zone, p := range c.DNS.Providers {
 		c.DNS.Providers[zone] = providerDefaults(baseDir, p)
 	}
+	c.DNS.Apply.RFC2136.TSIGAlgorithm = normalTSIGAlgorithm(c.DNS.Apply.RFC2136.TSIGAlgorithm)
+	c.DNS.Apply.RFC2136.TSIGSecret = resolveSecretRef(baseDir, c.DNS.Apply.RFC2136.TSIGSecret)
 
 	for name, cred := range c.Credentials {
 		cred.Password = resolveSecretRef(baseDir, cred.Password)

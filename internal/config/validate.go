@@ -224,6 +224,7 @@ func (k *checker) checkDNS() {
 	}
 	k.checkRFC2136()
 	k.checkProviders()
+	k.checkRFC2136At("dns.apply.rfc2136", k.c.DNS.Apply.RFC2136, false)
 }
 
 func (k *checker) checkRFC2136() {
@@ -426,6 +427,7 @@ func (c *Config) warnings() []string {
 		}
 	}
 	warnRFC2136("dns.rfc2136", c.DNS.RFC2136)
+	warnRFC2136("dns.apply.rfc2136", c.DNS.Apply.RFC2136)
 	for _, zone := range c.inFileOrder("dns.providers", maps.Keys(c.DNS.Providers)) {
 		p, path := c.DNS.Providers[zone], join("dns.providers", zone)
 		if p.Type == ProviderRFC2136 {

@@ -140,6 +140,17 @@ func newDNS01Provider(c DNS01Config) (*delegateProvider, error) {
 	return p, nil
 }
 
+// NewChallengeWriter returns the provider issuance writes challenge
+// records through for c, for tools that must write as issuance does (the
+// delegation doctor's write test).
+func NewChallengeWriter(c DNS01Config) (challenge.Provider, error) {
+	c = c.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return newDNS01Provider(c)
+}
+
 // challengeOptions are the dns-01 solver's options.
 func challengeOptions(c DNS01Config) []dns01.ChallengeOption {
 	opts := []dns01.ChallengeOption{
