@@ -1,0 +1,183 @@
+package script
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Route option names the driver understands.
+const (
+	optGenerateCSR        = "generate_csr"
+	optInstallCertificate = "install_certificate"
+	optRollback           = "rollback"
+	optCurrentCertificate = "current_certificate"
+	optTimeout            = "timeout"
+	optWorkdir            = "workdir"
+	optEnv                = "env"
+)
+
+var knownOptions = []string{
+	optCurrentCertificate, optEnv, optGenerateCSR, optInstallCertificate,
+	optRollback, optTimeout, optWorkdir,
+}
+
+// defaultTimeout bounds each script run unless the route says otherwise.
+const defaultTimeout = 2 * time.Minute
+
+// envName is a portable environment variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// options are a route's options, parsed and checked.
+type options struct {
+	// Executables by step; CurrentCertificate and Rollback may be empty.
+	GenerateCSR        string
+	InstallCertificate string
+	Rollback           string
+	CurrentCertificate string
+	// Timeout bounds one run of one script.
+	Timeout time.Duration
+	// Workdir is the scripts' working directory; empty means a private
+	// directory made for the session.
+	Workdir string
+	// Env holds extra variables for every script, sorted by name.
+	Env []string
+}
+
+// parseOptions checks a route's options and returns them with defaults
+// filled in. Every problem is reported, each naming the option and the rule.
+// Whether the executables exist is checked by Open, on the machine that
+// runs them.
+func parseOptions(raw map[string]any) (*options, error) {
+	o := &options{Timeout: defaultTimeout}
+	var errs []error
+	bad := func(name, rule string, args ...any) {
+		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
+	}
+
+	unknown := make([]string, 0)
+	for name := range raw {
+		if !slices.Contains(knownOptions, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
+	}
+
+	o.GenerateCSR = absolute(raw, optGenerateCSR, true, bad)
+	o.InstallCertificate = absolute(raw, optInstallCertificate, true, bad)
+	o.Rollback = absolute(raw, optRollback, false, bad)
+	o.CurrentCertificate = absolute(raw, optCurrentCertificate, false, bad)
+	o.Workdir = absolute(raw, optWorkdir, false, bad)
+
+	if s, ok := text(raw, optTimeout, bad); ok {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			bad(optTimeout, "must be a duration such as \"90s\" or \"5m\", got %q", s)
+		case d <= 0:
+			bad(optTimeout, "must be positive, got %s", s)
+		default:
+			o.Timeout = d
+		}
+	}
+
+	if v, ok := raw[optEnv]; ok {
+		o.Env = environment(v, bad)
+	}
+
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return o, nil
+}
+
+// environment reads the env option: a map of variable names to string
+// values. Names starting with OTTR_ are ottr's own and refused, so a route
+// cannot hide the asset or the credentials from a script.
+func environment(v any, bad func(string, string, ...any)) []string {
+	var values map[string]any
+	switch m := v.(type) {
+	case map[string]any:
+		values = m
+	case map[string]string:
+		values = make(map[string]any, len(m))
+		for k, s := range m {
+			values[k] = s
+		}
+	default:
+		bad(optEnv, "must be a map of variable names to strings, got %s", describe(v))
+		return nil
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	env := make([]string, 0, len(names))
+	for _, name := range names {
+		s, isString := values[name].(string)
+		switch {
+		case !envName.MatchString(name):
+			bad(optEnv, "variable name %q must be letters, digits and underscores, not starting with a digit", name)
+		case strings.HasPrefix(strings.ToUpper(name), "OTTR_"):
+			bad(optEnv, "variable %s: names starting with OTTR_ are set by ottr", name)
+		case !isString:
+			bad(optEnv, "variable %s must be a string (quote numbers and booleans), got %s", name, describe(values[name]))
+		case strings.ContainsRune(s, 0):
+			bad(optEnv, "variable %s must not contain a NUL byte", name)
+		default:
+			env = append(env, name+"="+s)
+		}
+	}
+	return env
+}
+
+// absolute reads an option naming a file or directory by absolute path.
+func absolute(raw map[string]any, name string, required bool, bad func(string, string, ...any)) string {
+	s, ok := text(raw, name, bad)
+	if !ok {
+		if _, present := raw[name]; !present && required {
+			bad(name, "is required: the absolute path of an executable on the machine that runs ottr's workers")
+		}
+		return ""
+	}
+	if !filepath.IsAbs(s) {
+		bad(name, "must be an absolute path, got %q", s)
+		return ""
+	}
+	return filepath.Clean(s)
+}
+
+// text reads an optional single-line string option; ok is false when it is
+// absent or not a string (reported).
+func text(raw map[string]any, name string, bad func(string, string, ...any)) (string, bool) {
+	v, present := raw[name]
+	if !present {
+		return "", false
+	}
+	s, isString := v.(string)
+	if !isString {
+		bad(name, "must be a string, got %s", describe(v))
+		return "", false
+	}
+	if strings.ContainsAny(s, "\x00\n\r") {
+		bad(name, "must be a single line")
+		return "", false
+	}
+	return s, true
+}
+
+func describe(v any) string {
+	if v == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}
