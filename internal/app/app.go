@@ -24,7 +24,6 @@ import (
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/dnsprovider"
 	"github.com/ottr-go/ottr/internal/driver"
-	"github.com/ottr-go/ottr/internal/driver/linux"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
 	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/queue"
@@ -69,10 +68,6 @@ type App struct {
 	cas map[string]*rotation.CAProfile
 }
 
-// Drivers returns the drivers this build has.
-func Drivers() *driver.Registry {
-	return driver.NewRegistry(linux.New(linux.Config{}))
-}
 
 func delegateZones(zones map[string]string) []string {
 	out := make([]string, 0, len(zones))
