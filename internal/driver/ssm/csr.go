@@ -1,0 +1,232 @@
+package ssm
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
+)
+
+// newKeyArgs are the openssl req -newkey arguments for each key type, so one
+// openssl run makes the key and the CSR. The "ec" form with
+// ec_paramgen_curve works on OpenSSL 1.1.1 and 3.x; both write the key as
+// PKCS#8.
+var newKeyArgs = map[string]string{
+	asset.KeyRSA2048:  "-newkey rsa:2048",
+	asset.KeyRSA3072:  "-newkey rsa:3072",
+	asset.KeyRSA4096:  "-newkey rsa:4096",
+	asset.KeyECDSA256: "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve",
+	asset.KeyECDSA384: "-newkey ec -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve",
+}
+
+// GenerateCSR runs, in one command, the pre hooks and then openssl, which
+// generates a new key into the staging path and a CSR for it. The key stays
+// in the staging path until Install; the CSR, preceded by its public key
+// (-pubkey), is kept next to it and printed. Only that public output comes
+// back through SSM, and the CSR is checked before it is returned.
+func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
+	names, err := csrNames(r)
+	if err != nil {
+		return nil, wrapf("csr", err)
+	}
+	newKey, ok := newKeyArgs[r.KeyType]
+	if !ok {
+		return nil, errorf("csr", "unsupported key type %q (supported: %s)", r.KeyType, strings.Join(asset.KeyTypes, ", "))
+	}
+	digest := "-sha256"
+	if r.KeyType == asset.KeyECDSA384 {
+		digest = "-sha384"
+	}
+
+	staged := shellQuote(s.opts.stagedKeyPath())
+	stagedCSR := shellQuote(s.opts.stagedCSRPath())
+	sans := make([]string, len(names))
+	for i, n := range names {
+		sans[i] = "DNS:" + n
+	}
+	// The hooks run first, with the instance's own umask. Then umask 077
+	// makes the key file 0600 from its first byte. A staged key left by
+	// an abandoned CSR is removed first, so openssl never writes into a
+	// file someone else may have opened. The CSR is captured by the
+	// shell and written by it, so one openssl run both saves and prints
+	// it.
+	lines := append([]string{"set -e"}, s.opts.hookPrelude()...)
+	lines = append(lines,
+		runHooks("pre", s.opts.PreHooksDir, "exit 1"),
+		"umask 077",
+		ensureDir(s.opts.WorkDir),
+		"if "+exists(staged)+" || "+exists(stagedCSR)+"; then rm -f -- "+staged+" "+stagedCSR+"; fi",
+		"csr=$(openssl req -new "+newKey+" -nodes -keyout "+staged+" "+digest+
+			" -subj "+shellQuote("/CN="+r.CommonName)+
+			" -addext "+shellQuote("subjectAltName="+strings.Join(sans, ","))+" -pubkey)",
+		`printf '%s\n' "$csr" > `+stagedCSR,
+		`printf '%s\n' "$csr"`,
+	)
+	out, err := s.run(ctx, "csr", strings.Join(lines, "\n"))
+	parsed := parseOutput(out)
+	s.logHooks("pre", parsed)
+	if hookErr := parsed.hookError(); hookErr != nil {
+		return nil, wrapf("csr", hookErr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	csr, err := parseCSR(out)
+	if err != nil {
+		return nil, wrapf("csr", err)
+	}
+	if err := checkCSR(csr, r.CommonName, names, r.KeyType); err != nil {
+		return nil, wrapf("csr", err)
+	}
+	s.log.Debug("ssm: CSR generated", "key_type", r.KeyType, "names", len(names), "staged_key", path.Base(s.opts.stagedKeyPath()))
+	return csr, nil
+}
+
+// logHooks logs the hooks a script ran and skipped.
+func (s *session) logHooks(phase string, out *scriptOutput) {
+	ran, skipped := out.hooksRun()
+	if len(ran) > 0 {
+		s.log.Debug("ssm: hooks ran", "phase", phase, "hooks", ran)
+	}
+	if len(skipped) > 0 {
+		s.log.Warn("ssm: hooks skipped: not executable regular files", "phase", phase, "hooks", skipped)
+	}
+}
+
+// csrNames returns the names the CSR must carry, the CN first, without
+// duplicates, after checking each is a DNS name: they end up in an openssl
+// -subj argument, where "/" and "=" would change the subject.
+func csrNames(r driver.CSRRequest) ([]string, error) {
+	if r.CommonName == "" {
+		return nil, errors.New("request has no common name")
+	}
+	names := []string{r.CommonName}
+	for _, n := range r.DNSNames {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		if !isDNSName(n) {
+			return nil, fmt.Errorf("%q is not a DNS name", n)
+		}
+	}
+	return names, nil
+}
+
+// isDNSName reports whether name is a host name, optionally with a leading
+// "*." wildcard label.
+func isDNSName(name string) bool {
+	name = strings.TrimPrefix(name, "*.")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// parseCSR finds the PEM CSR in openssl's output and parses it.
+func parseCSR(out []byte) (*x509.CertificateRequest, error) {
+	for rest := out; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("the instance printed no PEM certificate request")
+		}
+		if block.Type == "CERTIFICATE REQUEST" || block.Type == "NEW CERTIFICATE REQUEST" {
+			csr, err := x509.ParseCertificateRequest(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("parse the instance's CSR: %w", err)
+			}
+			return csr, nil
+		}
+	}
+}
+
+// checkCSR verifies that csr is self-signed by its key and asks for exactly
+// the requested names and key type: a CSR is what the CA will certify, so an
+// instance that got anything wrong must not get it signed.
+func checkCSR(csr *x509.CertificateRequest, cn string, names []string, keyType string) error {
+	if err := csr.CheckSignature(); err != nil {
+		return fmt.Errorf("CSR signature does not verify: %w", err)
+	}
+	if csr.Subject.CommonName != cn {
+		return fmt.Errorf("CSR common name is %q, want %q", csr.Subject.CommonName, cn)
+	}
+	for _, n := range names {
+		if !slices.Contains(csr.DNSNames, n) {
+			return fmt.Errorf("CSR lacks SAN %s", n)
+		}
+	}
+	for _, n := range csr.DNSNames {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("CSR has SAN %s that was not requested", n)
+		}
+	}
+	return checkKeyType(csr.PublicKey, keyType)
+}
+
+// checkKeyType verifies that pub is a key of keyType.
+func checkKeyType(pub any, keyType string) error {
+	got := describeKey(pub)
+	want := map[string]string{
+		asset.KeyRSA2048: "RSA-2048", asset.KeyRSA3072: "RSA-3072", asset.KeyRSA4096: "RSA-4096",
+		asset.KeyECDSA256: "ECDSA-P-256", asset.KeyECDSA384: "ECDSA-P-384",
+	}[keyType]
+	if got == want {
+		return nil
+	}
+	if k, ok := pub.(*rsa.PublicKey); ok && strings.HasPrefix(keyType, "rsa") && k.N.BitLen() < rsaBits(keyType) {
+		return fmt.Errorf("weak key: the CSR's key is %s, %s was requested", got, want)
+	}
+	return fmt.Errorf("wrong key type: the CSR's key is %s, %s was requested", got, want)
+}
+
+func rsaBits(keyType string) int {
+	switch keyType {
+	case asset.KeyRSA2048:
+		return 2048
+	case asset.KeyRSA3072:
+		return 3072
+	default:
+		return 4096
+	}
+}
+
+func describeKey(pub any) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA-%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return "ECDSA-P-256"
+		case elliptic.P384():
+			return "ECDSA-P-384"
+		case elliptic.P521():
+			return "ECDSA-P-521"
+		}
+		return "ECDSA"
+	default:
+		return fmt.Sprintf("%T", pub)
+	}
+}
