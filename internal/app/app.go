@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v5/challenge"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
@@ -32,6 +34,7 @@ import (
 	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/store/postgres"
 	"github.com/ottr-go/ottr/internal/store/sqlite"
 )
 
@@ -51,8 +54,9 @@ type Options struct {
 
 // App is ottr assembled from a config.
 type App struct {
-	Config  *config.Config
-	Store   *sqlite.Store
+	Config *config.Config
+	// Store is SQLite on a single node, PostgreSQL in cluster mode.
+	Store   store.Store
 	Vault   *secret.Vault
 	Drivers *driver.Registry
 	Routes  *route.Table
@@ -63,6 +67,10 @@ type App struct {
 
 	log  *slog.Logger
 	opts Options
+	// db and pool are the store's database handles River shares: db for
+	// SQLite, pool for PostgreSQL.
+	db   *sql.DB
+	pool *pgxpool.Pool
 
 	mu  sync.Mutex
 	cas map[string]*rotation.CAProfile
@@ -113,10 +121,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Database), 0o700); err != nil {
-		return nil, fmt.Errorf("database directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, cfg.Database)
+	st, db, pool, err := openStore(ctx, cfg.Database, o)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +145,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		log:         o.Logger,
 		opts:        o,
 		cas:         map[string]*rotation.CAProfile{},
+		db:          db,
+		pool:        pool,
 	}
 	deps := rotation.Deps{
 		Store:          st,
@@ -165,6 +172,43 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 
 // Close releases the store.
 func (a *App) Close() error { return a.Store.Close() }
+
+// Clustered reports whether the store is PostgreSQL, shared by several
+// processes.
+func (a *App) Clustered() bool { return a.pool != nil }
+
+// openStore opens the SQLite file, or the PostgreSQL database of a
+// postgres:// URL (given as is, or as env:NAME or file:PATH), applying
+// migrations under a lock. It returns the handle River shares.
+func openStore(ctx context.Context, database string, o Options) (store.Store, *sql.DB, *pgxpool.Pool, error) {
+	if strings.HasPrefix(database, "env:") || strings.HasPrefix(database, "file:") {
+		url, err := secret.Resolve(database, o.Env, os.ReadFile)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("database: %w", err)
+		}
+		database = strings.TrimSpace(url)
+	}
+	if IsPostgresURL(database) {
+		pg, err := postgres.Open(ctx, database, postgres.WithLogger(o.Logger), postgres.WithClock(o.Now))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return pg, nil, pg.Pool(), nil
+	}
+	if err := os.MkdirAll(filepath.Dir(database), 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("database directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, database)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, st.DB(), nil, nil
+}
+
+// IsPostgresURL reports whether database names a PostgreSQL database.
+func IsPostgresURL(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
 
 // Rules returns what asset validation checks against this config.
 func (a *App) Rules() asset.Rules {
@@ -355,16 +399,17 @@ func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Que
 		Logger:  a.log,
 	}
 	qc := queue.Config{
-		DB:           a.Store.DB(),
+		DB:           a.db,
+		Pool:         a.pool,
 		Concurrency:  a.Config.Workers.Concurrency,
 		JobTimeout:   a.Config.Workers.JobTimeout,
 		Queues:       queues,
 		ScanInterval: a.Config.Scheduler.Interval,
+		Scanner:      sched,
 		Logger:       a.log,
 	}
 	if work {
 		qc.Runner = a.Runner
-		qc.Scanner = sched
 	}
 	q, err := queue.New(ctx, qc)
 	if err != nil {
@@ -372,6 +417,15 @@ func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Que
 	}
 	sched.Enqueuer = q
 	return q, sched, nil
+}
+
+// Migrate brings River's tables up to date; ottr's own are migrated when
+// the store opens.
+func (a *App) Migrate(ctx context.Context) error {
+	if a.pool != nil {
+		return queue.MigratePostgres(ctx, a.pool)
+	}
+	return queue.Migrate(ctx, a.db)
 }
 
 // vaultAccounts keeps ACME accounts in the encrypted vault.

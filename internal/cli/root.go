@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -24,6 +26,7 @@ type globals struct {
 	configPath string
 	configSet  bool
 	logLevel   string
+	database   string
 	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
@@ -71,6 +74,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "ottr.yaml", "configuration file")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.database, "database", "", "database: a SQLite file or a postgres:// URL (or env:NAME, file:PATH holding it); default: database in the config")
 	root.AddCommand(
 		newLabCmd(g),
 		newAssetCmd(g),
@@ -79,6 +83,8 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newRotateCmd(g),
 		newDNSCmd(g),
 		newServeCmd(g),
+		newWorkerCmd(g),
+		newMigrateCmd(g),
 		newUserCmd(g),
 	)
 	return root
@@ -103,6 +109,17 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(g.stderr, "warning:", w)
+	}
+	if g.database != "" {
+		cfg.Database = g.database
+		if !strings.Contains(g.database, "://") && !strings.HasPrefix(g.database, "env:") && !strings.HasPrefix(g.database, "file:") {
+			if cfg.Database, err = filepath.Abs(g.database); err != nil {
+				return nil, fmt.Errorf("--database: %w", err)
+			}
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("--database: %w", err)
+		}
 	}
 	return cfg, nil
 }

@@ -32,7 +32,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate to serve HTTPS (default: api.tls_cert_file)")
 	cmd.Flags().StringVar(&f.tlsKey, "tls-key", "", "PEM key to serve HTTPS (default: api.tls_key_file)")
 	cmd.Flags().BoolVar(&f.allowPlainHTTP, "allow-plain-http", false, "serve plain HTTP on an address other than loopback (tokens and passwords cross the network in clear)")
-	cmd.Flags().StringSliceVar(&f.queues, "queue", nil, "work only these data-center queues (default: all)")
+	cmd.Flags().StringSliceVar(&f.queues, "queue", nil, "run the rotations of these data-center queues (default: all on SQLite; none in cluster mode, where 'ottr worker' runs them)")
 	return cmd
 }
 
@@ -74,7 +74,10 @@ func serve(cmd *cobra.Command, g *globals, ap *app.App, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	q, _, err := ap.Queue(ctx, true, f.queues)
+	// On one node, serve does everything. In a cluster, workers placed
+	// by data center run the rotations unless serve is given queues.
+	work := !ap.Clustered() || len(f.queues) > 0
+	q, _, err := ap.Queue(ctx, work, f.queues)
 	if err != nil {
 		return err
 	}
@@ -104,8 +107,12 @@ func serve(cmd *cobra.Command, g *globals, ap *app.App, f serveFlags) error {
 	if cert != "" {
 		scheme = "https"
 	}
-	fmt.Fprintf(g.stdout, "ottr serving the API on %s://%s (OpenAPI at /openapi.json, docs at /docs); scanning every %s, %d rotations at once\n",
-		scheme, ln.Addr(), ap.Config.Scheduler.Interval, ap.Config.Workers.Concurrency)
+	working := fmt.Sprintf("%d rotations at once", ap.Config.Workers.Concurrency)
+	if !work {
+		working = "rotations run by 'ottr worker'"
+	}
+	fmt.Fprintf(g.stdout, "ottr serving the API on %s://%s (OpenAPI at /openapi.json, docs at /docs); scanning every %s, %s\n",
+		scheme, ln.Addr(), ap.Config.Scheduler.Interval, working)
 
 	var serveErr error
 	select {

@@ -14,7 +14,9 @@ import (
 // relative paths against the configuration file's directory.
 type Config struct {
 	// Database is a SQLite file path (default "ottr.db" in DataDir) or, in
-	// cluster mode, a postgres:// URL.
+	// cluster mode, a postgres:// URL; env:NAME or file:PATH reads the URL
+	// from the environment or a file, so its password stays out of this
+	// file.
 	Database string `yaml:"database"`
 	// DataDir holds the database, the master key and the lab's files.
 	// Default: "./ottr-data".

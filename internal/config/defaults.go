@@ -42,6 +42,9 @@ func (c *Config) withDefaults(baseDir string) {
 	switch {
 	case c.Database == "":
 		c.Database = filepath.Join(c.DataDir, defaultDatabaseFile)
+	case strings.HasPrefix(c.Database, "env:") || strings.HasPrefix(c.Database, "file:"):
+		// A PostgreSQL URL with its password, kept out of the file.
+		c.Database = resolveSecretRef(baseDir, c.Database)
 	case !isURL(c.Database):
 		c.Database = resolvePath(baseDir, c.Database)
 	}

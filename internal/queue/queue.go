@@ -15,7 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -24,9 +27,12 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// DefaultQueue takes the rotations of assets with no data center, and the
-// scheduler's scans.
+// DefaultQueue takes the rotations of assets with no data center.
 const DefaultQueue = river.QueueDefault
+
+// ScanQueue takes the scheduler's scans. Every process with a Scanner works
+// it, so the scan the leader schedules runs whichever processes are up.
+const ScanQueue = "ottr_scan"
 
 // RotationArgs is the job that runs (or resumes) one rotation.
 type RotationArgs struct {
@@ -56,8 +62,14 @@ type Scanner interface {
 
 // Config sets up a Queue.
 type Config struct {
-	// DB is the SQLite database River keeps its jobs in (ottr's own).
+	// DB is the SQLite database River keeps its jobs in (ottr's own), on a
+	// single node.
 	DB *sql.DB
+	// Pool is the PostgreSQL database River keeps its jobs in, in cluster
+	// mode: several processes share it, River elects the leader that
+	// runs the scan, and idle workers are woken by LISTEN/NOTIFY. Set DB
+	// or Pool.
+	Pool *pgxpool.Pool
 	// Runner runs rotation jobs; required to work them.
 	Runner Runner
 	// Scanner, if set, runs every ScanInterval on the elected leader only.
@@ -72,15 +84,34 @@ type Config struct {
 	// means every queue, added as rotations are enqueued.
 	Queues []string
 	// PollInterval is how often idle workers look for jobs (SQLite has no
-	// LISTEN/NOTIFY). Default 200ms.
+	// LISTEN/NOTIFY; on PostgreSQL it is the fallback). Default 200ms.
 	PollInterval time.Duration
+	// ID names this process among the cluster's River clients. Default:
+	// River's own (host and a random suffix).
+	ID string
 	// Logger receives River's logs; nil discards them.
 	Logger *slog.Logger
 }
 
+// scanUniqueStates keep one scan queued or running at a time: a leader
+// change or a slow scan must not pile scans up.
+var scanUniqueStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+}
+
+// client is what Queue uses of a River client; *river.Client[*sql.Tx] and
+// *river.Client[pgx.Tx] both have it.
+type client interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	Queues() *river.QueueBundle
+}
+
 // Queue enqueues and works rotation jobs.
 type Queue struct {
-	client  *river.Client[*sql.Tx]
+	client  client
 	cfg     Config
 	workAll bool
 
@@ -100,10 +131,42 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// migrateLockKey is the PostgreSQL advisory lock River's migrations run
+// under ("ottr-river" in ASCII), so processes starting together migrate
+// one after the other.
+const migrateLockKey = 0x6f7474722d726976
+
+// MigratePostgres brings River's tables in pool's database up to date,
+// under an advisory lock. River applies each version in its own
+// transaction (a version may add an enum value that the next one uses), so
+// the lock is held by a connection of its own, outside the pool: waiting
+// for the lock must not take a connection the migration needs.
+func MigratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return fmt.Errorf("queue: migrate: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("queue: migrate: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(migrateLockKey)); err != nil {
+		return fmt.Errorf("queue: migrate: lock: %w", err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrateLockKey))
+	}()
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("queue: migrate: %w", err)
+	}
+	return nil
+}
+
 // New migrates River's schema and returns a Queue ready to Start.
 func New(ctx context.Context, cfg Config) (*Queue, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("queue: a database is required")
+	if (cfg.DB == nil) == (cfg.Pool == nil) {
+		return nil, errors.New("queue: set a SQLite database or a PostgreSQL pool, not both")
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 50
@@ -117,7 +180,11 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := Migrate(ctx, cfg.DB); err != nil {
+	if cfg.Pool != nil {
+		if err := MigratePostgres(ctx, cfg.Pool); err != nil {
+			return nil, err
+		}
+	} else if err := Migrate(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
 	q := &Queue{cfg: cfg, workAll: len(cfg.Queues) == 0, queues: map[string]bool{}}
@@ -135,18 +202,25 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 			interval = 5 * time.Minute
 		}
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(interval),
-			func() (river.JobArgs, *river.InsertOpts) { return ScanArgs{}, nil },
+			func() (river.JobArgs, *river.InsertOpts) {
+				return ScanArgs{}, &river.InsertOpts{Queue: ScanQueue, UniqueOpts: river.UniqueOpts{ByQueue: true, ByState: scanUniqueStates}}
+			},
 			&river.PeriodicJobOpts{RunOnStart: true}))
 	}
 
 	queues := map[string]river.QueueConfig{}
-	names := cfg.Queues
-	if q.workAll {
-		names = []string{DefaultQueue}
+	if cfg.Runner != nil {
+		names := cfg.Queues
+		if q.workAll {
+			names = []string{DefaultQueue}
+		}
+		for _, name := range names {
+			queues[name] = river.QueueConfig{MaxWorkers: cfg.Concurrency}
+			q.queues[name] = true
+		}
 	}
-	for _, name := range names {
-		queues[name] = river.QueueConfig{MaxWorkers: cfg.Concurrency}
-		q.queues[name] = true
+	if cfg.Scanner != nil {
+		queues[ScanQueue] = river.QueueConfig{MaxWorkers: 1}
 	}
 	rc := &river.Config{
 		Queues:       queues,
@@ -157,7 +231,8 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		JobTimeout:        -1,
 		MaxAttempts:       10,
 		Logger:            cfg.Logger,
-		PollOnly:          true,
+		ID:                cfg.ID,
+		PollOnly:          cfg.Pool == nil,
 		FetchCooldown:     min(50*time.Millisecond, cfg.PollInterval),
 		FetchPollInterval: cfg.PollInterval,
 		// A worker that died mid-rotation leaves its job running; another
@@ -169,11 +244,15 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		rc.Queues = nil
 		rc.Workers = nil
 	}
-	client, err := river.NewClient(riversqlite.New(cfg.DB), rc)
+	var err error
+	if cfg.Pool != nil {
+		q.client, err = river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	} else {
+		q.client, err = river.NewClient(riversqlite.New(cfg.DB), rc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	q.client = client
 	return q, nil
 }
 
