@@ -235,16 +235,22 @@ func (s *session) baseEnv() []string {
 
 // writeKeyFile writes the credentials' private key to a new file in the
 // session's private directory (os.CreateTemp makes it 0600), or returns ""
-// when there is none.
+// when there is none. The file ends with a newline even when the key does
+// not: a secret read from a file may have lost it, and OpenSSH refuses an
+// OpenSSH-format key without it ("error in libcrypto").
 func (s *session) writeKeyFile() (string, error) {
-	if len(s.creds.PrivateKey) == 0 {
+	key := s.creds.PrivateKey
+	if len(key) == 0 {
 		return "", nil
 	}
 	f, err := os.CreateTemp(s.dir, "key-")
 	if err != nil {
 		return "", fmt.Errorf("write the private key file: %w", err)
 	}
-	_, err = f.Write(s.creds.PrivateKey)
+	_, err = f.Write(key)
+	if err == nil && key[len(key)-1] != '\n' {
+		_, err = f.Write([]byte{'\n'})
+	}
 	if closeErr := f.Close(); err == nil {
 		err = closeErr
 	}

@@ -18,8 +18,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	awsssm "github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -31,7 +29,7 @@ import (
 // SendCommand, GetCommandInvocation and CancelCommand to run scripts on it.
 type awsClient struct {
 	ssm    *awsssm.Client
-	ec2    *ec2.Client
+	ec2    *ec2Client
 	region string
 }
 
@@ -83,17 +81,17 @@ func newAWSClient(ctx context.Context, o *options, c driver.Credentials, httpTim
 			return nil, fmt.Errorf("credentials: the default AWS credential chain: %w", err)
 		}
 	}
+	ec2API, err := newEC2Client(cfg, o.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("ec2 endpoint: %w", err)
+	}
 	return &awsClient{
 		ssm: awsssm.NewFromConfig(cfg, func(opts *awsssm.Options) {
 			if o.Endpoint != "" {
 				opts.BaseEndpoint = aws.String(o.Endpoint)
 			}
 		}),
-		ec2: ec2.NewFromConfig(cfg, func(opts *ec2.Options) {
-			if o.Endpoint != "" {
-				opts.BaseEndpoint = aws.String(o.Endpoint)
-			}
-		}),
+		ec2:    ec2API,
 		region: o.Region,
 	}, nil
 }
@@ -139,25 +137,21 @@ func loadRoots(file string) (*x509.CertPool, error) {
 // runningInstanceByName returns the ID of the one running instance whose
 // Name tag is name. None, or more than one, is an error naming the tag.
 func (c *awsClient) runningInstanceByName(ctx context.Context, name string) (string, error) {
-	input := &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+	instances, err := c.ec2.describeInstances(ctx, []ec2Filter{
 		// EC2 filter values are wildcard patterns: escape them, so a
 		// Name tag with "*" or "?" matches only itself.
-		{Name: aws.String("tag:Name"), Values: []string{escapeFilterValue(name)}},
-		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
-	}}
+		{name: "tag:Name", values: []string{escapeFilterValue(name)}},
+		{name: "instance-state-name", values: []string{"running"}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("find the instance tagged Name=%q: %w", name, err)
+	}
 	var ids []string
-	pages := ec2.NewDescribeInstancesPaginator(c.ec2, input)
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return "", fmt.Errorf("find the instance tagged Name=%q: %w", name, err)
-		}
-		for _, r := range page.Reservations {
-			for _, inst := range r.Instances {
-				if hasTag(inst.Tags, "Name", name) && inst.InstanceId != nil {
-					ids = append(ids, *inst.InstanceId)
-				}
-			}
+	for _, inst := range instances {
+		// The filters already did this; checking again keeps a lax
+		// endpoint from handing over the wrong instance.
+		if hasTag(inst.Tags, "Name", name) && inst.State == "running" && inst.ID != "" {
+			ids = append(ids, inst.ID)
 		}
 	}
 	sort.Strings(ids)
@@ -176,9 +170,9 @@ func escapeFilterValue(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`).Replace(s)
 }
 
-func hasTag(tags []ec2types.Tag, key, value string) bool {
+func hasTag(tags []ec2Tag, key, value string) bool {
 	for _, t := range tags {
-		if aws.ToString(t.Key) == key && aws.ToString(t.Value) == value {
+		if t.Key == key && t.Value == value {
 			return true
 		}
 	}
