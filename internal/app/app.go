@@ -76,7 +76,6 @@ type App struct {
 	cas map[string]*rotation.CAProfile
 }
 
-
 func delegateZones(zones map[string]string) []string {
 	out := make([]string, 0, len(zones))
 	for _, d := range zones {
@@ -125,7 +124,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := secret.LoadOrCreateKey(cfg.MasterKeyFile)
+	loadKey := secret.LoadOrCreateKey
+	if pool != nil {
+		loadKey = secret.LoadKey
+	}
+	key, err := loadKey(cfg.MasterKeyFile)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -407,16 +410,27 @@ func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Que
 		ScanInterval: a.Config.Scheduler.Interval,
 		Scanner:      sched,
 		Logger:       a.log,
+		ID:           clientID(),
 	}
-	if work {
-		qc.Runner = a.Runner
-	}
+	// The runner is always known, even to a process that runs no
+	// rotations, so a leader rescues (not discards) a dead worker's jobs.
+	qc.Runner, qc.ScanOnly = a.Runner, !work
 	q, err := queue.New(ctx, qc)
 	if err != nil {
 		return nil, nil, err
 	}
 	sched.Enqueuer = q
 	return q, sched, nil
+}
+
+// clientID names this process among a cluster's queue clients, so an
+// operator (and River's job records) can tell which process ran a job.
+func clientID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "ottr"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // Migrate brings River's tables up to date; ottr's own are migrated when

@@ -3,15 +3,18 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/cli"
+	"github.com/ottr-go/ottr/internal/lab"
 )
 
 // run runs the ottr command line in-process and returns its output.
@@ -316,27 +319,50 @@ func TestPlanAndDNSPlan(t *testing.T) {
 	}
 }
 
-// TestLabCommand runs the README's first command on a small fleet. It is
-// the only test in this binary that starts Pebble.
+// TestLabCommand runs the README's first command on a small fleet of every
+// platform. It is the only test in this binary that starts Pebble: one
+// `ottr lab` run covers them all.
 func TestLabCommand(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatal("the lab needs openssl (Debian package openssl; 'make test' installs it as root)")
+	for _, tool := range []string{"openssl", "ssh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the lab needs %s (Debian packages openssl and openssh-client; 'make test' installs them as root)", tool)
+		}
 	}
-	out, errOut, code := run(t, "", "lab", "--devices", "3", "--data", t.TempDir())
+	platforms := lab.KnownPlatforms()
+	devices := len(platforms)
+	out, errOut, code := run(t, "", "lab", "--devices", strconv.Itoa(devices), "--platforms", strings.Join(platforms, ","), "--data", t.TempDir())
 	if code != 0 {
 		t.Fatalf("ottr lab: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "3 rotated, 0 failed") {
-		t.Errorf("lab summary missing:\n%s", out)
+	if want := fmt.Sprintf("%d rotated, 0 failed", devices); !strings.Contains(out, want) {
+		t.Errorf("lab summary %q missing:\n%s", want, out)
 	}
-	for _, host := range []string{"host-0001", "host-0002", "host-0003"} {
-		line := regexp.MustCompile(host + `\.lab\.ottr\.test\s+(\S+)\s+(\S+)\s+(\S+).*succeeded`).FindStringSubmatch(out)
+	for i := range devices {
+		device := lab.DeviceName(platforms[i%len(platforms)], i)
+		line := regexp.MustCompile(regexp.QuoteMeta(device) + `\s+(\S+)\s+(\S+)\s+(\S+).*succeeded`).FindStringSubmatch(out)
 		if line == nil {
-			t.Errorf("%s has no succeeded row:\n%s", host, out)
+			t.Errorf("%s has no succeeded row:\n%s", device, out)
 			continue
 		}
 		if line[1] == line[2] || line[2] == "-" {
-			t.Errorf("%s: serial %s -> %s, want a new one", host, line[1], line[2])
+			t.Errorf("%s: serial %s -> %s, want a new one", device, line[1], line[2])
 		}
+	}
+}
+
+// A mistyped platform is refused before anything starts, naming the ones
+// there are.
+func TestLabRefusesAnUnknownPlatform(t *testing.T) {
+	out, errOut, code := run(t, "", "lab", "--devices", "2", "--platforms", "linux,netscaler")
+	if code == 0 {
+		t.Fatalf("ottr lab --platforms linux,netscaler succeeded:\n%s", out)
+	}
+	for _, want := range append([]string{"--platforms", `unknown platform "netscaler"`}, lab.KnownPlatforms()...) {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("error output lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(out, "starting the lab") {
+		t.Errorf("the lab started before the platforms were checked:\n%s", out)
 	}
 }

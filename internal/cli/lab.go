@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ type labFlags struct {
 	devices, concurrency int
 	keep, bench          bool
 	data, profile        string
+	platforms            []string
 	tableRows            int
 	cpuProfile           string
 }
@@ -43,9 +45,16 @@ func newLabCmd(g *globals) *cobra.Command {
 		Use:   "lab",
 		Short: "Rotate a fleet of emulated devices against an embedded ACME CA and DNS server",
 		Long: `lab starts, in this process, an embedded ACME CA (Pebble), an authoritative DNS
-server with a delegated challenge zone, and --devices emulated Linux hosts (each with a
-real SSH server and a TLS endpoint on its own 127.x.y.z address), registers them as
-assets, runs one rotation wave and prints what every device got.`,
+server with a delegated challenge zone, and --devices emulated devices, each on its own
+127.x.y.z address, registers them as assets, runs one rotation wave and prints what every
+device got.
+
+--platforms picks the kinds of device, spread round-robin over the fleet: linux (a real
+SSH server and an nginx-like TLS endpoint), panos (PAN-OS XML API), bigip (F5 iControl
+REST), lighthouse (Opengear REST API), junos (NETCONF over SSH), script (the shipped
+example scripts of the script driver against a Linux host) and ssm (EC2 instances behind
+an emulated AWS Systems Manager endpoint, for the linux-ssm driver). Each platform gets
+its own route, credentials and driver in the lab's ottr.yaml.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd.Context(), g, f) },
 	}
@@ -55,6 +64,8 @@ assets, runs one rotation wave and prints what every device got.`,
 	cmd.Flags().BoolVar(&f.bench, "bench", false, "measure throughput, per-step medians, peak memory and the CA's ceiling")
 	cmd.Flags().StringVar(&f.data, "data", "", "keep the lab's database and files in this directory (default: a temporary one)")
 	cmd.Flags().StringVar(&f.profile, "profile", "default", "ACME profile to order: default (90 days) or shortlived (6 days)")
+	cmd.Flags().StringSliceVar(&f.platforms, "platforms", []string{lab.PlatformLinux},
+		"kinds of device, spread round-robin over the fleet: "+strings.Join(lab.KnownPlatforms(), ","))
 	cmd.Flags().IntVar(&f.tableRows, "rows", 50, "print at most this many device rows")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	return cmd
@@ -75,8 +86,23 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	if f.profile != "default" && f.profile != "shortlived" {
 		return fmt.Errorf("--profile %q: want default or shortlived", f.profile)
 	}
-	if _, err := exec.LookPath("openssl"); err != nil {
-		return fmt.Errorf("the emulated hosts run openssl, which is not installed (apt-get install openssl)")
+	if len(f.platforms) == 0 {
+		f.platforms = []string{lab.PlatformLinux}
+	}
+	if err := lab.ValidatePlatforms(f.platforms); err != nil {
+		return fmt.Errorf("--platforms: %w", err)
+	}
+	if slices.ContainsFunc(f.platforms, func(p string) bool {
+		return p == lab.PlatformLinux || p == lab.PlatformScript || p == lab.PlatformSSM
+	}) {
+		if _, err := exec.LookPath("openssl"); err != nil {
+			return fmt.Errorf("the emulated hosts run openssl, which is not installed (apt-get install openssl)")
+		}
+	}
+	if slices.Contains(f.platforms, lab.PlatformScript) {
+		if _, err := exec.LookPath("ssh"); err != nil {
+			return fmt.Errorf("the script driver's example scripts log in with OpenSSH's ssh, which is not installed (apt-get install openssh-client)")
+		}
 	}
 	if f.cpuProfile != "" {
 		out, err := os.Create(f.cpuProfile)
@@ -91,8 +117,15 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	}
 	log := g.logger()
 	started := time.Now()
-	fmt.Fprintf(g.stdout, "starting the lab: CA, DNS server and %d devices ...\n", f.devices)
-	l, err := lab.Start(ctx, lab.Options{Devices: f.devices, DataDir: f.data, Profile: f.profile, Concurrency: f.concurrency, Logger: log})
+	kinds := ""
+	if len(f.platforms) > 1 || f.platforms[0] != lab.PlatformLinux {
+		kinds = " (" + strings.Join(f.platforms, ", ") + ")"
+	}
+	fmt.Fprintf(g.stdout, "starting the lab: CA, DNS server and %d devices%s ...\n", f.devices, kinds)
+	l, err := lab.Start(ctx, lab.Options{
+		Devices: f.devices, Platforms: f.platforms, DataDir: f.data, Profile: f.profile,
+		Concurrency: f.concurrency, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -116,8 +149,14 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 		return err
 	}
 	before := map[string]string{}
-	for _, h := range l.Hosts {
-		before[h.Name()] = serialOf(h.Served())
+	for _, d := range l.Devices {
+		chain, err := d.ServedChain(ctx)
+		if err != nil {
+			return err
+		}
+		if len(chain) > 0 {
+			before[d.Name()] = serialOf(chain[0])
+		}
 	}
 
 	q, sched, err := ap.Queue(ctx, true, nil)
@@ -345,7 +384,8 @@ func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := bareIssue(ctx, ca.Issuer, lab.HostName(i), ca.Profile); err != nil {
+			// The fleet's own names: each has its _acme-challenge delegation.
+			if err := bareIssue(ctx, ca.Issuer, rows[i].Device, ca.Profile); err != nil {
 				failed.Add(1)
 				if failed.Load() == 1 {
 					fmt.Fprintln(g.stderr, "bench: issuance failed:", err)

@@ -1,8 +1,10 @@
 // Package lab builds a whole rotation environment inside one process: an
 // embedded ACME CA (Pebble), an authoritative DNS server holding a device
 // zone whose _acme-challenge CNAMEs point into a delegate zone that accepts
-// TSIG-signed RFC 2136 updates, and a fleet of emulated Linux hosts. It
-// writes an ottr.yaml for that environment, so ottr runs against the lab
+// TSIG-signed RFC 2136 updates, and a fleet of emulated devices — Linux
+// hosts by default, or any mix of the platforms in KnownPlatforms, each
+// device on its own loopback address. It writes an ottr.yaml for that
+// environment, with one route per platform, so ottr runs against the lab
 // exactly as it runs against a real fleet. `ottr lab` and the end-to-end
 // tests use it.
 package lab
@@ -11,27 +13,22 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
+	"slices"
+	"time"
 
-	"github.com/miekg/dns"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
-	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/lab/devices/linux"
+	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
 	"github.com/ottr-go/ottr/internal/lab/dnsserver"
 	"github.com/ottr-go/ottr/internal/lab/pebble"
 )
@@ -42,14 +39,15 @@ const (
 	DelegateZone = "acme.ottr.test"
 	CAName       = "lab"
 	tsigKeyName  = "ottr-lab."
-	sshPort      = 2222
-	tlsPort      = 8443
 )
 
 // Options tune Start.
 type Options struct {
-	// Devices is how many emulated Linux hosts to start. Default 20.
+	// Devices is how many emulated devices to start. Default 20.
 	Devices int
+	// Platforms are the kinds of device to start, from KnownPlatforms;
+	// device i is of Platforms[i % len(Platforms)]. Default: linux only.
+	Platforms []string
 	// DataDir keeps the lab's database, keys and host directories. Empty
 	// means a temporary directory removed by Close.
 	DataDir string
@@ -77,11 +75,27 @@ type Lab struct {
 	Config     *config.Config
 	CA         *pebble.CA
 	DNS        *dnsserver.Server
-	Hosts      []*linux.Host
-	// Assets are the hosts as inventory records, in Hosts' order.
+	// Devices are every emulated device, in Assets' order.
+	Devices []*Device
+	// Hosts are the emulated Linux hosts (platforms linux and script), in
+	// device order: in a lab of Linux hosts only, Hosts[i] is device i.
+	Hosts []*linux.Host
+	// Assets are the devices as inventory records, in Devices' order.
 	Assets []asset.Asset
 	// TSIGSecret signs updates to the delegate zone.
 	TSIGSecret string
+
+	platforms []platform
+	// clientKey is the SSH key ottr logs in to Linux hosts with.
+	clientKey ssh.PublicKey
+	// deviceCA signs the API devices' initial certificates; nil when no
+	// platform of the lab needs it.
+	deviceCA *deviceCA
+	// logins are the device logins by platform; the config refers to
+	// their secrets as files.
+	logins map[string]login
+	// ssm is the SSM endpoint of the ssm platform's instances.
+	ssm *labssm.Service
 
 	ownCA, ownDNS, ownDir bool
 }
@@ -104,7 +118,14 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l = &Lab{Dir: o.DataDir, CA: o.CA, DNS: o.DNS, TSIGSecret: o.TSIGSecret}
+	if len(o.Platforms) == 0 {
+		o.Platforms = []string{PlatformLinux}
+	}
+	ps, err := lookupPlatforms(o.Platforms)
+	if err != nil {
+		return nil, err
+	}
+	l = &Lab{Dir: o.DataDir, CA: o.CA, DNS: o.DNS, TSIGSecret: o.TSIGSecret, platforms: ps}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -147,11 +168,20 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 		l.ownCA = true
 	}
 
-	clientKey, err := l.writeClientKey()
-	if err != nil {
+	if l.clientKey, err = l.writeClientKey(); err != nil {
 		return l, err
 	}
-	if err = l.startHosts(ctx, o, clientKey); err != nil {
+	if err = l.writeDeviceLogins(); err != nil {
+		return l, err
+	}
+	for _, p := range ps {
+		if p.setUp != nil {
+			if err = p.setUp(ctx, l); err != nil {
+				return l, fmt.Errorf("lab: %s: %w", p.name, err)
+			}
+		}
+	}
+	if err = l.startDevices(ctx, o, ps); err != nil {
 		return l, err
 	}
 	if err = l.writeTrust(ctx); err != nil {
@@ -165,12 +195,10 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 
 // Close stops every part the lab started and removes a temporary directory.
 func (l *Lab) Close() {
-	var wg sync.WaitGroup
-	for _, h := range l.Hosts {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = h.Close() }()
+	l.closeDevices()
+	if l.ssm != nil {
+		_ = l.ssm.Close()
 	}
-	wg.Wait()
 	if l.ownCA && l.CA != nil {
 		_ = l.CA.Close()
 	}
@@ -194,11 +222,77 @@ func (l *Lab) writeClientKey() (ssh.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab: client key: %w", err)
 	}
-	if err := os.WriteFile(l.path("id_ed25519"), pem.EncodeToMemory(block), 0o600); err != nil {
+	key := pem.EncodeToMemory(block)
+	if err := os.WriteFile(l.path("id_ed25519"), key, 0o600); err != nil {
 		return nil, fmt.Errorf("lab: client key: %w", err)
+	}
+	// The same key for the script driver's credentials, with one more
+	// newline: a file: secret loses its last newline, the script driver
+	// writes the key for ssh as it gets it, and OpenSSH refuses a key file
+	// whose armour does not end in a newline ("error in libcrypto").
+	if slices.ContainsFunc(l.platforms, func(p platform) bool { return p.keyLogin }) {
+		if err := os.WriteFile(l.scriptKeyFile(), append(key, '\n'), 0o600); err != nil {
+			return nil, fmt.Errorf("lab: client key: %w", err)
+		}
 	}
 	return ssh.NewPublicKey(pub)
 }
+
+// login is a device login of the lab.
+type login struct{ username, password string }
+
+// writeDeviceLogins makes the login of each platform that has its own:
+// a random password (or AWS secret access key) in a 0600 file the config
+// names, or the lab's SSH key. It also makes the device CA when a platform
+// needs one.
+func (l *Lab) writeDeviceLogins() error {
+	l.logins = map[string]login{}
+	for _, p := range l.platforms {
+		if p.caFile && l.deviceCA == nil {
+			ca, err := newDeviceCA(l.now())
+			if err != nil {
+				return err
+			}
+			l.deviceCA = ca
+		}
+		if !p.namedLogin() {
+			continue
+		}
+		lg := login{username: p.username}
+		if p.keyLogin {
+			l.logins[p.name] = lg
+			continue
+		}
+		secret := make([]byte, 30)
+		if _, err := rand.Read(secret); err != nil {
+			return fmt.Errorf("lab: %s password: %w", p.name, err)
+		}
+		lg.password = base64.RawURLEncoding.EncodeToString(secret)
+		if p.accessKeyLogin {
+			id := make([]byte, 10)
+			if _, err := rand.Read(id); err != nil {
+				return fmt.Errorf("lab: %s access key: %w", p.name, err)
+			}
+			// An access key ID's shape: AKIA and 16 base32 characters.
+			lg.username = "AKIA" + base32.StdEncoding.EncodeToString(id)
+		}
+		if err := os.WriteFile(l.passwordFile(p.name), []byte(lg.password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("lab: %s password: %w", p.name, err)
+		}
+		l.logins[p.name] = lg
+	}
+	return nil
+}
+
+func (l *Lab) passwordFile(platform string) string { return l.path(platform + ".password") }
+
+func (l *Lab) scriptKeyFile() string { return l.path("id_ed25519.script") }
+
+// deviceRootsFile is the ca_file of the API devices' routes.
+func (l *Lab) deviceRootsFile() string { return l.path("device-roots.pem") }
+
+// now dates the device CA and the devices' initial certificates.
+func (l *Lab) now() time.Time { return time.Now() }
 
 // HostIP returns the loopback address of host i (0-based) in subnet s.
 func HostIP(subnet, i int) string {
@@ -209,117 +303,6 @@ func HostIP(subnet, i int) string {
 func HostName(i int) string { return fmt.Sprintf("host-%04d.%s", i+1, DeviceZone) }
 
 func defaultSubnet() int { return 100 + os.Getpid()%150 }
-
-// startHosts starts the emulated hosts in parallel, registers their DNS
-// names and delegations, and writes known_hosts.
-func (l *Lab) startHosts(ctx context.Context, o Options, clientKey ssh.PublicKey) error {
-	delegations, err := dnsdelegate.New(map[string]string{DeviceZone: DelegateZone})
-	if err != nil {
-		return err
-	}
-	subnet := o.Subnet
-	if subnet == 0 {
-		subnet = defaultSubnet()
-	}
-	for attempt := 1; ; attempt++ {
-		err := l.startHostsIn(ctx, o.Devices, subnet, clientKey, delegations)
-		if err == nil {
-			break
-		}
-		// Another lab (a parallel test binary, say) holds this subnet:
-		// move to the next one, unless the caller chose it.
-		if o.Subnet != 0 || attempt == 10 || !errors.Is(err, syscall.EADDRINUSE) {
-			return err
-		}
-		subnet = 100 + (subnet-100+1)%150
-	}
-	var known strings.Builder
-	for i, h := range l.Hosts {
-		addr := net.JoinHostPort(HostIP(subnet, i), strconv.Itoa(sshPort))
-		known.WriteString(knownhosts.Line([]string{knownhosts.Normalize(addr)}, h.HostKey()) + "\n")
-	}
-	return os.WriteFile(l.path("known_hosts"), []byte(known.String()), 0o600)
-}
-
-// startHostsIn starts n hosts in 127.subnet.0.0/16; on failure it stops the
-// ones it started.
-func (l *Lab) startHostsIn(ctx context.Context, n, subnet int, clientKey ssh.PublicKey, d *dnsdelegate.Delegations) error {
-	l.Hosts = make([]*linux.Host, n)
-	l.Assets = make([]asset.Asset, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = l.startHost(ctx, i, subnet, clientKey, d)
-		}()
-	}
-	wg.Wait()
-	err := errors.Join(errs...)
-	if err != nil {
-		for _, h := range l.Hosts {
-			if h != nil {
-				_ = h.Close()
-			}
-		}
-		l.Hosts, l.Assets = nil, nil
-	}
-	return err
-}
-
-func (l *Lab) startHost(ctx context.Context, i, subnet int, clientKey ssh.PublicKey, d *dnsdelegate.Delegations) error {
-	name, ip := HostName(i), HostIP(subnet, i)
-	h, err := linux.Start(ctx, linux.Config{
-		Name:          name,
-		Dir:           l.path(filepath.Join("hosts", strings.SplitN(name, ".", 2)[0])),
-		SSHAddr:       net.JoinHostPort(ip, strconv.Itoa(sshPort)),
-		TLSAddr:       net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
-		User:          "ottr",
-		AuthorizedKey: clientKey,
-		// Thousands of hosts share this machine: keep processes for
-		// openssl, where the keys are made.
-		InProcessShell: true,
-	})
-	if err != nil {
-		return fmt.Errorf("lab: %w (is %s in use by another lab? pass another subnet)", err, ip)
-	}
-	l.Hosts[i] = h
-	rec, err := d.Record(name)
-	if err != nil {
-		return err
-	}
-	// Set, not add: a retry in another subnet replaces the address.
-	for _, rr := range []string{
-		fmt.Sprintf("%s. 60 IN A %s", name, ip),
-		rec.ZoneLine(),
-	} {
-		parsed, err := dns.NewRR(rr)
-		if err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		if err := l.DNS.SetRecord(parsed); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-	}
-	l.Assets[i] = asset.Asset{
-		SystemName:             name,
-		CommonName:             name,
-		SubjectAlternativeName: []string{name},
-		CertificateAuthority:   CAName,
-		DataCenter:             fmt.Sprintf("lab%d", i%2+1),
-		DeviceModel:            "emulated",
-		HostPlatform:           "linux",
-		IPAddress:              ip,
-		Origin:                 "lab",
-		OSVersion:              "12",
-		Port:                   tlsPort,
-	}
-	return nil
-}
 
 // writeTrust writes the roots ottr trusts for the lab's CA: the ACME
 // server's TLS root and the roots it issues under.
@@ -332,65 +315,17 @@ func (l *Lab) writeTrust(ctx context.Context) error {
 	if err := os.WriteFile(l.path("ca-roots.pem"), bundle, 0o644); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
+	if l.deviceCA != nil {
+		// The API devices start with a certificate of the device CA, and
+		// after a rotation serve their API with the CA's: their drivers
+		// must trust both. The SSM endpoint's certificate is self-signed.
+		devices := append(l.deviceCA.PEM(), issuance...)
+		if l.ssm != nil {
+			devices = append(devices, l.ssm.CertificatePEM()...)
+		}
+		if err := os.WriteFile(l.deviceRootsFile(), devices, 0o644); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
 	return os.WriteFile(l.path("tsig.secret"), []byte(l.TSIGSecret+"\n"), 0o600)
-}
-
-// writeConfig writes ottr.yaml for the lab and loads it back through the
-// same parser an operator's file goes through.
-func (l *Lab) writeConfig(o Options) error {
-	opts := l.Hosts[0].RouteOptions()
-	var y strings.Builder
-	fmt.Fprintf(&y, `# ottr.yaml written by 'ottr lab' for its embedded CA, DNS server and devices.
-data_dir: %q
-workers:
-  concurrency: %d
-  job_timeout: 2m
-scheduler:
-  interval: 1m
-certificate_authorities:
-  %s:
-    directory: %q
-    roots_file: %q
-    profile: %q
-    key_type: ecdsa256
-    expected_issuers: ["Pebble"]
-    min_lifetime: 24h
-dns:
-  zones:
-    %s: %s
-  resolvers: [%q]
-  propagation_timeout: 30s
-  polling_interval: 100ms
-  check_resolvers_only: true
-  rfc2136:
-    nameserver: %q
-    tsig_key: %q
-    tsig_algorithm: hmac-sha256.
-    tsig_secret: %q
-credentials:
-  default:
-    username: ottr
-    private_key: %q
-routes:
-  - name: lab-linux
-    match: {platform: linux}
-    driver: linux
-    options:
-      ssh_port: %d
-      cert_path: %q
-      key_path: %q
-      reload_command: %q
-`, l.Dir, o.Concurrency, CAName, l.CA.DirectoryURL(), l.path("ca-roots.pem"), o.Profile,
-		DeviceZone, DelegateZone, l.DNS.Addr(), l.DNS.Addr(), tsigKeyName, "file:"+l.path("tsig.secret"),
-		"file:"+l.path("id_ed25519"), sshPort, opts["cert_path"], opts["key_path"], opts["reload_command"])
-	l.ConfigPath = l.path("ottr.yaml")
-	if err := os.WriteFile(l.ConfigPath, []byte(y.String()), 0o600); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	cfg, err := config.Load(l.ConfigPath)
-	if err != nil {
-		return fmt.Errorf("lab: the generated config does not load: %w", err)
-	}
-	l.Config = cfg
-	return nil
 }

@@ -72,6 +72,11 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// Runner runs rotation jobs; required to work them.
 	Runner Runner
+	// ScanOnly keeps this process off the rotation queues while it still
+	// knows the rotation job: River's leader rescues the jobs a dead
+	// worker left running only if it knows their kind, and would discard
+	// them otherwise.
+	ScanOnly bool
 	// Scanner, if set, runs every ScanInterval on the elected leader only.
 	Scanner      Scanner
 	ScanInterval time.Duration
@@ -192,7 +197,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	workers := river.NewWorkers()
 	limit := make(chan struct{}, cfg.Concurrency)
 	if cfg.Runner != nil {
-		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit, timeout: cfg.JobTimeout})
+		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit})
 	}
 	var periodic []*river.PeriodicJob
 	if cfg.Scanner != nil {
@@ -209,7 +214,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 
 	queues := map[string]river.QueueConfig{}
-	if cfg.Runner != nil {
+	if cfg.Runner != nil && !cfg.ScanOnly {
 		names := cfg.Queues
 		if q.workAll {
 			names = []string{DefaultQueue}
@@ -226,9 +231,11 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		Queues:       queues,
 		Workers:      workers,
 		PeriodicJobs: periodic,
-		// The worker enforces the timeout itself, after it has a slot, so
-		// waiting for the global limit does not count against a rotation.
-		JobTimeout:        -1,
+		// The timeout covers waiting for a slot under the global limit
+		// too: no job is ever running for longer, so one still running
+		// after it (and the minute a driver may take to put files back)
+		// was left by a dead process and can safely be rescued.
+		JobTimeout:        cfg.JobTimeout,
 		MaxAttempts:       10,
 		Logger:            cfg.Logger,
 		ID:                cfg.ID,
@@ -238,7 +245,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		// A worker that died mid-rotation leaves its job running; another
 		// worker takes it over once it cannot still be alive, and the
 		// rotation resumes after its last journaled step.
-		RescueStuckJobsAfter: cfg.JobTimeout + time.Minute,
+		RescueStuckJobsAfter: cfg.JobTimeout + rescueMargin,
 	}
 	if cfg.Runner == nil && cfg.Scanner == nil {
 		rc.Queues = nil
@@ -272,17 +279,24 @@ func (q *Queue) Stop(ctx context.Context) error {
 	return nil
 }
 
-var queueNameUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
+// River's queue names are letters and digits joined by single "_" or "-".
+var (
+	queueNameUnsafe     = regexp.MustCompile(`[^a-z0-9-]+`)
+	queueNameSeparators = regexp.MustCompile(`[_-]{2,}`)
+)
 
-// Name returns the queue a data center's rotations go to.
+// Name returns the queue a data center's rotations go to: its name in
+// lower case, other characters turned into "_", and runs of separators
+// into one ("US-East 1" is us-east_1, "DC 1 - East" dc_1_east).
 func Name(dataCenter string) string {
 	n := queueNameUnsafe.ReplaceAllString(strings.ToLower(strings.TrimSpace(dataCenter)), "_")
-	n = strings.Trim(n, "_")
+	n = queueNameSeparators.ReplaceAllString(n, "_")
+	n = strings.Trim(n, "_-")
 	if n == "" {
 		return DefaultQueue
 	}
 	if len(n) > 64 {
-		n = n[:64]
+		n = strings.TrimRight(n[:64], "_-")
 	}
 	return n
 }
@@ -321,11 +335,15 @@ func (q *Queue) ensureQueue(name string) error {
 	return nil
 }
 
+// rescueMargin is how long after its timeout a job may still legitimately
+// run: drivers put a device's previous files back with a minute of their
+// own after a timeout.
+const rescueMargin = time.Minute + 30*time.Second
+
 type rotationWorker struct {
 	river.WorkerDefaults[RotationArgs]
-	runner  Runner
-	limit   chan struct{}
-	timeout time.Duration
+	runner Runner
+	limit  chan struct{}
 }
 
 func (w *rotationWorker) Work(ctx context.Context, job *river.Job[RotationArgs]) error {
@@ -335,8 +353,6 @@ func (w *rotationWorker) Work(ctx context.Context, job *river.Job[RotationArgs])
 		return ctx.Err()
 	}
 	defer func() { <-w.limit }()
-	ctx, cancel := context.WithTimeout(ctx, w.timeout)
-	defer cancel()
 	_, err := w.runner.Run(ctx, job.Args.RotationID)
 	var failure *rotation.Failure
 	if errors.As(err, &failure) {

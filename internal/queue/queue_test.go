@@ -171,3 +171,22 @@ func TestQueueNames(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueNamesAreOnesRiverAccepts(t *testing.T) {
+	for in, want := range map[string]string{
+		"dc1": "dc1", "DC 1": "dc_1", "dc 1 - east": "dc_1_east", "  --Frankfurt/Main--  ": "frankfurt_main", "": queue.DefaultQueue, "!!!": queue.DefaultQueue,
+	} {
+		if got := queue.Name(in); got != want {
+			t.Errorf("Name(%q) = %q, want %q", in, got, want)
+		}
+	}
+	ctx := context.Background()
+	st, rots := setup(t, 1)
+	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: &recordingRunner{ran: map[int64]int{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(ctx, rots[0], "dc 1 - east"); err != nil {
+		t.Errorf("River refused the queue of data center %q: %v", "dc 1 - east", err)
+	}
+}

@@ -39,6 +39,17 @@ func LoadOrCreateKey(path string) ([]byte, error) {
 	return readKeyFile(path)
 }
 
+// LoadKey reads the key file at path, which must exist: in a cluster every
+// process must use the same key, so none may make up its own.
+func LoadKey(path string) ([]byte, error) {
+	key, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("secret: the master key file %s is missing; every process of a cluster must read the same key: "+
+			"create it once (umask 077; openssl rand -hex 32 > %s) and give each process a copy", path, path)
+	}
+	return key, err
+}
+
 // readKeyFile reads and checks an existing key file.
 func readKeyFile(path string) ([]byte, error) {
 	info, err := os.Stat(path)

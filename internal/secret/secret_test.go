@@ -433,3 +433,21 @@ func TestResolveReadsARealFile(t *testing.T) {
 		t.Errorf("Resolve = %q, want %q", got, plaintextSecret)
 	}
 }
+
+func TestLoadKeyNeverCreatesOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	if _, err := LoadKey(path); err == nil || !strings.Contains(err.Error(), "openssl rand -hex 32 > "+path) {
+		t.Fatalf("LoadKey of a missing file = %v, want an error saying how to create it", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("LoadKey created %s", path)
+	}
+	want, err := LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadKey(path)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("LoadKey = %x, %v; want the existing key", got, err)
+	}
+}

@@ -196,7 +196,10 @@ type Host struct {
 	exported    atomic.Bool
 	reloads     atomic.Int64
 	commands    atomic.Int64
-	reloadMu    sync.Mutex
+	// connections and peakConnections count open SSH connections.
+	connections     atomic.Int64
+	peakConnections atomic.Int64
+	reloadMu        sync.Mutex
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -346,6 +349,10 @@ func (h *Host) Reloads() int { return int(h.reloads.Load()) }
 // Commands returns how many commands the SSH server has run through the
 // shell; reloads, which run in-process, are not counted.
 func (h *Host) Commands() int { return int(h.commands.Load()) }
+
+// PeakConnections returns the most SSH connections the host ever had open
+// at once.
+func (h *Host) PeakConnections() int { return int(h.peakConnections.Load()) }
 
 // PrivateKeyExported reports whether any output the SSH server sent held a
 // PEM private key.

@@ -324,3 +324,28 @@ func TestUnquoteReadsTheDriversQuoting(t *testing.T) {
 		}
 	}
 }
+
+func TestHostCountsConnectionsOpenAtOnce(t *testing.T) {
+	h, signer := testHost(t, Config{})
+	dial := func() *ssh.Client {
+		c, err := ssh.Dial("tcp", h.SSHAddr(), &ssh.ClientConfig{User: "ottr", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(h.HostKey())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := dial()
+	first.Close()
+	for deadline := time.Now().Add(10 * time.Second); h.connections.Load() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the host never saw the first connection close")
+		}
+	}
+	second := dial()
+	third := dial()
+	defer second.Close()
+	defer third.Close()
+	if got := h.PeakConnections(); got != 2 {
+		t.Errorf("PeakConnections = %d, want 2 (one before, then two at once)", got)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +33,18 @@ func (h *Host) newSSHServer() *gliderssh.Server {
 		// A client that vanishes must not pin a goroutine forever; an
 		// openssl keygen that takes longer is still busy writing output.
 		IdleTimeout: 10 * time.Minute,
+	}
+	// Count open connections, so tests can tell whether two clients (two
+	// rotations of this host) were ever connected at once.
+	srv.ConnCallback = func(_ gliderssh.Context, conn net.Conn) net.Conn {
+		n := h.connections.Add(1)
+		for {
+			peak := h.peakConnections.Load()
+			if n <= peak || h.peakConnections.CompareAndSwap(peak, n) {
+				break
+			}
+		}
+		return &countedConn{Conn: conn, open: &h.connections}
 	}
 	if h.cfg.AuthorizedKey != nil {
 		want := h.cfg.AuthorizedKey
@@ -207,6 +221,18 @@ func unquote(word string) (string, bool) {
 		}
 	}
 	return b.String(), true
+}
+
+// countedConn decrements open when the connection closes, once.
+type countedConn struct {
+	net.Conn
+	open   *atomic.Int64
+	closed sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.closed.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 // privateKeyMarker is in the armour of every PEM private key.
