@@ -20,7 +20,10 @@
 // <key_path's name>.ottr-new (umask 077), with its CSR and public key beside
 // it in <key_path's name>.ottr-new.csr; Install moves the key into key_path
 // and removes both, and no command ever prints the key. Install backs up the
-// previous files as <path>.ottr-backup-<UTC timestamp>; Rollback copies them
+// previous files as hidden files beside them, <dir>/.<name>.ottr-backup-<UTC
+// timestamp> (a service loading a whole directory, such as HAProxy's crt
+// DIR, never takes one for its own), keeping the newest keep_backups of
+// each (default 3; older private keys go with them); Rollback copies them
 // back.
 //
 // Every program a script starts costs the host a fork and an exec, so the
