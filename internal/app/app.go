@@ -26,9 +26,11 @@ import (
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/dnsprovider"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
 	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/queue"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/scheduler"
@@ -64,6 +66,11 @@ type App struct {
 	// Delegations maps names to the CNAMEs they need; nil when no zones
 	// are configured.
 	Delegations *dnsdelegate.Delegations
+	// Budget books new orders against each CA's rate limits, for the
+	// scheduler and for `ottr plan`. It is this process's own: in cluster
+	// mode the scan runs on the elected leader only, so the leader's
+	// budget books the orders of the whole fleet.
+	Budget *ratelimit.Budget
 
 	log  *slog.Logger
 	opts Options
@@ -145,6 +152,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Drivers:     drivers,
 		Routes:      table,
 		Delegations: delegations,
+		Budget:      ratelimit.New(cfg.RateLimits(), o.Now),
 		log:         o.Logger,
 		opts:        o,
 		cas:         map[string]*rotation.CAProfile{},
@@ -162,6 +170,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Now:            o.Now,
 		Logger:         o.Logger,
 		Observer:       o.Observer,
+		// A CA that answered "rate limited" gets no order booked, nor
+		// placed, before it said to come back.
+		RateLimited: a.Budget.Penalize,
+		HeldUntil:   a.Budget.PenalizedUntil,
 	}
 	if delegations != nil {
 		deps.CheckDelegation = a.checkDelegation
@@ -394,12 +406,14 @@ func (a *App) checkDelegation(ctx context.Context, names []string) error {
 // wired in when work is true; an enqueue-only queue does neither.
 func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Queue, *scheduler.Scheduler, error) {
 	sched := &scheduler.Scheduler{
-		Store:   a.Store,
-		Creator: a.Runner,
-		Policy:  a.Config.Policy,
-		Batch:   a.Config.Scheduler.Batch,
-		Now:     a.opts.Now,
-		Logger:  a.log,
+		Store:       a.Store,
+		Creator:     a.Runner,
+		Policy:      a.Config.Policy,
+		Batch:       a.Config.Scheduler.Batch,
+		RenewalInfo: a.renewalInfo,
+		Budget:      a.Budget,
+		Now:         a.opts.Now,
+		Logger:      a.log,
 	}
 	qc := queue.Config{
 		DB:           a.db,
@@ -421,6 +435,16 @@ func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Que
 	}
 	sched.Enqueuer = q
 	return q, sched, nil
+}
+
+// renewalInfo asks the CA profile caName (ACME ARI) when the certificate
+// with ARI certificate ID certID should be renewed.
+func (a *App) renewalInfo(ctx context.Context, caName, certID string) (issuer.RenewalInfo, error) {
+	ca, err := a.CA(caName)
+	if err != nil {
+		return issuer.RenewalInfo{}, err
+	}
+	return ca.Issuer.RenewalInfo(ctx, certID)
 }
 
 // clientID names this process among a cluster's queue clients, so an

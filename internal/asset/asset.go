@@ -53,6 +53,17 @@ type Asset struct {
 	// are found through an index instead of a scan, as cert-manager keeps
 	// status.renewalTime; nil means "due now or not yet computed".
 	RenewalTime *time.Time `json:"renewal_time,omitempty"`
+	// RenewalCertID is the ARI certificate identifier (RFC 9773 §4.1) of
+	// the certificate ottr last installed: what the scheduler asks the CA
+	// about, and what the next order names in "replaces". Empty when the
+	// certificate was not issued through ottr or its CA offers no ARI.
+	RenewalCertID string `json:"renewal_cert_id,omitempty"`
+	// RenewalCertCA is the CA profile that issued that certificate: only
+	// that CA knows it, so only an order to it may say it replaces it.
+	RenewalCertCA string `json:"renewal_cert_ca,omitempty"`
+	// RenewalCheckAt is when to ask the CA for the renewal window again,
+	// as its Retry-After said; nil means at the next scan.
+	RenewalCheckAt *time.Time `json:"renewal_check_at,omitempty"`
 }
 
 // Window is a time interval [Start, End).
@@ -100,6 +111,7 @@ func (a Asset) Clone() Asset {
 	c.LastRotation = cloneTime(a.LastRotation)
 	c.NextAttemptAt = cloneTime(a.NextAttemptAt)
 	c.RenewalTime = cloneTime(a.RenewalTime)
+	c.RenewalCheckAt = cloneTime(a.RenewalCheckAt)
 	if a.RenewalWindow != nil {
 		w := *a.RenewalWindow
 		c.RenewalWindow = &w

@@ -21,7 +21,7 @@ func CSVColumns() []string {
 		"os_version", "port", "labels", "credentials", "key_type", "paused",
 		"certificate_serial", "certificate_issuer", "certificate_not_before",
 		"last_rotation", "failure_count", "next_attempt_at", "renewal_window",
-		"renewal_time",
+		"renewal_time", "renewal_cert_id", "renewal_cert_ca", "renewal_check_at",
 	}
 }
 
@@ -225,6 +225,12 @@ func csvCell(a *Asset, name string) (string, error) {
 		return formatTime(&a.RenewalWindow.Start) + "/" + formatTime(&a.RenewalWindow.End), nil
 	case "renewal_time":
 		return formatTime(a.RenewalTime), nil
+	case "renewal_cert_id":
+		return a.RenewalCertID, nil
+	case "renewal_cert_ca":
+		return a.RenewalCertCA, nil
+	case "renewal_check_at":
+		return formatTime(a.RenewalCheckAt), nil
 	}
 	return "", fmt.Errorf("unknown column %q", name)
 }

@@ -261,6 +261,12 @@ func setField(a *Asset, name string, v any) error {
 		a.RenewalWindow, err = asWindow(v)
 	case "renewal_time":
 		a.RenewalTime, err = asTime(v)
+	case "renewal_cert_id":
+		a.RenewalCertID, err = asString(v)
+	case "renewal_cert_ca":
+		a.RenewalCertCA, err = asString(v)
+	case "renewal_check_at":
+		a.RenewalCheckAt, err = asTime(v)
 	default:
 		return errors.New("unknown field; the fields are Ottr's asset fields and ottr's additions (see the asset reference)")
 	}

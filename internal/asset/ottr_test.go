@@ -199,6 +199,9 @@ func fullAsset() Asset {
 		NextAttemptAt:          at(3),
 		RenewalWindow:          &Window{Start: *at(4), End: *at(5)},
 		RenewalTime:            at(6),
+		RenewalCertID:          "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+		RenewalCertCA:          "lets_encrypt",
+		RenewalCheckAt:         at(7),
 	}
 }
 
@@ -229,7 +232,7 @@ func assertSameAsset(t *testing.T, got, want Asset) {
 	t.Helper()
 	norm := func(a Asset) Asset {
 		a = a.Clone()
-		for _, tp := range []**time.Time{&a.CertificateExpiration, &a.CertificateNotBefore, &a.LastRotation, &a.NextAttemptAt, &a.RenewalTime} {
+		for _, tp := range []**time.Time{&a.CertificateExpiration, &a.CertificateNotBefore, &a.LastRotation, &a.NextAttemptAt, &a.RenewalTime, &a.RenewalCheckAt} {
 			if *tp != nil {
 				u := (*tp).UTC()
 				*tp = &u

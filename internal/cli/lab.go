@@ -135,9 +135,11 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	var stats waveStats
 	ap, err := app.New(ctx, l.Config, app.Options{Logger: log, Observer: func(e rotation.Event) {
 		switch {
-		case e.Step == rotation.StepRecord && e.Phase == "done":
+		// Counted once the final state is recorded, so the table read
+		// after the wave shows every rotation's outcome.
+		case e.Phase == "end" && e.State == store.StateSucceeded:
 			stats.done.Add(1)
-		case e.Phase == "fail":
+		case e.Phase == "end":
 			stats.failed.Add(1)
 		}
 	}})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,7 +14,9 @@ import (
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
@@ -24,8 +27,57 @@ type planRow struct {
 	Reason  string    `json:"reason"`
 	Message string    `json:"message"`
 	When    time.Time `json:"when"`
-	Route   string    `json:"route"`
-	Driver  string    `json:"driver"`
+	// RunsAt is when the scheduler would run the due rotation: now, or
+	// later when the CA's rate limits have no room for its order before.
+	// Unset for assets not due or without a route, which get none.
+	RunsAt *time.Time `json:"runs_at,omitempty"`
+	Route  string     `json:"route"`
+	Driver string     `json:"driver"`
+}
+
+// plannedOrder is a due rotation's order, waiting to be given a time.
+type plannedOrder struct {
+	row         int // index in the rows, or -1 when the row is not shown
+	renewalTime *time.Time
+	name        string
+	order       ratelimit.Order
+}
+
+// planRunTimes sets RunsAt on the rows of due rotations: when each would
+// run if the scheduler booked them now, CA by CA in the order it books
+// them (earliest renewal time first), against a budget that spends
+// nothing. It returns the latest time of all.
+func planRunTimes(budget *ratelimit.Budget, byCA map[string][]plannedOrder, rows []planRow) time.Time {
+	var last time.Time
+	for ca, planned := range byCA {
+		slices.SortStableFunc(planned, func(a, b plannedOrder) int {
+			switch {
+			case a.renewalTime == nil && b.renewalTime != nil:
+				return -1
+			case a.renewalTime != nil && b.renewalTime == nil:
+				return 1
+			case a.renewalTime != nil:
+				if c := a.renewalTime.Compare(*b.renewalTime); c != 0 {
+					return c
+				}
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		orders := make([]ratelimit.Order, len(planned))
+		for i, p := range planned {
+			orders[i] = p.order
+		}
+		for i, at := range budget.Plan(ca, orders) {
+			at = at.UTC()
+			if at.After(last) {
+				last = at
+			}
+			if r := planned[i].row; r >= 0 {
+				rows[r].RunsAt = &at
+			}
+		}
+	}
+	return last
 }
 
 // forEachAsset pages through the inventory, so a large one is never held in
@@ -71,12 +123,13 @@ func newPlanCmd(g *globals) *cobra.Command {
 	var dueOnly bool
 	cmd := &cobra.Command{
 		Use:   "plan",
-		Short: "Show, for every asset, whether it is due and why, and the route it takes; changes nothing",
+		Short: "Show, for every asset, whether it is due and why, when its rotation would run, and the route it takes; changes nothing",
 		Args:  cobra.NoArgs,
 		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			now := time.Now().UTC()
 			var rows []planRow
 			due, noRoute := 0, 0
+			byCA := map[string][]plannedOrder{}
 			err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
 				row := planFor(ap, a, now)
 				if row.Due {
@@ -85,14 +138,21 @@ func newPlanCmd(g *globals) *cobra.Command {
 				if row.Driver == "-" {
 					noRoute++
 				}
+				shown := -1
 				if !dueOnly || row.Due {
+					shown = len(rows)
 					rows = append(rows, row)
+				}
+				if row.Due && row.Driver != "-" {
+					byCA[a.CertificateAuthority] = append(byCA[a.CertificateAuthority], plannedOrder{
+						row: shown, renewalTime: a.RenewalTime, name: a.SystemName, order: scheduler.Order(a, now)})
 				}
 				return nil
 			})
 			if err != nil {
 				return err
 			}
+			last := planRunTimes(ap.Budget, byCA, rows)
 			if output == "json" {
 				return writeJSON(g.stdout, rows)
 			}
@@ -100,14 +160,22 @@ func newPlanCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("--output %q: want table or json", output)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ASSET\tDUE\tWHEN\tROUTE\tDRIVER\tWHY")
+			fmt.Fprintln(tw, "ASSET\tDUE\tWHEN\tRUNS AT\tROUTE\tDRIVER\tWHY")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Asset, yesNo(r.Due), r.When.UTC().Format(time.RFC3339), r.Route, r.Driver, r.Message)
+				runsAt := "-"
+				if r.RunsAt != nil {
+					runsAt = r.RunsAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Asset, yesNo(r.Due), r.When.UTC().Format(time.RFC3339), runsAt, r.Route, r.Driver, r.Message)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "%d due, %d without a route\n", due, noRoute)
+			if last.After(now) {
+				fmt.Fprintf(g.stdout, "the CAs' rate limits spread the due rotations until %s (%s from now)\n",
+					last.Format(time.RFC3339), last.Sub(now).Round(time.Minute))
+			}
 			return nil
 		}),
 	}

@@ -71,7 +71,7 @@ func TestServeAnswersTheAPI(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run(ctx, []string{"-c", cfg, "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
+		done <- cli.Run(ctx, []string{"-c", cfg, "--log-level", "info", "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
 	}()
 	defer func() {
 		cancel()
@@ -106,6 +106,6 @@ func TestServeAnswersTheAPI(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Errorf("GET /admin/v1/users with the token: %d", resp.StatusCode)
+		t.Errorf("GET /admin/v1/users with the token: %d\n%s", resp.StatusCode, errOut.String())
 	}
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"maps"
 	"slices"
+
+	"github.com/ottr-go/ottr/internal/ratelimit"
 )
 
 // Platforms returns the host platforms the routes name. A route without a
@@ -36,4 +38,14 @@ func (c *Config) ManagedZones() []string {
 		zones[normalZone(zone)] = true
 	}
 	return slices.Sorted(maps.Keys(zones))
+}
+
+// RateLimits returns every CA profile's rate limits, keyed by its name, as
+// ratelimit.New takes them.
+func (c *Config) RateLimits() map[string]ratelimit.Limits {
+	limits := make(map[string]ratelimit.Limits, len(c.CertificateAuthorities))
+	for name, ca := range c.CertificateAuthorities {
+		limits[name] = ca.RateLimits
+	}
+	return limits
 }

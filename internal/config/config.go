@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/route"
 )
 
@@ -117,6 +118,11 @@ type CA struct {
 	// MinLifetime is the least lifetime a fresh certificate must have, so
 	// verify catches a device serving an old one. Default 24h.
 	MinLifetime time.Duration `yaml:"min_lifetime"`
+	// RateLimits are the CA's order limits the scheduler budgets for, so a
+	// wave of due certificates is spread over time instead of tripping
+	// them. Each limit left unset takes the CA's published one: Let's
+	// Encrypt's for its presets and directories, none for other CAs.
+	RateLimits ratelimit.Limits `yaml:"rate_limits"`
 }
 
 // EAB is an ACME external account binding. The HMAC key is a secret

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 )
 
 // Defaults, as ottr.example.yaml documents them; the policy section takes
@@ -78,6 +79,7 @@ func (c *Config) withDefaults(baseDir string) {
 		if ca.MinLifetime == 0 {
 			ca.MinLifetime = defaultMinLifetime
 		}
+		ca.RateLimits = ca.RateLimits.WithDefaults(ratelimit.Defaults(rateLimitKind(ca)))
 		ca.RootsFile = resolvePath(baseDir, ca.RootsFile)
 		if ca.EAB != nil {
 			eab := *ca.EAB

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 )
 
 func TestDefaults(t *testing.T) {
@@ -264,6 +265,12 @@ func TestExampleFile(t *testing.T) {
 			if !strings.Contains(string(text), name+":") {
 				t.Errorf("the example does not mention %q", name)
 			}
+		}
+	})
+	t.Run("shows Let's Encrypt's published rate limits as they are", func(t *testing.T) {
+		got, want := c.CertificateAuthorities["lets_encrypt"].RateLimits, ratelimit.Defaults(ratelimit.KindLetsEncrypt)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("the example sets %+v, Let's Encrypt's defaults are %+v", got, want)
 		}
 	})
 	t.Run("has a production and a staging Let's Encrypt profile", func(t *testing.T) {

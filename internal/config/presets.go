@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/ratelimit"
 )
 
 // Preset is what ottr knows of a public ACME CA: a CA profile naming it in
@@ -17,8 +19,9 @@ type Preset struct {
 	// binding, and where to get one.
 	NeedsEAB bool
 	EABHelp  string
-	// RateLimits names the published order limits the CA applies
-	// ("letsencrypt"), or "" when it publishes none.
+	// RateLimits names the published order limits the CA applies, a kind
+	// ratelimit.Defaults knows ("letsencrypt", "letsencrypt-staging"), or
+	// "" when it publishes none.
 	RateLimits string
 }
 
@@ -33,7 +36,7 @@ var presets = map[string]Preset{
 	"letsencrypt-staging": {
 		Directory:       "https://acme-staging-v02.api.letsencrypt.org/directory",
 		ExpectedIssuers: []string{"(STAGING) Let's Encrypt"},
-		RateLimits:      "letsencrypt",
+		RateLimits:      "letsencrypt-staging",
 	},
 	"zerossl": {
 		Directory:       "https://acme.zerossl.com/v2/DV90",
@@ -103,4 +106,14 @@ func applyPreset(ca CA) CA {
 		ca.ExpectedIssuers = append([]string(nil), p.ExpectedIssuers...)
 	}
 	return ca
+}
+
+// rateLimitKind is the kind of published rate limits ca is subject to:
+// its preset's, or else the one its directory URL tells (Let's Encrypt's
+// two directories), or "" for a CA whose limits ottr does not know.
+func rateLimitKind(ca CA) string {
+	if p, ok := LookupPreset(ca.Preset); ok && p.RateLimits != "" {
+		return p.RateLimits
+	}
+	return ratelimit.KindOf(ca.Directory)
 }

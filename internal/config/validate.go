@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 )
 
 // Limits the validation rules enforce.
@@ -158,6 +159,23 @@ func (k *checker) checkCAs() {
 				k.add(fmt.Sprintf("%s.expected_issuers[%d]", path, i), "is empty")
 			}
 		}
+		k.checkRateLimits(path+".rate_limits", ca.RateLimits)
+	}
+}
+
+// checkRateLimits reports each limit ratelimit.Limits.Validate rejects at
+// its own setting, so the problem carries that setting's line.
+func (k *checker) checkRateLimits(path string, l ratelimit.Limits) {
+	err := l.Validate()
+	if err == nil {
+		return
+	}
+	for line := range strings.SplitSeq(strings.TrimPrefix(err.Error(), "ratelimit: "), "\n") {
+		if name, msg, ok := strings.Cut(line, ": "); ok && !strings.ContainsAny(name, " ") {
+			k.add(path+"."+name, "%s, such as {count: 300, period: 3h}", msg)
+			continue
+		}
+		k.add(path, "%s", line)
 	}
 }
 

@@ -21,6 +21,11 @@ type Issuer interface {
 	// RenewalWindow asks the CA (ACME ARI) when leaf should be renewed. It
 	// returns ErrNoRenewalInfo when the CA does not support ARI.
 	RenewalWindow(ctx context.Context, leaf, issuer *x509.Certificate) (RenewalInfo, error)
+	// RenewalInfo asks the CA (ACME ARI) when the certificate with the
+	// given ARI certificate ID (see CertID) should be renewed, for a
+	// caller that keeps the ID rather than the certificate. It returns
+	// ErrNoRenewalInfo when the CA does not support ARI.
+	RenewalInfo(ctx context.Context, certID string) (RenewalInfo, error)
 }
 
 // IssueOptions tune one order.
@@ -98,6 +103,35 @@ func (e *RefusedError) Error() string {
 }
 
 func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ACME error types callers branch on (RFC 8555 §6.7, RFC 9773 §5).
+const (
+	ProblemRateLimited     = "urn:ietf:params:acme:error:rateLimited"
+	ProblemAlreadyReplaced = "urn:ietf:params:acme:error:alreadyReplaced"
+	ProblemMalformed       = "urn:ietf:params:acme:error:malformed"
+)
+
+// RateLimited reports whether the CA refused the order because a rate
+// limit was reached.
+func (e *RefusedError) RateLimited() bool {
+	return e.Problem.Type == ProblemRateLimited
+}
+
+// RefusedReplaces reports whether the CA refused the order because of the
+// certificate it named in "replaces": one already replaced by another
+// order, or one the CA does not know (a malformed order whose detail
+// speaks of the replaced certificate). The same order without "replaces"
+// may then be accepted.
+func (e *RefusedError) RefusedReplaces() bool {
+	switch e.Problem.Type {
+	case ProblemAlreadyReplaced:
+		return true
+	case ProblemMalformed:
+		detail := strings.ToLower(e.Problem.Detail)
+		return strings.Contains(detail, "replace") || strings.Contains(detail, "certid")
+	}
+	return false
+}
 
 // UnavailableError is a CA that could not be reached or failed on its own
 // side (an HTTP 5xx): a fallback issuer may be tried.

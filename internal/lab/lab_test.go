@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,7 +24,9 @@ import (
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/lab"
+	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/verify"
@@ -41,7 +44,8 @@ const (
 	hostBadReload   = 6
 	hostResume      = 7
 	hostWrongKey    = 8
-	labDevices      = 9
+	hostARI         = 9
+	labDevices      = 10
 )
 
 func TestMain(m *testing.M) {
@@ -118,7 +122,7 @@ func TestWaveRotatesEveryDevice(t *testing.T) {
 	hosts := []int{0, 1, 2, 3}
 	var finished atomic.Int32
 	ap := newApp(t, func(e rotation.Event) {
-		if e.Step == rotation.StepRecord && e.Phase != "start" {
+		if e.Phase == "end" {
 			finished.Add(1)
 		}
 	}, hosts...)
@@ -357,5 +361,95 @@ func TestSecondLabMovesToAFreeSubnet(t *testing.T) {
 	}
 	if served := second.Hosts[0].Served(); served == nil {
 		t.Error("the second lab's host serves nothing")
+	}
+}
+
+// The CA moves a certificate's renewal window to now, as it does ahead of
+// a revocation: the first scan after the CA's Retry-After asks about it
+// again, queues the rotation, and the new order names the old certificate
+// in "replaces".
+func TestACAMovingTheRenewalWindowToNowStartsAReplacement(t *testing.T) {
+	ctx := context.Background()
+	name := theLab.Assets[hostARI].SystemName
+	// Pebble tells clients to ask again in six hours; a second keeps the
+	// test short.
+	theLab.CA.SetRenewalInfoRetryAfter(time.Second)
+	defer theLab.CA.SetRenewalInfoRetryAfter(0)
+	var recorded atomic.Int32
+	ap := newApp(t, func(e rotation.Event) {
+		if e.Step == rotation.StepRecord && e.Phase == "done" {
+			recorded.Add(1)
+		}
+	}, hostARI)
+	if rot, err := rotate(t, ap, hostARI); err != nil || rot.State != store.StateSucceeded {
+		t.Fatalf("first rotation: state %s, err %v", rot.State, err)
+	}
+	leaf := theLab.Hosts[hostARI].Served()
+	oldID, err := issuer.CertID(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ap.Store.GetAsset(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.RenewalCertID != oldID || a.RenewalCertCA != lab.CAName {
+		t.Fatalf("recorded certificate ID %q of CA %q, want %q of %s", a.RenewalCertID, a.RenewalCertCA, oldID, lab.CAName)
+	}
+	if w := a.RenewalWindow; w == nil || !w.Start.After(leaf.NotBefore) || w.End.After(leaf.NotAfter) {
+		t.Fatalf("recorded window %+v, want the CA's, inside the lifetime", w)
+	}
+	if a.RenewalCheckAt == nil || a.RenewalCheckAt.After(time.Now().Add(2*time.Second)) {
+		t.Fatalf("next check %v, want the CA's Retry-After of a second", a.RenewalCheckAt)
+	}
+	if d := policy.Decide(policy.Input{Asset: a, Now: time.Now(), Settings: ap.Config.Policy}); d.Due {
+		t.Fatalf("the fresh certificate is due already: %s", d.Message)
+	}
+
+	now := time.Now()
+	if err := theLab.CA.SetRenewalWindow(leaf, now.Add(-time.Hour), now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// The CA's Retry-After passes.
+	time.Sleep(time.Until(a.RenewalCheckAt.Add(time.Second)))
+
+	q, sched, err := ap.Queue(ctx, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sched.ScanOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rechecked != 1 || res.Enqueued != 1 {
+		t.Fatalf("scan %+v: want the certificate asked about and its rotation queued", res)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for recorded.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := q.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+
+	renewed := theLab.Hosts[hostARI].Served()
+	if renewed.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+		t.Fatal("the device still serves the certificate whose window moved")
+	}
+	if replaced := theLab.CA.Replaced(); !slices.Contains(replaced, oldID) {
+		t.Errorf("the CA saw orders replacing %q, want one replacing %q", replaced, oldID)
+	}
+	newID, _ := issuer.CertID(renewed)
+	if a, _ = ap.Store.GetAsset(ctx, name); a.RenewalCertID != newID {
+		t.Errorf("recorded certificate ID %q after the renewal, want the new certificate's %q", a.RenewalCertID, newID)
+	}
+	rots, _ := ap.Store.ListRotations(ctx, store.RotationFilter{Asset: name})
+	if len(rots) != 2 || rots[0].State != store.StateSucceeded || rots[0].Trigger != store.TriggerSchedule {
+		t.Errorf("rotations %+v, want the scheduled one succeeded after the manual one", rots)
 	}
 }

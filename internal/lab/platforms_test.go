@@ -58,7 +58,7 @@ func TestMixedFleetRotatesEveryPlatformEndToEnd(t *testing.T) {
 	cfg.Database = filepath.Join(t.TempDir(), "ottr.db")
 	var finished atomic.Int32
 	ap, err := app.New(ctx, cfg, app.Options{Observer: func(e rotation.Event) {
-		if (e.Step == rotation.StepRecord && e.Phase == "done") || e.Phase == "fail" {
+		if e.Phase == "end" {
 			finished.Add(1)
 		}
 	}})

@@ -301,16 +301,27 @@ func Name(dataCenter string) string {
 	return n
 }
 
-// Enqueue queues a rotation on its data center's queue. In a process that
-// works every queue, a data center seen for the first time gets its queue
-// here.
+// Enqueue queues a rotation on its data center's queue, to run now. In a
+// process that works every queue, a data center seen for the first time
+// gets its queue here.
 func (q *Queue) Enqueue(ctx context.Context, rot store.Rotation, dataCenter string) error {
+	return q.EnqueueAt(ctx, rot, dataCenter, time.Time{})
+}
+
+// EnqueueAt is Enqueue for a rotation that may not run before runAt, such
+// as one the CA's rate limits leave room for only later: the job waits,
+// scheduled, until then. A zero or past runAt runs it now.
+func (q *Queue) EnqueueAt(ctx context.Context, rot store.Rotation, dataCenter string, runAt time.Time) error {
 	name := Name(dataCenter)
 	if err := q.ensureQueue(name); err != nil {
 		return err
 	}
 	_, err := q.client.Insert(ctx, RotationArgs{RotationID: rot.ID, Asset: rot.Asset}, &river.InsertOpts{
-		Queue:      name,
+		Queue: name,
+		// River runs a job whose ScheduledAt has passed at once.
+		ScheduledAt: runAt,
+		// Scheduled jobs count too: a rotation waiting for its time must
+		// not be queued twice.
 		UniqueOpts: river.UniqueOpts{ByArgs: true},
 	})
 	if err != nil {
@@ -320,7 +331,7 @@ func (q *Queue) Enqueue(ctx context.Context, rot store.Rotation, dataCenter stri
 }
 
 func (q *Queue) ensureQueue(name string) error {
-	if !q.workAll || q.cfg.Runner == nil {
+	if !q.workAll || q.cfg.Runner == nil || q.cfg.ScanOnly {
 		return nil
 	}
 	q.mu.Lock()

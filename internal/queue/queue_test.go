@@ -190,3 +190,68 @@ func TestQueueNamesAreOnesRiverAccepts(t *testing.T) {
 		t.Errorf("River refused the queue of data center %q: %v", "dc 1 - east", err)
 	}
 }
+
+func TestEnqueueAtWaitsForTheRotationsTime(t *testing.T) {
+	ctx := context.Background()
+	st, rots := setup(t, 3)
+	runner := &recordingRunner{ran: map[int64]int{}}
+	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: runner, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	later := now.Add(3 * time.Hour).Truncate(time.Second)
+	for _, e := range []struct {
+		rot store.Rotation
+		at  time.Time
+	}{
+		{rots[0], time.Time{}},           // now
+		{rots[1], now.Add(-time.Minute)}, // a time already past: now
+		{rots[2], later},                 // when the CA's budget has room
+	} {
+		if err := q.EnqueueAt(ctx, e.rot, "dc1", e.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rotations due now", func() bool { return runner.count() == 2 })
+	q.Stop(ctx)
+	if runner.ran[rots[2].ID] != 0 {
+		t.Error("the rotation enqueued for later ran now")
+	}
+	var state string
+	var scheduledAt time.Time
+	err = st.DB().QueryRowContext(ctx, `SELECT state, scheduled_at FROM river_job WHERE json_extract(args, '$.rotation_id') = ?`, rots[2].ID).
+		Scan(&state, &scheduledAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != "scheduled" || !scheduledAt.Equal(later) {
+		t.Errorf("the later rotation's job is %s for %s, want scheduled for %s", state, scheduledAt, later)
+	}
+}
+
+func TestAScanOnlyQueueNeverTakesRotations(t *testing.T) {
+	ctx := context.Background()
+	st, rots := setup(t, 2)
+	runner := &recordingRunner{ran: map[int64]int{}}
+	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: runner, ScanOnly: true, Scanner: &countingScanner{}, ScanInterval: time.Hour, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	for _, rot := range rots {
+		if err := q.Enqueue(ctx, rot, "dc1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := runner.count(); n != 0 {
+		t.Errorf("a scan-only process ran %d rotations", n)
+	}
+}

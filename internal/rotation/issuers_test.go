@@ -30,6 +30,10 @@ func (f *failingIssuer) RenewalWindow(context.Context, *x509.Certificate, *x509.
 	return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
 }
 
+func (f *failingIssuer) RenewalInfo(context.Context, string) (issuer.RenewalInfo, error) {
+	return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
+}
+
 // routesWithFallback sends every asset to the fake driver with fallbacks.
 type routesWithFallback []string
 

@@ -96,6 +96,16 @@ type Deps struct {
 	Logger *slog.Logger
 	// Observer, if set, is told as each step starts and ends.
 	Observer func(Event)
+	// RateLimited, if set, is told when a CA refuses an order because a
+	// rate limit was reached, with the time to hold that CA's orders back
+	// until: the CA's Retry-After, or the asset's backoff when it gave
+	// none. The scheduler's rate-limit budget listens, so it stops
+	// booking orders the CA would refuse.
+	RateLimited func(ca string, until time.Time)
+	// HeldUntil, if set, returns when orders to ca stop being held back
+	// (the zero time when they are not): the issue step places no order
+	// to a CA before then, and fails with a *HeldBackError instead.
+	HeldUntil func(ca string) time.Time
 }
 
 // Event reports progress of one rotation.
@@ -103,10 +113,14 @@ type Event struct {
 	RotationID int64
 	Asset      string
 	Step       string
-	// Phase is "start", "done", "skip" (journaled before a resume) or "fail".
+	// Phase is "start", "done", "skip" (journaled before a resume) or
+	// "fail" for a step, and "end" once the rotation's final State is
+	// recorded.
 	Phase    string
 	Duration time.Duration
 	Err      error
+	// State is the final state, for Phase "end".
+	State string
 }
 
 // Runner executes rotations. It is safe for concurrent use.

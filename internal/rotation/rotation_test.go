@@ -128,6 +128,16 @@ type fakeCA struct {
 	cert   *x509.Certificate
 	orders atomic.Int32
 	now    func() time.Time
+
+	mu sync.Mutex
+	// placed are the options of every order, refused ones included.
+	placed []issuer.IssueOptions
+	// ari, when set, is the CA's renewal information for every
+	// certificate; nil: the CA has no ARI.
+	ari *issuer.RenewalInfo
+	// refuseReplaces answers an order naming a certificate in replaces
+	// as Let's Encrypt does once that certificate was replaced.
+	refuseReplaces bool
 }
 
 func newFakeCA(t *testing.T, now func() time.Time) *fakeCA {
@@ -147,7 +157,15 @@ func newFakeCA(t *testing.T, now func() time.Time) *fakeCA {
 	return &fakeCA{key: key, cert: cert, now: now}
 }
 
-func (c *fakeCA) Issue(_ context.Context, csr *x509.CertificateRequest, _ issuer.IssueOptions) ([]*x509.Certificate, error) {
+func (c *fakeCA) Issue(_ context.Context, csr *x509.CertificateRequest, o issuer.IssueOptions) ([]*x509.Certificate, error) {
+	c.mu.Lock()
+	c.placed = append(c.placed, o)
+	refuse := c.refuseReplaces && o.Replaces != ""
+	c.mu.Unlock()
+	if refuse {
+		return nil, &issuer.RefusedError{CA: "test", Problem: issuer.Problem{Type: issuer.ProblemAlreadyReplaced, Status: 409,
+			Detail: "certificate already has a replacement order"}}
+	}
 	n := c.orders.Add(1)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(1000 + n)), Subject: csr.Subject, DNSNames: csr.DNSNames,
 		NotBefore: c.now().Add(-time.Minute), NotAfter: c.now().Add(90 * 24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
@@ -163,7 +181,23 @@ func (c *fakeCA) Issue(_ context.Context, csr *x509.CertificateRequest, _ issuer
 }
 
 func (c *fakeCA) RenewalWindow(context.Context, *x509.Certificate, *x509.Certificate) (issuer.RenewalInfo, error) {
-	return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
+	return c.RenewalInfo(context.Background(), "")
+}
+
+func (c *fakeCA) RenewalInfo(context.Context, string) (issuer.RenewalInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ari == nil {
+		return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
+	}
+	return *c.ari, nil
+}
+
+// orderOptions returns the options of every order placed so far.
+func (c *fakeCA) orderOptions() []issuer.IssueOptions {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]issuer.IssueOptions(nil), c.placed...)
 }
 
 type fixedRoutes struct{ ok bool }

@@ -370,7 +370,15 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 			}
 			rn.logf(slog.LevelWarn, "trying fallback CA %s", name)
 		}
-		chain, err := ca.Issuer.Issue(ctx, rn.csr, issuer.IssueOptions{Profile: ca.Profile})
+		if err := rn.heldBack(ca.Name); err != nil {
+			if i == 0 {
+				return nil, err
+			}
+			rn.logf(slog.LevelWarn, "%v; skipped", err)
+			unavailable = append(unavailable, err)
+			continue
+		}
+		chain, err := rn.order(ctx, ca)
 		var down *issuer.UnavailableError
 		if errors.As(err, &down) && ctx.Err() == nil {
 			rn.logf(slog.LevelWarn, "%v", err)
@@ -483,8 +491,15 @@ func (rn *run) record(ctx context.Context) error {
 	a.FailureCount = 0
 	a.NextAttemptAt = nil
 	// The CA's old window describes the old certificate; ask for the new
-	// one's, so renewal follows the CA (ARI) rather than a fixed rule.
-	a.RenewalWindow = rn.renewalWindow(ctx, leaf)
+	// one's, so renewal follows the CA (ARI) rather than a fixed rule, and
+	// keep what the scheduler needs to ask again and the next order to
+	// name it in "replaces".
+	ari := rn.renewalInfo(ctx, leaf)
+	a.RenewalWindow, a.RenewalCertID, a.RenewalCheckAt = ari.window, ari.certID, ari.checkAt
+	a.RenewalCertCA = ""
+	if ari.certID != "" {
+		a.RenewalCertCA = rn.ca.Name
+	}
 	a.RenewalTime = policy.RenewalTime(a, rn.r.d.Policy)
 	if err := rn.r.d.Store.UpdateAsset(ctx, a); err != nil {
 		return err
@@ -492,25 +507,6 @@ func (rn *run) record(ctx context.Context) error {
 	rn.asset = a
 	rn.logf(slog.LevelInfo, "recorded expiry %s", notAfter.Format(time.RFC3339))
 	return nil
-}
-
-// renewalWindow asks the CA when leaf should be renewed; nil when the CA
-// does not say.
-func (rn *run) renewalWindow(ctx context.Context, leaf *x509.Certificate) *asset.Window {
-	var parent *x509.Certificate
-	if len(rn.chain) > 1 {
-		parent = rn.chain[1]
-	}
-	info, err := rn.ca.Issuer.RenewalWindow(ctx, leaf, parent)
-	switch {
-	case errors.Is(err, issuer.ErrNoRenewalInfo):
-		return nil
-	case err != nil:
-		rn.logf(slog.LevelWarn, "could not ask the CA for a renewal window: %v", err)
-		return nil
-	}
-	rn.logf(slog.LevelInfo, "CA suggests renewing between %s and %s", info.Start.UTC().Format(time.RFC3339), info.End.UTC().Format(time.RFC3339))
-	return &asset.Window{Start: info.Start.UTC(), End: info.End.UTC()}
 }
 
 // rollback undoes an install whose verification failed.
@@ -551,6 +547,7 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 		return rn.rot, fmt.Errorf("rotation %d: %w", rn.rot.ID, err)
 	}
 	rn.r.d.Logger.Info("rotation finished", "rotation", rot.ID, "asset", rot.Asset, "state", state, "step", step)
+	rn.r.observe(Event{RotationID: rot.ID, Asset: rot.Asset, Step: step, Phase: "end", State: state, Err: cause})
 	if cause != nil {
 		return rot, &Failure{RotationID: rot.ID, Step: step, State: state, Err: cause}
 	}
@@ -569,10 +566,11 @@ func (rn *run) recordFailure(ctx context.Context, cause error) error {
 	}
 	a.FailureCount++
 	next := rn.r.d.Now().Add(policy.Backoff(a.FailureCount, rn.r.d.Policy)).UTC()
-	if at, ok := issuer.RetryAfter(cause); ok && at.After(next) {
+	if at, ok := retryNotBefore(cause); ok && at.After(next) {
 		next = at.UTC()
 		rn.logf(slog.LevelInfo, "the CA asked not to be tried again before %s", next.Format(time.RFC3339))
 	}
+	rn.rateLimited(cause, next)
 	a.NextAttemptAt = &next
 	return rn.r.d.Store.UpdateAsset(ctx, a)
 }

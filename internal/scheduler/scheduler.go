@@ -1,9 +1,13 @@
 // Package scheduler finds the assets whose certificates are due and queues
-// their rotations: an indexed query for candidates, the renewal policy for
-// the decision, the routing table for a driver, then one job per device.
+// their rotations: it first refreshes the renewal windows the CAs suggest
+// (ACME ARI) for the certificates due a check, then takes an indexed query
+// for candidates, the renewal policy for the decision, the routing table
+// for a driver, the CA's rate-limit budget for a time, then queues one job
+// per device.
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +15,9 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 )
@@ -21,10 +27,10 @@ type Creator interface {
 	Create(ctx context.Context, systemName, trigger string, force bool) (store.Rotation, error)
 }
 
-// Enqueuer queues a rotation on its data center's queue; *queue.Queue
-// implements it.
+// Enqueuer queues a rotation on its data center's queue, to run no earlier
+// than runAt (now when zero); *queue.Queue implements it.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, rot store.Rotation, dataCenter string) error
+	EnqueueAt(ctx context.Context, rot store.Rotation, dataCenter string, runAt time.Time) error
 }
 
 // Scheduler scans for due assets.
@@ -38,14 +44,53 @@ type Scheduler struct {
 	// NoRouteHold is how long an asset with no route is left alone before
 	// it is looked at again; it stays listed as such meanwhile. Default 1h.
 	NoRouteHold time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+
+	// RenewalInfo asks the CA profile caName when the certificate with ARI
+	// certificate ID certID should be renewed (issuer.Issuer.RenewalInfo).
+	// nil: windows are only learnt when a rotation records them.
+	RenewalInfo func(ctx context.Context, caName, certID string) (issuer.RenewalInfo, error)
+	// RecheckBatch is the most certificates one scan asks their CAs about.
+	// Default 1000.
+	RecheckBatch int
+	// RecheckConcurrency is how many of those questions are asked at once.
+	// Default 8.
+	RecheckConcurrency int
+	// RecheckRetry is how long a certificate whose CA could not answer
+	// waits before it is asked about again. Default 1h.
+	RecheckRetry time.Duration
+
+	// Budget books every rotation's order against its CA's rate limits,
+	// and the rotation is queued to run at the time booked, so a wave of
+	// due certificates is spread over the time the limits allow instead of
+	// tripping them. nil: every due rotation runs now.
+	//
+	// The budget lives in this process's memory. In cluster mode the
+	// elected leader schedules one scan at a time, which the first free
+	// process runs with its own budget: each books the waves it scans,
+	// so a process that has not scanned yet starts with a full budget and
+	// may run a wave ahead of another's bookings until the CA's buckets
+	// refill; the CA's own Retry-After then holds the fleet back.
+	// A CA's "rate limited" answer penalizes the budget of the process
+	// whose worker got it (rotation.Deps.RateLimited): on a single node
+	// that is this budget; in a cluster the leader learns of it through
+	// the refused assets, held back until the CA's Retry-After.
+	Budget *ratelimit.Budget
+
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Result counts what one scan did.
 type Result struct {
-	Candidates int `json:"candidates"`
-	Enqueued   int `json:"enqueued"`
+	// Rechecked are certificates whose renewal window the CA was asked
+	// about again; RecheckFailed those it did not answer for.
+	Rechecked     int `json:"rechecked"`
+	RecheckFailed int `json:"recheck_failed"`
+	Candidates    int `json:"candidates"`
+	Enqueued      int `json:"enqueued"`
+	// Deferred are the enqueued rotations queued to run later, when the
+	// CA's rate limits have room for their orders.
+	Deferred int `json:"deferred"`
 	// NotYet are candidates the policy holds back (jitter, backoff).
 	NotYet int `json:"not_yet"`
 	// Active already had a rotation pending or running.
@@ -60,18 +105,22 @@ func (s *Scheduler) Scan(ctx context.Context) error {
 	return err
 }
 
-// ScanOnce enqueues a rotation for every due asset and says what it did.
+// ScanOnce refreshes the renewal windows due a check, enqueues a rotation
+// for every due asset and says what it did. A window the CA moved to now
+// (say, ahead of a revocation) is seen and acted on in the same scan.
 func (s *Scheduler) ScanOnce(ctx context.Context) (Result, error) {
 	now := s.now()
 	batch := s.Batch
 	if batch <= 0 {
 		batch = 10000
 	}
+	var res Result
+	res.Rechecked, res.RecheckFailed = s.refreshWindows(ctx, now)
 	candidates, err := s.Store.DueAssets(ctx, now, batch)
 	if err != nil {
-		return Result{}, fmt.Errorf("scheduler: %w", err)
+		return res, fmt.Errorf("scheduler: %w", err)
 	}
-	res := Result{Candidates: len(candidates)}
+	res.Candidates = len(candidates)
 	for _, a := range candidates {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -102,15 +151,58 @@ func (s *Scheduler) ScanOnce(ctx context.Context) (Result, error) {
 			s.logger().Error("could not create rotation", "asset", a.SystemName, "err", err)
 			continue
 		}
-		if err := s.Enqueuer.Enqueue(ctx, rot, a.DataCenter); err != nil {
+		runAt, booked := s.reserve(a, now)
+		if err := s.Enqueuer.EnqueueAt(ctx, rot, a.DataCenter, runAt); err != nil {
+			if booked != nil {
+				s.Budget.Cancel(booked)
+			}
 			res.Errors++
 			s.logger().Error("could not enqueue rotation", "asset", a.SystemName, "rotation", rot.ID, "err", err)
 			continue
 		}
 		res.Enqueued++
+		if runAt.After(now) {
+			res.Deferred++
+			s.logger().Info("rotation queued to run when the CA's rate limits allow", "asset", a.SystemName, "rotation", rot.ID,
+				"reason", d.Reason, "run_at", runAt.UTC().Format(time.RFC3339))
+			continue
+		}
 		s.logger().Info("rotation queued", "asset", a.SystemName, "rotation", rot.ID, "reason", d.Reason)
 	}
 	return res, nil
+}
+
+// reserve books the order of a's rotation in the budget and returns when
+// it may run: now, or later when the CA's rate limits are spent. Without a
+// budget it is always now (the zero time).
+func (s *Scheduler) reserve(a asset.Asset, now time.Time) (time.Time, *ratelimit.Reservation) {
+	if s.Budget == nil {
+		return time.Time{}, nil
+	}
+	r := s.Budget.ReserveOrder(a.CertificateAuthority, Order(a, now))
+	if !r.At.After(now) {
+		return time.Time{}, r
+	}
+	return r.At, r
+}
+
+// Order is the order a due asset's rotation places, as the CA's rate
+// limits count it. It is a renewal when ottr installed the asset's
+// current certificate from the asset's CA: an ARI renewal when that
+// certificate has an ARI ID and the CA's window for it is open (the order
+// then names it in "replaces"), else a renewal of the same names — ottr
+// orders exactly the asset's names, and takes them as unchanged since.
+func Order(a asset.Asset, now time.Time) ratelimit.Order {
+	o := ratelimit.Order{Names: a.Names()}
+	ownRenewal := a.LastRotation != nil && a.CertificateExpiration != nil &&
+		cmp.Or(a.RenewalCertCA, a.CertificateAuthority) == a.CertificateAuthority
+	switch {
+	case ownRenewal && a.RenewalCertID != "" && a.RenewalWindow != nil && !now.Before(a.RenewalWindow.Start):
+		o.Renewal = ratelimit.ARI
+	case ownRenewal:
+		o.Renewal = ratelimit.SameNames
+	}
+	return o
 }
 
 // refreshRenewalTime stores the policy's renewal time on an asset that came

@@ -30,10 +30,17 @@ func (c creator) Create(ctx context.Context, name, trigger string, force bool) (
 	return c.st.CreateRotation(ctx, store.Rotation{Asset: name, Trigger: trigger, State: store.StatePending})
 }
 
-type enqueuer struct{ queued map[string]string }
+type enqueuer struct {
+	queued map[string]string
+	// runAt is when each queued rotation may run; zero: now.
+	runAt map[string]time.Time
+}
 
-func (e *enqueuer) Enqueue(_ context.Context, rot store.Rotation, dc string) error {
+func (e *enqueuer) EnqueueAt(_ context.Context, rot store.Rotation, dc string, at time.Time) error {
 	e.queued[rot.Asset] = dc
+	if e.runAt != nil {
+		e.runAt[rot.Asset] = at
+	}
 	return nil
 }
 

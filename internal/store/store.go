@@ -51,6 +51,12 @@ type Store interface {
 	// RenewalTime is nil or <= now. It must use an index, not a full scan:
 	// the scheduler calls it every few minutes over the whole inventory.
 	DueAssets(ctx context.Context, now time.Time, limit int) ([]asset.Asset, error)
+	// AssetsToRecheck returns up to limit assets, earliest RenewalCheckAt
+	// first (unset first of all, then by system_name), that are not paused,
+	// have a RenewalCertID, and whose RenewalCheckAt is nil or <= now: the
+	// certificates whose renewal window (ACME ARI) the CA should be asked
+	// about again. Like DueAssets, it must use an index, not a full scan.
+	AssetsToRecheck(ctx context.Context, now time.Time, limit int) ([]asset.Asset, error)
 	// ImportAssets inserts or replaces every asset in one transaction:
 	// either all are written or none.
 	ImportAssets(ctx context.Context, assets []asset.Asset) error

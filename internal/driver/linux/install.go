@@ -358,7 +358,13 @@ if [ -f ` + staged + ` ] && [ -f ` + stagedCSR + ` ]; then
 		esac
 	done < ` + stagedCSR + `
 fi
-if [ "$spki" != ` + shellQuote(spki) + ` ]; then echo ` + stagedKeyDiffers + `; exit 0; fi`
+if [ "$spki" != ` + shellQuote(spki) + ` ]; then
+	echo ` + stagedKeyDiffers + `
+	# Read the upload to its end before leaving: a command that exits
+	# with its input unread closes the channel under ottr's writes.
+	while IFS= read -r line; do :; done
+	exit 0
+fi`
 }
 
 // removeStaged deletes the staged key and its CSR once the key in key_path

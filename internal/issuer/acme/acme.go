@@ -255,17 +255,35 @@ func (i *Issuer) RenewalWindow(ctx context.Context, leaf, _ *x509.Certificate) (
 	if leaf == nil {
 		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info: no certificate", i.name)
 	}
-	info, err := i.client.Certificate.GetRenewalInfo(ctx, leaf)
+	return i.renewalInfo(ctx, leaf)
+}
+
+// RenewalInfo asks the CA's ARI endpoint when the certificate with ARI
+// certificate ID certID (see issuer.CertID) should be renewed.
+func (i *Issuer) RenewalInfo(ctx context.Context, certID string) (issuer.RenewalInfo, error) {
+	aki, serial, err := issuer.ParseCertID(certID)
+	if err != nil {
+		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info: %w", i.name, err)
+	}
+	// lego asks by certificate and uses only the two fields the ID is made
+	// of, so a certificate holding just those stands for the real one.
+	return i.renewalInfo(ctx, &x509.Certificate{AuthorityKeyId: aki, SerialNumber: serial})
+}
+
+// renewalInfo asks about cert. RetryAfter is when the CA said to ask
+// again, or six hours from now (RFC 9773's suggestion) when it did not.
+func (i *Issuer) renewalInfo(ctx context.Context, cert *x509.Certificate) (issuer.RenewalInfo, error) {
+	info, err := i.client.Certificate.GetRenewalInfo(ctx, cert)
 	if errors.Is(err, api.ErrNoARI) {
 		return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
 	}
 	if err != nil {
-		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: %w", i.name, leaf.SerialNumber.Text(16), trimPrefix(err))
+		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: %w", i.name, cert.SerialNumber.Text(16), trimPrefix(err))
 	}
 	w := info.SuggestedWindow
 	if !w.Start.Before(w.End) {
 		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: the window [%s, %s] is empty",
-			i.name, leaf.SerialNumber.Text(16), w.Start, w.End)
+			i.name, cert.SerialNumber.Text(16), w.Start, w.End)
 	}
 	retry := info.RetryAfter
 	if retry <= 0 {

@@ -8,6 +8,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
@@ -15,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -114,16 +116,25 @@ type CA struct {
 	orders atomic.Int64
 	// refusals answers the next new-order requests with a problem.
 	refusals atomic.Pointer[refusal]
-	serial   sync.Mutex
-	served   chan error
-	closing  sync.Once
+	// ariRetryAfter, when positive, replaces the Retry-After of renewal
+	// information answers (whole seconds).
+	ariRetryAfter atomic.Int64
+	replacedMu    sync.Mutex
+	replaced      []string
+	serial        sync.Mutex
+	served        chan error
+	closing       sync.Once
 }
 
 // The Pebble paths ottr watches; Pebble does not export them.
 const (
-	newOrderPath  = "/order-plz"
-	challengePath = "/chalZ/"
+	newOrderPath    = "/order-plz"
+	challengePath   = "/chalZ/"
+	renewalInfoPath = "/draft-ietf-acme-ari-03/renewalInfo/"
 )
+
+// maxOrderBody bounds the new-order request read to find its "replaces".
+const maxOrderBody = 1 << 20
 
 // Start builds a CA with fresh roots and serves its ACME directory over
 // HTTPS until Close. It sets Pebble's tuning environment variables
@@ -247,11 +258,18 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		c.serial.Lock()
 		defer c.serial.Unlock()
 		if r.Method != http.MethodPost {
+			if secs := c.ariRetryAfter.Load(); secs > 0 && strings.HasPrefix(r.URL.Path, renewalInfoPath) {
+				w = &statusRecorder{ResponseWriter: w, forceRetryAfter: strconv.FormatInt(secs, 10)}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
 		if r.URL.Path == newOrderPath && c.refuse(w) {
 			return
+		}
+		var replaces string
+		if r.URL.Path == newOrderPath {
+			replaces = peekReplaces(r)
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		if strings.HasPrefix(r.URL.Path, challengePath) {
@@ -260,6 +278,11 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		if r.URL.Path == newOrderPath && rec.status == http.StatusCreated {
 			c.orders.Add(1)
+			if replaces != "" {
+				c.replacedMu.Lock()
+				c.replaced = append(c.replaced, replaces)
+				c.replacedMu.Unlock()
+			}
 		}
 	})
 }
@@ -308,10 +331,41 @@ func (c *CA) refuse(w http.ResponseWriter) bool {
 	return true
 }
 
+// peekReplaces returns the "replaces" field of a new-order request (RFC
+// 9773 §5), the certificate the order says it renews, and leaves the body
+// for Pebble to read. The body is a flattened JWS whose payload is the
+// order, base64url-encoded; the signature is Pebble's to check.
+func peekReplaces(r *http.Request) string {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxOrderBody))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	var jws struct {
+		Payload string `json:"payload"`
+	}
+	if json.Unmarshal(body, &jws) != nil {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
+	if err != nil {
+		return ""
+	}
+	var order struct {
+		Replaces string `json:"replaces"`
+	}
+	if json.Unmarshal(payload, &order) != nil {
+		return ""
+	}
+	return order.Replaces
+}
+
 type statusRecorder struct {
 	http.ResponseWriter
 	status     int
 	retryAfter string
+	// forceRetryAfter replaces whatever Retry-After the handler sets.
+	forceRetryAfter string
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -319,6 +373,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 		s.status = code
 		if s.retryAfter != "" && s.Header().Get("Retry-After") == "" {
 			s.Header().Set("Retry-After", s.retryAfter)
+		}
+		if s.forceRetryAfter != "" {
+			s.Header().Set("Retry-After", s.forceRetryAfter)
 		}
 	}
 	s.ResponseWriter.WriteHeader(code)
@@ -389,6 +446,22 @@ func (c *CA) SetRenewalWindow(leaf *x509.Certificate, start, end time.Time) erro
 		return fmt.Errorf("pebble: renewal window: %w", err)
 	}
 	return nil
+}
+
+// SetRenewalInfoRetryAfter makes the CA's renewal information (ARI)
+// answers carry a Retry-After of d, rounded up to whole seconds, instead
+// of Pebble's six hours, so a client is told to ask again soon. Zero or
+// less restores Pebble's.
+func (c *CA) SetRenewalInfoRetryAfter(d time.Duration) {
+	c.ariRetryAfter.Store(int64((d + time.Second - 1) / time.Second))
+}
+
+// Replaced returns the ARI certificate IDs that the orders the CA accepted
+// named in "replaces", in the order they came.
+func (c *CA) Replaced() []string {
+	c.replacedMu.Lock()
+	defer c.replacedMu.Unlock()
+	return append([]string(nil), c.replaced...)
 }
 
 // Close stops serving. Pebble's validation goroutines keep running until

@@ -20,7 +20,8 @@ const assetColumns = `system_name, common_name, subject_alternative_name, certif
 	certificate_expiration, certificate_validation, data_center, device_model, host_platform,
 	ip_address, origin, os_version, port, labels, credentials, key_type, paused,
 	certificate_serial, certificate_issuer, certificate_not_before, last_rotation,
-	failure_count, next_attempt_at, renewal_window_start, renewal_window_end, renewal_time`
+	failure_count, next_attempt_at, renewal_window_start, renewal_window_end, renewal_time,
+	renewal_cert_id, renewal_cert_ca, renewal_check_at`
 
 // assetColumnNames is assetColumns one name at a time.
 var assetColumnNames = func() []string {
@@ -76,6 +77,7 @@ func assetArgs(a asset.Asset) []any {
 		a.IPAddress, a.Origin, a.OSVersion, a.Port, labels, a.Credentials, a.KeyType, a.Paused,
 		a.CertificateSerial, a.CertificateIssuer, secondsArg(a.CertificateNotBefore), secondsArg(a.LastRotation),
 		a.FailureCount, secondsArg(a.NextAttemptAt), windowStart, windowEnd, secondsArg(a.RenewalTime),
+		a.RenewalCertID, a.RenewalCertCA, secondsArg(a.RenewalCheckAt),
 	}
 }
 
@@ -92,6 +94,7 @@ func scanAsset(row pgx.Row) (asset.Asset, error) {
 		&a.IPAddress, &a.Origin, &a.OSVersion, &a.Port, &a.Labels, &a.Credentials, &a.KeyType, &a.Paused,
 		&a.CertificateSerial, &a.CertificateIssuer, &a.CertificateNotBefore, &a.LastRotation,
 		&a.FailureCount, &a.NextAttemptAt, &windowStart, &windowEnd, &a.RenewalTime,
+		&a.RenewalCertID, &a.RenewalCertCA, &a.RenewalCheckAt,
 	)
 	if err != nil {
 		return asset.Asset{}, err
@@ -107,6 +110,7 @@ func scanAsset(row pgx.Row) (asset.Asset, error) {
 	a.LastRotation = utcPtr(a.LastRotation)
 	a.NextAttemptAt = utcPtr(a.NextAttemptAt)
 	a.RenewalTime = utcPtr(a.RenewalTime)
+	a.RenewalCheckAt = utcPtr(a.RenewalCheckAt)
 	if windowStart != nil && windowEnd != nil {
 		a.RenewalWindow = &asset.Window{Start: windowStart.UTC(), End: windowEnd.UTC()}
 	}
@@ -231,6 +235,31 @@ func (s *Store) DueAssets(ctx context.Context, now time.Time, limit int) ([]asse
 	out, err := s.queryAssets(ctx, limit, dueAssetsSQL, toSecond(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due assets: %w", err)
+	}
+	return out, nil
+}
+
+// assetsToRecheckSQL finds the certificates whose renewal window to ask the
+// CA about again with one range scan of the assets_recheck index (see
+// migrations/0003_asset_renewal_info.sql), whose key expression and
+// predicate it spells the same way.
+const assetsToRecheckSQL = `SELECT ` + assetColumns + ` FROM assets
+	WHERE NOT paused AND renewal_cert_id <> ''
+	  AND coalesce(renewal_check_at, '-infinity'::timestamptz) <= $1
+	ORDER BY coalesce(renewal_check_at, '-infinity'::timestamptz), system_name
+	LIMIT $2`
+
+// AssetsToRecheck returns up to limit assets, earliest RenewalCheckAt first
+// (unset first of all, then by system_name), that are not paused, have a
+// RenewalCertID and are due a check by now. A limit of 0 or less returns
+// none.
+func (s *Store) AssetsToRecheck(ctx context.Context, now time.Time, limit int) ([]asset.Asset, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	out, err := s.queryAssets(ctx, limit, assetsToRecheckSQL, toSecond(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: assets to recheck: %w", err)
 	}
 	return out, nil
 }

@@ -34,6 +34,15 @@ func planInventory(n int) []asset.Asset {
 		if j%97 == 0 {
 			a.CertificateExpiration, a.RenewalTime = nil, nil
 		}
+		// Most certificates came from a CA with ARI and are asked about
+		// again every six hours, spread over the day; some never yet.
+		if j%10 != 0 {
+			check := planNow.Add(time.Duration(j%360-3) * time.Minute)
+			a.RenewalCertID, a.RenewalCheckAt = fmt.Sprintf("aki.%05d", j), &check
+			if j%197 == 0 {
+				a.RenewalCheckAt = nil
+			}
+		}
 		assets = append(assets, a)
 	}
 	return assets
@@ -131,6 +140,7 @@ func TestQueryPlans(t *testing.T) {
 		index string
 	}{
 		{"finds due assets through the due index", dueAssetsSQL, []any{planNow, 1000}, "assets_due"},
+		{"finds certificates to ask the CA about through the recheck index", assetsToRecheckSQL, []any{planNow, 1000}, "assets_recheck"},
 		{"finds an asset's active rotation through the one-active index", `SELECT ` + rotationColumns +
 			` FROM rotations WHERE asset = $1 AND state IN ('pending', 'running')`,
 			[]any{"dev00010"}, "rotations_one_active_per_asset"},

@@ -9,7 +9,7 @@ import (
 
 // Reading a row column by column costs this driver three calls into SQLite
 // per text column and two per integer, each taking the connection's mutex:
-// at 26 columns, the largest cost of a search request. So every SELECT of
+// at 29 columns, the largest cost of a search request. So every SELECT of
 // assets reads the row as one text value, assetRow, which SQLite builds and
 // packedRow takes apart; in BenchmarkSearch100k (internal/api) that raised
 // the rate from about 2,200 to 2,800 pages of 100 assets a second on two
@@ -21,11 +21,12 @@ import (
 //     comma alone.
 
 // assetIntegerColumns are the INTEGER columns of assetColumns; the others
-// are TEXT NOT NULL (migrations/0001_init.sql).
+// are TEXT NOT NULL (migrations/0001_init.sql, 0004_asset_renewal_info.sql).
 var assetIntegerColumns = map[string]bool{
 	"certificate_expiration": true, "certificate_validation": true, "port": true, "paused": true,
 	"certificate_not_before": true, "last_rotation": true, "failure_count": true,
 	"next_attempt_at": true, "renewal_window_start": true, "renewal_window_end": true, "renewal_time": true,
+	"renewal_check_at": true,
 }
 
 // assetRow is the SELECT expression of one asset row, packed as described

@@ -31,6 +31,7 @@ func TestAssetsReadBackExactly(t *testing.T) {
 			SystemName: "12:34,56", CommonName: "3:abc", CertificateAuthority: ",", DataCenter: ":",
 			DeviceModel: "0:", HostPlatform: "-1,", OSVersion: "9:10:11", Credentials: "1,2,3", KeyType: "::",
 			CertificateSerial: "04:a1:b2", CertificateIssuer: "CN=R11,O=Let's Encrypt,C=US",
+			RenewalCertID: "aYhb:4dGQ,EHhs.AIdl", RenewalCertCA: "2:le",
 		}},
 		{"has quotes, backslashes, newlines, a NUL and non-ASCII text", asset.Asset{
 			SystemName: `quote"back\slash`, CommonName: "line\nbreak\ttab", DeviceModel: "nul\x00byte",
@@ -44,7 +45,7 @@ func TestAssetsReadBackExactly(t *testing.T) {
 		}},
 		{"has times at, before and long after 1970, and negative numbers", asset.Asset{
 			SystemName: "times", CertificateExpiration: at(0), CertificateNotBefore: at(-86400),
-			LastRotation: at(253402300799), NextAttemptAt: at(1), RenewalTime: at(-1),
+			LastRotation: at(253402300799), NextAttemptAt: at(1), RenewalTime: at(-1), RenewalCheckAt: at(-2),
 			RenewalWindow: &asset.Window{Start: *at(0), End: *at(1 << 40)},
 			Port:          -1, FailureCount: 1 << 31, CertificateValidation: true, Paused: true,
 		}},

@@ -20,7 +20,8 @@ const assetColumns = `system_name, common_name, subject_alternative_name, certif
 	certificate_expiration, certificate_validation, data_center, device_model, host_platform,
 	ip_address, origin, os_version, port, labels, credentials, key_type, paused,
 	certificate_serial, certificate_issuer, certificate_not_before, last_rotation,
-	failure_count, next_attempt_at, renewal_window_start, renewal_window_end, renewal_time`
+	failure_count, next_attempt_at, renewal_window_start, renewal_window_end, renewal_time,
+	renewal_cert_id, renewal_cert_ca, renewal_check_at`
 
 // assetPlaceholders has one ? per column of assetColumns.
 var assetPlaceholders = strings.TrimSuffix(strings.Repeat("?, ", strings.Count(assetColumns, ",")+1), ", ")
@@ -79,6 +80,7 @@ func assetArgs(a asset.Asset) ([]any, error) {
 		a.IPAddress, a.Origin, a.OSVersion, a.Port, string(labelJSON), a.Credentials, a.KeyType, boolInt(a.Paused),
 		a.CertificateSerial, a.CertificateIssuer, unixSeconds(a.CertificateNotBefore), unixSeconds(a.LastRotation),
 		a.FailureCount, unixSeconds(a.NextAttemptAt), windowStart, windowEnd, unixSeconds(a.RenewalTime),
+		a.RenewalCertID, a.RenewalCertCA, unixSeconds(a.RenewalCheckAt),
 	}, nil
 }
 
@@ -127,6 +129,9 @@ func decodeAsset(packed string) (asset.Asset, error) {
 	a.NextAttemptAt = fromUnix(p.nullInt())
 	windowStart, windowEnd := p.nullInt(), p.nullInt()
 	a.RenewalTime = fromUnix(p.nullInt())
+	a.RenewalCertID = p.text()
+	a.RenewalCertCA = p.text()
+	a.RenewalCheckAt = fromUnix(p.nullInt())
 	if err := p.done(); err != nil {
 		return asset.Asset{}, err
 	}
@@ -340,6 +345,30 @@ func (s *Store) DueAssets(ctx context.Context, now time.Time, limit int) ([]asse
 	out, err := queryAssets(ctx, s.stmts, limit, dueAssetsSQL, now.Unix(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: due assets: %w", err)
+	}
+	return out, nil
+}
+
+// assetsToRecheckSQL finds the certificates whose renewal window to ask the
+// CA about again with one range scan of the assets_recheck index (see
+// migrations/0004_asset_renewal_info.sql): the coalesce expression and the
+// WHERE clause must match the index definition word for word.
+var assetsToRecheckSQL = `SELECT ` + assetRow + ` FROM assets
+	WHERE paused = 0 AND renewal_cert_id <> ''
+	  AND coalesce(renewal_check_at, -9223372036854775808) <= ?1
+	ORDER BY coalesce(renewal_check_at, -9223372036854775808), system_name
+	LIMIT ?2`
+
+// AssetsToRecheck returns up to limit assets, earliest RenewalCheckAt first
+// (unset first of all), that are not paused, have a RenewalCertID and are
+// due a check by now. A limit of 0 or less returns none.
+func (s *Store) AssetsToRecheck(ctx context.Context, now time.Time, limit int) ([]asset.Asset, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	out, err := queryAssets(ctx, s.stmts, limit, assetsToRecheckSQL, now.Unix(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: assets to recheck: %w", err)
 	}
 	return out, nil
 }

@@ -56,6 +56,15 @@ func listingInventory(n int) []asset.Asset {
 		if j%97 == 0 {
 			a.CertificateExpiration, a.RenewalTime = nil, nil
 		}
+		// Most certificates came from a CA with ARI: ask it again a few
+		// hours apart, some never yet.
+		if j%10 != 0 {
+			check := planNow.Add(time.Duration(j%12-2) * time.Hour)
+			a.RenewalCertID, a.RenewalCheckAt = fmt.Sprintf("aki.%05d", j), &check
+			if j%13 == 0 {
+				a.RenewalCheckAt = nil
+			}
+		}
 		assets = append(assets, a)
 	}
 	return assets
@@ -106,6 +115,8 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"finds due assets through the due index without sorting", dueAssetsSQL,
 			[]any{planNow.Unix(), 10000}, "assets_due"},
+		{"finds certificates to ask the CA about through the recheck index without sorting", assetsToRecheckSQL,
+			[]any{planNow.Unix(), 1000}, "assets_recheck"},
 		{"finds an asset's active rotation through the one-active index", `SELECT ` + rotationColumns +
 			` FROM rotations WHERE asset = ? AND state IN ('pending', 'running')`,
 			[]any{"dev00001"}, "rotations_one_active_per_asset"},

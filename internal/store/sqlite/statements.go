@@ -79,7 +79,26 @@ func (c *statements) QueryRowContext(ctx context.Context, query string, args ...
 	if err != nil {
 		return errRow{err}
 	}
-	return stmt.QueryRowContext(ctx, args...)
+	return &retriedRow{ctx: ctx, stmt: stmt, args: args, row: stmt.QueryRowContext(ctx, args...)}
+}
+
+// retriedRow runs its query once more when it fails as cancelled while its
+// own context is not: a pooled connection can carry the cancellation of an
+// earlier caller's context (seen as an HTTP request's user lookup failing
+// right after another request on the same connection ended).
+type retriedRow struct {
+	ctx  context.Context
+	stmt *sql.Stmt
+	args []any
+	row  *sql.Row
+}
+
+func (r *retriedRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && r.ctx.Err() == nil {
+		err = r.stmt.QueryRowContext(r.ctx, r.args...).Scan(dest...)
+	}
+	return err
 }
 
 // close closes every statement; later queries fail.

@@ -29,7 +29,7 @@ func runAssetTests(t *testing.T, newStore newStoreFunc) {
 		must(t, err)
 		assertAsset(t, got, want)
 		if got.CertificateExpiration != nil || got.CertificateNotBefore != nil || got.LastRotation != nil ||
-			got.NextAttemptAt != nil || got.RenewalTime != nil || got.RenewalWindow != nil {
+			got.NextAttemptAt != nil || got.RenewalTime != nil || got.RenewalWindow != nil || got.RenewalCheckAt != nil {
 			t.Errorf("unset times came back set: %+v", got)
 		}
 	})
@@ -43,7 +43,7 @@ func runAssetTests(t *testing.T, newStore newStoreFunc) {
 			t.Fatal("renewal window came back unset")
 		}
 		assertUTC(t, "asset", got.CertificateExpiration, got.CertificateNotBefore, got.LastRotation,
-			got.NextAttemptAt, got.RenewalTime, &got.RenewalWindow.Start, &got.RenewalWindow.End)
+			got.NextAttemptAt, got.RenewalTime, got.RenewalCheckAt, &got.RenewalWindow.Start, &got.RenewalWindow.End)
 	})
 
 	t.Run("keeps at least second precision", func(t *testing.T) {

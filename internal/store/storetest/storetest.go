@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("assets", func(t *testing.T) { runAssetTests(t, newStore) })
 	t.Run("listing assets", func(t *testing.T) { runListTests(t, newStore) })
 	t.Run("due assets", func(t *testing.T) { runDueTests(t, newStore) })
+	t.Run("assets to recheck", func(t *testing.T) { runRecheckTests(t, newStore) })
 	t.Run("importing assets", func(t *testing.T) { runImportTests(t, newStore) })
 	t.Run("rotations", func(t *testing.T) { runRotationTests(t, newStore) })
 	t.Run("journal and log", func(t *testing.T) { runJournalTests(t, newStore) })
@@ -90,6 +91,9 @@ func fullAsset(name string) asset.Asset {
 		NextAttemptAt:          in(2 * time.Hour),
 		RenewalWindow:          &asset.Window{Start: base.Add(29 * 24 * time.Hour).In(elsewhere), End: base.Add(31 * 24 * time.Hour).In(elsewhere)},
 		RenewalTime:            in(30 * 24 * time.Hour),
+		RenewalCertID:          "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+		RenewalCertCA:          "lets_encrypt",
+		RenewalCheckAt:         in(6 * time.Hour),
 	}
 }
 
@@ -104,7 +108,7 @@ func normalized(a asset.Asset) asset.Asset {
 	if len(a.Labels) == 0 {
 		a.Labels = nil
 	}
-	for _, p := range []**time.Time{&a.CertificateExpiration, &a.CertificateNotBefore, &a.LastRotation, &a.NextAttemptAt, &a.RenewalTime} {
+	for _, p := range []**time.Time{&a.CertificateExpiration, &a.CertificateNotBefore, &a.LastRotation, &a.NextAttemptAt, &a.RenewalTime, &a.RenewalCheckAt} {
 		if *p != nil {
 			u := (*p).UTC().Round(0)
 			*p = &u

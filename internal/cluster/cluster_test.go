@@ -1,0 +1,322 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/lab"
+	"github.com/ottr-go/ottr/internal/secret"
+	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/testenv/pgtest"
+	"github.com/ottr-go/ottr/internal/verify"
+)
+
+// ottrBinary is cmd/ottr, built once for the test binary.
+var ottrBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ottr-cluster-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ottrBinary = filepath.Join(dir, "ottr")
+	build := exec.Command("go", "build", "-o", ottrBinary, "github.com/ottr-go/ottr/cmd/ottr")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ottr: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is one running ottr command.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	// exited is closed when the process has ended.
+	exited chan struct{}
+}
+
+// start runs ottr with args, the database URL in its environment only.
+func start(t testing.TB, name, databaseURL string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(ottrBinary, args...)
+	cmd.Env = append(os.Environ(), "OTTR_DATABASE_URL="+databaseURL)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &process{name: name, cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("output of %s (pid %d):\n%s", name, cmd.Process.Pid, lastLines(out.String(), 40))
+		}
+	})
+	return p
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+func (p *process) output() string { return p.out.String() }
+
+// stop ends p with SIGTERM, as systemd would, and waits.
+func (p *process) stop(t testing.TB) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(time.Minute):
+		t.Errorf("%s did not stop within a minute of SIGTERM", p.name)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestAWaveSurvivesAKilledWorkerAndAPostgresRestart runs the issue's
+// cluster scenario: three ottr processes (serve, and a worker per data
+// center) on one PostgreSQL, 500 lab devices over two queues; mid-wave one
+// worker is killed with SIGKILL and another started, and PostgreSQL
+// restarts.
+func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
+	const devices = 500
+	ctx := context.Background()
+	pg := pgtest.Start(t)
+	databaseURL := pg.NewDatabase(t)
+
+	l, err := lab.Start(ctx, lab.Options{Devices: devices, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// A short job timeout, so jobs of the killed worker are rescued
+	// (after the timeout and the drivers' restore margin) within the test.
+	raw, err := os.ReadFile(l.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterConfig := filepath.Join(l.Dir, "cluster.yaml")
+	text := strings.Replace(string(raw), "job_timeout: 2m", "job_timeout: 15s", 1)
+	if err := os.WriteFile(clusterConfig, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The master key every process shares is made once, as an operator
+	// does; then the inventory goes in, through the code the API uses.
+	cfg, err := config.Load(clusterConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secret.LoadOrCreateKey(cfg.MasterKeyFile); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database = databaseURL
+	seed, err := app.New(ctx, cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range l.Assets {
+		if err := seed.Store.CreateAsset(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := seed.Store
+	defer seed.Close()
+
+	common := []string{"-c", clusterConfig, "--database", "env:OTTR_DATABASE_URL"}
+	serve := start(t, "serve", databaseURL, append(common, "serve", "--listen", freeAddr(t))...)
+	workerA := start(t, "worker lab1", databaseURL, append(common, "worker", "--queue", "lab1")...)
+	workerB := start(t, "worker lab2", databaseURL, append(common, "worker", "--queue", "lab2")...)
+
+	counter, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { counter.Close(context.WithoutCancel(ctx)) }()
+	rotated := func() int {
+		var n int
+		// The count may fail while PostgreSQL restarts: reconnect.
+		if err := counter.QueryRow(ctx, `SELECT count(*) FROM assets WHERE last_rotation IS NOT NULL`).Scan(&n); err != nil {
+			counter.Close(ctx)
+			if c, err := pgx.Connect(ctx, databaseURL); err == nil {
+				counter = c
+			}
+			return -1
+		}
+		return n
+	}
+	waitUntil := func(what string, limit time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out after %s waiting for %s (%d of %d rotated)", limit, what, rotated(), devices)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	started := func(p *process) func() bool {
+		return func() bool { return strings.Contains(p.output(), "ottr worker on queues") }
+	}
+
+	waitUntil("a fifth of the fleet", 5*time.Minute, func() bool { return rotated() >= devices/5 })
+	if err := workerA.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-workerA.exited
+	killedAt := rotated()
+	t.Logf("killed worker lab1 (pid %d) with %d of %d rotated", workerA.pid(), killedAt, devices)
+	workerA2 := start(t, "second worker lab1", databaseURL, append(common, "worker", "--queue", "lab1")...)
+	waitUntil("the second lab1 worker", time.Minute, started(workerA2))
+
+	waitUntil("more of the fleet", 5*time.Minute, func() bool { return rotated() >= killedAt+devices/10 })
+	pg.Restart(t)
+	t.Logf("restarted PostgreSQL with %d of %d rotated", rotated(), devices)
+
+	waitUntil("the whole fleet", 8*time.Minute, func() bool { return rotated() == devices })
+	for _, p := range []*process{serve, workerB, workerA2} {
+		p.stop(t)
+	}
+
+	t.Run("every device serves exactly one new certificate, the one ottr recorded", func(t *testing.T) {
+		for i, h := range l.Hosts {
+			a, err := st.GetAsset(ctx, l.Assets[i].SystemName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := h.Served()
+			if !strings.Contains(served.Issuer.CommonName, "Pebble") || verify.SerialHex(served) != a.CertificateSerial {
+				t.Errorf("%s serves serial %s from %q; ottr recorded %s", h.Name(), verify.SerialHex(served), served.Issuer.CommonName, a.CertificateSerial)
+			}
+		}
+	})
+
+	t.Run("no rotation is lost and none runs twice", func(t *testing.T) {
+		for _, a := range l.Assets {
+			rots, err := st.ListRotations(ctx, store.RotationFilter{Asset: a.SystemName})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rots) != 1 || rots[0].State != store.StateSucceeded {
+				var states []string
+				for _, r := range rots {
+					full, _ := st.GetRotation(ctx, r.ID)
+					var log []string
+					for _, l := range full.Log {
+						log = append(log, l.Step+": "+l.Message)
+					}
+					states = append(states, fmt.Sprintf("%d %s (trigger %s, attempts %d, error %q, log %q)", r.ID, r.State, r.Trigger, r.Attempts, r.Error, log))
+				}
+				t.Errorf("%s has rotations %v, want one that succeeded", a.SystemName, states)
+			}
+		}
+		for _, h := range l.Hosts {
+			if n := h.PeakConnections(); n > 1 {
+				t.Errorf("%s had %d ottr connections at once: two rotations ran on it together", h.Name(), n)
+			}
+		}
+	})
+
+	t.Run("each worker took only its own queue, serve none", func(t *testing.T) {
+		conn, err := pgx.Connect(ctx, databaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, `SELECT queue, state, attempted_by FROM river_job WHERE kind = 'rotation'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		queueOf := map[int]string{workerA.pid(): "lab1", workerA2.pid(): "lab1", workerB.pid(): "lab2", serve.pid(): "none"}
+		jobs, rescued := 0, 0
+		for rows.Next() {
+			var queue, state string
+			var attemptedBy []string
+			if err := rows.Scan(&queue, &state, &attemptedBy); err != nil {
+				t.Fatal(err)
+			}
+			jobs++
+			if state != "completed" {
+				t.Errorf("a rotation job of queue %s ended %s", queue, state)
+			}
+			if len(attemptedBy) > 1 {
+				rescued++
+			}
+			for _, client := range attemptedBy {
+				pid, err := strconv.Atoi(client[strings.LastIndexByte(client, '-')+1:])
+				if err != nil {
+					t.Fatalf("client id %q does not end in a process id", client)
+				}
+				if want, ok := queueOf[pid]; !ok || want != queue {
+					t.Errorf("a job of queue %s was worked by %s (process for queue %q)", queue, client, want)
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if jobs != devices {
+			t.Errorf("%d rotation jobs, want one per device (%d)", jobs, devices)
+		}
+		t.Logf("%d jobs; %d worked by more than one process (resumed after the kill or the restart)", jobs, rescued)
+	})
+}
