@@ -509,12 +509,20 @@ func (rn *run) record(ctx context.Context) error {
 	return nil
 }
 
+// rollbackTimeout bounds a rollback, whatever time the job has left.
+const rollbackTimeout = time.Minute
+
 // rollback undoes an install whose verification failed.
 func (rn *run) rollback(ctx context.Context, cause error) (store.Rotation, error) {
 	rn.logf(slog.LevelWarn, "verification failed: %v; rolling back", cause)
-	s, err := rn.open(ctx)
+	// A verification that used up the job's time must still leave the
+	// device on its old certificate: the rollback gets a minute of its
+	// own (the queue rescues a job only after that margin).
+	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	s, err := rn.open(rbCtx)
 	if err == nil {
-		err = s.Rollback(ctx, rn.installed)
+		err = s.Rollback(rbCtx, rn.installed)
 	}
 	if err != nil {
 		rn.logf(slog.LevelError, "rollback failed: %v", err)

@@ -3,12 +3,11 @@ package bigip
 import (
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // Route option names the driver understands.
@@ -80,16 +79,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 
-	unknown := make([]string, 0)
-	for name := range raw {
-		if !slices.Contains(knownOptions, name) {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
-	}
+	driver.CheckKnownOptions(raw, knownOptions, bad)
 
 	if v, ok := raw[optTarget]; ok {
 		s, isString := v.(string)
@@ -122,7 +112,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 	}
 
 	if v, ok := raw[optAPIPort]; ok {
-		port, err := integer(v)
+		port, err := driver.Integer(v)
 		switch {
 		case err != nil:
 			bad(optAPIPort, "must be a whole number, got %s", describe(v))
@@ -174,34 +164,6 @@ func name(raw map[string]any, opt string, bad func(string, string, ...any)) stri
 		return ""
 	}
 	return s
-}
-
-// integer accepts the integer kinds YAML and JSON decoders produce: YAML
-// gives int, JSON gives float64.
-func integer(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case int64:
-		return int(n), nil
-	case int32:
-		return int(n), nil
-	case uint64:
-		if n > math.MaxInt32 {
-			return 0, errors.New("too large")
-		}
-		return int(n), nil
-	case float64:
-		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
-			return 0, errors.New("not a whole number")
-		}
-		return int(n), nil
-	case string:
-		// A quoted number is a common YAML slip; accept it when it is one.
-		return strconv.Atoi(n)
-	default:
-		return 0, errors.New("not a number")
-	}
 }
 
 func describe(v any) string {

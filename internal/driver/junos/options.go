@@ -7,8 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // Route option names the driver understands.
@@ -96,7 +97,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 	if v, ok := raw[optBindPath]; ok {
 		s, isString := v.(string)
 		if !isString {
-			bad(optBindPath, "must be a string such as %q, got %s", DefaultBindPath, describe(v))
+			bad(optBindPath, "must be a string such as %q, got %s", DefaultBindPath, driver.DescribeValue(v))
 		} else if err := checkBindPath(s); err != nil {
 			bad(optBindPath, "%v", err)
 		} else {
@@ -109,7 +110,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 		s, isString := v.(string)
 		switch {
 		case !isString:
-			bad(optUploadDir, "must be a string, got %s", describe(v))
+			bad(optUploadDir, "must be a string, got %s", driver.DescribeValue(v))
 		case !dirPattern.MatchString(s) || slices.Contains(strings.Split(s, "/"), ".."):
 			bad(optUploadDir, "must be an absolute directory on the device of letters, digits, '.', '_' and '-' "+
 				"such as %q, got %q", DefaultUploadDir, s)
@@ -169,57 +170,12 @@ func parseBindPath(s string) ([]pathStep, error) {
 	return steps, nil
 }
 
+// intOption is driver.IntOption, except that an int64 beyond the int32
+// range is called no whole number rather than out of bounds.
 func intOption(raw map[string]any, name string, def, lo, hi int, bad func(string, string, ...any)) int {
-	v, ok := raw[name]
-	if !ok {
+	if n, ok := raw[name].(int64); ok && (n > math.MaxInt32 || n < math.MinInt32) {
+		bad(name, "must be a whole number, got %s", driver.DescribeValue(n))
 		return def
 	}
-	n, err := integer(v)
-	switch {
-	case err != nil:
-		bad(name, "must be a whole number, got %s", describe(v))
-	case n < lo || n > hi:
-		bad(name, "must be between %d and %d, got %d", lo, hi, n)
-	default:
-		return n
-	}
-	return def
-}
-
-// integer accepts the integer kinds YAML and JSON decoders produce: YAML
-// gives int, JSON gives float64.
-func integer(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case int64:
-		if n > math.MaxInt32 || n < math.MinInt32 {
-			return 0, errors.New("out of range")
-		}
-		return int(n), nil
-	case int32:
-		return int(n), nil
-	case uint64:
-		if n > math.MaxInt32 {
-			return 0, errors.New("out of range")
-		}
-		return int(n), nil
-	case float64:
-		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
-			return 0, errors.New("not a whole number")
-		}
-		return int(n), nil
-	case string:
-		// A quoted number is a common YAML slip; accept it when it is one.
-		return strconv.Atoi(n)
-	default:
-		return 0, errors.New("not a number")
-	}
-}
-
-func describe(v any) string {
-	if v == nil {
-		return "nothing"
-	}
-	return fmt.Sprintf("%T %v", v, v)
+	return driver.IntOption(raw, name, def, lo, hi, bad)
 }

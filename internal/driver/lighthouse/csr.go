@@ -26,7 +26,7 @@ var keyLengths = map[string]int{
 // GenerateCSR has the appliance make a new key and CSR, downloads the CSR
 // and checks it carries what was asked before returning it.
 func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
-	names, err := csrNames(r)
+	names, err := driver.CSRNames(r)
 	if err != nil {
 		return nil, wrapf("csr", err)
 	}
@@ -59,26 +59,6 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 		return nil, errorf("csr", "the appliance's CSR: %w", err)
 	}
 	return csr, nil
-}
-
-// csrNames returns the names the CSR must carry, the CN first, without
-// duplicates, after checking each is a DNS name.
-func csrNames(r driver.CSRRequest) ([]string, error) {
-	if r.CommonName == "" {
-		return nil, errors.New("request has no common name")
-	}
-	names := []string{r.CommonName}
-	for _, n := range r.DNSNames {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	for _, n := range names {
-		if !isDNSName(n) {
-			return nil, fmt.Errorf("%q is not a DNS name", n)
-		}
-	}
-	return names, nil
 }
 
 // parseCSR reads the downloaded CSR file.

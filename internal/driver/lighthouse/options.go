@@ -3,13 +3,11 @@ package lighthouse
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // Route option names the driver understands.
@@ -85,36 +83,17 @@ func parseOptions(raw map[string]any) (*options, error) {
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 
-	unknown := make([]string, 0)
-	for name := range raw {
-		if !slices.Contains(knownOptions, name) {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
-	}
+	driver.CheckKnownOptions(raw, knownOptions, bad)
 
-	if v, ok := raw[optAPIPort]; ok {
-		port, err := integer(v)
-		switch {
-		case err != nil:
-			bad(optAPIPort, "must be a whole number, got %s", describe(v))
-		case port < 1 || port > 65535:
-			bad(optAPIPort, "must be between 1 and 65535, got %d", port)
-		default:
-			o.APIPort = port
-		}
-	}
-	if s, ok := text(raw, optCAFile, bad); ok {
+	o.APIPort = driver.IntOption(raw, optAPIPort, o.APIPort, 1, 65535, bad)
+	if s, ok := driver.StringOption(raw, optCAFile, bad); ok {
 		if strings.TrimSpace(s) == "" {
 			bad(optCAFile, "must name a PEM file of root certificates, got an empty string")
 		}
 		o.CAFile = s
 	}
-	if s, ok := text(raw, optTLSServerName, bad); ok {
-		if !isDNSName(s) && net.ParseIP(s) == nil {
+	if s, ok := driver.StringOption(raw, optTLSServerName, bad); ok {
+		if !driver.IsDNSName(s) && net.ParseIP(s) == nil {
 			bad(optTLSServerName, "must be a host name or IP address the API certificate carries, got %q", s)
 		}
 		o.TLSServerName = s
@@ -127,7 +106,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 	if v, ok := raw[optSANs]; ok {
 		b, isBool := v.(bool)
 		if !isBool {
-			bad(optSANs, "must be true or false, got %s", describe(v))
+			bad(optSANs, "must be true or false, got %s", driver.DescribeValue(v))
 		}
 		o.SANs = b
 	}
@@ -139,20 +118,20 @@ func parseOptions(raw map[string]any) (*options, error) {
 		{optState, &o.Subject.State}, {optLocality, &o.Subject.Locality},
 		{optOrganization, &o.Subject.Organization}, {optOrgUnit, &o.Subject.OrgUnit},
 	} {
-		if s, ok := text(raw, f.name, bad); ok {
+		if s, ok := driver.StringOption(raw, f.name, bad); ok {
 			if s == "" || len(s) > 64 {
 				bad(f.name, "must be 1 to 64 characters, got %d", len(s))
 			}
 			*f.dst = s
 		}
 	}
-	if s, ok := text(raw, optCountry, bad); ok {
+	if s, ok := driver.StringOption(raw, optCountry, bad); ok {
 		if len(s) != 2 || strings.ToUpper(s) != s || strings.ToLower(s) == s {
 			bad(optCountry, "must be a two-letter upper-case ISO 3166 code such as \"US\", got %q", s)
 		}
 		o.Subject.Country = s
 	}
-	if s, ok := text(raw, optEmail, bad); ok {
+	if s, ok := driver.StringOption(raw, optEmail, bad); ok {
 		if at := strings.Index(s, "@"); at < 1 || at == len(s)-1 || strings.ContainsAny(s, " \t") {
 			bad(optEmail, "must be an e-mail address, got %q", s)
 		}
@@ -165,29 +144,10 @@ func parseOptions(raw map[string]any) (*options, error) {
 	return o, nil
 }
 
-// text reads an optional single-line string option; ok is false when it is
-// absent or not a string (reported).
-func text(raw map[string]any, name string, bad func(string, string, ...any)) (string, bool) {
-	v, present := raw[name]
-	if !present {
-		return "", false
-	}
-	s, isString := v.(string)
-	if !isString {
-		bad(name, "must be a string, got %s", describe(v))
-		return "", false
-	}
-	if strings.ContainsAny(s, "\x00\n\r") {
-		bad(name, "must be a single line")
-		return "", false
-	}
-	return s, true
-}
-
 // duration reads a duration option written as Go durations are ("90s",
 // "3m").
 func duration(raw map[string]any, name string, def time.Duration, bad func(string, string, ...any)) time.Duration {
-	s, ok := text(raw, name, bad)
+	s, ok := driver.StringOption(raw, name, bad)
 	if !ok {
 		return def
 	}
@@ -201,57 +161,4 @@ func duration(raw map[string]any, name string, def time.Duration, bad func(strin
 		return def
 	}
 	return d
-}
-
-// integer accepts the integer kinds YAML and JSON decoders produce: YAML
-// gives int, JSON gives float64.
-func integer(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case int64:
-		return int(n), nil
-	case uint64:
-		if n > math.MaxInt32 {
-			return 0, errors.New("too large")
-		}
-		return int(n), nil
-	case float64:
-		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
-			return 0, errors.New("not a whole number")
-		}
-		return int(n), nil
-	case string:
-		// A quoted number is a common YAML slip; accept it when it is one.
-		return strconv.Atoi(n)
-	default:
-		return 0, errors.New("not a number")
-	}
-}
-
-func describe(v any) string {
-	if v == nil {
-		return "nothing"
-	}
-	return fmt.Sprintf("%T %v", v, v)
-}
-
-// isDNSName reports whether name is a host name, optionally with a leading
-// "*." wildcard label.
-func isDNSName(name string) bool {
-	name = strings.TrimPrefix(name, "*.")
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }

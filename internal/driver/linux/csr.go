@@ -2,15 +2,11 @@ package linux
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/ottr-go/ottr/internal/asset"
@@ -35,7 +31,7 @@ var newKeyArgs = map[string]string{
 // and printed. Only that public output is read back, and the CSR is checked
 // before it is returned.
 func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
-	names, err := csrNames(r)
+	names, err := driver.CSRNames(r)
 	if err != nil {
 		return nil, wrapf("csr", err)
 	}
@@ -79,52 +75,11 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 	if err != nil {
 		return nil, wrapf("csr", err)
 	}
-	if err := checkCSR(csr, r.CommonName, names, r.KeyType); err != nil {
+	if err := driver.CheckCSR(csr, r.CommonName, names, r.KeyType); err != nil {
 		return nil, wrapf("csr", err)
 	}
 	s.log.Debug("linux: CSR generated", "key_type", r.KeyType, "names", len(names), "staged_key", path.Base(s.opts.stagedKeyPath()))
 	return csr, nil
-}
-
-// csrNames returns the names the CSR must carry, the CN first, without
-// duplicates, after checking each is a DNS name: they end up in an openssl
-// -subj argument, where "/" and "=" would change the subject.
-func csrNames(r driver.CSRRequest) ([]string, error) {
-	if r.CommonName == "" {
-		return nil, errors.New("request has no common name")
-	}
-	names := []string{r.CommonName}
-	for _, n := range r.DNSNames {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	for _, n := range names {
-		if !isDNSName(n) {
-			return nil, fmt.Errorf("%q is not a DNS name", n)
-		}
-	}
-	return names, nil
-}
-
-// isDNSName reports whether name is a host name, optionally with a leading
-// "*." wildcard label.
-func isDNSName(name string) bool {
-	name = strings.TrimPrefix(name, "*.")
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // parseCSR finds the PEM CSR in openssl's output and parses it.
@@ -142,74 +97,5 @@ func parseCSR(out []byte) (*x509.CertificateRequest, error) {
 			}
 			return csr, nil
 		}
-	}
-}
-
-// checkCSR verifies that csr is self-signed by its key and asks for exactly
-// the requested names and key type: a CSR is what the CA will certify, so a
-// host that got anything wrong must not get it signed.
-func checkCSR(csr *x509.CertificateRequest, cn string, names []string, keyType string) error {
-	if err := csr.CheckSignature(); err != nil {
-		return fmt.Errorf("CSR signature does not verify: %w", err)
-	}
-	if csr.Subject.CommonName != cn {
-		return fmt.Errorf("CSR common name is %q, want %q", csr.Subject.CommonName, cn)
-	}
-	for _, n := range names {
-		if !slices.Contains(csr.DNSNames, n) {
-			return fmt.Errorf("CSR lacks SAN %s", n)
-		}
-	}
-	for _, n := range csr.DNSNames {
-		if !slices.Contains(names, n) {
-			return fmt.Errorf("CSR has SAN %s that was not requested", n)
-		}
-	}
-	return checkKeyType(csr.PublicKey, keyType)
-}
-
-// checkKeyType verifies that pub is a key of keyType.
-func checkKeyType(pub any, keyType string) error {
-	got := describeKey(pub)
-	want := map[string]string{
-		asset.KeyRSA2048: "RSA-2048", asset.KeyRSA3072: "RSA-3072", asset.KeyRSA4096: "RSA-4096",
-		asset.KeyECDSA256: "ECDSA-P-256", asset.KeyECDSA384: "ECDSA-P-384",
-	}[keyType]
-	if got == want {
-		return nil
-	}
-	if k, ok := pub.(*rsa.PublicKey); ok && strings.HasPrefix(keyType, "rsa") && k.N.BitLen() < rsaBits(keyType) {
-		return fmt.Errorf("weak key: the CSR's key is %s, %s was requested", got, want)
-	}
-	return fmt.Errorf("wrong key type: the CSR's key is %s, %s was requested", got, want)
-}
-
-func rsaBits(keyType string) int {
-	switch keyType {
-	case asset.KeyRSA2048:
-		return 2048
-	case asset.KeyRSA3072:
-		return 3072
-	default:
-		return 4096
-	}
-}
-
-func describeKey(pub any) string {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA-%d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return "ECDSA-P-256"
-		case elliptic.P384():
-			return "ECDSA-P-384"
-		case elliptic.P521():
-			return "ECDSA-P-521"
-		}
-		return "ECDSA"
-	default:
-		return fmt.Sprintf("%T", pub)
 	}
 }

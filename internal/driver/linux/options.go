@@ -3,13 +3,11 @@ package linux
 import (
 	"errors"
 	"fmt"
-	"math"
 	"path"
 	"regexp"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // Route option names the driver understands.
@@ -103,30 +101,11 @@ func parseOptions(raw map[string]any) (*options, error) {
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 
-	unknown := make([]string, 0)
-	for name := range raw {
-		if !slices.Contains(knownOptions, name) {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
-	}
+	driver.CheckKnownOptions(raw, knownOptions, bad)
 
-	if v, ok := raw[optSSHPort]; ok {
-		port, err := integer(v)
-		switch {
-		case err != nil:
-			bad(optSSHPort, "must be a whole number, got %s", describe(v))
-		case port < 1 || port > 65535:
-			bad(optSSHPort, "must be between 1 and 65535, got %d", port)
-		default:
-			o.SSHPort = port
-		}
-	}
+	o.SSHPort = driver.IntOption(raw, optSSHPort, o.SSHPort, 1, 65535, bad)
 	before := len(errs)
-	o.Address = optionalString(raw, optAddress, bad)
+	o.Address, _ = driver.StringOption(raw, optAddress, bad)
 	if _, ok := raw[optAddress]; ok && len(errs) == before && strings.TrimSpace(o.Address) == "" {
 		bad(optAddress, "must not be empty when set")
 	}
@@ -153,7 +132,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 	}
 
 	before = len(errs)
-	o.ReloadCommand = optionalString(raw, optReloadCommand, bad)
+	o.ReloadCommand, _ = driver.StringOption(raw, optReloadCommand, bad)
 	if _, ok := raw[optReloadCommand]; !ok {
 		bad(optReloadCommand, "is required, e.g. \"systemctl reload nginx\"")
 	} else if len(errs) == before && strings.TrimSpace(o.ReloadCommand) == "" {
@@ -163,12 +142,12 @@ func parseOptions(raw map[string]any) (*options, error) {
 	if v, ok := raw[optSudo]; ok {
 		b, isBool := v.(bool)
 		if !isBool {
-			bad(optSudo, "must be true or false, got %s", describe(v))
+			bad(optSudo, "must be true or false, got %s", driver.DescribeValue(v))
 		}
 		o.Sudo = b
 	}
 
-	o.Owner = optionalString(raw, optOwner, bad)
+	o.Owner, _ = driver.StringOption(raw, optOwner, bad)
 	if _, ok := raw[optOwner]; ok && !ownerPattern.MatchString(o.Owner) {
 		bad(optOwner, "must be \"user\" or \"user:group\", got %q", o.Owner)
 	}
@@ -176,7 +155,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 		s, isString := v.(string)
 		switch {
 		case !isString:
-			bad(optMode, "must be a quoted octal string such as \"0640\", got %s", describe(v))
+			bad(optMode, "must be a quoted octal string such as \"0640\", got %s", driver.DescribeValue(v))
 		case !modePattern.MatchString(s):
 			bad(optMode, "must be an octal mode such as \"0600\" or \"0640\", got %q", s)
 		default:
@@ -186,10 +165,10 @@ func parseOptions(raw map[string]any) (*options, error) {
 
 	o.KeepBackups = defaultKeepBackups
 	if v, ok := raw[optKeepBackups]; ok {
-		n, err := integer(v)
+		n, err := driver.Integer(v)
 		switch {
 		case err != nil:
-			bad(optKeepBackups, "must be a whole number, got %s", describe(v))
+			bad(optKeepBackups, "must be a whole number, got %s", driver.DescribeValue(v))
 		case n < 1 || n > maxKeepBackups:
 			bad(optKeepBackups, "must be between 1 and %d (the backup rollback restores is always kept), got %d", maxKeepBackups, n)
 		default:
@@ -201,51 +180,6 @@ func parseOptions(raw map[string]any) (*options, error) {
 		return nil, errors.Join(errs...)
 	}
 	return o, nil
-}
-
-// integer accepts the integer kinds YAML and JSON decoders produce: YAML
-// gives int, JSON gives float64.
-func integer(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case int64:
-		return int(n), nil
-	case int32:
-		return int(n), nil
-	case uint64:
-		if n > math.MaxInt32 {
-			return 0, errors.New("too large")
-		}
-		return int(n), nil
-	case float64:
-		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
-			return 0, errors.New("not a whole number")
-		}
-		return int(n), nil
-	case string:
-		// A quoted number is a common YAML slip; accept it when it is one.
-		return strconv.Atoi(n)
-	default:
-		return 0, errors.New("not a number")
-	}
-}
-
-func optionalString(raw map[string]any, name string, bad func(string, string, ...any)) string {
-	v, ok := raw[name]
-	if !ok {
-		return ""
-	}
-	s, isString := v.(string)
-	if !isString {
-		bad(name, "must be a string, got %s", describe(v))
-		return ""
-	}
-	if strings.ContainsAny(s, "\x00\n\r") {
-		bad(name, "must be a single line")
-		return ""
-	}
-	return s
 }
 
 // filePath reads an option naming a file on the device.
@@ -273,7 +207,7 @@ func dirPath(raw map[string]any, name string, bad func(string, string, ...any)) 
 }
 
 func absolute(raw map[string]any, name string, bad func(string, string, ...any)) string {
-	p := optionalString(raw, name, bad)
+	p, _ := driver.StringOption(raw, name, bad)
 	switch {
 	case p == "":
 		if _, isString := raw[name].(string); isString {
@@ -292,11 +226,4 @@ func cleanPath(p string) string {
 		return ""
 	}
 	return path.Clean(p)
-}
-
-func describe(v any) string {
-	if v == nil {
-		return "nothing"
-	}
-	return fmt.Sprintf("%T %v", v, v)
 }

@@ -1,17 +1,9 @@
 package linux
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/ottr-go/ottr/internal/asset"
 )
 
 func validOptions() map[string]any {
@@ -106,48 +98,6 @@ func TestShellQuoteSurvivesTheShell(t *testing.T) {
 		if string(out) != s {
 			t.Errorf("shellQuote(%q) read back as %q", s, out)
 		}
-	}
-}
-
-func TestCheckCSR(t *testing.T) {
-	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
-	csr := func(key any, cn string, names ...string) *x509.CertificateRequest {
-		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-			Subject: pkix.Name{CommonName: cn}, DNSNames: names,
-		}, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificateRequest(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	names := []string{"a.example.test", "b.example.test"}
-	for _, tc := range []struct {
-		name    string
-		csr     *x509.CertificateRequest
-		keyType string
-		want    string
-	}{
-		{"accepts a CSR with every name and the key type", csr(ec, "a.example.test", names...), asset.KeyECDSA256, ""},
-		{"refuses a CSR missing a SAN", csr(ec, "a.example.test", "a.example.test"), asset.KeyECDSA256, "CSR lacks SAN b.example.test"},
-		{"refuses a CSR with an extra SAN", csr(ec, "a.example.test", append(names, "c.example.test")...), asset.KeyECDSA256, "not requested"},
-		{"refuses another common name", csr(ec, "b.example.test", names...), asset.KeyECDSA256, "common name"},
-		{"refuses a weaker RSA key", csr(rsa1024, "a.example.test", names...), asset.KeyRSA2048, "weak key"},
-		{"refuses another key type", csr(ec, "a.example.test", names...), asset.KeyECDSA384, "wrong key type"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := checkCSR(tc.csr, "a.example.test", names, tc.keyType)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Errorf("checkCSR: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Errorf("checkCSR error = %v, want %q", err, tc.want)
-			}
-		})
 	}
 }
 

@@ -3,13 +3,12 @@ package panos
 import (
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // Route option names the driver understands.
@@ -95,48 +94,29 @@ func parseOptions(raw map[string]any) (*options, error) {
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 
-	var unknown []string
-	for name := range raw {
-		if !slices.Contains(knownOptions, name) {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
-	}
+	driver.CheckKnownOptions(raw, knownOptions, bad)
 
-	if v, ok := raw[optAPIPort]; ok {
-		port, err := integer(v)
-		switch {
-		case err != nil:
-			bad(optAPIPort, "must be a whole number, got %s", describe(v))
-		case port < 1 || port > 65535:
-			bad(optAPIPort, "must be between 1 and 65535, got %d", port)
-		default:
-			o.APIPort = port
-		}
-	}
-	if s, ok := stringOption(raw, optCAFile, bad); ok {
+	o.APIPort = driver.IntOption(raw, optAPIPort, o.APIPort, 1, 65535, bad)
+	if s, ok := driver.StringOption(raw, optCAFile, bad); ok {
 		if strings.TrimSpace(s) == "" {
 			bad(optCAFile, "must be the path of a PEM file of CA certificates, got an empty string")
 		}
 		o.CAFile = s
 	}
-	if s, ok := stringOption(raw, optTLSServerName, bad); ok {
+	if s, ok := driver.StringOption(raw, optTLSServerName, bad); ok {
 		if !serverName.MatchString(s) {
 			bad(optTLSServerName, "must be a DNS name such as fw1.example.com, got %q", s)
 		}
 		o.TLSServerName = s
 	}
-	if s, ok := stringOption(raw, optBind, bad); ok {
+	if s, ok := driver.StringOption(raw, optBind, bad); ok {
 		if !slices.Contains(bindValues, s) {
 			bad(optBind, "must be one of %s, got %q", strings.Join(bindValues, ", "), s)
 		}
 		o.Bind = s
 	}
 	gp := o.Bind == bindPortal || o.Bind == bindGateway
-	if s, ok := stringOption(raw, optGlobalProtect, bad); ok {
+	if s, ok := driver.StringOption(raw, optGlobalProtect, bad); ok {
 		switch {
 		case !gp:
 			bad(optGlobalProtect, "applies only when bind is %s or %s", bindPortal, bindGateway)
@@ -147,7 +127,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 	} else if gp && !hasOption(raw, optGlobalProtect) {
 		bad(optGlobalProtect, "is required when bind is %s: the name of the GlobalProtect entry to bind", o.Bind)
 	}
-	if s, ok := stringOption(raw, optVSys, bad); ok {
+	if s, ok := driver.StringOption(raw, optVSys, bad); ok {
 		switch {
 		case !gp:
 			bad(optVSys, "applies only when bind is %s or %s", bindPortal, bindGateway)
@@ -159,29 +139,29 @@ func parseOptions(raw map[string]any) (*options, error) {
 	if gp && o.VSys == "" {
 		o.VSys = defaultVSys
 	}
-	if s, ok := stringOption(raw, optProfileName, bad); ok {
+	if s, ok := driver.StringOption(raw, optProfileName, bad); ok {
 		if len(s) > maxProfileNameChars || !objectName.MatchString(s) {
 			bad(optProfileName, "must be an SSL/TLS service profile name of up to %d letters, digits, '.', '_' or '-', got %q", maxProfileNameChars, s)
 		}
 		o.ProfileName = s
 	}
-	if s, ok := stringOption(raw, optMinTLSVersion, bad); ok {
+	if s, ok := driver.StringOption(raw, optMinTLSVersion, bad); ok {
 		if !slices.Contains(tlsVersions, s) {
 			bad(optMinTLSVersion, "must be one of %s (older versions are not offered), got %q", strings.Join(tlsVersions, ", "), s)
 		}
 		o.MinTLSVersion = s
 	}
-	if s, ok := stringOption(raw, optDigest, bad); ok {
+	if s, ok := driver.StringOption(raw, optDigest, bad); ok {
 		if !slices.Contains(digestValues, s) {
 			bad(optDigest, "must be one of %s, got %q", strings.Join(digestValues, ", "), s)
 		}
 		o.Digest = s
 	}
 	if v, ok := raw[optCommitTimeout]; ok {
-		d, err := duration(v)
+		d, err := driver.Duration(v)
 		switch {
 		case err != nil:
-			bad(optCommitTimeout, "must be a duration such as \"10m\" or a number of seconds, got %s", describe(v))
+			bad(optCommitTimeout, "must be a duration such as \"10m\" or a number of seconds, got %s", driver.DescribeValue(v))
 		case d < 10*time.Second || d > 2*time.Hour:
 			bad(optCommitTimeout, "must be between 10s and 2h, got %s", d)
 		default:
@@ -197,72 +177,4 @@ func parseOptions(raw map[string]any) (*options, error) {
 func hasOption(raw map[string]any, name string) bool {
 	_, ok := raw[name]
 	return ok
-}
-
-// stringOption returns a string option; ok is false when it is absent or
-// not a string (which is reported).
-func stringOption(raw map[string]any, name string, bad func(string, string, ...any)) (string, bool) {
-	v, present := raw[name]
-	if !present {
-		return "", false
-	}
-	s, isString := v.(string)
-	if !isString {
-		bad(name, "must be a string, got %s", describe(v))
-		return "", false
-	}
-	if strings.ContainsAny(s, "\x00\n\r") {
-		bad(name, "must be a single line")
-		return "", false
-	}
-	return s, true
-}
-
-// integer accepts the integer kinds YAML and JSON decoders produce: YAML
-// gives int, JSON gives float64.
-func integer(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case int64:
-		return int(n), nil
-	case int32:
-		return int(n), nil
-	case uint64:
-		if n > math.MaxInt32 {
-			return 0, errors.New("too large")
-		}
-		return int(n), nil
-	case float64:
-		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
-			return 0, errors.New("not a whole number")
-		}
-		return int(n), nil
-	case string:
-		// A quoted number is a common YAML slip; accept it when it is one.
-		return strconv.Atoi(n)
-	default:
-		return 0, errors.New("not a number")
-	}
-}
-
-// duration accepts Go duration strings and whole numbers of seconds.
-func duration(v any) (time.Duration, error) {
-	if s, ok := v.(string); ok {
-		if d, err := time.ParseDuration(s); err == nil {
-			return d, nil
-		}
-	}
-	n, err := integer(v)
-	if err != nil {
-		return 0, err
-	}
-	return time.Duration(n) * time.Second, nil
-}
-
-func describe(v any) string {
-	if v == nil {
-		return "nothing"
-	}
-	return fmt.Sprintf("%T %v", v, v)
 }

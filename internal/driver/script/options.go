@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // Route option names the driver understands.
@@ -60,16 +61,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 
-	unknown := make([]string, 0)
-	for name := range raw {
-		if !slices.Contains(knownOptions, name) {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
-	}
+	driver.CheckKnownOptions(raw, knownOptions, bad)
 
 	o.GenerateCSR = absolute(raw, optGenerateCSR, true, bad)
 	o.InstallCertificate = absolute(raw, optInstallCertificate, true, bad)
@@ -77,7 +69,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 	o.CurrentCertificate = absolute(raw, optCurrentCertificate, false, bad)
 	o.Workdir = absolute(raw, optWorkdir, false, bad)
 
-	if s, ok := text(raw, optTimeout, bad); ok {
+	if s, ok := driver.StringOption(raw, optTimeout, bad); ok {
 		d, err := time.ParseDuration(s)
 		switch {
 		case err != nil:
@@ -113,7 +105,7 @@ func environment(v any, bad func(string, string, ...any)) []string {
 			values[k] = s
 		}
 	default:
-		bad(optEnv, "must be a map of variable names to strings, got %s", describe(v))
+		bad(optEnv, "must be a map of variable names to strings, got %s", driver.DescribeValue(v))
 		return nil
 	}
 	names := make([]string, 0, len(values))
@@ -130,7 +122,7 @@ func environment(v any, bad func(string, string, ...any)) []string {
 		case strings.HasPrefix(strings.ToUpper(name), "OTTR_"):
 			bad(optEnv, "variable %s: names starting with OTTR_ are set by ottr", name)
 		case !isString:
-			bad(optEnv, "variable %s must be a string (quote numbers and booleans), got %s", name, describe(values[name]))
+			bad(optEnv, "variable %s must be a string (quote numbers and booleans), got %s", name, driver.DescribeValue(values[name]))
 		case strings.ContainsRune(s, 0):
 			bad(optEnv, "variable %s must not contain a NUL byte", name)
 		default:
@@ -142,7 +134,7 @@ func environment(v any, bad func(string, string, ...any)) []string {
 
 // absolute reads an option naming a file or directory by absolute path.
 func absolute(raw map[string]any, name string, required bool, bad func(string, string, ...any)) string {
-	s, ok := text(raw, name, bad)
+	s, ok := driver.StringOption(raw, name, bad)
 	if !ok {
 		if _, present := raw[name]; !present && required {
 			bad(name, "is required: the absolute path of an executable on the machine that runs ottr's workers")
@@ -154,30 +146,4 @@ func absolute(raw map[string]any, name string, required bool, bad func(string, s
 		return ""
 	}
 	return filepath.Clean(s)
-}
-
-// text reads an optional single-line string option; ok is false when it is
-// absent or not a string (reported).
-func text(raw map[string]any, name string, bad func(string, string, ...any)) (string, bool) {
-	v, present := raw[name]
-	if !present {
-		return "", false
-	}
-	s, isString := v.(string)
-	if !isString {
-		bad(name, "must be a string, got %s", describe(v))
-		return "", false
-	}
-	if strings.ContainsAny(s, "\x00\n\r") {
-		bad(name, "must be a single line")
-		return "", false
-	}
-	return s, true
-}
-
-func describe(v any) string {
-	if v == nil {
-		return "nothing"
-	}
-	return fmt.Sprintf("%T %v", v, v)
 }

@@ -22,7 +22,7 @@ const handlePrefix = "OTTR_HANDLE "
 
 // GenerateCSR runs generate_csr and checks the CSR it prints.
 func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
-	names, err := csrNames(r)
+	names, err := driver.CSRNames(r)
 	if err != nil {
 		return nil, wrapf("csr", err)
 	}

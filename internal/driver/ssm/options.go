@@ -3,16 +3,14 @@ package ssm
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"path"
 	"regexp"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // Route option names the driver understands.
@@ -138,20 +136,11 @@ func parseOptions(raw map[string]any) (*options, error) {
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 
-	var unknown []string
-	for name := range raw {
-		if !slices.Contains(knownOptions, name) {
-			unknown = append(unknown, name)
-		}
-	}
-	sort.Strings(unknown)
-	for _, name := range unknown {
-		bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
-	}
+	driver.CheckKnownOptions(raw, knownOptions, bad)
 
 	if _, ok := raw[optRegion]; !ok {
 		bad(optRegion, "is required: the AWS region of the instances, e.g. \"us-east-1\"")
-	} else if o.Region = optionalString(raw, optRegion, bad); o.Region != "" && !regionPattern.MatchString(o.Region) {
+	} else if o.Region, _ = driver.StringOption(raw, optRegion, bad); o.Region != "" && !regionPattern.MatchString(o.Region) {
 		bad(optRegion, "must be an AWS region such as \"us-east-1\", got %q", o.Region)
 	}
 	o.Endpoint = parseEndpoint(raw, bad)
@@ -159,15 +148,15 @@ func parseOptions(raw map[string]any) (*options, error) {
 		o.CAFile = absolute(raw, optCAFile, bad)
 	}
 	if _, ok := raw[optDocument]; ok {
-		if o.Document = optionalString(raw, optDocument, bad); !documentPattern.MatchString(o.Document) {
+		if o.Document, _ = driver.StringOption(raw, optDocument, bad); !documentPattern.MatchString(o.Document) {
 			bad(optDocument, "must be an SSM document name such as %q, got %q", defaultDocument, o.Document)
 		}
 	}
 	if v, ok := raw[optTimeout]; ok {
-		d, err := duration(v)
+		d, err := driver.Duration(v)
 		switch {
 		case err != nil:
-			bad(optTimeout, "must be a duration such as \"10m\" or a number of seconds, got %s", describe(v))
+			bad(optTimeout, "must be a duration such as \"10m\" or a number of seconds, got %s", driver.DescribeValue(v))
 		case d < minTimeout || d > maxTimeout:
 			bad(optTimeout, "must be between %s and %s (SSM's limits), got %s", minTimeout, maxTimeout, d)
 		default:
@@ -215,14 +204,14 @@ func parseOptions(raw map[string]any) (*options, error) {
 	}
 
 	before := len(errs)
-	o.ReloadCommand = optionalString(raw, optReloadCommand, bad)
+	o.ReloadCommand, _ = driver.StringOption(raw, optReloadCommand, bad)
 	if _, ok := raw[optReloadCommand]; !ok {
 		bad(optReloadCommand, "is required, e.g. \"systemctl reload nginx\"")
 	} else if len(errs) == before && strings.TrimSpace(o.ReloadCommand) == "" {
 		bad(optReloadCommand, "must not be empty, e.g. \"systemctl reload nginx\"")
 	}
 
-	o.Owner = optionalString(raw, optOwner, bad)
+	o.Owner, _ = driver.StringOption(raw, optOwner, bad)
 	if _, ok := raw[optOwner]; ok && !ownerPattern.MatchString(o.Owner) {
 		bad(optOwner, "must be \"user\" or \"user:group\", got %q", o.Owner)
 	}
@@ -230,7 +219,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 		s, isString := v.(string)
 		switch {
 		case !isString:
-			bad(optMode, "must be a quoted octal string such as \"0640\", got %s", describe(v))
+			bad(optMode, "must be a quoted octal string such as \"0640\", got %s", driver.DescribeValue(v))
 		case !modePattern.MatchString(s):
 			bad(optMode, "must be an octal mode such as \"0600\" or \"0640\", got %q", s)
 		default:
@@ -250,7 +239,7 @@ func parseEndpoint(raw map[string]any, bad func(string, string, ...any)) string 
 	if _, ok := raw[optEndpoint]; !ok {
 		return ""
 	}
-	s := optionalString(raw, optEndpoint, bad)
+	s, _ := driver.StringOption(raw, optEndpoint, bad)
 	u, err := url.Parse(s)
 	switch {
 	case s == "":
@@ -271,7 +260,7 @@ func parseEndpoint(raw map[string]any, bad func(string, string, ...any)) string 
 // instance_id_field, which depend on each other.
 func parseInstanceLookup(raw map[string]any, o *options, bad func(string, string, ...any)) {
 	if _, ok := raw[optInstanceIDFrom]; ok {
-		o.InstanceIDFrom = optionalString(raw, optInstanceIDFrom, bad)
+		o.InstanceIDFrom, _ = driver.StringOption(raw, optInstanceIDFrom, bad)
 		if o.InstanceIDFrom != fromNameTag && o.InstanceIDFrom != fromAssetField {
 			bad(optInstanceIDFrom, "must be %q or %q, got %q", fromNameTag, fromAssetField, o.InstanceIDFrom)
 			return
@@ -286,7 +275,7 @@ func parseInstanceLookup(raw map[string]any, o *options, bad func(string, string
 		}
 		text := defaultNameTag
 		if hasNameTag {
-			text = optionalString(raw, optNameTag, bad)
+			text, _ = driver.StringOption(raw, optNameTag, bad)
 		}
 		tmpl, err := parseNameTag(text)
 		if err != nil {
@@ -300,72 +289,13 @@ func parseInstanceLookup(raw map[string]any, o *options, bad func(string, string
 		}
 		o.InstanceIDField = defaultInstanceIDField
 		if hasField {
-			o.InstanceIDField = optionalString(raw, optInstanceIDField, bad)
+			o.InstanceIDField, _ = driver.StringOption(raw, optInstanceIDField, bad)
 		}
 		key, isLabel := strings.CutPrefix(o.InstanceIDField, "labels.")
 		if o.InstanceIDField != "system_name" && (!isLabel || !labelKeyPattern.MatchString(key)) {
 			bad(optInstanceIDField, "must be \"system_name\" or \"labels.<key>\", got %q", o.InstanceIDField)
 		}
 	}
-}
-
-// duration accepts a Go duration string ("90s", "10m") or a whole number
-// of seconds, as YAML (int) or JSON (float64) gives it.
-func duration(v any) (time.Duration, error) {
-	if s, ok := v.(string); ok {
-		if d, err := time.ParseDuration(s); err == nil {
-			return d, nil
-		}
-	}
-	n, err := integer(v)
-	if err != nil {
-		return 0, err
-	}
-	return time.Duration(n) * time.Second, nil
-}
-
-// integer accepts the integer kinds YAML and JSON decoders produce: YAML
-// gives int, JSON gives float64.
-func integer(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case int64:
-		return int(n), nil
-	case int32:
-		return int(n), nil
-	case uint64:
-		if n > math.MaxInt32 {
-			return 0, errors.New("too large")
-		}
-		return int(n), nil
-	case float64:
-		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
-			return 0, errors.New("not a whole number")
-		}
-		return int(n), nil
-	case string:
-		return strconv.Atoi(n)
-	default:
-		return 0, errors.New("not a number")
-	}
-}
-
-func optionalString(raw map[string]any, name string, bad func(string, string, ...any)) string {
-	v, ok := raw[name]
-	if !ok {
-		return ""
-	}
-	s, isString := v.(string)
-	if !isString {
-		bad(name, "must be a string, got %s", describe(v))
-		return ""
-	}
-	if strings.ContainsAny(s, "\x00\n\r") {
-		bad(name, "must be a single line")
-		return ""
-	}
-	return s
 }
 
 // filePath reads an option naming a file on the instance.
@@ -385,7 +315,7 @@ func filePath(raw map[string]any, name string, required bool, bad func(string, s
 }
 
 func absolute(raw map[string]any, name string, bad func(string, string, ...any)) string {
-	p := optionalString(raw, name, bad)
+	p, _ := driver.StringOption(raw, name, bad)
 	switch {
 	case p == "":
 		if _, isString := raw[name].(string); isString {
@@ -404,11 +334,4 @@ func cleanPath(p string) string {
 		return ""
 	}
 	return path.Clean(p)
-}
-
-func describe(v any) string {
-	if v == nil {
-		return "nothing"
-	}
-	return fmt.Sprintf("%T %v", v, v)
 }
