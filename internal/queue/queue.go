@@ -1,7 +1,9 @@
 // Package queue runs rotations as River jobs: one queue per data center, so
 // a worker placed inside a network segment takes only the rotations of the
 // devices it can reach, a global concurrency limit, a per-job timeout, and
-// the periodic scan that finds due assets.
+// the periodic scan that finds due assets. River keeps its jobs in ottr's
+// own database: SQLite on a single node, PostgreSQL (shared by several
+// processes, with a leader elected for the scan) in cluster mode.
 package queue
 
 import (
@@ -171,7 +173,7 @@ func MigratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 // New migrates River's schema and returns a Queue ready to Start.
 func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if (cfg.DB == nil) == (cfg.Pool == nil) {
-		return nil, errors.New("queue: set a SQLite database or a PostgreSQL pool, not both")
+		return nil, errors.New("queue: give exactly one of a SQLite database (DB) and a PostgreSQL pool (Pool)")
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 50

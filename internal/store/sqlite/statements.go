@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // statements keeps one prepared *sql.Stmt per query text on the read pool.
@@ -79,13 +82,18 @@ func (c *statements) QueryRowContext(ctx context.Context, query string, args ...
 	if err != nil {
 		return errRow{err}
 	}
+	// A lookup by key takes well under a millisecond: cancelling it gains
+	// nothing, while the driver's cancellation machinery (an interrupt
+	// armed on the connection for the call) has been seen to fail a
+	// later, unrelated lookup on the same connection with "context
+	// canceled". Lookups therefore run without it.
+	ctx = context.WithoutCancel(ctx)
 	return &retriedRow{ctx: ctx, stmt: stmt, args: args, row: stmt.QueryRowContext(ctx, args...)}
 }
 
-// retriedRow runs its query once more when it fails as cancelled while its
-// own context is not: a pooled connection can carry the cancellation of an
-// earlier caller's context (seen as an HTTP request's user lookup failing
-// right after another request on the same connection ended).
+// retriedRow runs its query once more when it fails as interrupted or
+// cancelled although its own context is live: an interrupt meant for an
+// earlier call on the same pooled connection.
 type retriedRow struct {
 	ctx  context.Context
 	stmt *sql.Stmt
@@ -95,10 +103,18 @@ type retriedRow struct {
 
 func (r *retriedRow) Scan(dest ...any) error {
 	err := r.row.Scan(dest...)
-	if (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && r.ctx.Err() == nil {
+	if interrupted(err) && r.ctx.Err() == nil {
 		err = r.stmt.QueryRowContext(r.ctx, r.args...).Scan(dest...)
 	}
 	return err
+}
+
+// interrupted reports whether err is a cancellation or an SQLite
+// interrupt.
+func interrupted(err error) bool {
+	var e *sqlite.Error
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_INTERRUPT)
 }
 
 // close closes every statement; later queries fail.
