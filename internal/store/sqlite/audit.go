@@ -81,7 +81,7 @@ func auditQuery(f store.AuditFilter) (string, []any) {
 // backwards from an earlier page's last ID.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
 	query, args := auditQuery(f)
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	rows, err := s.read.QueryContext(readContext(ctx), query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list audit events: %w", err)
 	}

@@ -73,6 +73,7 @@ func (s *Store) CreateRotation(ctx context.Context, r store.Rotation) (store.Rot
 // GetRotation returns one rotation with its journal and log;
 // store.ErrNotFound if absent.
 func (s *Store) GetRotation(ctx context.Context, id int64) (store.Rotation, error) {
+	ctx = readContext(ctx) // see readContext
 	var r store.Rotation
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -91,6 +92,7 @@ func (s *Store) GetRotation(ctx context.Context, id int64) (store.Rotation, erro
 // ActiveRotation returns the asset's pending or running rotation with its
 // journal and log, or store.ErrNotFound.
 func (s *Store) ActiveRotation(ctx context.Context, systemName string) (store.Rotation, error) {
+	ctx = readContext(ctx) // see readContext
 	var r store.Rotation
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -182,6 +184,7 @@ func loadLog(ctx context.Context, q querier, id int64) ([]store.LogLine, error) 
 // ListRotations returns rotations matching f, newest first, with their
 // journals but without their log lines.
 func (s *Store) ListRotations(ctx context.Context, f store.RotationFilter) ([]store.Rotation, error) {
+	ctx = readContext(ctx) // see readContext
 	var conds []string
 	var args []any
 	if f.Asset != "" {

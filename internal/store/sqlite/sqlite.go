@@ -325,7 +325,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // inReadTx runs fn in a deferred, read-only transaction on the read pool,
 // so the statements of fn see one snapshot without taking the write lock.
 func (s *Store) inReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return runTx(ctx, s.read, &sql.TxOptions{ReadOnly: true}, fn)
+	return runTx(readContext(ctx), s.read, &sql.TxOptions{ReadOnly: true}, fn)
 }
 
 func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {

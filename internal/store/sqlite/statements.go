@@ -72,8 +72,16 @@ func (c *statements) QueryContext(ctx context.Context, query string, args ...any
 	if err != nil {
 		return nil, err
 	}
-	return stmt.QueryContext(ctx, args...)
+	return stmt.QueryContext(readContext(ctx), args...)
 }
+
+// readContext is the context reads on the read pool run with: ctx without
+// its cancellation. The driver arms an interrupt on the connection for a
+// cancellable call, and one has been seen to fail a later, unrelated read
+// on the same connection with "context canceled" (an API request failing
+// right after another ended). Reads here are bounded by their LIMIT and
+// take milliseconds, so cancelling them gains little.
+func readContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // QueryRowContext runs query with args on its prepared statement and
 // returns its first row; a failure to prepare shows up in the row's Scan.
@@ -82,12 +90,7 @@ func (c *statements) QueryRowContext(ctx context.Context, query string, args ...
 	if err != nil {
 		return errRow{err}
 	}
-	// A lookup by key takes well under a millisecond: cancelling it gains
-	// nothing, while the driver's cancellation machinery (an interrupt
-	// armed on the connection for the call) has been seen to fail a
-	// later, unrelated lookup on the same connection with "context
-	// canceled". Lookups therefore run without it.
-	ctx = context.WithoutCancel(ctx)
+	ctx = readContext(ctx)
 	return &retriedRow{ctx: ctx, stmt: stmt, args: args, row: stmt.QueryRowContext(ctx, args...)}
 }
 
