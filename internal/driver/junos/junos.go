@@ -45,11 +45,11 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/sshconn"
 )
 
 // Name is the name routes use for this driver.
@@ -90,15 +90,15 @@ func (c Config) withDefaults() Config {
 type Driver struct {
 	cfg Config
 
-	mu         sync.Mutex
-	knownHosts map[string]knownHostsEntry
+	// ssh dials devices; it caches the parsed known_hosts files.
+	ssh *sshconn.Dialer
 }
 
 var _ driver.Driver = (*Driver)(nil)
 
 // New returns the JunOS driver.
 func New(cfg Config) *Driver {
-	return &Driver{cfg: cfg.withDefaults(), knownHosts: map[string]knownHostsEntry{}}
+	return &Driver{cfg: cfg.withDefaults(), ssh: &sshconn.Dialer{}}
 }
 
 // Name returns "junos".

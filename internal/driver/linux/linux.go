@@ -46,13 +46,13 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/sshconn"
 )
 
 // Name is the name routes use for this driver.
@@ -87,18 +87,16 @@ func (c Config) withDefaults() Config {
 type Driver struct {
 	cfg Config
 
-	// knownHosts caches parsed known_hosts files: a file for a large fleet
-	// is megabytes, and parsing it for every one of thousands of parallel
-	// rotations would dominate their cost.
-	mu         sync.Mutex
-	knownHosts map[string]knownHostsEntry
+	// ssh dials hosts; it caches the parsed known_hosts files.
+	ssh *sshconn.Dialer
 }
 
 var _ driver.Driver = (*Driver)(nil)
 
 // New returns the Linux driver.
 func New(cfg Config) *Driver {
-	return &Driver{cfg: cfg.withDefaults(), knownHosts: map[string]knownHostsEntry{}}
+	cfg = cfg.withDefaults()
+	return &Driver{cfg: cfg, ssh: &sshconn.Dialer{Timeout: cfg.DialTimeout}}
 }
 
 // Name returns "linux".

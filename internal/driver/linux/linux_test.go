@@ -440,18 +440,6 @@ func TestGenerateCSRRefusesBadRequestsBeforeRunningAnything(t *testing.T) {
 	}
 }
 
-func TestKeyscanHintUsesThePort(t *testing.T) {
-	for addr, want := range map[string]string{
-		"10.0.0.1:22":   "`ssh-keyscan 10.0.0.1 >> kh`",
-		"10.0.0.1:2222": "`ssh-keyscan -p 2222 10.0.0.1 >> kh`",
-		"[::1]:2200":    "`ssh-keyscan -p 2200 ::1 >> kh`",
-	} {
-		if got := keyscanHint(addr, "kh"); got != want {
-			t.Errorf("keyscanHint(%q) = %s, want %s", addr, got, want)
-		}
-	}
-}
-
 func TestAResumedInstallHandsBackTheFirstBackup(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
 	sess := f.open(t, New(Config{}))
