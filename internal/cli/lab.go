@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -37,6 +39,7 @@ type labFlags struct {
 	platforms            []string
 	tableRows            int
 	cpuProfile           string
+	opensslProcesses     bool
 }
 
 func newLabCmd(g *globals) *cobra.Command {
@@ -67,6 +70,7 @@ its own route, credentials and driver in the lab's ottr.yaml.`,
 	cmd.Flags().StringSliceVar(&f.platforms, "platforms", []string{lab.PlatformLinux},
 		"kinds of device, spread round-robin over the fleet: "+strings.Join(lab.KnownPlatforms(), ","))
 	cmd.Flags().IntVar(&f.tableRows, "rows", 50, "print at most this many device rows")
+	cmd.Flags().BoolVar(&f.opensslProcesses, "openssl-processes", false, "Linux hosts run the openssl program for every key, instead of making keys in the lab process")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	return cmd
 }
@@ -124,7 +128,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	fmt.Fprintf(g.stdout, "starting the lab: CA, DNS server and %d devices%s ...\n", f.devices, kinds)
 	l, err := lab.Start(ctx, lab.Options{
 		Devices: f.devices, Platforms: f.platforms, DataDir: f.data, Profile: f.profile,
-		Concurrency: f.concurrency, Logger: log,
+		Concurrency: f.concurrency, OpenSSLProcesses: f.opensslProcesses, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -165,7 +169,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	if err != nil {
 		return err
 	}
-	waveStart := time.Now()
+	waveStart, waveCPU := time.Now(), cpuUsed()
 	res, err := sched.ScanOnce(ctx)
 	if err != nil {
 		return err
@@ -193,7 +197,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	wave := time.Since(waveStart)
+	wave, waveCPU := time.Since(waveStart), cpuUsed()-waveCPU
 	progress.finish()
 
 	rows, err := waveRows(ctx, ap.Store, before)
@@ -206,7 +210,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 		stats.done.Load(), stats.failed.Load(), wave.Round(time.Millisecond), float64(stats.done.Load())/wave.Seconds())
 
 	if f.bench {
-		if err := labBench(ctx, g, ap, rows, wave, f); err != nil {
+		if err := labBench(ctx, g, ap, rows, wave, waveCPU, f); err != nil {
 			stopQueue()
 			return err
 		}
@@ -359,7 +363,7 @@ func (p *progress) finish() {
 
 // labBench reports the wave's throughput against the CA's own ceiling: the
 // same number of bare issuances, at the same concurrency, on the same CA.
-func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave time.Duration, f labFlags) error {
+func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave, waveCPU time.Duration, f labFlags) error {
 	fmt.Fprintln(g.stdout, "\nbench: per-step medians")
 	for _, s := range rotation.Steps {
 		var ds []time.Duration
@@ -376,7 +380,7 @@ func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave
 	}
 	n := len(rows)
 	fmt.Fprintf(g.stdout, "bench: ceiling, %d bare issuances at concurrency %d ...\n", n, f.concurrency)
-	ceilStart := time.Now()
+	ceilStart, ceilCPU := time.Now(), cpuUsed()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	sem := make(chan struct{}, f.concurrency)
@@ -396,12 +400,30 @@ func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave
 		}()
 	}
 	wg.Wait()
-	ceiling := time.Since(ceilStart)
+	ceiling, ceilCPU := time.Since(ceilStart), cpuUsed()-ceilCPU
 	fleetRate := float64(n) / wave.Seconds()
 	ceilRate := float64(n-int(failed.Load())) / ceiling.Seconds()
 	fmt.Fprintf(g.stdout, "bench: fleet %.1f rotations/s, ceiling %.1f issuances/s, fleet/ceiling %.0f%%\n", fleetRate, ceilRate, 100*fleetRate/ceilRate)
+	cores := float64(runtime.NumCPU())
+	fmt.Fprintf(g.stdout, "bench: CPU, wave %s (%.0f%% of %d cores, %s per rotation), ceiling %s (%.0f%%, %s per issuance)\n",
+		waveCPU.Round(100*time.Millisecond), 100*waveCPU.Seconds()/wave.Seconds()/cores, runtime.NumCPU(), (waveCPU / time.Duration(n)).Round(100*time.Microsecond),
+		ceilCPU.Round(100*time.Millisecond), 100*ceilCPU.Seconds()/ceiling.Seconds()/cores, (ceilCPU / time.Duration(n)).Round(100*time.Microsecond))
 	fmt.Fprintf(g.stdout, "bench: peak RSS %s\n", peakRSS())
 	return nil
+}
+
+// cpuUsed is the CPU time (user and system) this process and the programs
+// it started and waited for have used so far: the lab's hosts run openssl
+// as processes, and their work is part of a rotation's cost.
+func cpuUsed() time.Duration {
+	var total time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return total
 }
 
 func bareIssue(ctx context.Context, iss issuer.Issuer, name, profile string) error {

@@ -56,6 +56,11 @@ type Options struct {
 	Profile string
 	// Concurrency is workers.concurrency in the lab's config. Default 50.
 	Concurrency int
+	// OpenSSLProcesses makes Linux hosts run openssl as a program for
+	// every key, instead of making keys and CSRs in the process (see
+	// linux.Config.OpenSSLProcesses): slower, for measuring what the real
+	// program costs a fleet.
+	OpenSSLProcesses bool
 	// Subnet is the second octet of the hosts' 127.S.x.y addresses;
 	// 0 picks one from the process ID, so parallel labs do not collide.
 	Subnet int
@@ -98,6 +103,8 @@ type Lab struct {
 	ssm *labssm.Service
 
 	ownCA, ownDNS, ownDir bool
+	// openSSLProcesses is Options.OpenSSLProcesses.
+	openSSLProcesses bool
 }
 
 // Start builds the lab. The caller must Close it.
@@ -125,7 +132,7 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l = &Lab{Dir: o.DataDir, CA: o.CA, DNS: o.DNS, TSIGSecret: o.TSIGSecret, platforms: ps}
+	l = &Lab{Dir: o.DataDir, CA: o.CA, DNS: o.DNS, TSIGSecret: o.TSIGSecret, platforms: ps, openSSLProcesses: o.OpenSSLProcesses}
 	defer func() {
 		if err != nil {
 			l.Close()

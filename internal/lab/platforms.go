@@ -201,9 +201,10 @@ func startLinuxHost(ctx context.Context, env *startEnv, name, ip string) (Emulat
 		TLSAddr:       net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		User:          "ottr",
 		AuthorizedKey: env.lab.clientKey,
-		// Thousands of hosts share this machine: keep processes for
-		// openssl, where the keys are made.
-		InProcessShell: true,
+		// Thousands of hosts share this machine: scripts and the
+		// key-and-CSR command run in this process.
+		InProcessShell:   true,
+		OpenSSLProcesses: env.lab.openSSLProcesses,
 	})
 	if err != nil {
 		return nil, err

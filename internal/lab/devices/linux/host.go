@@ -10,7 +10,8 @@
 // execs a lone command (bash) would run it: one shell, not a shell forking
 // another. With Config.InProcessShell, a shell interpreter inside the
 // process runs the script instead, with cp, mv, rm, mkdir and chmod built
-// in (see interp.go); openssl and every other program still run for real.
+// in, and the key-and-CSR form of openssl req (see interp.go and
+// openssl.go); every other program still runs for real.
 // Three things are emulated:
 //
 //   - The file system root. Each host owns a directory (Config.Dir); commands
@@ -100,11 +101,17 @@ type Config struct {
 	// RequireSudo refuses commands that do not start with "sudo -n ".
 	RequireSudo bool
 	// InProcessShell runs scripts with a shell interpreter inside this
-	// process, whose cp, mv, rm, mkdir and chmod are built in, instead
-	// of /bin/sh; other programs (openssl) still run as processes. Lab
-	// fleets use it so that thousands of hosts on one machine spend its
-	// CPU on key generation rather than on starting programs.
+	// process, whose cp, mv, rm, mkdir and chmod are built in, as is
+	// openssl's key-and-CSR command, instead of /bin/sh; other programs
+	// still run as processes. Lab fleets use it so that thousands of
+	// hosts on one machine spend its CPU on keys rather than on starting
+	// programs.
 	InProcessShell bool
+	// OpenSSLProcesses, with InProcessShell, runs openssl as a program
+	// even for the key-and-CSR command the in-process shell otherwise
+	// runs itself (see openssl.go): to measure what the real program
+	// costs a fleet.
+	OpenSSLProcesses bool
 	// Now dates the initial certificate. Default time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per command. Default: discard.
@@ -196,6 +203,8 @@ type Host struct {
 	exported    atomic.Bool
 	reloads     atomic.Int64
 	commands    atomic.Int64
+	// keysInProcess counts keys the in-process shell's openssl made.
+	keysInProcess atomic.Int64
 	// connections and peakConnections count open SSH connections.
 	connections     atomic.Int64
 	peakConnections atomic.Int64
@@ -345,6 +354,10 @@ func (h *Host) FailReloads(fail bool) { h.failReloads.Store(fail) }
 
 // Reloads returns how many reloads succeeded.
 func (h *Host) Reloads() int { return int(h.reloads.Load()) }
+
+// KeysMadeInProcess returns how many keys the in-process shell made itself
+// for an openssl req command, instead of running openssl.
+func (h *Host) KeysMadeInProcess() int { return int(h.keysInProcess.Load()) }
 
 // Commands returns how many commands the SSH server has run through the
 // shell; reloads, which run in-process, are not counted.

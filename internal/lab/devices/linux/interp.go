@@ -24,10 +24,10 @@ import (
 // a POSIX shell interpreter inside the ottr process instead of /bin/sh. The
 // file utilities drivers use to move certificate files around (cp, mv, rm,
 // mkdir, chmod with an octal mode) are built into it, with the behaviour
-// and messages of GNU coreutils for the options drivers pass; every other
-// program (openssl above all, which makes the keys) still runs as a real
-// process in the host's directory. A fleet of thousands of hosts on one
-// machine then spends its CPU on key generation, not on starting cp.
+// and messages of GNU coreutils for the options drivers pass, and so is
+// openssl's key-and-CSR command (openssl.go); every other program runs as
+// a real process in the host's directory. A fleet of thousands of hosts on
+// one machine then spends its CPU on keys, not on starting programs.
 
 // umaskCommand is what the interpreter calls for "umask": its own umask
 // builtin is not implemented, so the call is renamed to reach execHandler.
@@ -60,6 +60,7 @@ var processUmask = sync.OnceValue(func() os.FileMode {
 type shellRun struct {
 	umask os.FileMode
 	exec  interp.ExecHandlerFunc
+	host  *Host
 }
 
 // runInProcess runs script with the in-process shell in the host's
@@ -70,7 +71,7 @@ func (h *Host) runInProcess(ctx context.Context, script string, stdin io.Reader,
 		fmt.Fprintf(stderr, "sh: %v\n", err)
 		return 2
 	}
-	run := &shellRun{umask: 0o022, exec: interp.DefaultExecHandler(killTimeout)}
+	run := &shellRun{umask: 0o022, exec: interp.DefaultExecHandler(killTimeout), host: h}
 	r, err := interp.New(
 		interp.Dir(h.cfg.Dir),
 		interp.Env(expand.ListEnviron(h.commandEnv()...)),
@@ -78,6 +79,7 @@ func (h *Host) runInProcess(ctx context.Context, script string, stdin io.Reader,
 		interp.CallHandler(run.call),
 		interp.ExecHandlers(run.middleware),
 		interp.OpenHandler(run.open),
+		interp.ReadDirHandler2(h.readDir),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "sh: %v\n", err)
@@ -96,6 +98,27 @@ func (h *Host) runInProcess(ctx context.Context, script string, stdin io.Reader,
 		fmt.Fprintf(stderr, "sh: %v\n", err)
 		return 2
 	}
+}
+
+// readDir lists a directory for the interpreter's globs. The interpreter
+// lists every directory on a pattern's path, root first, only to learn that
+// it exists; the host's own directory sits below one that holds every
+// host of the fleet, so each glob would sort thousands of names. The
+// directories above the host's are only checked, never listed: a host's
+// files are those in its own directory.
+func (h *Host) readDir(_ context.Context, dir string) ([]fs.DirEntry, error) {
+	dir, own := filepath.Clean(dir), filepath.Clean(h.cfg.Dir)
+	if dir != own && strings.HasPrefix(own, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator)) {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, &fs.PathError{Op: "readdirent", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil, nil
+	}
+	return os.ReadDir(dir)
 }
 
 // call renames the umask builtin, which the interpreter lacks.
@@ -135,6 +158,11 @@ func (s *shellRun) middleware(next interp.ExecHandlerFunc) interp.ExecHandlerFun
 		case "chmod":
 			if handled, err := u.chmod(args[1:]); handled {
 				return u.status(err)
+			}
+		case "openssl":
+			if req, ok := parseOpenSSLRequest(args[1:]); ok && !s.host.cfg.OpenSSLProcesses {
+				s.host.keysInProcess.Add(1)
+				return u.status(u.opensslReq(req, hc.Stdout))
 			}
 		}
 		if s.umask != processUmask() {

@@ -84,6 +84,12 @@ func TestInProcessShellBehavesLikeAHostShell(t *testing.T) {
 			},
 		},
 		{
+			// The driver's backup pruning globs the certificate's directory.
+			name:       "a glob through the path prefix lists the host's own files",
+			script:     "printf a > .c-2; printf b > .c-1; mkdir d; for f in /ottr-lab/.c-* /ottr-lab/d/* /ottr-lab/missing/*; do echo \"${f##*/}\"; done",
+			wantStdout: ".c-1\n.c-2\n*\n*\n",
+		},
+		{
 			name:       "a syntax error is reported, not run",
 			script:     "if then",
 			wantStatus: 2,
@@ -145,3 +151,40 @@ func wantModes(want map[string]os.FileMode) func(t *testing.T, dir string) {
 
 // quote single-quotes s as the drivers do.
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func TestInProcessOpenSSLTakesOnlyTheKeyAndCSRForm(t *testing.T) {
+	const newEC = "req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve -nodes -keyout k.pem"
+	for _, tc := range []struct {
+		args    string
+		builtin bool
+	}{
+		{newEC + " -sha256 -subj /CN=a.example -addext subjectAltName=DNS:a.example,DNS:b.example -pubkey", true},
+		{"req -new -newkey rsa:3072 -nodes -keyout k.pem -subj /CN=a.example", true},
+		{newEC + " -subj /CN=a.example/O=Example", false},                          // more subject attributes
+		{newEC + " -subj /CN=a.example -addext subjectAltName=IP:10.0.0.1", false}, // not a DNS name
+		{newEC + " -subj /CN=a.example -out req.pem", false},                       // an option not listed
+		{"req -new -newkey rsa:1024 -nodes -keyout k.pem -subj /CN=a.example", false},
+		{"req -new -newkey ec -nodes -keyout k.pem -subj /CN=a.example", false},                           // no curve
+		{"req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout k.pem -subj /CN=a.example", false}, // encrypted key
+		{"pkey -pubout -in k.pem", false},
+	} {
+		_, ok := parseOpenSSLRequest(strings.Fields(tc.args))
+		if ok != tc.builtin {
+			t.Errorf("openssl %s: made in process %v, want %v", tc.args, ok, tc.builtin)
+		}
+	}
+}
+
+func TestInProcessShellRunsOpenSSLForOtherForms(t *testing.T) {
+	h, signer := testHost(t, Config{InProcessShell: true})
+	res := run(t, h, signer, `sh -c 'openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -subj /CN=a.example/O=Example 2>/dev/null'`, nil)
+	if res.status != 0 || !strings.Contains(res.stdout, "BEGIN CERTIFICATE REQUEST") {
+		t.Fatalf("got %+v, want a CSR", res)
+	}
+	if n := h.KeysMadeInProcess(); n != 0 {
+		t.Errorf("the shell made %d keys itself for a subject it does not parse; openssl should have", n)
+	}
+	if info, err := os.Stat(filepath.Join(h.cfg.Dir, "k.pem")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v, %v; want mode 0600", info, err)
+	}
+}
