@@ -40,6 +40,7 @@ type labFlags struct {
 	tableRows            int
 	cpuProfile           string
 	opensslProcesses     bool
+	caValidationTime     time.Duration
 }
 
 func newLabCmd(g *globals) *cobra.Command {
@@ -70,6 +71,8 @@ its own route, credentials and driver in the lab's ottr.yaml.`,
 	cmd.Flags().StringSliceVar(&f.platforms, "platforms", []string{lab.PlatformLinux},
 		"kinds of device, spread round-robin over the fleet: "+strings.Join(lab.KnownPlatforms(), ","))
 	cmd.Flags().IntVar(&f.tableRows, "rows", 50, "print at most this many device rows")
+	cmd.Flags().DurationVar(&f.caValidationTime, "ca-validation-time", 500*time.Millisecond,
+		"how long the lab CA takes to find a challenge valid, as a public CA takes a moment (0: at once)")
 	cmd.Flags().BoolVar(&f.opensslProcesses, "openssl-processes", false, "Linux hosts run the openssl program for every key, instead of making keys in the lab process")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	return cmd
@@ -128,7 +131,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	fmt.Fprintf(g.stdout, "starting the lab: CA, DNS server and %d devices%s ...\n", f.devices, kinds)
 	l, err := lab.Start(ctx, lab.Options{
 		Devices: f.devices, Platforms: f.platforms, DataDir: f.data, Profile: f.profile,
-		Concurrency: f.concurrency, OpenSSLProcesses: f.opensslProcesses, Logger: log,
+		Concurrency: f.concurrency, CAValidationTime: f.caValidationTime, OpenSSLProcesses: f.opensslProcesses, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -56,6 +56,10 @@ type Options struct {
 	Profile string
 	// Concurrency is workers.concurrency in the lab's config. Default 50.
 	Concurrency int
+	// CAValidationTime is how long the lab CA keeps a validated challenge
+	// processing before it turns valid (pebble.Config.ValidationTime).
+	// Default 0: at once.
+	CAValidationTime time.Duration
 	// OpenSSLProcesses makes Linux hosts run openssl as a program for
 	// every key, instead of making keys and CSRs in the process (see
 	// linux.Config.OpenSSLProcesses): slower, for measuring what the real
@@ -169,7 +173,7 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 		l.ownDNS = true
 	}
 	if l.CA == nil {
-		if l.CA, err = pebble.Start(ctx, pebble.Config{DNSResolver: l.DNS.Addr(), Logger: o.Logger}); err != nil {
+		if l.CA, err = pebble.Start(ctx, pebble.Config{DNSResolver: l.DNS.Addr(), ValidationTime: o.CAValidationTime, Logger: o.Logger}); err != nil {
 			return l, fmt.Errorf("lab: CA: %w", err)
 		}
 		l.ownCA = true

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -124,6 +125,8 @@ type Queue struct {
 
 	mu     sync.Mutex
 	queues map[string]bool
+	// stopping is set by Stop, for River's log (stopAwareHandler).
+	stopping atomic.Bool
 }
 
 // Migrate brings River's tables in db up to date.
@@ -239,7 +242,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		// was left by a dead process and can safely be rescued.
 		JobTimeout:        cfg.JobTimeout,
 		MaxAttempts:       10,
-		Logger:            cfg.Logger,
+		Logger:            slog.New(stopAwareHandler{inner: cfg.Logger.Handler(), stopping: &q.stopping}),
 		ID:                cfg.ID,
 		PollOnly:          cfg.Pool == nil,
 		FetchCooldown:     min(50*time.Millisecond, cfg.PollInterval),
@@ -275,6 +278,7 @@ func (q *Queue) Start(ctx context.Context) error {
 
 // Stop waits for running jobs to finish, up to ctx's deadline.
 func (q *Queue) Stop(ctx context.Context) error {
+	q.stopping.Store(true)
 	if err := q.client.Stop(ctx); err != nil {
 		return fmt.Errorf("queue: stop: %w", err)
 	}

@@ -56,6 +56,11 @@ type Order struct {
 type Reservation struct {
 	// At is when the order may be placed.
 	At time.Time
+	// Waits reports whether At is later than the moment of reserving:
+	// the order has to wait for tokens to come back or for the CA's
+	// Retry-After. Callers compare this, not At with a clock of their own,
+	// which is read at another moment.
+	Waits bool
 
 	at       int64
 	buckets  []*bucket
@@ -132,7 +137,7 @@ func (b *Budget) ReserveOrder(ca string, o Order) *Reservation {
 	for _, bk := range spend {
 		bk.insert(at)
 	}
-	return &Reservation{At: b.time(at), at: at, buckets: spend}
+	return &Reservation{At: b.time(at), Waits: at > now, at: at, buckets: spend}
 }
 
 // Cancel gives back the tokens of an order that was never placed, such

@@ -212,6 +212,32 @@ func TestScanSpreadsAWaveOverTheCAsRateLimits(t *testing.T) {
 		}
 	})
 
+	t.Run("orders the budget has room for run at once though its clock reads later than the scan's", func(t *testing.T) {
+		st := openStore(t)
+		for i := range 3 {
+			addAssets(t, st, asset.Asset{SystemName: fmt.Sprintf("dev%02d.example.com", i)})
+		}
+		// The budget reads the time after the scan did, as on a real clock.
+		budget := ratelimit.New(map[string]ratelimit.Limits{
+			"ca": {NewOrdersPerAccount: ratelimit.Rate{Count: 5, Period: time.Hour}},
+		}, func() time.Time { return now.Add(3 * time.Millisecond) })
+		q := &enqueuer{queued: map[string]string{}, runAt: map[string]time.Time{}}
+		s := &scheduler.Scheduler{Store: st, Creator: creator{st, nil}, Enqueuer: q, Policy: policy.Settings{Jitter: -1},
+			Budget: budget, Now: clock}
+		res, err := s.ScanOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Enqueued != 3 || res.Deferred != 0 {
+			t.Errorf("result %+v: want 3 enqueued, none for later", res)
+		}
+		for name, at := range q.runAt {
+			if !at.IsZero() {
+				t.Errorf("%s queued to run at %s, want now", name, at.Format(time.RFC3339Nano))
+			}
+		}
+	})
+
 	t.Run("a CA that answered rate limited gets no order before its Retry-After", func(t *testing.T) {
 		s, q, budget := newWave(t, 3)
 		budget.Penalize("ca", now.Add(2*time.Hour))

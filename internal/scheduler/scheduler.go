@@ -161,7 +161,7 @@ func (s *Scheduler) ScanOnce(ctx context.Context) (Result, error) {
 			continue
 		}
 		res.Enqueued++
-		if runAt.After(now) {
+		if !runAt.IsZero() {
 			res.Deferred++
 			s.logger().Info("rotation queued to run when the CA's rate limits allow", "asset", a.SystemName, "rotation", rot.ID,
 				"reason", d.Reason, "run_at", runAt.UTC().Format(time.RFC3339))
@@ -180,7 +180,10 @@ func (s *Scheduler) reserve(a asset.Asset, now time.Time) (time.Time, *ratelimit
 		return time.Time{}, nil
 	}
 	r := s.Budget.ReserveOrder(a.CertificateAuthority, Order(a, now))
-	if !r.At.After(now) {
+	if !r.Waits {
+		// The budget's "now" is a moment after the scan's: an order it
+		// has room for runs at once, not a few milliseconds later, which
+		// would leave the job waiting for the queue's scheduler.
 		return time.Time{}, r
 	}
 	return r.At, r

@@ -83,6 +83,12 @@ type Config struct {
 	// AuthzReusePercent is how often a valid authorization is reused for a
 	// new order. Default 0: every order goes through DNS-01.
 	AuthzReusePercent int
+	// ValidationTime is how long a challenge the CA has validated stays
+	// "processing" (its authorization "pending") before it turns valid, as
+	// at a public CA, which validates from several network vantage points
+	// before it answers. Clients then poll, honouring Retry-After, as they
+	// must with a real CA. Default 0: valid as soon as validated.
+	ValidationTime time.Duration
 	// Logger receives Pebble's log at debug level. Default: discard.
 	Logger *slog.Logger
 }
@@ -122,8 +128,13 @@ type CA struct {
 	replacedMu    sync.Mutex
 	replaced      []string
 	serial        sync.Mutex
-	served        chan error
-	closing       sync.Once
+	// unused are the connections that have not sent a request yet.
+	unusedMu sync.Mutex
+	unused   map[net.Conn]struct{}
+	// validationTime is Config.ValidationTime, in nanoseconds.
+	validationTime atomic.Int64
+	served         chan error
+	closing        sync.Once
 }
 
 // The Pebble paths ottr watches; Pebble does not export them.
@@ -217,7 +228,9 @@ func Start(ctx context.Context, cfg Config) (*CA, error) {
 		db:     store,
 		served: make(chan error, 1),
 	}
+	c.SetValidationTime(cfg.ValidationTime)
 	c.server = &http.Server{
+		ConnState:         c.trackConn,
 		Handler:           c.instrument(frontEnd.Handler()),
 		TLSConfig:         identity.serverConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -251,10 +264,12 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Pebble's in-memory store takes its locks in different orders on
 		// different paths (the store, then an authorization, when it looks
-		// for one to reuse; an authorization, then the store, elsewhere).
-		// With hundreds of orders in flight that deadlocks the whole CA.
-		// Its handlers are quick, so running one at a time costs little
-		// and makes a lab of thousands of devices safe.
+		// for one to reuse; an authorization, then the store, elsewhere),
+		// and some handlers take a read lock twice (see settle.go). With
+		// hundreds of orders in flight that deadlocks the whole CA. Its
+		// handlers are quick, so running one at a time, together with the
+		// work it leaves to Pebble's goroutines, costs little and makes a
+		// lab of thousands of devices safe.
 		c.serial.Lock()
 		defer c.serial.Unlock()
 		if r.Method != http.MethodPost {
@@ -276,6 +291,9 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 			rec.retryAfter = "1"
 		}
 		next.ServeHTTP(rec, r)
+		if rec.status == http.StatusOK {
+			c.settle(r.URL.Path)
+		}
 		if r.URL.Path == newOrderPath && rec.status == http.StatusCreated {
 			c.orders.Add(1)
 			if replaces != "" {
@@ -388,6 +406,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
+// SetValidationTime changes Config.ValidationTime for the challenges
+// validated from now on.
+func (c *CA) SetValidationTime(d time.Duration) { c.validationTime.Store(int64(max(d, 0))) }
+
 // DirectoryURL is the ACME directory, https://host:port/dir.
 func (c *CA) DirectoryURL() string { return c.dirURL }
 
@@ -464,6 +486,32 @@ func (c *CA) Replaced() []string {
 	return append([]string(nil), c.replaced...)
 }
 
+// trackConn keeps the set of connections that have not sent a request.
+func (c *CA) trackConn(conn net.Conn, state http.ConnState) {
+	c.unusedMu.Lock()
+	defer c.unusedMu.Unlock()
+	if state == http.StateNew {
+		if c.unused == nil {
+			c.unused = make(map[net.Conn]struct{})
+		}
+		c.unused[conn] = struct{}{}
+		return
+	}
+	delete(c.unused, conn)
+}
+
+// closeUnused closes the connections that have not sent a request yet.
+// HTTP clients dial spare connections when requests queue; Shutdown takes
+// such a connection for one about to send its first request and waits
+// five seconds for it.
+func (c *CA) closeUnused() {
+	c.unusedMu.Lock()
+	defer c.unusedMu.Unlock()
+	for conn := range c.unused {
+		_ = conn.Close()
+	}
+}
+
 // Close stops serving. Pebble's validation goroutines keep running until
 // the process exits.
 func (c *CA) Close() error {
@@ -471,6 +519,7 @@ func (c *CA) Close() error {
 	c.closing.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		c.closeUnused()
 		if shutdownErr := c.server.Shutdown(ctx); shutdownErr != nil {
 			err = fmt.Errorf("pebble: shutdown: %w", shutdownErr)
 			return

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,9 +13,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,10 +134,16 @@ func TestIssuanceRoots(t *testing.T) {
 // straight into the lab DNS server, and returns the chain.
 func issue(t *testing.T, profile string, names ...string) []*x509.Certificate {
 	t.Helper()
+	return issueWith(t, trustingClient(testCA.TLSRoots()), profile, names...)
+}
+
+// issueWith is issue through httpClient.
+func issueWith(t *testing.T, httpClient *http.Client, profile string, names ...string) []*x509.Certificate {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	accountKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	client := &acme.Client{Key: accountKey, DirectoryURL: testCA.DirectoryURL(), HTTPClient: trustingClient(testCA.TLSRoots())}
+	client := &acme.Client{Key: accountKey, DirectoryURL: testCA.DirectoryURL(), HTTPClient: httpClient}
 	if _, err := client.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
 		t.Fatalf("register: %v", err)
 	}
@@ -336,5 +345,100 @@ func TestStartRejectsBadConfig(t *testing.T) {
 				t.Errorf("error %q reveals the EAB key", err)
 			}
 		})
+	}
+}
+
+// observingTransport calls seen with every response, before the client
+// reads it.
+type observingTransport struct {
+	next http.RoundTripper
+	seen func(*http.Request, *http.Response)
+}
+
+func (o observingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := o.next.RoundTrip(r)
+	if err == nil {
+		o.seen(r, resp)
+	}
+	return resp, err
+}
+
+// TestAnswersOnlyOncePebblesOwnWorkIsDone checks that the work Pebble
+// leaves to goroutines of its own (validating a challenge, issuing a
+// finalized order's certificate) is done by the time the request that
+// started it is answered, so no request ever runs beside those goroutines'
+// writes, which can deadlock the CA.
+func TestAnswersOnlyOncePebblesOwnWorkIsDone(t *testing.T) {
+	client := trustingClient(testCA.TLSRoots())
+	var mu sync.Mutex
+	var challenges, finalizations int
+	var unsettled []string
+	client.Transport = observingTransport{next: client.Transport, seen: func(r *http.Request, resp *http.Response) {
+		if resp.StatusCode != http.StatusOK {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasPrefix(r.URL.Path, challengePath):
+			challenges++
+			chal := testCA.db.GetChallengeByID(strings.TrimPrefix(r.URL.Path, challengePath))
+			chal.RLock()
+			if chal.Status != "valid" {
+				unsettled = append(unsettled, r.URL.Path+" answered while "+chal.Status)
+			}
+			chal.RUnlock()
+		case strings.HasPrefix(r.URL.Path, finalizePath):
+			finalizations++
+			order := testCA.db.GetOrderByID(strings.TrimPrefix(r.URL.Path, finalizePath))
+			order.RLock()
+			if order.CertificateObject == nil {
+				unsettled = append(unsettled, r.URL.Path+" answered before the certificate was issued")
+			}
+			order.RUnlock()
+		}
+	}}
+	issueWith(t, client, "default", "settle.lab.ottr.test", "www.settle.lab.ottr.test")
+	if challenges != 2 || finalizations != 1 {
+		t.Errorf("saw %d challenge and %d finalize answers, want 2 and 1", challenges, finalizations)
+	}
+	for _, u := range unsettled {
+		t.Error(u)
+	}
+}
+
+// TestValidationTimeMakesClientsPoll checks that with a validation time a
+// validated challenge stays processing, its authorization pending with a
+// Retry-After, as at a public CA, and that the certificate is still issued.
+func TestValidationTimeMakesClientsPoll(t *testing.T) {
+	testCA.SetValidationTime(300 * time.Millisecond)
+	t.Cleanup(func() { testCA.SetValidationTime(0) })
+	client := trustingClient(testCA.TLSRoots())
+	var mu sync.Mutex
+	var pendingPolls, validPolls int
+	client.Transport = observingTransport{next: client.Transport, seen: func(r *http.Request, resp *http.Response) {
+		if !strings.HasPrefix(r.URL.Path, "/authZ/") || resp.StatusCode != http.StatusOK {
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		var authz struct{ Status string }
+		if err != nil || json.Unmarshal(body, &authz) != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case authz.Status == "pending" && resp.Header.Get("Retry-After") != "":
+			pendingPolls++
+		case authz.Status == "valid":
+			validPolls++
+		}
+	}}
+	chain := issueWith(t, client, "default", "slow.lab.ottr.test")
+	verifiesTo(t, chain, "slow.lab.ottr.test")
+	if pendingPolls == 0 || validPolls == 0 {
+		t.Errorf("authorization polls: %d pending with Retry-After, %d valid; want both", pendingPolls, validPolls)
 	}
 }

@@ -1,0 +1,162 @@
+package pebble
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/letsencrypt/pebble/v2/acme"
+	"github.com/letsencrypt/pebble/v2/core"
+)
+
+// Pebble finishes two requests in goroutines of its own: a challenge POST
+// hands the validation to its validation authority, and a finalize POST
+// issues the certificate after answering. Those goroutines then take an
+// order's, authorization's or challenge's lock for writing, while request
+// handlers take the same read lock twice in a row (the order handler reads
+// the order, then formats it under a second read lock). A writer that
+// queues between the two reads deadlocks both, and with them every later
+// request for that order: the whole CA stalls once enough orders are in
+// flight. So the CA holds its one-request-at-a-time lock until the
+// goroutine a request started has done its writing; no handler then ever
+// runs beside one of Pebble's own writers.
+
+// settleTimeout bounds the wait for Pebble's own goroutines. Validation
+// asks the lab DNS server once; issuing signs one certificate.
+const settleTimeout = 10 * time.Second
+
+// Paths of the requests that leave work behind.
+const finalizePath = "/finalize-order/"
+
+// settle waits for the work a successful request to path left to
+// Pebble's goroutines.
+func (c *CA) settle(path string) {
+	switch {
+	case strings.HasPrefix(path, challengePath):
+		c.awaitValidation(strings.TrimPrefix(path, challengePath))
+	case strings.HasPrefix(path, finalizePath):
+		c.awaitIssuance(strings.TrimPrefix(path, finalizePath))
+	}
+}
+
+// awaitValidation waits until the challenge is valid or invalid and, when
+// invalid, its order carries the error. A valid challenge then stays
+// processing for the CA's validation time (holdValid).
+func (c *CA) awaitValidation(challengeID string) {
+	chal := c.db.GetChallengeByID(challengeID)
+	if chal == nil {
+		return
+	}
+	defer c.holdValid(chal)
+	await(func() bool {
+		chal.RLock()
+		status, authz := chal.Status, chal.Authz
+		chal.RUnlock()
+		switch status {
+		case acme.StatusValid:
+			return true
+		case acme.StatusInvalid:
+			if authz == nil || authz.Order == nil {
+				return true
+			}
+			authz.Order.RLock()
+			defer authz.Order.RUnlock()
+			return authz.Order.Error != nil
+		}
+		return false
+	})
+}
+
+// holdValid turns a challenge Pebble has just found valid back to
+// processing, and its authorization to pending, until the CA's validation
+// time has passed. Its caller and the timer hold the CA's one-request lock,
+// so these writes, like settled ones, never run beside a handler. They take
+// the authorization's lock before the challenge's, as Pebble's validator
+// does.
+func (c *CA) holdValid(chal *core.Challenge) {
+	hold := time.Duration(c.validationTime.Load())
+	if hold <= 0 {
+		return
+	}
+	chal.RLock()
+	authz, valid := chal.Authz, chal.Status == acme.StatusValid
+	chal.RUnlock()
+	if !valid || authz == nil {
+		return
+	}
+	setStatus := func(authzStatus, chalStatus string) {
+		authz.Lock()
+		defer authz.Unlock()
+		authz.Status = authzStatus
+		chal.Lock()
+		defer chal.Unlock()
+		chal.Status = chalStatus
+	}
+	setStatus(acme.StatusPending, acme.StatusProcessing)
+	time.AfterFunc(hold, func() {
+		c.serial.Lock()
+		defer c.serial.Unlock()
+		setStatus(acme.StatusValid, acme.StatusValid)
+	})
+}
+
+// awaitIssuance waits until the order's certificate is issued and filed
+// by serial and, for an order that replaces another certificate, that
+// certificate's order is marked replaced.
+func (c *CA) awaitIssuance(orderID string) {
+	order := c.db.GetOrderByID(orderID)
+	if order == nil {
+		return
+	}
+	var replaced string
+	await(func() bool {
+		order.RLock()
+		cert, replaces := order.CertificateObject, order.Replaces
+		order.RUnlock()
+		if cert == nil {
+			return false
+		}
+		if _, err := c.db.GetOrderByIssuedSerial(cert.ID); err != nil {
+			return false
+		}
+		replaced = serialHex(replaces)
+		return true
+	})
+	if replaced == "" {
+		return
+	}
+	old, err := c.db.GetOrderByIssuedSerial(replaced)
+	if err != nil {
+		// Not a certificate of this CA: Pebble marks nothing.
+		return
+	}
+	await(func() bool {
+		old.RLock()
+		defer old.RUnlock()
+		return old.IsReplaced
+	})
+}
+
+// serialHex is the serial of an ARI certificate ID (base64url key
+// identifier "." base64url serial), as Pebble files certificates.
+func serialHex(certID string) string {
+	_, serial, ok := strings.Cut(certID, ".")
+	if !ok {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(serial)
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(b)
+}
+
+// await polls done, quickly at first, until it is true or settleTimeout
+// passes.
+func await(done func() bool) {
+	deadline := time.Now().Add(settleTimeout)
+	for wait := 50 * time.Microsecond; !done() && time.Now().Before(deadline); wait = min(2*wait, 5*time.Millisecond) {
+		time.Sleep(wait)
+	}
+}
