@@ -286,13 +286,14 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		if r.URL.Path == newOrderPath {
 			replaces = peekReplaces(r)
 		}
+		startsValidation := c.challengePending(r.URL.Path)
 		rec := &statusRecorder{ResponseWriter: w}
 		if strings.HasPrefix(r.URL.Path, challengePath) {
 			rec.retryAfter = "1"
 		}
 		next.ServeHTTP(rec, r)
 		if rec.status == http.StatusOK {
-			c.settle(r.URL.Path)
+			c.settle(r.URL.Path, startsValidation)
 		}
 		if r.URL.Path == newOrderPath && rec.status == http.StatusCreated {
 			c.orders.Add(1)

@@ -29,12 +29,32 @@ const settleTimeout = 10 * time.Second
 // Paths of the requests that leave work behind.
 const finalizePath = "/finalize-order/"
 
+// challengePending reports whether the challenge a request to path names
+// is waiting for a client to ask for its validation.
+func (c *CA) challengePending(path string) bool {
+	id, ok := strings.CutPrefix(path, challengePath)
+	if !ok {
+		return false
+	}
+	chal := c.db.GetChallengeByID(id)
+	if chal == nil {
+		return false
+	}
+	chal.RLock()
+	defer chal.RUnlock()
+	return chal.Status == acme.StatusPending
+}
+
 // settle waits for the work a successful request to path left to
-// Pebble's goroutines.
-func (c *CA) settle(path string) {
+// Pebble's goroutines. startedValidation says the request was the one
+// that asked for a pending challenge's validation; a client fetching a
+// challenge again starts nothing.
+func (c *CA) settle(path string, startedValidation bool) {
 	switch {
 	case strings.HasPrefix(path, challengePath):
-		c.awaitValidation(strings.TrimPrefix(path, challengePath))
+		if startedValidation {
+			c.awaitValidation(strings.TrimPrefix(path, challengePath))
+		}
 	case strings.HasPrefix(path, finalizePath):
 		c.awaitIssuance(strings.TrimPrefix(path, finalizePath))
 	}
