@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,20 +14,7 @@ import (
 // information answer for certID.
 func renewalInfoRetryAfter(t *testing.T, certID string) string {
 	t.Helper()
-	client := trustingClient(testCA.TLSRoots())
-	resp, err := client.Get(testCA.DirectoryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dir struct {
-		RenewalInfo string `json:"renewalInfo"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&dir)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err = client.Get(dir.RenewalInfo + "/" + certID)
+	resp, err := trustingClient(testCA.TLSRoots()).Get(renewalInfoURL(t) + "/" + certID)
 	if err != nil {
 		t.Fatal(err)
 	}

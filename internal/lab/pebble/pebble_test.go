@@ -273,21 +273,26 @@ type renewalInfo struct {
 	} `json:"suggestedWindow"`
 }
 
-func getRenewalInfo(t *testing.T, leaf *x509.Certificate) renewalInfo {
+// renewalInfoURL is the CA directory's renewalInfo endpoint.
+func renewalInfoURL(t *testing.T) string {
 	t.Helper()
 	resp, err := trustingClient(testCA.TLSRoots()).Get(testCA.DirectoryURL())
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	var dir struct {
 		RenewalInfo string `json:"renewalInfo"`
 	}
-	err = json.NewDecoder(resp.Body).Decode(&dir)
-	resp.Body.Close()
-	if err != nil {
+	if err := json.NewDecoder(resp.Body).Decode(&dir); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = trustingClient(testCA.TLSRoots()).Get(dir.RenewalInfo + "/" + ariCertID(t, leaf))
+	return dir.RenewalInfo
+}
+
+func getRenewalInfo(t *testing.T, leaf *x509.Certificate) renewalInfo {
+	t.Helper()
+	resp, err := trustingClient(testCA.TLSRoots()).Get(renewalInfoURL(t) + "/" + ariCertID(t, leaf))
 	if err != nil {
 		t.Fatal(err)
 	}
