@@ -286,14 +286,17 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		if r.URL.Path == newOrderPath {
 			replaces = peekReplaces(r)
 		}
-		startsValidation := c.challengePending(r.URL.Path)
+		if c.challengePending(r.URL.Path) {
+			c.startValidation(next, w, r)
+			return
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		if strings.HasPrefix(r.URL.Path, challengePath) {
 			rec.retryAfter = "1"
 		}
 		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusOK {
-			c.settle(r.URL.Path, startsValidation)
+		if rec.status == http.StatusOK && strings.HasPrefix(r.URL.Path, finalizePath) {
+			c.awaitIssuance(strings.TrimPrefix(r.URL.Path, finalizePath))
 		}
 		if r.URL.Path == newOrderPath && rec.status == http.StatusCreated {
 			c.orders.Add(1)

@@ -421,8 +421,10 @@ func TestValidationTimeMakesClientsPoll(t *testing.T) {
 	client := trustingClient(testCA.TLSRoots())
 	var mu sync.Mutex
 	var pendingPolls, validPolls int
+	var challengeAnswers []string
 	client.Transport = observingTransport{next: client.Transport, seen: func(r *http.Request, resp *http.Response) {
-		if !strings.HasPrefix(r.URL.Path, "/authZ/") || resp.StatusCode != http.StatusOK {
+		isChallenge := strings.HasPrefix(r.URL.Path, challengePath)
+		if !isChallenge && !strings.HasPrefix(r.URL.Path, "/authZ/") || resp.StatusCode != http.StatusOK {
 			return
 		}
 		body, err := io.ReadAll(resp.Body)
@@ -435,6 +437,8 @@ func TestValidationTimeMakesClientsPoll(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
+		case isChallenge:
+			challengeAnswers = append(challengeAnswers, authz.Status)
 		case authz.Status == "pending" && resp.Header.Get("Retry-After") != "":
 			pendingPolls++
 		case authz.Status == "valid":
@@ -445,5 +449,10 @@ func TestValidationTimeMakesClientsPoll(t *testing.T) {
 	verifiesTo(t, chain, "slow.lab.ottr.test")
 	if pendingPolls == 0 || validPolls == 0 {
 		t.Errorf("authorization polls: %d pending with Retry-After, %d valid; want both", pendingPolls, validPolls)
+	}
+	// A client told "valid" at once finalizes an order the CA still
+	// holds pending, and is refused with orderNotReady.
+	if len(challengeAnswers) != 1 || challengeAnswers[0] != "processing" {
+		t.Errorf("the challenge was answered %q, want one answer saying processing", challengeAnswers)
 	}
 }

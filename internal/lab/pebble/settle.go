@@ -1,8 +1,11 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"time"
 
@@ -45,28 +48,65 @@ func (c *CA) challengePending(path string) bool {
 	return chal.Status == acme.StatusPending
 }
 
-// settle waits for the work a successful request to path left to
-// Pebble's goroutines. startedValidation says the request was the one
-// that asked for a pending challenge's validation; a client fetching a
-// challenge again starts nothing.
-func (c *CA) settle(path string, startedValidation bool) {
-	switch {
-	case strings.HasPrefix(path, challengePath):
-		if startedValidation {
-			c.awaitValidation(strings.TrimPrefix(path, challengePath))
+// startValidation serves a request that asks for a pending challenge's
+// validation. Pebble answers it while its validator may already be done,
+// so its answer can say "valid" although the CA's validation time then
+// holds the challenge processing: a client that believes it finalizes an
+// order that is not ready. The answer is therefore held back until the
+// validation has settled, and then shows the challenge as it stands.
+func (c *CA) startValidation(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	answer := &heldResponse{header: w.Header()}
+	next.ServeHTTP(answer, r)
+	body := answer.body.Bytes()
+	if answer.status == http.StatusOK {
+		if chal := c.awaitValidation(strings.TrimPrefix(r.URL.Path, challengePath)); chal != nil {
+			chal.RLock()
+			settled, err := json.MarshalIndent(chal.Challenge, "", "   ")
+			chal.RUnlock()
+			if err == nil {
+				body = settled
+			}
 		}
-	case strings.HasPrefix(path, finalizePath):
-		c.awaitIssuance(strings.TrimPrefix(path, finalizePath))
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
 	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(answer.status)
+	_, _ = w.Write(body)
+}
+
+// heldResponse keeps a handler's answer so it can be sent later. Its
+// header is the real response's.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(b)
 }
 
 // awaitValidation waits until the challenge is valid or invalid and, when
 // invalid, its order carries the error. A valid challenge then stays
 // processing for the CA's validation time (holdValid).
-func (c *CA) awaitValidation(challengeID string) {
+// It returns the challenge, or nil when there is none by that ID.
+func (c *CA) awaitValidation(challengeID string) *core.Challenge {
 	chal := c.db.GetChallengeByID(challengeID)
 	if chal == nil {
-		return
+		return nil
 	}
 	defer c.holdValid(chal)
 	await(func() bool {
@@ -86,6 +126,7 @@ func (c *CA) awaitValidation(challengeID string) {
 		}
 		return false
 	})
+	return chal
 }
 
 // holdValid turns a challenge Pebble has just found valid back to
