@@ -51,8 +51,8 @@ func (c *CA) challengePending(path string) bool {
 // startValidation serves a request that asks for a pending challenge's
 // validation. Pebble answers it while its validator may already be done,
 // so its answer can say "valid" although the CA's validation time then
-// holds the challenge processing: a client that believes it finalizes an
-// order that is not ready. The answer is therefore held back until the
+// holds the challenge processing, and a client that believes it finalizes
+// an order that is not ready yet. So the answer waits until the
 // validation has settled, and then shows the challenge as it stands.
 func (c *CA) startValidation(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	answer := &heldResponse{header: w.Header()}
@@ -70,6 +70,9 @@ func (c *CA) startValidation(next http.Handler, w http.ResponseWriter, r *http.R
 		if w.Header().Get("Retry-After") == "" {
 			w.Header().Set("Retry-After", "1")
 		}
+	}
+	if answer.status == 0 {
+		answer.status = http.StatusOK
 	}
 	w.Header().Del("Content-Length")
 	w.WriteHeader(answer.status)
