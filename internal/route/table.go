@@ -152,7 +152,9 @@ func (t *Table) check(i int, a asset.Asset, explain bool) (bool, []string) {
 	}
 	if vm := t.versions[i]; vm != nil {
 		ok, reason := false, fmt.Sprintf("os_version is empty; the route needs %q", m.OSVersion)
-		if a.OSVersion != "" {
+		// A glob matches an empty version as path.Match does, so a route
+		// written os_version: "*" takes assets whose version is not known.
+		if _, glob := vm.(globMatcher); glob || a.OSVersion != "" {
 			ok, reason = vm.match(a.OSVersion)
 		}
 		if !test(ok, func() string { return reason }, func() string { return reason }) {

@@ -137,6 +137,23 @@ func TestExplainSaysWhenTheAssetHasNoVersion(t *testing.T) {
 	}
 }
 
+func TestAStarGlobTakesAnAssetWithNoVersion(t *testing.T) {
+	table := mustCompile(t, []Route{
+		{Name: "nine", Match: Match{OSVersion: "9.*"}, Driver: "panos"},
+		{Name: "any", Match: Match{OSVersion: "*"}, Driver: "linux"},
+	})
+	got := table.Explain(asset.Asset{})
+	if got[0].Matched {
+		t.Errorf("route 9.* took an asset with no version: %+v", got[0])
+	}
+	if want := []string{`os_version "" does not match "9.*"`}; !reflect.DeepEqual(got[0].Reasons, want) {
+		t.Errorf("9.* reasons = %q, want %q", got[0].Reasons, want)
+	}
+	if !got[1].Chosen {
+		t.Errorf("route * did not take an asset with no version: %+v", got[1])
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	validator := func(driver string, options map[string]any) error {
 		switch driver {

@@ -348,7 +348,9 @@ func (inv *invocation) report(delayed int) (map[string]any, bool) {
 		if inv.polls == 1 {
 			return nil, false
 		}
-		if !isRunning(status) {
+		// A command the instance has not picked up yet, or has already
+		// finished, still shows InProgress while AWS would lag behind.
+		if status != statusInProgress && status != statusCancelling {
 			status, details, code, stdout, stderr, end = statusInProgress, statusInProgress, -1, "", "", time.Time{}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -58,10 +59,10 @@ func newEndpoint(t *testing.T, cfg Config) *endpoint {
 	roots.AppendCertsFromPEM(svc.CertificatePEM())
 	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	awsCfg := aws.Config{
-		Region:           svc.Region(),
-		Credentials:      credentials.NewStaticCredentialsProvider(testKeyID, testSecret, ""),
-		HTTPClient:       httpClient,
-		RetryMaxAttempts: 1,
+		Region:      svc.Region(),
+		HTTPClient:  httpClient,
+		Credentials: credentials.NewStaticCredentialsProvider(testKeyID, testSecret, ""),
+		Retryer:     connectionRaceRetryer,
 	}
 	return &endpoint{
 		dir:  dir,
@@ -70,6 +71,21 @@ func newEndpoint(t *testing.T, cfg Config) *endpoint {
 		ssm:  awsssm.NewFromConfig(awsCfg, func(o *awsssm.Options) { o.BaseEndpoint = aws.String(svc.Endpoint()) }),
 		ec2:  ec2.NewFromConfig(awsCfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(svc.Endpoint()) }),
 	}
+}
+
+// connectionRaceRetryer sends a request once more only when the SDK lost
+// the connection to its own race: it closes a request body that the HTTP
+// transport may still be reading, and the transport then closes the
+// connection under the response ("use of closed network connection",
+// aws-sdk-go-v2 #2737). The SDK's default retryer, which ottr's driver
+// keeps, retries that too; every other error is the emulator's answer and
+// is seen as it came.
+func connectionRaceRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 2
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+	})
 }
 
 func (e *endpoint) addInstance(t *testing.T, cfg InstanceConfig) *Instance {
