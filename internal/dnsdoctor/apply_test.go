@@ -36,6 +36,12 @@ func liveCNAME(t *testing.T, name string) string {
 	return ""
 }
 
+// removeAfter deletes the CNAME a test creates at name when it ends, so
+// the lab's zone is as every test found it.
+func removeAfter(t *testing.T, name string) {
+	t.Cleanup(func() { testDNS.RemoveRecords(dns.Fqdn(name), dns.TypeCNAME) })
+}
+
 func TestApplyCreatesMissingRecordsThenDoctorSaysOK(t *testing.T) {
 	names := []string{"apply1.lab.ottr.test", "apply2.lab.ottr.test"}
 	d := doctor(t, nil)
@@ -49,6 +55,7 @@ func TestApplyCreatesMissingRecordsThenDoctorSaysOK(t *testing.T) {
 	}
 	results := Apply(context.Background(), applier(tsigSecret, managedZone), missing, ApplyOptions{})
 	for _, r := range results {
+		removeAfter(t, r.Record.Name)
 		if r.Action != ActionCreated {
 			t.Errorf("%s: %s (%s), want created", r.Record.Name, r.Action, r.Problem)
 		}
@@ -126,6 +133,9 @@ func TestApply(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := record(tt.label)
+			if tt.action == ActionCreated {
+				removeAfter(t, r.Name)
+			}
 			results := Apply(context.Background(), tt.applier, []dnsdelegate.Record{r}, tt.opts)
 			if len(results) != 1 {
 				t.Fatalf("%d results for one record", len(results))
