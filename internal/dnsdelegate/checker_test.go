@@ -61,15 +61,26 @@ func (f *fakeResolver) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 // its address; the servers stop when the test ends.
 func startResolver(t *testing.T, h dns.Handler) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	// The kernel picks a free UDP port; TCP may have that port taken, so
+	// try a few.
+	var (
+		pc   net.PacketConn
+		ln   net.Listener
+		addr string
+	)
+	for attempt := 0; ; attempt++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		addr = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatalf("listen tcp on the UDP port: %v", err)
+		if attempt == 10 {
+			t.Fatalf("listen tcp on the UDP port: %v", err)
+		}
 	}
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
 		started := make(chan struct{})

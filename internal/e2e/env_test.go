@@ -309,8 +309,36 @@ func logOf(rot store.Rotation) string {
 // servedChain connects to addr the way a browser would: SNI name, chain
 // verified to roots. It returns the verified chain, leaf first, and what
 // the server answers to GET /.
-func servedChain(t *testing.T, addr, name string, roots *x509.CertPool) ([]*x509.Certificate, string) {
+//
+// A reloading nginx or HAProxy starts its new worker before the old one
+// stops accepting, so for a moment after ottr's verify has seen the new
+// certificate a connection may still reach the old worker. servedChain
+// asks again, for up to reloadOverlap, while the server serves a chain
+// roots do not verify or the leaf replaced (nil: none) it served before
+// the reload.
+func servedChain(t *testing.T, addr, name string, roots *x509.CertPool, replaced *x509.Certificate) ([]*x509.Certificate, string) {
 	t.Helper()
+	deadline := time.Now().Add(reloadOverlap)
+	for {
+		chain, body, err := getServed(addr, name, roots)
+		var unverified *tls.CertificateVerificationError
+		switch {
+		case err == nil && (replaced == nil || !chain[0].Equal(replaced)):
+			return chain, body
+		case err == nil && time.Now().After(deadline):
+			return chain, body // still the old leaf: the caller reports it
+		case err != nil && (!errors.As(err, &unverified) || time.Now().After(deadline)):
+			t.Fatalf("GET https://%s/ as %s: %v", addr, name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// reloadOverlap bounds how long a reloading server's old worker may still
+// take new connections.
+const reloadOverlap = 5 * time.Second
+
+func getServed(addr, name string, roots *x509.CertPool) ([]*x509.Certificate, string, error) {
 	var chain []*x509.Certificate
 	client := &http.Client{
 		Timeout: 10 * time.Second,
@@ -331,14 +359,11 @@ func servedChain(t *testing.T, addr, name string, roots *x509.CertPool) ([]*x509
 	}
 	resp, err := client.Get("https://" + addr + "/")
 	if err != nil {
-		t.Fatalf("GET https://%s/ as %s: %v", addr, name, err)
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return chain, string(body)
+	return chain, string(body), err
 }
 
 // poolOf is a pool holding only c.

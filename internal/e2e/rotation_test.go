@@ -78,7 +78,7 @@ func TestRotationInstallsTheIssuedChainOnARealServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			chain, body := servedChain(t, tt.addr, tt.host, e.roots)
+			chain, body := servedChain(t, tt.addr, tt.host, e.roots, before[0])
 			leaf := chain[0]
 			if body != tt.host+"\n" {
 				t.Errorf("the server answered %q over the new certificate, want its page %q", body, tt.host+"\n")
@@ -138,7 +138,7 @@ func TestFailingReloadLeavesNginxServingTheOldCertificate(t *testing.T) {
 	if _, ok := rot.Step(rotation.StepVerify); ok {
 		t.Error("a rotation whose install failed went on to verify")
 	}
-	if chain, _ := servedChain(t, site.Addr, rollbackHost, poolOf(site.Initial)); !chain[0].Equal(site.Initial) {
+	if chain, _ := servedChain(t, site.Addr, rollbackHost, poolOf(site.Initial), nil); !chain[0].Equal(site.Initial) {
 		t.Errorf("nginx serves serial %s after the failed reload, want the old %s", verify.SerialHex(chain[0]), verify.SerialHex(site.Initial))
 	}
 
@@ -153,7 +153,7 @@ func TestFailingReloadLeavesNginxServingTheOldCertificate(t *testing.T) {
 		t.Fatalf("%s does not hold the old certificate again (%v)", site.CertPath, err)
 	}
 	e.onHost(t, e.nginx.ReloadCommand())
-	if chain, _ := servedChain(t, site.Addr, rollbackHost, poolOf(site.Initial)); !chain[0].Equal(site.Initial) {
+	if chain, _ := servedChain(t, site.Addr, rollbackHost, poolOf(site.Initial), nil); !chain[0].Equal(site.Initial) {
 		t.Errorf("after another reload nginx serves serial %s, want the old %s", verify.SerialHex(chain[0]), verify.SerialHex(site.Initial))
 	}
 	a, err := ap.Store.GetAsset(context.Background(), rollbackHost)
@@ -199,7 +199,7 @@ func TestHostKeyNotInKnownHostsIsRefused(t *testing.T) {
 	if e.ca.Orders() != orders {
 		t.Error("an order was placed for a host that was never reached")
 	}
-	if chain, _ := servedChain(t, site.Addr, pinnedHost, poolOf(site.Initial)); !chain[0].Equal(site.Initial) {
+	if chain, _ := servedChain(t, site.Addr, pinnedHost, poolOf(site.Initial), nil); !chain[0].Equal(site.Initial) {
 		t.Errorf("the server's certificate changed to serial %s", verify.SerialHex(chain[0]))
 	}
 }
