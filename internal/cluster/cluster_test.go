@@ -208,6 +208,13 @@ func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 		}
 		return n
 	}
+	unfinishedJobs := func() int {
+		n := -1
+		if err := counter.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'rotation' AND state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&n); err != nil {
+			t.Logf("counting unfinished jobs: %v", err)
+		}
+		return n
+	}
 	waitUntil := func(what string, limit time.Duration, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(limit)
@@ -237,6 +244,12 @@ func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 	t.Logf("restarted PostgreSQL with %d of %d rotated", rotated(), devices)
 
 	waitUntil("the whole fleet", 10*time.Minute, func() bool { return rotated() == devices })
+	// River writes a job's completion after the job's own work, in the
+	// background: one that finished just before the restart may have lost
+	// that write and stays running until it is rescued (its timeout and the
+	// rescue margin after it started) and run again, which finds the
+	// rotation done.
+	waitUntil("every rotation job to end", 4*time.Minute, func() bool { return unfinishedJobs() == 0 })
 	for _, p := range []*process{serve, workerB, workerA2} {
 		p.stop(t)
 	}

@@ -270,8 +270,18 @@ func (s *Server) Start(t testing.TB) {
 	if s.process != nil {
 		t.Fatal("pgtest: start: the server is running already")
 	}
-	if err := s.start(); err != nil {
-		t.Fatal(err)
+	// While the server was down, an outgoing connection of this machine
+	// may have been given its port; it is soon closed.
+	for attempt := 1; ; attempt++ {
+		logged := s.logSize()
+		err := s.start()
+		if err == nil {
+			return
+		}
+		if attempt == 20 || !strings.Contains(s.logSince(logged), "could not bind") {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

@@ -253,3 +253,21 @@ func (s *Server) logTail() string {
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
 }
+
+// logSize returns how long the server's log is now, for logSince.
+func (s *Server) logSize() int64 {
+	fi, err := os.Stat(s.logPath())
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logSince returns what the server logged after the log was size bytes.
+func (s *Server) logSince(size int64) string {
+	b, err := os.ReadFile(s.logPath())
+	if err != nil || int64(len(b)) < size {
+		return ""
+	}
+	return string(b[size:])
+}
