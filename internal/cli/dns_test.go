@@ -46,7 +46,7 @@ dns:
     example.com: example-acme.com
   resolvers: ["` + srv.Addr() + `"]
   check_resolvers_only: true
-  propagation_timeout: 5s
+  propagation_timeout: 30s
   polling_interval: 50ms
   rfc2136:
     nameserver: "` + srv.Addr() + `"

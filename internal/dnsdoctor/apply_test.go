@@ -5,7 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -19,7 +18,7 @@ func applier(secret string, zones ...string) *RFC2136 {
 		Zones:      zones,
 		TSIGKey:    tsigKey,
 		TSIGSecret: secret,
-		Timeout:    2 * time.Second,
+		Timeout:    labTimeout,
 	}
 }
 

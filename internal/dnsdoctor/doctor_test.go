@@ -44,6 +44,12 @@ func randomSecret() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
+// labTimeout bounds each query and update the tests send to the lab. The
+// lab answers at once, but a loaded machine can hold a UDP reply back for
+// seconds, and a reply that comes late fails the query; no test waits one
+// out.
+const labTimeout = 10 * time.Second
+
 func TestMain(m *testing.M) {
 	os.Exit(runWithLab(m))
 }
@@ -65,7 +71,7 @@ func runWithLab(m *testing.M) int {
 	// before it writes; point it at the lab instead of the system.
 	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{
 		RecursiveNameservers: []string{testDNS.Addr()},
-		Timeout:              2 * time.Second,
+		Timeout:              labTimeout,
 	}))
 	return m.Run()
 }
@@ -84,7 +90,7 @@ func writer(t *testing.T, secret string) challenge.Provider {
 	t.Helper()
 	p, err := dnsupdate.NewDNSProviderConfig(&dnsupdate.Config{
 		Nameserver:    testDNS.Addr(),
-		DNSTimeout:    5 * time.Second,
+		DNSTimeout:    labTimeout,
 		Zones:         []string{delegateZone},
 		TSIGAlgorithm: dns.HmacSHA256,
 		TSIGKey:       tsigKey,
@@ -102,11 +108,11 @@ func doctor(t *testing.T, w challenge.Provider) *Doctor {
 	return &Doctor{
 		Delegations:        delegations(t),
 		Resolvers:          []string{testDNS.Addr()},
-		Timeout:            2 * time.Second,
+		Timeout:            labTimeout,
 		Writer:             w,
 		KeyName:            tsigKey,
 		Secrets:            []string{tsigSecret, wrongSecret},
-		PropagationTimeout: 10 * time.Second,
+		PropagationTimeout: 3 * labTimeout, // room for late replies: the lab serves a record once written
 		PollingInterval:    20 * time.Millisecond,
 	}
 }

@@ -12,8 +12,10 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -169,16 +171,25 @@ func serveTLS(t *testing.T, network string, key crypto.Signer, chain ...*x509.Ce
 	return ln.Addr().String()
 }
 
-// closedAddress returns a loopback address where nothing listens.
+// closedAddress returns a loopback address that refuses connections. A TCP
+// socket stays bound there without listening until the test ends: the
+// kernel refuses connections to it, and no other process can take the
+// port, as one could a port merely closed and then serve on it.
 func closedAddress(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, syscall.IPPROTO_TCP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	bound, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(bound.(*syscall.SockaddrInet4).Port))
 }
 
 // expectation returns what a device serving leaf's chain should satisfy.

@@ -180,7 +180,9 @@ func (l *logRecorder) count(message string) int {
 }
 
 func TestInstallWaitsUntilTheRestartedWebServerServesTheNewCertificate(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{RestartMin: time.Second, RestartMax: 1500 * time.Millisecond})
+	// Away for many poll intervals, so the driver is seen polling while it
+	// is away even when a loaded machine stalls it.
+	f := newFixture(t, newCA(t), lablh.Config{RestartMin: 3 * time.Second, RestartMax: 3500 * time.Millisecond})
 	logs := &logRecorder{}
 	sess := f.open(t, New(Config{Logger: slog.New(logs)}))
 	chain := f.issue(t, sess, f.ca)

@@ -337,7 +337,9 @@ echo $! > "$RECORD_DIR/child"
 echo "waiting for the device" >&2
 sleep 300
 `})
-	h.target.Options["timeout"] = "500ms"
+	// Long enough for the script to start its child and say so before it
+	// is killed, however loaded the machine; it would sleep far longer.
+	h.target.Options["timeout"] = "5s"
 	sess := h.open(t)
 	_, err := sess.Install(context.Background(), []*x509.Certificate{testCertificate(t, "fw1.example.test")})
 	var scriptErr *ScriptError
@@ -347,7 +349,7 @@ sleep 300
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Error("the error does not wrap context.DeadlineExceeded")
 	}
-	for _, want := range []string{"timed out after 500ms; its process group was killed", "waiting for the device"} {
+	for _, want := range []string{"timed out after 5s; its process group was killed", "waiting for the device"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -154,7 +154,10 @@ func newCSR(tb testing.TB, cn string, sans ...string) *x509.CertificateRequest {
 // records at name.
 func txtRecords(tb testing.TB, name string) []string {
 	tb.Helper()
-	r, _, err := new(dns.Client).Exchange(new(dns.Msg).SetQuestion(name, dns.TypeTXT), testDNS.Addr())
+	// The lab answers at once, but a loaded machine can hold a UDP reply
+	// back past the client's default two seconds.
+	client := &dns.Client{Timeout: 10 * time.Second}
+	r, _, err := client.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeTXT), testDNS.Addr())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -52,7 +53,9 @@ func startLab(t *testing.T) *Server {
 func query(t *testing.T, addr, network, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg).SetQuestion(name, qtype)
-	c := &dns.Client{Net: network}
+	// The server answers at once, but a loaded machine can hold a UDP
+	// reply back past the client's default two seconds.
+	c := &dns.Client{Net: network, Timeout: 10 * time.Second}
 	r, _, err := c.Exchange(m, addr)
 	if err != nil {
 		t.Fatalf("query %s %s over %s: %v", name, dns.TypeToString[qtype], network, err)

@@ -16,7 +16,7 @@ func update(t *testing.T, addr, zone string, build func(m *dns.Msg), key, secret
 	t.Helper()
 	m := new(dns.Msg).SetUpdate(zone)
 	build(m)
-	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	c := &dns.Client{Net: "udp", Timeout: 10 * time.Second}
 	if key != "" {
 		m.SetTsig(key, algorithm, 300, time.Now().Unix())
 		c.TsigSecret = map[string]string{key: secret}

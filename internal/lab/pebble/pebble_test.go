@@ -416,7 +416,10 @@ func TestAnswersOnlyOncePebblesOwnWorkIsDone(t *testing.T) {
 // validated challenge stays processing, its authorization pending with a
 // Retry-After, as at a public CA, and that the certificate is still issued.
 func TestValidationTimeMakesClientsPoll(t *testing.T) {
-	testCA.SetValidationTime(300 * time.Millisecond)
+	// Long enough that lego's first authorization poll, sent as soon as
+	// the challenge is answered, comes while the hold lasts even on a
+	// loaded machine.
+	testCA.SetValidationTime(2 * time.Second)
 	t.Cleanup(func() { testCA.SetValidationTime(0) })
 	client := trustingClient(testCA.TLSRoots())
 	var mu sync.Mutex

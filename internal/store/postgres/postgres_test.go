@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,10 +108,12 @@ func TestOpen(t *testing.T) {
 	})
 
 	t.Run("sets the pool size and connect timeout", func(t *testing.T) {
-		s := openFresh(t, WithMaxConns(7), WithConnectTimeout(3*time.Second))
+		// Open connects with the timeout, so it is longer than a loaded
+		// machine needs, and differs from the default.
+		s := openFresh(t, WithMaxConns(7), WithConnectTimeout(30*time.Second))
 		cfg := s.Pool().Config()
-		if cfg.MaxConns != 7 || cfg.ConnConfig.ConnectTimeout != 3*time.Second {
-			t.Errorf("pool allows %d connections with a connect timeout of %s, want 7 and 3s",
+		if cfg.MaxConns != 7 || cfg.ConnConfig.ConnectTimeout != 30*time.Second {
+			t.Errorf("pool allows %d connections with a connect timeout of %s, want 7 and 30s",
 				cfg.MaxConns, cfg.ConnConfig.ConnectTimeout)
 		}
 	})
@@ -140,14 +144,19 @@ func withHost(t *testing.T, databaseURL, hostPort string) string {
 	return u.String()
 }
 
-// closedPort returns a port on 127.0.0.1 that nothing listens on.
+// closedPort returns an address on 127.0.0.1 that refuses connections. A
+// TCP socket stays bound there without listening until the test ends: the
+// kernel refuses connections to it, and no other process can take the
+// port, as one could a port merely closed and then answer on it.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, syscall.IPPROTO_TCP)
 	must(t, err)
-	addr := l.Addr().String()
-	must(t, l.Close())
-	return addr
+	t.Cleanup(func() { syscall.Close(fd) })
+	must(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	bound, err := syscall.Getsockname(fd)
+	must(t, err)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(bound.(*syscall.SockaddrInet4).Port))
 }
 
 // silentServer returns the address of a listener that accepts connections
@@ -187,27 +196,32 @@ func TestOpenFailsClearly(t *testing.T) {
 	silent := silentServer(t)
 	closed := closedPort(t)
 
+	// Only the silent server's case waits out a short connect timeout: a
+	// server that answers gets a generous one, so a loaded machine's
+	// slowness cannot turn the error it gives into a timeout.
+	const silentTimeout, answerTimeout = 2 * time.Second, 10 * time.Second
 	tests := []struct {
 		name    string
 		url     string
+		timeout time.Duration
 		mention []string // what the error must say
 	}{
-		{"refuses a wrong password, naming the server", withPassword(t, db, password),
+		{"refuses a wrong password, naming the server", withPassword(t, db, password), answerTimeout,
 			[]string{pgHost(t, db), "password authentication failed"}},
-		{"reports a port nothing listens on", withPassword(t, withHost(t, db, closed), password),
+		{"reports a port nothing listens on", withPassword(t, withHost(t, db, closed), password), answerTimeout,
 			[]string{closed, "refused"}},
-		{"gives up on a server that never answers after the connect timeout", withPassword(t, withHost(t, db, silent), password),
+		{"gives up on a server that never answers after the connect timeout", withPassword(t, withHost(t, db, silent), password), silentTimeout,
 			[]string{silent, "timeout"}},
-		{"reports a URL that does not parse", "postgres://ottr:" + password + "@127.0.0.1:notaport/ottr",
+		{"reports a URL that does not parse", "postgres://ottr:" + password + "@127.0.0.1:notaport/ottr", answerTimeout,
 			[]string{"URL is not valid"}},
-		{"reports a key=value string that does not parse", "host=127.0.0.1 port=notaport password=" + password,
+		{"reports a key=value string that does not parse", "host=127.0.0.1 port=notaport password=" + password, answerTimeout,
 			[]string{"URL is not valid"}},
-		{"reports a password in the query of a URL that does not parse", "postgres://127.0.0.1:notaport/ottr?password=" + password,
+		{"reports a password in the query of a URL that does not parse", "postgres://127.0.0.1:notaport/ottr?password=" + password, answerTimeout,
 			[]string{"URL is not valid"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Open(ctx, tt.url, WithConnectTimeout(2*time.Second))
+			s, err := Open(ctx, tt.url, WithConnectTimeout(tt.timeout))
 			if err == nil {
 				s.Close()
 				t.Fatal("opened a store")

@@ -111,10 +111,6 @@ func StartBIND(ctx context.Context, cfg BINDConfig) (b *BIND, err error) {
 			b = nil
 		}
 	}()
-	if b.Port, err = freePort(true); err != nil {
-		return b, err
-	}
-	b.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port))
 	if err := writeOwned(filepath.Join(dir, "root.zone"), []byte(zoneFile(".", nil)), 0o644, u); err != nil {
 		return b, err
 	}
@@ -123,16 +119,26 @@ func StartBIND(ctx context.Context, cfg BINDConfig) (b *BIND, err error) {
 			return b, err
 		}
 	}
-	if err := writeOwned(b.ConfigPath, []byte(b.config(cfg.Keys)), 0o600, u); err != nil {
-		return b, err
+	b.proc, err = startOnFreePorts(ctx, func() (*process, error) { return b.launch(program, cfg.Keys) }, b.ready)
+	return b, err
+}
+
+// launch gives named a port free for both UDP and TCP, writes the
+// configuration and starts it.
+func (b *BIND) launch(program string, keys []TSIGKey) (*process, error) {
+	port, err := freePort(true)
+	if err != nil {
+		return nil, err
 	}
-	// named runs as u from the start instead of dropping to it with -u:
+	b.Port = port
+	b.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := writeOwned(b.ConfigPath, []byte(b.config(keys)), 0o600, b.User); err != nil {
+		return nil, err
+	}
+	// named runs as User from the start instead of dropping to it with -u:
 	// it needs no privilege on a high port, and a process that changes
 	// its own user ID loses the signal that stops it with the test binary.
-	if b.proc, err = startProcess("named", filepath.Join(dir, "named.log"), &u, program, "-g", "-4", "-n", "1", "-c", b.ConfigPath); err != nil {
-		return b, err
-	}
-	return b, b.proc.waitReady(ctx, b.ready)
+	return startProcess("named", filepath.Join(b.Dir, "named.log"), &b.User, program, "-g", "-4", "-n", "1", "-c", b.ConfigPath)
 }
 
 func checkKey(k TSIGKey) error {

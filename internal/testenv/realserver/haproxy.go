@@ -92,20 +92,26 @@ func StartHAProxy(ctx context.Context, cfg HAProxyConfig) (h *HAProxy, err error
 	if h.Initial, err = writeSelfSigned(h.CertPath, h.KeyPath, cfg.Name, u); err != nil {
 		return h, err
 	}
-	if h.Port, err = freePort(false); err != nil {
-		return h, err
-	}
-	h.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(h.Port))
-	if err := writeOwned(h.ConfigPath, []byte(h.config()), 0o644, u); err != nil {
-		return h, err
-	}
-	if h.proc, err = startProcess("haproxy", filepath.Join(dir, "haproxy.log"), &u,
-		program, "-W", "-S", h.MasterSocket, "-p", h.PIDFile, "-f", h.ConfigPath); err != nil {
-		return h, err
-	}
-	return h, h.proc.waitReady(ctx, func(ctx context.Context) error {
+	h.proc, err = startOnFreePorts(ctx, h.launch, func(ctx context.Context) error {
 		return handshake(ctx, h.Addr, h.Name, h.Initial)
 	})
+	return h, err
+}
+
+// launch gives the frontend a free port, writes the configuration and
+// starts HAProxy.
+func (h *HAProxy) launch() (*process, error) {
+	port, err := freePort(false)
+	if err != nil {
+		return nil, err
+	}
+	h.Port = port
+	h.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := writeOwned(h.ConfigPath, []byte(h.config()), 0o644, h.User); err != nil {
+		return nil, err
+	}
+	return startProcess("haproxy", filepath.Join(h.Dir, "haproxy.log"), &h.User,
+		h.program, "-W", "-S", h.MasterSocket, "-p", h.PIDFile, "-f", h.ConfigPath)
 }
 
 func (h *HAProxy) config() string {

@@ -91,24 +91,32 @@ func StartNginx(ctx context.Context, cfg NginxConfig) (n *Nginx, err error) {
 			return n, err
 		}
 		site := NginxSite{Name: name, CertPath: filepath.Join(siteDir, "cert.pem"), KeyPath: filepath.Join(siteDir, "key.pem")}
-		if site.Port, err = freePort(false); err != nil {
-			return n, err
-		}
-		site.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(site.Port))
 		if site.Initial, err = writeSelfSigned(site.CertPath, site.KeyPath, name, u); err != nil {
 			return n, err
 		}
 		n.Sites = append(n.Sites, site)
 	}
-	if err := writeOwned(n.ConfigPath, []byte(n.config()), 0o644, u); err != nil {
-		return n, err
+	n.proc, err = startOnFreePorts(ctx, n.launch, n.ready)
+	return n, err
+}
+
+// launch gives every site a free port, writes the configuration and starts
+// nginx.
+func (n *Nginx) launch() (*process, error) {
+	for i := range n.Sites {
+		port, err := freePort(false)
+		if err != nil {
+			return nil, err
+		}
+		n.Sites[i].Port = port
+		n.Sites[i].Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	if err := writeOwned(n.ConfigPath, []byte(n.config()), 0o644, n.User); err != nil {
+		return nil, err
 	}
 	// -e stderr: nginx opens its compiled-in error log before it reads
 	// the configuration, and that one is root's.
-	if n.proc, err = startProcess("nginx", filepath.Join(dir, "nginx.log"), &u, program, "-e", "stderr", "-c", n.ConfigPath, "-p", dir+"/"); err != nil {
-		return n, err
-	}
-	return n, n.proc.waitReady(ctx, n.ready)
+	return startProcess("nginx", filepath.Join(n.Dir, "nginx.log"), &n.User, n.program, "-e", "stderr", "-c", n.ConfigPath, "-p", n.Dir+"/")
 }
 
 func (n *Nginx) config() string {

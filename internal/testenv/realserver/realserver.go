@@ -21,6 +21,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -108,8 +109,11 @@ type process struct {
 	name    string
 	cmd     *exec.Cmd
 	logPath string
-	done    chan struct{}
-	waitErr error
+	// logStart is where this process's output begins in logPath, after
+	// that of the attempts before it.
+	logStart int64
+	done     chan struct{}
+	waitErr  error
 }
 
 // startProcess runs argv with its output in logPath. With as set (the
@@ -120,6 +124,10 @@ func startProcess(name, logPath string, as *User, argv ...string) (*process, err
 		return nil, fmt.Errorf("realserver: %s: log file: %w", name, err)
 	}
 	defer logFile.Close()
+	logged, err := logFile.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("realserver: %s: log file: %w", name, err)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -138,7 +146,7 @@ func startProcess(name, logPath string, as *User, argv ...string) (*process, err
 	if err := spawn(cmd); err != nil {
 		return nil, fmt.Errorf("realserver: start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, logPath: logPath, logStart: logged, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -161,8 +169,62 @@ func (p *process) log() string {
 	return tailFile(p.logPath, 4000)
 }
 
-// waitReady polls ready until it succeeds, the process exits, or the start
-// timeout passes; the error then carries the server's own output.
+// bindFailures are what the servers write, in lower case, when a port they
+// were given is taken: nginx, HAProxy and sshd say "Address already in
+// use" and exit; named says "address in use" of its TCP socket and runs on
+// without it, and gives up "unable to listen on any configured interfaces"
+// when its UDP socket is taken.
+var bindFailures = []string{
+	"address already in use",
+	"address in use",
+	"unable to listen on any configured interfaces",
+}
+
+// failedToBind reports whether the process's output says that a port it
+// was to listen on is taken.
+func (p *process) failedToBind() bool {
+	out, err := os.ReadFile(p.logPath)
+	if err != nil || int64(len(out)) < p.logStart {
+		return false
+	}
+	own := strings.ToLower(string(out[p.logStart:]))
+	for _, failure := range bindFailures {
+		if strings.Contains(own, failure) {
+			return true
+		}
+	}
+	return false
+}
+
+// bindAttempts is how many times startOnFreePorts launches a server whose
+// ports turn out to be taken.
+const bindAttempts = 3
+
+// startOnFreePorts starts a server with launch, which picks its ports with
+// freePort, writes the configuration that names them and starts the
+// process, and waits until ready succeeds. Another process can take a port
+// between freePort's probe and the server's bind: when the server says so,
+// it is stopped and launched again, on new ports. The process comes back
+// with the error too, for the caller's Close to stop.
+func startOnFreePorts(ctx context.Context, launch func() (*process, error), ready func(context.Context) error) (*process, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := launch()
+		if err != nil {
+			return nil, err
+		}
+		err = p.waitReady(ctx, ready)
+		if err == nil || attempt == bindAttempts || !p.failedToBind() {
+			return p, err
+		}
+		if err := p.stop(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitReady polls ready until it succeeds, the process exits or reports a
+// taken port, or the start timeout passes; the error then carries the
+// server's own output.
 func (p *process) waitReady(ctx context.Context, ready func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -171,7 +233,13 @@ func (p *process) waitReady(ctx context.Context, ready func(context.Context) err
 		if p.exited() {
 			return fmt.Errorf("realserver: %s exited during start-up (%v); its output:\n%s", p.name, p.waitErr, p.log())
 		}
-		if last = ready(ctx); last == nil {
+		last = ready(ctx)
+		// Checked after ready: what answered may be the process that
+		// holds the port this one could not take.
+		if p.failedToBind() {
+			return fmt.Errorf("realserver: %s could not listen on its port; its output:\n%s", p.name, p.log())
+		}
+		if last == nil {
 			return nil
 		}
 		select {
@@ -212,7 +280,7 @@ func tailFile(path string, n int) string {
 
 // freePort returns a loopback port that is free now, for TCP and, with
 // udp, for UDP too. The server binds it moments later; another process
-// taking it in between is possible but rare.
+// taking it in between is rare, and startOnFreePorts then picks again.
 func freePort(udp bool) (int, error) {
 	var lastErr error
 	for range 20 {

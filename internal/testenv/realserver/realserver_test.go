@@ -8,10 +8,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,6 +77,63 @@ func TestMissingProgramNamesTheDebianPackage(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+func TestStartOnFreePortsLaunchesAgainOnlyWhenThePortWasTaken(t *testing.T) {
+	// Each script stands for one launch of a server; the last one started
+	// is the one ready finds listening.
+	tests := []struct {
+		name         string
+		scripts      []string
+		wantLaunches int
+		wantErr      bool
+	}{
+		{"a server that exits over a taken port is launched again",
+			[]string{`echo "bind() to 127.0.0.1:1 failed (98: Address already in use)"; exit 1`, "exec sleep 60"}, 2, false},
+		{"a server that runs on without its taken port is stopped and launched again",
+			[]string{`echo "creating TCP socket: address in use"; exec sleep 60`, "exec sleep 60"}, 2, false},
+		{"a server that fails for another reason is not launched again",
+			[]string{`echo "unknown directive"; exit 1`, "exec sleep 60"}, 1, true},
+		{"launching gives up after a few taken ports",
+			slices.Repeat([]string{`echo "Address already in use"; exit 1`}, bindAttempts+1), bindAttempts, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logPath := filepath.Join(t.TempDir(), "server.log")
+			var launched []*process
+			launch := func() (*process, error) {
+				p, err := startProcess("server", logPath, nil, "/bin/sh", "-c", tt.scripts[len(launched)])
+				if err == nil {
+					launched = append(launched, p)
+				}
+				return p, err
+			}
+			ready := func(context.Context) error {
+				if len(launched) < len(tt.scripts) {
+					return errors.New("nothing listens yet")
+				}
+				return nil
+			}
+			p, err := startOnFreePorts(context.Background(), launch, ready)
+			for _, p := range launched {
+				defer p.stop()
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want one: %t", err, tt.wantErr)
+			}
+			if len(launched) != tt.wantLaunches {
+				t.Fatalf("launched %d times, want %d", len(launched), tt.wantLaunches)
+			}
+			if p != launched[len(launched)-1] {
+				t.Error("the process returned is not the last one launched")
+			}
+			for _, earlier := range launched[:len(launched)-1] {
+				if !earlier.exited() {
+					t.Error("a launch that found its port taken is still running")
+				}
+			}
+		})
 	}
 }
 

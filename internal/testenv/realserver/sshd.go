@@ -1,10 +1,12 @@
 package realserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -103,25 +105,29 @@ func StartSSHD(ctx context.Context, cfg SSHDConfig) (s *SSHD, err error) {
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(authorized.String()), 0o644); err != nil {
 		return s, fmt.Errorf("realserver: sshd: %w", err)
 	}
-	if s.Port, err = freePort(false); err != nil {
-		return s, err
-	}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
 	s.KnownHostsFile = filepath.Join(dir, "known_hosts")
-	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, hostKey) + "\n"
-	if err := os.WriteFile(s.KnownHostsFile, []byte(line), 0o644); err != nil {
-		return s, fmt.Errorf("realserver: sshd: %w", err)
-	}
+	s.proc, err = startOnFreePorts(ctx, func() (*process, error) { return s.launch(sshd) }, s.ready)
+	return s, err
+}
 
-	conf := filepath.Join(dir, "sshd_config")
+// launch gives the server a free port, writes the known_hosts line and the
+// configuration for it, and starts program.
+func (s *SSHD) launch(program string) (*process, error) {
+	port, err := freePort(false)
+	if err != nil {
+		return nil, err
+	}
+	s.Port = port
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := os.WriteFile(s.KnownHostsFile, []byte(s.KnownHostsLine()+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("realserver: sshd: %w", err)
+	}
+	conf := filepath.Join(s.Dir, "sshd_config")
 	if err := os.WriteFile(conf, []byte(s.config()), 0o644); err != nil {
-		return s, fmt.Errorf("realserver: sshd: %w", err)
+		return nil, fmt.Errorf("realserver: sshd: %w", err)
 	}
 	// sshd re-executes itself by path, so the path must be absolute.
-	if s.proc, err = startProcess("sshd", filepath.Join(dir, "sshd.log"), nil, sshd, "-D", "-e", "-f", conf); err != nil {
-		return s, err
-	}
-	return s, s.proc.waitReady(ctx, s.ready)
+	return startProcess("sshd", filepath.Join(s.Dir, "sshd.log"), nil, program, "-D", "-e", "-f", conf)
 }
 
 func (s *SSHD) config() string {
@@ -150,24 +156,38 @@ func (s *SSHD) config() string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// ready waits for the SSH banner: a listening socket alone could be the
-// port's previous owner.
+// errHostKeySeen ends ready's key exchange once the server has shown its
+// host key: logging in is not needed to know the server is up.
+var errHostKeySeen = errors.New("host key seen")
+
+// ready waits until the server shows its own host key in a key exchange:
+// a listening socket, or even an SSH banner, could be another server's
+// that holds the port this one was to take.
 func (s *SSHD) ready(ctx context.Context) error {
 	var d net.Dialer
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	// sshd starts a process of its own for each connection before the key
+	// exchange, which a loaded machine can hold up for a while.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := d.DialContext(ctx, "tcp", s.Addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	buf := make([]byte, 8)
-	if _, err := conn.Read(buf); err != nil {
-		return err
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
 	}
-	if !strings.HasPrefix(string(buf), "SSH-2.0-") {
-		return fmt.Errorf("%s answers %q, not SSH", s.Addr, buf)
+	ours := false
+	_, _, _, err = ssh.NewClientConn(conn, s.Addr, &ssh.ClientConfig{
+		User:              s.User.Name,
+		HostKeyAlgorithms: []string{s.HostKey.Type()},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			ours = bytes.Equal(key.Marshal(), s.HostKey.Marshal())
+			return errHostKeySeen
+		},
+	})
+	if !ours {
+		return fmt.Errorf("%s does not show the server's host key: %v", s.Addr, err)
 	}
 	return nil
 }

@@ -12,12 +12,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -133,7 +135,9 @@ func TestLoginAnswersAsTheReferenceDoes(t *testing.T) {
 }
 
 func TestACSRIsMadeOnTheApplianceAndItsCertificateInstalledWithARestart(t *testing.T) {
-	c := start(t, Config{RestartMin: 200 * time.Millisecond, RestartMax: 300 * time.Millisecond})
+	// The pause lasts until the test ends it (endRestartPause), so the
+	// outage is seen however slowly a loaded machine runs the test.
+	c := start(t, Config{RestartMin: time.Hour, RestartMax: time.Hour})
 	c.login()
 	status, body := c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"csr": map[string]any{
 		"csr": "new", "common_name": "lh.example.test", "key_length": 2048, "country": "AU",
@@ -171,22 +175,26 @@ func TestACSRIsMadeOnTheApplianceAndItsCertificateInstalledWithARestart(t *testi
 	if c.dev.HasPendingCSR() {
 		t.Error("the CSR is still pending after its certificate was installed")
 	}
-	// The web server restarts: soon connections are refused until it is
-	// back, then the new certificate is served.
-	var refused bool
+	// The web server restarts: connections are refused until it is back,
+	// then the new certificate is served.
+	awaitRestartPause(c.dev)
+	if conn, err := net.Dial("tcp", c.dev.Addr()); !errors.Is(err, syscall.ECONNREFUSED) {
+		if err == nil {
+			_ = conn.Close()
+		}
+		t.Fatalf("during the restart's pause a connection got %v, want it refused", err)
+	}
+	endRestartPause(c.dev)
 	var served *x509.Certificate
 	for deadline := time.Now().Add(10 * time.Second); served == nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the web server did not go away and come back")
+			t.Fatal("the web server did not come back after its pause")
 		}
 		conn, err := tls.Dial("tcp", c.dev.Addr(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test
 		if err != nil {
-			refused = true
 			continue
 		}
-		if refused {
-			served = conn.ConnectionState().PeerCertificates[0]
-		}
+		served = conn.ConnectionState().PeerCertificates[0]
 		_ = conn.Close()
 	}
 	if !strings.Contains(chain, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: served.Raw}))) {
@@ -198,6 +206,28 @@ func TestACSRIsMadeOnTheApplianceAndItsCertificateInstalledWithARestart(t *testi
 	if c.dev.PrivateKeyExported() {
 		t.Error("an answer carried a private key")
 	}
+}
+
+// awaitRestartPause waits until a restarting web server has closed its
+// listener and waits out its pause.
+func awaitRestartPause(d *Device) {
+	for {
+		d.mu.Lock()
+		paused := d.down && d.comeBack != nil
+		d.mu.Unlock()
+		if paused {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// endRestartPause brings a restarting web server back now, by the timer a
+// pause that ran its course would fire.
+func endRestartPause(d *Device) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.comeBack.Reset(0)
 }
 
 // signCSR returns a PEM chain for csr, signed by a throwaway CA.

@@ -49,12 +49,13 @@ const (
 	maxDeliveryTimeout      = 2592000
 )
 
-func (s *Service) serveSSM(w http.ResponseWriter, target string, body []byte) {
+func (s *Service) serveSSM(w http.ResponseWriter, r *http.Request, target string, body []byte) {
 	switch target {
 	case ssmTargetPrefix + "SendCommand":
 		s.sendCommand(w, body)
 	case ssmTargetPrefix + "GetCommandInvocation":
-		s.getCommandInvocation(w, body)
+		// An SDK's retry of a request sends its invocation ID again.
+		s.getCommandInvocation(w, body, r.Header.Get("Amz-Sdk-Invocation-Id"))
 	case ssmTargetPrefix + "CancelCommand":
 		s.cancelCommand(w, body)
 	default:
@@ -88,6 +89,7 @@ type invocation struct {
 	stderr       string
 	start, end   time.Time
 	polls        int
+	lastPollID   string
 	cancel       context.CancelFunc
 	cancelled    bool
 	done         chan struct{}
@@ -296,7 +298,7 @@ type invocationInput struct {
 	PluginName string `json:"PluginName"`
 }
 
-func (s *Service) getCommandInvocation(w http.ResponseWriter, body []byte) {
+func (s *Service) getCommandInvocation(w http.ResponseWriter, body []byte, pollID string) {
 	var in invocationInput
 	if err := json.Unmarshal(body, &in); err != nil {
 		writeJSONError(w, http.StatusBadRequest, "SerializationException", "Start of structure or map found where not expected.")
@@ -321,7 +323,7 @@ func (s *Service) getCommandInvocation(w http.ResponseWriter, body []byte) {
 		writeInvocationDoesNotExist(w)
 		return
 	}
-	answer, visible := inv.report(s.cfg.DelayedPolls)
+	answer, visible := inv.report(s.cfg.DelayedPolls, pollID)
 	if !visible {
 		writeInvocationDoesNotExist(w)
 		return
@@ -336,11 +338,15 @@ func writeInvocationDoesNotExist(w http.ResponseWriter) {
 
 // report returns what GetCommandInvocation answers now, and false while
 // the invocation is not visible yet. Polls up to delayed see the invocation
-// as AWS shows it right after SendCommand: missing, then in progress.
-func (inv *invocation) report(delayed int) (map[string]any, bool) {
+// as AWS shows it right after SendCommand: missing, then in progress. A
+// retry of the last poll (the same non-empty pollID) counts as that poll.
+func (inv *invocation) report(delayed int, pollID string) (map[string]any, bool) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	inv.polls++
+	if pollID == "" || pollID != inv.lastPollID {
+		inv.polls++
+		inv.lastPollID = pollID
+	}
 	status, details, code := inv.status, inv.details, inv.responseCode
 	stdout, stderr := inv.stdout, inv.stderr
 	start, end := inv.start, inv.end

@@ -379,7 +379,7 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 				"Credential should be scoped to correct service: 'ssm'.")
 			return
 		}
-		s.serveSSM(rec, target, body)
+		s.serveSSM(rec, r, target, body)
 		return
 	}
 	if service != "ec2" {

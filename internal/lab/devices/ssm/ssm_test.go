@@ -167,6 +167,40 @@ func TestCommandsRunAsynchronouslyAndAreSeenLate(t *testing.T) {
 	}
 }
 
+// An SDK that retries a poll whose answer it lost sends the request again
+// with the same invocation ID: the retry is the same poll, so the delayed
+// answers the test and the driver expect still come in order.
+func TestARetriedPollIsTheSamePoll(t *testing.T) {
+	e := newEndpoint(t, Config{})
+	inst := e.addInstance(t, InstanceConfig{Name: "web1"})
+	id := e.send(t, inst, "echo hello")
+	pollAs := func(invocationID string) string {
+		t.Helper()
+		header := http.Header{
+			"Content-Type":          {"application/x-amz-json-1.1"},
+			"X-Amz-Target":          {"AmazonSSM.GetCommandInvocation"},
+			"Amz-Sdk-Invocation-Id": {invocationID},
+		}
+		body := `{"CommandId":"` + id + `","InstanceId":"` + inst.ID() + `"}`
+		_, answer := e.rawRequest(t, "ssm", "us-east-1", testSecret, time.Now(), header, body, nil)
+		var got struct{ Status, Message string }
+		if err := json.Unmarshal(answer, &got); err != nil {
+			t.Fatalf("not JSON: %s", answer)
+		}
+		if got.Status == "" {
+			return "error: " + got.Message
+		}
+		return got.Status
+	}
+	first := pollAs("poll-1")
+	if again := pollAs("poll-1"); again != first || !strings.Contains(first, "did not match any invocations") {
+		t.Errorf("the first poll answered %q and its retry %q; want InvocationDoesNotExist both times", first, again)
+	}
+	if second := pollAs("poll-2"); second != string(ssmtypes.CommandInvocationStatusInProgress) {
+		t.Errorf("the second poll answered %q, want InProgress", second)
+	}
+}
+
 func TestAFailedScriptReportsItsExitCodeAsTheAgentDoes(t *testing.T) {
 	e := newEndpoint(t, Config{DelayedPolls: -1})
 	inst := e.addInstance(t, InstanceConfig{Name: "web1"})
