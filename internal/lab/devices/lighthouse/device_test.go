@@ -177,7 +177,7 @@ func TestACSRIsMadeOnTheApplianceAndItsCertificateInstalledWithARestart(t *testi
 	}
 	// The web server restarts: connections are refused until it is back,
 	// then the new certificate is served.
-	awaitRestartPause(c.dev)
+	awaitRestartPause(t, c.dev)
 	if conn, err := net.Dial("tcp", c.dev.Addr()); !errors.Is(err, syscall.ECONNREFUSED) {
 		if err == nil {
 			_ = conn.Close()
@@ -209,16 +209,19 @@ func TestACSRIsMadeOnTheApplianceAndItsCertificateInstalledWithARestart(t *testi
 }
 
 // awaitRestartPause waits until a restarting web server has closed its
-// listener and waits out its pause.
-func awaitRestartPause(d *Device) {
-	for {
+// listener and waits out its pause; the test fails if it never does.
+func awaitRestartPause(t *testing.T, d *Device) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		d.mu.Lock()
 		paused := d.down && d.comeBack != nil
 		d.mu.Unlock()
 		if paused {
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the web server did not go away to restart")
+		}
 	}
 }
 
