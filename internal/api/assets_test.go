@@ -291,8 +291,48 @@ func TestARotationThatCannotBeQueuedDoesNotBlockTheNext(t *testing.T) {
 	} else if strings.Contains(string(r.body), "queue down") {
 		t.Errorf("the answer shows the internal error: %s", r.body)
 	}
+	if rots, err := e.app.Store.ListRotations(context.Background(), store.RotationFilter{Asset: name}); err != nil || len(rots) != 0 {
+		t.Errorf("a rotation that could not be queued was kept: %d (%v)", len(rots), err)
+	}
 	e.enq.err = nil
 	if r := e.call(http.MethodPost, "/api/v1/certificate/rotate/"+name, admin, nil); r.status != http.StatusAccepted {
 		t.Errorf("next try: %d, want 202: %s", r.status, r.body)
 	}
+}
+
+func TestRotateSetsGoingARotationWhoseProcessIsGone(t *testing.T) {
+	e, admin := adminEnv(t)
+	name := e.addAsset(admin, "fw1")
+	first := e.call(http.MethodPost, "/api/v1/certificate/rotate/"+name, admin, nil)
+	if first.status != http.StatusAccepted {
+		t.Fatalf("%d, want 202: %s", first.status, first.body)
+	}
+	var started rotateBody
+	if err := json.Unmarshal(first.body, &started); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("a rotation on its way is a conflict", func(t *testing.T) {
+		r := e.call(http.MethodPost, "/api/v1/certificate/rotate/"+name, admin, nil)
+		if r.status != http.StatusConflict {
+			t.Errorf("%d, want 409: %s", r.status, r.body)
+		}
+	})
+	t.Run("a rotation whose process is gone is taken over and answered like a new one", func(t *testing.T) {
+		e.enq.revive = true
+		r := e.call(http.MethodPost, "/api/v1/certificate/rotate/"+name, admin, nil)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("%d, want 202: %s", r.status, r.body)
+		}
+		var got rotateBody
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.RotationID != started.RotationID {
+			t.Errorf("answered rotation %d, want the active one, %d", got.RotationID, started.RotationID)
+		}
+		if len(e.enq.rots) != 1 {
+			t.Errorf("%d rotations queued, want only the first", len(e.enq.rots))
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
@@ -67,17 +69,33 @@ type enqueuer struct {
 	rots []store.Rotation
 	dcs  []string
 	err  error
+	// revive is what Revive answers: whether the active rotation's
+	// process was gone; revived records the rotations it was asked about.
+	revive  bool
+	revived []int64
 }
 
-func (e *enqueuer) Enqueue(_ context.Context, rot store.Rotation, dc string) error {
+func (e *enqueuer) EnqueueFunc(dc string, _ time.Time) rotation.Enqueue {
+	return func(_ context.Context, tx any, rot store.Rotation) error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if tx == nil {
+			return errors.New("queued outside the rotation's transaction")
+		}
+		if e.err != nil {
+			return e.err
+		}
+		e.rots = append(e.rots, rot)
+		e.dcs = append(e.dcs, dc)
+		return nil
+	}
+}
+
+func (e *enqueuer) Revive(_ context.Context, rot store.Rotation, _ string) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.err != nil {
-		return e.err
-	}
-	e.rots = append(e.rots, rot)
-	e.dcs = append(e.dcs, dc)
-	return nil
+	e.revived = append(e.revived, rot.ID)
+	return e.revive, e.err
 }
 
 // env is a server on a fresh database, called in-process.

@@ -109,7 +109,7 @@ func TestOttrsPythonClientAddsAnAssetAndRotatesItsCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ap.Close()
-	q, _, err := ap.Queue(ctx, true, nil)
+	q, _, err := ap.Queue(ctx, app.QueueRole{Work: true, Scan: true})
 	if err != nil {
 		t.Fatal(err)
 	}

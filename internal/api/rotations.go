@@ -112,11 +112,11 @@ func (s *Server) rotate(ctx context.Context, in *systemNamePath) (*rotateOutput,
 		return nil, s.notFound(ctx, err, "read the asset", "no asset named "+in.SystemName)
 	}
 	if active, err := s.store.ActiveRotation(ctx, name); err == nil {
-		return nil, s.alreadyRotating(active)
+		return s.revive(ctx, active, a)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, s.internal(ctx, "look for an active rotation", err)
 	}
-	rot, err := s.app.Runner.Create(ctx, name, store.TriggerAPI, true)
+	rot, err := s.app.Runner.Create(ctx, name, store.TriggerAPI, true, s.cfg.Enqueuer.EnqueueFunc(a.DataCenter, time.Time{}))
 	switch {
 	case errors.Is(err, rotation.ErrNoRoute):
 		return nil, s.noRoute(a)
@@ -129,19 +129,28 @@ func (s *Server) rotate(ctx context.Context, in *systemNamePath) (*rotateOutput,
 	case errors.Is(err, store.ErrNotFound):
 		return nil, problem(http.StatusNotFound, "no asset named "+in.SystemName)
 	case err != nil:
-		return nil, s.internal(ctx, "create the rotation", err)
-	}
-	if err := s.cfg.Enqueuer.Enqueue(ctx, rot, a.DataCenter); err != nil {
-		// Without a job the rotation would sit pending for ever and block
-		// the next attempt: close it.
-		uerr := s.store.UpdateRotationState(context.WithoutCancel(ctx), rot.ID, store.StateUpdate{
-			State: store.StateFailed, Error: "could not be queued",
-		})
-		return nil, s.internal(ctx, "queue the rotation", errors.Join(err, uerr))
+		// The rotation and its job are created together: neither exists.
+		return nil, s.internal(ctx, "create and queue the rotation", err)
 	}
 	s.audit(ctx, "asset.rotate", "asset/"+name, nil, map[string]any{"rotation_id": rot.ID, "trigger": rot.Trigger})
 	url := rotationURL(rot.ID)
 	return &rotateOutput{Location: url, Body: rotateBody{RotationID: rot.ID, StatusURL: url}}, nil
+}
+
+// revive answers a rotate request for an asset whose rotation is active: a
+// rotation whose process is gone (or that has no job) is set going again
+// and answered like a new one, 202; one that is on its way is a 409.
+func (s *Server) revive(ctx context.Context, active store.Rotation, a asset.Asset) (*rotateOutput, error) {
+	revived, err := s.cfg.Enqueuer.Revive(ctx, active, a.DataCenter)
+	if err != nil {
+		return nil, s.internal(ctx, "take over the rotation", err)
+	}
+	if !revived {
+		return nil, s.alreadyRotating(active)
+	}
+	s.audit(ctx, "asset.rotate", "asset/"+a.SystemName, nil, map[string]any{"rotation_id": active.ID, "trigger": active.Trigger, "resumed": true})
+	url := rotationURL(active.ID)
+	return &rotateOutput{Location: url, Body: rotateBody{RotationID: active.ID, StatusURL: url}}, nil
 }
 
 func (s *Server) alreadyRotating(active store.Rotation) error {

@@ -19,13 +19,19 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// Enqueuer queues a rotation on its data center's queue; *queue.Queue
-// implements it.
+// Enqueuer queues rotations; *queue.Queue implements it.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, rot store.Rotation, dataCenter string) error
+	// EnqueueFunc makes what queues a new rotation's job on its data
+	// center's queue inside the transaction that creates the rotation.
+	EnqueueFunc(dataCenter string, runAt time.Time) rotation.Enqueue
+	// Revive makes sure an active rotation will run: it takes over a job
+	// whose process is gone and queues a missing one, and reports whether
+	// it did either.
+	Revive(ctx context.Context, rot store.Rotation, dataCenter string) (bool, error)
 }
 
 // Vault keeps secrets encrypted at rest; *secret.Vault implements it. A

@@ -402,10 +402,70 @@ func (a *App) checkDelegation(ctx context.Context, names []string) error {
 	return errors.Join(checker.CheckAll(ctx, records)...)
 }
 
-// Queue builds the job queue on the app's database. Runner and scanner are
-// wired in when work is true; an enqueue-only queue does neither.
-func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Queue, *scheduler.Scheduler, error) {
-	sched := &scheduler.Scheduler{
+// QueueRole says what a process does with the job queue.
+type QueueRole struct {
+	// Work runs rotations: those of Queues, or of every queue when Queues
+	// is empty.
+	Work   bool
+	Queues []string
+	// Scan runs the periodic scan and leads the queue's maintenance
+	// (River's leader election); a process that does not scan never
+	// leads. 'ottr serve' scans, workers do not.
+	Scan bool
+}
+
+// Queue builds the job queue on the app's database for a process of the
+// given role, with the scheduler its scans run.
+func (a *App) Queue(ctx context.Context, role QueueRole) (*queue.Queue, *scheduler.Scheduler, error) {
+	sched := a.scheduler()
+	qc := a.queueConfig(queue.ProcessID("ottr"))
+	qc.Queues = role.Queues
+	// The runner is always known, even to a process that runs no
+	// rotations, so a leader rescues (not discards) a dead worker's jobs.
+	qc.Runner, qc.ScanOnly = a.Runner, !role.Work
+	if role.Scan {
+		qc.Scanner = sched
+	} else {
+		qc.NoLead = true
+	}
+	q, err := queue.New(ctx, qc)
+	if err != nil {
+		return nil, nil, err
+	}
+	sched.Enqueuer = q
+	return q, sched, nil
+}
+
+// ForegroundQueue builds the queue of a rotation run in this process
+// ('ottr rotate'): its job lives on a queue of this process's own.
+func (a *App) ForegroundQueue(ctx context.Context) (*queue.Queue, error) {
+	qc := a.queueConfig("")
+	qc.Runner = a.Runner
+	return queue.NewForeground(ctx, qc)
+}
+
+func (a *App) queueConfig(id string) queue.Config {
+	qc := queue.Config{
+		DB:           a.db,
+		Pool:         a.pool,
+		Concurrency:  a.Config.Workers.Concurrency,
+		JobTimeout:   a.Config.Workers.JobTimeout,
+		ScanInterval: a.Config.Scheduler.Interval,
+		Logger:       a.log,
+		ID:           id,
+		Store:        a.Store,
+	}
+	if a.pool != nil {
+		qc.Liveness = queue.Heartbeats{Pool: a.pool, After: a.Config.Workers.TakeoverAfter, Logger: a.log}
+	} else {
+		// Every process that shares the SQLite file runs on this machine.
+		qc.Liveness = queue.LockFiles{Dir: a.Config.Database + ".processes"}
+	}
+	return qc
+}
+
+func (a *App) scheduler() *scheduler.Scheduler {
+	return &scheduler.Scheduler{
 		Store:       a.Store,
 		Creator:     a.Runner,
 		Policy:      a.Config.Policy,
@@ -415,26 +475,6 @@ func (a *App) Queue(ctx context.Context, work bool, queues []string) (*queue.Que
 		Now:         a.opts.Now,
 		Logger:      a.log,
 	}
-	qc := queue.Config{
-		DB:           a.db,
-		Pool:         a.pool,
-		Concurrency:  a.Config.Workers.Concurrency,
-		JobTimeout:   a.Config.Workers.JobTimeout,
-		Queues:       queues,
-		ScanInterval: a.Config.Scheduler.Interval,
-		Scanner:      sched,
-		Logger:       a.log,
-		ID:           clientID(),
-	}
-	// The runner is always known, even to a process that runs no
-	// rotations, so a leader rescues (not discards) a dead worker's jobs.
-	qc.Runner, qc.ScanOnly = a.Runner, !work
-	q, err := queue.New(ctx, qc)
-	if err != nil {
-		return nil, nil, err
-	}
-	sched.Enqueuer = q
-	return q, sched, nil
 }
 
 // renewalInfo asks the CA profile caName (ACME ARI) when the certificate
@@ -445,16 +485,6 @@ func (a *App) renewalInfo(ctx context.Context, caName, certID string) (issuer.Re
 		return issuer.RenewalInfo{}, err
 	}
 	return ca.Issuer.RenewalInfo(ctx, certID)
-}
-
-// clientID names this process among a cluster's queue clients, so an
-// operator (and River's job records) can tell which process ran a job.
-func clientID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "ottr"
-	}
-	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // Migrate brings River's tables up to date; ottr's own are migrated when

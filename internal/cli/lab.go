@@ -168,7 +168,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 		}
 	}
 
-	q, sched, err := ap.Queue(ctx, true, nil)
+	q, sched, err := ap.Queue(ctx, app.QueueRole{Work: true, Scan: true})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/queue"
 	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/scheduler"
@@ -209,9 +211,22 @@ func newRotateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return notFound(err, args[0])
 			}
+			// The rotation runs here, as a job on this process's own queue:
+			// if this process dies, 'ottr serve' resumes it.
+			q, err := ap.ForegroundQueue(ctx)
+			if err != nil {
+				return err
+			}
 			rot, err := ap.Store.ActiveRotation(ctx, a.SystemName)
 			switch {
 			case err == nil:
+				var busy *queue.BusyError
+				if err := q.Adopt(ctx, rot); errors.As(err, &busy) {
+					return fmt.Errorf("rotation %d of %s is %s in process %s; follow it with GET %s, or wait for it to end",
+						rot.ID, a.SystemName, rot.State, busy.Process, "/api/v1/rotations/"+strconv.FormatInt(rot.ID, 10))
+				} else if err != nil {
+					return err
+				}
 				fmt.Fprintf(g.stdout, "resuming rotation %d of %s (state %s)\n", rot.ID, a.SystemName, rot.State)
 			case errors.Is(err, store.ErrNotFound):
 				if !force {
@@ -220,16 +235,21 @@ func newRotateCmd(g *globals) *cobra.Command {
 						return fmt.Errorf("%s is not due: %s; pass --force to rotate anyway", a.SystemName, d.Message)
 					}
 				}
-				if rot, err = ap.Runner.Create(ctx, a.SystemName, store.TriggerManual, force); err != nil {
+				if rot, err = ap.Runner.Create(ctx, a.SystemName, store.TriggerManual, force, q.EnqueueFunc(a.DataCenter, time.Time{})); err != nil {
 					return err
 				}
 				fmt.Fprintf(g.stdout, "rotation %d of %s\n", rot.ID, a.SystemName)
 			default:
 				return err
 			}
-			rot, err = ap.Runner.Run(ctx, rot.ID)
-			if err != nil {
+			if err := q.RunHere(ctx, rot.ID); err != nil {
 				return err
+			}
+			if rot, err = ap.Store.GetRotation(ctx, rot.ID); err != nil {
+				return err
+			}
+			if rot.State != store.StateSucceeded {
+				return fmt.Errorf("rotation %d %s: %s", rot.ID, rot.State, rot.Error)
 			}
 			after, err := ap.Store.GetAsset(ctx, a.SystemName)
 			if err != nil {

@@ -77,7 +77,7 @@ func serve(cmd *cobra.Command, g *globals, ap *app.App, f serveFlags) error {
 	// On one node, serve does everything. In a cluster, workers placed
 	// by data center run the rotations unless serve is given queues.
 	work := !ap.Clustered() || len(f.queues) > 0
-	q, _, err := ap.Queue(ctx, work, f.queues)
+	q, _, err := ap.Queue(ctx, app.QueueRole{Work: work, Queues: f.queues, Scan: true})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ const stopTimeout = 30 * time.Second
 
 func newWorkerCmd(g *globals) *cobra.Command {
 	var queues []string
+	var lead bool
 	cmd := &cobra.Command{
 		Use:   "worker --queue DC [--queue DC2]",
 		Short: "Run the rotations of the named data-center queues until interrupted",
@@ -26,8 +27,14 @@ func newWorkerCmd(g *globals) *cobra.Command {
 (an asset's data_center; "default" holds the assets without one), with
 workers.concurrency rotations at once. Put a worker where it can reach its data
 centers' devices; in cluster mode every worker shares the PostgreSQL database
-of 'database' (or --database). Workers also take their turn running the
-scheduler's scan, which the elected leader schedules.`,
+of 'database' (or --database).
+
+Workers never lead: the queue's maintenance (scheduling the scan, moving
+scheduled and retried rotations on, cleaning up) and the scan itself, which
+asks the CAs about renewal windows, run on the 'ottr serve' processes, one of
+which is elected leader. A worker that dies has its rotations taken over by
+another process after workers.takeover_after (default 30s) without its
+heartbeat; they resume after their last finished step.`,
 		Args: cobra.NoArgs,
 		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			if len(queues) == 0 {
@@ -40,7 +47,7 @@ scheduler's scan, which the elected leader schedules.`,
 			if !ap.Clustered() {
 				fmt.Fprintln(g.stderr, "warning: the database is SQLite: only processes on this machine can share it; use PostgreSQL for workers on other machines")
 			}
-			q, _, err := ap.Queue(cmd.Context(), true, names)
+			q, _, err := ap.Queue(cmd.Context(), app.QueueRole{Work: true, Queues: names, Scan: lead})
 			if err != nil {
 				return err
 			}
@@ -55,6 +62,7 @@ scheduler's scan, which the elected leader schedules.`,
 		}),
 	}
 	cmd.Flags().StringSliceVar(&queues, "queue", nil, "a data-center queue to work (repeat or comma-separate)")
+	cmd.Flags().BoolVar(&lead, "lead", false, "let this worker be elected leader and run the scan too (for a cluster without 'ottr serve')")
 	return cmd
 }
 

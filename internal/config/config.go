@@ -83,6 +83,12 @@ type Workers struct {
 	Concurrency int `yaml:"concurrency"`
 	// JobTimeout bounds one rotation. Default 10m (Ottr's task timeout).
 	JobTimeout time.Duration `yaml:"job_timeout"`
+	// TakeoverAfter is how long a cluster process may miss its heartbeats
+	// before another takes its rotations over; a process that could not
+	// write one for half of it stops its rotations first. Default 30s.
+	// On SQLite, processes share one machine and a dead one's rotations
+	// are taken over at once.
+	TakeoverAfter time.Duration `yaml:"takeover_after"`
 }
 
 // CA is one CA profile.

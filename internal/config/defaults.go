@@ -20,6 +20,7 @@ const (
 	defaultSchedulerBatch     = 10000
 	defaultConcurrency        = 50
 	defaultJobTimeout         = 10 * time.Minute
+	defaultTakeoverAfter      = 30 * time.Second
 	defaultKeyType            = asset.KeyECDSA256
 	defaultMinLifetime        = 24 * time.Hour
 	defaultPropagationTimeout = 2 * time.Minute
@@ -63,6 +64,9 @@ func (c *Config) withDefaults(baseDir string) {
 	}
 	if c.Workers.JobTimeout == 0 {
 		c.Workers.JobTimeout = defaultJobTimeout
+	}
+	if c.Workers.TakeoverAfter == 0 {
+		c.Workers.TakeoverAfter = defaultTakeoverAfter
 	}
 	// The policy package owns its defaults, so Decide and the
 	// configuration cannot disagree about them.

@@ -22,6 +22,7 @@ import (
 const (
 	minInterval       = 10 * time.Second
 	minJobTimeout     = 10 * time.Second
+	minTakeoverAfter  = 15 * time.Second
 	maxConcurrency    = 10000
 	maxFixedDays      = 400 // no publicly trusted certificate lives longer than 398 days
 	exampleDirectory  = "https://acme-v02.api.letsencrypt.org/directory"
@@ -81,6 +82,9 @@ func (k *checker) checkScheduling() {
 	}
 	if w.Concurrency < 1 || w.Concurrency > maxConcurrency {
 		k.add("workers.concurrency", "must be between 1 and %d, got %d", maxConcurrency, w.Concurrency)
+	}
+	if w.TakeoverAfter < minTakeoverAfter {
+		k.add("workers.takeover_after", "must be at least %v (a heartbeat is written every 5s), got %v", minTakeoverAfter, w.TakeoverAfter)
 	}
 	if w.JobTimeout < minJobTimeout {
 		k.add("workers.job_timeout", "must be at least %v, got %v", minJobTimeout, w.JobTimeout)

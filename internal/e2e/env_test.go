@@ -286,7 +286,7 @@ func rotate(t *testing.T, ap *app.App, host string) (store.Rotation, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rot, err := ap.Runner.Create(ctx, host, store.TriggerManual, true)
+	rot, err := ap.Runner.Create(ctx, host, store.TriggerManual, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func newAppWithConfig(t *testing.T, cfg *config.Config, observer func(rotation.E
 func rotate(t *testing.T, ap *app.App, i int) (store.Rotation, error) {
 	t.Helper()
 	ctx := context.Background()
-	rot, err := ap.Runner.Create(ctx, theLab.Assets[i].SystemName, store.TriggerManual, true)
+	rot, err := ap.Runner.Create(ctx, theLab.Assets[i].SystemName, store.TriggerManual, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestWaveRotatesEveryDevice(t *testing.T) {
 	for _, i := range hosts {
 		old[i] = verify.SerialHex(served(t, i))
 	}
-	q, sched, err := ap.Queue(ctx, true, nil)
+	q, sched, err := ap.Queue(ctx, app.QueueRole{Work: true, Scan: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestKilledAfterIssueResumesWithoutASecondOrder(t *testing.T) {
 			die()
 		}
 	}, hostResume)
-	rot, err := first.Runner.Create(ctx, name, store.TriggerManual, true)
+	rot, err := first.Runner.Create(ctx, name, store.TriggerManual, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestACAMovingTheRenewalWindowToNowStartsAReplacement(t *testing.T) {
 	// The CA's Retry-After passes.
 	time.Sleep(time.Until(a.RenewalCheckAt.Add(time.Second)))
 
-	q, sched, err := ap.Queue(ctx, true, nil)
+	q, sched, err := ap.Queue(ctx, app.QueueRole{Work: true, Scan: true})
 	if err != nil {
 		t.Fatal(err)
 	}

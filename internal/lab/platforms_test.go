@@ -81,7 +81,7 @@ func TestMixedFleetRotatesEveryPlatformEndToEnd(t *testing.T) {
 		old[d.Name()] = verify.SerialHex(servedLeaf(t, d))
 	}
 
-	q, sched, err := ap.Queue(ctx, true, nil)
+	q, sched, err := ap.Queue(ctx, app.QueueRole{Work: true, Scan: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,12 @@ import (
 
 var pg pgtest.Shared
 
-func TestMain(m *testing.M) { os.Exit(pg.Run(m)) }
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(childEnv); kind != "" {
+		runChild(kind)
+	}
+	os.Exit(pg.Run(m))
+}
 
 // setupPostgres opens a fresh PostgreSQL database with n pending rotations.
 func setupPostgres(t *testing.T, n int) (*postgres.Store, []store.Rotation) {

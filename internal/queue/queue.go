@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -80,9 +81,18 @@ type Config struct {
 	// worker left running only if it knows their kind, and would discard
 	// them otherwise.
 	ScanOnly bool
-	// Scanner, if set, runs every ScanInterval on the elected leader only.
+	// Scanner, if set, is the periodic scan: the elected leader schedules
+	// one every ScanInterval, which the first free process that runs scans
+	// takes.
 	Scanner      Scanner
 	ScanInterval time.Duration
+	// NoLead keeps this process out of River's leader election: it works
+	// its queues but never runs the queue's maintenance (scheduling the
+	// scan, moving scheduled and retried jobs on, River's own rescue,
+	// cleanup), which the processes that may lead do. Workers placed in
+	// remote network segments set it, so the central 'ottr serve'
+	// processes lead. Such a process must have no Scanner.
+	NoLead bool
 	// Concurrency is how many rotations run at once in this process, over
 	// all queues. Default 50.
 	Concurrency int
@@ -99,6 +109,19 @@ type Config struct {
 	ID string
 	// Logger receives River's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Store is the inventory: a process that works every queue takes the
+	// queues of its data centers from it at start, and the scanning
+	// processes use it to find rotations left without a job. Optional.
+	Store store.Store
+	// Liveness tells whether the process holding a running job is alive,
+	// so a dead process's rotations are taken over at once rather than
+	// after the job timeout. nil: only River's own rescue, after
+	// JobTimeout plus a margin.
+	Liveness Liveness
+	// CheckInterval is how often running jobs' processes are checked, and
+	// new queues looked for. Default 5s.
+	CheckInterval time.Duration
 }
 
 // scanUniqueStates keep one scan queued or running at a time: a leader
@@ -108,25 +131,71 @@ var scanUniqueStates = []rivertype.JobState{
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 }
 
-// client is what Queue uses of a River client; *river.Client[*sql.Tx] and
-// *river.Client[pgx.Tx] both have it.
+// client is what Queue uses of a River client: riverClient wraps a
+// *river.Client[*sql.Tx] or a *river.Client[pgx.Tx], taking the
+// transactions of either as any.
 type client interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	Queues() *river.QueueBundle
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
+	insertTx(ctx context.Context, tx any, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	cancelTx(ctx context.Context, tx any, id int64) (*rivertype.JobRow, error)
+	inTx(ctx context.Context, fn func(tx any) error) error
+}
+
+// riverClient adapts a River client of either driver to client.
+type riverClient[TTx any] struct {
+	*river.Client[TTx]
+	begin func(ctx context.Context, fn func(TTx) error) error
+}
+
+func (c riverClient[TTx]) insertTx(ctx context.Context, tx any, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	t, ok := tx.(TTx)
+	if !ok {
+		return nil, fmt.Errorf("queue: a %T is not a transaction of this database", tx)
+	}
+	return c.InsertTx(ctx, t, args, opts)
+}
+
+func (c riverClient[TTx]) cancelTx(ctx context.Context, tx any, id int64) (*rivertype.JobRow, error) {
+	t, ok := tx.(TTx)
+	if !ok {
+		return nil, fmt.Errorf("queue: a %T is not a transaction of this database", tx)
+	}
+	return c.JobCancelTx(ctx, t, id)
+}
+
+func (c riverClient[TTx]) inTx(ctx context.Context, fn func(tx any) error) error {
+	return c.begin(ctx, func(t TTx) error { return fn(t) })
 }
 
 // Queue enqueues and works rotation jobs.
 type Queue struct {
-	client  client
+	client client
+	// exec reaches River's tables below the client, for taking over the
+	// jobs of dead processes; db or pool is the database it runs on.
+	exec    riverdriver.Executor
 	cfg     Config
 	workAll bool
+	// private is the one queue of a foreground queue (NewForeground).
+	private string
 
 	mu     sync.Mutex
 	queues map[string]bool
 	// stopping is set by Stop, for River's log (stopAwareHandler).
 	stopping atomic.Bool
+
+	// release ends this process's liveness; stopChecks ends the periodic
+	// checks, which close checksDone when they have.
+	release    func()
+	stopChecks chan struct{}
+	checksDone chan struct{}
+	// running cancels the rotations this process runs, when it fences
+	// itself (Liveness could not prove it alive).
+	running runningJobs
 }
 
 // Migrate brings River's tables in db up to date.
@@ -170,6 +239,9 @@ func MigratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("queue: migrate: %w", err)
 	}
+	if _, err := conn.Exec(ctx, heartbeatTable); err != nil {
+		return fmt.Errorf("queue: migrate: heartbeats: %w", err)
+	}
 	return nil
 }
 
@@ -190,6 +262,12 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 5 * time.Second
+	}
+	if cfg.ID == "" {
+		cfg.ID = ProcessID("ottr")
+	}
 	if cfg.Pool != nil {
 		if err := MigratePostgres(ctx, cfg.Pool); err != nil {
 			return nil, err
@@ -197,12 +275,12 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	} else if err := Migrate(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
-	q := &Queue{cfg: cfg, workAll: len(cfg.Queues) == 0, queues: map[string]bool{}}
+	q := &Queue{cfg: cfg, workAll: len(cfg.Queues) == 0, queues: map[string]bool{}, running: runningJobs{cancels: map[int64]context.CancelFunc{}}}
 
 	workers := river.NewWorkers()
 	limit := make(chan struct{}, cfg.Concurrency)
 	if cfg.Runner != nil {
-		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit})
+		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit, running: &q.running})
 	}
 	var periodic []*river.PeriodicJob
 	if cfg.Scanner != nil {
@@ -256,34 +334,108 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		rc.Queues = nil
 		rc.Workers = nil
 	}
-	var err error
-	if cfg.Pool != nil {
-		q.client, err = river.NewClient(riverpgxv5.New(cfg.Pool), rc)
-	} else {
-		q.client, err = river.NewClient(riversqlite.New(cfg.DB), rc)
+	if cfg.NoLead {
+		if cfg.Scanner != nil {
+			return nil, errors.New("queue: a process that never leads cannot schedule the scan: give it no Scanner")
+		}
+		rc.LeaderElectionDisabled = true
 	}
-	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
+	if err := q.newClient(rc); err != nil {
+		return nil, err
 	}
 	return q, nil
 }
 
-// Start begins working jobs.
-func (q *Queue) Start(ctx context.Context) error {
-	if err := q.client.Start(ctx); err != nil {
-		return fmt.Errorf("queue: start: %w", err)
+// newClient makes the River client of rc on the configured database.
+func (q *Queue) newClient(rc *river.Config) error {
+	if q.cfg.Pool != nil {
+		driver := riverpgxv5.New(q.cfg.Pool)
+		c, err := river.NewClient(driver, rc)
+		if err != nil {
+			return fmt.Errorf("queue: %w", err)
+		}
+		q.client = riverClient[pgx.Tx]{Client: c, begin: func(ctx context.Context, fn func(pgx.Tx) error) error {
+			return pgx.BeginFunc(ctx, q.cfg.Pool, fn)
+		}}
+		q.exec = driver.GetExecutor()
+		return nil
 	}
+	driver := riversqlite.New(q.cfg.DB)
+	c, err := river.NewClient(driver, rc)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	q.client = riverClient[*sql.Tx]{Client: c, begin: func(ctx context.Context, fn func(*sql.Tx) error) error {
+		tx, err := q.cfg.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	}}
+	q.exec = driver.GetExecutor()
 	return nil
 }
 
-// Stop waits for running jobs to finish, up to ctx's deadline.
+// Start begins working jobs. Before it takes any, it announces this
+// process as alive, takes over the jobs that processes now dead left
+// running — on one machine that is every job a killed predecessor held,
+// which resumes at once — and, in a process that works every queue, adds
+// the queue of every data center in the inventory and every queue that
+// holds jobs, so nothing waits for a new enqueue to be noticed. Then it
+// keeps checking both every CheckInterval.
+func (q *Queue) Start(ctx context.Context) error {
+	if q.cfg.Liveness != nil {
+		release, err := q.cfg.Liveness.Register(ctx, q.cfg.ID, q.fence)
+		if err != nil {
+			return err
+		}
+		q.release = release
+	}
+	q.takeOver(ctx)
+	if err := q.addQueues(ctx); err != nil {
+		q.cfg.Logger.Warn("could not list the queues that hold work; they are looked for again shortly", "err", err)
+	}
+	if err := q.client.Start(ctx); err != nil {
+		if q.release != nil {
+			q.release()
+		}
+		return fmt.Errorf("queue: start: %w", err)
+	}
+	if q.reconciles() {
+		q.reconcile(ctx)
+	}
+	q.stopChecks, q.checksDone = make(chan struct{}), make(chan struct{})
+	go q.checkLoop()
+	return nil
+}
+
+// Stop waits for running jobs to finish, up to ctx's deadline. A job still
+// running then is left to be taken over: this process stops counting as
+// alive once River has stopped.
 func (q *Queue) Stop(ctx context.Context) error {
 	q.stopping.Store(true)
-	if err := q.client.Stop(ctx); err != nil {
+	if q.stopChecks != nil {
+		close(q.stopChecks)
+		<-q.checksDone
+		q.stopChecks = nil
+	}
+	err := q.client.Stop(ctx)
+	if q.release != nil {
+		q.release()
+		q.release = nil
+	}
+	if err != nil {
 		return fmt.Errorf("queue: stop: %w", err)
 	}
 	return nil
 }
+
+// ID is this process's name among the queue's clients (River's client ID).
+func (q *Queue) ID() string { return q.cfg.ID }
 
 // River's queue names are letters and digits joined by single "_" or "-".
 var (
@@ -317,23 +469,70 @@ func (q *Queue) Enqueue(ctx context.Context, rot store.Rotation, dataCenter stri
 // EnqueueAt is Enqueue for a rotation that may not run before runAt, such
 // as one the CA's rate limits leave room for only later: the job waits,
 // scheduled, until then. A zero or past runAt runs it now.
+//
+// The rotation must exist already; to create a rotation and its job
+// together, pass EnqueueFunc to rotation.Runner.Create instead.
 func (q *Queue) EnqueueAt(ctx context.Context, rot store.Rotation, dataCenter string, runAt time.Time) error {
-	name := Name(dataCenter)
+	name := q.queueOf(dataCenter)
 	if err := q.ensureQueue(name); err != nil {
 		return err
 	}
-	_, err := q.client.Insert(ctx, RotationArgs{RotationID: rot.ID, Asset: rot.Asset}, &river.InsertOpts{
-		Queue: name,
-		// River runs a job whose ScheduledAt has passed at once.
-		ScheduledAt: runAt,
-		// Scheduled jobs count too: a rotation waiting for its time must
-		// not be queued twice.
-		UniqueOpts: river.UniqueOpts{ByArgs: true},
-	})
-	if err != nil {
+	if _, err := q.client.Insert(ctx, rotationJob(rot), rotationJobOpts(name, rot, runAt)); err != nil {
 		return fmt.Errorf("queue: enqueue rotation %d of %s: %w", rot.ID, rot.Asset, err)
 	}
 	return nil
+}
+
+// EnqueueFunc returns what rotation.Runner.Create calls to queue a new
+// rotation's job on dataCenter's queue, to run no earlier than runAt, in
+// the transaction that creates the rotation: the rotation and its job are
+// committed together or not at all, so no crash leaves a rotation pending
+// with nothing to run it.
+func (q *Queue) EnqueueFunc(dataCenter string, runAt time.Time) rotation.Enqueue {
+	return func(ctx context.Context, tx any, rot store.Rotation) error {
+		return q.EnqueueTx(ctx, tx, rot, dataCenter, runAt)
+	}
+}
+
+// EnqueueTx queues rot's job inside tx, the store's transaction that
+// creates rot (store.Store.CreateRotationWith).
+func (q *Queue) EnqueueTx(ctx context.Context, tx any, rot store.Rotation, dataCenter string, runAt time.Time) error {
+	name := q.queueOf(dataCenter)
+	if err := q.ensureQueue(name); err != nil {
+		return err
+	}
+	if _, err := q.client.insertTx(ctx, tx, rotationJob(rot), rotationJobOpts(name, rot, runAt)); err != nil {
+		return fmt.Errorf("queue: enqueue rotation %d of %s: %w", rot.ID, rot.Asset, err)
+	}
+	return nil
+}
+
+// queueOf is the queue a rotation of dataCenter goes to: its data
+// center's, or a foreground queue's own.
+func (q *Queue) queueOf(dataCenter string) string {
+	if q.private != "" {
+		return q.private
+	}
+	return Name(dataCenter)
+}
+
+func rotationJob(rot store.Rotation) RotationArgs {
+	return RotationArgs{RotationID: rot.ID, Asset: rot.Asset}
+}
+
+// rotationTag marks a rotation's job, so it can be found by rotation.
+func rotationTag(id int64) string { return fmt.Sprintf("rotation-%d", id) }
+
+func rotationJobOpts(queue string, rot store.Rotation, runAt time.Time) *river.InsertOpts {
+	return &river.InsertOpts{
+		Queue: queue,
+		// River runs a job whose ScheduledAt has passed at once.
+		ScheduledAt: runAt,
+		Tags:        []string{rotationTag(rot.ID)},
+		// Scheduled jobs count too: a rotation waiting for its time must
+		// not be queued twice.
+		UniqueOpts: river.UniqueOpts{ByArgs: true},
+	}
 }
 
 func (q *Queue) ensureQueue(name string) error {
@@ -359,18 +558,24 @@ const rescueMargin = time.Minute + 30*time.Second
 
 type rotationWorker struct {
 	river.WorkerDefaults[RotationArgs]
-	runner Runner
-	limit  chan struct{}
+	runner  Runner
+	limit   chan struct{}
+	running *runningJobs
 }
 
 func (w *rotationWorker) Work(ctx context.Context, job *river.Job[RotationArgs]) error {
+	ctx, done, err := w.running.add(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	defer done()
 	select {
 	case w.limit <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-w.limit }()
-	_, err := w.runner.Run(ctx, job.Args.RotationID)
+	_, err = w.runner.Run(ctx, job.Args.RotationID)
 	var failure *rotation.Failure
 	if errors.As(err, &failure) {
 		// The failure is recorded on the rotation and the asset; the

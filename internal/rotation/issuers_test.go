@@ -68,7 +68,7 @@ func issuersHarness(t *testing.T, primaryErr error, fallbacks ...string) (*harne
 
 func runOnce(t *testing.T, runner *rotation.Runner) (store.Rotation, error) {
 	t.Helper()
-	rot, err := runner.Create(context.Background(), "fw1.example.com", store.TriggerManual, false)
+	rot, err := runner.Create(context.Background(), "fw1.example.com", store.TriggerManual, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

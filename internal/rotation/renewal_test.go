@@ -18,7 +18,7 @@ import (
 func rotateOnce(t *testing.T, h *harness) store.Rotation {
 	t.Helper()
 	ctx := context.Background()
-	rot, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, true)
+	rot, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestNoOrderGoesToACAThatIsHeldBack(t *testing.T) {
 			return time.Time{}
 		}
 	})
-	rot, err := h.runner.Create(context.Background(), "fw1.example.com", store.TriggerManual, true)
+	rot, err := h.runner.Create(context.Background(), "fw1.example.com", store.TriggerManual, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,11 +163,21 @@ func NewRunner(d Deps) (*Runner, error) {
 // ErrNoRoute: no route matches the asset.
 var ErrNoRoute = errors.New("no route matches")
 
-// Create records a new pending rotation for the asset. It fails with
-// store.ErrConflict when one is already pending or running, and with an error
-// wrapping ErrNoRoute when no route would take the asset — Ottr answered 204
-// to a rotation that could never run.
-func (r *Runner) Create(ctx context.Context, systemName, trigger string, force bool) (store.Rotation, error) {
+// Enqueue queues the job of a rotation being created, inside tx — the
+// store's transaction that creates the rotation (a *sql.Tx on SQLite, a
+// pgx.Tx on PostgreSQL) — so the rotation and its job are committed
+// together or not at all. queue.Queue.EnqueueFunc makes one.
+type Enqueue func(ctx context.Context, tx any, rot store.Rotation) error
+
+// Create records a new pending rotation for the asset and, through
+// enqueue, its job, in one transaction: no crash can leave the rotation
+// pending with nothing to run it (and the asset blocked from rotating
+// again). A nil enqueue creates the rotation alone, for callers that run it
+// themselves at once. It fails with store.ErrConflict when one is already
+// pending or running, and with an error wrapping ErrNoRoute when no route
+// would take the asset — Ottr answered 204 to a rotation that could never
+// run.
+func (r *Runner) Create(ctx context.Context, systemName, trigger string, force bool, enqueue Enqueue) (store.Rotation, error) {
 	a, err := r.d.Store.GetAsset(ctx, systemName)
 	if err != nil {
 		return store.Rotation{}, fmt.Errorf("rotation: %w", err)
@@ -176,12 +186,16 @@ func (r *Runner) Create(ctx context.Context, systemName, trigger string, force b
 		return store.Rotation{}, fmt.Errorf("rotation: asset %s (platform %q, os_version %q, certificate_authority %q, model %q): %w",
 			a.SystemName, a.HostPlatform, a.OSVersion, a.CertificateAuthority, a.DeviceModel, ErrNoRoute)
 	}
-	rot, err := r.d.Store.CreateRotation(ctx, store.Rotation{
+	var then func(context.Context, any, store.Rotation) error
+	if enqueue != nil {
+		then = enqueue
+	}
+	rot, err := r.d.Store.CreateRotationWith(ctx, store.Rotation{
 		Asset:   systemName,
 		Trigger: trigger,
 		Force:   force,
 		State:   store.StatePending,
-	})
+	}, then)
 	if err != nil {
 		return store.Rotation{}, fmt.Errorf("rotation: create for %s: %w", systemName, err)
 	}

@@ -270,7 +270,7 @@ func TestRotation(t *testing.T) {
 
 	t.Run("a rotation journals every step and records the served certificate", func(t *testing.T) {
 		h := newHarness(t, nil)
-		rot, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +312,7 @@ func TestRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rot, _ := runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, _ := runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		rot, err = runner.Run(ctx, rot.ID)
 		if err != nil || rot.State != store.StateSucceeded {
 			t.Fatalf("run: state %s, err %v", rot.State, err)
@@ -331,7 +331,7 @@ func TestRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rot, _ := runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, _ := runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		rot, err = runner.Run(ctx, rot.ID)
 		if rot.State != store.StateRolledBack || h.dev.rollbacks != 1 {
 			t.Fatalf("state %s after %d rollbacks (err %v), want rolled_back after 1", rot.State, h.dev.rollbacks, err)
@@ -347,7 +347,7 @@ func TestRotation(t *testing.T) {
 				return verify.Result{}, &verify.MismatchError{Check: "serial", Want: "new", Got: "old"}
 			}
 		})
-		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		rot, err := h.runner.Run(ctx, rot.ID)
 		var failure *rotation.Failure
 		if !errors.As(err, &failure) {
@@ -368,7 +368,7 @@ func TestRotation(t *testing.T) {
 	t.Run("a CSR without a requested SAN fails before anything is ordered", func(t *testing.T) {
 		h := newHarness(t, nil)
 		h.dev.dropSAN = true
-		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		rot, err := h.runner.Run(ctx, rot.ID)
 		if err == nil || rot.State != store.StateFailed {
 			t.Fatalf("want failure, got state %s err %v", rot.State, err)
@@ -383,7 +383,7 @@ func TestRotation(t *testing.T) {
 
 	t.Run("a process that dies after issue resumes without ordering again", func(t *testing.T) {
 		h := newHarness(t, nil)
-		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerSchedule, false)
+		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerSchedule, false, nil)
 
 		// First process: dies (its context ends) as soon as issue is journaled.
 		dying, die := context.WithCancel(ctx)
@@ -439,7 +439,7 @@ func TestRotation(t *testing.T) {
 		if err := h.store.UpdateAsset(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerSchedule, false)
+		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerSchedule, false, nil)
 		rot, err := h.runner.Run(ctx, rot.ID)
 		if err != nil || rot.State != store.StateSucceeded {
 			t.Fatalf("state %s, err %v", rot.State, err)
@@ -451,7 +451,7 @@ func TestRotation(t *testing.T) {
 
 	t.Run("an asset with no route cannot get a rotation", func(t *testing.T) {
 		h := newHarness(t, func(d *rotation.Deps) { d.Routes = fixedRoutes{ok: false} })
-		_, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		_, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		if !errors.Is(err, rotation.ErrNoRoute) {
 			t.Fatalf("want ErrNoRoute, got %v", err)
 		}
@@ -459,10 +459,10 @@ func TestRotation(t *testing.T) {
 
 	t.Run("a second rotation for a device with one active is refused", func(t *testing.T) {
 		h := newHarness(t, nil)
-		if _, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false); err != nil {
+		if _, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil); err != nil {
 			t.Fatal(err)
 		}
-		_, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		_, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		if !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("want ErrConflict, got %v", err)
 		}
@@ -471,7 +471,7 @@ func TestRotation(t *testing.T) {
 	t.Run("an install failure is recorded with the device's message", func(t *testing.T) {
 		h := newHarness(t, nil)
 		h.dev.installErr = errors.New("nginx: [emerg] cannot load certificate")
-		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false)
+		rot, _ := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
 		rot, _ = h.runner.Run(ctx, rot.ID)
 		if rot.State != store.StateFailed || !strings.Contains(rot.Error, "cannot load certificate") {
 			t.Fatalf("state %s error %q", rot.State, rot.Error)

@@ -22,15 +22,17 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// Creator records a pending rotation; *rotation.Runner implements it.
+// Creator records a pending rotation and, in the same transaction, queues
+// its job through enqueue; *rotation.Runner implements it.
 type Creator interface {
-	Create(ctx context.Context, systemName, trigger string, force bool) (store.Rotation, error)
+	Create(ctx context.Context, systemName, trigger string, force bool, enqueue rotation.Enqueue) (store.Rotation, error)
 }
 
-// Enqueuer queues a rotation on its data center's queue, to run no earlier
-// than runAt (now when zero); *queue.Queue implements it.
+// Enqueuer makes what queues a new rotation's job on its data center's
+// queue, to run no earlier than runAt (now when zero), inside the
+// transaction that creates the rotation; *queue.Queue implements it.
 type Enqueuer interface {
-	EnqueueAt(ctx context.Context, rot store.Rotation, dataCenter string, runAt time.Time) error
+	EnqueueFunc(dataCenter string, runAt time.Time) rotation.Enqueue
 }
 
 // Scheduler scans for due assets.
@@ -136,7 +138,13 @@ func (s *Scheduler) ScanOnce(ctx context.Context) (Result, error) {
 			s.refreshRenewalTime(ctx, a)
 			continue
 		}
-		rot, err := s.Creator.Create(ctx, a.SystemName, store.TriggerSchedule, false)
+		// The budget is booked first, so the job is created with the
+		// time it may run; a rotation that is not created gives it back.
+		runAt, booked := s.reserve(a, now)
+		rot, err := s.Creator.Create(ctx, a.SystemName, store.TriggerSchedule, false, s.Enqueuer.EnqueueFunc(a.DataCenter, runAt))
+		if err != nil && booked != nil {
+			s.Budget.Cancel(booked)
+		}
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			res.Active++
@@ -148,16 +156,7 @@ func (s *Scheduler) ScanOnce(ctx context.Context) (Result, error) {
 			continue
 		case err != nil:
 			res.Errors++
-			s.logger().Error("could not create rotation", "asset", a.SystemName, "err", err)
-			continue
-		}
-		runAt, booked := s.reserve(a, now)
-		if err := s.Enqueuer.EnqueueAt(ctx, rot, a.DataCenter, runAt); err != nil {
-			if booked != nil {
-				s.Budget.Cancel(booked)
-			}
-			res.Errors++
-			s.logger().Error("could not enqueue rotation", "asset", a.SystemName, "rotation", rot.ID, "err", err)
+			s.logger().Error("could not create and queue the rotation", "asset", a.SystemName, "err", err)
 			continue
 		}
 		res.Enqueued++

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/policy"
+	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/store"
@@ -23,25 +25,35 @@ type creator struct {
 	noRoute map[string]bool
 }
 
-func (c creator) Create(ctx context.Context, name, trigger string, force bool) (store.Rotation, error) {
+func (c creator) Create(ctx context.Context, name, trigger string, force bool, enqueue rotation.Enqueue) (store.Rotation, error) {
 	if c.noRoute[name] {
 		return store.Rotation{}, fmt.Errorf("asset %s: %w", name, rotation.ErrNoRoute)
 	}
-	return c.st.CreateRotation(ctx, store.Rotation{Asset: name, Trigger: trigger, State: store.StatePending})
+	return c.st.CreateRotationWith(ctx, store.Rotation{Asset: name, Trigger: trigger, State: store.StatePending}, enqueue)
 }
 
 type enqueuer struct {
 	queued map[string]string
 	// runAt is when each queued rotation may run; zero: now.
 	runAt map[string]time.Time
+	// fail, if set, is what queuing returns.
+	fail error
 }
 
-func (e *enqueuer) EnqueueAt(_ context.Context, rot store.Rotation, dc string, at time.Time) error {
-	e.queued[rot.Asset] = dc
-	if e.runAt != nil {
-		e.runAt[rot.Asset] = at
+func (e *enqueuer) EnqueueFunc(dc string, at time.Time) rotation.Enqueue {
+	return func(_ context.Context, tx any, rot store.Rotation) error {
+		if tx == nil {
+			return errors.New("queued outside the rotation's transaction")
+		}
+		if e.fail != nil {
+			return e.fail
+		}
+		e.queued[rot.Asset] = dc
+		if e.runAt != nil {
+			e.runAt[rot.Asset] = at
+		}
+		return nil
 	}
-	return nil
 }
 
 func TestScan(t *testing.T) {
@@ -122,4 +134,45 @@ func TestScan(t *testing.T) {
 			t.Errorf("second scan queued %v (%+v)", q.queued, res)
 		}
 	})
+}
+
+func TestScanLeavesNoRotationWhoseJobCouldNotBeQueued(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ottr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := asset.Asset{SystemName: "new.example.com", CommonName: "new.example.com", IPAddress: "192.0.2.1", HostPlatform: "linux",
+		CertificateAuthority: "ca", Origin: "API", DataCenter: "dc1"}
+	if err := st.CreateAsset(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	budget := ratelimit.New(map[string]ratelimit.Limits{"ca": {NewOrdersPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour}}},
+		func() time.Time { return now })
+	q := &enqueuer{queued: map[string]string{}, fail: errors.New("the job queue is away")}
+	s := &scheduler.Scheduler{Store: st, Creator: creator{st, nil}, Enqueuer: q, Policy: policy.Settings{Jitter: -1},
+		Budget: budget, Now: func() time.Time { return now }}
+
+	res, err := s.ScanOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 1 || res.Enqueued != 0 {
+		t.Errorf("result %+v: want the one error, nothing queued", res)
+	}
+	if rot, err := st.ActiveRotation(ctx, a.SystemName); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("rotation %d left %s with no job (err %v): it would block the asset for ever", rot.ID, rot.State, err)
+	}
+	// The next scan, with the queue back, creates it and runs it now: the
+	// failed attempt gave its order back to the CA's budget.
+	q.fail = nil
+	q.runAt = map[string]time.Time{}
+	if res, err = s.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res.Enqueued != 1 || !q.runAt[a.SystemName].IsZero() {
+		t.Errorf("second scan %+v, runs at %v: want it queued to run now", res, q.runAt[a.SystemName])
+	}
 }

@@ -57,6 +57,9 @@ type Store interface {
 	// certificates whose renewal window (ACME ARI) the CA should be asked
 	// about again. Like DueAssets, it must use an index, not a full scan.
 	AssetsToRecheck(ctx context.Context, now time.Time, limit int) ([]asset.Asset, error)
+	// DataCenters returns the distinct data_center values of the
+	// inventory, sorted; "" stands for the assets without one.
+	DataCenters(ctx context.Context) ([]string, error)
 	// ImportAssets inserts or replaces every asset in one transaction:
 	// either all are written or none.
 	ImportAssets(ctx context.Context, assets []asset.Asset) error
@@ -65,6 +68,12 @@ type Store interface {
 	// UpdatedAt set. ErrConflict if the asset already has an active
 	// (pending or running) rotation; ErrNotFound if the asset is absent.
 	CreateRotation(ctx context.Context, r Rotation) (Rotation, error)
+	// CreateRotationWith inserts r as CreateRotation does and, in the same
+	// transaction, calls then with the rotation and the transaction — a
+	// *sql.Tx on SQLite, a pgx.Tx on PostgreSQL — so what then writes
+	// (the rotation's job) is committed with the rotation or not at all.
+	// When then fails nothing is written and its error is returned.
+	CreateRotationWith(ctx context.Context, r Rotation, then func(ctx context.Context, tx any, r Rotation) error) (Rotation, error)
 	// GetRotation returns one rotation with its journal and log.
 	GetRotation(ctx context.Context, id int64) (Rotation, error)
 	// ActiveRotation returns the asset's pending or running rotation, or

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/store"
 )
@@ -99,4 +101,22 @@ func (s *Store) CountAssets(ctx context.Context, f store.AssetFilter) (int, erro
 		return 0, fmt.Errorf("postgres: count assets: %w", err)
 	}
 	return n, nil
+}
+
+// DataCenters returns the distinct data centers of the inventory, sorted,
+// "" for assets without one, from the assets_data_center index.
+func (s *Store) DataCenters(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.retryRead(ctx, func() error {
+		rows, err := s.pool.Query(ctx, `SELECT DISTINCT data_center FROM assets ORDER BY data_center`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list data centers: %w", err)
+	}
+	return out, nil
 }

@@ -30,6 +30,14 @@ func scanRotation(row pgx.Row) (store.Rotation, error) {
 // store.ErrConflict if the asset already has an active rotation,
 // store.ErrNotFound if the asset is absent.
 func (s *Store) CreateRotation(ctx context.Context, r store.Rotation) (store.Rotation, error) {
+	return s.CreateRotationWith(ctx, r, nil)
+}
+
+// CreateRotationWith inserts r as CreateRotation does and calls then, if
+// not nil, in the same transaction with the pgx.Tx: River's riverpgxv5
+// driver inserts the rotation's job through it, so the two are committed
+// together.
+func (s *Store) CreateRotationWith(ctx context.Context, r store.Rotation, then func(ctx context.Context, tx any, r store.Rotation) error) (store.Rotation, error) {
 	if r.State == "" {
 		r.State = store.StatePending
 	}
@@ -40,19 +48,29 @@ func (s *Store) CreateRotation(ctx context.Context, r store.Rotation) (store.Rot
 	}
 	r.Journal, r.Log = []store.JournalEntry{}, nil
 
-	err := s.pool.QueryRow(ctx, `INSERT INTO rotations
-		(asset, "trigger", force, state, attempts, error, created_at, updated_at, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id`,
-		r.Asset, r.Trigger, r.Force, r.State, r.Attempts, r.Error, now, r.FinishedAt).Scan(&r.ID)
+	var thenErr error
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO rotations
+			(asset, "trigger", force, state, attempts, error, created_at, updated_at, finished_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id`,
+			r.Asset, r.Trigger, r.Force, r.State, r.Attempts, r.Error, now, r.FinishedAt).Scan(&r.ID)
+		if err != nil || then == nil {
+			return err
+		}
+		thenErr = then(ctx, tx, r)
+		return thenErr
+	})
 	switch {
+	case err == nil:
+		return r, nil
+	case thenErr != nil:
+		return store.Rotation{}, thenErr
 	case isUniqueViolation(err, "rotations_one_active_per_asset"):
 		return store.Rotation{}, fmt.Errorf("postgres: create rotation for asset %q: active rotation exists: %w", r.Asset, store.ErrConflict)
 	case isForeignKeyViolation(err):
 		return store.Rotation{}, fmt.Errorf("postgres: create rotation for asset %q: asset %w", r.Asset, store.ErrNotFound)
-	case err != nil:
-		return store.Rotation{}, fmt.Errorf("postgres: create rotation for asset %q: %w", r.Asset, err)
 	}
-	return r, nil
+	return store.Rotation{}, fmt.Errorf("postgres: create rotation for asset %q: %w", r.Asset, err)
 }
 
 // GetRotation returns one rotation with its journal and log;

@@ -276,3 +276,27 @@ func (s *Store) countAssets(ctx context.Context, f store.AssetFilter) (int, erro
 	err = s.stmts.QueryRowContext(ctx, query, args...).Scan(&n)
 	return n, err
 }
+
+// DataCenters returns the distinct data centers of the inventory, sorted,
+// "" for assets without one. The assets_data_center index leads with the
+// column, so SQLite reads one entry per data center's first asset run,
+// not every asset.
+func (s *Store) DataCenters(ctx context.Context) ([]string, error) {
+	rows, err := s.read.QueryContext(readContext(ctx), `SELECT DISTINCT data_center FROM assets ORDER BY data_center`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list data centers: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var dc string
+		if err := rows.Scan(&dc); err != nil {
+			return nil, fmt.Errorf("sqlite: list data centers: %w", err)
+		}
+		out = append(out, dc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list data centers: %w", err)
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -120,6 +121,22 @@ func runAssetTests(t *testing.T, newStore newStoreFunc) {
 		assertIs(t, s.DeleteAsset(ctx, "absent"), store.ErrNotFound)
 		if _, err := s.GetAsset(ctx, "absent"); err == nil {
 			t.Error("updating a missing asset created it")
+		}
+	})
+
+	t.Run("lists the inventory's data centers once each", func(t *testing.T) {
+		s := newStore(t)
+		dcs, err := s.DataCenters(ctx)
+		must(t, err)
+		if len(dcs) != 0 {
+			t.Errorf("an empty inventory has data centers %q", dcs)
+		}
+		createAssets(t, s, asset.Asset{SystemName: "a", DataCenter: "dc2"}, asset.Asset{SystemName: "b", DataCenter: "dc1"},
+			asset.Asset{SystemName: "c", DataCenter: "dc2"}, asset.Asset{SystemName: "d"})
+		dcs, err = s.DataCenters(ctx)
+		must(t, err)
+		if want := []string{"", "dc1", "dc2"}; !slices.Equal(dcs, want) {
+			t.Errorf("data centers %q, want %q", dcs, want)
 		}
 	})
 

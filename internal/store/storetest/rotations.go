@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -58,6 +59,61 @@ func runRotationTests(t *testing.T, newStore newStoreFunc) {
 		s := newStore(t)
 		_, err := s.CreateRotation(ctx, store.Rotation{Asset: "absent", Trigger: store.TriggerAPI, State: store.StatePending})
 		assertIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("commits what the caller writes with the rotation", func(t *testing.T) {
+		s := newStore(t)
+		createAssets(t, s, asset.Asset{SystemName: "fw1"})
+		var seen store.Rotation
+		var gotTx any
+		r, err := s.CreateRotationWith(ctx, store.Rotation{Asset: "fw1", Trigger: store.TriggerAPI}, func(_ context.Context, tx any, r store.Rotation) error {
+			seen, gotTx = r, tx
+			return nil
+		})
+		must(t, err)
+		if seen.ID != r.ID || seen.ID == 0 {
+			t.Errorf("the caller saw rotation %d inside the transaction; %d was created", seen.ID, r.ID)
+		}
+		if gotTx == nil {
+			t.Error("the caller got no transaction")
+		}
+		got, err := s.ActiveRotation(ctx, "fw1")
+		must(t, err)
+		assertRotation(t, got, r)
+	})
+
+	t.Run("writes no rotation when the caller's part of the transaction fails", func(t *testing.T) {
+		s := newStore(t)
+		createAssets(t, s, asset.Asset{SystemName: "fw1"})
+		queueDown := errors.New("the job could not be queued")
+		_, err := s.CreateRotationWith(ctx, store.Rotation{Asset: "fw1", Trigger: store.TriggerAPI}, func(context.Context, any, store.Rotation) error {
+			return queueDown
+		})
+		assertIs(t, err, queueDown)
+		_, err = s.ActiveRotation(ctx, "fw1")
+		assertIs(t, err, store.ErrNotFound)
+		rots, err := s.ListRotations(ctx, store.RotationFilter{Asset: "fw1"})
+		must(t, err)
+		if len(rots) != 0 {
+			t.Errorf("%d rotations left behind by a failed create", len(rots))
+		}
+		// The asset is free for the next attempt.
+		createRotation(t, s, "fw1")
+	})
+
+	t.Run("refuses a second active rotation before calling the caller", func(t *testing.T) {
+		s := newStore(t)
+		createAssets(t, s, asset.Asset{SystemName: "fw1"})
+		createRotation(t, s, "fw1")
+		called := false
+		_, err := s.CreateRotationWith(ctx, store.Rotation{Asset: "fw1", Trigger: store.TriggerAPI}, func(context.Context, any, store.Rotation) error {
+			called = true
+			return nil
+		})
+		assertIs(t, err, store.ErrConflict)
+		if called {
+			t.Error("the caller was asked to queue a job for a rotation that was refused")
+		}
 	})
 
 	t.Run("reports a missing rotation as not found", func(t *testing.T) {
