@@ -120,6 +120,7 @@ type CA struct {
 	db     *db.MemoryStore
 	server *http.Server
 	orders atomic.Int64
+	issued atomic.Int64
 	// refusals answers the next new-order requests with a problem.
 	refusals atomic.Pointer[refusal]
 	// ariRetryAfter, when positive, replaces the Retry-After of renewal
@@ -140,6 +141,7 @@ type CA struct {
 // The Pebble paths ottr watches; Pebble does not export them.
 const (
 	newOrderPath    = "/order-plz"
+	orderPath       = "/my-order/"
 	challengePath   = "/chalZ/"
 	renewalInfoPath = "/draft-ietf-acme-ari-03/renewalInfo/"
 )
@@ -285,6 +287,7 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		var replaces string
 		if r.URL.Path == newOrderPath {
 			replaces = peekReplaces(r)
+			c.fileUnderDERSerial(replaces)
 		}
 		if c.challengePending(r.URL.Path) {
 			c.startValidation(next, w, r)
@@ -458,6 +461,9 @@ func (c *CA) IssuanceRootsPEM(ctx context.Context) ([]byte, error) {
 
 // Orders is the number of orders the CA has accepted.
 func (c *CA) Orders() int { return int(c.orders.Load()) }
+
+// Issued is the number of certificates the CA has issued.
+func (c *CA) Issued() int { return int(c.issued.Load()) }
 
 // SetRenewalWindow makes the CA's ARI answer for leaf suggest
 // [start, end], e.g. to open the window early in a test.
