@@ -1,0 +1,199 @@
+package rotation_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/store"
+)
+
+// journaledOrderURL returns the URL of the order rot's journal keeps.
+func journaledOrderURL(t *testing.T, rot store.Rotation) string {
+	t.Helper()
+	e, ok := rot.Step(rotation.StepOrder)
+	if !ok {
+		t.Fatal("the journal keeps no order")
+	}
+	var out struct {
+		CA  string `json:"ca"`
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(e.Output, &out); err != nil || out.URL == "" || out.CA != "lab" {
+		t.Fatalf("journaled order %s: %v; want the lab CA's order URL", e.Output, err)
+	}
+	return out.URL
+}
+
+// interrupt runs a rotation of h's asset in a process that interrupt
+// stops, and checks it is left running for the next process.
+func interrupt(t *testing.T, h *labHarness, stopIn func(p *process, st *journalHook, stop func())) store.Rotation {
+	t.Helper()
+	ctx := context.Background()
+	st := &journalHook{Store: h.store}
+	first := h.process(t, st)
+	rot, err := first.runner.Create(ctx, h.name, store.TriggerManual, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dying, stop := context.WithCancel(ctx)
+	defer stop()
+	stopIn(first, st, stop)
+	if rot, err = first.runner.Run(dying, rot.ID); err == nil {
+		t.Fatal("the interrupted rotation reported success")
+	}
+	rot, err = h.store.GetRotation(ctx, rot.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.State != store.StateRunning {
+		t.Fatalf("the interrupted rotation is %s (%s), want it left running", rot.State, rot.Error)
+	}
+	return rot
+}
+
+// resume runs rot to its end in a new process and fails t unless it
+// succeeds.
+func resume(t *testing.T, h *labHarness, rot store.Rotation) store.Rotation {
+	t.Helper()
+	done, err := h.process(t, h.store).runner.Run(context.Background(), rot.ID)
+	if err != nil || done.State != store.StateSucceeded {
+		t.Fatalf("resumed rotation: state %s, err %v", done.State, err)
+	}
+	return done
+}
+
+func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
+	tests := []struct {
+		name   string
+		stopIn func(p *process, st *journalHook, stop func())
+	}{
+		{"interrupted right after the CA created the order", func(_ *process, st *journalHook, stop func()) {
+			st.after = func(e store.JournalEntry) {
+				if e.Step == rotation.StepOrder {
+					stop()
+				}
+			}
+		}},
+		{"interrupted after its challenge was answered", func(p *process, _ *journalHook, stop func()) {
+			p.stopAt("/chalZ/", stop)
+		}},
+		{"interrupted after the order was finalized and the CA issued", func(p *process, _ *journalHook, stop func()) {
+			p.stopAt("/finalize-order/", stop)
+		}},
+		{"interrupted after the CA issued, before the chain was journaled", func(_ *process, st *journalHook, stop func()) {
+			st.before = func(e store.JournalEntry) error {
+				if e.Step == rotation.StepIssue {
+					stop()
+					return context.Canceled
+				}
+				return nil
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newLabHarness(t)
+			before := countAtCA()
+			rot := interrupt(t, h, tt.stopIn)
+			if _, issued := rot.Step(rotation.StepIssue); issued {
+				t.Fatal("the chain was journaled before the interruption")
+			}
+			orderURL := journaledOrderURL(t, rot)
+
+			done := resume(t, h, rot)
+			if got := countAtCA().since(before); got != (caCounts{orders: 1, issued: 1}) {
+				t.Errorf("the CA created %d orders and issued %d certificates, want 1 and 1", got.orders, got.issued)
+			}
+			if url := journaledOrderURL(t, done); url != orderURL {
+				t.Errorf("the rotation ended with order %s, want the first one %s", url, orderURL)
+			}
+			if h.dev.csrs != 1 {
+				t.Errorf("the device generated %d CSRs, want 1", h.dev.csrs)
+			}
+			h.checkServesTheCAsCertificate(t)
+		})
+	}
+}
+
+func TestAnOrderTheCAReportsInvalidIsReplacedByOneNewOrder(t *testing.T) {
+	h := newLabHarness(t)
+	before := countAtCA()
+	rot := interrupt(t, h, func(_ *process, st *journalHook, stop func()) {
+		st.after = func(e store.JournalEntry) {
+			if e.Step == rotation.StepOrder {
+				stop()
+			}
+		}
+	})
+	expired := journaledOrderURL(t, rot)
+	if err := labCA.ExpireOrder(expired); err != nil {
+		t.Fatal(err)
+	}
+
+	done := resume(t, h, rot)
+	if got := countAtCA().since(before); got != (caCounts{orders: 2, issued: 1}) {
+		t.Errorf("the CA created %d orders and issued %d certificates, want 2 and 1", got.orders, got.issued)
+	}
+	if url := journaledOrderURL(t, done); url == expired {
+		t.Errorf("the journal still keeps the expired order %s", url)
+	}
+	h.checkServesTheCAsCertificate(t)
+}
+
+func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
+	tests := []struct {
+		step string
+		// wantOrders is what the first process ordered.
+		wantOrders int
+	}{
+		{rotation.StepCSR, 0},
+		{rotation.StepOrder, 1},
+		{rotation.StepIssue, 1},
+		{rotation.StepInstall, 1},
+	}
+	for _, tt := range tests {
+		t.Run("a truncated "+tt.step+" entry", func(t *testing.T) {
+			h := newLabHarness(t)
+			ctx := context.Background()
+			before := countAtCA()
+			var written store.JournalEntry
+			rot := interrupt(t, h, func(_ *process, st *journalHook, stop func()) {
+				st.after = func(e store.JournalEntry) {
+					if e.Step == tt.step {
+						written = e
+						stop()
+					}
+				}
+			})
+			// A write cut short: half of the entry.
+			written.Output = written.Output[:len(written.Output)/2]
+			if err := h.store.AppendJournal(ctx, rot.ID, written); err != nil {
+				t.Fatal(err)
+			}
+			servedBefore, csrsBefore := h.served(), h.dev.csrs
+
+			done, err := h.process(t, h.store).runner.Run(ctx, rot.ID)
+			var unreadable *rotation.JournalError
+			if !errors.As(err, &unreadable) || unreadable.Step != tt.step || done.State != store.StateFailed {
+				t.Fatalf("resumed rotation: state %s, err %v; want it failed on the %s entry", done.State, err, tt.step)
+			}
+			for _, want := range []string{"rotation " + strconv.FormatInt(rot.ID, 10), `step "` + tt.step + `"`, "ottr rotate " + h.name + " --force"} {
+				if !strings.Contains(done.Error, want) {
+					t.Errorf("the rotation's error %q does not name %s", done.Error, want)
+				}
+			}
+			if got := countAtCA().since(before); got.orders != tt.wantOrders {
+				t.Errorf("the CA created %d orders, want the first process's %d and no more", got.orders, tt.wantOrders)
+			}
+			if h.dev.csrs != csrsBefore || len(h.served()) != len(servedBefore) {
+				t.Errorf("the device was changed: %d CSRs (had %d), serves %d certificates (had %d)",
+					h.dev.csrs, csrsBefore, len(h.served()), len(servedBefore))
+			}
+		})
+	}
+}
