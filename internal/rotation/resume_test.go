@@ -4,9 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
@@ -195,5 +202,105 @@ func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 					h.dev.csrs, csrsBefore, len(h.served()), len(servedBefore))
 			}
 		})
+	}
+}
+
+// flakyStore fails the writes named in failures, each as many times as
+// given, with err: a database that is away for a while.
+type flakyStore struct {
+	store.Store
+	err      error
+	mu       sync.Mutex
+	failures map[string]int
+	failed   int
+}
+
+func (f *flakyStore) fail(what string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures[what] == 0 {
+		return nil
+	}
+	f.failures[what]--
+	f.failed++
+	return f.err
+}
+
+func (f *flakyStore) AppendJournal(ctx context.Context, id int64, e store.JournalEntry) error {
+	if err := f.fail("journal " + e.Step); err != nil {
+		return fmt.Errorf("postgres: append journal step %q of rotation %d: %w", e.Step, id, err)
+	}
+	return f.Store.AppendJournal(ctx, id, e)
+}
+
+func (f *flakyStore) UpdateRotationState(ctx context.Context, id int64, u store.StateUpdate) error {
+	if err := f.fail("state " + u.State); err != nil {
+		return fmt.Errorf("postgres: update rotation %d: %w", id, err)
+	}
+	return f.Store.UpdateRotationState(ctx, id, u)
+}
+
+func TestADatabaseAwayForAWhileLosesNoChain(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"a PostgreSQL server shutting down (SQLSTATE 57P03)",
+			&pgconn.PgError{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}},
+		{"a connection lost (SQLSTATE 08006)",
+			&pgconn.PgError{Severity: "FATAL", Code: "08006", Message: "connection failure"}},
+		{"a connection refused",
+			&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newLabHarness(t)
+			ctx := context.Background()
+			flaky := &flakyStore{Store: h.store, err: tt.err, failures: map[string]int{
+				"state " + store.StateRunning:     2,
+				"journal " + rotation.StepOrder:   3,
+				"journal " + rotation.StepIssue:   3,
+				"state " + store.StateSucceeded:   2,
+				"journal " + rotation.StepInstall: 1,
+			}}
+			injected := 11
+			runner := h.process(t, flaky).runner
+			rot, err := runner.Create(ctx, h.name, store.TriggerManual, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := countAtCA()
+
+			done, err := runner.Run(ctx, rot.ID)
+			if err != nil || done.State != store.StateSucceeded {
+				t.Fatalf("state %s, err %v; want the writes retried until the database answers", done.State, err)
+			}
+			if flaky.failed != injected {
+				t.Errorf("%d writes failed, want all %d injected failures", flaky.failed, injected)
+			}
+			if got := countAtCA().since(before); got != (caCounts{orders: 1, issued: 1}) {
+				t.Errorf("the CA created %d orders and issued %d certificates, want 1 and 1", got.orders, got.issued)
+			}
+			h.checkServesTheCAsCertificate(t)
+		})
+	}
+}
+
+func TestAWriteTheDatabaseRefusesIsNotRetried(t *testing.T) {
+	h := newLabHarness(t)
+	ctx := context.Background()
+	refused := &pgconn.PgError{Severity: "ERROR", Code: "23514", Message: `new row for relation "rotation_journal" violates check constraint`}
+	flaky := &flakyStore{Store: h.store, err: refused, failures: map[string]int{"journal " + rotation.StepIssue: 100}}
+	runner := h.process(t, flaky).runner
+	rot, err := runner.Create(ctx, h.name, store.TriggerManual, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runner.Run(ctx, rot.ID)
+	if !errors.As(err, new(*pgconn.PgError)) || !strings.Contains(err.Error(), "journal issue") {
+		t.Fatalf("Run: %v; want the database's refusal of the issue journal", err)
+	}
+	if flaky.failed != 1 {
+		t.Errorf("the refused write was tried %d times, want once", flaky.failed)
 	}
 }
