@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,25 +119,6 @@ func (m *memoryAccounts) SaveAccount(_ context.Context, name string, data []byte
 	return nil
 }
 
-// caHook calls after with every request the lab CA answered, once the
-// answer has arrived: a test stops a "process" there.
-type caHook struct {
-	next  http.RoundTripper
-	mu    sync.Mutex
-	after func(*http.Request)
-}
-
-func (h *caHook) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := h.next.RoundTrip(r)
-	h.mu.Lock()
-	after := h.after
-	h.mu.Unlock()
-	if err == nil && after != nil {
-		after(r)
-	}
-	return resp, err
-}
-
 // labHarness rotates one asset of the lab zone, whose fake device keeps
 // its key, with certificates from the lab CA.
 type labHarness struct {
@@ -187,16 +166,14 @@ func newLabHarness(t *testing.T) *labHarness {
 // one the harness keeps) and Runner, over st.
 type process struct {
 	runner *rotation.Runner
-	hook   *caHook
 }
 
 func (h *labHarness) process(t *testing.T, st store.Store) *process {
 	t.Helper()
-	hook := &caHook{next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: labCA.TLSRoots()}}}
 	iss, err := acme.New(context.Background(), acme.Config{
 		Name:         "lab",
 		DirectoryURL: labCA.DirectoryURL(),
-		HTTPClient:   &http.Client{Timeout: time.Minute, Transport: hook},
+		RootPool:     labCA.TLSRoots(),
 		Profile:      "default",
 		Accounts:     h.accounts,
 		DNS01: acme.DNS01Config{
@@ -238,19 +215,18 @@ func (h *labHarness) process(t *testing.T, st store.Store) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &process{runner: runner, hook: hook}
+	return &process{runner: runner}
 }
 
-// stopAt makes the process's requests to the CA call stop once the CA
-// has answered one whose path starts with prefix.
-func (p *process) stopAt(prefix string, stop func()) {
-	p.hook.mu.Lock()
-	defer p.hook.mu.Unlock()
-	p.hook.after = func(r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, prefix) {
+// stopAt calls stop once the lab CA has handled a request whose path
+// starts with prefix, until the test ends.
+func stopAt(t *testing.T, prefix string, stop func()) {
+	labCA.AfterAnswer(func(path string) {
+		if strings.HasPrefix(path, prefix) {
 			stop()
 		}
-	}
+	})
+	t.Cleanup(func() { labCA.AfterAnswer(nil) })
 }
 
 // served returns the chain the device has installed.

@@ -36,9 +36,10 @@ func journaledOrderURL(t *testing.T, rot store.Rotation) string {
 	return out.URL
 }
 
-// interrupt runs a rotation of h's asset in a process that interrupt
-// stops, and checks it is left running for the next process.
-func interrupt(t *testing.T, h *labHarness, stopIn func(p *process, st *journalHook, stop func())) store.Rotation {
+// interrupt runs a rotation of h's asset in a process that stopIn
+// stops, and checks it is left running for the next process, which
+// stopIn's hooks no longer reach.
+func interrupt(t *testing.T, h *labHarness, stopIn func(t *testing.T, st *journalHook, stop func())) store.Rotation {
 	t.Helper()
 	ctx := context.Background()
 	st := &journalHook{Store: h.store}
@@ -49,10 +50,11 @@ func interrupt(t *testing.T, h *labHarness, stopIn func(p *process, st *journalH
 	}
 	dying, stop := context.WithCancel(ctx)
 	defer stop()
-	stopIn(first, st, stop)
+	stopIn(t, st, stop)
 	if rot, err = first.runner.Run(dying, rot.ID); err == nil {
 		t.Fatal("the interrupted rotation reported success")
 	}
+	labCA.AfterAnswer(nil)
 	rot, err = h.store.GetRotation(ctx, rot.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -77,22 +79,22 @@ func resume(t *testing.T, h *labHarness, rot store.Rotation) store.Rotation {
 func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 	tests := []struct {
 		name   string
-		stopIn func(p *process, st *journalHook, stop func())
+		stopIn func(t *testing.T, st *journalHook, stop func())
 	}{
-		{"interrupted right after the CA created the order", func(_ *process, st *journalHook, stop func()) {
+		{"interrupted right after the CA created the order", func(_ *testing.T, st *journalHook, stop func()) {
 			st.after = func(e store.JournalEntry) {
 				if e.Step == rotation.StepOrder {
 					stop()
 				}
 			}
 		}},
-		{"interrupted after its challenge was answered", func(p *process, _ *journalHook, stop func()) {
-			p.stopAt("/chalZ/", stop)
+		{"interrupted after its challenge was answered", func(t *testing.T, _ *journalHook, stop func()) {
+			stopAt(t, "/chalZ/", stop)
 		}},
-		{"interrupted after the order was finalized and the CA issued", func(p *process, _ *journalHook, stop func()) {
-			p.stopAt("/finalize-order/", stop)
+		{"interrupted after the order was finalized and the CA issued", func(t *testing.T, _ *journalHook, stop func()) {
+			stopAt(t, "/finalize-order/", stop)
 		}},
-		{"interrupted after the CA issued, before the chain was journaled", func(_ *process, st *journalHook, stop func()) {
+		{"interrupted after the CA issued, before the chain was journaled", func(_ *testing.T, st *journalHook, stop func()) {
 			st.before = func(e store.JournalEntry) error {
 				if e.Step == rotation.StepIssue {
 					stop()
@@ -130,7 +132,7 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 func TestAnOrderTheCAReportsInvalidIsReplacedByOneNewOrder(t *testing.T) {
 	h := newLabHarness(t)
 	before := countAtCA()
-	rot := interrupt(t, h, func(_ *process, st *journalHook, stop func()) {
+	rot := interrupt(t, h, func(_ *testing.T, st *journalHook, stop func()) {
 		st.after = func(e store.JournalEntry) {
 			if e.Step == rotation.StepOrder {
 				stop()
@@ -169,7 +171,7 @@ func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 			ctx := context.Background()
 			before := countAtCA()
 			var written store.JournalEntry
-			rot := interrupt(t, h, func(_ *process, st *journalHook, stop func()) {
+			rot := interrupt(t, h, func(_ *testing.T, st *journalHook, stop func()) {
 				st.after = func(e store.JournalEntry) {
 					if e.Step == tt.step {
 						written = e

@@ -3,58 +3,35 @@ package acme
 import (
 	"context"
 	"crypto"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/issuer"
 )
 
-// hookTransport calls after with every request the CA answered, once its
-// answer has arrived.
-type hookTransport struct {
-	next  http.RoundTripper
-	mu    sync.Mutex
-	after func(*http.Request)
-}
-
-func (h *hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := h.next.RoundTrip(r)
-	h.mu.Lock()
-	after := h.after
-	h.mu.Unlock()
-	if err == nil && after != nil {
-		after(r)
-	}
-	return resp, err
-}
-
-func (h *hookTransport) set(after func(*http.Request)) {
-	h.mu.Lock()
-	h.after = after
-	h.mu.Unlock()
-}
-
-// newHookedIssuer is a lab Issuer whose requests to the CA pass through
-// the returned transport.
-func newHookedIssuer(t *testing.T, accounts AccountStore) (*Issuer, *hookTransport) {
+// newIssuerWith is a lab Issuer whose account is kept in accounts: one
+// process's.
+func newIssuerWith(t *testing.T, accounts AccountStore) *Issuer {
 	t.Helper()
-	hook := &hookTransport{next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: testCA.TLSRoots()}}}
-	cfg := labConfig(accounts)
-	cfg.RootPool = nil
-	cfg.HTTPClient = &http.Client{Timeout: time.Minute, Transport: hook}
-	iss, err := New(context.Background(), cfg)
+	iss, err := New(context.Background(), labConfig(accounts))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return iss, hook
+	return iss
+}
+
+// afterAnswer has the lab CA call f with the path of every request it
+// handles until the test ends.
+func afterAnswer(t *testing.T, f func(path string)) {
+	testCA.AfterAnswer(f)
+	t.Cleanup(func() { testCA.AfterAnswer(nil) })
 }
 
 // caCounts is what the CA has done so far.
@@ -71,29 +48,15 @@ func TestAnInterruptedIssueIsContinuedWithoutASecondOrder(t *testing.T) {
 		name string
 		// validation is how long the CA takes to validate a challenge.
 		validation time.Duration
-		// interrupt is called with every request the CA answered during
-		// the first Issue, and the order once it exists; it stops the
-		// first Issue by calling stop.
-		interrupt func(r *http.Request, stop func())
-		onOrder   bool
+		// stopAt is the path of the first request the first Issue is
+		// stopped after, once the CA has handled it; empty: stopped as
+		// soon as the order exists.
+		stopAt string
 	}{
-		{name: "right after the order was created", onOrder: true},
-		{name: "after a challenge was answered and validated", interrupt: func(r *http.Request, stop func()) {
-			if strings.HasPrefix(r.URL.Path, "/chalZ/") {
-				stop()
-			}
-		}},
-		{name: "after a challenge was answered while the CA still validates it", validation: 2 * time.Second,
-			interrupt: func(r *http.Request, stop func()) {
-				if strings.HasPrefix(r.URL.Path, "/chalZ/") {
-					stop()
-				}
-			}},
-		{name: "after the order was finalized and the CA issued", interrupt: func(r *http.Request, stop func()) {
-			if strings.HasPrefix(r.URL.Path, "/finalize-order/") {
-				stop()
-			}
-		}},
+		{name: "right after the order was created"},
+		{name: "after a challenge was answered and validated", stopAt: "/chalZ/"},
+		{name: "after a challenge was answered while the CA still validates it", validation: 2 * time.Second, stopAt: "/chalZ/"},
+		{name: "after the order was finalized and the CA issued", stopAt: "/finalize-order/"},
 	}
 	for n, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,19 +67,23 @@ func TestAnInterruptedIssueIsContinuedWithoutASecondOrder(t *testing.T) {
 			delegate(t, names...)
 			csr := newCSR(t, cn, names[1:]...)
 			accounts := newMemoryAccounts()
-			first, hook := newHookedIssuer(t, accounts)
+			first := newIssuerWith(t, accounts)
 			before := countAtCA()
 
 			// The first process: stopped at the point under test.
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
-			if tt.interrupt != nil {
-				hook.set(func(r *http.Request) { tt.interrupt(r, stop) })
+			if tt.stopAt != "" {
+				afterAnswer(t, func(path string) {
+					if strings.HasPrefix(path, tt.stopAt) {
+						stop()
+					}
+				})
 			}
 			var kept *issuer.OrderRef
 			_, err := first.Issue(ctx, csr, issuer.IssueOptions{OnOrder: func(_ context.Context, o issuer.OrderRef) error {
 				kept = &o
-				if tt.onOrder {
+				if tt.stopAt == "" {
 					stop()
 				}
 				return nil
@@ -129,7 +96,8 @@ func TestAnInterruptedIssueIsContinuedWithoutASecondOrder(t *testing.T) {
 			}
 
 			// The next process continues the order it kept.
-			second, _ := newHookedIssuer(t, accounts)
+			testCA.AfterAnswer(nil)
+			second := newIssuerWith(t, accounts)
 			chain, err := second.Issue(context.Background(), csr, issuer.IssueOptions{Resume: kept,
 				OnOrder: func(context.Context, issuer.OrderRef) error {
 					t.Error("the resumed Issue created an order")
@@ -218,14 +186,11 @@ func TestAnOrderThatCannotBeContinuedIsReplacedByOneNewOrder(t *testing.T) {
 }
 
 func TestAnOrderThatCannotBeKeptIsNotPursued(t *testing.T) {
-	iss, hook := newHookedIssuer(t, newMemoryAccounts())
-	var challenges int
-	var mu sync.Mutex
-	hook.set(func(r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/chalZ/") {
-			mu.Lock()
-			challenges++
-			mu.Unlock()
+	iss := newLabIssuer(t)
+	var challenges atomic.Int32
+	afterAnswer(t, func(path string) {
+		if strings.HasPrefix(path, "/chalZ/") {
+			challenges.Add(1)
 		}
 	})
 	delegate(t, "unkept.lab.ottr.test")
@@ -240,8 +205,8 @@ func TestAnOrderThatCannotBeKeptIsNotPursued(t *testing.T) {
 	if errors.As(err, &down) {
 		t.Errorf("a failure to keep the order is reported as the CA being unavailable: %v", err)
 	}
-	if challenges != 0 {
-		t.Errorf("%d challenges were answered for an order that could not be kept", challenges)
+	if n := challenges.Load(); n != 0 {
+		t.Errorf("%d challenges were answered for an order that could not be kept", n)
 	}
 }
 

@@ -132,6 +132,8 @@ type CA struct {
 	// unused are the connections that have not sent a request yet.
 	unusedMu sync.Mutex
 	unused   map[net.Conn]struct{}
+	// afterAnswer is told of every request the CA has handled.
+	afterAnswer atomic.Pointer[func(path string)]
 	// validationTime is Config.ValidationTime, in nanoseconds.
 	validationTime atomic.Int64
 	served         chan error
@@ -274,6 +276,9 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		// lab of thousands of devices safe.
 		c.serial.Lock()
 		defer c.serial.Unlock()
+		if after := c.afterAnswer.Load(); after != nil {
+			defer (*after)(r.URL.Path)
+		}
 		if r.Method != http.MethodPost {
 			if secs := c.ariRetryAfter.Load(); secs > 0 && strings.HasPrefix(r.URL.Path, renewalInfoPath) {
 				w = &statusRecorder{ResponseWriter: w, forceRetryAfter: strconv.FormatInt(secs, 10)}
@@ -464,6 +469,19 @@ func (c *CA) Orders() int { return int(c.orders.Load()) }
 
 // Issued is the number of certificates the CA has issued.
 func (c *CA) Issued() int { return int(c.issued.Load()) }
+
+// AfterAnswer calls f with the path of every request the CA has handled,
+// once it has done the request's work (validated a challenge, issued a
+// finalized order's certificate), before the next request is handled. A
+// test stops a client there to play a process killed at that point. nil
+// stops the calls.
+func (c *CA) AfterAnswer(f func(path string)) {
+	if f == nil {
+		c.afterAnswer.Store(nil)
+		return
+	}
+	c.afterAnswer.Store(&f)
+}
 
 // SetRenewalWindow makes the CA's ARI answer for leaf suggest
 // [start, end], e.g. to open the window early in a test.
