@@ -28,8 +28,8 @@ func (e *JournalError) Error() string {
 func (e *JournalError) Unwrap() error { return e.Err }
 
 // checkJournal reads every entry of rot's journal as a resumed run would,
-// and returns a *JournalError for the first one that cannot be read.
-func checkJournal(rot store.Rotation) error {
+// and returns the first one that cannot be read, or nil.
+func checkJournal(rot store.Rotation) *JournalError {
 	for _, e := range rot.Journal {
 		if err := readEntry(e); err != nil {
 			return &JournalError{RotationID: rot.ID, Asset: rot.Asset, Step: e.Step, Err: err}

@@ -96,10 +96,8 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 	rn := &run{r: r, rot: rot, asset: a}
 	defer rn.close()
 
-	if err := checkJournal(rot); err != nil {
-		var unreadable *JournalError
-		errors.As(err, &unreadable)
-		return rn.finish(ctx, unreadable.Step, store.StateFailed, err)
+	if unreadable := checkJournal(rot); unreadable != nil {
+		return rn.finish(ctx, unreadable.Step, store.StateFailed, unreadable)
 	}
 	err = r.writeStore(ctx, id, "mark running", func(ctx context.Context) error {
 		return r.d.Store.UpdateRotationState(ctx, id, store.StateUpdate{State: store.StateRunning, Attempts: rot.Attempts})
@@ -385,7 +383,7 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 		}
 	}
 	var unavailable []error
-	for i, name := range candidates {
+	for _, name := range candidates {
 		ca := rn.ca
 		if name != rn.ca.Name {
 			if ca, err = rn.r.d.CAs(name); err != nil {
@@ -409,7 +407,7 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 		// it already created places none.
 		if resume == nil {
 			if err := rn.heldBack(ca.Name); err != nil {
-				if i == 0 {
+				if name == rn.ca.Name {
 					return nil, err
 				}
 				rn.logf(slog.LevelWarn, "%v; skipped", err)

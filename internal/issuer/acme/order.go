@@ -106,17 +106,29 @@ func (i *Issuer) complete(ctx context.Context, csr *x509.CertificateRequest, ord
 				return nil, err
 			}
 			authorized = true
+			// Every name is authorized: the order is ready, and is
+			// finalized without asking again, as lego does.
+			order.Status = legoacme.StatusReady
+			continue
 		case legoacme.StatusReady:
 			if finalized || step >= maxOrderSteps {
 				return nil, fmt.Errorf("order %s is still ready after it was finalized", order.Location)
 			}
-			if _, err := i.core.Orders.UpdateForCSR(ctx, order.Finalize, csr.Raw); err != nil {
+			next, err := i.core.Orders.UpdateForCSR(ctx, order.Finalize, csr.Raw)
+			if err != nil {
 				return nil, err
 			}
 			finalized = true
+			// The answer is the order; a CA that issued at once says valid.
+			next.Location = order.Location
+			order = next
+			continue
 		case legoacme.StatusProcessing:
+			// Asked again at once the first time, as lego does: the CA has
+			// often issued by then.
 			if issuing.IsZero() {
 				issuing = time.Now()
+				break
 			}
 			if time.Since(issuing) > certificateTimeout {
 				return nil, fmt.Errorf("order %s: the CA did not issue the certificate within %s", order.Location, certificateTimeout)
