@@ -4,7 +4,8 @@
 //
 // Pebble's validation authority starts goroutines it never stops and is
 // tuned through environment variables, so start one CA per process (tests:
-// in TestMain) and share it.
+// in TestMain) and share it. The lab mends one Pebble fault on the way in:
+// see fileUnderDERSerial.
 package pebble
 
 import (

@@ -206,7 +206,9 @@ func (c *CA) awaitIssuance(orderID string) {
 }
 
 // serialHex is the serial of an ARI certificate ID (base64url key
-// identifier "." base64url serial), as Pebble files certificates.
+// identifier "." base64url serial) in hex, as Pebble looks the replaced
+// certificate's order up: with DER's leading zero byte, if the serial has
+// one (see fileUnderDERSerial).
 func serialHex(certID string) string {
 	_, serial, ok := strings.Cut(certID, ".")
 	if !ok {
