@@ -131,6 +131,17 @@ type labHarness struct {
 
 func newLabHarness(t *testing.T) *labHarness {
 	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ottr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return newLabHarnessOn(t, st)
+}
+
+// newLabHarnessOn is a labHarness keeping its state in st.
+func newLabHarnessOn(t *testing.T, st store.Store) *labHarness {
+	t.Helper()
 	startLab(t)
 	labCounter.Lock()
 	labCounter.n++
@@ -141,11 +152,6 @@ func newLabHarness(t *testing.T) *labHarness {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ottr.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	a := asset.Asset{SystemName: name, CommonName: name, SubjectAlternativeName: []string{name}, CertificateAuthority: "lab",
 		HostPlatform: "fake", IPAddress: "192.0.2.1", Origin: "API"}
 	if err := st.CreateAsset(ctx, a); err != nil {
