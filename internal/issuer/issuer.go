@@ -35,6 +35,36 @@ type IssueOptions struct {
 	Profile string
 	// Replaces is the ARI certificate ID of the certificate this replaces.
 	Replaces string
+	// Resume is an order the CA created for this CSR during an earlier
+	// Issue that was interrupted (see OnOrder). Issue continues it —
+	// answers the challenges still pending, finalizes it, or downloads the
+	// certificate the CA already issued — and creates a new order only
+	// when the CA reports this one invalid or expired, or no longer knows
+	// it.
+	Resume *OrderRef
+	// OnOrder, when set, is called as soon as the CA has created an order,
+	// before any of its challenges is answered, so the caller can keep it
+	// and pass it back as Resume should this Issue be interrupted. When
+	// OnOrder fails, Issue stops there and returns its error.
+	OnOrder func(ctx context.Context, order OrderRef) error
+}
+
+// OrderRef names an order a CA created: what a caller keeps so that an
+// interrupted Issue is continued rather than ordered again. It is plain
+// data, meant to be stored as JSON.
+type OrderRef struct {
+	// URL is the order's URL at the CA.
+	URL string `json:"url"`
+	// Authorizations are the URLs of the order's authorizations.
+	Authorizations []string `json:"authorizations,omitempty"`
+	// Finalize is where the CSR is sent once every name is authorized.
+	Finalize string `json:"finalize,omitempty"`
+	// Replaces is the ARI certificate ID the order named in "replaces".
+	Replaces string `json:"replaces,omitempty"`
+	// Profile is the certificate profile the order asked for.
+	Profile string `json:"profile,omitempty"`
+	// Expires is when the CA forgets the order if it is not finished.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // RenewalInfo is a CA's suggested renewal window.
@@ -117,18 +147,49 @@ func (e *RefusedError) RateLimited() bool {
 	return e.Problem.Type == ProblemRateLimited
 }
 
-// RefusedReplaces reports whether the CA refused the order because of the
-// certificate it named in "replaces": one already replaced by another
-// order, or one the CA does not know (a malformed order whose detail
-// speaks of the replaced certificate). The same order without "replaces"
-// may then be accepted.
-func (e *RefusedError) RefusedReplaces() bool {
-	switch e.Problem.Type {
+// RefusedReplaces reports whether err is a CA refusing or failing an
+// order because of the certificate the order named in "replaces": one
+// already replaced by another order, one the CA does not know or cannot
+// find, or one another account ordered — whether the CA answered with a
+// 4xx or a 5xx. The same order without "replaces" may then be accepted.
+// A rate limit never counts: the order would be refused again.
+func RefusedReplaces(err error) bool {
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return refused.Problem.namesReplaced()
+	}
+	var down *UnavailableError
+	if errors.As(err, &down) && down.Problem != nil {
+		return down.Problem.namesReplaced()
+	}
+	return false
+}
+
+// replacedWords are how CAs' problem details speak of the certificate an
+// order replaces: RFC 9773's field and identifier, and the phrases of
+// Pebble ("could not find an order for the given certificate", "…the
+// certificate being replaced…", "…the new order and existing order must
+// match") and Boulder.
+var replacedWords = []string{
+	"replaces", "replaced", "replacement",
+	"certid", "cert id", "certificate id",
+	"given certificate", "original certificate", "existing order",
+}
+
+// namesReplaced reports whether p is about the certificate an order
+// replaces.
+func (p Problem) namesReplaced() bool {
+	switch p.Type {
 	case ProblemAlreadyReplaced:
 		return true
-	case ProblemMalformed:
-		detail := strings.ToLower(e.Problem.Detail)
-		return strings.Contains(detail, "replace") || strings.Contains(detail, "certid")
+	case ProblemRateLimited:
+		return false
+	}
+	detail := strings.ToLower(p.Detail)
+	for _, word := range replacedWords {
+		if strings.Contains(detail, word) {
+			return true
+		}
 	}
 	return false
 }
@@ -136,8 +197,11 @@ func (e *RefusedError) RefusedReplaces() bool {
 // UnavailableError is a CA that could not be reached or failed on its own
 // side (an HTTP 5xx): a fallback issuer may be tried.
 type UnavailableError struct {
-	CA  string
-	Err error
+	CA string
+	// Problem is the problem document of a CA that answered with a 5xx;
+	// nil when it could not be reached.
+	Problem *Problem
+	Err     error
 }
 
 func (e *UnavailableError) Error() string {

@@ -16,22 +16,23 @@ import (
 // again when it did not say (RFC 9773 suggests six hours).
 const defaultRecheck = 6 * time.Hour
 
-// order has ca sign the CSR. A renewal of a certificate ca issued names it
-// in "replaces" (RFC 9773 §5), which tells the CA the order is a renewal —
-// Let's Encrypt exempts such renewals from its rate limits. When the CA
-// refuses the order because of that field (the certificate was replaced
-// already, or the CA does not know it), the same order is placed once more
-// without it: the device still needs its certificate.
-func (rn *run) order(ctx context.Context, ca *CAProfile) ([]*x509.Certificate, error) {
-	opts := issuer.IssueOptions{Profile: ca.Profile, Replaces: rn.replaces(ca)}
-	if opts.Replaces != "" {
+// order has ca sign the CSR, continuing resume — an order ca created
+// before the rotation was interrupted — when there is one. A renewal of a
+// certificate ca issued names it in "replaces" (RFC 9773 §5), which tells
+// the CA the order is a renewal — Let's Encrypt exempts such renewals from
+// its rate limits. When the CA refuses or fails the order because of that
+// field (the certificate was replaced already, or the CA cannot find it),
+// the same order is placed once more without it: the device still needs
+// its certificate. A rate limit is not worked around this way.
+func (rn *run) order(ctx context.Context, ca *CAProfile, resume *issuer.OrderRef) ([]*x509.Certificate, error) {
+	opts := issuer.IssueOptions{Profile: ca.Profile, Replaces: rn.replaces(ca), Resume: resume, OnOrder: rn.keepOrder(ca.Name)}
+	if opts.Replaces != "" && resume == nil {
 		rn.logf(slog.LevelInfo, "the order replaces certificate %s (ACME ARI)", opts.Replaces)
 	}
 	chain, err := ca.Issuer.Issue(ctx, rn.csr, opts)
-	var refused *issuer.RefusedError
-	if opts.Replaces != "" && errors.As(err, &refused) && refused.RefusedReplaces() && ctx.Err() == nil {
+	if opts.Replaces != "" && issuer.RefusedReplaces(err) && ctx.Err() == nil {
 		rn.logf(slog.LevelWarn, "%v; ordering again without replacing certificate %s", err, opts.Replaces)
-		opts.Replaces = ""
+		opts.Replaces, opts.Resume = "", nil
 		chain, err = ca.Issuer.Issue(ctx, rn.csr, opts)
 	}
 	return chain, err

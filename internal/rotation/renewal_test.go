@@ -2,13 +2,16 @@ package rotation_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/issuer"
+	"github.com/ottr-go/ottr/internal/lab/pebble"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 )
@@ -210,4 +213,99 @@ func TestNoOrderGoesToACAThatIsHeldBack(t *testing.T) {
 	if a := getAsset(t, h); a.NextAttemptAt == nil || a.NextAttemptAt.Before(until) {
 		t.Errorf("next attempt %v, want no earlier than the hold's end %s", a.NextAttemptAt, until)
 	}
+}
+
+// rotateLab runs one forced rotation of h's asset to its end.
+func rotateLab(t *testing.T, h *labHarness) (store.Rotation, error) {
+	t.Helper()
+	ctx := context.Background()
+	runner := h.process(t, h.store).runner
+	rot, err := runner.Create(ctx, h.name, store.TriggerManual, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err = runner.Run(ctx, rot.ID)
+	if full, getErr := h.store.GetRotation(ctx, rot.ID); getErr == nil {
+		rot = full
+	}
+	return rot, err
+}
+
+// logSays reports whether a line of rot's log contains text.
+func logSays(rot store.Rotation, text string) bool {
+	for _, l := range rot.Log {
+		if strings.Contains(l.Message, text) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAReplacementOrderTheCAFailsForTheReplacedCertificateIsPlacedAgainWithoutIt(t *testing.T) {
+	h := newLabHarness(t)
+	if rot, err := rotateLab(t, h); err != nil {
+		t.Fatalf("first rotation: %s, %v", rot.State, err)
+	}
+	// A certificate of the CA's intermediate that the CA never issued, as
+	// when the CA has lost its records: it answers an order replacing it
+	// with a 500, "could not find an order for the given certificate".
+	a := getLabAsset(t, h)
+	aki, _, err := issuer.ParseCertID(a.RenewalCertID)
+	if err != nil {
+		t.Fatalf("the first rotation kept no certificate ID to replace: %v", err)
+	}
+	lost, err := issuer.CertID(&x509.Certificate{AuthorityKeyId: aki, SerialNumber: big.NewInt(0x7e57)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.RenewalCertID = lost
+	if err := h.store.UpdateAsset(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	before, replacedBefore := countAtCA(), len(labCA.Replaced())
+
+	rot, err := rotateLab(t, h)
+	if err != nil || rot.State != store.StateSucceeded {
+		t.Fatalf("state %s, err %v; want the order placed again without replaces", rot.State, err)
+	}
+	if got := countAtCA().since(before); got != (caCounts{orders: 1, issued: 1}) {
+		t.Errorf("the CA created %d orders and issued %d certificates, want 1 and 1", got.orders, got.issued)
+	}
+	if n := len(labCA.Replaced()) - replacedBefore; n != 0 {
+		t.Errorf("%d accepted orders named a replaced certificate, want none", n)
+	}
+	if !logSays(rot, "could not find an order for the given certificate") || !logSays(rot, "ordering again without replacing certificate "+lost) {
+		t.Errorf("the log does not say why the order was placed again: %+v", rot.Log)
+	}
+	h.checkServesTheCAsCertificate(t)
+}
+
+func TestARateLimitedReplacementOrderIsNotPlacedAgain(t *testing.T) {
+	h := newLabHarness(t)
+	if rot, err := rotateLab(t, h); err != nil {
+		t.Fatalf("first rotation: %s, %v", rot.State, err)
+	}
+	labCA.RefuseNewOrders(1, pebble.Problem{Status: 429, Type: issuer.ProblemRateLimited,
+		Detail: "too many certificates replaced for this account"})
+	before := countAtCA()
+
+	rot, err := rotateLab(t, h)
+	if err == nil || rot.State != store.StateFailed || !strings.Contains(rot.Error, "rateLimited") {
+		t.Fatalf("state %s, err %v; want the rate limit to fail the rotation", rot.State, err)
+	}
+	if got := countAtCA().since(before); got.orders != 0 {
+		t.Errorf("the CA created %d orders after a rate limit, want none", got.orders)
+	}
+	if logSays(rot, "ordering again") {
+		t.Error("a rate-limited order was placed again")
+	}
+}
+
+func getLabAsset(t *testing.T, h *labHarness) asset.Asset {
+	t.Helper()
+	a, err := h.store.GetAsset(context.Background(), h.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,7 +96,13 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 	rn := &run{r: r, rot: rot, asset: a}
 	defer rn.close()
 
-	if err := r.d.Store.UpdateRotationState(ctx, id, store.StateUpdate{State: store.StateRunning, Attempts: rot.Attempts}); err != nil {
+	if unreadable := checkJournal(rot); unreadable != nil {
+		return rn.finish(ctx, unreadable.Step, store.StateFailed, unreadable)
+	}
+	err = r.writeStore(ctx, id, "mark running", func(ctx context.Context) error {
+		return r.d.Store.UpdateRotationState(ctx, id, store.StateUpdate{State: store.StateRunning, Attempts: rot.Attempts})
+	})
+	if err != nil {
 		return rot, fmt.Errorf("rotation %d: mark running: %w", id, err)
 	}
 	if rot.Attempts > 1 {
@@ -146,7 +153,10 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 		}
 		entry := store.JournalEntry{Step: step, Output: raw, StartedAt: started, FinishedAt: r.d.Now()}
 		rn.flush(ctx)
-		if err := r.d.Store.AppendJournal(ctx, id, entry); err != nil {
+		err = r.writeStore(ctx, id, "journal "+step, func(ctx context.Context) error {
+			return r.d.Store.AppendJournal(ctx, id, entry)
+		})
+		if err != nil {
 			return rn.rot, fmt.Errorf("rotation %d: journal %s: %w", id, step, err)
 		}
 		rn.rot.Journal = append(rn.rot.Journal, entry)
@@ -171,14 +181,16 @@ func (rn *run) lastStep() string {
 // canSkip reports whether a journaled step's output can be reused. An issued
 // chain is reused while it is valid for at least the CA's minimum lifetime
 // from now — ordering again would spend rate limit and leave an unused
-// certificate behind; one that has aged out is ordered again.
+// certificate behind; one that has aged out is ordered again. An entry
+// that cannot be read is never a reason to do a step again: restore
+// reports it.
 func (rn *run) canSkip(step string, e store.JournalEntry) bool {
 	if step != StepIssue {
 		return true
 	}
 	var out issueOutput
 	if json.Unmarshal(e.Output, &out) != nil {
-		return false
+		return true
 	}
 	return rn.r.d.Now().Before(out.NotAfter.Add(-time.Hour))
 }
@@ -352,14 +364,28 @@ func (rn *run) generateCSR(ctx context.Context) (any, error) {
 
 // issue has the asset's CA sign the CSR. When that CA cannot be reached or
 // fails on its side, the route's fallback issuers are tried in turn; a CA
-// that refuses the order (rate limit, policy) is not worked around.
+// that refuses the order (rate limit, policy) is not worked around. An
+// order journaled before an interruption is continued at the CA that
+// created it, which is asked first: asking another would order a second
+// certificate.
 func (rn *run) issue(ctx context.Context) (any, error) {
+	pending, err := rn.journaledOrder()
+	if err != nil {
+		return nil, err
+	}
 	candidates := append([]string{rn.ca.Name}, rn.route.FallbackIssuers...)
+	if pending != nil {
+		if at := slices.Index(candidates, pending.CA); at >= 0 {
+			candidates = append([]string{pending.CA}, slices.Delete(candidates, at, at+1)...)
+		} else {
+			rn.logf(slog.LevelWarn, "order %s was created by CA %s, which the route no longer names; it is left unfinished", pending.URL, pending.CA)
+			pending = nil
+		}
+	}
 	var unavailable []error
-	for i, name := range candidates {
+	for _, name := range candidates {
 		ca := rn.ca
-		if i > 0 {
-			var err error
+		if name != rn.ca.Name {
 			if ca, err = rn.r.d.CAs(name); err != nil {
 				unavailable = append(unavailable, err)
 				continue
@@ -368,17 +394,28 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 				rn.logf(slog.LevelWarn, "fallback CA %s does not allow %s keys (key_types %s); skipped", name, rn.keyType(), strings.Join(ca.KeyTypes, ", "))
 				continue
 			}
+		}
+		var resume *issuer.OrderRef
+		switch {
+		case pending != nil && pending.CA == ca.Name:
+			resume = &pending.OrderRef
+			rn.logf(slog.LevelInfo, "continuing order %s, which CA %s created before the rotation was interrupted", resume.URL, ca.Name)
+		case name != rn.ca.Name:
 			rn.logf(slog.LevelWarn, "trying fallback CA %s", name)
 		}
-		if err := rn.heldBack(ca.Name); err != nil {
-			if i == 0 {
-				return nil, err
+		// A hold keeps new orders from a rate-limiting CA; continuing one
+		// it already created places none.
+		if resume == nil {
+			if err := rn.heldBack(ca.Name); err != nil {
+				if name == rn.ca.Name {
+					return nil, err
+				}
+				rn.logf(slog.LevelWarn, "%v; skipped", err)
+				unavailable = append(unavailable, err)
+				continue
 			}
-			rn.logf(slog.LevelWarn, "%v; skipped", err)
-			unavailable = append(unavailable, err)
-			continue
 		}
-		chain, err := rn.order(ctx, ca)
+		chain, err := rn.order(ctx, ca, resume)
 		var down *issuer.UnavailableError
 		if errors.As(err, &down) && ctx.Err() == nil {
 			rn.logf(slog.LevelWarn, "%v", err)
@@ -547,7 +584,12 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 		rn.logf(slog.LevelInfo, "rotation succeeded")
 	}
 	rn.flush(ctx)
-	if err := rn.r.d.Store.UpdateRotationState(ctx, rn.rot.ID, store.StateUpdate{State: state, Attempts: rn.rot.Attempts, Error: msg}); err != nil {
+	writeCtx, cancel := context.WithTimeout(ctx, finalWriteTimeout)
+	defer cancel()
+	err := rn.r.writeStore(writeCtx, rn.rot.ID, "record state "+state, func(ctx context.Context) error {
+		return rn.r.d.Store.UpdateRotationState(ctx, rn.rot.ID, store.StateUpdate{State: state, Attempts: rn.rot.Attempts, Error: msg})
+	})
+	if err != nil {
 		return rn.rot, fmt.Errorf("rotation %d: record state %s: %w", rn.rot.ID, state, err)
 	}
 	rot, err := rn.r.d.Store.GetRotation(ctx, rn.rot.ID)

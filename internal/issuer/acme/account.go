@@ -14,7 +14,6 @@ import (
 	"io/fs"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
-	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
 )
 
@@ -129,14 +128,14 @@ func (s storedAccount) encode() ([]byte, error) {
 // up (the CA may have forgotten it, as the lab's does on restart) and
 // registers it when the CA does not know it. The result is saved when it
 // differs from what was stored.
-func ensureAccount(ctx context.Context, cfg Config, client *lego.Client, u *user, stored *storedAccount) error {
-	acct, err := client.Registration.ResolveAccountByKey(ctx)
+func ensureAccount(ctx context.Context, cfg Config, reg *registration.Registrar, u *user, stored *storedAccount) error {
+	acct, err := reg.ResolveAccountByKey(ctx)
 	if err != nil {
 		var problem *legoacme.ProblemDetails
 		if !errors.As(err, &problem) || problem.Type != legoacme.AccountDoesNotExistErrorType {
 			return fmt.Errorf("acme: look up account: %w", err)
 		}
-		acct, err = register(ctx, cfg, client)
+		acct, err = register(ctx, cfg, reg)
 		if err != nil {
 			return err
 		}
@@ -161,9 +160,9 @@ func ensureAccount(ctx context.Context, cfg Config, client *lego.Client, u *user
 	return nil
 }
 
-func register(ctx context.Context, cfg Config, client *lego.Client) (*legoacme.ExtendedAccount, error) {
+func register(ctx context.Context, cfg Config, reg *registration.Registrar) (*legoacme.ExtendedAccount, error) {
 	if cfg.EAB != nil {
-		acct, err := client.Registration.RegisterWithExternalAccountBinding(ctx, registration.RegisterEABOptions{
+		acct, err := reg.RegisterWithExternalAccountBinding(ctx, registration.RegisterEABOptions{
 			TermsOfServiceAgreed: true,
 			Kid:                  cfg.EAB.KID,
 			HmacEncoded:          cfg.EAB.HMACKey,
@@ -173,7 +172,7 @@ func register(ctx context.Context, cfg Config, client *lego.Client) (*legoacme.E
 		}
 		return acct, nil
 	}
-	acct, err := client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
+	acct, err := reg.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
 	if err != nil {
 		return nil, fmt.Errorf("acme: register account: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -27,8 +28,9 @@ import (
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/certcrypto"
-	"github.com/go-acme/lego/v5/certificate"
-	"github.com/go-acme/lego/v5/lego"
+	"github.com/go-acme/lego/v5/challenge"
+	"github.com/go-acme/lego/v5/challenge/resolver"
+	"github.com/go-acme/lego/v5/registration"
 
 	"github.com/ottr-go/ottr/internal/issuer"
 )
@@ -78,7 +80,7 @@ type EAB struct {
 const (
 	userAgent = "ottr"
 	// certificateTimeout bounds the wait for the CA to issue once the order
-	// is finalized; lego polls every 1/60th of it.
+	// is finalized; the order is polled every 1/60th of it, as lego does.
 	certificateTimeout = 30 * time.Second
 	// defaultARIRetry is RFC 9773's suggestion when the CA gives no
 	// Retry-After.
@@ -116,10 +118,14 @@ func (c Config) validate() error {
 // Issuer orders certificates from one ACME CA profile. It is safe for
 // concurrent use: every Issue is its own order.
 type Issuer struct {
-	name   string
-	cfg    Config
-	log    *slog.Logger
-	client *lego.Client
+	name string
+	cfg  Config
+	log  *slog.Logger
+	core *api.Core
+	// prober answers an order's challenges with the DNS-01 solver.
+	prober *resolver.Prober
+	// provider writes and removes challenge records.
+	provider challenge.Provider
 }
 
 var _ issuer.Issuer = (*Issuer)(nil)
@@ -139,27 +145,28 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	legoCfg := &lego.Config{
-		CADirURL:    cfg.DirectoryURL,
-		User:        u,
-		UserAgent:   userAgent,
-		HTTPClient:  cmp.Or(cfg.HTTPClient, defaultHTTPClient(cfg.RootPool)),
-		Certificate: lego.CertificateConfig{Timeout: certificateTimeout},
-	}
-	// lego reads the directory here, bounded by the HTTP client's timeout
-	// rather than ctx.
-	client, err := lego.NewClient(legoCfg)
+	// The pieces lego.NewClient assembles, kept here because Issue drives
+	// orders through the core itself. lego reads the directory here,
+	// bounded by the HTTP client's timeout rather than ctx.
+	core, err := api.New(cmp.Or(cfg.HTTPClient, defaultHTTPClient(cfg.RootPool)), userAgent, cfg.DirectoryURL, "", u.key)
 	if err != nil {
-		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, err)
-	}
-	if err := client.Challenge.SetDNS01Provider(provider, challengeOptions(cfg.DNS01)...); err != nil {
-		return nil, fmt.Errorf("acme: %s: dns-01 solver: %w", cfg.Name, err)
-	}
-	if err := ensureAccount(ctx, cfg, client, u, stored); err != nil {
 		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, trimPrefix(err))
 	}
-	return &Issuer{name: cfg.Name, cfg: cfg, log: cfg.Logger.With("ca", cfg.Name), client: client}, nil
+	solvers := resolver.NewSolversManager(core)
+	if err := solvers.SetDNS01Provider(provider, challengeOptions(cfg.DNS01)...); err != nil {
+		return nil, fmt.Errorf("acme: %s: dns-01 solver: %w", cfg.Name, err)
+	}
+	if err := ensureAccount(ctx, cfg, registration.NewRegistrar(core, u), u, stored); err != nil {
+		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, trimPrefix(err))
+	}
+	return &Issuer{
+		name:     cfg.Name,
+		cfg:      cfg,
+		log:      cfg.Logger.With("ca", cfg.Name),
+		core:     core,
+		prober:   resolver.NewProber(solvers),
+		provider: provider,
+	}, nil
 }
 
 func defaultHTTPClient(roots *x509.CertPool) *http.Client {
@@ -181,7 +188,8 @@ func (i *Issuer) Name() string { return i.name }
 
 // Issue orders a certificate for the names in csr (its common name and
 // DNS names), solves each name's DNS-01 challenge in the delegate zone,
-// and returns the chain, leaf first. The CSR's subject is kept.
+// and returns the chain, leaf first. The CSR's subject is kept. With
+// o.Resume it continues that order instead (see issuer.IssueOptions).
 func (i *Issuer) Issue(ctx context.Context, csr *x509.CertificateRequest, o issuer.IssueOptions) ([]*x509.Certificate, error) {
 	if csr == nil {
 		return nil, fmt.Errorf("acme: %s: issue: no CSR", i.name)
@@ -197,18 +205,11 @@ func (i *Issuer) Issue(ctx context.Context, csr *x509.CertificateRequest, o issu
 	log := i.log.With("names", names, "profile", profile)
 	started := i.cfg.Now()
 
-	res, err := i.client.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{
-		CSR:              csr,
-		Bundle:           true,
-		PreferredChain:   i.cfg.PreferredChain,
-		EnableCommonName: true,
-		Profile:          profile,
-		ReplacesCertID:   o.Replaces,
-	})
+	bundle, err := i.obtain(ctx, csr, names, profile, o)
 	if err != nil {
 		return nil, fmt.Errorf("acme: %s: issue for %s: %w", i.name, strings.Join(names, ", "), i.classify(err))
 	}
-	chain, err := parseChain(res.Certificate)
+	chain, err := parseChain(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("acme: %s: issue for %s: %w", i.name, strings.Join(names, ", "), err)
 	}
@@ -255,35 +256,38 @@ func (i *Issuer) RenewalWindow(ctx context.Context, leaf, _ *x509.Certificate) (
 	if leaf == nil {
 		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info: no certificate", i.name)
 	}
-	return i.renewalInfo(ctx, leaf)
+	certID, err := api.MakeARICertID(leaf)
+	if err != nil {
+		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: %w", i.name, leaf.SerialNumber.Text(16), err)
+	}
+	return i.renewalInfo(ctx, certID, leaf.SerialNumber)
 }
 
 // RenewalInfo asks the CA's ARI endpoint when the certificate with ARI
 // certificate ID certID (see issuer.CertID) should be renewed.
 func (i *Issuer) RenewalInfo(ctx context.Context, certID string) (issuer.RenewalInfo, error) {
-	aki, serial, err := issuer.ParseCertID(certID)
+	_, serial, err := issuer.ParseCertID(certID)
 	if err != nil {
 		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info: %w", i.name, err)
 	}
-	// lego asks by certificate and uses only the two fields the ID is made
-	// of, so a certificate holding just those stands for the real one.
-	return i.renewalInfo(ctx, &x509.Certificate{AuthorityKeyId: aki, SerialNumber: serial})
+	return i.renewalInfo(ctx, certID, serial)
 }
 
-// renewalInfo asks about cert. RetryAfter is when the CA said to ask
-// again, or six hours from now (RFC 9773's suggestion) when it did not.
-func (i *Issuer) renewalInfo(ctx context.Context, cert *x509.Certificate) (issuer.RenewalInfo, error) {
-	info, err := i.client.Certificate.GetRenewalInfo(ctx, cert)
+// renewalInfo asks about the certificate certID names. RetryAfter is when
+// the CA said to ask again, or six hours from now (RFC 9773's suggestion)
+// when it did not.
+func (i *Issuer) renewalInfo(ctx context.Context, certID string, serial *big.Int) (issuer.RenewalInfo, error) {
+	info, err := i.core.Certificates.GetRenewalInfo(ctx, certID)
 	if errors.Is(err, api.ErrNoARI) {
 		return issuer.RenewalInfo{}, issuer.ErrNoRenewalInfo
 	}
 	if err != nil {
-		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: %w", i.name, cert.SerialNumber.Text(16), trimPrefix(err))
+		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: %w", i.name, serial.Text(16), trimPrefix(err))
 	}
 	w := info.SuggestedWindow
 	if !w.Start.Before(w.End) {
 		return issuer.RenewalInfo{}, fmt.Errorf("acme: %s: renewal info for serial %s: the window [%s, %s] is empty",
-			i.name, cert.SerialNumber.Text(16), w.Start, w.End)
+			i.name, serial.Text(16), w.Start, w.End)
 	}
 	retry := info.RetryAfter
 	if retry <= 0 {
@@ -312,6 +316,10 @@ func CertID(leaf *x509.Certificate) (string, error) {
 // could not be reached or failed on its side, so callers can honour
 // Retry-After and fall back to another CA only when that can help.
 func (i *Issuer) classify(err error) error {
+	var caller *callerError
+	if errors.As(err, &caller) {
+		return caller
+	}
 	var limited *legoacme.RateLimitedError
 	var problem *legoacme.ProblemDetails
 	var urlErr *url.Error
@@ -324,7 +332,8 @@ func (i *Issuer) classify(err error) error {
 		}
 		return refused
 	case errors.As(err, &problem) && problem.HTTPStatus >= 500:
-		return &issuer.UnavailableError{CA: i.name, Err: trimPrefix(err)}
+		p := problemOf(problem)
+		return &issuer.UnavailableError{CA: i.name, Problem: &p, Err: trimPrefix(err)}
 	case errors.As(err, &problem):
 		return &issuer.RefusedError{CA: i.name, Problem: problemOf(problem), Err: trimPrefix(err)}
 	case errors.As(err, &urlErr), errors.As(err, &netErr):

@@ -4,7 +4,8 @@
 //
 // Pebble's validation authority starts goroutines it never stops and is
 // tuned through environment variables, so start one CA per process (tests:
-// in TestMain) and share it.
+// in TestMain) and share it. The lab mends one Pebble fault on the way in:
+// see fileUnderDERSerial.
 package pebble
 
 import (
@@ -120,6 +121,7 @@ type CA struct {
 	db     *db.MemoryStore
 	server *http.Server
 	orders atomic.Int64
+	issued atomic.Int64
 	// refusals answers the next new-order requests with a problem.
 	refusals atomic.Pointer[refusal]
 	// ariRetryAfter, when positive, replaces the Retry-After of renewal
@@ -131,6 +133,8 @@ type CA struct {
 	// unused are the connections that have not sent a request yet.
 	unusedMu sync.Mutex
 	unused   map[net.Conn]struct{}
+	// afterAnswer is told of every request the CA has handled.
+	afterAnswer atomic.Pointer[func(path string)]
 	// validationTime is Config.ValidationTime, in nanoseconds.
 	validationTime atomic.Int64
 	served         chan error
@@ -140,6 +144,7 @@ type CA struct {
 // The Pebble paths ottr watches; Pebble does not export them.
 const (
 	newOrderPath    = "/order-plz"
+	orderPath       = "/my-order/"
 	challengePath   = "/chalZ/"
 	renewalInfoPath = "/draft-ietf-acme-ari-03/renewalInfo/"
 )
@@ -272,6 +277,9 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		// lab of thousands of devices safe.
 		c.serial.Lock()
 		defer c.serial.Unlock()
+		if after := c.afterAnswer.Load(); after != nil {
+			defer (*after)(r.URL.Path)
+		}
 		if r.Method != http.MethodPost {
 			if secs := c.ariRetryAfter.Load(); secs > 0 && strings.HasPrefix(r.URL.Path, renewalInfoPath) {
 				w = &statusRecorder{ResponseWriter: w, forceRetryAfter: strconv.FormatInt(secs, 10)}
@@ -285,6 +293,7 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		var replaces string
 		if r.URL.Path == newOrderPath {
 			replaces = peekReplaces(r)
+			c.fileUnderDERSerial(replaces)
 		}
 		if c.challengePending(r.URL.Path) {
 			c.startValidation(next, w, r)
@@ -458,6 +467,22 @@ func (c *CA) IssuanceRootsPEM(ctx context.Context) ([]byte, error) {
 
 // Orders is the number of orders the CA has accepted.
 func (c *CA) Orders() int { return int(c.orders.Load()) }
+
+// Issued is the number of certificates the CA has issued.
+func (c *CA) Issued() int { return int(c.issued.Load()) }
+
+// AfterAnswer calls f with the path of every request the CA has handled,
+// once it has done the request's work (validated a challenge, issued a
+// finalized order's certificate), before the next request is handled. A
+// test stops a client there to play a process killed at that point. nil
+// stops the calls.
+func (c *CA) AfterAnswer(f func(path string)) {
+	if f == nil {
+		c.afterAnswer.Store(nil)
+		return
+	}
+	c.afterAnswer.Store(&f)
+}
 
 // SetRenewalWindow makes the CA's ARI answer for leaf suggest
 // [start, end], e.g. to open the window early in a test.

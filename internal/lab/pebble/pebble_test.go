@@ -238,10 +238,13 @@ func TestIssuance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := testCA.Orders()
+			before, issuedBefore := testCA.Orders(), testCA.Issued()
 			chain := issue(t, tt.profile, "dev1.lab.ottr.test", "www.dev1.lab.ottr.test")
 			if got := testCA.Orders() - before; got != 1 {
 				t.Errorf("Orders grew by %d, want 1", got)
+			}
+			if got := testCA.Issued() - issuedBefore; got != 1 {
+				t.Errorf("Issued grew by %d, want 1", got)
 			}
 			leaf := chain[0]
 			verifiesTo(t, chain, "www.dev1.lab.ottr.test")

@@ -174,7 +174,7 @@ func (c *CA) awaitIssuance(orderID string) {
 		return
 	}
 	var replaced string
-	await(func() bool {
+	issued := await(func() bool {
 		order.RLock()
 		cert, replaces := order.CertificateObject, order.Replaces
 		order.RUnlock()
@@ -187,6 +187,9 @@ func (c *CA) awaitIssuance(orderID string) {
 		replaced = serialHex(replaces)
 		return true
 	})
+	if issued {
+		c.issued.Add(1)
+	}
 	if replaced == "" {
 		return
 	}
@@ -203,7 +206,9 @@ func (c *CA) awaitIssuance(orderID string) {
 }
 
 // serialHex is the serial of an ARI certificate ID (base64url key
-// identifier "." base64url serial), as Pebble files certificates.
+// identifier "." base64url serial) in hex, as Pebble looks the replaced
+// certificate's order up: with DER's leading zero byte, if the serial has
+// one (see fileUnderDERSerial).
 func serialHex(certID string) string {
 	_, serial, ok := strings.Cut(certID, ".")
 	if !ok {
@@ -217,10 +222,16 @@ func serialHex(certID string) string {
 }
 
 // await polls done, quickly at first, until it is true or settleTimeout
-// passes.
-func await(done func() bool) {
+// passes, and reports whether it came true.
+func await(done func() bool) bool {
 	deadline := time.Now().Add(settleTimeout)
-	for wait := 50 * time.Microsecond; !done() && time.Now().Before(deadline); wait = min(2*wait, 5*time.Millisecond) {
+	for wait := 50 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+		if done() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 		time.Sleep(wait)
 	}
 }
