@@ -16,6 +16,7 @@ func TestConformance(t *testing.T) {
 			drivertest.Run(t, drivertest.Harness{
 				Driver: New(Config{}),
 				Sign:   ca.Sign,
+				AimAt:  drivertest.AimByAPIPort,
 				NewDevice: func(t *testing.T) *drivertest.Device {
 					f := newFixture(t, ca, labbigip.Config{Target: target})
 					return &drivertest.Device{

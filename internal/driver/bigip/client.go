@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // client is a small typed client for the iControl REST calls the driver
@@ -79,7 +81,7 @@ func newClient(addr string, tlsConfig *tls.Config, timeout time.Duration, userna
 	}
 	return &client{
 		base:     "https://" + addr,
-		http:     &http.Client{Transport: transport, Timeout: timeout},
+		http:     driver.NewHTTPClient(transport, timeout),
 		username: username,
 		password: password,
 		provider: provider,
@@ -174,7 +176,10 @@ func (c *client) send(ctx context.Context, r request) error {
 	for attempt := 1; ; attempt++ {
 		status, respBody, err := c.roundTrip(ctx, r, payload)
 		if err != nil {
-			if r.method == http.MethodGet && attempt < getAttempts && ctx.Err() == nil {
+			// A redirect is an answer, not a lost connection: asking
+			// again gets it again.
+			var redirect *driver.RedirectError
+			if r.method == http.MethodGet && attempt < getAttempts && ctx.Err() == nil && !errors.As(err, &redirect) {
 				c.log.Debug("bigip: retrying after a transport error", "path", r.display, "attempt", attempt, "error", err)
 				if werr := sleep(ctx, backoff(attempt)); werr != nil {
 					return fmt.Errorf("%s %s: %w", r.method, r.display, werr)

@@ -2,12 +2,8 @@ package bigip
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"os"
@@ -82,29 +78,11 @@ func newCA(t testing.TB) *drivertest.TestCA {
 // issueInitial makes the device's factory certificate, signed by ca.
 func issueInitial(t testing.TB, ca *drivertest.TestCA, name string) *tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := ca.Certificate(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.Sign(context.Background(), csr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
-	for _, c := range chain {
-		out.Certificate = append(out.Certificate, c.Raw)
-	}
-	return out
+	return cert
 }
 
 func writeRoot(t testing.TB, root *x509.Certificate) string {

@@ -8,8 +8,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"time"
 )
 
@@ -67,7 +69,8 @@ func NewTestCA() (*TestCA, error) {
 }
 
 // Sign checks the CSR's signature and returns a chain for it, leaf first:
-// the leaf carries the CSR's common name, DNS names and public key.
+// the leaf carries the CSR's common name, DNS names, IP addresses and
+// public key.
 func (ca *TestCA) Sign(_ context.Context, csr *x509.CertificateRequest) ([]*x509.Certificate, error) {
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("drivertest: CSR signature: %w", err)
@@ -75,6 +78,7 @@ func (ca *TestCA) Sign(_ context.Context, csr *x509.CertificateRequest) ([]*x509
 	leaf, err := createCertificate(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: csr.Subject.CommonName},
 		DNSNames:    csr.DNSNames,
+		IPAddresses: csr.IPAddresses,
 		NotBefore:   ca.now().Add(-time.Minute),
 		NotAfter:    ca.now().Add(ca.leafLifetime),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
@@ -84,6 +88,44 @@ func (ca *TestCA) Sign(_ context.Context, csr *x509.CertificateRequest) ([]*x509
 		return nil, fmt.Errorf("drivertest: sign: %w", err)
 	}
 	return []*x509.Certificate{leaf, ca.intermediate}, nil
+}
+
+// Certificate returns a certificate for names, the first its common name,
+// with its chain and a new ECDSA P-256 key: what a device serves before any
+// rotation. Names that are IP addresses become IP SANs.
+func (ca *TestCA) Certificate(ctx context.Context, names ...string) (*tls.Certificate, error) {
+	if len(names) == 0 {
+		return nil, errors.New("drivertest: a certificate needs a name")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("drivertest: key: %w", err)
+	}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, fmt.Errorf("drivertest: CSR: %w", err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("drivertest: CSR: %w", err)
+	}
+	chain, err := ca.Sign(ctx, csr)
+	if err != nil {
+		return nil, err
+	}
+	cert := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, c := range chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	return cert, nil
 }
 
 // Roots returns a pool holding the CA's root, to verify its chains.

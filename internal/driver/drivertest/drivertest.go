@@ -1,8 +1,8 @@
 // Package drivertest is the conformance suite every driver runs against an
 // emulator of its device: the CSR carries what was asked, no private key
 // leaves the device, an installed chain is what the device serves, rollback
-// brings the old certificate back, installs can be repeated, and errors never
-// carry credentials.
+// brings the old certificate back, installs can be repeated, errors never
+// carry credentials, and no credential follows a redirect.
 package drivertest
 
 import (
@@ -34,6 +34,11 @@ type Harness struct {
 	// Sign turns a CSR into a chain, leaf first. Nil: a TestCA made for
 	// the run signs.
 	Sign func(ctx context.Context, csr *x509.CertificateRequest) ([]*x509.Certificate, error)
+	// AimAt returns a device's target pointed at e instead: its address,
+	// port or endpoint, and a ca_file that trusts e. Drivers that speak
+	// HTTP set it (AimByAPIPort suits most), so the suite checks that no
+	// credential follows a redirect (RunRedirects); nil skips that check.
+	AimAt func(target driver.Target, e Endpoint) driver.Target
 }
 
 // Device is one running emulated device, as the suite sees it.
@@ -86,6 +91,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("finalizing keeps the new certificate served and can be repeated", s.finalize)
 	t.Run("wrong credentials fail without the secret in the error", s.wrongCredentials)
 	t.Run("a failed install keeps the previous certificate served", s.failedInstall)
+	t.Run("no credential follows a redirect", s.redirects)
 }
 
 type suite struct{ h Harness }

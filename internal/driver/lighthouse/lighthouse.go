@@ -163,14 +163,8 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 		transport: transport,
 		log:       log,
 		client: &client{
-			base: url.URL{Scheme: "https", Host: addr, Path: apiBase},
-			http: &http.Client{
-				Transport: transport,
-				Timeout:   d.cfg.RequestTimeout,
-				// The session token rides in a header; follow no
-				// redirect to wherever the appliance points.
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			},
+			base:     url.URL{Scheme: "https", Host: addr, Path: apiBase},
+			http:     driver.NewHTTPClient(transport, d.cfg.RequestTimeout),
 			username: c.Username,
 			password: c.Password,
 			log:      log,

@@ -2,12 +2,7 @@ package lighthouse
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"log/slog"
@@ -53,27 +48,13 @@ func newCA(t testing.TB) *drivertest.TestCA {
 func newFixture(t testing.TB, ca *drivertest.TestCA, cfg lablh.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: applianceName}, DNSNames: []string{applianceName},
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.Sign(ctx, csr)
+	initial, err := ca.Certificate(ctx, applianceName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Name = applianceName
 	cfg.Username, cfg.Password = adminUser, adminPassword
-	cfg.InitialCertificate = &tls.Certificate{Certificate: [][]byte{chain[0].Raw, chain[1].Raw}, PrivateKey: key, Leaf: chain[0]}
+	cfg.InitialCertificate = initial
 	dev, err := lablh.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +116,7 @@ func TestConformance(t *testing.T) {
 	drivertest.Run(t, drivertest.Harness{
 		Driver: New(Config{}),
 		Sign:   ca.Sign,
+		AimAt:  drivertest.AimByAPIPort,
 		NewDevice: func(t *testing.T) *drivertest.Device {
 			f := newFixture(t, ca, lablh.Config{})
 			return &drivertest.Device{

@@ -15,6 +15,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // maxResponse bounds an answer read into memory; a saved configuration of a
@@ -64,7 +66,7 @@ func newClient(host string, port int, caFile, serverName string, timeout time.Du
 	}
 	return &client{
 		endpoint:  (&url.URL{Scheme: "https", Host: net.JoinHostPort(host, fmt.Sprint(port)), Path: "/api/"}).String(),
-		http:      &http.Client{Transport: transport, Timeout: timeout},
+		http:      driver.NewHTTPClient(transport, timeout),
 		transport: transport,
 	}, nil
 }

@@ -2,12 +2,8 @@ package panos
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"log/slog"
 	"maps"
@@ -83,27 +79,9 @@ func (f *fixture) withOptions(extra map[string]any) driver.Target {
 // key held here: the device's certificate before any rotation.
 func signedCertificate(t testing.TB, ca *drivertest.TestCA, name string) *tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := ca.Certificate(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.Sign(context.Background(), csr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
-	for _, c := range chain {
-		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
 	return cert
 }
@@ -180,6 +158,7 @@ func TestConformance(t *testing.T) {
 	drivertest.Run(t, drivertest.Harness{
 		Driver: newDriver(),
 		Sign:   ca.Sign,
+		AimAt:  drivertest.AimByAPIPort,
 		NewDevice: func(t *testing.T) *drivertest.Device {
 			f := newFixture(t, ca, labpanos.Config{})
 			return &drivertest.Device{

@@ -48,7 +48,11 @@ func newAWSClient(ctx context.Context, o *options, c driver.Credentials, httpTim
 			return nil, err
 		}
 	}
-	httpClient := awshttp.NewBuildableClient().WithTimeout(httpTimeout).WithTransportOptions(func(tr *http.Transport) {
+	// The default chain adds AWS_CA_BUNDLE to a BuildableClient only. The
+	// credential providers it makes (instance role, SSO, assumed roles)
+	// keep that client to reach AWS; the SSM and EC2 calls to the route's
+	// endpoint go through the drivers' client below.
+	buildable := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		if tr.TLSClientConfig == nil {
 			tr.TLSClientConfig = &tls.Config{}
 		}
@@ -68,19 +72,25 @@ func newAWSClient(ctx context.Context, o *options, c driver.Credentials, httpTim
 		cfg = aws.Config{
 			Region:      o.Region,
 			Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(c.Username, c.Password, "")),
-			HTTPClient:  httpClient,
 			Retryer:     newRetryer,
 		}
 	default:
 		var err error
 		cfg, err = awsconfig.LoadDefaultConfig(ctx,
 			awsconfig.WithRegion(o.Region),
-			awsconfig.WithHTTPClient(httpClient),
+			awsconfig.WithHTTPClient(buildable),
 			awsconfig.WithRetryer(newRetryer))
 		if err != nil {
 			return nil, fmt.Errorf("credentials: the default AWS credential chain: %w", err)
 		}
+		if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+			buildable = b
+		}
 	}
+	// The SDK's own client follows 307 and 308 to any host, sending the
+	// signed request again: SSM and EC2 get the drivers' client over the
+	// SDK's transport instead.
+	cfg.HTTPClient = driver.NewHTTPClient(buildable.GetTransport(), httpTimeout)
 	ec2API, err := newEC2Client(cfg, o.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("ec2 endpoint: %w", err)
@@ -98,21 +108,25 @@ func newAWSClient(ctx context.Context, o *options, c driver.Credentials, httpTim
 
 // newRetryer is the SDK's standard retryer, which retries throttling,
 // server and connection errors with backoff, except that a certificate
-// that does not verify is final: trying again only delays the error.
+// that does not verify and a redirect are final: trying again only delays
+// the error.
 func newRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxAttempts
-		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(certificateError)}, o.Retryables...)
+		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(finalError)}, o.Retryables...)
 	})
 }
 
-// certificateError says "do not retry" for TLS certificate failures.
-func certificateError(err error) aws.Ternary {
+// finalError says "do not retry" for TLS certificate failures and for
+// redirects, which the SDK would otherwise retry as failures to send.
+func finalError(err error) aws.Ternary {
 	var verifyErr *tls.CertificateVerificationError
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
-	if errors.As(err, &verifyErr) || errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+	var redirect *driver.RedirectError
+	if errors.As(err, &verifyErr) || errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &redirect) {
 		return aws.FalseTernary
 	}
 	return aws.UnknownTernary

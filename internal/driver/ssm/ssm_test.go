@@ -3,6 +3,7 @@ package ssm
 import (
 	"context"
 	"crypto/x509"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,19 +160,48 @@ func (f *fixture) served(t testing.TB) []*x509.Certificate {
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, drivertest.Harness{
-		Driver: newTestDriver(),
-		NewDevice: func(t *testing.T) *drivertest.Device {
-			f := newFixture(t)
-			return &drivertest.Device{
-				Target:      f.target,
-				Credentials: f.creds,
-				Served: func(ctx context.Context) ([]*x509.Certificate, error) {
-					return drivertest.ServedChain(ctx, f.inst.TLSAddr(), f.target.Asset.CommonName)
-				},
-				PrivateKeyExported: f.inst.PrivateKeyExported,
-				FailInstalls:       f.inst.FailInstalls,
-				FailureMessage:     f.inst.FailureMessage(),
-			}
+		Driver:    newTestDriver(),
+		NewDevice: newConformanceDevice,
+		AimAt:     aimAtEndpoint,
+	})
+}
+
+// TestNoCredentialFollowsARedirectOfTheSSMEndpoint runs the suite's
+// redirect checks through the SDK's SSM client: the conformance run finds
+// the instance by its Name tag, so its first call is the hand-written EC2
+// DescribeInstances; with the instance ID taken from the asset, the first
+// call is SendCommand.
+func TestNoCredentialFollowsARedirectOfTheSSMEndpoint(t *testing.T) {
+	drivertest.RunRedirects(t, drivertest.Harness{
+		Driver:    newTestDriver(),
+		NewDevice: newConformanceDevice,
+		AimAt: func(target driver.Target, e drivertest.Endpoint) driver.Target {
+			target = aimAtEndpoint(target, e)
+			target.Options["instance_id_from"] = "asset-field"
+			target.Asset.Labels = map[string]string{"instance_id": "i-0123456789abcdef0"}
+			return target
 		},
 	})
+}
+
+func newConformanceDevice(t *testing.T) *drivertest.Device {
+	f := newFixture(t)
+	return &drivertest.Device{
+		Target:      f.target,
+		Credentials: f.creds,
+		Served: func(ctx context.Context) ([]*x509.Certificate, error) {
+			return drivertest.ServedChain(ctx, f.inst.TLSAddr(), f.target.Asset.CommonName)
+		},
+		PrivateKeyExported: f.inst.PrivateKeyExported,
+		FailInstalls:       f.inst.FailInstalls,
+		FailureMessage:     f.inst.FailureMessage(),
+	}
+}
+
+// aimAtEndpoint points the route's endpoint, for both SSM and EC2, at e.
+func aimAtEndpoint(target driver.Target, e drivertest.Endpoint) driver.Target {
+	target.Options = maps.Clone(target.Options)
+	target.Options["endpoint"] = e.URL
+	target.Options["ca_file"] = e.CAFile
+	return target
 }
