@@ -63,14 +63,15 @@ type LoginLimits struct {
 }
 
 // Defaults of LoginLimits.
-var (
-	DefaultLoginAddressRate     = Rate{Burst: 10, Every: 12 * time.Second}
-	DefaultLoginUserAddressRate = Rate{Burst: 5, Every: time.Minute}
-	DefaultLoginUserRate        = Rate{Burst: 10, Every: 12 * time.Second}
+const (
+	DefaultLoginAddressBurst     = 10
+	DefaultLoginAddressEvery     = 12 * time.Second
+	DefaultLoginUserAddressBurst = 5
+	DefaultLoginUserAddressEvery = time.Minute
+	DefaultLoginUserBurst        = 10
+	DefaultLoginUserEvery        = 12 * time.Second
+	DefaultLoginFailureMemory    = 15 * time.Minute
 )
-
-// DefaultLoginFailureMemory is LoginLimits.FailureMemory's default.
-const DefaultLoginFailureMemory = 15 * time.Minute
 
 func (r Rate) orDefault(def Rate) Rate {
 	if r.Burst <= 0 {
@@ -83,9 +84,9 @@ func (r Rate) orDefault(def Rate) Rate {
 }
 
 func (l LoginLimits) withDefaults() LoginLimits {
-	l.Address = l.Address.orDefault(DefaultLoginAddressRate)
-	l.UserAddress = l.UserAddress.orDefault(DefaultLoginUserAddressRate)
-	l.User = l.User.orDefault(DefaultLoginUserRate)
+	l.Address = l.Address.orDefault(Rate{DefaultLoginAddressBurst, DefaultLoginAddressEvery})
+	l.UserAddress = l.UserAddress.orDefault(Rate{DefaultLoginUserAddressBurst, DefaultLoginUserAddressEvery})
+	l.User = l.User.orDefault(Rate{DefaultLoginUserBurst, DefaultLoginUserEvery})
 	if l.FailureMemory <= 0 {
 		l.FailureMemory = DefaultLoginFailureMemory
 	}

@@ -72,14 +72,14 @@ func TestGuessingFromOneAddressIsSlowedWithoutLockingTheOwnerOut(t *testing.T) {
 	e, hs, pw := throttledServer(t)
 	guesser, owner := from(t, hs, 2), from(t, hs, 3)
 
-	for i := range DefaultLoginUserAddressRate.Burst {
+	for i := range DefaultLoginUserAddressBurst {
 		if status, _ := guesser.login("owner", fmt.Sprintf("Guess-%d!", i)); status != http.StatusUnauthorized {
 			t.Fatalf("guess %d: %d, want 401", i+1, status)
 		}
 	}
 	status, retry := guesser.login("owner", "Guess-next!")
 	if status != http.StatusTooManyRequests || retry > 60 {
-		t.Fatalf("guess %d: %d with Retry-After %d, want 429 within a minute", DefaultLoginUserAddressRate.Burst+1, status, retry)
+		t.Fatalf("guess %d: %d with Retry-After %d, want 429 within a minute", DefaultLoginUserAddressBurst+1, status, retry)
 	}
 	// The limit is on the address's tries at this user: even the right
 	// password waits there.
@@ -102,14 +102,14 @@ func TestGuessingFromOneAddressIsSlowedWithoutLockingTheOwnerOut(t *testing.T) {
 func TestTryingManyAccountsFromOneAddressIsSlowed(t *testing.T) {
 	_, hs, _ := throttledServer(t)
 	stuffer := from(t, hs, 4)
-	for i := range DefaultLoginAddressRate.Burst {
+	for i := range DefaultLoginAddressBurst {
 		if status, _ := stuffer.login(fmt.Sprintf("user%d", i), "Guess-1!"); status != http.StatusUnauthorized {
 			t.Fatalf("account %d: %d, want 401", i+1, status)
 		}
 	}
 	status, retry := stuffer.login("another", "Guess-1!")
 	if status != http.StatusTooManyRequests || retry > 12 {
-		t.Errorf("account %d: %d with Retry-After %d, want 429 within 12 seconds", DefaultLoginAddressRate.Burst+1, status, retry)
+		t.Errorf("account %d: %d with Retry-After %d, want 429 within 12 seconds", DefaultLoginAddressBurst+1, status, retry)
 	}
 }
 
@@ -141,7 +141,7 @@ func TestGuessingSpreadOverManyAddressesIsSlowedWhileTheOwnerGetsIn(t *testing.T
 
 	// Each address's first guess is checked (it has no failure yet), and
 	// the user's 10 more at once; nothing beyond.
-	if checked, most := round(3), DefaultLoginUserRate.Burst+addresses; checked > most {
+	if checked, most := round(3), DefaultLoginUserBurst+addresses; checked > most {
 		t.Errorf("first round: %d of %d guesses checked, want at most %d", checked, 3*addresses, most)
 	}
 	if checked := round(3); checked != 0 {
@@ -154,7 +154,7 @@ func TestGuessingSpreadOverManyAddressesIsSlowedWhileTheOwnerGetsIn(t *testing.T
 	// A minute later the user's bucket has 5 tokens for all the failed
 	// addresses together.
 	e.clock.Add(time.Minute)
-	if checked, most := round(1), int(time.Minute/DefaultLoginUserRate.Every); checked > most || checked == 0 {
+	if checked, most := round(1), int(time.Minute/DefaultLoginUserEvery); checked > most || checked == 0 {
 		t.Errorf("a minute later: %d guesses checked, want 1 to %d", checked, most)
 	}
 
@@ -176,7 +176,7 @@ func TestGuessingSpreadOverManyAddressesIsSlowedWhileTheOwnerGetsIn(t *testing.T
 func TestAFailedCheckUnderWayHoldsItsAddressBackDuringAnAttack(t *testing.T) {
 	th := newLoginThrottle(LoginLimits{})
 	now := time.Now()
-	for i := range DefaultLoginUserRate.Burst {
+	for i := range DefaultLoginUserBurst {
 		addr := fmt.Sprintf("198.51.100.%d", i)
 		if r := th.admit("owner", addr, now); r != nil {
 			t.Fatalf("guess %d: refused: %s", i, r.detail)
