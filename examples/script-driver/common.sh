@@ -1,7 +1,7 @@
 # common.sh holds what the example scripts share; they source it. It reads
-# the route's env, checks it, and defines how to run a command on the host.
+# the route's plain_env, checks it, and defines how to run a command on the host.
 #
-# Route env (options.env):
+# Route settings (options.plain_env):
 #   CERT_PATH       absolute path of the certificate file on the host (leaf, then chain)
 #   KEY_PATH        absolute path of the private key file on the host
 #   RELOAD_COMMAND  command that loads the new files, e.g. "systemctl reload nginx"
@@ -17,9 +17,9 @@ die() {
 	exit 1
 }
 
-[ -n "${CERT_PATH-}" ] || die "set CERT_PATH (the certificate file on the host) in the route's env"
-[ -n "${KEY_PATH-}" ] || die "set KEY_PATH (the key file on the host) in the route's env"
-[ -n "${RELOAD_COMMAND-}" ] || die "set RELOAD_COMMAND (e.g. systemctl reload nginx) in the route's env"
+[ -n "${CERT_PATH-}" ] || die "set CERT_PATH (the certificate file on the host) in the route's plain_env"
+[ -n "${KEY_PATH-}" ] || die "set KEY_PATH (the key file on the host) in the route's plain_env"
+[ -n "${RELOAD_COMMAND-}" ] || die "set RELOAD_COMMAND (e.g. systemctl reload nginx) in the route's plain_env"
 case $CERT_PATH$KEY_PATH in
 *"'"* | *'"'* | *'\'*) die "CERT_PATH and KEY_PATH must not contain quotes or backslashes" ;;
 esac

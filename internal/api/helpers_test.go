@@ -138,10 +138,14 @@ func newEnvWithConfig(t testing.TB, cfg *config.Config, enq Enqueuer, opts ...en
 		enq = e.enq
 	}
 	c := Config{
-		App:        ap,
-		Enqueuer:   enq,
-		Now:        e.clock.Now,
-		LoginBurst: 1 << 20,
+		App:      ap,
+		Enqueuer: enq,
+		Now:      e.clock.Now,
+		LoginLimits: LoginLimits{
+			Address:     Rate{Burst: 1 << 20},
+			UserAddress: Rate{Burst: 1 << 20},
+			User:        Rate{Burst: 1 << 20},
+		},
 		BcryptCost: bcrypt.MinCost,
 	}
 	for _, o := range opts {

@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/store"
@@ -68,6 +69,10 @@ type routesOutput struct {
 	Body []routeView
 }
 
+const routesDescription = "The routes in order; the first that matches an asset takes it. " +
+	"The options a driver declares secret (the script driver's env) hold references (env:NAME, file:/path), never secrets: " +
+	"ADMIN sees the references, every other role sees \"" + driver.Redacted + "\" in their place."
+
 func (s *Server) registerPlan() {
 	huma.Register(s.api, s.secured(huma.Operation{
 		OperationID: "plan",
@@ -82,7 +87,7 @@ func (s *Server) registerPlan() {
 		Method:      http.MethodGet,
 		Path:        "/api/v1/routes",
 		Summary:     "The routing table",
-		Description: "The routes in order; the first that matches an asset takes it. Options that look like secrets are redacted.",
+		Description: routesDescription,
 		Tags:        []string{"rotations"},
 	}, store.RoleDeveloper), s.listRoutes)
 }
@@ -153,30 +158,16 @@ func (s *Server) planRow(a asset.Asset, now time.Time) planRow {
 	return row
 }
 
-func (s *Server) listRoutes(context.Context, *struct{}) (*routesOutput, error) {
+func (s *Server) listRoutes(ctx context.Context, _ *struct{}) (*routesOutput, error) {
+	admin := caller(ctx).Role == store.RoleAdmin
 	routes := s.app.Routes.Routes()
 	out := &routesOutput{Body: make([]routeView, 0, len(routes))}
 	for i, r := range routes {
-		out.Body = append(out.Body, routeView{Index: i, Name: r.Name, Match: r.Match, Driver: r.Driver, Options: redactOptions(r.Options)})
+		options := r.Options
+		if !admin {
+			options = s.app.Drivers.RedactOptions(r.Driver, r.Options)
+		}
+		out.Body = append(out.Body, routeView{Index: i, Name: r.Name, Match: r.Match, Driver: r.Driver, Options: options})
 	}
 	return out, nil
-}
-
-// redactOptions hides option values whose names say they hold a secret;
-// credentials belong in the config's credentials, but an option is free
-// text and a driver might take a token.
-func redactOptions(opts map[string]any) map[string]any {
-	if opts == nil {
-		return nil
-	}
-	out := make(map[string]any, len(opts))
-	for k, v := range opts {
-		name := strings.ToLower(k)
-		if strings.Contains(name, "password") || strings.Contains(name, "secret") || strings.Contains(name, "token") ||
-			strings.Contains(name, "passphrase") || strings.Contains(name, "private_key") || strings.HasSuffix(name, "api_key") {
-			v = "[redacted]"
-		}
-		out[k] = v
-	}
-	return out
 }

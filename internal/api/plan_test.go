@@ -59,13 +59,7 @@ func TestPlanSaysWhatIsDueAndWhichRouteTakesItWithoutChangingAnything(t *testing
 	}
 }
 
-func TestRoutesAreListedInOrderWithSecretsRedacted(t *testing.T) {
-	got := redactOptions(map[string]any{"cert_path": "/etc/x", "api_token": "t0k", "password": "p", "key_path": "/k", "tsig_secret": "s"})
-	for k, want := range map[string]any{"cert_path": "/etc/x", "key_path": "/k", "api_token": "[redacted]", "password": "[redacted]", "tsig_secret": "[redacted]"} {
-		if got[k] != want {
-			t.Errorf("option %s: %v, want %v", k, got[k], want)
-		}
-	}
+func TestRoutesAreListedInOrder(t *testing.T) {
 	e, admin := adminEnv(t)
 	var routes []routeView
 	r := e.call(http.MethodGet, "/api/v1/routes", admin, nil)

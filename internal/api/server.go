@@ -44,8 +44,6 @@ type Vault interface {
 // Defaults of Config.
 const (
 	DefaultTokenTTL     = 30 * time.Minute
-	DefaultLoginEvery   = 12 * time.Second // 5 a minute
-	DefaultLoginBurst   = 10
 	DefaultMaxBodyBytes = 1 << 20
 	// DefaultBcryptCost makes one hash take about a quarter of a second on
 	// a current server core: slow for a password guesser, fast enough for
@@ -71,11 +69,10 @@ type Config struct {
 	Logger *slog.Logger
 	// TokenTTL is how long a token is valid. Default 30m, as Ottr's.
 	TokenTTL time.Duration
-	// LoginEvery and LoginBurst shape the token buckets that limit login
-	// and password-change attempts, one bucket per username and one per
-	// client address. Default one every 12s (5 a minute), burst 10.
-	LoginEvery time.Duration
-	LoginBurst int
+	// LoginLimits shape the throttle in front of login and password-change
+	// attempts: per client address, per user and address, and per user
+	// without locking the owner out (see ratelimit.go for the defaults).
+	LoginLimits LoginLimits
 	// MaxBodyBytes bounds a request body; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
 	// BcryptCost is the cost of new password hashes. Default 12.
@@ -106,12 +103,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.TokenTTL <= 0 {
 		c.TokenTTL = DefaultTokenTTL
 	}
-	if c.LoginEvery <= 0 {
-		c.LoginEvery = DefaultLoginEvery
-	}
-	if c.LoginBurst <= 0 {
-		c.LoginBurst = DefaultLoginBurst
-	}
+	c.LoginLimits = c.LoginLimits.withDefaults()
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -132,7 +124,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	tokens  *tokens
-	limits  *loginLimits
+	limits  *loginThrottle
 	dummy   []byte // bcrypt hash compared against for unknown users
 	api     huma.API
 	mux     *http.ServeMux
@@ -152,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		store:  cfg.Store,
 		log:    cfg.Logger,
 		now:    cfg.Now,
-		limits: newLoginLimits(cfg.LoginEvery, cfg.LoginBurst),
+		limits: newLoginThrottle(cfg.LoginLimits),
 	}
 	if s.tokens, err = loadTokens(ctx, cfg.Vault, cfg.TokenTTL, cfg.Now); err != nil {
 		return nil, err

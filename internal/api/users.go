@@ -163,12 +163,12 @@ func (s *Server) checkPassword(ctx context.Context, username, password string) (
 // returns the problem to answer with when the caller is not let through.
 func (s *Server) passwordGate(ctx context.Context, username, password string) (store.User, error) {
 	addr := infoFrom(ctx).remoteAddr
-	if ok, wait := s.limits.allow(username, addr, s.now()); !ok {
-		s.log.Warn("api: login attempts limited", "user", username, "remote", addr)
-		return store.User{}, withRetryAfter(problem(http.StatusTooManyRequests,
-			"too many attempts for this user or from this address; wait for Retry-After seconds"), wait)
+	if refusal := s.limits.admit(username, addr, s.now()); refusal != nil {
+		s.log.Warn("api: login attempts limited", "user", username, "remote", addr, "reason", refusal.detail)
+		return store.User{}, withRetryAfter(problem(http.StatusTooManyRequests, refusal.detail), refusal.wait)
 	}
 	u, ok, err := s.checkPassword(ctx, username, password)
+	s.limits.finish(username, addr, err == nil, !ok, s.now())
 	if err != nil {
 		return store.User{}, s.internal(ctx, "check the password", err)
 	}

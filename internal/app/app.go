@@ -165,6 +165,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Routes:         table,
 		CAs:            a.CA,
 		Credentials:    a.credentials,
+		ResolveSecret:  a.resolve,
 		KnownHostsFile: cfg.KnownHostsFile,
 		Policy:         cfg.Policy,
 		Now:            o.Now,

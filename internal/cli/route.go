@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/route"
 )
 
@@ -73,10 +75,11 @@ func newRouteTestCmd(g *globals) *cobra.Command {
 				return notFound(err, args[0])
 			}
 			printExplanation(g, a, ap.Routes.Explain(a))
-			if _, _, ok := ap.Routes.Match(a); !ok {
+			r, _, ok := ap.Routes.Match(a)
+			if !ok {
 				return fmt.Errorf("no route matches %s", a.SystemName)
 			}
-			return nil
+			return printOptions(g, ap.Drivers, r)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "test an asset from a JSON file instead of the inventory")
@@ -99,6 +102,22 @@ func printExplanation(g *globals, a asset.Asset, ex []route.Explanation) {
 		}
 		fmt.Fprintf(g.stdout, "%s route %d %-20s driver %-10s %s\n", mark, e.Index, e.Name, e.Driver, verdict)
 	}
+}
+
+// printOptions shows the options the chosen route gives its driver, the
+// values of secret ones redacted as the API shows them to all but ADMIN:
+// a terminal's scrollback and a pasted transcript are no place for where
+// the secrets are kept.
+func printOptions(g *globals, drivers *driver.Registry, r route.Route) error {
+	if len(r.Options) == 0 {
+		return nil
+	}
+	js, err := json.Marshal(drivers.RedactOptions(r.Driver, r.Options))
+	if err != nil {
+		return fmt.Errorf("route %q: options: %w", r.Name, err)
+	}
+	_, err = fmt.Fprintf(g.stdout, "   with options %s\n", js)
+	return err
 }
 
 func newRouteImportCmd(g *globals) *cobra.Command {

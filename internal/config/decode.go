@@ -222,13 +222,29 @@ func (d *decoder) decodeFreeForm(n *yaml.Node, v reflect.Value, path string) {
 		d.problem(n.Line, path, "expected a mapping, found %s", describe(n))
 		return
 	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			d.lines[join(path, n.Content[i].Value)] = n.Content[i].Line
-		}
-	}
+	d.freeFormLines(n, path)
 	if err := n.Decode(v.Addr().Interface()); err != nil {
 		d.problem(n.Line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+}
+
+// freeFormLines records the line of every key below a free-form value, so
+// a driver's complaint about a route option, or a value inside one (the
+// script driver's env.TOKEN), can name its line. Aliases are not followed.
+func (d *decoder) freeFormLines(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			child := join(path, n.Content[i].Value)
+			d.lines[child] = n.Content[i].Line
+			d.freeFormLines(n.Content[i+1], child)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			child := fmt.Sprintf("%s[%d]", path, i)
+			d.lines[child] = item.Line
+			d.freeFormLines(item, child)
+		}
 	}
 }
 

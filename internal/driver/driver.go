@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -65,12 +67,22 @@ type Capabilities struct {
 	SANs bool `json:"sans"`
 	// KeyTypes lists the key types the device can generate.
 	KeyTypes []string `json:"key_types"`
+	// SecretOptions names the route options that hold secrets (a token, a
+	// password). Their values, strings or maps of names to strings, are
+	// references (env:NAME, file:/path) and never the secrets themselves:
+	// ValidateOptions refuses anything else (CheckSecretOptions), the
+	// rotation resolves them when it opens a session
+	// (ResolveSecretOptions), and every place that shows a route's options
+	// to anyone but an ADMIN shows them redacted (RedactSecretOptions).
+	SecretOptions []string `json:"secret_options,omitempty"`
 }
 
 // Target is the device a session opens, with the options of its route.
 type Target struct {
 	Asset asset.Asset
-	// Options are the matching route's options, already validated.
+	// Options are the matching route's options, already validated, with
+	// the references of secret options resolved to the secrets: like
+	// Credentials, never log them or put them in errors.
 	Options map[string]any
 	// KnownHostsFile is the OpenSSH known_hosts file SSH drivers verify
 	// host keys against.
@@ -137,6 +149,18 @@ func (r *Registry) Get(name string) (Driver, bool) {
 	defer r.mu.RUnlock()
 	d, ok := r.drivers[name]
 	return d, ok
+}
+
+// RedactOptions returns a route's options with the values of its driver's
+// secret options redacted (RedactSecretOptions), for showing them to
+// anyone but an ADMIN. For a driver the registry does not have, every
+// value is redacted: nothing says which are secret.
+func (r *Registry) RedactOptions(driverName string, options map[string]any) map[string]any {
+	d, ok := r.Get(driverName)
+	if !ok {
+		return RedactSecretOptions(options, slices.Collect(maps.Keys(options)))
+	}
+	return RedactSecretOptions(options, d.Capabilities().SecretOptions)
 }
 
 // Names returns every registered name, sorted.

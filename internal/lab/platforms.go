@@ -324,7 +324,7 @@ func startSSMInstance(_ context.Context, env *startEnv, name, ip string) (Emulat
 // scriptRouteOptions runs the shipped example scripts against the lab's
 // Linux hosts: the lab writes them into its directory (the binary carries
 // them), and gives them the host's paths and reload command in the route's
-// env, as examples/script-driver/README.md describes.
+// plain_env, as examples/script-driver/README.md describes.
 func scriptRouteOptions(l *Lab, first Emulator) (map[string]any, error) {
 	dir, err := l.writeScripts()
 	if err != nil {
@@ -336,7 +336,7 @@ func scriptRouteOptions(l *Lab, first Emulator) (map[string]any, error) {
 		"install_certificate": filepath.Join(dir, "install_certificate.sh"),
 		"rollback":            filepath.Join(dir, "rollback.sh"),
 		"current_certificate": filepath.Join(dir, "current_certificate.sh"),
-		"env": map[string]any{
+		"plain_env": map[string]any{
 			"CERT_PATH":      host["cert_path"],
 			"KEY_PATH":       host["key_path"],
 			"RELOAD_COMMAND": host["reload_command"],

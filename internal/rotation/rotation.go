@@ -74,6 +74,12 @@ type Deps struct {
 	CAs func(name string) (*CAProfile, error)
 	// Credentials returns the device login for an asset on a route.
 	Credentials func(a asset.Asset, r route.Route) (driver.Credentials, error)
+	// ResolveSecret returns the secret a reference in a route's secret
+	// option names (env:NAME, file:/path). The rotation calls it as it
+	// opens the device session, so secrets are read where and when they
+	// are used, a changed one from the next rotation on. Routes whose
+	// driver declares secret options fail to open without it.
+	ResolveSecret func(ref string) (string, error)
 	// CheckDelegation checks the _acme-challenge CNAMEs of names; nil skips
 	// the check. Its error names the missing record.
 	CheckDelegation func(ctx context.Context, names []string) error

@@ -286,7 +286,13 @@ func (rn *run) open(ctx context.Context) (driver.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	s, err := rn.drv.Open(ctx, driver.Target{Asset: rn.asset, Options: rn.route.Options, KnownHostsFile: rn.r.d.KnownHostsFile}, creds)
+	// The resolved options hold secrets: they go to the driver and
+	// nowhere else.
+	options, err := driver.ResolveSecretOptions(rn.route.Options, rn.drv.Capabilities().SecretOptions, rn.r.d.ResolveSecret)
+	if err != nil {
+		return nil, fmt.Errorf("route %q: secret options: %w", rn.route.Name, err)
+	}
+	s, err := rn.drv.Open(ctx, driver.Target{Asset: rn.asset, Options: options, KnownHostsFile: rn.r.d.KnownHostsFile}, creds)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,9 @@ import (
 // OptionValidator checks a route's driver name and options when the table
 // is compiled, so a typo fails at load time instead of at 3 a.m. It returns
 // an error wrapping ErrUnknownDriver for a driver it does not know, and an
-// error saying which option is wrong and why otherwise.
+// error saying which option is wrong and why otherwise; an error in its
+// chain with an OptionPath() string method ("env.TOKEN") points Compile's
+// report at that option's line.
 type OptionValidator func(driver string, options map[string]any) error
 
 // ErrUnknownDriver is wrapped by an OptionValidator's error when the driver
@@ -45,7 +47,8 @@ type Explanation struct {
 // name is named "route N", counting from 1. Errors name the route by its
 // index and name, and the field at fault: an empty or unknown driver, an
 // option the driver rejects (with the validator's message), a malformed
-// os_version. A nil validator accepts every driver and option.
+// os_version; and the file and line, when the route's Source has them. A
+// nil validator accepts every driver and option.
 func Compile(routes []Route, v OptionValidator) (*Table, error) {
 	t := &Table{
 		routes:   make([]Route, len(routes)),
@@ -58,7 +61,7 @@ func Compile(routes []Route, v OptionValidator) (*Table, error) {
 			r.Name = fmt.Sprintf("route %d", i+1)
 		}
 		fail := func(field, format string, args ...any) {
-			errs = append(errs, fmt.Errorf("route: routes[%d] %q: %s: %s", i, r.Name, field, fmt.Sprintf(format, args...)))
+			errs = append(errs, fmt.Errorf("route: %sroutes[%d] %q: %s: %s", r.Source.at(field), i, r.Name, field, fmt.Sprintf(format, args...)))
 		}
 		switch {
 		case strings.TrimSpace(r.Driver) == "":
@@ -66,9 +69,9 @@ func Compile(routes []Route, v OptionValidator) (*Table, error) {
 		case v != nil:
 			if err := v(r.Driver, r.Options); err != nil {
 				if errors.Is(err, ErrUnknownDriver) {
-					errs = append(errs, fmt.Errorf("route: routes[%d] %q: driver: %w", i, r.Name, err))
+					errs = append(errs, fmt.Errorf("route: %sroutes[%d] %q: driver: %w", r.Source.at("driver"), i, r.Name, err))
 				} else {
-					errs = append(errs, fmt.Errorf("route: routes[%d] %q: options: %w", i, r.Name, err))
+					errs = append(errs, fmt.Errorf("route: %sroutes[%d] %q: options: %w", r.Source.at(optionPath(err)), i, r.Name, err))
 				}
 			}
 		}
@@ -88,6 +91,17 @@ func Compile(routes []Route, v OptionValidator) (*Table, error) {
 		return nil, errors.Join(errs...)
 	}
 	return t, nil
+}
+
+// optionPath returns the path within a route of the option an
+// OptionValidator's error is about, when the error says (by an
+// OptionPath() method somewhere in its chain), else "options".
+func optionPath(err error) string {
+	var located interface{ OptionPath() string }
+	if errors.As(err, &located) {
+		return "options." + located.OptionPath()
+	}
+	return "options"
 }
 
 // Match returns the first route that takes a, and its index. ok is false

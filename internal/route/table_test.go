@@ -204,6 +204,61 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// locatedError is an option error that names its option, as the drivers'
+// secret option errors do.
+type locatedError struct{ path string }
+
+func (e locatedError) Error() string      { return "option " + e.path + " is wrong" }
+func (e locatedError) OptionPath() string { return e.path }
+
+func TestCompileErrorsNameTheLineOfARouteReadFromAFile(t *testing.T) {
+	source := Source{File: "ottr.yaml", Lines: map[string]int{
+		"": 10, "driver": 11, "options": 12, "options.env": 13, "options.env.TOKEN": 14, "match": 15,
+	}}
+	validator := func(driver string, options map[string]any) error {
+		switch {
+		case driver != "script":
+			return fmt.Errorf("%w %q", ErrUnknownDriver, driver)
+		case options["env"] != nil:
+			return fmt.Errorf("script: options: %w", errors.Join(locatedError{"env.TOKEN"}))
+		case options["plain"] != nil:
+			return locatedError{"plain"}
+		case options["x"] != nil:
+			return errors.New("something else is wrong")
+		}
+		return nil
+	}
+	for _, tc := range []struct {
+		name  string
+		route Route
+		want  string
+	}{
+		{"an option error at the line of the value it names",
+			Route{Driver: "script", Options: map[string]any{"env": map[string]any{"TOKEN": "x"}}}, `route: ottr.yaml:14: routes[0] "route 1": options: script: options: option env.TOKEN is wrong`},
+		{"an option not written in the file at the line of the options",
+			Route{Driver: "script", Options: map[string]any{"plain": "x"}}, `route: ottr.yaml:12: routes[0] "route 1": options:`},
+		{"an option error that names no option at the line of the options",
+			Route{Driver: "script", Options: map[string]any{"x": 1}}, `route: ottr.yaml:12: routes[0] "route 1": options: something else is wrong`},
+		{"an unknown driver at the line of the driver",
+			Route{Driver: "nosuch"}, `route: ottr.yaml:11: routes[0] "route 1": driver: unknown driver`},
+		{"a bad match at the line of the match",
+			Route{Driver: "script", Match: Match{OSVersion: ">=x"}}, `route: ottr.yaml:15: routes[0] "route 1": match.os_version:`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.route
+			r.Source = source
+			_, err := Compile([]Route{r}, validator)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+	_, err := Compile([]Route{{Driver: "nosuch"}}, validator)
+	if err == nil || strings.Contains(err.Error(), ".yaml") {
+		t.Errorf("a route built in code: %v, want an error without a file", err)
+	}
+}
+
 func TestCompileUnknownDriverStaysDetectable(t *testing.T) {
 	_, err := Compile([]Route{{Driver: "x"}}, func(string, map[string]any) error { return ErrUnknownDriver })
 	if !errors.Is(err, ErrUnknownDriver) {

@@ -122,7 +122,7 @@ func startLinuxHost(t *testing.T, examples string) (*labhost.Host, driver.Target
 			"install_certificate": filepath.Join(examples, "install_certificate.sh"),
 			"rollback":            filepath.Join(examples, "rollback.sh"),
 			"current_certificate": filepath.Join(examples, "current_certificate.sh"),
-			"env": map[string]any{
+			"plain_env": map[string]any{
 				"CERT_PATH":      routeHost["cert_path"],
 				"KEY_PATH":       routeHost["key_path"],
 				"RELOAD_COMMAND": routeHost["reload_command"],

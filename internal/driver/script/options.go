@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,12 +22,20 @@ const (
 	optTimeout            = "timeout"
 	optWorkdir            = "workdir"
 	optEnv                = "env"
+	optPlainEnv           = "plain_env"
 )
 
 var knownOptions = []string{
 	optCurrentCertificate, optEnv, optGenerateCSR, optInstallCertificate,
-	optRollback, optTimeout, optWorkdir,
+	optPlainEnv, optRollback, optTimeout, optWorkdir,
 }
+
+// secretOptions hold references to secrets (driver.CheckSecretOptions):
+// env is where operators give scripts tokens and passwords.
+var secretOptions = []string{optEnv}
+
+// plainEnvHint says where the values of env that are not secret go.
+var plainEnvHint = fmt.Sprintf("values that are not secret, such as paths, go under %q instead", optPlainEnv)
 
 // defaultTimeout bounds each script run unless the route says otherwise.
 const defaultTimeout = 2 * time.Minute
@@ -46,8 +55,13 @@ type options struct {
 	// Workdir is the scripts' working directory; empty means a private
 	// directory made for the session.
 	Workdir string
-	// Env holds extra variables for every script, sorted by name.
+	// PlainEnv holds extra variables for every script, sorted by name.
+	PlainEnv []string
+	// Env holds the secret variables, sorted by name, their references
+	// resolved when the session opened.
 	Env []string
+	// Secrets are Env's values, for redacting from what scripts print.
+	Secrets []string
 }
 
 // parseOptions checks a route's options and returns them with defaults
@@ -81,8 +95,20 @@ func parseOptions(raw map[string]any) (*options, error) {
 		}
 	}
 
+	if v, ok := raw[optPlainEnv]; ok {
+		o.PlainEnv = environment(optPlainEnv, v, false, bad)
+	}
 	if v, ok := raw[optEnv]; ok {
-		o.Env = environment(v, bad)
+		o.Env = environment(optEnv, v, true, bad)
+		for _, kv := range o.Env {
+			name, value, _ := strings.Cut(kv, "=")
+			if slices.ContainsFunc(o.PlainEnv, func(p string) bool { return strings.HasPrefix(p, name+"=") }) {
+				bad(optEnv, "variable %s is set in %s too; set it in one", name, optPlainEnv)
+			}
+			if value != "" {
+				o.Secrets = append(o.Secrets, value)
+			}
+		}
 	}
 
 	if len(errs) > 0 {
@@ -91,10 +117,11 @@ func parseOptions(raw map[string]any) (*options, error) {
 	return o, nil
 }
 
-// environment reads the env option: a map of variable names to string
-// values. Names starting with OTTR_ are ottr's own and refused, so a route
-// cannot hide the asset or the credentials from a script.
-func environment(v any, bad func(string, string, ...any)) []string {
+// environment reads the env or plain_env option: a map of variable names to
+// string values. Names starting with OTTR_ are ottr's own and refused, so a
+// route cannot hide the asset or the credentials from a script. The values
+// of a secret option are never quoted in a problem.
+func environment(option string, v any, secret bool, bad func(string, string, ...any)) []string {
 	var values map[string]any
 	switch m := v.(type) {
 	case map[string]any:
@@ -105,7 +132,11 @@ func environment(v any, bad func(string, string, ...any)) []string {
 			values[k] = s
 		}
 	default:
-		bad(optEnv, "must be a map of variable names to strings, got %s", driver.DescribeValue(v))
+		got := driver.DescribeValue(v)
+		if secret {
+			got = fmt.Sprintf("a value of type %T", v)
+		}
+		bad(option, "must be a map of variable names to strings, got %s", got)
 		return nil
 	}
 	names := make([]string, 0, len(values))
@@ -118,13 +149,15 @@ func environment(v any, bad func(string, string, ...any)) []string {
 		s, isString := values[name].(string)
 		switch {
 		case !envName.MatchString(name):
-			bad(optEnv, "variable name %q must be letters, digits and underscores, not starting with a digit", name)
+			bad(option, "variable name %q must be letters, digits and underscores, not starting with a digit", name)
 		case strings.HasPrefix(strings.ToUpper(name), "OTTR_"):
-			bad(optEnv, "variable %s: names starting with OTTR_ are set by ottr", name)
+			bad(option, "variable %s: names starting with OTTR_ are set by ottr", name)
+		case !isString && secret:
+			bad(option, "variable %s must be a reference such as env:%s, got a value of type %T", name, name, values[name])
 		case !isString:
-			bad(optEnv, "variable %s must be a string (quote numbers and booleans), got %s", name, driver.DescribeValue(values[name]))
+			bad(option, "variable %s must be a string (quote numbers and booleans), got %s", name, driver.DescribeValue(values[name]))
 		case strings.ContainsRune(s, 0):
-			bad(optEnv, "variable %s must not contain a NUL byte", name)
+			bad(option, "variable %s must not contain a NUL byte", name)
 		default:
 			env = append(env, name+"="+s)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -174,8 +175,8 @@ func (s *session) failure(ctx, runCtx context.Context, step, path string, cmd *e
 	return e
 }
 
-// environ builds a script's environment: the base, the route's env, then
-// ottr's variables, later ones overriding earlier ones.
+// environ builds a script's environment: the base, the route's plain_env
+// and env, then ottr's variables, later ones overriding earlier ones.
 func (s *session) environ(step string, names []string, keyType, keyFile string) []string {
 	a := s.target.Asset
 	vars := map[string]string{}
@@ -187,7 +188,7 @@ func (s *session) environ(step string, names []string, keyType, keyFile string) 
 	if vars["PATH"] == "" {
 		vars["PATH"] = "/usr/local/bin:/usr/bin:/bin"
 	}
-	for _, kv := range s.opts.Env {
+	for _, kv := range slices.Concat(s.opts.PlainEnv, s.opts.Env) {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
@@ -355,8 +356,8 @@ type redactor struct {
 // likely to match ordinary text.
 const minSecretLine = 16
 
-func newRedactor(c driver.Credentials) *redactor {
-	var secrets []string
+func newRedactor(c driver.Credentials, envSecrets []string) *redactor {
+	secrets := slices.Clone(envSecrets)
 	if c.Password != "" {
 		secrets = append(secrets, c.Password)
 	}

@@ -82,7 +82,9 @@ func newHarness(t *testing.T, s scripts) *harness {
 			"install_certificate": writeScript(t, dir, "install_certificate", s.install),
 			"rollback":            writeScript(t, dir, "rollback", s.rollback),
 			"current_certificate": writeScript(t, dir, "current_certificate", s.current),
-			"env":                 map[string]any{"RECORD_DIR": dir, "SITE": "ams"},
+			"plain_env":           map[string]any{"RECORD_DIR": dir, "SITE": "ams"},
+			// As the rotation hands it over: the reference resolved.
+			"env": map[string]any{"API_TOKEN": apiToken},
 		},
 		KnownHostsFile: "/etc/ottr/known_hosts",
 	}
@@ -116,9 +118,13 @@ func testKeyPEM(t testing.TB) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
+// apiToken is the secret the harness's route gives scripts in env.
+const apiToken = "tok-Resolved-7f3a9c"
+
 // recorder is a script body that keeps what it was given.
 const recorder = `env | grep '^OTTR_' | sort > "$RECORD_DIR/env"
 echo "SITE=$SITE" >> "$RECORD_DIR/env"
+echo "API_TOKEN=$API_TOKEN" >> "$RECORD_DIR/env"
 echo "$#" > "$RECORD_DIR/args"
 pwd > "$RECORD_DIR/pwd"
 cat > "$RECORD_DIR/stdin"
@@ -142,7 +148,7 @@ func TestScriptsGetTheAssetInTheirEnvironmentAndOnStandardInput(t *testing.T) {
 		"OTTR_SANS=fw1.example.test,vpn.example.test", "OTTR_KEY_TYPE=ecdsa256", "OTTR_IP_ADDRESS=192.0.2.10",
 		"OTTR_PORT=8443", "OTTR_DATA_CENTER=dc1", "OTTR_HOST_PLATFORM=junos", "OTTR_OS_VERSION=18.2R3",
 		"OTTR_DEVICE_MODEL=SRX5600", "OTTR_KNOWN_HOSTS_FILE=/etc/ottr/known_hosts", "OTTR_USERNAME=netops",
-		"OTTR_PASSWORD=s3cret-Pa55word", "OTTR_PRIVATE_KEY_FILE=", "SITE=ams",
+		"OTTR_PASSWORD=s3cret-Pa55word", "OTTR_PRIVATE_KEY_FILE=", "SITE=ams", "API_TOKEN=" + apiToken,
 	} {
 		if !strings.Contains(env, want) {
 			t.Errorf("the script's environment lacks %s:\n%s", want, env)
@@ -292,6 +298,7 @@ func TestAFailedScriptReportsItsStatusAndLastLinesWithSecretsRedacted(t *testing
 while [ $i -le 30 ]; do
 	printf 'line-%02d\n' $i >&2
 	if [ $i -eq 25 ]; then echo "login with $OTTR_PASSWORD failed" >&2; fi
+	if [ $i -eq 26 ]; then echo "token $API_TOKEN refused" >&2; fi
 	i=$((i + 1))
 done
 echo '-----BEGIN PRIVATE KEY-----' >&2
@@ -311,13 +318,13 @@ exit 7
 		t.Errorf("ScriptError = %d lines, status %d; want 20 lines, status 7", len(scriptErr.Stderr), scriptErr.ExitCode)
 	}
 	msg := err.Error()
-	for _, want := range []string{"script: install: install_certificate (", "exited with status 7", "line-30", "line-14", "login with [redacted] failed", "[private key redacted]"} {
+	for _, want := range []string{"script: install: install_certificate (", "exited with status 7", "line-30", "line-15", "login with [redacted] failed", "token [redacted] refused", "[private key redacted]"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the error does not contain %q", want)
 		}
 	}
 	keyLine := strings.Split(string(h.creds.PrivateKey), "\n")[1]
-	for _, leaked := range []string{"line-13\n", h.creds.Password, keyLine} {
+	for _, leaked := range []string{"line-14\n", h.creds.Password, keyLine, apiToken} {
 		if strings.Contains(msg+"\n", leaked) {
 			t.Errorf("the error contains %q", leaked)
 		}
@@ -326,7 +333,7 @@ exit 7
 	if !strings.Contains(logged, "install_certificate: line-01") || !strings.Contains(logged, "login with [redacted] failed") {
 		t.Errorf("the rotation log lacks the script's lines:\n%s", logged)
 	}
-	if strings.Contains(logged, h.creds.Password) || strings.Contains(logged, keyLine) {
+	if strings.Contains(logged, h.creds.Password) || strings.Contains(logged, keyLine) || strings.Contains(logged, apiToken) {
 		t.Error("the rotation log carries a secret")
 	}
 }

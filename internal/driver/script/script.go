@@ -14,12 +14,15 @@
 //	                     without it the chain the device serves at ip_address:port is read)
 //	timeout              bound of each run, a duration such as "90s" (default "2m")
 //	workdir              the scripts' working directory (default: a private directory per session)
-//	env                  map of extra environment variables for every script
+//	plain_env            map of extra environment variables for every script, shown to every API user
+//	env                  map of secret environment variables for every script: each value is a
+//	                     reference, env:NAME or file:/absolute/path, resolved by the process that
+//	                     runs the scripts when it opens the session; a value written out is refused
 //
 // What a script gets. Every script is run with no arguments, in its own
 // process group, with a small environment (PATH, HOME, USER, LOGNAME, LANG,
-// LC_ALL, LC_CTYPE, TZ and TMPDIR of the worker, then the route's env, then
-// ottr's variables, which nothing overrides):
+// LC_ALL, LC_CTYPE, TZ and TMPDIR of the worker, then the route's plain_env
+// and env, then ottr's variables, which nothing overrides):
 //
 //	OTTR_STEP               generate_csr, install_certificate, rollback or current_certificate
 //	OTTR_SYSTEM_NAME, OTTR_COMMON_NAME, OTTR_IP_ADDRESS, OTTR_PORT (the TLS port),
@@ -49,8 +52,8 @@
 // prints then must still lead back to the certificate from before the
 // first run. current_certificate prints a PEM chain. Standard error goes to
 // the rotation's log line by line; when a script fails, its exit status and
-// last 20 standard error lines are in the error. Passwords and keys a script
-// echoes are redacted from both, and output holding a private key is
+// last 20 standard error lines are in the error. Passwords, keys and env
+// values a script echoes are redacted from both, and output holding a private key is
 // refused: the key must stay on the device.
 //
 // Scripts that run longer than the timeout, or whose rotation is cancelled,
@@ -124,25 +127,32 @@ func (d *Driver) Name() string { return Name }
 // known only from its options, and Rollback says so when it does not.
 func (d *Driver) Capabilities() driver.Capabilities {
 	return driver.Capabilities{
-		OnDeviceKey: true,
-		Rollback:    true,
-		SANs:        true,
-		KeyTypes:    append([]string(nil), asset.KeyTypes...),
+		OnDeviceKey:   true,
+		Rollback:      true,
+		SANs:          true,
+		KeyTypes:      append([]string(nil), asset.KeyTypes...),
+		SecretOptions: append([]string(nil), secretOptions...),
 	}
 }
 
-// ValidateOptions checks a route's options; the error names every bad option
-// and the rule it breaks.
+// ValidateOptions checks a route's options as the config has them, env's
+// values references; the error names every bad option and the rule it
+// breaks.
 func (d *Driver) ValidateOptions(options map[string]any) error {
+	errs := driver.CheckSecretOptions(options, secretOptions, plainEnvHint)
 	if _, err := parseOptions(options); err != nil {
-		return wrapf("options", err)
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return wrapf("options", errors.Join(errs...))
 	}
 	return nil
 }
 
 // Open checks that the route's executables can be run and prepares the
-// session's private directory. It runs no script: the scripts reach the
-// device themselves, so a wrong login shows at the first one.
+// session's private directory. t.Options hold env's secrets, resolved. It
+// runs no script: the scripts reach the device themselves, so a wrong login
+// shows at the first one.
 func (d *Driver) Open(_ context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
 	opts, err := parseOptions(t.Options)
 	if err != nil {
@@ -178,7 +188,7 @@ func (d *Driver) Open(_ context.Context, t driver.Target, c driver.Credentials) 
 		target: t,
 		creds:  c,
 		dir:    dir,
-		redact: newRedactor(c),
+		redact: newRedactor(c, opts.Secrets),
 		log:    d.cfg.Logger.With("driver", Name, "asset", t.Asset.SystemName),
 	}, nil
 }

@@ -129,7 +129,7 @@ func (d *testDevice) target(t testing.TB) driver.Target {
 			"install_certificate": filepath.Join(scripts, "install_certificate.sh"),
 			"rollback":            filepath.Join(scripts, "rollback.sh"),
 			"current_certificate": filepath.Join(scripts, "current_certificate.sh"),
-			"env":                 map[string]any{"DEVICE_DIR": d.dir},
+			"plain_env":           map[string]any{"DEVICE_DIR": d.dir},
 		},
 	}
 }

@@ -1,0 +1,219 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/ottr-go/ottr/internal/secret"
+)
+
+// Secret route options (Capabilities.SecretOptions) hold references to
+// secrets, as the config's credentials do: env:NAME reads environment
+// variable NAME, file:/path reads a file (secret.Resolve). A reference is
+// resolved by the process that opens the device session, when it opens it,
+// so the secret is never in the config, in the routing table, or in
+// anything that shows them, and a changed secret is used from the next
+// rotation on.
+
+// Redacted stands in for a secret option's value wherever options are
+// shown to someone who may not see the references.
+const Redacted = "[redacted]"
+
+// envName is what an env: reference may name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// SecretOptionError is a problem with a value of a secret option: it is
+// not a well-formed reference, or its reference cannot be resolved. It
+// never holds the value, nor the secret.
+type SecretOptionError struct {
+	// Option is the route option; Entry the key within it when the option
+	// is a map (the script driver's env), else "".
+	Option, Entry string
+	// Problem says what is wrong and how to write the reference.
+	Problem string
+}
+
+func (e *SecretOptionError) Error() string {
+	if e.Entry == "" {
+		return fmt.Sprintf("option %q: %s", e.Option, e.Problem)
+	}
+	return fmt.Sprintf("option %q: %s: %s", e.Option, e.Entry, e.Problem)
+}
+
+// OptionPath names the value below the route's options, "env.API_TOKEN"
+// or "token", so the config loader can report its line.
+func (e *SecretOptionError) OptionPath() string {
+	if e.Entry == "" {
+		return e.Option
+	}
+	return e.Option + "." + e.Entry
+}
+
+// CheckSecretOptions returns an error for each value of a secret option
+// that is not a reference, naming the option and the entry but never the
+// value; hint, when set, is added to the errors for values written out, to
+// say where values that are not secret go. Values of the wrong type are
+// left to the driver's own checks, whose messages must not quote them.
+func CheckSecretOptions(options map[string]any, secretOptions []string, hint string) []error {
+	var errs []error
+	for _, name := range sortedPresent(options, secretOptions) {
+		eachSecret(options[name], func(entry, value string) {
+			if problem := referenceProblem(name, entry, value, hint); problem != "" {
+				errs = append(errs, &SecretOptionError{Option: name, Entry: entry, Problem: problem})
+			}
+		})
+	}
+	return errs
+}
+
+// referenceProblem says what is wrong with a secret option's value, or "".
+func referenceProblem(option, entry, value, hint string) string {
+	example := strings.ToUpper(option)
+	if envName.MatchString(entry) {
+		example = entry
+	}
+	if name, ok := strings.CutPrefix(value, secret.EnvPrefix); ok {
+		if !envName.MatchString(name) {
+			return fmt.Sprintf("an env: reference needs an environment variable name of letters, digits and underscores, such as env:%s", example)
+		}
+		return ""
+	}
+	if path, ok := strings.CutPrefix(value, secret.FilePrefix); ok {
+		if !filepath.IsAbs(path) {
+			return fmt.Sprintf("a file: reference needs an absolute path, such as file:/etc/ottr/%s, read by the process that rotates", strings.ToLower(example))
+		}
+		return ""
+	}
+	problem := fmt.Sprintf("holds a secret written out in the configuration, which is refused: write a reference in its place, "+
+		"env:NAME to read environment variable NAME of the processes that rotate (e.g. env:%s), or file:/absolute/path to read a file they can read; the value is not repeated here", example)
+	if hint != "" {
+		problem += "; " + hint
+	}
+	return problem
+}
+
+// ResolveSecretOptions returns a copy of options in which each reference of
+// a secret option is replaced by the secret resolve returns for it. The
+// copy holds secrets: it is for the device session only. Errors name the
+// option, the entry and the reference, never a secret.
+func ResolveSecretOptions(options map[string]any, secretOptions []string, resolve func(ref string) (string, error)) (map[string]any, error) {
+	present := sortedPresent(options, secretOptions)
+	if len(present) == 0 {
+		return options, nil
+	}
+	if resolve == nil {
+		return nil, fmt.Errorf("options %s hold secret references and nothing is set up to resolve them", strings.Join(present, ", "))
+	}
+	out := maps.Clone(options)
+	var errs []error
+	for _, name := range present {
+		out[name] = mapSecrets(options[name], func(entry, ref string) string {
+			value, err := resolve(ref)
+			if err != nil {
+				errs = append(errs, &SecretOptionError{Option: name, Entry: entry, Problem: err.Error()})
+			}
+			return value
+		})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// RedactSecretOptions returns a copy of options in which every value of a
+// secret option is Redacted; a map option keeps its keys, which are not
+// secret and say what the route sets.
+func RedactSecretOptions(options map[string]any, secretOptions []string) map[string]any {
+	present := sortedPresent(options, secretOptions)
+	if len(present) == 0 {
+		return options
+	}
+	out := maps.Clone(options)
+	for _, name := range present {
+		switch v := options[name].(type) {
+		case map[string]any:
+			out[name] = redactedMap(maps.Keys(v))
+		case map[string]string:
+			out[name] = redactedMap(maps.Keys(v))
+		default:
+			// A value that is not a string is an invalid option, but may
+			// still be the secret itself.
+			out[name] = Redacted
+		}
+	}
+	return out
+}
+
+func redactedMap(keys iter.Seq[string]) map[string]any {
+	out := map[string]any{}
+	for k := range keys {
+		out[k] = Redacted
+	}
+	return out
+}
+
+// sortedPresent returns the secret options present in options, sorted.
+func sortedPresent(options map[string]any, secretOptions []string) []string {
+	var present []string
+	for _, name := range secretOptions {
+		if _, ok := options[name]; ok {
+			present = append(present, name)
+		}
+	}
+	slices.Sort(present)
+	return present
+}
+
+// eachSecret calls fn with every string of a secret option's value: the
+// value itself (entry "") or each value of a map, in key order.
+func eachSecret(v any, fn func(entry, value string)) {
+	switch t := v.(type) {
+	case string:
+		fn("", t)
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			if s, ok := t[k].(string); ok {
+				fn(k, s)
+			}
+		}
+	case map[string]string:
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			fn(k, t[k])
+		}
+	}
+}
+
+// mapSecrets returns a secret option's value with every string replaced by
+// fn's answer, as a new value: the table's own maps are never changed.
+// Map values that are not strings are kept for the driver to refuse.
+func mapSecrets(v any, fn func(entry, value string) string) any {
+	switch t := v.(type) {
+	case string:
+		return fn("", t)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			if s, ok := t[k].(string); ok {
+				out[k] = fn(k, s)
+			} else {
+				out[k] = t[k]
+			}
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]any, len(t))
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			out[k] = fn(k, t[k])
+		}
+		return out
+	default:
+		return v
+	}
+}
