@@ -222,7 +222,7 @@ func TestSecretRouteOptionsReachTheScriptsAndNothingElse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ap.Close()
-	q, _, err := ap.Queue(ctx, true, nil)
+	q, _, err := ap.Queue(ctx, app.QueueRole{Work: true, Scan: true})
 	if err != nil {
 		t.Fatal(err)
 	}

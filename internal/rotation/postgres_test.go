@@ -44,7 +44,7 @@ func TestAPostgresRestartWhileTheChainComesBackOrdersOnce(t *testing.T) {
 	h := newLabHarnessOn(t, st)
 	watch := &failureWatch{Store: st, step: rotation.StepIssue, failed: make(chan error, 1)}
 	runner := h.process(t, watch).runner
-	rot, err := runner.Create(ctx, h.name, store.TriggerManual, false)
+	rot, err := runner.Create(ctx, h.name, store.TriggerManual, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

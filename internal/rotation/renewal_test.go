@@ -220,7 +220,7 @@ func rotateLab(t *testing.T, h *labHarness) (store.Rotation, error) {
 	t.Helper()
 	ctx := context.Background()
 	runner := h.process(t, h.store).runner
-	rot, err := runner.Create(ctx, h.name, store.TriggerManual, true)
+	rot, err := runner.Create(ctx, h.name, store.TriggerManual, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func interrupt(t *testing.T, h *labHarness, stopIn func(t *testing.T, st *journa
 	ctx := context.Background()
 	st := &journalHook{Store: h.store}
 	first := h.process(t, st)
-	rot, err := first.runner.Create(ctx, h.name, store.TriggerManual, false)
+	rot, err := first.runner.Create(ctx, h.name, store.TriggerManual, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestADatabaseAwayForAWhileLosesNoChain(t *testing.T) {
 			}}
 			injected := 11
 			runner := h.process(t, flaky).runner
-			rot, err := runner.Create(ctx, h.name, store.TriggerManual, false)
+			rot, err := runner.Create(ctx, h.name, store.TriggerManual, false, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -294,7 +294,7 @@ func TestAWriteTheDatabaseRefusesIsNotRetried(t *testing.T) {
 	refused := &pgconn.PgError{Severity: "ERROR", Code: "23514", Message: `new row for relation "rotation_journal" violates check constraint`}
 	flaky := &flakyStore{Store: h.store, err: refused, failures: map[string]int{"journal " + rotation.StepIssue: 100}}
 	runner := h.process(t, flaky).runner
-	rot, err := runner.Create(ctx, h.name, store.TriggerManual, false)
+	rot, err := runner.Create(ctx, h.name, store.TriggerManual, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
