@@ -70,7 +70,7 @@ func checkDirectory(dir string, log *slog.Logger) (bool, error) {
 		return false, nil
 	case errors.Is(err, fs.ErrPermission):
 		return false, fmt.Errorf("sqlite: cannot reach the database directory %s (%w): %s",
-			dir, fs.ErrPermission, runAsOwnerHint(dir))
+			dir, fs.ErrPermission, reachHint(dir))
 	case err != nil:
 		return false, fmt.Errorf("sqlite: database directory: %w", err)
 	case !info.IsDir():
@@ -81,7 +81,7 @@ func checkDirectory(dir string, log *slog.Logger) (bool, error) {
 	}
 	if !mayWrite(dir, true) {
 		return true, fmt.Errorf("sqlite: cannot create files in the database directory %s (%s, mode %04o): ottr needs it writable for the database and its -wal and -shm files: %s",
-			dir, ownerOf(info), info.Mode().Perm(), runAsOwnerHint(dir))
+			dir, ownerOf(info), info.Mode().Perm(), accessHint(dir, info))
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
 		log.Warn("sqlite: the database directory is open to group or others; the database files are private (0600), but run chmod 700 on it",
@@ -144,7 +144,7 @@ func checkAccess(path string) error {
 	}
 	if !mayWrite(path, false) {
 		return fmt.Errorf("sqlite: ottr cannot read and write %s (%s, mode %04o): %s",
-			path, ownerOf(info), info.Mode().Perm(), runAsOwnerHint(path))
+			path, ownerOf(info), info.Mode().Perm(), accessHint(path, info))
 	}
 	return nil
 }

@@ -13,4 +13,6 @@ func mayWrite(string, bool) bool { return true }
 
 func ownerOf(fs.FileInfo) string { return "owner unknown" }
 
-func runAsOwnerHint(string) string { return "run ottr as a user that may read and write it" }
+func accessHint(string, fs.FileInfo) string { return "run ottr as a user that may read and write it" }
+
+func reachHint(string) string { return "run ottr as a user that may reach it" }

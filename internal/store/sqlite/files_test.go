@@ -217,7 +217,7 @@ func TestOpenRefusesAFileItCannotUseAndChangesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 				return path, path
-			}, []string{"cannot read and write", "mode 0000", "chown"}},
+			}, []string{"cannot read and write", "mode 0000", "chmod 600"}},
 			refusal{"a directory ottr may not write in", func(t *testing.T, dir string) (string, string) {
 				data := filepath.Join(dir, "data")
 				if err := os.Mkdir(data, 0o500); err != nil {
@@ -225,7 +225,7 @@ func TestOpenRefusesAFileItCannotUseAndChangesNothing(t *testing.T) {
 				}
 				t.Cleanup(func() { os.Chmod(data, 0o700) })
 				return filepath.Join(data, "ottr.db"), data
-			}, []string{"cannot create files", "mode 0500"}},
+			}, []string{"cannot create files", "mode 0500", "chmod 700"}},
 		)
 	}
 	for _, tc := range cases {

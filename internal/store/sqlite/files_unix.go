@@ -50,11 +50,29 @@ func ownerOf(info fs.FileInfo) string {
 	return "owned by " + describeUser(st.Uid)
 }
 
-// runAsOwnerHint says how to let ottr use path.
-func runAsOwnerHint(path string) string {
+// accessHint says how to let ottr use the file or directory at path.
+func accessHint(path string, info fs.FileInfo) string {
 	uid := uint32(os.Geteuid())
-	return fmt.Sprintf("ottr runs as %s; run it as the owner of %s, or give %s to ottr's user (chown -R %d %s)",
-		describeUser(uid), path, path, uid, path)
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if ok && st.Uid == uid {
+		mode := "600"
+		if info.IsDir() {
+			mode = "700"
+		}
+		return fmt.Sprintf("give its owner, the user ottr runs as, read and write access: chmod %s %s", mode, path)
+	}
+	owner := "its owner"
+	if ok {
+		owner = sudoUser(st.Uid)
+	}
+	return fmt.Sprintf("ottr runs as %s: run it as the owner (sudo -u %s ottr ...), or give it to ottr's user (chown -R %s %s)",
+		describeUser(uid), owner, chownUser(uid), path)
+}
+
+// reachHint says how to let ottr reach a path it may not even look up.
+func reachHint(path string) string {
+	return fmt.Sprintf("ottr runs as %s; every directory above %s must let that user through (x permission)",
+		describeUser(uint32(os.Geteuid())), path)
 }
 
 // describeUser names the user with uid: "ottr (uid 999)", or "uid 999"
@@ -65,6 +83,15 @@ func describeUser(uid uint32) string {
 		return u.Username + " (uid " + id + ")"
 	}
 	return "uid " + id
+}
+
+// chownUser names the user with uid as chown takes it.
+func chownUser(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return id
 }
 
 // sudoUser names the user with uid as sudo -u takes it.
