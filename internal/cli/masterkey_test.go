@@ -16,23 +16,29 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 )
 
-// sealValues seals values in the workspace's database, as ottr does when
-// it registers an ACME account or starts the API, and returns them by name.
-func sealValues(t *testing.T, cfgPath string) map[string]string {
+// openApp assembles ottr from the workspace's config, as a command does.
+func openApp(t *testing.T, cfgPath string) *app.App {
 	t.Helper()
-	ctx := context.Background()
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := app.New(ctx, cfg, app.Options{})
+	ap, err := app.New(context.Background(), cfg, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ap
+}
+
+// sealValues seals values in the workspace's database, as ottr does when
+// it registers an ACME account or starts the API, and returns them by name.
+func sealValues(t *testing.T, cfgPath string) map[string]string {
+	t.Helper()
+	ap := openApp(t, cfgPath)
 	defer ap.Close()
 	values := map[string]string{"acme-account/lets_encrypt": "account key", "api/token-signing-key/ed25519": "signing seed"}
 	for name, v := range values {
-		if err := ap.Vault.Put(ctx, name, []byte(v)); err != nil {
+		if err := ap.Vault.Put(context.Background(), name, []byte(v)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,19 +48,11 @@ func sealValues(t *testing.T, cfgPath string) map[string]string {
 // readSealed opens the workspace's vault and returns the named values.
 func readSealed(t *testing.T, cfgPath string, names ...string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap, err := app.New(ctx, cfg, app.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ap := openApp(t, cfgPath)
 	defer ap.Close()
 	out := map[string]string{}
 	for _, name := range names {
-		v, err := ap.Vault.Get(ctx, name)
+		v, err := ap.Vault.Get(context.Background(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
