@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -125,22 +124,17 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+		return nil, fmt.Errorf("data directory: %w: create it, owned by the user ottr runs as (mode 0700)", err)
 	}
 	st, db, pool, err := openStore(ctx, cfg.Database, o)
 	if err != nil {
 		return nil, err
 	}
-	loadKey := secret.LoadOrCreateKey
-	if pool != nil {
-		loadKey = secret.LoadKey
-	}
-	key, err := loadKey(cfg.MasterKeyFile)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	box, err := secret.NewBox(key)
+	// The key is checked against the sealed values now, but made only
+	// when the first value is sealed, so commands that seal nothing never
+	// make one. In a cluster the operator makes it: a process making its
+	// own would seal what the others cannot open.
+	vault, err := secret.OpenVault(ctx, secret.KeyFile{Path: cfg.MasterKeyFile, MayCreate: pool == nil}, st)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -148,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a := &App{
 		Config:      cfg,
 		Store:       st,
-		Vault:       secret.NewVault(box, st),
+		Vault:       vault,
 		Drivers:     drivers,
 		Routes:      table,
 		Delegations: delegations,
@@ -211,10 +205,9 @@ func openStore(ctx context.Context, database string, o Options) (store.Store, *s
 		}
 		return pg, nil, pg.Pool(), nil
 	}
-	if err := os.MkdirAll(filepath.Dir(database), 0o700); err != nil {
-		return nil, nil, nil, fmt.Errorf("database directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, database)
+	// Open creates the file's directory (0700) and refuses one ottr
+	// cannot use.
+	st, err := sqlite.Open(ctx, database, sqlite.WithLogger(o.Logger))
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -86,6 +86,8 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newWorkerCmd(g),
 		newMigrateCmd(g),
 		newUserCmd(g),
+		newBackupCmd(g),
+		newMasterKeyCmd(g),
 	)
 	return root
 }

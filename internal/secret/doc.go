@@ -7,5 +7,9 @@
 // value is bound to its name, so values cannot be swapped between names by
 // someone who can write to the database but does not hold the key.
 //
+// The key is made only when the first value is sealed, and never while
+// values sealed under another key exist (OpenVault); RotateKey seals every
+// value again under a new key.
+//
 // Nothing in this package puts a secret or a key into an error message.
 package secret

@@ -53,6 +53,9 @@ func LoadKey(path string) ([]byte, error) {
 // readKeyFile reads and checks an existing key file.
 func readKeyFile(path string) ([]byte, error) {
 	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("secret: cannot reach the master key file %s (%w): run ottr as the user that owns it", path, fs.ErrPermission)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("secret: key file: %w", err)
 	}
@@ -65,6 +68,9 @@ func readKeyFile(path string) ([]byte, error) {
 			path, info.Mode().Perm(), path)
 	}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("secret: cannot read the master key file %s (%w): run ottr as the user that owns it, or chown that user %s", path, fs.ErrPermission, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("secret: key file: %w", err)
 	}
@@ -87,34 +93,74 @@ func readKeyFile(path string) ([]byte, error) {
 // place, which fails if another process created the key first (that key
 // then wins and is the one read back).
 func createKeyFile(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("secret: create key file: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".master-key-*")
+	tmp, err := writeTempKey(path, newKey(), nil)
 	if err != nil {
 		return fmt.Errorf("secret: create key file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("secret: create key file: %w", err)
 	}
+	return syncDir(filepath.Dir(path))
+}
+
+// newKey returns a fresh random master key. crypto/rand.Read never fails.
+func newKey() []byte {
 	key := make([]byte, KeySize)
 	rand.Read(key)
-	if _, err := tmp.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-		tmp.Close()
-		return fmt.Errorf("secret: create key file: %w", err)
+	return key
+}
+
+// writeTempKey writes key, hex-encoded, to a new temporary file beside
+// path, synced to disk, and returns its name. The file has mode 0600, or
+// like's mode and owner when like is given, so a key that replaces
+// another keeps who may read it.
+func writeTempKey(path string, key []byte, like fs.FileInfo) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".master-key-*")
+	if err != nil {
+		return "", err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("secret: create key file: %w", err)
+	err = func() error {
+		perm := fs.FileMode(0o600)
+		if like != nil {
+			// Owner access only: readKeyFile refuses anything else.
+			perm = like.Mode().Perm() & 0o700
+			if err := chownLike(tmp, like); err != nil {
+				return err
+			}
+		}
+		if _, err := tmp.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+			return err
+		}
+		if err := tmp.Chmod(perm); err != nil {
+			return err
+		}
+		return tmp.Sync()
+	}()
+	if closeErr := tmp.Close(); err == nil {
+		err = closeErr
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("secret: create key file: %w", err)
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
 	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("secret: create key file: %w", err)
+	return tmp.Name(), nil
+}
+
+// syncDir makes a file just created or renamed in dir survive a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+	defer d.Close()
+	// Some systems cannot sync a directory; the rename is then as durable
+	// as they make it.
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && runtime.GOOS != "windows" {
+		return fmt.Errorf("secret: sync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -95,6 +95,15 @@ type Store interface {
 	PutSecret(ctx context.Context, name string, value []byte) error
 	// GetSecret returns the value stored under name, or ErrNotFound.
 	GetSecret(ctx context.Context, name string) ([]byte, error)
+	// SecretNames returns the name of every stored secret, in byte order.
+	SecretNames(ctx context.Context) ([]string, error)
+	// ResealSecrets replaces every stored secret's value by what reseal
+	// returns for it, in one transaction, and returns how many it
+	// replaced. If reseal fails for any value, nothing is replaced and its
+	// error is returned. No other write to the secrets lands between the
+	// read of a value and its replacement. reseal must not use the store:
+	// it runs inside the transaction.
+	ResealSecrets(ctx context.Context, reseal func(name string, value []byte) ([]byte, error)) (int, error)
 
 	// Close releases the store's resources.
 	Close() error

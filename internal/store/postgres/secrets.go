@@ -41,3 +41,67 @@ func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
 	}
 	return value, nil
 }
+
+// SecretNames returns the name of every stored secret, in byte order.
+func (s *Store) SecretNames(ctx context.Context) ([]string, error) {
+	var names []string
+	err := s.retryRead(ctx, func() error {
+		rows, err := s.pool.Query(ctx, `SELECT name FROM secrets ORDER BY name COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list secrets: %w", err)
+	}
+	return names, nil
+}
+
+// ResealSecrets replaces every secret's value by reseal's, in one
+// transaction. It locks the table against writes first, so no process adds
+// or changes a secret the transaction would miss or overwrite; reads go on.
+func (s *Store) ResealSecrets(ctx context.Context, reseal func(name string, value []byte) ([]byte, error)) (int, error) {
+	type secret struct {
+		name  string
+		value []byte
+	}
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE secrets IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT name, value FROM secrets ORDER BY name COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (secret, error) {
+			var sec secret
+			err := row.Scan(&sec.name, &sec.value)
+			return sec, err
+		})
+		if err != nil {
+			return err
+		}
+		now := s.nowSecond()
+		for _, sec := range all {
+			value, err := reseal(sec.name, sec.value)
+			if err != nil {
+				return err
+			}
+			if value == nil {
+				value = []byte{}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE secrets SET value = $2, updated_at = $3 WHERE name = $1`, sec.name, value, now); err != nil {
+				return fmt.Errorf("secret %q: %w", sec.name, err)
+			}
+		}
+		n = len(all)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: reseal secrets: %w", err)
+	}
+	return n, nil
+}

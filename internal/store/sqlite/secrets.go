@@ -38,3 +38,77 @@ func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
 	}
 	return value, nil
 }
+
+// SecretNames returns the name of every stored secret, in byte order.
+func (s *Store) SecretNames(ctx context.Context) ([]string, error) {
+	rows, err := s.stmts.QueryContext(ctx, `SELECT name FROM secrets ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list secrets: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("sqlite: list secrets: %w", err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list secrets: %w", err)
+	}
+	return names, nil
+}
+
+// ResealSecrets replaces every secret's value by reseal's, in one
+// transaction. The transaction takes the write lock at BEGIN (see dsn), so
+// no other connection or process writes a secret while it runs.
+func (s *Store) ResealSecrets(ctx context.Context, reseal func(name string, value []byte) ([]byte, error)) (int, error) {
+	type secret struct {
+		name  string
+		value []byte
+	}
+	var n int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT name, value FROM secrets ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		// Read them all first: the connection cannot update while the
+		// query's rows are open.
+		var all []secret
+		for rows.Next() {
+			var sec secret
+			if err := rows.Scan(&sec.name, &sec.value); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, sec)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		now := s.now().Unix()
+		for _, sec := range all {
+			value, err := reseal(sec.name, sec.value)
+			if err != nil {
+				return err
+			}
+			if value == nil {
+				value = []byte{}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE secrets SET value = ?, updated_at = ? WHERE name = ?`, value, now, sec.name); err != nil {
+				return fmt.Errorf("secret %q: %w", sec.name, err)
+			}
+		}
+		n = len(all)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: reseal secrets: %w", err)
+	}
+	return n, nil
+}

@@ -40,6 +40,8 @@ type Store struct {
 	// read is the read-only pool for reads outside a write transaction; it
 	// is db itself when the file is not in WAL mode.
 	read *sql.DB
+	// path is the database file.
+	path string
 	// stmts holds the read pool's prepared statements.
 	stmts *statements
 	// threshold remembers where assets_expiring divides few matches from
@@ -130,13 +132,20 @@ func WithBusyTimeout(d time.Duration) Option {
 
 // Open opens (creating if needed) the database file at path, applies the
 // migrations it lacks and returns the store. It refuses a database whose
-// schema is newer than this binary knows.
+// schema is newer than this binary knows, and, changing nothing, a file
+// that is not a SQLite database or that ottr may not read and write, or a
+// directory it may not create files in (files.go). The file and its -wal
+// and -shm files are private to their owner (0600), and a directory Open
+// creates is too (0700).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	o = o.withDefaults()
+	if err := prepareFiles(path, o.logger); err != nil {
+		return nil, err
+	}
 
 	db, err := sql.Open("sqlite", dsn(path, o.busyTimeout))
 	if err != nil {
@@ -148,15 +157,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, read: db, now: o.now, log: o.logger}
+	s := &Store{db: db, read: db, path: path, now: o.now, log: o.logger}
 	wal, err := s.firstConnection(ctx, o.busyTimeout)
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, explainOpenError(path, err)
 	}
 	if err := migrate(ctx, db, o.now, o.logger); err != nil {
 		db.Close()
-		return nil, err
+		return nil, explainOpenError(path, err)
 	}
 	if wal {
 		// Opened after the migrations, so no reader ever sees an older
@@ -292,6 +301,16 @@ func (s *Store) Close() error {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// explainOpenError says what to do about a database SQLite finds damaged;
+// other errors pass as they are.
+func explainOpenError(path string, err error) error {
+	switch errorCode(err) & 0xff { // the primary result code
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("%w (%w)", notADatabase(path), err)
+	}
+	return err
 }
 
 // errorCode returns SQLite's extended result code of err, or 0 when err
