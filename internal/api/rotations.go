@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,11 @@ func viewRotation(r store.Rotation) rotationView {
 		v.Journal = []store.JournalEntry{}
 	}
 	for _, e := range r.Journal {
+		if !slices.Contains(rotation.Steps, e.Step) {
+			// The journal also keeps what a step needs to resume (the
+			// ACME order of the issue step), which is not a step.
+			continue
+		}
 		v.Steps = append(v.Steps, stepTiming{
 			Step: e.Step, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt,
 			DurationMS: e.FinishedAt.Sub(e.StartedAt).Milliseconds(),

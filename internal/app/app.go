@@ -504,3 +504,11 @@ func (s vaultAccounts) LoadAccount(ctx context.Context, name string) ([]byte, er
 func (s vaultAccounts) SaveAccount(ctx context.Context, name string, data []byte) error {
 	return s.v.Put(ctx, "acme-account/"+name, data)
 }
+
+func (s vaultAccounts) CreateAccount(ctx context.Context, name string, data []byte) error {
+	err := s.v.Create(ctx, "acme-account/"+name, data)
+	if errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("%w: %w", acme.ErrAccountExists, err)
+	}
+	return err
+}

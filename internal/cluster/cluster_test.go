@@ -331,9 +331,14 @@ func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 				rescued++
 			}
 			for _, client := range attemptedBy {
-				pid, err := strconv.Atoi(client[strings.LastIndexByte(client, '-')+1:])
+				// ottr-<host>-<pid>-<random>
+				fields := strings.Split(client, "-")
+				if len(fields) < 3 {
+					t.Fatalf("client id %q is not ottr-<host>-<pid>-<random>", client)
+				}
+				pid, err := strconv.Atoi(fields[len(fields)-2])
 				if err != nil {
-					t.Fatalf("client id %q does not end in a process id", client)
+					t.Fatalf("client id %q does not name a process id", client)
 				}
 				if want, ok := queueOf[pid]; !ok || want != queue {
 					t.Errorf("a job of queue %s was worked by %s (process for queue %q)", queue, client, want)

@@ -489,18 +489,23 @@ func (q *Queue) EnqueueAt(ctx context.Context, rot store.Rotation, dataCenter st
 // committed together or not at all, so no crash leaves a rotation pending
 // with nothing to run it.
 func (q *Queue) EnqueueFunc(dataCenter string, runAt time.Time) rotation.Enqueue {
+	// The queue is added here, before the transaction: adding one starts
+	// its producer, which reads the database, and on SQLite the
+	// transaction holds the only connection that may.
+	if err := q.ensureQueue(q.queueOf(dataCenter)); err != nil {
+		return func(context.Context, any, store.Rotation) error { return err }
+	}
 	return func(ctx context.Context, tx any, rot store.Rotation) error {
 		return q.EnqueueTx(ctx, tx, rot, dataCenter, runAt)
 	}
 }
 
 // EnqueueTx queues rot's job inside tx, the store's transaction that
-// creates rot (store.Store.CreateRotationWith).
+// creates rot (store.Store.CreateRotationWith). It does not add the queue
+// to this process's (EnqueueFunc does, outside the transaction); the
+// periodic look for queues with work finds it otherwise.
 func (q *Queue) EnqueueTx(ctx context.Context, tx any, rot store.Rotation, dataCenter string, runAt time.Time) error {
 	name := q.queueOf(dataCenter)
-	if err := q.ensureQueue(name); err != nil {
-		return err
-	}
 	if _, err := q.client.insertTx(ctx, tx, rotationJob(rot), rotationJobOpts(name, rot, runAt)); err != nil {
 		return fmt.Errorf("queue: enqueue rotation %d of %s: %w", rot.ID, rot.Asset, err)
 	}

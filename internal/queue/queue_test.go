@@ -255,3 +255,37 @@ func TestAScanOnlyQueueNeverTakesRotations(t *testing.T) {
 		t.Errorf("a scan-only process ran %d rotations", n)
 	}
 }
+
+func TestARotationOfANewDataCenterIsCreatedAndRunWhileTheQueueRuns(t *testing.T) {
+	// On SQLite the transaction that creates the rotation holds the only
+	// write connection: adding the new data center's queue inside it
+	// would wait for that connection until it timed out.
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "ottr.db")
+	st, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runner := &recordingRunner{ran: map[int64]int{}}
+	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: runner, PollInterval: 20 * time.Millisecond,
+		Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	a := asset.Asset{SystemName: "new-dc.example.com", CommonName: "new-dc.example.com", IPAddress: "192.0.2.1", HostPlatform: "linux",
+		CertificateAuthority: "ca", Origin: "API", DataCenter: "dc-new"}
+	if err := st.CreateAsset(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	createCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := st.CreateRotationWith(createCtx, store.Rotation{Asset: a.SystemName, Trigger: store.TriggerAPI}, q.EnqueueFunc(a.DataCenter, time.Time{})); err != nil {
+		t.Fatalf("create the rotation and its job: %v", err)
+	}
+	waitFor(t, "the rotation to run", func() bool { return runner.count() == 1 })
+}

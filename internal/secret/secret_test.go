@@ -132,6 +132,19 @@ func (m *memBackend) PutSecret(_ context.Context, name string, v []byte) error {
 	return nil
 }
 
+func (m *memBackend) CreateSecret(_ context.Context, name string, v []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.values[name]; ok {
+		return fmt.Errorf("mem: create secret %q: %w", name, store.ErrExists)
+	}
+	if m.values == nil {
+		m.values = map[string][]byte{}
+	}
+	m.values[name] = bytes.Clone(v)
+	return nil
+}
+
 func (m *memBackend) GetSecret(_ context.Context, name string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

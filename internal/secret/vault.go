@@ -15,6 +15,7 @@ import (
 // store.ErrNotFound.
 type Backend interface {
 	PutSecret(ctx context.Context, name string, value []byte) error
+	CreateSecret(ctx context.Context, name string, value []byte) error
 	GetSecret(ctx context.Context, name string) ([]byte, error)
 }
 
@@ -65,6 +66,22 @@ func (v *Vault) Put(ctx context.Context, name string, plaintext []byte) error {
 	}
 	if err := v.backend.PutSecret(ctx, name, box.Seal(plaintext, []byte(name))); err != nil {
 		return fmt.Errorf("secret: put %q: %w", name, err)
+	}
+	return nil
+}
+
+// Create seals plaintext and stores it under name unless a value is stored
+// there already, which is an error wrapping store.ErrExists.
+func (v *Vault) Create(ctx context.Context, name string, plaintext []byte) error {
+	if name == "" {
+		return errors.New("secret: create: empty name")
+	}
+	box, err := v.sealingBox()
+	if err != nil {
+		return fmt.Errorf("secret: create %q: %w", name, err)
+	}
+	if err := v.backend.CreateSecret(ctx, name, box.Seal(plaintext, []byte(name))); err != nil {
+		return fmt.Errorf("secret: create %q: %w", name, err)
 	}
 	return nil
 }

@@ -93,6 +93,10 @@ type Store interface {
 
 	// PutSecret stores an opaque (already encrypted) value under name.
 	PutSecret(ctx context.Context, name string, value []byte) error
+	// CreateSecret stores value under name only if nothing is stored there
+	// yet, and returns ErrExists otherwise: two processes that both found
+	// no value (say, no ACME account) agree on the first one written.
+	CreateSecret(ctx context.Context, name string, value []byte) error
 	// GetSecret returns the value stored under name, or ErrNotFound.
 	GetSecret(ctx context.Context, name string) ([]byte, error)
 	// SecretNames returns the name of every stored secret, in byte order.

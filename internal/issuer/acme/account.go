@@ -26,6 +26,21 @@ type AccountStore interface {
 	SaveAccount(ctx context.Context, name string, data []byte) error
 }
 
+// AccountCreator is an AccountStore that can store an account only if none
+// is stored under the name yet. Processes that start together (a cluster's
+// serve and workers) and find no account then agree on the first one
+// stored, rather than each ordering under an account of its own — an order
+// one of them created could not be continued by another.
+type AccountCreator interface {
+	// CreateAccount stores data under name, or fails with an error
+	// wrapping ErrAccountExists when an account is stored there already.
+	CreateAccount(ctx context.Context, name string, data []byte) error
+}
+
+// ErrAccountExists is what CreateAccount returns (wrapped) when another
+// process stored an account first.
+var ErrAccountExists = errors.New("acme: an account is stored already")
+
 // ErrNoAccount is what an AccountStore returns (wrapped) when it holds no
 // account under the name asked for; New then registers one.
 var ErrNoAccount = errors.New("acme: no stored account")
@@ -154,11 +169,27 @@ func ensureAccount(ctx context.Context, cfg Config, reg *registration.Registrar,
 	if err != nil {
 		return err
 	}
+	if creator, ok := cfg.Accounts.(AccountCreator); ok && stored == nil {
+		// A new key: another process may have stored one meanwhile.
+		err := creator.CreateAccount(ctx, cfg.Name, data)
+		if errors.Is(err, ErrAccountExists) {
+			cfg.Logger.Info("acme: another process stored an account first; using it", "ca", cfg.Name, "unused_account", acct.Location)
+			return errStoredFirst
+		}
+		if err != nil {
+			return fmt.Errorf("acme: save account %q: %w", cfg.Name, err)
+		}
+		return nil
+	}
 	if err := cfg.Accounts.SaveAccount(ctx, cfg.Name, data); err != nil {
 		return fmt.Errorf("acme: save account %q: %w", cfg.Name, err)
 	}
 	return nil
 }
+
+// errStoredFirst is ensureAccount finding that another process stored an
+// account first: New starts again with that one.
+var errStoredFirst = errors.New("acme: another process stored an account first")
 
 func register(ctx context.Context, cfg Config, reg *registration.Registrar) (*legoacme.ExtendedAccount, error) {
 	if cfg.EAB != nil {

@@ -141,6 +141,32 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, err)
 	}
+	core, err := accountCore(ctx, cfg)
+	if errors.Is(err, errStoredFirst) {
+		// Registered at the same time as another process, which stored
+		// its account first: use that one, as every process will.
+		core, err = accountCore(ctx, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	solvers := resolver.NewSolversManager(core)
+	if err := solvers.SetDNS01Provider(provider, challengeOptions(cfg.DNS01)...); err != nil {
+		return nil, fmt.Errorf("acme: %s: dns-01 solver: %w", cfg.Name, err)
+	}
+	return &Issuer{
+		name:     cfg.Name,
+		cfg:      cfg,
+		log:      cfg.Logger.With("ca", cfg.Name),
+		core:     core,
+		prober:   resolver.NewProber(solvers),
+		provider: provider,
+	}, nil
+}
+
+// accountCore loads (or makes) the account key, builds the ACME core that
+// signs with it and makes sure the CA knows the account.
+func accountCore(ctx context.Context, cfg Config) (*api.Core, error) {
 	u, stored, err := loadAccount(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -152,21 +178,13 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, trimPrefix(err))
 	}
-	solvers := resolver.NewSolversManager(core)
-	if err := solvers.SetDNS01Provider(provider, challengeOptions(cfg.DNS01)...); err != nil {
-		return nil, fmt.Errorf("acme: %s: dns-01 solver: %w", cfg.Name, err)
-	}
 	if err := ensureAccount(ctx, cfg, registration.NewRegistrar(core, u), u, stored); err != nil {
+		if errors.Is(err, errStoredFirst) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, trimPrefix(err))
 	}
-	return &Issuer{
-		name:     cfg.Name,
-		cfg:      cfg,
-		log:      cfg.Logger.With("ca", cfg.Name),
-		core:     core,
-		prober:   resolver.NewProber(solvers),
-		provider: provider,
-	}, nil
+	return core, nil
 }
 
 func defaultHTTPClient(roots *x509.CertPool) *http.Client {

@@ -75,6 +75,12 @@ func (i *Issuer) resume(ctx context.Context, csr *x509.CertificateRequest, names
 	if unknownToCA(err) {
 		return nil, &orderGoneError{reason: "the CA does not know it"}
 	}
+	if notOurs(err) {
+		// The order belongs to another account of this CA profile: one
+		// registered by a process that raced this one to the first
+		// registration, or an account the operator replaced.
+		return nil, &orderGoneError{reason: "another ACME account owns it"}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +339,14 @@ func unknownToCA(err error) bool {
 		return problem.HTTPStatus == http.StatusNotFound
 	}
 	return strings.HasPrefix(err.Error(), "404 ::")
+}
+
+// notOurs reports whether err is the CA refusing the order to this
+// account (RFC 8555 §7.4: an order is readable by its own account only).
+func notOurs(err error) bool {
+	var problem *legoacme.ProblemDetails
+	return errors.As(err, &problem) && (problem.HTTPStatus == http.StatusForbidden ||
+		problem.Type == "urn:ietf:params:acme:error:unauthorized")
 }
 
 // orderGoneError is an order that cannot be continued: the CA reports it

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,5 +235,67 @@ func TestACAThatCannotFindTheReplacedCertificateRefusesTheReplacesField(t *testi
 	}
 	if got := countAtCA().since(before); got.orders != 0 {
 		t.Errorf("the CA created %d orders, want none", got.orders)
+	}
+}
+
+// creatingAccounts is memoryAccounts that also creates an account only
+// when none is stored, as the vault does for processes sharing a database.
+type creatingAccounts struct{ *memoryAccounts }
+
+func (c creatingAccounts) CreateAccount(_ context.Context, name string, data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.data[name]; ok {
+		return fmt.Errorf("memory: account %q: %w", name, ErrAccountExists)
+	}
+	c.data[name] = data
+	c.saves++
+	return nil
+}
+
+func TestProcessesThatRegisterTogetherShareOneAccount(t *testing.T) {
+	// Processes of a cluster start at once and find no account: each
+	// registers one, and the first stored is the one they all use, so an
+	// order one of them creates can be continued by another.
+	shared := creatingAccounts{newMemoryAccounts()}
+	const processes = 4
+	issuers := make([]*Issuer, processes)
+	var wg sync.WaitGroup
+	for i := range issuers {
+		wg.Go(func() { issuers[i] = newIssuerWith(t, shared) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	cn := "shared-account.lab.ottr.test"
+	delegate(t, cn)
+	csr := newCSR(t, cn)
+	before := countAtCA()
+	for i := 1; i < processes; i++ {
+		kept := interruptedOrder(t, issuers[0], csr)
+		if _, err := issuers[i].Issue(context.Background(), csr, issuer.IssueOptions{Resume: &kept}); err != nil {
+			t.Fatalf("process %d could not continue process 0's order: %v", i, err)
+		}
+	}
+	if got := countAtCA().since(before); got != (caCounts{orders: processes - 1, issued: processes - 1}) {
+		t.Errorf("the CA created %d orders and issued %d certificates, want %d of each", got.orders, got.issued, processes-1)
+	}
+}
+
+func TestAnOrderOfAnotherAccountIsReplacedByOneNewOrder(t *testing.T) {
+	cn := "other-account.lab.ottr.test"
+	delegate(t, cn)
+	csr := newCSR(t, cn)
+	kept := interruptedOrder(t, newIssuerWith(t, newMemoryAccounts()), csr)
+	before := countAtCA()
+	// The account store was lost: this process has an account of its own.
+	chain, err := newIssuerWith(t, newMemoryAccounts()).Issue(context.Background(), csr, issuer.IssueOptions{Resume: &kept})
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	verifyChain(t, chain, cn)
+	if got := countAtCA().since(before); got != (caCounts{orders: 1, issued: 1}) {
+		t.Errorf("the CA created %d orders and issued %d certificates, want 1 and 1", got.orders, got.issued)
 	}
 }

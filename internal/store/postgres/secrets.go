@@ -24,6 +24,23 @@ func (s *Store) PutSecret(ctx context.Context, name string, value []byte) error 
 	return nil
 }
 
+// CreateSecret stores value under name unless a value is stored there
+// already, which is store.ErrExists.
+func (s *Store) CreateSecret(ctx context.Context, name string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO secrets (name, value, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO NOTHING`, name, value, s.nowSecond())
+	if err != nil {
+		return fmt.Errorf("postgres: create secret %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: create secret %q: %w", name, store.ErrExists)
+	}
+	return nil
+}
+
 // GetSecret returns the value stored under name, or store.ErrNotFound.
 func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
 	var value []byte

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -19,6 +20,23 @@ func (s *Store) PutSecret(ctx context.Context, name string, value []byte) error 
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
 		name, value, s.now().Unix()); err != nil {
 		return fmt.Errorf("sqlite: put secret %q: %w", name, err)
+	}
+	return nil
+}
+
+// CreateSecret stores value under name unless a value is stored there
+// already, which is store.ErrExists.
+func (s *Store) CreateSecret(ctx context.Context, name string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO secrets (name, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING`, name, value, s.now().Unix())
+	if err != nil {
+		return fmt.Errorf("sqlite: create secret %q: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("sqlite: create secret %q: %w", name, cmp.Or(err, store.ErrExists))
 	}
 	return nil
 }

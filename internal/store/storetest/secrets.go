@@ -38,6 +38,17 @@ func runSecretTests(t *testing.T, newStore newStoreFunc) {
 		}
 	})
 
+	t.Run("creates a value once: the first of two creates wins", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.CreateSecret(ctx, "acme-account/lab", []byte("first")))
+		assertIs(t, s.CreateSecret(ctx, "acme-account/lab", []byte("second")), store.ErrExists)
+		got, err := s.GetSecret(ctx, "acme-account/lab")
+		must(t, err)
+		if string(got) != "first" {
+			t.Errorf("got %q, want the first value kept", got)
+		}
+	})
+
 	t.Run("keeps an empty value apart from a missing one", func(t *testing.T) {
 		s := newStore(t)
 		must(t, s.PutSecret(ctx, "empty", nil))
