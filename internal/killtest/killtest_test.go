@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 const (
 	// stallLimit is how long a kill waits for the CA to reach its moment
 	// in the wave: a fleet that makes no progress is killed anyway.
-	stallLimit = 15 * time.Second
+	stallLimit = 10 * time.Second
 	// maxKillDelay bounds the wait after that moment, about one
 	// rotation's time, so a kill lands anywhere in a rotation's steps.
 	maxKillDelay = 2 * time.Second

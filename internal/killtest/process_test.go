@@ -154,10 +154,12 @@ func lastLines(s string, n int) string {
 // before `go test -timeout` would kill the binary.
 var errDeadline = errors.New("the test's -timeout is near")
 
-// testContext is a context that ends a margin before the test's deadline.
+// testContext is a context that ends before the test's deadline, by margin
+// or by a fifth of the time left, whichever is less.
 func testContext(t *testing.T, margin time.Duration) context.Context {
 	ctx := context.Background()
 	if deadline, ok := t.Deadline(); ok {
+		margin = min(margin, time.Until(deadline)/5)
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadlineCause(ctx, deadline.Add(-margin), errDeadline)
 		t.Cleanup(cancel)
