@@ -73,7 +73,7 @@ orders, finalized orders, certificates issued and their serials — as JSON on
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd.Context(), g, f) },
 	}
 	cmd.Flags().IntVar(&f.devices, "devices", 20, "how many emulated devices")
-	cmd.Flags().IntVar(&f.concurrency, "concurrency", 50, "rotations at once")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 50, "rotations at once (workers.concurrency in the lab's ottr.yaml)")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "leave the lab running after the wave, until interrupted")
 	cmd.Flags().BoolVar(&f.noRotate, "no-rotate", false, "host the CA, DNS server and devices and register the assets, but run no wave and no workers: 'ottr serve' rotates them; runs until interrupted")
 	cmd.Flags().StringVar(&f.countsListen, "counts-listen", "127.0.0.1:0", "where a lab that stays up serves its CA's counts as JSON (port 0: a free one, printed)")
