@@ -281,10 +281,8 @@ func wasted(counts pebble.Counts, leaves map[string]served) []string {
 		}
 	}
 	var out []string
-	for _, o := range counts.Orders {
-		if o.CertificateSerial != "" && !serving[o.CertificateSerial] {
-			out = append(out, fmt.Sprintf("%s for %s", o.CertificateSerial, strings.Join(o.Names, ",")))
-		}
+	for _, o := range counts.IssuedExcept(serving) {
+		out = append(out, o.String())
 	}
 	return out
 }
@@ -292,12 +290,7 @@ func wasted(counts pebble.Counts, leaves map[string]served) []string {
 // reordered lists the names the CA saw more than one order for, with how
 // many, most first.
 func reordered(counts pebble.Counts) []string {
-	perName := map[string]int{}
-	for _, o := range counts.Orders {
-		for _, n := range o.Names {
-			perName[n]++
-		}
-	}
+	perName := counts.OrdersPerName()
 	var names []string
 	for n, c := range perName {
 		if c > 1 {

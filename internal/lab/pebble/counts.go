@@ -50,6 +50,39 @@ func (c Counts) Issued() []string {
 	return serials
 }
 
+// IssuedExcept returns the orders whose certificate was issued and is not
+// one of serials: given the serials the devices serve, the certificates
+// issued and never installed.
+func (c Counts) IssuedExcept(serials map[string]bool) []CountedOrder {
+	var out []CountedOrder
+	for _, o := range c.Orders {
+		if o.CertificateSerial != "" && !serials[o.CertificateSerial] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// OrdersPerName counts the orders naming each DNS name.
+func (c Counts) OrdersPerName() map[string]int {
+	per := map[string]int{}
+	for _, o := range c.Orders {
+		for _, n := range o.Names {
+			per[n]++
+		}
+	}
+	return per
+}
+
+// String describes an order by its certificate and names.
+func (o CountedOrder) String() string {
+	cert := o.CertificateSerial
+	if cert == "" {
+		cert = "order " + o.ID
+	}
+	return cert + " for " + strings.Join(o.Names, ",")
+}
+
 // orderCounter records the orders created and finalized, by Pebble's order
 // ID. What each order holds (names, certificate) is read from Pebble's
 // store when asked, so a certificate Pebble issues after the finalize

@@ -130,3 +130,24 @@ func TestCountsHandler(t *testing.T) {
 		t.Errorf("POST counts: %s, want 405", post.Status)
 	}
 }
+
+func TestCountsTellUnusedCertificatesAndReorders(t *testing.T) {
+	counts := Counts{Orders: []CountedOrder{
+		{ID: "1", Names: []string{"a.lab.ottr.test"}, Finalized: true, CertificateSerial: "a1"},
+		{ID: "2", Names: []string{"a.lab.ottr.test"}, Finalized: true, CertificateSerial: "a2"},
+		{ID: "3", Names: []string{"a.lab.ottr.test"}},
+		{ID: "4", Names: []string{"b.lab.ottr.test"}, Finalized: true, CertificateSerial: "b1"},
+	}}
+	served := map[string]bool{"a2": true, "b1": true}
+	unused := counts.IssuedExcept(served)
+	if len(unused) != 1 || unused[0].ID != "1" {
+		t.Errorf("IssuedExcept(a2, b1) = %v, want order 1 only: order 3 issued nothing", unused)
+	}
+	if got := unused[0].String(); got != "a1 for a.lab.ottr.test" {
+		t.Errorf("String() = %q", got)
+	}
+	per := counts.OrdersPerName()
+	if per["a.lab.ottr.test"] != 3 || per["b.lab.ottr.test"] != 1 || len(per) != 2 {
+		t.Errorf("OrdersPerName() = %v, want a: 3, b: 1", per)
+	}
+}
