@@ -231,28 +231,52 @@ func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 		return func() bool { return strings.Contains(p.output(), "ottr worker on queues") }
 	}
 	// Both faults strike while rotations are in their issue step: orders
-	// the CA created and no one has finalized yet.
-	issuing := func() bool {
-		c := l.CA.Counts()
-		return c.NewOrders > c.FinalizedOrders
+	// the CA created and no one has finalized yet, among those created
+	// since the CA's order number since (older ones may have been
+	// abandoned by an earlier fault).
+	dataCenterOf := map[string]string{}
+	for _, a := range l.Assets {
+		dataCenterOf[a.SystemName] = a.DataCenter
+	}
+	issuing := func(dataCenter string, since int) int {
+		n := 0
+		for _, o := range l.CA.Counts().Orders[since:] {
+			if !o.Finalized && len(o.Names) > 0 && (dataCenter == "" || dataCenterOf[o.Names[0]] == dataCenter) {
+				n++
+			}
+		}
+		return n
+	}
+	// midIssue waits until at least from devices have rotated and ten
+	// rotations (of dataCenter, or any) are issuing; a wave that gets a
+	// fifth of the fleet further without that settles for one.
+	midIssue := func(dataCenter string, since, from int) func() bool {
+		return func() bool {
+			done := rotated()
+			if done < from {
+				return false
+			}
+			n := issuing(dataCenter, since)
+			return n >= 10 || (n > 0 && done >= from+devices/5)
+		}
 	}
 	atTheCA := func() string {
 		c := l.CA.Counts()
 		return fmt.Sprintf("the CA has %d new orders, %d finalized, %d issued", c.NewOrders, c.FinalizedOrders, c.CertificatesIssued)
 	}
 
-	waitUntil("a fifth of the fleet, mid-issue", 5*time.Minute, func() bool { return rotated() >= devices/5 && issuing() })
+	waitUntil("a fifth of the fleet, lab1 mid-issue", 5*time.Minute, midIssue("lab1", 0, devices/5))
 	if err := workerA.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-workerA.exited
-	killedAt := rotated()
-	t.Logf("killed worker lab1 (pid %d) with %d of %d rotated; %s", workerA.pid(), killedAt, devices, atTheCA())
+	killedAt, ordersAtKill := rotated(), l.CA.Counts().NewOrders
+	t.Logf("killed worker lab1 (pid %d) with %d of %d rotated, %d of lab1 issuing; %s", workerA.pid(), killedAt, devices, issuing("lab1", 0), atTheCA())
 	workerA2 := start(t, "second worker lab1", databaseURL, append(common, "worker", "--queue", "lab1")...)
 	waitUntil("the second lab1 worker", time.Minute, started(workerA2))
 
-	waitUntil("more of the fleet, mid-issue", 5*time.Minute, func() bool { return rotated() >= killedAt+devices/10 && issuing() })
-	t.Logf("restarting PostgreSQL with %d of %d rotated; %s", rotated(), devices, atTheCA())
+	waitUntil("more of the fleet, mid-issue", 5*time.Minute, midIssue("", ordersAtKill, killedAt+devices/10))
+	t.Logf("restarting PostgreSQL with %d of %d rotated, %d issuing; %s", rotated(), devices, issuing("", ordersAtKill), atTheCA())
 	pg.Restart(t)
 
 	waitUntil("the whole fleet", 10*time.Minute, func() bool { return rotated() == devices })
