@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +36,9 @@ import (
 type labFlags struct {
 	devices, concurrency int
 	keep, bench          bool
+	noRotate             bool
 	data, profile        string
+	countsListen         string
 	platforms            []string
 	tableRows            int
 	cpuProfile           string
@@ -58,13 +61,22 @@ SSH server and an nginx-like TLS endpoint), panos (PAN-OS XML API), bigip (F5 iC
 REST), lighthouse (Opengear REST API), junos (NETCONF over SSH), script (the shipped
 example scripts of the script driver against a Linux host) and ssm (EC2 instances behind
 an emulated AWS Systems Manager endpoint, for the linux-ssm driver). Each platform gets
-its own route, credentials and driver in the lab's ottr.yaml.`,
+its own route, credentials and driver in the lab's ottr.yaml.
+
+--no-rotate hosts the CA, the DNS server and the devices, registers the devices as
+assets in the data directory's database and rotates nothing: 'ottr serve --config
+DIR/ottr.yaml' rotates them, and may be stopped, killed and restarted while the lab
+keeps running. A lab that stays up (--keep, --no-rotate) serves what its CA did — new
+orders, finalized orders, certificates issued and their serials — as JSON on
+--counts-listen, at the address it prints.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd.Context(), g, f) },
 	}
 	cmd.Flags().IntVar(&f.devices, "devices", 20, "how many emulated devices")
-	cmd.Flags().IntVar(&f.concurrency, "concurrency", 50, "rotations at once")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 50, "rotations at once (workers.concurrency in the lab's ottr.yaml)")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "leave the lab running after the wave, until interrupted")
+	cmd.Flags().BoolVar(&f.noRotate, "no-rotate", false, "host the CA, DNS server and devices and register the assets, but run no wave and no workers: 'ottr serve' rotates them; runs until interrupted")
+	cmd.Flags().StringVar(&f.countsListen, "counts-listen", "127.0.0.1:0", "where a lab that stays up serves its CA's counts as JSON (port 0: a free one, printed)")
 	cmd.Flags().BoolVar(&f.bench, "bench", false, "measure throughput, per-step medians, peak memory and the CA's ceiling")
 	cmd.Flags().StringVar(&f.data, "data", "", "keep the lab's database and files in this directory (default: a temporary one)")
 	cmd.Flags().StringVar(&f.profile, "profile", "default", "ACME profile to order: default (90 days) or shortlived (6 days)")
@@ -92,6 +104,9 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	}
 	if f.profile != "default" && f.profile != "shortlived" {
 		return fmt.Errorf("--profile %q: want default or shortlived", f.profile)
+	}
+	if f.noRotate && f.bench {
+		return fmt.Errorf("--bench measures the lab's own wave, and --no-rotate runs none: drop one of them")
 	}
 	if len(f.platforms) == 0 {
 		f.platforms = []string{lab.PlatformLinux}
@@ -138,6 +153,17 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	}
 	defer l.Close()
 	fmt.Fprintf(g.stdout, "lab ready in %s: ACME %s, DNS %s, data %s\n", time.Since(started).Round(time.Millisecond), l.CA.DirectoryURL(), l.DNS.Addr(), l.Dir)
+	if f.keep || f.noRotate {
+		counts, err := l.ServeCounts(ctx, f.countsListen)
+		if err != nil {
+			return fmt.Errorf("--counts-listen %s: %w", f.countsListen, err)
+		}
+		defer counts.Close()
+		fmt.Fprintf(g.stdout, "CA counts (new orders, finalized orders, certificates issued): %s\n", counts.URL)
+	}
+	if f.noRotate {
+		return hostDevices(ctx, g, l, log)
+	}
 
 	var stats waveStats
 	ap, err := app.New(ctx, l.Config, app.Options{Logger: log, Observer: func(e rotation.Event) {
@@ -227,6 +253,28 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	if n := stats.failed.Load(); n > 0 {
 		return fmt.Errorf("%d of %d rotations failed", n, total)
 	}
+	return nil
+}
+
+// hostDevices registers the lab's devices as assets and keeps the lab up,
+// rotating nothing, until ctx ends: another process rotates them.
+func hostDevices(ctx context.Context, g *globals, l *lab.Lab, log *slog.Logger) error {
+	ap, err := app.New(ctx, l.Config, app.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	err = ap.Store.ImportAssets(ctx, l.Assets)
+	// Closed at once: the database is the rotating process's from now on.
+	if closeErr := ap.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("register the devices as assets in %s: %w", l.Config.Database, err)
+	}
+	fmt.Fprintf(g.stdout, "%d devices registered as assets in %s; the lab rotates nothing itself\n", len(l.Assets), l.Config.Database)
+	fmt.Fprintf(g.stdout, "\nthe lab keeps running; press Ctrl-C to stop. Rotate its fleet with:\n  ottr serve --config %s\nor look first:\n  ottr --config %s plan\n",
+		l.ConfigPath, l.ConfigPath)
+	<-ctx.Done()
 	return nil
 }
 

@@ -133,9 +133,11 @@ func freeAddr(t testing.TB) string {
 
 // TestAWaveSurvivesAKilledWorkerAndAPostgresRestart runs the issue's
 // cluster scenario: three ottr processes (serve, and a worker per data
-// center) on one PostgreSQL, 500 lab devices over two queues; mid-wave one
-// worker is killed with SIGKILL and another started, and PostgreSQL
-// restarts.
+// center) on one PostgreSQL, 500 lab devices over two queues; mid-wave,
+// while rotations are in their issue step, one worker is killed with
+// SIGKILL and another started, and PostgreSQL restarts. Counted at the CA,
+// each fault may cost at most one extra order and one certificate issued
+// and never installed.
 func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 	const devices = 500
 	ctx := context.Background()
@@ -228,20 +230,54 @@ func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 	started := func(p *process) func() bool {
 		return func() bool { return strings.Contains(p.output(), "ottr worker on queues") }
 	}
+	// Both faults strike while rotations are in their issue step: orders
+	// the CA created and no one has finalized yet, among those created
+	// since the CA's order number since (older ones may have been
+	// abandoned by an earlier fault).
+	dataCenterOf := map[string]string{}
+	for _, a := range l.Assets {
+		dataCenterOf[a.SystemName] = a.DataCenter
+	}
+	issuing := func(dataCenter string, since int) int {
+		n := 0
+		for _, o := range l.CA.Counts().Orders[since:] {
+			if !o.Finalized && len(o.Names) > 0 && (dataCenter == "" || dataCenterOf[o.Names[0]] == dataCenter) {
+				n++
+			}
+		}
+		return n
+	}
+	// midIssue waits until at least from devices have rotated and ten
+	// rotations (of dataCenter, or any) are issuing; a wave that gets a
+	// fifth of the fleet further without that settles for one.
+	midIssue := func(dataCenter string, since, from int) func() bool {
+		return func() bool {
+			done := rotated()
+			if done < from {
+				return false
+			}
+			n := issuing(dataCenter, since)
+			return n >= 10 || (n > 0 && done >= from+devices/5)
+		}
+	}
+	atTheCA := func() string {
+		c := l.CA.Counts()
+		return fmt.Sprintf("the CA has %d new orders, %d finalized, %d issued", c.NewOrders, c.FinalizedOrders, c.CertificatesIssued)
+	}
 
-	waitUntil("a fifth of the fleet", 5*time.Minute, func() bool { return rotated() >= devices/5 })
+	waitUntil("a fifth of the fleet, lab1 mid-issue", 5*time.Minute, midIssue("lab1", 0, devices/5))
 	if err := workerA.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-workerA.exited
-	killedAt := rotated()
-	t.Logf("killed worker lab1 (pid %d) with %d of %d rotated", workerA.pid(), killedAt, devices)
+	killedAt, ordersAtKill := rotated(), l.CA.Counts().NewOrders
+	t.Logf("killed worker lab1 (pid %d) with %d of %d rotated, %d of lab1 issuing; %s", workerA.pid(), killedAt, devices, issuing("lab1", 0), atTheCA())
 	workerA2 := start(t, "second worker lab1", databaseURL, append(common, "worker", "--queue", "lab1")...)
 	waitUntil("the second lab1 worker", time.Minute, started(workerA2))
 
-	waitUntil("more of the fleet", 5*time.Minute, func() bool { return rotated() >= killedAt+devices/10 })
+	waitUntil("more of the fleet, mid-issue", 5*time.Minute, midIssue("", ordersAtKill, killedAt+devices/10))
+	t.Logf("restarting PostgreSQL with %d of %d rotated, %d issuing; %s", rotated(), devices, issuing("", ordersAtKill), atTheCA())
 	pg.Restart(t)
-	t.Logf("restarted PostgreSQL with %d of %d rotated", rotated(), devices)
 
 	waitUntil("the whole fleet", 10*time.Minute, func() bool { return rotated() == devices })
 	// River writes a job's completion after the job's own work, in the
@@ -301,6 +337,37 @@ func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 			if n := h.PeakConnections(); n > 1 {
 				t.Errorf("%s had %d ottr connections at once: two rotations ran on it together", h.Name(), n)
 			}
+		}
+	})
+
+	t.Run("the CA issued at most one extra order and one unused certificate per fault", func(t *testing.T) {
+		// The faults: a worker killed, PostgreSQL restarted. A rotation that
+		// failed under load (a device timed out) is retried as a new
+		// rotation with an order of its own, and may have left the
+		// certificate it was installing unused.
+		const faults = 2
+		counts := l.CA.Counts()
+		serving := map[string]bool{}
+		for _, h := range l.Hosts {
+			serving[verify.SerialHex(h.Served())] = true
+		}
+		unused := counts.IssuedExcept(serving)
+		reordered := 0
+		for _, n := range counts.OrdersPerName() {
+			if n > 1 {
+				reordered++
+			}
+		}
+		retried := totalRotations - devices
+		t.Logf("%d rotations (%d retried after a failure), %d faults: the CA saw %d new orders (%d devices ordered for more than once), %d finalized, %d issued, %d issued and served by no device",
+			totalRotations, retried, faults, counts.NewOrders, reordered, counts.FinalizedOrders, counts.CertificatesIssued, len(unused))
+		if limit := totalRotations + faults; counts.NewOrders > limit {
+			t.Errorf("the CA saw %d new orders for %d rotations (%d devices ordered for more than once), want at most %d (one per rotation, one more per fault)",
+				counts.NewOrders, totalRotations, reordered, limit)
+		}
+		if limit := faults + retried; len(unused) > limit {
+			t.Errorf("%d certificates issued and served by no device, want at most %d (one per fault, one per failed rotation): %v",
+				len(unused), limit, unused)
 		}
 	})
 

@@ -45,7 +45,8 @@ const (
 	hostResume      = 7
 	hostWrongKey    = 8
 	hostARI         = 9
-	labDevices      = 10
+	hostCounted     = 10
+	labDevices      = 11
 )
 
 func TestMain(m *testing.M) {

@@ -139,6 +139,9 @@ type CA struct {
 	validationTime atomic.Int64
 	served         chan error
 	closing        sync.Once
+
+	// counter keeps the orders Counts reports (counts.go).
+	counter orderCounter
 }
 
 // The Pebble paths ottr watches; Pebble does not export them.
@@ -236,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (*CA, error) {
 	c.SetValidationTime(cfg.ValidationTime)
 	c.server = &http.Server{
 		ConnState:         c.trackConn,
-		Handler:           c.instrument(frontEnd.Handler()),
+		Handler:           c.counted(c.instrument(frontEnd.Handler())),
 		TLSConfig:         identity.serverConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
