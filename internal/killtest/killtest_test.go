@@ -51,7 +51,7 @@ const (
 	stallLimit = 10 * time.Second
 	// maxKillDelay bounds the wait after that moment, about one
 	// rotation's time, so a kill lands anywhere in a rotation's steps.
-	maxKillDelay = 2 * time.Second
+	maxKillDelay = time.Second
 	// startLimit bounds how long ottr serve or the lab may take to start
 	// on a loaded machine.
 	startLimit = 3 * time.Minute
@@ -68,12 +68,17 @@ type killMoment struct {
 	delay       time.Duration
 }
 
-// drawKills draws the kill moments from the seed, in the order they come.
+// drawKills draws the kill moments from the seed, in the order they come:
+// the i-th in the i-th of kills+1 equal parts of the wave, so the kills
+// spread over it rather than bunch up early (a restarted serve catches up
+// fast, and a kill whose moment has passed comes at once) and the last
+// part runs undisturbed.
 func drawKills(seed uint64, kills, devices int) []killMoment {
 	rng := rand.New(rand.NewPCG(seed, 0x6f747472))
 	moments := make([]killMoment, kills)
+	part := max(devices/(kills+1), 1)
 	for i := range moments {
-		moments[i] = killMoment{afterIssued: rng.IntN(devices), delay: time.Duration(rng.Int64N(int64(maxKillDelay)))}
+		moments[i] = killMoment{afterIssued: min(i*part+rng.IntN(part), devices-1), delay: time.Duration(rng.Int64N(int64(maxKillDelay)))}
 	}
 	slices.SortStableFunc(moments, func(a, b killMoment) int { return a.afterIssued - b.afterIssued })
 	return moments

@@ -396,6 +396,7 @@ func (q *Queue) Start(ctx context.Context) error {
 		q.release = release
 	}
 	q.takeOver(ctx)
+	q.freeLeadership(ctx)
 	if err := q.addQueues(ctx); err != nil {
 		q.cfg.Logger.Warn("could not list the queues that hold work; they are looked for again shortly", "err", err)
 	}

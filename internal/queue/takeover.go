@@ -92,6 +92,7 @@ func (q *Queue) checkLoop() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(q.cfg.CheckInterval, 30*time.Second))
 		q.takeOver(ctx)
+		q.freeLeadership(ctx)
 		if err := q.addQueues(ctx); err != nil {
 			q.cfg.Logger.Warn("could not list the queues that hold work", "err", err)
 		}
@@ -181,6 +182,34 @@ func (q *Queue) takeOver(ctx context.Context) int {
 		q.cfg.Logger.Info("took over a job whose process is gone", "job", job.ID, "kind", job.Kind, "queue", job.Queue, "process", holder)
 	}
 	return taken
+}
+
+// freeLeadership ends the leadership of a leader that is gone, so a
+// process that may lead is elected at once: River's lease would otherwise
+// keep every scan, scheduled rotation and retry waiting until it expired
+// (up to half a minute after each crash of a single node).
+func (q *Queue) freeLeadership(ctx context.Context) {
+	if q.cfg.Liveness == nil || q.cfg.NoLead {
+		return
+	}
+	leader, err := q.exec.LeaderGetElectedLeader(ctx, &riverdriver.LeaderGetElectedLeaderParams{})
+	if err != nil || leader.LeaderID == q.cfg.ID {
+		return // none (rivertype.ErrNotFound), or this process
+	}
+	dead, err := q.cfg.Liveness.Dead(ctx, []string{leader.LeaderID})
+	if err != nil || !dead[leader.LeaderID] {
+		return
+	}
+	resigned, err := q.exec.LeaderResign(ctx, &riverdriver.LeaderResignParams{
+		ElectedAt: leader.ElectedAt, LeaderID: leader.LeaderID, LeadershipTopic: "river_leadership",
+	})
+	if err != nil {
+		q.cfg.Logger.Warn("could not end the leadership of a process that is gone", "process", leader.LeaderID, "err", err)
+		return
+	}
+	if resigned {
+		q.cfg.Logger.Info("ended the leadership of a process that is gone", "process", leader.LeaderID)
+	}
 }
 
 // release1 makes the running job available at once, if it is still

@@ -57,6 +57,19 @@ func runChild(kind string) {
 		if err := q.Start(ctx); err != nil {
 			fail(err)
 		}
+	case "leader":
+		st, err := sqlite.Open(ctx, dbPath)
+		if err != nil {
+			fail(err)
+		}
+		q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: hold, Scanner: markingScanner{mark}, ScanInterval: time.Hour,
+			PollInterval: 20 * time.Millisecond, Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
+		if err != nil {
+			fail(err)
+		}
+		if err := q.Start(ctx); err != nil {
+			fail(err)
+		}
 	case "worker":
 		pool, err := pgxpool.New(ctx, dbPath)
 		if err != nil {
@@ -124,6 +137,13 @@ func (h holdingRunner) Run(ctx context.Context, id int64) (store.Rotation, error
 	}
 	<-ctx.Done()
 	return store.Rotation{}, ctx.Err()
+}
+
+// markingScanner marks that a scan ran: the process leads.
+type markingScanner struct{ mark string }
+
+func (m markingScanner) Scan(context.Context) error {
+	return os.WriteFile(m.mark+".scan", nil, 0o600)
 }
 
 // fastHeartbeats makes a dead process's jobs free after three seconds.
@@ -472,5 +492,43 @@ func TestReviveTakesOverOnlyARotationWhoseProcessIsGone(t *testing.T) {
 	}
 	if s := jobStates(t, st.DB()); s["available"] != 1 || s["running"] != 0 {
 		t.Errorf("job states %v: want the one job available again", s)
+	}
+}
+
+func TestARestartedProcessLeadsAtOnceWhenTheLeaderIsGone(t *testing.T) {
+	// The scan, scheduled rotations and retries wait for a leader: a
+	// restarted single node must not wait for its dead predecessor's
+	// lease to run out.
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "ottr.db")
+	st, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	child, mark := startChild(t, "leader", dbPath)
+	waitLong(t, "the first process to lead and scan", func() bool { _, err := os.Stat(mark + ".scan"); return err == nil })
+	kill(t, child)
+	var expires time.Time
+	if err := st.DB().QueryRow(`SELECT expires_at FROM river_leader`).Scan(&expires); err != nil {
+		t.Fatal(err)
+	}
+
+	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: &recordingRunner{ran: map[int64]int{}}, Scanner: &countingScanner{},
+		ScanInterval: time.Hour, PollInterval: 20 * time.Millisecond, Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	waitLong(t, "the restarted process to lead", func() bool {
+		var leader string
+		return st.DB().QueryRow(`SELECT leader_id FROM river_leader`).Scan(&leader) == nil && leader == q.ID()
+	})
+	if now := time.Now().UTC(); !now.Before(expires) {
+		t.Errorf("the restarted process led at %s, only once the dead leader's lease ran out at %s",
+			now.Format(time.RFC3339Nano), expires.Format(time.RFC3339Nano))
 	}
 }
