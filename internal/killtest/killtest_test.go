@@ -244,7 +244,7 @@ func (r *killRun) startLab(dir string) {
 func (r *killRun) startServe() *child {
 	r.t.Helper()
 	r.serves++
-	serve := startChild(r.t, fmt.Sprintf("serve #%d", r.serves), "--config", r.configPath, "serve", "--listen", "127.0.0.1:0")
+	serve := startChild(r.t, fmt.Sprintf("serve #%d", r.serves), "--config", r.configPath, "--log-level", "info", "serve", "--listen", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(r.ctx, startLimit)
 	defer cancel()
 	if _, err := serve.waitForLine(ctx, "ottr serving the API"); err != nil {

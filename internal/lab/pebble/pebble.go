@@ -152,6 +152,10 @@ const (
 	renewalInfoPath = "/draft-ietf-acme-ari-03/renewalInfo/"
 )
 
+// maxRequestBody bounds what the lab reads of a request before it waits
+// its turn; an ACME request is a JWS of a few kilobytes.
+const maxRequestBody = 1 << 20
+
 // maxOrderBody bounds the new-order request read to find its "replaces".
 const maxOrderBody = 1 << 20
 
@@ -278,8 +282,27 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		// handlers are quick, so running one at a time, together with the
 		// work it leaves to Pebble's goroutines, costs little and makes a
 		// lab of thousands of devices safe.
+		// The body is read before the wait, so the server notices a
+		// client that goes away meanwhile (it cancels r's context once the
+		// body is read and the connection closes).
+		if r.Body != nil {
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		c.serial.Lock()
 		defer c.serial.Unlock()
+		if r.Context().Err() != nil {
+			// The client went away while the request waited for the
+			// lock. A public CA takes requests as they come and drops
+			// the work of a client that is gone (its back-end calls take
+			// the request's context); handling this one would create an
+			// order for a process that no longer exists, only because
+			// this lab runs one request at a time.
+			return
+		}
 		if after := c.afterAnswer.Load(); after != nil {
 			defer (*after)(r.URL.Path)
 		}
