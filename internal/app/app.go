@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w: create it, owned by the user ottr runs as (mode 0700)", err)
 	}
-	st, db, pool, err := openStore(ctx, cfg.Database, o)
+	st, db, pool, err := openStore(ctx, cfg.Database, cfg.Workers.Concurrency, o)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +190,7 @@ func (a *App) Clustered() bool { return a.pool != nil }
 // openStore opens the SQLite file, or the PostgreSQL database of a
 // postgres:// URL (given as is, or as env:NAME or file:PATH), applying
 // migrations under a lock. It returns the handle River shares.
-func openStore(ctx context.Context, database string, o Options) (store.Store, *sql.DB, *pgxpool.Pool, error) {
+func openStore(ctx context.Context, database string, concurrency int, o Options) (store.Store, *sql.DB, *pgxpool.Pool, error) {
 	if strings.HasPrefix(database, "env:") || strings.HasPrefix(database, "file:") {
 		url, err := secret.Resolve(database, o.Env, os.ReadFile)
 		if err != nil {
@@ -199,7 +199,11 @@ func openStore(ctx context.Context, database string, o Options) (store.Store, *s
 		database = strings.TrimSpace(url)
 	}
 	if IsPostgresURL(database) {
-		pg, err := postgres.Open(ctx, database, postgres.WithLogger(o.Logger), postgres.WithClock(o.Now))
+		opts := []postgres.Option{postgres.WithLogger(o.Logger), postgres.WithClock(o.Now)}
+		if !strings.Contains(database, "pool_max_conns") {
+			opts = append(opts, postgres.WithMaxConns(poolSize(concurrency)))
+		}
+		pg, err := postgres.Open(ctx, database, opts...)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -212,6 +216,16 @@ func openStore(ctx context.Context, database string, o Options) (store.Store, *s
 		return nil, nil, nil, err
 	}
 	return st, st.DB(), nil, nil
+}
+
+// poolSize is how many PostgreSQL connections a process keeps for
+// concurrency rotations at once, unless the URL's pool_max_conns says:
+// every rotation writes its journal and log as it goes, and River fetches,
+// completes and heartbeats beside them. With pgx's default of four, 50
+// rotations queued for a connection after each step — and the order a CA
+// had just created waited there to be journaled, where a crash lost it.
+func poolSize(concurrency int) int {
+	return max(4, min(concurrency/4+4, 32))
 }
 
 // IsPostgresURL reports whether database names a PostgreSQL database.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,18 +353,20 @@ func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
 			serving[verify.SerialHex(h.Served())] = true
 		}
 		unused := counts.IssuedExcept(serving)
-		reordered := 0
-		for _, n := range counts.OrdersPerName() {
+		var reorderedNames []string
+		for name, n := range counts.OrdersPerName() {
 			if n > 1 {
-				reordered++
+				reorderedNames = append(reorderedNames, fmt.Sprintf("%s (%d)", name, n))
 			}
 		}
+		slices.Sort(reorderedNames)
+		reordered := len(reorderedNames)
 		retried := totalRotations - devices
 		t.Logf("%d rotations (%d retried after a failure), %d faults: the CA saw %d new orders (%d devices ordered for more than once), %d finalized, %d issued, %d issued and served by no device",
 			totalRotations, retried, faults, counts.NewOrders, reordered, counts.FinalizedOrders, counts.CertificatesIssued, len(unused))
 		if limit := totalRotations + faults; counts.NewOrders > limit {
-			t.Errorf("the CA saw %d new orders for %d rotations (%d devices ordered for more than once), want at most %d (one per rotation, one more per fault)",
-				counts.NewOrders, totalRotations, reordered, limit)
+			t.Errorf("the CA saw %d new orders for %d rotations (%d devices ordered for more than once), want at most %d (one per rotation, one more per fault): %s",
+				counts.NewOrders, totalRotations, reordered, limit, strings.Join(reorderedNames, ", "))
 		}
 		if limit := faults + retried; len(unused) > limit {
 			t.Errorf("%d certificates issued and served by no device, want at most %d (one per fault, one per failed rotation): %v",

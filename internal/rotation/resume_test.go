@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 )
@@ -235,6 +236,13 @@ func (f *flakyStore) AppendJournal(ctx context.Context, id int64, e store.Journa
 	return f.Store.AppendJournal(ctx, id, e)
 }
 
+func (f *flakyStore) UpdateAsset(ctx context.Context, a asset.Asset) error {
+	if err := f.fail("asset"); err != nil {
+		return fmt.Errorf("postgres: update asset %q: %w", a.SystemName, err)
+	}
+	return f.Store.UpdateAsset(ctx, a)
+}
+
 func (f *flakyStore) UpdateRotationState(ctx context.Context, id int64, u store.StateUpdate) error {
 	if err := f.fail("state " + u.State); err != nil {
 		return fmt.Errorf("postgres: update rotation %d: %w", id, err)
@@ -264,8 +272,10 @@ func TestADatabaseAwayForAWhileLosesNoChain(t *testing.T) {
 				"journal " + rotation.StepIssue:   3,
 				"state " + store.StateSucceeded:   2,
 				"journal " + rotation.StepInstall: 1,
+				// The record step's write of the new certificate.
+				"asset": 2,
 			}}
-			injected := 11
+			injected := 13
 			runner := h.process(t, flaky).runner
 			rot, err := runner.Create(ctx, h.name, store.TriggerManual, false, nil)
 			if err != nil {

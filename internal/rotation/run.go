@@ -518,7 +518,15 @@ func (rn *run) finalize(ctx context.Context) error {
 
 // record writes what verify saw on the wire into the asset.
 func (rn *run) record(ctx context.Context) error {
-	a, err := rn.r.d.Store.GetAsset(ctx, rn.asset.SystemName)
+	// The database being briefly away must not fail a rotation whose
+	// certificate the device already serves: the asset's record is read
+	// and written again until it comes back.
+	var a asset.Asset
+	err := rn.r.writeStore(ctx, rn.rot.ID, "read the asset", func(ctx context.Context) error {
+		var err error
+		a, err = rn.r.d.Store.GetAsset(ctx, rn.asset.SystemName)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -544,7 +552,9 @@ func (rn *run) record(ctx context.Context) error {
 		a.RenewalCertCA = rn.ca.Name
 	}
 	a.RenewalTime = policy.RenewalTime(a, rn.r.d.Policy)
-	if err := rn.r.d.Store.UpdateAsset(ctx, a); err != nil {
+	if err := rn.r.writeStore(ctx, rn.rot.ID, "record the asset", func(ctx context.Context) error {
+		return rn.r.d.Store.UpdateAsset(ctx, a)
+	}); err != nil {
 		return err
 	}
 	rn.asset = a
@@ -616,7 +626,16 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 // A CA that asked to be retried later (Retry-After) is not asked before
 // then: retrying sooner would only be refused again.
 func (rn *run) recordFailure(ctx context.Context, cause error) error {
-	a, err := rn.r.d.Store.GetAsset(ctx, rn.asset.SystemName)
+	// Called without the job's cancellation: the database gets as long
+	// as the final state's write does.
+	ctx, cancel := context.WithTimeout(ctx, finalWriteTimeout)
+	defer cancel()
+	var a asset.Asset
+	err := rn.r.writeStore(ctx, rn.rot.ID, "read the asset", func(ctx context.Context) error {
+		var err error
+		a, err = rn.r.d.Store.GetAsset(ctx, rn.asset.SystemName)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -628,7 +647,9 @@ func (rn *run) recordFailure(ctx context.Context, cause error) error {
 	}
 	rn.rateLimited(cause, next)
 	a.NextAttemptAt = &next
-	return rn.r.d.Store.UpdateAsset(ctx, a)
+	return rn.r.writeStore(ctx, rn.rot.ID, "record the failure on the asset", func(ctx context.Context) error {
+		return rn.r.d.Store.UpdateAsset(ctx, a)
+	})
 }
 
 // logf adds a line to the rotation log; lines are written to the store in
