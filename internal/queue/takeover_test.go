@@ -200,6 +200,39 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// openSQLite opens a store in a fresh directory and returns it with the
+// path of its file.
+func openSQLite(t *testing.T) (*sqlite.Store, string) {
+	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "ottr.db")
+	st, err := sqlite.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, dbPath
+}
+
+// startQueue starts a queue of this process on st, its process lock
+// beside the database file as ottr's own, with what cfg sets; it is
+// stopped when the test ends.
+func startQueue(t *testing.T, st *sqlite.Store, dbPath string, cfg queue.Config) *queue.Queue {
+	t.Helper()
+	cfg.DB, cfg.Store, cfg.PollInterval, cfg.Liveness = st.DB(), st, 20*time.Millisecond, queue.LockFiles{Dir: dbPath + ".processes"}
+	if cfg.Scanner != nil {
+		cfg.ScanInterval = time.Hour
+	}
+	q, err := queue.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Stop(context.Background()) })
+	return q
+}
+
 // inventory stores one asset per data center named and returns them.
 func inventory(t *testing.T, st store.Store, dcs ...string) []asset.Asset {
 	t.Helper()
@@ -236,12 +269,7 @@ func jobStates(t *testing.T, db *sql.DB) map[string]int {
 
 func TestAfterAKillEveryRotationRunsWithNoNewRequest(t *testing.T) {
 	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "ottr.db")
-	st, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dbPath := openSQLite(t)
 	assets := inventory(t, st, "dc1", "dc1", "DC 2", "DC 2", "dc1")
 	producer, err := queue.New(ctx, queue.Config{DB: st.DB()})
 	if err != nil {
@@ -276,15 +304,7 @@ func TestAfterAKillEveryRotationRunsWithNoNewRequest(t *testing.T) {
 	// The process starts again, as systemd would restart it, and nothing
 	// else happens: no API call, no new enqueue.
 	runner := &recordingRunner{ran: map[int64]int{}}
-	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: runner, PollInterval: 20 * time.Millisecond,
-		Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer q.Stop(ctx)
+	startQueue(t, st, dbPath, queue.Config{Runner: runner})
 	waitLong(t, "every rotation to run after the restart", func() bool { return runner.count() == len(rots) })
 	runner.mu.Lock()
 	defer runner.mu.Unlock()
@@ -297,12 +317,7 @@ func TestAfterAKillEveryRotationRunsWithNoNewRequest(t *testing.T) {
 
 func TestAKillWhileARotationIsCreatedLeavesNeitherItNorItsJob(t *testing.T) {
 	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "ottr.db")
-	st, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dbPath := openSQLite(t)
 	inventory(t, st, "dc1")
 	if _, err := queue.New(ctx, queue.Config{DB: st.DB()}); err != nil { // River's tables
 		t.Fatal(err)
@@ -325,12 +340,7 @@ func TestAKillWhileARotationIsCreatedLeavesNeitherItNorItsJob(t *testing.T) {
 
 func TestAScanningProcessQueuesRotationsLeftWithoutAJob(t *testing.T) {
 	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "ottr.db")
-	st, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dbPath := openSQLite(t)
 	assets := inventory(t, st, "dc1", "dc2")
 	// What an older version left: rotations written without their jobs,
 	// one of them killed while running.
@@ -348,40 +358,20 @@ func TestAScanningProcessQueuesRotationsLeftWithoutAJob(t *testing.T) {
 		rots = append(rots, rot)
 	}
 	runner := &recordingRunner{ran: map[int64]int{}}
-	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: runner, Scanner: &countingScanner{}, ScanInterval: time.Hour,
-		PollInterval: 20 * time.Millisecond, Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer q.Stop(ctx)
+	startQueue(t, st, dbPath, queue.Config{Runner: runner, Scanner: &countingScanner{}})
 	waitLong(t, "the rotations left without a job to run", func() bool { return runner.count() == len(rots) })
 }
 
 func TestARotateCommandKilledMidRotationIsResumedByServe(t *testing.T) {
 	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "ottr.db")
-	st, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dbPath := openSQLite(t)
 	inventory(t, st, "dc1")
 	child, mark := startChild(t, "foreground", dbPath)
 	waitLong(t, "the foreground rotation to start", func() bool { return started(mark) == 1 })
 
 	t.Run("while it runs, serve leaves it alone", func(t *testing.T) {
 		runner := &recordingRunner{ran: map[int64]int{}}
-		q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: runner, Scanner: &countingScanner{}, ScanInterval: time.Hour,
-			PollInterval: 20 * time.Millisecond, Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
+		q := startQueue(t, st, dbPath, queue.Config{Runner: runner, Scanner: &countingScanner{}})
 		time.Sleep(time.Second)
 		if err := q.Stop(ctx); err != nil {
 			t.Fatal(err)
@@ -393,15 +383,7 @@ func TestARotateCommandKilledMidRotationIsResumedByServe(t *testing.T) {
 
 	kill(t, child)
 	runner := &recordingRunner{ran: map[int64]int{}}
-	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: runner, Scanner: &countingScanner{}, ScanInterval: time.Hour,
-		PollInterval: 20 * time.Millisecond, Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer q.Stop(ctx)
+	startQueue(t, st, dbPath, queue.Config{Runner: runner, Scanner: &countingScanner{}})
 	waitLong(t, "serve to resume the killed command's rotation", func() bool { return runner.count() == 1 })
 }
 
@@ -460,12 +442,7 @@ func TestAKilledWorkersRotationsAreTakenOverOnceItsHeartbeatStops(t *testing.T) 
 
 func TestReviveTakesOverOnlyARotationWhoseProcessIsGone(t *testing.T) {
 	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "ottr.db")
-	st, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dbPath := openSQLite(t)
 	inventory(t, st, "dc1")
 	lock := queue.LockFiles{Dir: dbPath + ".processes"}
 	// An API process that runs no rotations, as 'ottr serve' in a cluster.
@@ -499,13 +476,7 @@ func TestARestartedProcessLeadsAtOnceWhenTheLeaderIsGone(t *testing.T) {
 	// The scan, scheduled rotations and retries wait for a leader: a
 	// restarted single node must not wait for its dead predecessor's
 	// lease to run out.
-	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "ottr.db")
-	st, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dbPath := openSQLite(t)
 	child, mark := startChild(t, "leader", dbPath)
 	waitLong(t, "the first process to lead and scan", func() bool { _, err := os.Stat(mark + ".scan"); return err == nil })
 	kill(t, child)
@@ -514,15 +485,7 @@ func TestARestartedProcessLeadsAtOnceWhenTheLeaderIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Store: st, Runner: &recordingRunner{ran: map[int64]int{}}, Scanner: &countingScanner{},
-		ScanInterval: time.Hour, PollInterval: 20 * time.Millisecond, Liveness: queue.LockFiles{Dir: dbPath + ".processes"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer q.Stop(ctx)
+	q := startQueue(t, st, dbPath, queue.Config{Runner: &recordingRunner{ran: map[int64]int{}}, Scanner: &countingScanner{}})
 	waitLong(t, "the restarted process to lead", func() bool {
 		var leader string
 		return st.DB().QueryRow(`SELECT leader_id FROM river_leader`).Scan(&leader) == nil && leader == q.ID()

@@ -88,7 +88,10 @@ type Store interface {
 	// AppendJournal records one finished step. Steps are unique per rotation:
 	// writing a step twice replaces the earlier entry.
 	AppendJournal(ctx context.Context, id int64, e JournalEntry) error
-	// AppendLog adds lines to the rotation's captured log.
+	// AppendLog adds lines to the rotation's captured log. An
+	// implementation may commit them without waiting for the disk: the
+	// last lines written before a crash of the database server itself may
+	// be lost, never a journal entry.
 	AppendLog(ctx context.Context, id int64, lines ...LogLine) error
 
 	// PutSecret stores an opaque (already encrypted) value under name.

@@ -17,8 +17,10 @@ import (
 )
 
 // TestSurvivesServerRestarts restarts and crashes PostgreSQL under an open
-// store: everything committed is still there, and the store goes on
-// working on new connections, without being reopened.
+// store: every journal entry committed is still there, and the store goes
+// on working on new connections, without being reopened. (Log lines are
+// committed without waiting for the disk: the last of them may be lost to
+// a crash of the server, by design.)
 func TestSurvivesServerRestarts(t *testing.T) {
 	ctx := context.Background()
 	srv := pgtest.Start(t)
@@ -48,11 +50,11 @@ func TestSurvivesServerRestarts(t *testing.T) {
 			t.Errorf("after %s: journal %+v, want the csr step", stop.name, got.Journal)
 		}
 		must(t, s.AppendLog(ctx, r.ID, store.LogLine{Time: planNow, Message: "after " + stop.name}))
-	}
-	got, err := s.GetRotation(ctx, r.ID)
-	must(t, err)
-	if len(got.Log) != 2 {
-		t.Errorf("got log %+v, want a line after each restart", got.Log)
+		got, err = s.GetRotation(ctx, r.ID)
+		must(t, err)
+		if n := len(got.Log); n == 0 || got.Log[n-1].Message != "after "+stop.name {
+			t.Errorf("after %s: log %+v, want the line just written last", stop.name, got.Log)
+		}
 	}
 }
 
