@@ -126,6 +126,8 @@ type Issuer struct {
 	prober *resolver.Prober
 	// provider writes and removes challenge records.
 	provider challenge.Provider
+	// placing lets one order at a time be placed and kept (newOrder).
+	placing chan struct{}
 }
 
 var _ issuer.Issuer = (*Issuer)(nil)
@@ -161,6 +163,7 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 		core:     core,
 		prober:   resolver.NewProber(solvers),
 		provider: provider,
+		placing:  make(chan struct{}, 1),
 	}, nil
 }
 

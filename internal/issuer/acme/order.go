@@ -45,9 +45,32 @@ func (i *Issuer) obtain(ctx context.Context, csr *x509.CertificateRequest, names
 		}
 		i.log.Warn("acme: the order cannot be continued; ordering again", "names", names, "reason", gone.reason, "order", o.Resume.URL)
 	}
-	order, err := i.core.Orders.New(ctx, names, &api.OrderOptions{Profile: profile, ReplacesCertID: o.Replaces})
+	order, err := i.newOrder(ctx, names, profile, o)
 	if err != nil {
 		return nil, err
+	}
+	return i.complete(ctx, csr, order, false)
+}
+
+// newOrder places an order and hands it to o.OnOrder. While a caller keeps
+// its orders (OnOrder is set), this Issuer places one at a time, from the
+// request until OnOrder has returned: a process killed meanwhile loses at
+// most the one order whose answer it had not kept yet, which nothing in
+// ACME can find again. Orders are a small part of a rotation's time, and
+// a public CA allows a few hundred new orders an hour: going one at a
+// time costs little.
+func (i *Issuer) newOrder(ctx context.Context, names []string, profile string, o issuer.IssueOptions) (legoacme.ExtendedOrder, error) {
+	if o.OnOrder != nil {
+		select {
+		case i.placing <- struct{}{}:
+		case <-ctx.Done():
+			return legoacme.ExtendedOrder{}, ctx.Err()
+		}
+		defer func() { <-i.placing }()
+	}
+	order, err := i.core.Orders.New(ctx, names, &api.OrderOptions{Profile: profile, ReplacesCertID: o.Replaces})
+	if err != nil {
+		return order, err
 	}
 	if o.OnOrder != nil {
 		ref := issuer.OrderRef{
@@ -61,10 +84,10 @@ func (i *Issuer) obtain(ctx context.Context, csr *x509.CertificateRequest, names
 			ref.Expires = expires.UTC()
 		}
 		if err := o.OnOrder(ctx, ref); err != nil {
-			return nil, &callerError{err: err}
+			return order, &callerError{err: err}
 		}
 	}
-	return i.complete(ctx, csr, order, false)
+	return order, nil
 }
 
 // resume continues the order ref names. It returns an *orderGoneError
