@@ -45,6 +45,12 @@ type Config struct {
 	Credentials map[string]Credential `yaml:"credentials"`
 	// Routes is the routing table: first match wins.
 	Routes []route.Route `yaml:"routes"`
+	// Notifications tell people about failures, expiries and drift.
+	Notifications Notifications `yaml:"notifications"`
+	// Log is how ottr writes its own log.
+	Log Log `yaml:"log"`
+	// Metrics is where a worker serves /metrics and /healthz.
+	Metrics Metrics `yaml:"metrics"`
 
 	// Warnings are things Parse found allowed but unwise, such as a
 	// password written into the file; each names the line and setting,
@@ -56,6 +62,23 @@ type Config struct {
 	// ("certificate_authorities.lets_encrypt.directory") to its line.
 	source string
 	lines  map[string]int
+}
+
+// Log settings.
+type Log struct {
+	// Format is text (the default) or json; --log-format overrides it.
+	Format string `yaml:"format"`
+	// Level is debug, info, warn (the default) or error; --log-level
+	// overrides it.
+	Level string `yaml:"level"`
+}
+
+// Metrics settings.
+type Metrics struct {
+	// WorkerListen is where `ottr worker` serves /metrics and /healthz.
+	// Default 127.0.0.1:9464; `ottr serve` serves them on the API's
+	// address.
+	WorkerListen string `yaml:"worker_listen"`
 }
 
 // API settings.
