@@ -132,7 +132,9 @@ func (c *emailChannel) Send(ctx context.Context, e Event) (Receipt, error) {
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
 		return Receipt{}, c.sendError(err)
 	}
-	return Receipt{Status: msg.ServerResponse(), Detail: "to " + strings.Join(c.to, ", ")}, nil
+	// go-mail keeps the reply to the end of DATA without its code, which
+	// on success is always 250.
+	return Receipt{Status: "250 " + msg.ServerResponse(), Detail: "to " + strings.Join(c.to, ", ")}, nil
 }
 
 // message is e as a multipart/alternative e-mail.
@@ -148,6 +150,7 @@ func (c *emailChannel) message(e Event) (*gomail.Msg, error) {
 	msg.Subject("[ottr] " + m.Summary)
 	msg.SetDateWithValue(c.now())
 	msg.SetMessageID()
+	msg.SetUserAgent("ottr")
 	// RFC 3834: a machine wrote this, so no autoresponder answers it.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetGenHeader(WebhookEventHeader, string(e.Kind))

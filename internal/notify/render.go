@@ -203,7 +203,7 @@ func facts(e Event) []fact {
 	if e.FailureCount > 0 {
 		label := "Failures in a row"
 		if e.Kind == RotationRecovered {
-			label = "Failures before it"
+			label = "Failures before recovery"
 		}
 		add(label, strconv.Itoa(e.FailureCount))
 	}

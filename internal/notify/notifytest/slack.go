@@ -275,4 +275,3 @@ func walkSlack(v any, f func(map[string]any)) {
 		}
 	}
 }
-
