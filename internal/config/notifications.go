@@ -38,7 +38,8 @@ type NotifyChannel struct {
 	WebhookURL string `yaml:"webhook_url"`
 
 	// Webhook: URL receives the event as JSON, signed with Secret
-	// (HMAC-SHA256 over the timestamp and the body).
+	// (HMAC-SHA256 over the timestamp and the body). Slack with a token:
+	// URL is the Web API's base, default https://slack.com/api.
 	URL    string `yaml:"url"`
 	Secret string `yaml:"secret"`
 

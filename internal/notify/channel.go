@@ -262,6 +262,21 @@ func (s channelSettings) newPoster(u *url.URL, secrets secrets) (*poster, error)
 	}, nil
 }
 
+// postToSecretURL builds the poster of a channel whose address, read from
+// the reference in setting, is a credential itself (Slack's and Teams'
+// webhooks, and perhaps a receiver's); more are its other secrets.
+func (s channelSettings) postToSecretURL(setting, ref string, more ...string) (*poster, error) {
+	raw, err := s.secret(setting, ref)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.endpoint(setting, raw)
+	if err != nil {
+		return nil, err
+	}
+	return s.newPoster(u, append(urlSecrets(u), more...))
+}
+
 // errorPrefix starts a delivery error: the layer, the kind and the name.
 func (s channelSettings) errorPrefix() string {
 	return fmt.Sprintf("notify: %s channel %s", s.Kind, s.name)

@@ -57,20 +57,12 @@ func emailChannel(t *testing.T, s *realserver.SMTP, tlsMode, password string) no
 func TestEmailIsDeliveredOverSTARTTLSWithAuthAsTextAndHTML(t *testing.T) {
 	s := startSMTP(t, realserver.SMTPConfig{Username: smtpUser, Password: smtpPassword})
 	ch := emailChannel(t, s, "", smtpPassword)
-	for i, e := range notifytest.SampleEvents(time.Now()) {
+	for _, e := range notifytest.SampleEvents(time.Now()) {
 		t.Run(sampleName(e), func(t *testing.T) {
-			receipt := mustSend(t, ch, e)
+			receipt, got := sendOne(t, ch, e, func() []realserver.SMTPMessage { return messages(t, s) })
 			if !strings.HasPrefix(receipt.Status, "250") || !strings.Contains(receipt.Detail, "pki@example.com") {
 				t.Errorf("receipt %+v, want the server's 250 and the recipients", receipt)
 			}
-			messages, err := s.Messages()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(messages) != i+1 {
-				t.Fatalf("the server has %d messages, want %d", len(messages), i+1)
-			}
-			got := messages[i]
 			if !got.TLS || got.Login != smtpUser {
 				t.Errorf("the message came with TLS %v as %q, want over TLS as %q", got.TLS, got.Login, smtpUser)
 			}
@@ -115,13 +107,9 @@ func TestEmailIsDeliveredOverSTARTTLSWithAuthAsTextAndHTML(t *testing.T) {
 
 func TestEmailOverImplicitTLS(t *testing.T) {
 	s := startSMTP(t, realserver.SMTPConfig{TLS: "tls", Username: smtpUser, Password: smtpPassword})
-	mustSend(t, emailChannel(t, s, "tls", smtpPassword), event(t, notify.RotationFailed))
-	messages, err := s.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(messages) != 1 || !messages[0].TLS || messages[0].Login != smtpUser {
-		t.Fatalf("messages %+v, want one over TLS as %s", messages, smtpUser)
+	_, got := sendOne(t, emailChannel(t, s, "tls", smtpPassword), event(t, notify.RotationFailed), func() []realserver.SMTPMessage { return messages(t, s) })
+	if !got.TLS || got.Login != smtpUser {
+		t.Fatalf("the message came with TLS %v as %q, want over TLS as %s", got.TLS, got.Login, smtpUser)
 	}
 }
 
@@ -170,25 +158,27 @@ func TestEmailRefusesWhatWouldLeakOrNeverWork(t *testing.T) {
 
 func TestEmailWithoutTLSGoesOnlyToLoopback(t *testing.T) {
 	s := startSMTP(t, realserver.SMTPConfig{TLS: "none", Username: smtpUser, Password: smtpPassword})
-	mustSend(t, emailChannel(t, s, "none", smtpPassword), event(t, notify.RotationRecovered))
-	messages, err := s.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(messages) != 1 || messages[0].TLS || messages[0].Login != smtpUser {
-		t.Fatalf("messages %+v, want one without TLS as %s", messages, smtpUser)
+	_, got := sendOne(t, emailChannel(t, s, "none", smtpPassword), event(t, notify.RotationRecovered), func() []realserver.SMTPMessage { return messages(t, s) })
+	if got.TLS || got.Login != smtpUser {
+		t.Fatalf("the message came with TLS %v as %q, want without TLS as %s", got.TLS, got.Login, smtpUser)
 	}
 }
 
 func assertNothingDelivered(t *testing.T, s *realserver.SMTP) {
 	t.Helper()
-	messages, err := s.Messages()
+	if n := len(messages(t, s)); n != 0 {
+		t.Errorf("the server accepted %d messages", n)
+	}
+}
+
+// messages are the messages s accepted.
+func messages(t *testing.T, s *realserver.SMTP) []realserver.SMTPMessage {
+	t.Helper()
+	m, err := s.Messages()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(messages) != 0 {
-		t.Errorf("the server accepted %d messages", len(messages))
-	}
+	return m
 }
 
 // alternativeParts reads a multipart/alternative message's text/plain and

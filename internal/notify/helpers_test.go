@@ -63,6 +63,19 @@ func mustSend(t *testing.T, ch notify.Channel, e notify.Event) notify.Receipt {
 	return r
 }
 
+// sendOne sends e and returns the one thing the destination recorded for
+// it; recorded lists what the destination has recorded so far.
+func sendOne[T any](t *testing.T, ch notify.Channel, e notify.Event, recorded func() []T) (notify.Receipt, T) {
+	t.Helper()
+	before := len(recorded())
+	receipt := mustSend(t, ch, e)
+	after := recorded()
+	if len(after) != before+1 {
+		t.Fatalf("the destination recorded %d new items for one %s, want 1", len(after)-before, e.Kind)
+	}
+	return receipt, after[len(after)-1]
+}
+
 // event is the sample of kind (the first, for rotation.failed).
 func event(t *testing.T, kind notify.Kind) notify.Event {
 	t.Helper()

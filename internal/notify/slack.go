@@ -67,15 +67,7 @@ func newSlackWebhook(s channelSettings) (Channel, error) {
 	if s.URL != "" {
 		return nil, s.errorf("url", "the Web API's address is for a token; an incoming webhook needs none")
 	}
-	raw, err := s.secret("webhook_url", s.WebhookURL)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.endpoint("webhook_url", raw)
-	if err != nil {
-		return nil, err
-	}
-	post, err := s.newPoster(u, urlSecrets(u))
+	post, err := s.postToSecretURL("webhook_url", s.WebhookURL)
 	if err != nil {
 		return nil, err
 	}

@@ -18,15 +18,7 @@ type teamsChannel struct {
 var _ Channel = (*teamsChannel)(nil)
 
 func newTeams(s channelSettings) (Channel, error) {
-	raw, err := s.secret("webhook_url", s.WebhookURL)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.endpoint("webhook_url", raw)
-	if err != nil {
-		return nil, err
-	}
-	post, err := s.newPoster(u, urlSecrets(u))
+	post, err := s.postToSecretURL("webhook_url", s.WebhookURL)
 	if err != nil {
 		return nil, err
 	}

@@ -20,14 +20,9 @@ func teamsChannel(t *testing.T, teams *notifytest.Teams, webhookURL string) noti
 func TestTeamsPostsEveryKindOfEventAsAnAdaptiveCard(t *testing.T) {
 	teams := notifytest.NewTeams(t)
 	ch := teamsChannel(t, teams, teams.WebhookURL())
-	for i, e := range notifytest.SampleEvents(time.Now()) {
+	for _, e := range notifytest.SampleEvents(time.Now()) {
 		t.Run(sampleName(e), func(t *testing.T) {
-			receipt := mustSend(t, ch, e)
-			messages := teams.Messages()
-			if len(messages) != i+1 {
-				t.Fatalf("teams has %d messages, want %d", len(messages), i+1)
-			}
-			m := messages[i]
+			receipt, m := sendOne(t, ch, e, teams.Messages)
 			if len(m.Cards) != 1 {
 				t.Fatalf("the message has %d cards, want 1", len(m.Cards))
 			}
@@ -58,9 +53,8 @@ func TestTeamsColoursTheTitleBySeverity(t *testing.T) {
 		{notify.RotationRecovered, "Good"},
 	} {
 		t.Run(string(tt.kind), func(t *testing.T) {
-			mustSend(t, ch, event(t, tt.kind))
-			messages := teams.Messages()
-			body := messages[len(messages)-1].Cards[0]["body"].([]any)
+			_, m := sendOne(t, ch, event(t, tt.kind), teams.Messages)
+			body := m.Cards[0]["body"].([]any)
 			title := body[0].(map[string]any)
 			if title["color"] != tt.want {
 				t.Errorf("title %v, want colour %s", title, tt.want)

@@ -38,19 +38,14 @@ type webhookChannel struct {
 var _ Channel = (*webhookChannel)(nil)
 
 func newWebhook(s channelSettings) (Channel, error) {
-	raw, err := s.secret("url", s.URL)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.endpoint("url", raw)
-	if err != nil {
-		return nil, err
+	if s.URL == "" {
+		return nil, s.errorf("url", "required: the address the receiver takes deliveries at")
 	}
 	secret, err := s.secret("secret", s.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("%w (the receiver checks the signature made with it)", err)
 	}
-	post, err := s.newPoster(u, append(urlSecrets(u), secret))
+	post, err := s.postToSecretURL("url", s.URL, secret)
 	if err != nil {
 		return nil, err
 	}

@@ -23,14 +23,9 @@ func webhookChannel(t *testing.T, hook *notifytest.Webhook, secret string) notif
 func TestWebhookDeliversTheEventAsSignedJSON(t *testing.T) {
 	hook := notifytest.NewWebhook(t, webhookSecret)
 	ch := webhookChannel(t, hook, webhookSecret)
-	for i, e := range notifytest.SampleEvents(time.Now()) {
+	for _, e := range notifytest.SampleEvents(time.Now()) {
 		t.Run(sampleName(e), func(t *testing.T) {
-			receipt := mustSend(t, ch, e)
-			deliveries := hook.Deliveries()
-			if len(deliveries) != i+1 {
-				t.Fatalf("the receiver accepted %d deliveries, want %d", len(deliveries), i+1)
-			}
-			d := deliveries[i]
+			receipt, d := sendOne(t, ch, e, hook.Deliveries)
 			want, err := json.Marshal(e)
 			if err != nil {
 				t.Fatal(err)
