@@ -131,6 +131,9 @@ func title(e Event) string {
 // known, from the threshold it crossed otherwise.
 func expiryPhrase(e Event) string {
 	if e.Asset == nil || e.Asset.DaysLeft == nil {
+		if e.ThresholdDays <= 0 {
+			return "expires soon"
+		}
 		return "expires within " + plural(e.ThresholdDays, "day")
 	}
 	switch days := *e.Asset.DaysLeft; {

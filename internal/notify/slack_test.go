@@ -127,3 +127,24 @@ func TestSlackWebhookThatIsGoneIsFinalAndNotShown(t *testing.T) {
 // webhookSecretPart is the last part of a Slack webhook's path: its
 // secret.
 func webhookSecretPart(u string) string { return u[strings.LastIndex(u, "/")+1:] }
+
+func TestSlackFitsALongErrorAndABadDayInItsLimits(t *testing.T) {
+	slack := notifytest.NewSlack(t, slackToken)
+	ch := slackWithToken(t, slack, slackToken)
+
+	failed := event(t, notify.RotationFailed)
+	failed.Rotation.Error = "install: " + strings.Repeat("device said no; ", 400)
+	_, m := sendOne(t, ch, failed, slack.Messages)
+	assertShows(t, m.Shown(), []string{"install: device said no", "…"})
+
+	digest := event(t, notify.DigestKind)
+	digest.Digest.Failed = nil
+	for i := range 25 {
+		digest.Digest.Failed = append(digest.Digest.Failed, notify.Asset{SystemName: "fw" + strconv.Itoa(i) + ".example.com"})
+	}
+	_, m = sendOne(t, ch, digest, slack.Messages)
+	assertShows(t, m.Shown(), []string{"fw0.example.com", "fw19.example.com", "and 5 more"})
+	if strings.Contains(m.Shown(), "fw20.example.com") {
+		t.Error("the digest lists more than 20 failed assets")
+	}
+}
