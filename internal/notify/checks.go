@@ -218,7 +218,7 @@ func (n *Notifier) SendDigest(ctx context.Context) (bool, error) {
 			rotating[r.Asset] = true
 		}
 	}
-	d := &Digest{States: map[string]int{}}
+	d := &Digest{States: map[string]int{}, Expiring: []Asset{}, Failed: []Asset{}}
 	var expiring, failed []asset.Asset
 	err := n.eachAsset(ctx, store.AssetFilter{}, func(assets []asset.Asset) error {
 		for _, a := range assets {

@@ -111,9 +111,9 @@ func summary(e Event) string {
 	case CertificateExpiring:
 		s := fmt.Sprintf("Certificate of %s %s", name, strings.TrimPrefix(expiry, "; its certificate "))
 		if e.Reason != "" {
-			s += " and will not be rotated in time: " + e.Reason
+			return s + " and will not be rotated in time: " + e.Reason
 		}
-		return s
+		return s + " and is not rotated yet"
 	case CertificateDrift:
 		if e.Drift != nil {
 			return fmt.Sprintf("%s serves certificate %s, not the recorded %s", name, e.Drift.ServedSerial, e.Drift.RecordedSerial)
