@@ -131,7 +131,9 @@ func decideEnding(e rotation.Ending, t told, f config.NotifyFailure, now time.Ti
 	default:
 		return decision{}, false
 	}
-	s := streak(e.After)
+	// A failure records no success: the streak is the one the rotation
+	// found the asset in.
+	s := streak(e.Before)
 	escalates := e.After.FailureCount >= f.EscalateAfter ||
 		(e.After.CertificateExpiration != nil && daysLeft(*e.After.CertificateExpiration, now) < f.EscalateDaysLeft)
 	d := decision{Kind: RotationFailed}

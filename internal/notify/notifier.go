@@ -148,7 +148,7 @@ func (n *Notifier) RotationEnded(ctx context.Context, e rotation.Ending) {
 	ctx, cancel := context.WithTimeout(ctx, endingTimeout)
 	defer cancel()
 	now := n.cfg.Now()
-	if store.Final(e.Rotation.State) && e.Rotation.State != store.StateSucceeded && e.After.FailureCount <= e.Before.FailureCount {
+	if state := e.Rotation.State; (state == store.StateFailed || state == store.StateRolledBack) && e.After.FailureCount <= e.Before.FailureCount {
 		// The failure could not be counted on the asset; count it here.
 		e.After.FailureCount = e.Before.FailureCount + 1
 	}
