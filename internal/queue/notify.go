@@ -82,7 +82,7 @@ const (
 // holds the only write connection.
 func (q *Queue) EnqueueDeliveriesTx(ctx context.Context, tx any, deliveries []notify.Delivery) error {
 	for _, d := range deliveries {
-		opts := &river.InsertOpts{Queue: NotifyQueue, MaxAttempts: deliveryAttempts, Tags: []string{"channel-" + d.Channel}}
+		opts := &river.InsertOpts{Queue: NotifyQueue, MaxAttempts: deliveryAttempts}
 		if _, err := q.client.insertTx(ctx, tx, DeliveryArgs{d}, opts); err != nil {
 			return fmt.Errorf("queue: enqueue %s to %s: %w", d.Event.Kind, d.Channel, err)
 		}

@@ -23,7 +23,7 @@ type scriptedChannel struct {
 	events  []notify.Event
 }
 
-func (c *scriptedChannel) Name() string { return "hook" }
+func (c *scriptedChannel) Name() string { return "pki.hook" }
 func (c *scriptedChannel) Kind() string { return "webhook" }
 
 func (c *scriptedChannel) Send(_ context.Context, e notify.Event) (notify.Receipt, error) {
@@ -116,7 +116,7 @@ func deliveryJobs(t *testing.T, st *sqlite.Store) []deliveryJob {
 func delivering(t *testing.T, st *sqlite.Store, channel notify.Channel, report func(channel, kind string, err error)) *queue.Queue {
 	t.Helper()
 	ctx := context.Background()
-	d := notify.NewDispatcher(map[string]notify.Channel{"hook": channel}, nil, report)
+	d := notify.NewDispatcher(map[string]notify.Channel{"pki.hook": channel}, nil, report)
 	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: &recordingRunner{ran: map[int64]int{}}, Deliverer: d,
 		DeliveryBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 	if err != nil {
@@ -135,7 +135,7 @@ func claimAndQueue(t *testing.T, st *sqlite.Store, q *queue.Queue, key string) {
 	t.Helper()
 	e := notify.Event{Kind: notify.RotationFailed, Key: key, Summary: "Rotation of fw1 failed at install (1st failure)"}
 	ok, err := st.ClaimNotification(context.Background(), []string{key}, func(ctx context.Context, tx any) error {
-		return q.EnqueueDeliveriesTx(ctx, tx, []notify.Delivery{{Channel: "hook", Event: e}})
+		return q.EnqueueDeliveriesTx(ctx, tx, []notify.Delivery{{Channel: "pki.hook", Event: e}})
 	})
 	if err != nil || !ok {
 		t.Fatalf("claim %s: %v, %v", key, ok, err)
@@ -155,8 +155,8 @@ func TestDeliveries(t *testing.T) {
 		if failed, sent := seen.failed(); failed != 2 || sent != 1 {
 			t.Errorf("the dispatcher reported %d failed and %d sent attempts, want 2 and 1", failed, sent)
 		}
-		if j := deliveryJobs(t, st)[0]; j.attempt != 3 || j.channel != "hook" || j.eventKey != "rotation.failed/fw1/never" {
-			t.Errorf("job %+v, want the event's delivery to hook completed at its third attempt", j)
+		if j := deliveryJobs(t, st)[0]; j.attempt != 3 || j.channel != "pki.hook" || j.eventKey != "rotation.failed/fw1/never" {
+			t.Errorf("job %+v, want the event's delivery to pki.hook completed at its third attempt", j)
 		}
 		for _, e := range channel.events {
 			if e.Key != "rotation.failed/fw1/never" || e.Summary == "" {
