@@ -155,9 +155,9 @@ func (n *Notifier) RotationEnded(ctx context.Context, e rotation.Ending) {
 	if err := n.tellEnding(ctx, e, now); err != nil {
 		n.cfg.Logger.Warn("could not decide the notification of a rotation", "rotation", e.Rotation.ID, "asset", e.Rotation.Asset, "err", err)
 	}
-	for _, step := range []struct{ seenBy, served string }{{"preflight", e.ServedBefore}, {"verify", e.ServedAtVerify}} {
-		for _, served := range driftSerials(e.Before.CertificateSerial, step.served) {
-			if err := n.tellDrift(ctx, e.Before, served, step.seenBy, n.links.rotation(e.Rotation.ID), now); err != nil {
+	for _, seen := range []struct{ by, serial string }{{"preflight", e.ServedBefore}, {"verify", e.ServedAtVerify}} {
+		for _, served := range driftSerials(e.Before.CertificateSerial, seen.serial) {
+			if err := n.tellDrift(ctx, e.Before, served, seen.by, n.links.rotation(e.Rotation.ID), now); err != nil {
 				n.cfg.Logger.Warn("could not decide the notification of a drift", "rotation", e.Rotation.ID, "asset", e.Rotation.Asset, "err", err)
 			}
 		}
