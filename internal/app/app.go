@@ -27,6 +27,7 @@ import (
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
+	"github.com/ottr-go/ottr/internal/notify"
 	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/queue"
 	"github.com/ottr-go/ottr/internal/ratelimit"
@@ -51,6 +52,12 @@ type Options struct {
 	// Env looks up environment variables for secret references; nil means
 	// os.LookupEnv.
 	Env func(string) (string, bool)
+	// NewChannel builds notification channels; nil means notify.NewChannel.
+	NewChannel notify.Constructor
+	// Delivered, if set, is told of every attempt to deliver a
+	// notification: the channel, the event's kind, and the error (nil
+	// when it was sent).
+	Delivered func(channel, kind string, err error)
 }
 
 // App is ottr assembled from a config.
@@ -70,6 +77,9 @@ type App struct {
 	// mode the scan runs on the elected leader only, so the leader's
 	// budget books the orders of the whole fleet.
 	Budget *ratelimit.Budget
+	// Notifier decides the notifications; nil when no channel is
+	// configured.
+	Notifier *notify.Notifier
 
 	log  *slog.Logger
 	opts Options
@@ -116,6 +126,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
+	}
+	if err := notify.CheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	var delegations *dnsdelegate.Delegations
 	if len(cfg.DNS.Zones) > 0 {
@@ -172,6 +185,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	if delegations != nil {
 		deps.CheckDelegation = a.checkDelegation
+	}
+	if err := a.newNotifier(&deps); err != nil {
+		st.Close()
+		return nil, err
 	}
 	if a.Runner, err = rotation.NewRunner(deps); err != nil {
 		st.Close()
@@ -436,11 +453,17 @@ func (a *App) Queue(ctx context.Context, role QueueRole) (*queue.Queue, *schedul
 	} else {
 		qc.NoLead = true
 	}
+	if err := a.notifyQueue(&qc, sched, role); err != nil {
+		return nil, nil, err
+	}
 	q, err := queue.New(ctx, qc)
 	if err != nil {
 		return nil, nil, err
 	}
 	sched.Enqueuer = q
+	if a.Notifier != nil {
+		a.Notifier.SetEnqueuer(q)
+	}
 	return q, sched, nil
 }
 
@@ -449,7 +472,11 @@ func (a *App) Queue(ctx context.Context, role QueueRole) (*queue.Queue, *schedul
 func (a *App) ForegroundQueue(ctx context.Context) (*queue.Queue, error) {
 	qc := a.queueConfig("")
 	qc.Runner = a.Runner
-	return queue.NewForeground(ctx, qc)
+	q, err := queue.NewForeground(ctx, qc)
+	if err == nil && a.Notifier != nil {
+		a.Notifier.SetEnqueuer(q)
+	}
+	return q, err
 }
 
 func (a *App) queueConfig(id string) queue.Config {

@@ -88,6 +88,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newUserCmd(g),
 		newBackupCmd(g),
 		newMasterKeyCmd(g),
+		newNotifyCmd(g),
 	)
 	return root
 }

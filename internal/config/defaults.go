@@ -118,6 +118,7 @@ func (c *Config) withDefaults(baseDir string) {
 		cred.PrivateKey = resolveSecretRef(baseDir, cred.PrivateKey)
 		c.Credentials[name] = cred
 	}
+	c.Notifications.withDefaults(baseDir)
 }
 
 // normalizeZones writes dns.zones in lower case without trailing dots, so

@@ -9,9 +9,10 @@ type Notifications struct {
 	ExternalURL string `yaml:"external_url"`
 	// Channels are the destinations, by name.
 	Channels map[string]NotifyChannel `yaml:"channels"`
-	// Rules choose the channels of each event: for every event, each rule
-	// that matches adds its channels. With no rules, every event goes to
-	// every channel.
+	// Rules choose the channels of each event, like routes: the first rule
+	// that matches an event gives its channels, and an event no rule
+	// matches goes nowhere. With no rules, every event goes to every
+	// channel.
 	Rules []NotifyRule `yaml:"rules"`
 	// Failure says when a failure streak is told again, escalated.
 	Failure NotifyFailure `yaml:"failure"`
@@ -101,13 +102,15 @@ type NotifyFailure struct {
 
 // NotifyExpiry says when a coming expiry is told.
 type NotifyExpiry struct {
-	// Days are the thresholds before notAfter. Default 30, 14, 7, 3, 1.
+	// Days are the thresholds before notAfter. Default (when absent) 30,
+	// 14, 7, 3, 1; an empty list tells of no expiry.
 	Days []int `yaml:"days"`
 }
 
 // NotifyDriftCheck checks every asset's served certificate.
 type NotifyDriftCheck struct {
-	// Interval between checks; 0 (the default) turns the check off.
+	// Interval between checks, at least a minute; 0 (the default) turns
+	// the check off.
 	Interval time.Duration `yaml:"interval"`
 	// Concurrency is how many devices are checked at once. Default 10.
 	Concurrency int `yaml:"concurrency"`

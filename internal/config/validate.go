@@ -59,6 +59,7 @@ func (c *Config) problems() []Problem {
 	k.checkDNS()
 	k.checkCredentials()
 	k.checkRoutes()
+	k.checkNotifications()
 	return k.problems
 }
 
@@ -189,9 +190,16 @@ func checkDirectory(dir string) string {
 	if dir == "" {
 		return "is required: the CA's ACME directory URL, such as " + exampleDirectory
 	}
-	u, err := url.Parse(dir)
+	return checkHTTPS(dir, exampleDirectory)
+}
+
+// checkHTTPS returns why raw is not an https:// URL (or an http:// one to
+// a loopback host), or "". example is what the message suggests. It never
+// quotes raw: a URL may carry credentials.
+func checkHTTPS(raw, example string) string {
+	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return "must be an https:// URL, such as " + exampleDirectory
+		return "must be an https:// URL, such as " + example
 	}
 	if u.User != nil {
 		return "must not carry a user name or password"
@@ -205,7 +213,7 @@ func checkDirectory(dir string) string {
 		}
 		return "must use https://; http:// is only allowed to a loopback host such as 127.0.0.1"
 	}
-	return "must be an https:// URL, such as " + exampleDirectory
+	return "must be an https:// URL, such as " + example
 }
 
 func isLoopback(host string) bool {

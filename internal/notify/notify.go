@@ -82,6 +82,8 @@ type Event struct {
 	Drift *Drift `json:"drift,omitempty"`
 	// Digest is the daily summary.
 	Digest *Digest `json:"digest,omitempty"`
+	// Test marks a sample sent by 'ottr notify test': nothing happened.
+	Test bool `json:"test,omitempty"`
 }
 
 // Asset is what a message shows of a device: what Ottr's Slack message
@@ -119,7 +121,8 @@ type Rotation struct {
 type Drift struct {
 	RecordedSerial string `json:"recorded_serial"`
 	ServedSerial   string `json:"served_serial"`
-	// SeenBy is what saw it: "verify" or "check".
+	// SeenBy is what saw it: a rotation's "preflight" or "verify", or
+	// the periodic served-certificate "check".
 	SeenBy string `json:"seen_by"`
 }
 
@@ -128,11 +131,22 @@ type Digest struct {
 	// States counts assets by state: ok, due, rotating, failing, paused,
 	// unrouted.
 	States map[string]int `json:"states"`
-	// Expiring are the certificates that expire in the next 14 days.
+	// Expiring are the certificates that expire in the next 14 days,
+	// soonest first; at most DigestListed of them.
 	Expiring []Asset `json:"expiring"`
-	// Failed are the assets whose last rotation failed.
+	// ExpiringTotal counts them all.
+	ExpiringTotal int `json:"expiring_total"`
+	// Failed are the assets whose last rotation failed, most failures
+	// first; at most DigestListed of them.
 	Failed []Asset `json:"failed"`
+	// FailedTotal counts them all.
+	FailedTotal int `json:"failed_total"`
 }
+
+// DigestListed is the most assets a digest lists in Expiring and in
+// Failed, so a message stays readable (and within what chat services
+// accept) however large the inventory; the totals count them all.
+const DigestListed = 50
 
 // Channel delivers events to one destination, rendered in the
 // destination's own form. Implementations are safe for concurrent use.

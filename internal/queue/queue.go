@@ -122,6 +122,16 @@ type Config struct {
 	// CheckInterval is how often running jobs' processes are checked, and
 	// new queues looked for. Default 5s.
 	CheckInterval time.Duration
+
+	// Deliverer, if set, sends the notifications' deliveries: this
+	// process works NotifyQueue. Set it in the processes that scan.
+	Deliverer Deliverer
+	// DeliveryBackoff is the pause before a failed delivery is tried
+	// again; it doubles after each attempt, up to an hour. Default 30s.
+	DeliveryBackoff time.Duration
+	// Tasks are periodic work this process may run and, when elected
+	// leader, schedules; this process works NotifyQueue.
+	Tasks []Task
 }
 
 // scanUniqueStates keep one scan queued or running at a time: a leader
@@ -282,7 +292,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Runner != nil {
 		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit, running: &q.running})
 	}
-	var periodic []*river.PeriodicJob
+	periodic := addNotifyWork(workers, cfg)
 	if cfg.Scanner != nil {
 		river.AddWorker(workers, &scanWorker{scanner: cfg.Scanner})
 		interval := cfg.ScanInterval
@@ -310,6 +320,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Scanner != nil {
 		queues[ScanQueue] = river.QueueConfig{MaxWorkers: 1}
 	}
+	if cfg.worksNotify() {
+		queues[NotifyQueue] = river.QueueConfig{MaxWorkers: notifyWorkers}
+	}
 	rc := &river.Config{
 		Queues:       queues,
 		Workers:      workers,
@@ -330,13 +343,14 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		// rotation resumes after its last journaled step.
 		RescueStuckJobsAfter: cfg.JobTimeout + rescueMargin,
 	}
-	if cfg.Runner == nil && cfg.Scanner == nil {
+	if cfg.Runner == nil && cfg.Scanner == nil && !cfg.worksNotify() {
 		rc.Queues = nil
 		rc.Workers = nil
+		rc.PeriodicJobs = nil
 	}
 	if cfg.NoLead {
-		if cfg.Scanner != nil {
-			return nil, errors.New("queue: a process that never leads cannot schedule the scan: give it no Scanner")
+		if cfg.Scanner != nil || len(cfg.Tasks) > 0 {
+			return nil, errors.New("queue: a process that never leads cannot schedule the scan or tasks: give it no Scanner and no Tasks")
 		}
 		rc.LeaderElectionDisabled = true
 	}

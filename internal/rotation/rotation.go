@@ -112,6 +112,33 @@ type Deps struct {
 	// (the zero time when they are not): the issue step places no order
 	// to a CA before then, and fails with a *HeldBackError instead.
 	HeldUntil func(ca string) time.Time
+	// Ended, if set, is told how each rotation ended once its final
+	// state is recorded: what notifications are decided from. The
+	// rotation's outcome is settled by then, so whatever Ended does
+	// cannot change or fail it; it runs in the rotation's job and should
+	// bound its own time.
+	Ended func(ctx context.Context, e Ending)
+}
+
+// Ending is how a rotation ended, with what its steps saw of the device.
+type Ending struct {
+	// Rotation is the rotation in its final state.
+	Rotation store.Rotation
+	// Before is the asset as the rotation found it; After as it left it:
+	// the new certificate recorded, or the failure counted.
+	Before, After asset.Asset
+	// Step is the step that failed; empty on success.
+	Step string
+	// Err is why the rotation failed or was rolled back; nil on success.
+	// It may hold what a device said, secrets included: redact it before
+	// showing it to anyone.
+	Err error
+	// ServedBefore is the serial the device served when preflight read
+	// its certificate; empty when preflight did not read one.
+	ServedBefore string
+	// ServedAtVerify is the serial the device served when verify found it
+	// serving another certificate than the issued one; empty otherwise.
+	ServedAtVerify string
 }
 
 // Event reports progress of one rotation.

@@ -57,9 +57,11 @@ type verifyOutput struct {
 
 // run is the state of one rotation while Run executes it.
 type run struct {
-	r       *Runner
-	rot     store.Rotation
-	asset   asset.Asset
+	r     *Runner
+	rot   store.Rotation
+	asset asset.Asset
+	// before is the asset as the rotation found it, for Deps.Ended.
+	before  asset.Asset
 	route   route.Route
 	routeNo int
 	drv     driver.Driver
@@ -74,6 +76,10 @@ type run struct {
 	chain     []*x509.Certificate
 	installed driver.Installed
 	observed  verifyOutput
+	// servedBefore and servedAtVerify are what the device served when
+	// preflight read it, and when verify found another certificate than
+	// the issued one (Ending).
+	servedBefore, servedAtVerify string
 }
 
 // Run executes the rotation with the given id, resuming after its last
@@ -93,7 +99,7 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 		return rot, fmt.Errorf("rotation %d: %w", id, err)
 	}
 	rot.Attempts++
-	rn := &run{r: r, rot: rot, asset: a}
+	rn := &run{r: r, rot: rot, asset: a, before: a.Clone()}
 	defer rn.close()
 
 	if unreadable := checkJournal(rot); unreadable != nil {
@@ -199,6 +205,10 @@ func (rn *run) canSkip(step string, e store.JournalEntry) bool {
 func (rn *run) restore(ctx context.Context, step string, e store.JournalEntry) error {
 	switch step {
 	case StepPreflight:
+		var out preflightOutput
+		if json.Unmarshal(e.Output, &out) == nil {
+			rn.servedBefore = out.CurrentSerial
+		}
 		return rn.resolveRoute()
 	case StepCSR:
 		var out csrOutput
@@ -329,6 +339,7 @@ func (rn *run) preflight(ctx context.Context) (any, error) {
 	}
 	if len(current) > 0 {
 		out.CurrentSerial = verify.SerialHex(current[0])
+		rn.servedBefore = out.CurrentSerial
 		rn.logf(slog.LevelInfo, "current certificate serial %s expires %s", out.CurrentSerial, current[0].NotAfter.UTC().Format(time.RFC3339))
 	} else {
 		rn.logf(slog.LevelInfo, "no current certificate")
@@ -487,6 +498,12 @@ func (rn *run) verify(ctx context.Context) (any, error) {
 		}
 		wait *= 2
 	}
+	// A device serving neither the old certificate nor the new one is
+	// told as drift (Ending).
+	var served *verify.MismatchError
+	if errors.As(err, &served) && served.Check == verify.CheckSerial {
+		rn.servedAtVerify = served.Got
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -614,6 +631,10 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 	}
 	rn.r.d.Logger.Info("rotation finished", "rotation", rot.ID, "asset", rot.Asset, "state", state, "step", step)
 	rn.r.observe(Event{RotationID: rot.ID, Asset: rot.Asset, Step: step, Phase: "end", State: state, Err: cause})
+	if rn.r.d.Ended != nil {
+		rn.r.d.Ended(ctx, Ending{Rotation: rot, Before: rn.before, After: rn.asset.Clone(), Step: step, Err: cause,
+			ServedBefore: rn.servedBefore, ServedAtVerify: rn.servedAtVerify})
+	}
 	if cause != nil {
 		return rot, &Failure{RotationID: rot.ID, Step: step, State: state, Err: cause}
 	}
@@ -647,9 +668,13 @@ func (rn *run) recordFailure(ctx context.Context, cause error) error {
 	}
 	rn.rateLimited(cause, next)
 	a.NextAttemptAt = &next
-	return rn.r.writeStore(ctx, rn.rot.ID, "record the failure on the asset", func(ctx context.Context) error {
+	err = rn.r.writeStore(ctx, rn.rot.ID, "record the failure on the asset", func(ctx context.Context) error {
 		return rn.r.d.Store.UpdateAsset(ctx, a)
 	})
+	if err == nil {
+		rn.asset = a
+	}
+	return err
 }
 
 // logf adds a line to the rotation log; lines are written to the store in

@@ -78,8 +78,19 @@ type Scheduler struct {
 	// the refused assets, held back until the CA's Retry-After.
 	Budget *ratelimit.Budget
 
+	// Expiry, if set, is asked after each scan to tell of the
+	// certificates that crossed an expiry threshold; *notify.Notifier
+	// implements it.
+	Expiry ExpiryChecker
+
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// ExpiryChecker tells of the certificates near their expiry and returns
+// how many it told of.
+type ExpiryChecker interface {
+	CheckExpiry(ctx context.Context) (int, error)
 }
 
 // Result counts what one scan did.
@@ -99,6 +110,9 @@ type Result struct {
 	Active  int `json:"active"`
 	NoRoute int `json:"no_route"`
 	Errors  int `json:"errors"`
+	// Expiring are the certificates told of as crossing an expiry
+	// threshold.
+	Expiring int `json:"expiring"`
 }
 
 // Scan runs one pass; it implements queue.Scanner.
@@ -167,6 +181,14 @@ func (s *Scheduler) ScanOnce(ctx context.Context) (Result, error) {
 			continue
 		}
 		s.logger().Info("rotation queued", "asset", a.SystemName, "rotation", rot.ID, "reason", d.Reason)
+	}
+	if s.Expiry != nil {
+		// After the due assets are queued: that is the scan's first duty.
+		n, err := s.Expiry.CheckExpiry(ctx)
+		if err != nil {
+			s.logger().Error("could not tell of the certificates near their expiry", "err", err)
+		}
+		res.Expiring = n
 	}
 	return res, nil
 }

@@ -33,6 +33,7 @@ var (
 type Store interface {
 	Users
 	Audit
+	Notifications
 
 	// CreateAsset inserts a; ErrExists if its system_name is taken.
 	CreateAsset(ctx context.Context, a asset.Asset) error

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("users", func(t *testing.T) { runUserTests(t, newStore) })
 	t.Run("audit trail", func(t *testing.T) { runAuditTests(t, newStore) })
 	t.Run("concurrency", func(t *testing.T) { runConcurrencyTests(t, newStore) })
+	t.Run("notifications", func(t *testing.T) { runNotificationTests(t, newStore) })
 }
 
 // base is the instant the suite's times are built around: whole seconds,

@@ -1,0 +1,7 @@
+-- The notifications decided so far, one row per cause (the first failure
+-- of a streak, a certificate crossing an expiry threshold), so each is
+-- told once whichever process sees it. Rows are never updated.
+CREATE TABLE notifications (
+    key        TEXT    NOT NULL PRIMARY KEY CHECK (key <> ''),
+    claimed_at INTEGER NOT NULL -- unix seconds
+) WITHOUT ROWID;
