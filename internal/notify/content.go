@@ -77,13 +77,6 @@ func inDays(days int) string {
 	return "expires in " + plural(days, "day")
 }
 
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
-}
-
 // summary is the line a person reads first.
 func summary(e Event) string {
 	name := ""

@@ -136,14 +136,7 @@ func expiryPhrase(e Event) string {
 		}
 		return "expires within " + plural(e.ThresholdDays, "day")
 	}
-	switch days := *e.Asset.DaysLeft; {
-	case days < 0:
-		return "expired " + plural(-days, "day") + " ago"
-	case days == 0:
-		return "expires today"
-	default:
-		return "expires in " + plural(days, "day")
-	}
+	return inDays(*e.Asset.DaysLeft)
 }
 
 // severityOf says how urgent e is: failures are errors, and critical once
