@@ -93,8 +93,16 @@ func render(e Event) message {
 	return m
 }
 
-// title says what happened, then to which device.
+// title says what happened, then to which device; a sample sent by
+// 'ottr notify test' says so first.
 func title(e Event) string {
+	if e.Test {
+		return "Test message from ottr — nothing happened: " + eventTitle(e)
+	}
+	return eventTitle(e)
+}
+
+func eventTitle(e Event) string {
 	var what string
 	switch e.Kind {
 	case RotationFailed:
@@ -272,7 +280,7 @@ func digestLists(d Digest) []list {
 	for _, a := range d.Failed {
 		failed.Items = append(failed.Items, a.SystemName+where(a))
 	}
-	return []list{expiring.bounded(), failed.bounded()}
+	return []list{expiring.bounded(d.ExpiringTotal), failed.bounded(d.FailedTotal)}
 }
 
 // where places an asset for a digest line: its data center and platform.
@@ -289,11 +297,15 @@ func where(a Asset) string {
 	return ", " + strings.Join(parts, ", ")
 }
 
-func (l list) bounded() list {
+// bounded keeps at most maxListItems items; total, when larger than the
+// items given (the digest lists only the first of many), is what the last
+// line counts the rest from.
+func (l list) bounded(total int) list {
+	total = max(total, len(l.Items))
 	if len(l.Items) > maxListItems {
-		l.More = len(l.Items) - maxListItems
 		l.Items = l.Items[:maxListItems]
 	}
+	l.More = total - len(l.Items)
 	return l
 }
 
