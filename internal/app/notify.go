@@ -62,7 +62,7 @@ func (a *App) notifyQueue(qc *queue.Config, sched *scheduler.Scheduler, role Que
 		return err
 	}
 	n := a.Notifier
-	qc.Deliverer = notify.NewDispatcher(channels, a.log, a.opts.Delivered)
+	qc.Deliverer = notify.NewDispatcher(channels, a.log, a.opts.Delivered).WithClaims(a.Store)
 	sched.Expiry = n
 	settings := a.Config.Notifications
 	if every := settings.DriftCheck.Interval; every > 0 {

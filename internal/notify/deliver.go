@@ -16,6 +16,24 @@ type Dispatcher struct {
 	channels  map[string]Channel
 	logger    *slog.Logger
 	delivered func(channel, kind string, err error)
+	// claims, if set, tells whether a failure streak has recovered since
+	// (WithClaims).
+	claims Claims
+}
+
+// Claims tells which notification keys are recorded; store.Store has it.
+type Claims interface {
+	ClaimedNotifications(ctx context.Context, keys []string) (map[string]bool, error)
+}
+
+// WithClaims lets the Dispatcher see that a failure streak has recovered
+// since a failure was decided: PagerDuty then gets no late trigger, which
+// would open again the incident the recovery resolved and page someone
+// for a device that works. Other channels still show the failure: it
+// happened, and their messages say when.
+func (p *Dispatcher) WithClaims(c Claims) *Dispatcher {
+	p.claims = c
+	return p
 }
 
 // NewDispatcher returns a Dispatcher over channels, by name. delivered, if
@@ -44,6 +62,10 @@ func (p *Dispatcher) Deliver(ctx context.Context, d Delivery, attempt int) error
 		log.Error("notification not delivered", "err", err)
 		return err
 	}
+	if p.staleTrigger(ctx, ch, d.Event) {
+		log.Info("notification not sent: the failure streak has recovered since, and a late trigger would reopen its PagerDuty incident")
+		return nil
+	}
 	started := time.Now()
 	receipt, err := ch.Send(ctx, d.Event)
 	p.report(d.Channel, kind, err)
@@ -58,6 +80,18 @@ func (p *Dispatcher) Deliver(ctx context.Context, d Delivery, attempt int) error
 	}
 	log.Info("notification delivered", "status", receipt.Status, "took", time.Since(started).Round(time.Millisecond))
 	return nil
+}
+
+// staleTrigger reports whether e, a failure delivered late to PagerDuty,
+// belongs to a streak that has recovered since.
+func (p *Dispatcher) staleTrigger(ctx context.Context, ch Channel, e Event) bool {
+	if p.claims == nil || ch.Kind() != "pagerduty" || e.Incident == "" ||
+		(e.Kind != RotationFailed && e.Kind != RotationRolledBack) {
+		return false
+	}
+	key := recoveredKey(e.Incident)
+	claimed, err := p.claims.ClaimedNotifications(ctx, []string{key})
+	return err == nil && claimed[key]
 }
 
 func (p *Dispatcher) report(channel, kind string, err error) {

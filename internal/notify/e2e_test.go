@@ -1,19 +1,14 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,83 +17,13 @@ import (
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/lab"
-	"github.com/ottr-go/ottr/internal/notify"
+	"github.com/ottr-go/ottr/internal/notify/notifytest"
 	"github.com/ottr-go/ottr/internal/queue"
 	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/testenv/pgtest"
+	"github.com/ottr-go/ottr/internal/testenv/realserver"
 )
-
-// receiver is a webhook-like HTTP endpoint: it takes events posted as JSON
-// to /CHANNEL and keeps their bodies. It answers its very first request
-// 429 with Retry-After, as a busy service does.
-type receiver struct {
-	mu     sync.Mutex
-	bodies map[string][]string
-	seen   int
-}
-
-func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil || req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/json" {
-		http.Error(w, "want a JSON POST", http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.seen++; r.seen == 1 {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "slow down", http.StatusTooManyRequests)
-		return
-	}
-	r.bodies[strings.TrimPrefix(req.URL.Path, "/")] = append(r.bodies[strings.TrimPrefix(req.URL.Path, "/")], string(body))
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (r *receiver) received() map[string][]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string][]string{}
-	for ch, bodies := range r.bodies {
-		out[ch] = append([]string(nil), bodies...)
-	}
-	return out
-}
-
-// postingChannel posts each event as JSON to its URL: the plain form of a
-// webhook, without the signature, for this test of what is decided and
-// delivered.
-type postingChannel struct{ name, url string }
-
-func (c postingChannel) Name() string { return c.name }
-func (c postingChannel) Kind() string { return "webhook" }
-
-func (c postingChannel) Send(ctx context.Context, e notify.Event) (notify.Receipt, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return notify.Receipt{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return notify.Receipt{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return notify.Receipt{}, &notify.RetryableError{Err: err}
-	}
-	res.Body.Close()
-	switch {
-	case res.StatusCode == http.StatusTooManyRequests:
-		after, _ := strconv.Atoi(res.Header.Get("Retry-After"))
-		return notify.Receipt{}, &notify.RetryableError{After: time.Duration(after) * time.Second, Err: fmt.Errorf("%s", res.Status)}
-	case res.StatusCode >= 500:
-		return notify.Receipt{}, &notify.RetryableError{Err: fmt.Errorf("%s", res.Status)}
-	case res.StatusCode >= 300:
-		return notify.Receipt{}, fmt.Errorf("%s", res.Status)
-	}
-	return notify.Receipt{Status: res.Status}, nil
-}
 
 // TestTwoServeProcessesTellAStreakOnce runs the issue's scenario on the
 // lab: a device fails three rotations in a row, then recovers, while two
@@ -116,9 +41,29 @@ func TestTwoServeProcessesTellAStreakOnce(t *testing.T) {
 	}
 	defer l.Close()
 
-	hooks := &receiver{bodies: map[string][]string{}}
-	srv := httptest.NewServer(hooks)
-	defer srv.Close()
+	// Every kind of channel, each against its vendor's emulator (the
+	// e-mail against a real SMTP server), each asked to come back later
+	// once along the way.
+	const (
+		slackToken  = "xoxb-e2e-slack-token-0123456789"
+		hookSecret  = "e2e-hook-signing-secret"
+		pdKey       = "e2ee2ee2ee2ee2ee2ee2ee2ee2ee2e01"
+		smtpUser    = "ottr"
+		smtpSecret  = "e2e-smtp-password-42"
+		retryAfter1 = time.Second
+	)
+	slack := notifytest.NewSlack(t, slackToken)
+	hook := notifytest.NewWebhook(t, hookSecret)
+	pager := notifytest.NewPagerDuty(t, pdKey)
+	teams := notifytest.NewTeams(t)
+	for _, s := range []*notifytest.Server{slack.Server, hook.Server, pager.Server, teams.Server} {
+		s.FailNext(1, http.StatusTooManyRequests, retryAfter1)
+	}
+	smtp, err := realserver.StartSMTP(ctx, realserver.SMTPConfig{Username: smtpUser, Password: smtpSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smtp.Close()
 	raw, err := os.ReadFile(l.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
@@ -127,9 +72,18 @@ func TestTwoServeProcessesTellAStreakOnce(t *testing.T) {
 	text := string(raw) + fmt.Sprintf(`notifications:
   external_url: https://ottr.example.com
   channels:
-    audit: {kind: webhook, url: %q, secret: env:OTTR_E2E_HOOK_SECRET}
-    pager: {kind: webhook, url: %q, secret: env:OTTR_E2E_HOOK_SECRET}
-`, srv.URL+"/audit", srv.URL+"/pager")
+    slack: {kind: slack, token: env:E2E_SLACK_TOKEN, channel: "#pki", url: %q, ca_file: %q}
+    hook: {kind: webhook, url: %q, secret: env:E2E_HOOK_SECRET, ca_file: %q}
+    pager: {kind: pagerduty, routing_key: env:E2E_PD_KEY, events_url: %q, ca_file: %q}
+    teams: {kind: teams, webhook_url: env:E2E_TEAMS_URL, ca_file: %q}
+    mail:
+      kind: email
+      smtp: {host: %s, port: %d, username: %s, password: env:E2E_SMTP_PASSWORD}
+      from: ottr@example.com
+      to: [pki@example.com]
+      ca_file: %q
+`, slack.APIURL(), slack.CAFile(), hook.URL(), hook.CAFile(), pager.EventsURL(), pager.CAFile(), teams.CAFile(),
+		smtp.Host, smtp.Port, smtpUser, smtp.CertPath)
 	if err := os.WriteFile(configPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -141,18 +95,15 @@ func TestTwoServeProcessesTellAStreakOnce(t *testing.T) {
 	if _, err := secret.LoadOrCreateKey(cfg.MasterKeyFile); err != nil {
 		t.Fatal(err)
 	}
-	const hookSecret = "e2e-hook-signing-secret"
+	secrets := map[string]string{
+		"E2E_SLACK_TOKEN": slackToken, "E2E_HOOK_SECRET": hookSecret, "E2E_PD_KEY": pdKey,
+		"E2E_TEAMS_URL": teams.WebhookURL(), "E2E_SMTP_PASSWORD": smtpSecret,
+	}
 	env := func(name string) (string, bool) {
-		if name == "OTTR_E2E_HOOK_SECRET" {
-			return hookSecret, true
+		if v, ok := secrets[name]; ok {
+			return v, true
 		}
 		return os.LookupEnv(name)
-	}
-	build := func(name string, c config.NotifyChannel, o notify.ChannelOptions) (notify.Channel, error) {
-		if _, err := o.Resolve(c.Secret); err != nil {
-			return nil, err
-		}
-		return postingChannel{name: name, url: c.URL}, nil
 	}
 
 	// The device is held back from the scheduler, so the four rotations
@@ -163,7 +114,7 @@ func TestTwoServeProcessesTellAStreakOnce(t *testing.T) {
 	var processes []*app.App
 	var queues []*queue.Queue
 	for i := range 2 {
-		ap, err := app.New(ctx, cfg, app.Options{Env: env, NewChannel: build})
+		ap, err := app.New(ctx, cfg, app.Options{Env: env})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +151,7 @@ func TestTwoServeProcessesTellAStreakOnce(t *testing.T) {
 		t.Helper()
 		for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; received %v", what, hooks.received())
+				t.Fatalf("timed out waiting for %s", what)
 			}
 		}
 	}
@@ -227,44 +178,109 @@ func TestTwoServeProcessesTellAStreakOnce(t *testing.T) {
 			t.Fatalf("rotation %d ended %s (%s), want %s", i+1, got.State, got.Error, wantState)
 		}
 	}
-	waitFor("every delivery", func() bool { return jobsNotDone("notification") == 0 && len(hooks.received()["pager"]) > 0 })
+	mails := func() []realserver.SMTPMessage {
+		m, err := smtp.Messages()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	waitFor("every delivery", func() bool {
+		// PagerDuty gets no escalation delivered after the recovery (it
+		// would open a new incident): two or three events.
+		return jobsNotDone("notification") == 0 && len(slack.Messages()) == 3 && len(hook.Deliveries()) == 3 &&
+			len(pager.Events()) >= 2 && len(teams.Messages()) == 3 && len(mails()) == 3
+	})
 
 	privateKey, err := os.ReadFile(filepath.Join(l.Dir, "id_ed25519"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, channel := range []string{"audit", "pager"} {
-		bodies := hooks.received()[channel]
+	// What each channel shows, by message: the text a person reads.
+	shown := map[string][]string{}
+	for _, m := range slack.Messages() {
+		shown["slack"] = append(shown["slack"], m.Shown())
+	}
+	for _, d := range hook.Deliveries() {
+		shown["hook"] = append(shown["hook"], string(d.Body))
+	}
+	for _, e := range pager.Events() {
+		// The routing key is PagerDuty's credential in every request:
+		// what a person reads is the action and the payload.
+		payload, err := json.Marshal(e.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown["pager"] = append(shown["pager"], e.EventAction+" "+string(payload))
+	}
+	for _, m := range teams.Messages() {
+		shown["teams"] = append(shown["teams"], m.Shown())
+	}
+	for _, m := range mails() {
+		shown["mail"] = append(shown["mail"], string(m.Data))
+	}
+	forbidden := append(strings.Fields(string(privateKey)), l.TSIGSecret, slackToken, hookSecret, pdKey, smtpSecret, teams.WebhookURL())
+	for channel, messages := range shown {
 		var told []string
-		for _, body := range bodies {
-			var e notify.Event
-			if err := json.Unmarshal([]byte(body), &e); err != nil {
-				t.Fatal(err)
+		for _, m := range messages {
+			told = append(told, whatItTells(m))
+			if !strings.HasPrefix(m, "resolve ") && (!strings.Contains(m, device.SystemName) || !strings.Contains(m, device.IPAddress)) {
+				t.Errorf("%s: a message does not name the device and its address: %s", channel, m)
 			}
-			told = append(told, fmt.Sprintf("%s escalated=%v failures=%d", e.Kind, e.Escalated, e.FailureCount))
-			if e.Asset == nil || e.Asset.SystemName != device.SystemName || e.Asset.IPAddress != device.IPAddress ||
-				e.Asset.Platform != device.HostPlatform || e.Asset.DataCenter != device.DataCenter || e.Asset.CA != lab.CAName ||
-				e.Rotation == nil || !strings.HasPrefix(e.Link, "https://ottr.example.com/api/v1/rotations/") {
-				t.Errorf("%s: %s lacks what a message shows: %s", channel, e.Kind, body)
-			}
-			if e.Kind == notify.RotationFailed && (e.Rotation.Step != "install" || !strings.Contains(e.Rotation.Error, "nginx")) {
-				t.Errorf("%s: the failure says step %q, error %q; want the install's reload failure", channel, e.Rotation.Step, e.Rotation.Error)
-			}
-			for _, s := range append(strings.Fields(string(privateKey)), l.TSIGSecret, hookSecret) {
-				if len(s) >= 16 && strings.Contains(body, s) {
-					t.Errorf("%s: a message holds a secret: %s", channel, body)
+			for _, s := range forbidden {
+				if len(s) >= 16 && strings.Contains(m, s) {
+					t.Errorf("%s: a message holds a secret: %s", channel, m)
 				}
 			}
 		}
 		// Deliveries are independent jobs: a retried one arrives late.
-		slices.Sort(told)
-		want := []string{
-			"rotation.failed escalated=false failures=1",
-			"rotation.failed escalated=true failures=3",
-			"rotation.recovered escalated=false failures=3",
+		if channel == "pager" {
+			checkPagerDuty(t, told)
+			continue
 		}
-		if strings.Join(told, "\n") != strings.Join(want, "\n") {
-			t.Errorf("%s was told:\n  %s\nwant exactly:\n  %s", channel, strings.Join(told, "\n  "), strings.Join(want, "\n  "))
+		slices.Sort(told)
+		want := []string{"escalation", "first failure", "recovery"}
+		if strings.Join(told, ", ") != strings.Join(want, ", ") {
+			t.Errorf("%s was told: %s; want exactly one %s", channel, strings.Join(told, ", "), strings.Join(want, ", one "))
 		}
 	}
+	// PagerDuty: the streak is one incident, resolved by the recovery.
+	keys := map[string]bool{}
+	for _, e := range pager.Events() {
+		keys[e.DedupKey] = true
+	}
+	for key := range keys {
+		if len(keys) != 1 || pager.Alert(key) != "resolved" {
+			t.Errorf("PagerDuty incidents %v; %q is %q after the recovery, want one, resolved", keys, key, pager.Alert(key))
+		}
+	}
+}
+
+// checkPagerDuty checks what PagerDuty was told, in the order it was
+// told: failure triggers (a retried one may come too late and is then not
+// sent: after the resolve it would open a new incident), then the
+// recovery, last and once.
+func checkPagerDuty(t *testing.T, told []string) {
+	t.Helper()
+	n := len(told)
+	ok := n >= 2 && told[n-1] == "recovery"
+	for _, m := range told[:max(n-1, 0)] {
+		ok = ok && (m == "first failure" || m == "escalation")
+	}
+	if !ok {
+		t.Errorf("PagerDuty was told, in order: %s; want failure triggers, then the recovery last", strings.Join(told, ", "))
+	}
+}
+
+// whatItTells classifies a message by what a person reads in it.
+func whatItTells(message string) string {
+	switch {
+	case strings.HasPrefix(message, "resolve "), strings.Contains(message, "recovered"), strings.Contains(message, "succeeded after"):
+		return "recovery"
+	case strings.Contains(message, "escalated"), strings.Contains(message, "still failing"):
+		return "escalation"
+	case strings.Contains(message, "failed"):
+		return "first failure"
+	}
+	return "something else"
 }
