@@ -59,6 +59,7 @@ func (c *Config) problems() []Problem {
 	k.checkDNS()
 	k.checkCredentials()
 	k.checkRoutes()
+	k.checkLogAndMetrics()
 	return k.problems
 }
 
