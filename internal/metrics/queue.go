@@ -28,21 +28,27 @@ type Queue struct {
 var (
 	queueJobsDesc = prometheus.NewDesc(namespace+"_queue_jobs",
 		"Jobs still to finish in each queue (data center, scan, notifications), by River state.", []string{"queue", "state"}, nil)
-	queueOldestDesc = prometheus.NewDesc(namespace+"_queue_oldest_available_job_timestamp_seconds",
-		"Since when the queue's longest-waiting available job could have run, in Unix seconds; absent while no job waits.", []string{"queue"}, nil)
+	queueOldestDesc = prometheus.NewDesc(namespace+"_queue_oldest_waiting_job_timestamp_seconds",
+		"Since when the queue's longest-waiting job could have run (available, or scheduled or retryable for a time that has passed), in Unix seconds; absent while none waits.", []string{"queue"}, nil)
 	queueErrorDesc = prometheus.NewDesc(namespace+"_queue_read_errors",
 		"The job queue could not be read for this scrape.", nil, nil)
 )
 
 // The queries group the unfinished jobs by queue and state, through the
 // index River fetches jobs with (state, queue, …), so finished jobs kept
-// for a while cost nothing. Times come back as Unix seconds: SQLite keeps
-// River's times as text.
+// for a while cost nothing, with the earliest time a job of the group
+// could have run that has passed. A scheduled or retryable job whose time
+// has come waits, like an available one, until River's leader makes it
+// available: with no leader it waits for ever. Times come back as Unix
+// seconds: SQLite keeps River's times as UTC text, which compares in time
+// order.
 const (
-	queueQuerySQLite = `SELECT queue, state, count(*), (julianday(min(scheduled_at)) - 2440587.5) * 86400.0
+	queueQuerySQLite = `SELECT queue, state, count(*),
+		(julianday(min(CASE WHEN scheduled_at <= datetime('now', 'subsec') THEN scheduled_at END)) - 2440587.5) * 86400.0
 		FROM river_job WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
 		GROUP BY queue, state`
-	queueQueryPostgres = `SELECT queue, state::text, count(*), extract(epoch FROM min(scheduled_at))::float8
+	queueQueryPostgres = `SELECT queue, state::text, count(*),
+		extract(epoch FROM min(scheduled_at) FILTER (WHERE scheduled_at <= now()))::float8
 		FROM river_job WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
 		GROUP BY queue, state`
 	queueNamesQuery = `SELECT name FROM river_queue`
@@ -71,8 +77,14 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 type jobCount struct {
 	queue, state string
 	count        int64
-	oldest       float64
+	// due is the earliest time a job of the row could have run, when
+	// that has passed.
+	due sql.NullFloat64
 }
+
+// waitingStates are the states of a job that waits when its time has
+// come.
+var waitingStates = []string{"available", "retryable", "scheduled"}
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.q.Timeout)
@@ -88,14 +100,20 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range names {
 		byQueue[n] = map[string]int64{}
 	}
+	waiting := map[string]float64{}
 	for _, r := range counts {
 		if byQueue[r.queue] == nil {
 			byQueue[r.queue] = map[string]int64{}
 		}
 		byQueue[r.queue][r.state] = r.count
-		if r.state == "available" && r.count > 0 {
-			ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, r.oldest, r.queue)
+		if slices.Contains(waitingStates, r.state) && r.due.Valid {
+			if at, ok := waiting[r.queue]; !ok || r.due.Float64 < at {
+				waiting[r.queue] = r.due.Float64
+			}
 		}
+	}
+	for queue, at := range waiting {
+		ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, at, queue)
 	}
 	for queue, states := range byQueue {
 		for _, s := range JobStates {
@@ -152,7 +170,7 @@ func (c *queueCollector) read(ctx context.Context) (names []string, counts []job
 	defer done()
 	for r.Next() {
 		var j jobCount
-		if err := r.Scan(&j.queue, &j.state, &j.count, &j.oldest); err != nil {
+		if err := r.Scan(&j.queue, &j.state, &j.count, &j.due); err != nil {
 			return nil, nil, err
 		}
 		if slices.Contains(JobStates, j.state) {
