@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/metrics"
@@ -81,7 +84,9 @@ func sqliteInventory100k(b *testing.B) string {
 }
 
 // BenchmarkScrape100k scrapes /metrics as Prometheus does (text format,
-// gzip) with 100,000 assets in SQLite, and reports the scrape's size.
+// gzip) with 100,000 assets in SQLite, then without gzip, and reports the
+// scrape's size; and, for comparison, gathers the same metrics through
+// client_golang's collectors and encodes them as its handler would.
 func BenchmarkScrape100k(b *testing.B) {
 	path := sqliteInventory100k(b)
 	st, err := sqlite.Open(context.Background(), path)
@@ -102,18 +107,40 @@ func BenchmarkScrape100k(b *testing.B) {
 	}
 	m := metrics.New(metrics.Options{})
 	m.AddInventory(metrics.Inventory{Store: st, Routed: func(a asset.Asset) bool { _, _, ok := table.Match(a); return ok }})
-	h := m.Handler()
-	var size int64
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		req.Header.Set("Accept", "text/plain;version=0.0.4")
-		req.Header.Set("Accept-Encoding", "gzip")
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("scrape: %d %s", rec.Code, rec.Body.String())
-		}
-		size, _ = io.Copy(io.Discard, rec.Body)
+	for _, gz := range []bool{true, false} {
+		b.Run(map[bool]string{true: "gzip", false: "plain"}[gz], func(b *testing.B) {
+			h := m.Handler()
+			var size int64
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				req.Header.Set("Accept", "text/plain;version=0.0.4")
+				if gz {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("scrape: %d %s", rec.Code, rec.Body.String())
+				}
+				size, _ = io.Copy(io.Discard, rec.Body)
+			}
+			b.ReportMetric(float64(size)/1e6, "MB/scrape")
+		})
 	}
-	b.ReportMetric(float64(size)/1e6, "MB-gzip/scrape")
+	b.Run("client_golang gather and encode", func(b *testing.B) {
+		for b.Loop() {
+			families, err := m.Gatherer().Gather()
+			if err != nil {
+				b.Fatal(err)
+			}
+			zw := gzip.NewWriter(io.Discard)
+			enc := expfmt.NewEncoder(zw, expfmt.NewFormat(expfmt.TypeTextPlain))
+			for _, f := range families {
+				if err := enc.Encode(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			zw.Close()
+		}
+	})
 }

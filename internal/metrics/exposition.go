@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -63,7 +64,8 @@ func (e *exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var zw *gzip.Writer
 	if gz {
 		h.Set("Content-Encoding", "gzip")
-		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+		zw = newGzipWriter(w)
+		defer gzipWriters.Put(zw)
 		out = zw
 	}
 	enc := expfmt.NewEncoder(out, expfmt.NewFormat(expfmt.TypeTextPlain))
@@ -185,10 +187,25 @@ func newFamilyWriter(f *family, gz bool) *familyWriter {
 	w := &familyWriter{f: f}
 	w.out = &w.buf
 	if gz {
-		w.zw, _ = gzip.NewWriterLevel(&w.buf, gzip.BestSpeed)
+		w.zw = newGzipWriter(&w.buf)
 		w.out = w.zw
 	}
 	return w
+}
+
+// gzipWriters keeps compressors between scrapes: each holds about a
+// megabyte of state, and a scrape uses six.
+var gzipWriters sync.Pool
+
+// newGzipWriter returns a compressor writing to w, at the fastest level:
+// a scrape's text is repetitive enough to shrink twentyfold even so.
+func newGzipWriter(w io.Writer) *gzip.Writer {
+	if zw, ok := gzipWriters.Get().(*gzip.Writer); ok {
+		zw.Reset(w)
+		return zw
+	}
+	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	return zw
 }
 
 // write appends the family's samples of rows.
@@ -223,7 +240,10 @@ func (w *familyWriter) write(rows []assetRow, labels *labelText) {
 
 func (w *familyWriter) close() ([]byte, error) {
 	if w.zw != nil {
-		if err := w.zw.Close(); err != nil {
+		err := w.zw.Close()
+		gzipWriters.Put(w.zw)
+		w.zw = nil
+		if err != nil {
 			return nil, err
 		}
 	}
