@@ -176,7 +176,3 @@ func (m *Metrics) ObserveDNSUpdate(u acme.DNSUpdate) {
 	m.dnsUpdates.WithLabelValues(u.Zone, u.Operation, result).Inc()
 	m.dnsDurations.WithLabelValues(u.Operation).Observe(u.Duration.Seconds())
 }
-
-// EndpointOfPath names the endpoint of an ACME object URL by its path
-// alone, as for URLs the directory does not list.
-func EndpointOfPath(path string) string { return endpointByPath(path) }

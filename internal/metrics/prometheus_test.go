@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -268,6 +269,7 @@ func TestPrometheusScrapesALabWave(t *testing.T) {
 	}
 	checkRulesAndAlerts(t, prom, broken)
 	checkDashboardQueries(t, prom)
+	checkNoSecretIn(t, l.Dir, "http://"+target+"/metrics", cfg.MasterKeyFile)
 
 	// What the store recorded, read once serve has stopped.
 	stopServe()
@@ -375,5 +377,42 @@ func checkDashboardQueries(t *testing.T, prom *prometheusServer) {
 	}
 	if answered == 0 {
 		t.Error("no dashboard query has an answer after a wave")
+	}
+}
+
+// checkNoSecretIn fails t if what url serves holds a secret of the lab:
+// the TSIG key, the device login key, the master key, a device password.
+func checkNoSecretIn(t *testing.T, labDir, url, masterKeyFile string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(labDir, "*.password"))
+	files = append(files, filepath.Join(labDir, "tsig.secret"), filepath.Join(labDir, "id_ed25519"), masterKeyFile)
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			// Lines of a PEM key, and the secrets themselves; not the
+			// armour lines every PEM file shares.
+			if line = strings.TrimSpace(line); len(line) >= 16 && !strings.HasPrefix(line, "-----") {
+				checked++
+				if strings.Contains(string(body), line) {
+					t.Errorf("/metrics holds a secret of %s", filepath.Base(f))
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no lab secret was found to look for")
 	}
 }

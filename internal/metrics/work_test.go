@@ -2,6 +2,10 @@ package metrics_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -75,33 +79,6 @@ ottr_rotations_total{driver="panos",result="succeeded"} 0
 	}
 	if told != sent {
 		t.Errorf("the next observer was told %d of %d events", told, sent)
-	}
-}
-
-func TestACMEEndpointsByPath(t *testing.T) {
-	tests := []struct{ path, want string }{
-		{"/acme/finalize/12345/67890", metrics.EndpointFinalize},
-		{"/finalize-order/abc", metrics.EndpointFinalize},
-		{"/acme/p/order/abc/finalize", metrics.EndpointFinalize},
-		{"/acme/chall/1/2/XyZ", metrics.EndpointChallenge},
-		{"/chalZ/abc", metrics.EndpointChallenge},
-		{"/acme/p/challenge/a/b", metrics.EndpointChallenge},
-		{"/acme/authz/1/2", metrics.EndpointAuthz},
-		{"/authZ/abc", metrics.EndpointAuthz},
-		{"/acme/cert/03ab", metrics.EndpointCert},
-		{"/certZ/abc", metrics.EndpointCert},
-		{"/acme/p/certificate/abc", metrics.EndpointCert},
-		{"/acme/order/1/2", metrics.EndpointOrder},
-		{"/my-order/abc", metrics.EndpointOrder},
-		{"/acme/acct/123", metrics.EndpointAccount},
-		{"/my-account/1", metrics.EndpointAccount},
-		{"/v2/DV90/renewalInfo/abc.def", metrics.EndpointRenewalInfo},
-		{"/something/else", metrics.EndpointOther},
-	}
-	for _, tt := range tests {
-		if got := metrics.EndpointOfPath(tt.path); got != tt.want {
-			t.Errorf("%s: %s, want %s", tt.path, got, tt.want)
-		}
 	}
 }
 
@@ -229,3 +206,48 @@ func TestBuildInfo(t *testing.T) {
 }
 
 func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// The directory's own URLs are learnt from the directory as it passes,
+// whatever their paths; a request that got no answer is an "error".
+func TestACMEEndpointsAreLearntFromTheDirectory(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/dir":
+			fmt.Fprintf(w, `{"newNonce":%q,"newOrder":%q,"renewalInfo":%q}`, srv.URL+"/n1", srv.URL+"/n2", srv.URL+"/n3")
+		case "/n2":
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	m := metrics.New(metrics.Options{})
+	client := &http.Client{Transport: m.ACMETransport("le", srv.URL+"/dir", nil)}
+	for _, path := range []string{"/dir", "/n1", "/n2", "/n3/abc.def", "/n4"} {
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if path == "/dir" && !strings.Contains(string(body), "newNonce") {
+			t.Errorf("the client got the directory %q, not as the CA sent it", body)
+		}
+	}
+	srv.Close()
+	if _, err := client.Get(srv.URL + "/n1"); err == nil {
+		t.Fatal("a request to a closed server got an answer")
+	}
+	want := `
+# HELP ottr_acme_requests_total HTTP requests to ACME CAs, by CA profile, ACME endpoint and HTTP status ("error" when no answer came).
+# TYPE ottr_acme_requests_total counter
+ottr_acme_requests_total{ca="le",endpoint="directory",status="200"} 1
+ottr_acme_requests_total{ca="le",endpoint="new-nonce",status="200"} 1
+ottr_acme_requests_total{ca="le",endpoint="new-nonce",status="error"} 1
+ottr_acme_requests_total{ca="le",endpoint="new-order",status="429"} 1
+ottr_acme_requests_total{ca="le",endpoint="other",status="200"} 1
+ottr_acme_requests_total{ca="le",endpoint="renewal-info",status="200"} 1
+`
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "ottr_acme_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
