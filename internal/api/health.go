@@ -46,4 +46,11 @@ func (s *Server) registerHealth() {
 		}
 		return &healthOutput{Body: healthBody{Status: "ok"}}, nil
 	})
+	// Prometheus scrapes without a token, as probes call /healthz: the
+	// metrics carry no secret (docs/metrics.md). They are in the
+	// exposition format, not JSON, so not an operation of the OpenAPI
+	// description.
+	if s.app.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.app.Metrics.Handler())
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
+	"github.com/ottr-go/ottr/internal/metrics"
 	"github.com/ottr-go/ottr/internal/notify"
 	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/queue"
@@ -55,9 +56,10 @@ type Options struct {
 	// NewChannel builds notification channels; nil means notify.NewChannel.
 	NewChannel notify.Constructor
 	// Delivered, if set, is told of every attempt to deliver a
-	// notification: the channel, the event's kind, and the error (nil
-	// when it was sent).
-	Delivered func(channel, kind string, err error)
+	// notification, after the metrics count it: the channel, the event's
+	// kind, the error (nil when it was sent) and whether no attempt
+	// follows.
+	Delivered func(channel, kind string, err error, final bool)
 }
 
 // App is ottr assembled from a config.
@@ -80,6 +82,8 @@ type App struct {
 	// Notifier decides the notifications; nil when no channel is
 	// configured.
 	Notifier *notify.Notifier
+	// Metrics are what /metrics serves (docs/metrics.md).
+	Metrics *metrics.Metrics
 
 	log  *slog.Logger
 	opts Options
@@ -166,6 +170,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		db:          db,
 		pool:        pool,
 	}
+	if err := a.newMetrics(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	deps := rotation.Deps{
 		Store:          st,
 		Drivers:        drivers,
@@ -177,7 +185,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Policy:         cfg.Policy,
 		Now:            o.Now,
 		Logger:         o.Logger,
-		Observer:       o.Observer,
+		Observer:       a.rotationObserver(),
 		// A CA that answered "rate limited" gets no order booked, nor
 		// placed, before it said to come back.
 		RateLimited: a.Budget.Penalize,
@@ -288,7 +296,7 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 		Name:           name,
 		DirectoryURL:   c.Directory,
 		Email:          c.Email,
-		RootPool:       roots,
+		HTTPClient:     a.acmeHTTPClient(name, c.Directory, roots),
 		Profile:        c.Profile,
 		PreferredChain: c.PreferredChain,
 		Accounts:       vaultAccounts{a.Vault},
@@ -297,6 +305,7 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 	if acfg.DNS01, err = a.DNS01(); err != nil {
 		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
 	}
+	acfg.DNS01.Observe = a.Metrics.ObserveDNSUpdate
 	if c.EAB != nil {
 		hmac, err := a.resolve(c.EAB.HMACKey)
 		if err != nil {
@@ -449,7 +458,7 @@ func (a *App) Queue(ctx context.Context, role QueueRole) (*queue.Queue, *schedul
 	// rotations, so a leader rescues (not discards) a dead worker's jobs.
 	qc.Runner, qc.ScanOnly = a.Runner, !role.Work
 	if role.Scan {
-		qc.Scanner = sched
+		qc.Scanner = measuredScans{sched: sched, metrics: a.Metrics, now: a.opts.Now}
 	} else {
 		qc.NoLead = true
 	}

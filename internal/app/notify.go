@@ -62,7 +62,13 @@ func (a *App) notifyQueue(qc *queue.Config, sched *scheduler.Scheduler, role Que
 		return err
 	}
 	n := a.Notifier
-	qc.Deliverer = notify.NewDispatcher(channels, a.log, a.opts.Delivered).WithClaims(a.Store)
+	delivered := func(channel, kind string, err error, final bool) {
+		a.Metrics.ObserveDelivery(channel, kind, err, final)
+		if a.opts.Delivered != nil {
+			a.opts.Delivered(channel, kind, err, final)
+		}
+	}
+	qc.Deliverer = notify.NewDispatcher(channels, a.log, delivered).WithClaims(a.Store)
 	sched.Expiry = n
 	settings := a.Config.Notifications
 	if every := settings.DriftCheck.Interval; every > 0 {

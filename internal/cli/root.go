@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,10 +28,15 @@ type globals struct {
 	configPath string
 	configSet  bool
 	logLevel   string
+	logFormat  string
 	database   string
-	stdin      io.Reader
-	stdout     io.Writer
-	stderr     io.Writer
+	// logSettings are the config's log section, once it is loaded; the
+	// flags override them.
+	logSettings config.Log
+	log         *slog.Logger
+	stdin       io.Reader
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 // Main runs the ottr command line with args until it ends or the process is
@@ -65,15 +72,17 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Agentless certificate rotation for firewalls, load balancers and hosts",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.configSet = cmd.Flags().Changed("config")
+			return g.checkLogFlags()
 		},
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "ottr.yaml", "configuration file")
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error (default: log.level in the config, warn)")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "log format on standard error: text or json (default: log.format in the config, text)")
 	root.PersistentFlags().StringVar(&g.database, "database", "", "database: a SQLite file or a postgres:// URL (or env:NAME, file:PATH holding it); default: database in the config")
 	root.AddCommand(
 		newLabCmd(g),
@@ -93,12 +102,53 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-func (g *globals) logger() *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		level = slog.LevelWarn
+// checkLogFlags refuses a log level or format ottr does not know, before
+// the command does anything.
+func (g *globals) checkLogFlags() error {
+	if g.logLevel != "" {
+		if _, err := config.ParseLogLevel(g.logLevel); err != nil {
+			return fmt.Errorf("--log-level: %w", err)
+		}
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+	if g.logFormat != "" {
+		if err := config.CheckLogFormat(g.logFormat); err != nil {
+			return fmt.Errorf("--log-format: %w", err)
+		}
+	}
+	return nil
+}
+
+// logger returns the command's logger, writing to standard error in the
+// format and from the level the flags say, else the config (when the
+// command loaded one), else text from warn. It is made once, so every
+// part of the command writes through one handler.
+func (g *globals) logger() *slog.Logger {
+	if g.log != nil {
+		return g.log
+	}
+	level, format := cmp.Or(g.logLevel, g.logSettings.Level, "warn"), cmp.Or(g.logFormat, g.logSettings.Format, config.LogFormatText)
+	// Both were checked: the flags before the command ran, the config as
+	// it loaded.
+	l, _ := config.ParseLogLevel(level)
+	opts := &slog.HandlerOptions{Level: l}
+	if format == config.LogFormatJSON {
+		g.log = slog.New(slog.NewJSONHandler(g.stderr, opts))
+	} else {
+		g.log = slog.New(slog.NewTextHandler(g.stderr, opts))
+	}
+	return g.log
+}
+
+// warn tells the operator of something allowed but unwise, whatever the
+// log level: a "warning:" line in the text format, a log record at WARN in
+// JSON, so standard error stays one JSON object per line.
+func (g *globals) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if cmp.Or(g.logFormat, g.logSettings.Format) != config.LogFormatJSON {
+		fmt.Fprintln(g.stderr, "warning:", msg)
+		return
+	}
+	_ = g.logger().Handler().Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelWarn, msg, 0))
 }
 
 // loadConfig reads the config file, with a hint when there is none.
@@ -110,8 +160,9 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.logSettings = cfg.Log
 	for _, w := range cfg.Warnings {
-		fmt.Fprintln(g.stderr, "warning:", w)
+		g.warn("%s", w)
 	}
 	if g.database != "" {
 		cfg.Database = g.database

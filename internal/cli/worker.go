@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/queue"
 )
 
@@ -20,6 +24,7 @@ const stopTimeout = 30 * time.Second
 func newWorkerCmd(g *globals) *cobra.Command {
 	var queues []string
 	var lead bool
+	var metricsListen string
 	cmd := &cobra.Command{
 		Use:   "worker --queue DC [--queue DC2]",
 		Short: "Run the rotations of the named data-center queues until interrupted",
@@ -34,7 +39,13 @@ scheduled and retried rotations on, cleaning up) and the scan itself, which
 asks the CAs about renewal windows, run on the 'ottr serve' processes, one of
 which is elected leader. A worker that dies has its rotations taken over by
 another process after workers.takeover_after (default 30s) without its
-heartbeat; they resume after their last finished step.`,
+heartbeat; they resume after their last finished step.
+
+A worker answers /metrics (its own rotations, steps, ACME requests and DNS
+updates; 'ottr serve' answers the inventory's) and /healthz on
+metrics.worker_listen (default 127.0.0.1:9464) or --metrics-listen. When
+that address is taken (two workers on one machine with the default), the
+worker warns and runs without it, unless --metrics-listen named it.`,
 		Args: cobra.NoArgs,
 		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			if len(queues) == 0 {
@@ -45,25 +56,85 @@ heartbeat; they resume after their last finished step.`,
 				names = append(names, queue.Name(q))
 			}
 			if !ap.Clustered() {
-				fmt.Fprintln(g.stderr, "warning: the database is SQLite: only processes on this machine can share it; use PostgreSQL for workers on other machines")
+				g.warn("the database is SQLite: only processes on this machine can share it; use PostgreSQL for workers on other machines")
 			}
 			q, _, err := ap.Queue(cmd.Context(), app.QueueRole{Work: true, Queues: names, Scan: lead})
 			if err != nil {
 				return err
 			}
+			listener, err := workerListener(g, ap, metricsListen, cmd.Flags().Changed("metrics-listen"))
+			if err != nil {
+				return err
+			}
 			if err := q.Start(cmd.Context()); err != nil {
+				if listener != nil {
+					listener.Close()
+				}
 				return err
 			}
 			fmt.Fprintf(g.stdout, "ottr worker on queues %s: %d rotations at once\n", strings.Join(names, ", "), ap.Config.Workers.Concurrency)
+			var hs *http.Server
+			if listener != nil {
+				hs = workerServer(ap, g)
+				go func() { _ = hs.Serve(listener) }()
+				fmt.Fprintf(g.stdout, "ottr worker serving /metrics and /healthz on http://%s\n", listener.Addr())
+			}
 			<-cmd.Context().Done()
 			stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			defer cancel()
+			if hs != nil {
+				_ = hs.Shutdown(stopCtx)
+			}
 			return q.Stop(stopCtx)
 		}),
 	}
 	cmd.Flags().StringSliceVar(&queues, "queue", nil, "a data-center queue to work (repeat or comma-separate)")
+	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "address to serve /metrics and /healthz on (default: metrics.worker_listen in the config, 127.0.0.1:9464)")
 	cmd.Flags().BoolVar(&lead, "lead", false, "let this worker be elected leader and run the scan too (for a cluster without 'ottr serve')")
 	return cmd
+}
+
+// workerListener listens on the worker's metrics address: the flag's, or
+// the config's. A taken address the flag did not name leaves the worker
+// without the listener, with a warning: a second worker on a machine must
+// still run its rotations.
+func workerListener(g *globals, ap *app.App, flag string, flagSet bool) (net.Listener, error) {
+	addr := ap.Config.Metrics.WorkerListen
+	if flagSet {
+		if reason := config.CheckListenAddress(flag); reason != "" {
+			return nil, fmt.Errorf("--metrics-listen %q %s", flag, reason)
+		}
+		addr = flag
+	}
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case flagSet:
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	g.warn("the worker serves no /metrics or /healthz: %v; give each worker on this machine its own metrics.worker_listen or --metrics-listen", err)
+	return nil, nil
+}
+
+// workerServer serves a worker's /metrics and /healthz.
+func workerServer(ap *app.App, g *globals) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", ap.Metrics.WorkerHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(g.logger().Handler(), slog.LevelWarn),
+	}
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {

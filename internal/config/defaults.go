@@ -104,6 +104,7 @@ func (c *Config) withDefaults(baseDir string) {
 	if c.DNS.PollingInterval == 0 {
 		c.DNS.PollingInterval = defaultPollingInterval
 	}
+	c.logDefaults()
 	c.normalizeZones()
 	c.DNS.RFC2136.TSIGAlgorithm = normalTSIGAlgorithm(c.DNS.RFC2136.TSIGAlgorithm)
 	c.DNS.RFC2136.TSIGSecret = resolveSecretRef(baseDir, c.DNS.RFC2136.TSIGSecret)

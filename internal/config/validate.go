@@ -60,6 +60,7 @@ func (c *Config) problems() []Problem {
 	k.checkCredentials()
 	k.checkRoutes()
 	k.checkNotifications()
+	k.checkLogAndMetrics()
 	return k.problems
 }
 

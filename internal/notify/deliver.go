@@ -15,7 +15,7 @@ import (
 type Dispatcher struct {
 	channels  map[string]Channel
 	logger    *slog.Logger
-	delivered func(channel, kind string, err error)
+	delivered func(channel, kind string, err error, final bool)
 	// claims, if set, tells whether a failure streak has recovered since
 	// (WithClaims).
 	claims Claims
@@ -37,11 +37,12 @@ func (p *Dispatcher) WithClaims(c Claims) *Dispatcher {
 }
 
 // NewDispatcher returns a Dispatcher over channels, by name. delivered, if
-// not nil, is told of every attempt — the channel, the event's kind, and
-// the error, nil when it was sent — so sent and failed deliveries can be
-// counted per channel. logger receives each attempt's outcome: a channel
+// not nil, is told of every attempt — the channel, the event's kind, the
+// error (nil when it was sent) and whether it was final (no attempt
+// follows) — so sent, retried and failed deliveries can be counted per
+// channel. logger receives each attempt's outcome: a channel
 // that is down shows there at every retry.
-func NewDispatcher(channels map[string]Channel, logger *slog.Logger, delivered func(channel, kind string, err error)) *Dispatcher {
+func NewDispatcher(channels map[string]Channel, logger *slog.Logger, delivered func(channel, kind string, err error, final bool)) *Dispatcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -51,14 +52,14 @@ func NewDispatcher(channels map[string]Channel, logger *slog.Logger, delivered f
 // Deliver sends d once; attempt counts from 1. Its error wraps the
 // channel's: a *RetryableError when trying again later may succeed, any
 // other error when it will not (a channel no longer configured is one).
-func (p *Dispatcher) Deliver(ctx context.Context, d Delivery, attempt int) error {
+func (p *Dispatcher) Deliver(ctx context.Context, d Delivery, attempt int, last bool) error {
 	kind := string(d.Event.Kind)
 	log := p.logger.With("channel", d.Channel, "kind", kind, "key", d.Event.Key, "attempt", attempt)
 	ch, ok := p.channels[d.Channel]
 	if !ok {
 		err := fmt.Errorf("notify: channel %q is not in notifications.channels any more (configured: %s); the message is dropped",
 			d.Channel, strings.Join(slices.Sorted(maps.Keys(p.channels)), ", "))
-		p.report(d.Channel, kind, err)
+		p.report(d.Channel, kind, err, true)
 		log.Error("notification not delivered", "err", err)
 		return err
 	}
@@ -68,7 +69,8 @@ func (p *Dispatcher) Deliver(ctx context.Context, d Delivery, attempt int) error
 	}
 	started := time.Now()
 	receipt, err := ch.Send(ctx, d.Event)
-	p.report(d.Channel, kind, err)
+	_, retryable := Retryable(err)
+	p.report(d.Channel, kind, err, err != nil && (!retryable || last))
 	if err != nil {
 		err = fmt.Errorf("notify: channel %s: %w", d.Channel, err)
 		if after, retry := Retryable(err); retry {
@@ -94,9 +96,9 @@ func (p *Dispatcher) staleTrigger(ctx context.Context, ch Channel, e Event) bool
 	return err == nil && claimed[key]
 }
 
-func (p *Dispatcher) report(channel, kind string, err error) {
+func (p *Dispatcher) report(channel, kind string, err error, final bool) {
 	if p.delivered != nil {
-		p.delivered(channel, kind, err)
+		p.delivered(channel, kind, err, final)
 	}
 }
 

@@ -52,7 +52,7 @@ func TestAFailureDeliveredAfterItsRecoveryIsNotTriggeredInPagerDuty(t *testing.T
 		WithClaims(claimedKeys{recoveredKey("fw1.example.com/never"): true})
 	late := Event{Kind: RotationFailed, Incident: "fw1.example.com/never"}
 	for _, channel := range []string{"pd", "slack"} {
-		if err := d.Deliver(context.Background(), Delivery{Channel: channel, Event: late}, 1); err != nil {
+		if err := d.Deliver(context.Background(), Delivery{Channel: channel, Event: late}, 1, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,7 +63,7 @@ func TestAFailureDeliveredAfterItsRecoveryIsNotTriggeredInPagerDuty(t *testing.T
 		t.Error("Slack did not get the failure: it happened, and the message says when")
 	}
 	open := Event{Kind: RotationFailed, Incident: "fw2.example.com/never"}
-	if err := d.Deliver(context.Background(), Delivery{Channel: "pd", Event: open}, 1); err != nil || pd.sent != 1 {
+	if err := d.Deliver(context.Background(), Delivery{Channel: "pd", Event: open}, 1, false); err != nil || pd.sent != 1 {
 		t.Errorf("a failure of a streak still open: sent %d, err %v; want it triggered", pd.sent, err)
 	}
 }

@@ -32,7 +32,7 @@ func (DeliveryArgs) Kind() string { return "notification" }
 // Deliverer sends one delivery; *notify.Dispatcher implements it. Its
 // error wraps a *notify.RetryableError when a later attempt may succeed.
 type Deliverer interface {
-	Deliver(ctx context.Context, d notify.Delivery, attempt int) error
+	Deliver(ctx context.Context, d notify.Delivery, attempt int, last bool) error
 }
 
 // Task is periodic work beside the scan, such as the served-certificate
@@ -145,7 +145,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		// Only the processes with a Deliverer work NotifyQueue.
 		return errors.New("queue: this process has no channels to deliver notifications with")
 	}
-	err := w.deliverer.Deliver(ctx, job.Args.Delivery, job.Attempt)
+	err := w.deliverer.Deliver(ctx, job.Args.Delivery, job.Attempt, job.Attempt >= job.MaxAttempts)
 	if err == nil {
 		return nil
 	}

@@ -51,7 +51,7 @@ type outcomes struct {
 	errs []error
 }
 
-func (o *outcomes) add(_, _ string, err error) {
+func (o *outcomes) add(_, _ string, err error, _ bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.errs = append(o.errs, err)
@@ -113,7 +113,7 @@ func deliveryJobs(t *testing.T, st *sqlite.Store) []deliveryJob {
 }
 
 // delivering starts a queue on st that delivers through channel.
-func delivering(t *testing.T, st *sqlite.Store, channel notify.Channel, report func(channel, kind string, err error)) *queue.Queue {
+func delivering(t *testing.T, st *sqlite.Store, channel notify.Channel, report func(channel, kind string, err error, final bool)) *queue.Queue {
 	t.Helper()
 	ctx := context.Background()
 	d := notify.NewDispatcher(map[string]notify.Channel{"pki.hook": channel}, nil, report)

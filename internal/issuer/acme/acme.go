@@ -51,8 +51,7 @@ type Config struct {
 	// RootPool is what the ACME server's TLS certificate is checked
 	// against. nil: the system pool. Must be nil when HTTPClient is set.
 	RootPool *x509.CertPool
-	// HTTPClient talks to the CA. Default: a client with a 2-minute
-	// timeout that trusts RootPool.
+	// HTTPClient talks to the CA. Default: NewHTTPClient(RootPool).
 	HTTPClient *http.Client
 	// Profile is the ACME profile ordered when IssueOptions names none.
 	// Empty: the CA's default (Pebble picks one at random).
@@ -177,7 +176,7 @@ func accountCore(ctx context.Context, cfg Config) (*api.Core, error) {
 	// The pieces lego.NewClient assembles, kept here because Issue drives
 	// orders through the core itself. lego reads the directory here,
 	// bounded by the HTTP client's timeout rather than ctx.
-	core, err := api.New(cmp.Or(cfg.HTTPClient, defaultHTTPClient(cfg.RootPool)), userAgent, cfg.DirectoryURL, "", u.key)
+	core, err := api.New(cmp.Or(cfg.HTTPClient, NewHTTPClient(cfg.RootPool)), userAgent, cfg.DirectoryURL, "", u.key)
 	if err != nil {
 		return nil, fmt.Errorf("acme: %s: %w", cfg.Name, trimPrefix(err))
 	}
@@ -190,7 +189,11 @@ func accountCore(ctx context.Context, cfg Config) (*api.Core, error) {
 	return core, nil
 }
 
-func defaultHTTPClient(roots *x509.CertPool) *http.Client {
+// NewHTTPClient returns the client an Issuer talks to its CA with when
+// Config.HTTPClient is not set: a 2-minute timeout, TLS 1.2 or later
+// checked against roots (nil: the system pool). Callers that wrap its
+// Transport (to count requests) keep these settings.
+func NewHTTPClient(roots *x509.CertPool) *http.Client {
 	return &http.Client{
 		Timeout: 2 * time.Minute,
 		Transport: &http.Transport{

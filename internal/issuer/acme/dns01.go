@@ -54,6 +54,23 @@ type DNS01Config struct {
 	// with a 10-second timeout and the system's roots.
 	DoHURL    string
 	DoHClient *http.Client
+	// Observe, if set, is told of every challenge record written or
+	// removed, for metrics. It must not block.
+	Observe func(DNSUpdate)
+}
+
+// DNSUpdate is one challenge record written (Present) or removed
+// (CleanUp).
+type DNSUpdate struct {
+	// Operation is "present" or "cleanup".
+	Operation string
+	// Zone is the delegate zone written to, without the trailing dot;
+	// empty when no delegate zones are configured, or the record's name
+	// is not in one.
+	Zone     string
+	Duration time.Duration
+	// Err is why the update failed; nil when it succeeded.
+	Err error
 }
 
 func (c DNS01Config) withDefaults() DNS01Config {
@@ -112,7 +129,7 @@ func (c DNS01Config) validate() error {
 // provider for zones without one, wrapped so records go only into the
 // delegate zones.
 func newDNS01Provider(c DNS01Config) (*delegateProvider, error) {
-	p := &delegateProvider{providers: c.Providers, zones: c.Zones, timeout: c.PropagationTimeout, interval: c.PollingInterval}
+	p := &delegateProvider{providers: c.Providers, zones: c.Zones, timeout: c.PropagationTimeout, interval: c.PollingInterval, observe: c.Observe}
 	if c.Nameserver == "" {
 		return p, nil
 	}
@@ -174,6 +191,7 @@ type delegateProvider struct {
 	rfc2136           *dnsupdate.DNSProvider
 	timeout, interval time.Duration
 	zones             []string
+	observe           func(DNSUpdate)
 }
 
 var (
@@ -183,21 +201,32 @@ var (
 
 // Present writes the TXT record for domain.
 func (p *delegateProvider) Present(ctx context.Context, domain, token, keyAuth string) error {
-	inner, err := p.providerFor(ctx, domain, keyAuth)
-	if err != nil {
-		return err
+	started := time.Now()
+	zone, inner, err := p.providerFor(ctx, domain, keyAuth)
+	if err == nil {
+		err = inner.Present(ctx, domain, token, keyAuth)
 	}
-	return inner.Present(ctx, domain, token, keyAuth)
+	p.report("present", zone, started, err)
+	return err
 }
 
 // CleanUp removes the TXT record for domain; there is none to remove when
 // the name was not delegated.
 func (p *delegateProvider) CleanUp(ctx context.Context, domain, token, keyAuth string) error {
-	inner, err := p.providerFor(ctx, domain, keyAuth)
+	started := time.Now()
+	zone, inner, err := p.providerFor(ctx, domain, keyAuth)
 	if err != nil {
 		return nil
 	}
-	return inner.CleanUp(ctx, domain, token, keyAuth)
+	err = inner.CleanUp(ctx, domain, token, keyAuth)
+	p.report("cleanup", zone, started, err)
+	return err
+}
+
+func (p *delegateProvider) report(operation, zone string, started time.Time, err error) {
+	if p.observe != nil {
+		p.observe(DNSUpdate{Operation: operation, Zone: strings.TrimSuffix(zone, "."), Duration: time.Since(started), Err: err})
+	}
 }
 
 // Timeout is the longest propagation timeout of the providers, and the
@@ -233,20 +262,21 @@ func (p *delegateProvider) Sequential() time.Duration {
 	return pause
 }
 
-// providerFor returns the provider that writes domain's challenge record,
-// after checking the record's name is in a delegate zone.
-func (p *delegateProvider) providerFor(ctx context.Context, domain, keyAuth string) (challenge.Provider, error) {
+// providerFor returns the delegate zone of domain's challenge record and
+// the provider that writes it, after checking the record's name is in a
+// delegate zone.
+func (p *delegateProvider) providerFor(ctx context.Context, domain, keyAuth string) (string, challenge.Provider, error) {
 	zone, err := p.checkDelegated(ctx, domain, keyAuth)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if inner := p.providers[zone]; inner != nil {
-		return inner, nil
+		return zone, inner, nil
 	}
 	if p.rfc2136 == nil {
-		return nil, fmt.Errorf("no DNS provider writes the delegate zone %s: give it one in dns.providers or set dns.rfc2136", strings.TrimSuffix(zone, "."))
+		return zone, nil, fmt.Errorf("no DNS provider writes the delegate zone %s: give it one in dns.providers or set dns.rfc2136", strings.TrimSuffix(zone, "."))
 	}
-	return p.rfc2136, nil
+	return zone, p.rfc2136, nil
 }
 
 // checkDelegated returns the delegate zone domain's challenge record is
