@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/testenv/output"
 )
 
 // secretRoute is a script route whose env holds references to two
@@ -155,24 +155,6 @@ func startAppliance(t *testing.T) (scripts, deviceDir string, port int) {
 	return scripts, deviceDir, ln.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A script route's env secrets, given as env: and file: references, reach
 // the scripts resolved, and appear in no log line and no API answer, not
 // even when the scripts print them.
@@ -215,7 +197,7 @@ func TestSecretRouteOptionsReachTheScriptsAndNothingElse(t *testing.T) {
 	}
 	cfg.Database = filepath.Join(t.TempDir(), "ottr.db")
 	cfg.Routes = append(cfg.Routes, secretRoute(scripts, deviceDir, pinFile))
-	logs := &lockedBuffer{}
+	logs := &output.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ap, err := app.New(ctx, cfg, app.Options{Logger: logger})
 	if err != nil {

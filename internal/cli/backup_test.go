@@ -19,6 +19,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/store/sqlite"
+	"github.com/ottr-go/ottr/internal/testenv/output"
 	"github.com/ottr-go/ottr/internal/verify"
 )
 
@@ -34,7 +35,7 @@ func startLab(t *testing.T, dir string) {
 		}
 	}
 	cmd := childCommand(t, testBinary(t), "lab", "--keep", "--devices", "1", "--data", dir, "--ca-validation-time", "0")
-	var out, errOut syncBuffer
+	var out, errOut output.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

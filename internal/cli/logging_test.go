@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/cli"
+	"github.com/ottr-go/ottr/internal/testenv/output"
 )
 
 // With --log-format json every log line on standard error is a JSON
@@ -101,7 +102,7 @@ func TestLogSettingsOttrDoesNotKnowAreRefused(t *testing.T) {
 func TestWorkerServesMetricsAndHealth(t *testing.T) {
 	cfg := workspace(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut output.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, []string{"-c", cfg, "worker", "--queue", "dc1", "--metrics-listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
@@ -150,7 +151,7 @@ func TestWorkerWhoseMetricsAddressIsTakenRunsWithAWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut output.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, []string{"-c", cfg, "worker", "--queue", "dc1"}, strings.NewReader(""), &out, &errOut)
@@ -172,7 +173,7 @@ func TestWorkerWhoseMetricsAddressIsTakenRunsWithAWarning(t *testing.T) {
 
 // waitFor waits for the command's standard output to match pattern and
 // returns the first group.
-func waitFor(t *testing.T, out, errOut *syncBuffer, pattern string) string {
+func waitFor(t *testing.T, out, errOut *output.Buffer, pattern string) string {
 	t.Helper()
 	re := regexp.MustCompile(pattern)
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

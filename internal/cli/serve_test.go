@@ -1,36 +1,17 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/cli"
+	"github.com/ottr-go/ottr/internal/testenv/output"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestUserCreate(t *testing.T) {
 	cfg := workspace(t)
@@ -68,7 +49,7 @@ func TestServeAnswersTheAPI(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut output.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, []string{"-c", cfg, "--log-level", "info", "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/testenv/output"
 	"github.com/ottr-go/ottr/internal/testenv/pgtest"
 	"github.com/ottr-go/ottr/internal/verify"
 )
@@ -51,7 +50,7 @@ func TestMain(m *testing.M) {
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *output.Buffer
 	// exited is closed when the process has ended.
 	exited chan struct{}
 }
@@ -61,7 +60,7 @@ func start(t testing.TB, name, databaseURL string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(ottrBinary, args...)
 	cmd.Env = append(os.Environ(), "OTTR_DATABASE_URL="+databaseURL)
-	out := &syncBuffer{}
+	out := &output.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -94,24 +93,6 @@ func (p *process) stop(t testing.TB) {
 	case <-time.After(time.Minute):
 		t.Errorf("%s did not stop within a minute of SIGTERM", p.name)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func lastLines(s string, n int) string {

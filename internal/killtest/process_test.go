@@ -1,17 +1,17 @@
 package killtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/testenv/output"
 )
 
 // child is one ottr process the test started. It runs in a process group
@@ -21,7 +21,7 @@ import (
 type child struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *output.Buffer
 	exited chan struct{}
 	// ready is when the process said it was serving, for serve.
 	ready time.Time
@@ -31,7 +31,7 @@ type child struct {
 func startChild(t *testing.T, name string, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(ottrBinary, args...)
-	out := &lockedBuffer{}
+	out := &output.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -93,12 +93,12 @@ func (c *child) stop(limit time.Duration) bool {
 // returns that line. It fails when the child exits first or ctx ends.
 func (c *child) waitForLine(ctx context.Context, want string) (string, error) {
 	for {
-		if line, ok := c.out.lineWith(want); ok {
+		if line, ok := c.out.LineWith(want); ok {
 			return line, nil
 		}
 		select {
 		case <-c.exited:
-			if line, ok := c.out.lineWith(want); ok {
+			if line, ok := c.out.LineWith(want); ok {
 				return line, nil
 			}
 			return "", fmt.Errorf("%s exited (%s) before printing %q:\n%s", c.name, c.cmd.ProcessState, want, lastLines(c.out.String(), 25))
@@ -107,39 +107,6 @@ func (c *child) waitForLine(ctx context.Context, want string) (string, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a process writes to while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lineWith returns the first complete line containing want.
-func (l *lockedBuffer) lineWith(want string) (string, bool) {
-	s := l.String()
-	i := strings.Index(s, want)
-	if i < 0 {
-		return "", false
-	}
-	start := strings.LastIndexByte(s[:i], '\n') + 1
-	end := strings.IndexByte(s[i:], '\n')
-	if end < 0 {
-		return "", false
-	}
-	return s[start : i+end], true
 }
 
 func lastLines(s string, n int) string {

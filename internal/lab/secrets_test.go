@@ -1,7 +1,6 @@
 package lab_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -19,25 +18,8 @@ import (
 	"github.com/ottr-go/ottr/internal/notify/notifytest"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/testenv/output"
 )
-
-// lockedBuffer is a log sink many goroutines write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestNoSecretLeavesInAMessageAMetricOrALogLine runs a wave over a fleet of
 // every kind of device, one of which fails, with notifications going to
@@ -86,7 +68,7 @@ log:
 		}
 		return os.LookupEnv(name)
 	}
-	logs := &lockedBuffer{}
+	logs := &output.Buffer{}
 	var finished sync.WaitGroup
 	finished.Add(len(mixed.Devices))
 	ap, err := app.New(ctx, cfg, app.Options{

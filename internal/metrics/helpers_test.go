@@ -1,10 +1,8 @@
 package metrics_test
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,22 +104,4 @@ func gather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {
 		t.Logf("gather: %v", err)
 	}
 	return families
-}
-
-// syncBuffer is a buffer safe to read while a command writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

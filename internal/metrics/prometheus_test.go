@@ -23,6 +23,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/store/sqlite"
+	"github.com/ottr-go/ottr/internal/testenv/output"
 )
 
 // prometheusServer is Debian's Prometheus, run by a test.
@@ -205,7 +206,7 @@ func TestPrometheusScrapesALabWave(t *testing.T) {
 	defer l.Hosts[hostBroken].FailReloads(false)
 
 	serveCtx, stop := context.WithCancel(ctx)
-	var out, errOut syncBuffer
+	var out, errOut output.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(serveCtx, []string{"-c", l.ConfigPath, "--database", database, "--log-level", "info", "serve", "--listen", "127.0.0.1:0"},

@@ -77,13 +77,14 @@ func (q *Queue) fence(fenced bool) {
 	}
 }
 
-// checkLoop takes over dead processes' jobs and adds queues with work
-// every CheckInterval, and looks for rotations without a job now and then.
+// checkLoop takes over dead processes' jobs every CheckInterval, adds
+// queues with work less often, and looks for rotations without a job now
+// and then.
 func (q *Queue) checkLoop() {
 	defer close(q.checksDone)
 	tick := time.NewTicker(q.cfg.CheckInterval)
 	defer tick.Stop()
-	lastReconcile := time.Now()
+	lastReconcile, lastQueues := time.Now(), time.Now()
 	for {
 		select {
 		case <-q.stopChecks:
@@ -93,8 +94,11 @@ func (q *Queue) checkLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), max(q.cfg.CheckInterval, 30*time.Second))
 		q.takeOver(ctx)
 		q.freeLeadership(ctx)
-		if err := q.addQueues(ctx); err != nil {
-			q.cfg.Logger.Warn("could not list the queues that hold work", "err", err)
+		if time.Since(lastQueues) >= queuesInterval {
+			if err := q.addQueues(ctx); err != nil {
+				q.cfg.Logger.Warn("could not list the queues that hold work", "err", err)
+			}
+			lastQueues = time.Now()
 		}
 		if q.reconciles() && time.Since(lastReconcile) >= reconcileInterval {
 			q.reconcile(ctx)
@@ -103,6 +107,12 @@ func (q *Queue) checkLoop() {
 		cancel()
 	}
 }
+
+// queuesInterval is how often a process that works every queue looks for
+// queues with work it does not work yet. Its own enqueues add their queue
+// at once; this finds those of other processes and of data centers added
+// behind its back, and is a distinct read over every job still to run.
+const queuesInterval = 30 * time.Second
 
 // reconcileInterval is how often the scanning processes look for
 // rotations left without a job (a job River discarded after its last
