@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -204,12 +203,6 @@ func newAssetGetCmd(g *globals) *cobra.Command {
 			return writeJSON(g.stdout, a)
 		}),
 	}
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func newAssetListCmd(g *globals) *cobra.Command {
