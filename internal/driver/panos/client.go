@@ -29,10 +29,10 @@ const maxResponse = 128 << 20
 // client speaks the PAN-OS XML API to one device. Every call is a POST to
 // /api/ with the parameters in the form body, never in the URL: URLs end up
 // in proxy and web server logs. The API key travels in the X-PAN-KEY header,
-// documented from PAN-OS 9.0 on; a device that refuses the first request
-// carrying it (as PAN-OS 8.x may, whose documentation names only the key
-// parameter) gets the key as a key parameter of the POST body from then on,
-// as pan-python and pango before v2 send it to every version.
+// which the API guides for PAN-OS 9.1 and later document; a device that
+// refuses the first request carrying it (as PAN-OS 8.x may, whose guides
+// name only the key parameter) gets the key as a key parameter of the POST
+// body from then on, as pan-python and pango v1 send it to every version.
 type client struct {
 	endpoint  string
 	http      *http.Client

@@ -91,7 +91,7 @@ type Config struct {
 	ServeGlobalProtect bool
 	// IgnoreKeyHeader makes the device take the API key only from a key
 	// parameter, never from the X-PAN-KEY header: what a PAN-OS 8.x device
-	// may do, as the header is documented from PAN-OS 9.0 on.
+	// may do, as only the guides for PAN-OS 9.1 and later document the header.
 	IgnoreKeyHeader bool
 	// Now dates certificates and jobs. Default time.Now.
 	Now func() time.Time
