@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
 )
@@ -202,5 +203,23 @@ func TestCheckSaysWhereTheKeyTravels(t *testing.T) {
 	}
 	if report.Software == "" {
 		t.Error("Check read no software version from a device that takes the key in the body")
+	}
+}
+
+func TestARequestTheRoleRefusesSaysWhatToCheck(t *testing.T) {
+	f := newFixture(t, newCA(t), labpanos.Config{})
+	if err := f.dev.SetRunning("/config/shared/admin-role", `<entry name="no-export"><role><device><xmlapi><config>enable</config>`+
+		`<op>enable</op><export>disable</export></xmlapi></device></role></entry>`); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dev.SetPermissions(testUser, "<custom><profile>no-export</profile></custom>"); err != nil {
+		t.Fatal(err)
+	}
+	sess := f.open(t, newDriver(), f.target)
+	_, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{CommonName: deviceName, KeyType: asset.KeyECDSA256})
+	for _, want := range []string{"export the CSR", "Invalid Credential", "does not allow XML API export requests", "ottr device check"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("GenerateCSR = %v, want an error containing %q", err, want)
+		}
 	}
 }

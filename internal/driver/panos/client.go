@@ -159,8 +159,7 @@ func (c *client) post(ctx context.Context, req call, withKey bool) (*response, [
 	if r.Status != "success" {
 		apiErr := &APIError{HTTPStatus: status, Code: r.Code, Messages: r.messages()}
 		if withKey && refused(status, r) {
-			apiErr.Hint = fmt.Sprintf("the device refused the API key, or the administrator's role does not allow XML API %s requests: "+
-				"check the role's XML API permissions (ottr device check lists what the role allows)", req.params.Get("type"))
+			apiErr.Hint = refusedHint(req.params.Get("type"))
 		}
 		return nil, nil, apiErr
 	}
@@ -168,6 +167,12 @@ func (c *client) post(ctx context.Context, req call, withKey bool) (*response, [
 		return nil, nil, fmt.Errorf("unexpected HTTP %d answer: %s", status, strings.Join(r.messages(), " "))
 	}
 	return r, raw, nil
+}
+
+// refusedHint explains a 403 to a keyed request of type reqType.
+func refusedHint(reqType string) string {
+	return fmt.Sprintf("the device refused the API key, or the administrator's role does not allow XML API %s requests: "+
+		"check the role's XML API permissions (ottr device check lists what the role allows)", reqType)
 }
 
 // refused reports whether an answer is PAN-OS's 403: a bad key, or a
@@ -349,7 +354,11 @@ func (c *client) exportCSR(ctx context.Context, name string) ([]byte, error) {
 	}
 	// The CSR comes as a file; an XML answer is an error.
 	if r, perr := parseResponse(raw); perr == nil {
-		return nil, &APIError{HTTPStatus: status, Code: r.Code, Messages: r.messages()}
+		apiErr := &APIError{HTTPStatus: status, Code: r.Code, Messages: r.messages()}
+		if refused(status, r) {
+			apiErr.Hint = refusedHint("export")
+		}
+		return nil, apiErr
 	}
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("unexpected HTTP %d answer: %s", status, snippet(raw))
