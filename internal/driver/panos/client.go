@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,13 +28,54 @@ const maxResponse = 128 << 20
 
 // client speaks the PAN-OS XML API to one device. Every call is a POST to
 // /api/ with the parameters in the form body, never in the URL: URLs end up
-// in proxy and web server logs. The API key travels only in the X-PAN-KEY
-// header.
+// in proxy and web server logs. The API key travels in the X-PAN-KEY header,
+// which the API guides for PAN-OS 9.1 and later document; a device that
+// refuses the first request carrying it (as PAN-OS 8.x may, whose guides
+// name only the key parameter) gets the key as a key parameter of the POST
+// body from then on, as pan-python and pango v1 send it to every version.
 type client struct {
 	endpoint  string
 	http      *http.Client
 	transport *http.Transport
 	key       string
+	keyPlace  keyPlace
+	log       *slog.Logger
+}
+
+// keyPlace is where the API key travels.
+type keyPlace int
+
+const (
+	// keyUntried: in the header, which the device has not yet answered.
+	keyUntried keyPlace = iota
+	// keyInHeader: the device took the key from X-PAN-KEY.
+	keyInHeader
+	// keyInBody: the device refused the header and took the key from the
+	// POST body.
+	keyInBody
+)
+
+func (p keyPlace) String() string {
+	if p == keyInBody {
+		return "the POST body"
+	}
+	return "the X-PAN-KEY header"
+}
+
+// call is one XML API request: its parameters and, for an import, the
+// uploaded file.
+type call struct {
+	params url.Values
+	file   *upload
+	// fresh drops idle connections first, so the answer comes over a new
+	// TLS handshake.
+	fresh bool
+}
+
+// upload is a file sent as a multipart form field.
+type upload struct {
+	field, name string
+	data        []byte
 }
 
 // newClient builds a client whose TLS verifies the device against the
@@ -68,6 +112,7 @@ func newClient(host string, port int, caFile, serverName string, timeout time.Du
 		endpoint:  (&url.URL{Scheme: "https", Host: net.JoinHostPort(host, fmt.Sprint(port)), Path: "/api/"}).String(),
 		http:      driver.NewHTTPClient(transport, timeout),
 		transport: transport,
+		log:       slog.New(slog.DiscardHandler),
 	}, nil
 }
 
@@ -77,8 +122,7 @@ func (c *client) close() { c.transport.CloseIdleConnections() }
 // keygen logs in and keeps the API key. The login is in the body; the
 // device answers a wrong one with HTTP 403 "Invalid Credential".
 func (c *client) keygen(ctx context.Context, user, password string) error {
-	form := url.Values{"type": {"keygen"}, "user": {user}, "password": {password}}
-	r, err := c.post(ctx, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", false)
+	r, _, err := c.post(ctx, call{params: url.Values{"type": {"keygen"}, "user": {user}, "password": {password}}}, false)
 	if err != nil {
 		return err
 	}
@@ -90,56 +134,108 @@ func (c *client) keygen(ctx context.Context, user, password string) error {
 	return nil
 }
 
-// call sends a form request and returns the successful answer.
-func (c *client) call(ctx context.Context, form url.Values) (*response, error) {
-	return c.post(ctx, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", true)
+// do sends a keyed request and returns the successful answer and its raw
+// text.
+func (c *client) do(ctx context.Context, req call) (*response, []byte, error) {
+	return c.post(ctx, req, true)
 }
 
 // post sends one request and parses the answer; status="error" becomes an
 // *APIError carrying the device's messages.
-func (c *client) post(ctx context.Context, body io.Reader, contentType string, withKey bool) (*response, error) {
-	raw, _, status, err := c.send(ctx, body, contentType, withKey, false)
+func (c *client) post(ctx context.Context, req call, withKey bool) (*response, []byte, error) {
+	raw, _, status, err := c.exchange(ctx, req, withKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r, perr := parseResponse(raw)
 	if perr != nil && !withKey {
 		// A login answer is not quoted: a broken proxy might echo the
 		// request, password included.
-		return nil, fmt.Errorf("unexpected HTTP %d answer that is not an XML API response", status)
+		return nil, nil, fmt.Errorf("unexpected HTTP %d answer that is not an XML API response", status)
 	}
 	if perr != nil {
-		return nil, fmt.Errorf("unexpected HTTP %d answer that is not an XML API response: %s", status, snippet(raw))
+		return nil, nil, fmt.Errorf("unexpected HTTP %d answer that is not an XML API response: %s", status, snippet(raw))
 	}
 	if r.Status != "success" {
-		return nil, &APIError{HTTPStatus: status, Code: r.Code, Messages: r.messages()}
+		apiErr := &APIError{HTTPStatus: status, Code: r.Code, Messages: r.messages()}
+		if withKey && refused(status, r) {
+			apiErr.Hint = refusedHint(req.params.Get("type"))
+		}
+		return nil, nil, apiErr
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("unexpected HTTP %d answer: %s", status, strings.Join(r.messages(), " "))
+		return nil, nil, fmt.Errorf("unexpected HTTP %d answer: %s", status, strings.Join(r.messages(), " "))
 	}
-	return r, nil
+	return r, raw, nil
 }
 
-// send does the HTTP exchange. With fresh, it first drops idle connections,
-// so the answer comes over a new TLS handshake.
-func (c *client) send(ctx context.Context, body io.Reader, contentType string, withKey, fresh bool) ([]byte, *tls.ConnectionState, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, body)
+// refusedHint explains a 403 to a keyed request of type reqType.
+func refusedHint(reqType string) string {
+	return fmt.Sprintf("the device refused the API key, or the administrator's role does not allow XML API %s requests: "+
+		"check the role's XML API permissions (ottr device check lists what the role allows)", reqType)
+}
+
+// refused reports whether an answer is PAN-OS's 403: a bad key, or a
+// request type the administrator's role does not allow.
+func refused(status int, r *response) bool {
+	return status == http.StatusForbidden || (r != nil && r.Code == "403")
+}
+
+// exchange sends a request and, with withKey, finds out on the first
+// request where the device takes the key: a 403 to the header is tried
+// once more with the key in the body, and whichever the device accepted is
+// kept for the session. Two 403s leave the question open (the role, not
+// the key's place, may be what the device refuses).
+func (c *client) exchange(ctx context.Context, req call, withKey bool) ([]byte, *tls.ConnectionState, int, error) {
+	if withKey && c.key == "" {
+		return nil, nil, 0, errors.New("not logged in")
+	}
+	place := c.keyPlace
+	raw, state, status, err := c.send(ctx, req, withKey, place)
+	if err != nil || !withKey || place != keyUntried {
+		return raw, state, status, err
+	}
+	if r, _ := parseResponse(raw); !refused(status, r) {
+		c.keyPlace = keyInHeader
+		return raw, state, status, nil
+	}
+	raw2, state2, status2, err := c.send(ctx, req, withKey, keyInBody)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/xml")
-	if withKey {
-		if c.key == "" {
-			return nil, nil, 0, errors.New("not logged in")
-		}
-		req.Header.Set("X-PAN-KEY", c.key)
+	if r, _ := parseResponse(raw2); refused(status2, r) {
+		return raw, state, status, nil
 	}
-	if fresh {
+	c.keyPlace = keyInBody
+	c.log.Info("the device refused the API key in the X-PAN-KEY header and took it in the POST body; sending it there from now on")
+	return raw2, state2, status2, nil
+}
+
+// send does one HTTP exchange, the key (with withKey) where place says.
+func (c *client) send(ctx context.Context, req call, withKey bool, place keyPlace) ([]byte, *tls.ConnectionState, int, error) {
+	params := req.params
+	if withKey && place == keyInBody {
+		params = maps.Clone(params)
+		params.Set("key", c.key)
+	}
+	body, contentType, err := encode(params, req.file)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, body)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	hr.Header.Set("Content-Type", contentType)
+	hr.Header.Set("Accept", "application/xml")
+	if withKey && place != keyInBody {
+		hr.Header.Set("X-PAN-KEY", c.key)
+	}
+	if req.fresh {
 		c.transport.CloseIdleConnections()
-		req.Close = true
+		hr.Close = true
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.http.Do(hr)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -149,6 +245,33 @@ func (c *client) send(ctx context.Context, body io.Reader, contentType string, w
 		return nil, nil, 0, fmt.Errorf("read answer: %w", err)
 	}
 	return raw, resp.TLS, resp.StatusCode, nil
+}
+
+// encode renders the parameters as a form, or with a file as a multipart
+// form whose fields are the parameters (pango's CommunicateFile sends
+// imports so).
+func encode(params url.Values, file *upload) (io.Reader, string, error) {
+	if file == nil {
+		return strings.NewReader(params.Encode()), "application/x-www-form-urlencoded", nil
+	}
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		if err := w.WriteField(k, params.Get(k)); err != nil {
+			return nil, "", err
+		}
+	}
+	part, err := w.CreateFormFile(file.field, file.name)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := part.Write(file.data); err != nil {
+		return nil, "", err
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return &body, w.FormDataContentType(), nil
 }
 
 // snippet shortens an unexpected answer for an error message.
@@ -165,7 +288,8 @@ func snippet(b []byte) string {
 
 // op runs an operational command.
 func (c *client) op(ctx context.Context, cmd string) (*response, error) {
-	return c.call(ctx, url.Values{"type": {"op"}, "cmd": {cmd}})
+	r, _, err := c.do(ctx, call{params: url.Values{"type": {"op"}, "cmd": {cmd}}})
+	return r, err
 }
 
 // get returns the candidate configuration's node at xpath, or nil.
@@ -179,7 +303,7 @@ func (c *client) show(ctx context.Context, xpath string) (*xnode, error) {
 }
 
 func (c *client) read(ctx context.Context, action, xpath string) (*xnode, error) {
-	r, err := c.call(ctx, url.Values{"type": {"config"}, "action": {action}, "xpath": {xpath}})
+	r, _, err := c.do(ctx, call{params: url.Values{"type": {"config"}, "action": {action}, "xpath": {xpath}}})
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.notPresent() {
 		return nil, nil
@@ -193,37 +317,48 @@ func (c *client) read(ctx context.Context, action, xpath string) (*xnode, error)
 	return &r.Result.Nodes[0], nil
 }
 
+// configure sends a config change: set, edit or delete.
+func (c *client) configure(ctx context.Context, action, xpath, element string) error {
+	params := url.Values{"type": {"config"}, "action": {action}, "xpath": {xpath}}
+	if element != "" {
+		params.Set("element", element)
+	}
+	_, _, err := c.do(ctx, call{params: params})
+	return err
+}
+
 // set merges element into the candidate at xpath.
 func (c *client) set(ctx context.Context, xpath, element string) error {
-	_, err := c.call(ctx, url.Values{"type": {"config"}, "action": {"set"}, "xpath": {xpath}, "element": {element}})
-	return err
+	return c.configure(ctx, "set", xpath, element)
 }
 
 // edit replaces the candidate's node at xpath with element.
 func (c *client) edit(ctx context.Context, xpath, element string) error {
-	_, err := c.call(ctx, url.Values{"type": {"config"}, "action": {"edit"}, "xpath": {xpath}, "element": {element}})
-	return err
+	return c.configure(ctx, "edit", xpath, element)
 }
 
 // remove deletes the candidate's node at xpath.
 func (c *client) remove(ctx context.Context, xpath string) error {
-	_, err := c.call(ctx, url.Values{"type": {"config"}, "action": {"delete"}, "xpath": {xpath}})
-	return err
+	return c.configure(ctx, "delete", xpath, "")
 }
 
 // exportCSR downloads the CSR of a certificate entry, without its key.
 func (c *client) exportCSR(ctx context.Context, name string) ([]byte, error) {
-	form := url.Values{
+	params := url.Values{
 		"type": {"export"}, "category": {"certificate"}, "certificate-name": {name},
 		"format": {"pkcs10"}, "include-key": {"no"},
 	}
-	raw, _, status, err := c.send(ctx, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", true, false)
+	raw, _, status, err := c.exchange(ctx, call{params: params}, true)
 	if err != nil {
 		return nil, err
 	}
 	// The CSR comes as a file; an XML answer is an error.
 	if r, perr := parseResponse(raw); perr == nil {
-		return nil, &APIError{HTTPStatus: status, Code: r.Code, Messages: r.messages()}
+		apiErr := &APIError{HTTPStatus: status, Code: r.Code, Messages: r.messages()}
+		if refused(status, r) {
+			apiErr.Hint = refusedHint("export")
+		}
+		return nil, apiErr
 	}
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("unexpected HTTP %d answer: %s", status, snippet(raw))
@@ -231,63 +366,60 @@ func (c *client) exportCSR(ctx context.Context, name string) ([]byte, error) {
 	return raw, nil
 }
 
-// importCertificate uploads a PEM certificate chain into the named entry
-// (multipart, as the API wants files).
+// importCertificate uploads a PEM certificate chain into the named entry.
 func (c *client) importCertificate(ctx context.Context, name string, pemChain []byte) error {
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	for _, kv := range [][2]string{{"type", "import"}, {"category", "certificate"}, {"certificate-name", name}, {"format", "pem"}} {
-		if err := w.WriteField(kv[0], kv[1]); err != nil {
-			return err
-		}
-	}
-	part, err := w.CreateFormFile("file", name+".pem")
-	if err != nil {
-		return err
-	}
-	if _, err := part.Write(pemChain); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	_, err = c.post(ctx, &body, w.FormDataContentType(), true)
+	params := url.Values{"type": {"import"}, "category": {"certificate"}, "certificate-name": {name}, "format": {"pem"}}
+	_, _, err := c.do(ctx, call{params: params, file: &upload{field: "file", name: name + ".pem", data: pemChain}})
 	return err
 }
 
-// commitPartial commits the changes of one administrator and returns the
-// job's ID, or "" when the device says there is nothing to commit.
-func (c *client) commitPartial(ctx context.Context, admin string) (string, error) {
-	cmd := "<commit><partial><admin><member>" + escape(admin) + "</member></admin></partial></commit>"
-	r, err := c.call(ctx, url.Values{"type": {"commit"}, "action": {"partial"}, "cmd": {cmd}})
+// commitAnswer is the device's answer to a commit request: the job to wait
+// for or, when it had nothing to commit, its words.
+type commitAnswer struct {
+	job     string
+	nothing string
+}
+
+// commit sends a commit command. An answer with neither a job nor the
+// device's "no changes" message is an error quoting the answer.
+func (c *client) commit(ctx context.Context, action, cmd string) (commitAnswer, error) {
+	params := url.Values{"type": {"commit"}, "cmd": {cmd}}
+	if action != "" {
+		params.Set("action", action)
+	}
+	r, raw, err := c.do(ctx, call{params: params})
 	if err != nil {
-		return "", err
+		return commitAnswer{}, err
 	}
 	if id := r.Result.text("job"); id != "" {
-		return id, nil
+		return commitAnswer{job: id}, nil
 	}
 	for _, m := range r.messages() {
 		if strings.Contains(strings.ToLower(m), "no changes to commit") {
-			return "", nil
+			return commitAnswer{nothing: m}, nil
 		}
 	}
-	return "", fmt.Errorf("the commit answer holds no job ID: %s", strings.Join(r.messages(), " "))
+	return commitAnswer{}, fmt.Errorf("the commit answer holds no job ID and no message the driver knows: %s", snippet(raw))
 }
 
 // job returns the state of a job.
 func (c *client) job(ctx context.Context, id string) (*job, error) {
-	r, err := c.op(ctx, "<show><jobs><id>"+escape(id)+"</id></jobs></show>")
+	r, raw, err := c.do(ctx, call{params: url.Values{"type": {"op"}, "cmd": {"<show><jobs><id>" + escape(id) + "</id></jobs></show>"}}})
 	if err != nil {
 		return nil, err
 	}
-	return parseJob(r)
+	j, err := parseJob(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, snippet(raw))
+	}
+	return j, nil
 }
 
 // servedChain returns the certificates the management interface presents
 // to a new connection.
 func (c *client) servedChain(ctx context.Context) ([]*x509.Certificate, error) {
-	form := url.Values{"type": {"op"}, "cmd": {"<show><system><info/></system></show>"}}
-	_, state, _, err := c.send(ctx, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", true, true)
+	req := call{params: url.Values{"type": {"op"}, "cmd": {systemInfoCommand}}, fresh: true}
+	_, state, _, err := c.exchange(ctx, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -296,3 +428,6 @@ func (c *client) servedChain(ctx context.Context) ([]*x509.Certificate, error) {
 	}
 	return state.PeerCertificates, nil
 }
+
+// systemInfoCommand is "show system info".
+const systemInfoCommand = "<show><system><info/></system></show>"

@@ -125,18 +125,18 @@ func TestReadsTreatAMissingNodeAsAbsent(t *testing.T) {
 }
 
 func TestCommitAnswers(t *testing.T) {
-	t.Run("no changes to commit is success without a job", func(t *testing.T) {
-		c := cannedDevice(t, http.StatusOK, `<response status="success" code="19"><msg>There are no changes to commit.</msg></response>`)
-		id, err := c.commitPartial(context.Background(), "ottr")
-		if err != nil || id != "" {
-			t.Fatalf("commitPartial = %q, %v; want no job and no error", id, err)
+	t.Run("no changes to commit is an answer without a job, with the device's words", func(t *testing.T) {
+		c := cannedDevice(t, http.StatusOK, `<response status="success" code="19"><msg><line>There are no changes to commit.</line></msg></response>`)
+		answer, err := c.commit(context.Background(), "partial", partialCommitCommand("ottr"))
+		if err != nil || answer.job != "" || answer.nothing != "There are no changes to commit." {
+			t.Fatalf("commit = %+v, %v; want no job, the device's words and no error", answer, err)
 		}
 	})
 	t.Run("an enqueued commit returns its job", func(t *testing.T) {
 		c := cannedDevice(t, http.StatusOK, `<response status="success" code="19"><result><msg><line>Commit job enqueued with jobid 4711</line></msg><job>4711</job></result></response>`)
-		id, err := c.commitPartial(context.Background(), "ottr")
-		if err != nil || id != "4711" {
-			t.Fatalf("commitPartial = %q, %v; want job 4711", id, err)
+		answer, err := c.commit(context.Background(), "partial", partialCommitCommand("ottr"))
+		if err != nil || answer.job != "4711" {
+			t.Fatalf("commit = %+v, %v; want job 4711", answer, err)
 		}
 	})
 	t.Run("a failed job's details make the error", func(t *testing.T) {
@@ -147,7 +147,7 @@ func TestCommitAnswers(t *testing.T) {
 				`<line><![CDATA[ ssl-tls-service-profile -> ottr -> certificate 'x' is not a valid reference]]></line></details><warnings/></job></result></response>`,
 		})
 		s := testSession(c, Config{PollInterval: time.Millisecond})
-		err := s.commit(context.Background())
+		_, err := s.commitMine(context.Background())
 		var jobErr *JobError
 		if !errors.As(err, &jobErr) {
 			t.Fatalf("commit = %v, want a *JobError", err)

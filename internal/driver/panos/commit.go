@@ -8,28 +8,51 @@ import (
 	"time"
 )
 
-// commit commits the API administrator's changes and waits for the job;
-// only result OK is success.
-func (s *session) commit(ctx context.Context) error {
-	id, err := s.c.commitPartial(ctx, s.user)
+// Commit commands. A partial commit takes only the named administrator's
+// changes (PAN-OS XML API documentation, "Commit": type=commit&action=partial
+// with <commit><partial><admin><member>). After a load config the device
+// accepts only a full commit with force (pan-os-python PR #604; the
+// documentation's "Force Commit" is <commit><force></force></commit>).
+func partialCommitCommand(admin string) string {
+	return "<commit><partial><admin><member>" + escape(admin) + "</member></admin></partial></commit>"
+}
+
+const forceCommitCommand = "<commit><force></force></commit>"
+
+// commitMine commits the API administrator's changes and waits for the
+// job; only result OK is success. When the device has nothing to commit it
+// returns the device's words and no error: whether that is right depends on
+// the caller.
+func (s *session) commitMine(ctx context.Context) (nothing string, err error) {
+	return s.runCommit(ctx, "partial", partialCommitCommand(s.user))
+}
+
+// commitAll commits the whole candidate configuration with force: every
+// administrator's pending changes go live with it.
+func (s *session) commitAll(ctx context.Context) (nothing string, err error) {
+	return s.runCommit(ctx, "", forceCommitCommand)
+}
+
+func (s *session) runCommit(ctx context.Context, action, cmd string) (string, error) {
+	answer, err := s.c.commit(ctx, action, cmd)
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return "", fmt.Errorf("commit: %w", err)
 	}
-	if id == "" {
-		s.log.Debug("nothing to commit")
-		return nil
+	if answer.job == "" {
+		s.log.Debug("nothing to commit", "answer", answer.nothing)
+		return answer.nothing, nil
 	}
-	j, err := s.waitJob(ctx, id)
+	j, err := s.waitJob(ctx, answer.job)
 	if err != nil {
-		return fmt.Errorf("commit job %s: %w", id, err)
+		return "", fmt.Errorf("commit job %s: %w", answer.job, err)
 	}
 	if j.Result != "OK" {
-		return &JobError{ID: id, Result: j.Result, Details: j.Details}
+		return "", &JobError{ID: answer.job, Result: j.Result, Details: j.Details}
 	}
 	if len(j.Warnings) > 0 {
-		s.log.Info("commit warnings", "job", id, "warnings", strings.Join(j.Warnings, " "))
+		s.log.Info("commit warnings", "job", answer.job, "warnings", strings.Join(j.Warnings, " "))
 	}
-	return nil
+	return "", nil
 }
 
 // waitJob polls a job until it finishes, waiting longer between polls each

@@ -1,6 +1,7 @@
 package panos
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -42,7 +43,30 @@ func (s *session) runningChain(ctx context.Context) ([]*x509.Certificate, error)
 	if err != nil || cert == nil {
 		return nil, err
 	}
-	return parseChain(cert.text("public-key")), nil
+	return leafFirst(parseChain(cert.text("public-key"))), nil
+}
+
+// leafFirst puts the leaf of a bundle first: the certificate that issued
+// none of the others. A certificate entry's public-key holds the imported
+// PEM; whether PAN-OS keeps the intermediates in it, and in which order, no
+// published source says, so the leaf is found rather than assumed first.
+func leafFirst(bundle []*x509.Certificate) []*x509.Certificate {
+	issues := func(parent, child *x509.Certificate) bool {
+		return parent != child && bytes.Equal(child.RawIssuer, parent.RawSubject) && !bytes.Equal(child.RawIssuer, child.RawSubject)
+	}
+	for i, c := range bundle {
+		isIssuer := false
+		for _, other := range bundle {
+			if issues(c, other) {
+				isIssuer = true
+				break
+			}
+		}
+		if !isIssuer {
+			return append(append([]*x509.Certificate{c}, bundle[:i]...), bundle[i+1:]...)
+		}
+	}
+	return bundle
 }
 
 // parseChain returns the certificates of a PEM bundle, in order.

@@ -57,7 +57,7 @@ func (s *session) Finalize(ctx context.Context, i driver.Installed) error {
 		}
 		deleted = append(deleted, name)
 	}
-	if err := s.commit(ctx); err != nil {
+	if _, err := s.commitMine(ctx); err != nil {
 		return wrapf(fmt.Sprintf("finalize: delete older certificates %v", deleted), err)
 	}
 	for _, name := range deleted {

@@ -343,7 +343,7 @@ func TestCurrentCertificateFallsBackToWhatManagementServes(t *testing.T) {
 	if err := sess.c.remove(ctx, managementBinding); err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.commit(ctx); err != nil {
+	if _, err := sess.commitMine(ctx); err != nil {
 		t.Fatal(err)
 	}
 	current, err := sess.CurrentCertificate(ctx)

@@ -5,7 +5,9 @@
 // points an SSL/TLS service profile at it, binds the profile to the
 // management interface or a GlobalProtect portal or gateway, and commits
 // the API administrator's changes only (partial commit), waiting for the
-// commit job and failing on any result but OK.
+// commit job and failing on any result but OK. A rollback loads the
+// configuration saved before Install and commits the whole of it with
+// force, the only commit PAN-OS accepts after a load.
 //
 // Route options:
 //
@@ -27,12 +29,13 @@
 // must verify too.
 //
 // Secrets never appear in URLs: every request is a POST with a form body,
-// the login goes in the keygen body and the API key in the X-PAN-KEY header.
+// the login goes in the keygen body and the API key in the X-PAN-KEY header,
+// or in the POST body on a device that refuses the header.
 //
 // Certificates ottr creates are named ottr-<common name slug>-<UTC
 // time>-<random>. Before changing anything, Install saves the candidate
 // configuration as <certificate name>.xml on the device; Rollback loads it
-// and commits, from any session. Finalize, after verification, deletes the
+// and commits it with force, from any session. Finalize, after verification, deletes the
 // older ottr certificates of the same name slug that nothing references,
 // and the snapshots taken before them; it never touches certificates ottr
 // did not create.
@@ -156,6 +159,7 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 	if err != nil {
 		return nil, wrapf("open", err)
 	}
+	cl.log = log
 	if err := cl.keygen(ctx, c.Username, c.Password); err != nil {
 		cl.close()
 		return nil, wrapf(fmt.Sprintf("log in as %q", c.Username), err)

@@ -173,3 +173,48 @@ func writeFile(t *testing.T, content string) string {
 	}
 	return path
 }
+
+func TestADeviceThatIgnoresTheKeyHeaderGetsTheKeyInTheBodyNeverInTheURL(t *testing.T) {
+	f := newFixture(t, newCA(t), labpanos.Config{IgnoreKeyHeader: true})
+	ctx := context.Background()
+	sess := f.open(t, newDriver(), f.target)
+	old := f.served(t)
+	chain := f.issue(t, sess)
+	installed, err := sess.Install(ctx, chain)
+	if err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	if served := f.served(t); !served[0].Equal(chain[0]) {
+		t.Fatal("the device does not serve the installed certificate")
+	}
+	if err := sess.Rollback(ctx, installed); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if served := f.served(t); !served[0].Equal(old[0]) {
+		t.Error("after Rollback the device does not serve the certificate from before")
+	}
+	key := apiKey(t, f)
+	refused, types := 0, map[string]bool{}
+	for _, r := range f.dev.Requests() {
+		if strings.Contains(r.URI, key) || strings.Contains(r.KeyIn, "query") {
+			t.Errorf("a %s request carried the key in its URL %q", r.Type, r.URI)
+		}
+		switch {
+		case r.Type == "keygen":
+		case r.KeyIn == "header":
+			refused++
+		case r.KeyIn == "body":
+			types[r.Type] = true
+		default:
+			t.Errorf("a %s request carried the key in %q", r.Type, r.KeyIn)
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d requests tried the X-PAN-KEY header, want only the first", refused)
+	}
+	for _, want := range []string{"op", "export", "import", "config", "commit"} {
+		if !types[want] {
+			t.Errorf("no type=%s request carried the key in its body", want)
+		}
+	}
+}

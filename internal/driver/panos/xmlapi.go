@@ -126,6 +126,9 @@ type APIError struct {
 	Code string
 	// Messages are the <msg>/<line> texts, in order.
 	Messages []string
+	// Hint says what to check, when the driver knows more than the
+	// device's words.
+	Hint string
 }
 
 func (e *APIError) Error() string {
@@ -136,9 +139,12 @@ func (e *APIError) Error() string {
 	}
 	if len(e.Messages) == 0 {
 		fmt.Fprintf(&b, " (HTTP %d, no message)", e.HTTPStatus)
-		return b.String()
+	} else {
+		b.WriteString(": " + strings.Join(e.Messages, " "))
 	}
-	b.WriteString(": " + strings.Join(e.Messages, " "))
+	if e.Hint != "" {
+		b.WriteString(" (" + e.Hint + ")")
+	}
 	return b.String()
 }
 

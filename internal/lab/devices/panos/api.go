@@ -36,7 +36,9 @@ const (
 	codeSuccessCommand   = "20"
 )
 
-// invalidCredential is the answer to a bad login or a bad API key.
+// invalidCredential is the answer to a bad login, a bad API key, and a
+// request the administrator's role does not allow (ansible-pan issue #264:
+// an admin role without XML API access gets this 403 too).
 const invalidCredential = `<response status = 'error' code = '403'><result><msg>Invalid Credential</msg></result></response>`
 
 // maxUpload bounds a multipart import held in memory.
@@ -66,7 +68,7 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, ok := d.authenticate(r)
-	if !ok {
+	if !ok || !d.allowed(user, r) {
 		writeXML(w, http.StatusForbidden, invalidCredential)
 		return
 	}
@@ -110,6 +112,7 @@ func (d *Device) record(r *http.Request) {
 		Method:          r.Method,
 		URI:             r.RequestURI,
 		Header:          r.Header.Clone(),
+		KeyIn:           keyPlaces(r),
 		Type:            r.FormValue("type"),
 		Action:          r.FormValue("action"),
 		XPath:           r.FormValue("xpath"),
@@ -146,10 +149,11 @@ func (d *Device) keygen(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate accepts the key in the X-PAN-KEY header or, as PAN-OS also
-// does, in a key parameter.
+// does, in a key parameter of the query or the body. With
+// Config.IgnoreKeyHeader the header counts for nothing.
 func (d *Device) authenticate(r *http.Request) (string, bool) {
 	key := r.Header.Get("X-PAN-KEY")
-	if key == "" {
+	if key == "" || d.cfg.IgnoreKeyHeader {
 		key = r.FormValue("key")
 	}
 	d.mu.Lock()
@@ -202,6 +206,9 @@ func (d *Device) config(user string, r *http.Request) (string, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if holders := lockedBy(d.configLocks, user); len(holders) > 0 && action != "get" && action != "show" {
+		return "", newAPIError("14", "Config is locked by "+strings.Join(holders, ", "))
+	}
 	switch action {
 	case "get", "show":
 		root := d.candidate

@@ -6,8 +6,12 @@
 // It keeps what a firewall keeps: a candidate and a running configuration,
 // changes recorded per administrator (so a partial commit takes only one
 // admin's changes), commit jobs polled with <show><jobs>, named config
-// snapshots (save/load config), certificates whose private keys it generates
-// itself and never hands out, and SSL/TLS service profiles. The management
+// snapshots (save/load config; after a load only a full force commit is
+// accepted, as pan-os-python PR #604 reports of PAN-OS 11), certificates
+// whose private keys it generates itself and never hands out, SSL/TLS
+// service profiles, administrator roles that limit what each request type
+// may do, and config and commit locks. A commit with nothing to commit
+// answers "There are no changes to commit." without a job. The management
 // listener presents the certificate of the profile bound to management in
 // the running configuration, so a change is seen only once committed. With
 // Config.ServeGlobalProtect it also serves a GlobalProtect portal and
@@ -16,7 +20,8 @@
 // Answers follow the XML API's shapes: <response status="success|error"
 // code="…"> with <msg>/<line> texts, HTTP 403 with "Invalid Credential" for
 // a bad login or key. Every request's method, URI and headers are recorded
-// (Requests), so tests can check that no secret travels in a URL.
+// (Requests), so tests can check that no secret travels in a URL, and Calls
+// renders them the way the panos driver's request table names them.
 package panos
 
 import (
@@ -84,6 +89,10 @@ type Config struct {
 	// ServeGlobalProtect starts TLS listeners for the GlobalProtect portal
 	// and gateway (PortalAddr, GatewayAddr).
 	ServeGlobalProtect bool
+	// IgnoreKeyHeader makes the device take the API key only from a key
+	// parameter, never from the X-PAN-KEY header: what a PAN-OS 8.x device
+	// may do, as only the guides for PAN-OS 9.1 and later document the header.
+	IgnoreKeyHeader bool
 	// Now dates certificates and jobs. Default time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per request, without secrets.
@@ -113,6 +122,9 @@ type Request struct {
 	// URI is the request target as sent: path and query string.
 	URI    string
 	Header http.Header
+	// KeyIn says where the request carried an API key: "header",
+	// "query", "body", several of them comma-separated, or "".
+	KeyIn string
 	// Type, Action, XPath, Cmd, Category, CertificateName, Format and
 	// IncludeKey are the request's parameters, from the query string or the
 	// body.
@@ -142,6 +154,12 @@ type Device struct {
 	jobs     map[int]*job
 	nextJob  int
 	requests []Request
+	// loaded is set by a load config and cleared by the force commit
+	// PAN-OS then requires.
+	loaded bool
+	// configLocks and commitLocks map lock holders to their comments.
+	configLocks map[string]string
+	commitLocks map[string]string
 
 	fallback     *tls.Certificate
 	mgmtCert     atomic.Pointer[tls.Certificate]
@@ -173,6 +191,9 @@ func Start(ctx context.Context, c Config) (*Device, error) {
 		apiKeys: map[string]string{},
 		jobs:    map[int]*job{},
 		nextJob: 1,
+
+		configLocks: map[string]string{},
+		commitLocks: map[string]string{},
 	}
 	initial := c.InitialCertificate
 	if initial == nil {

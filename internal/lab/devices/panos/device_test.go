@@ -367,15 +367,32 @@ func TestSnapshotsRestoreTheConfiguration(t *testing.T) {
 	td.newCertificate(t, "new-cert")
 	td.bindToManagement(t, "new-profile", "new-cert")
 	td.finishJob(t, td.commit(t, "<commit/>"))
-	if td.ServedChain()[0].Equal(initial) {
+	rotated := td.ServedChain()[0]
+	if rotated.Equal(initial) {
 		t.Fatal("the new certificate is not served")
 	}
 	if answer := td.op(t, "<load><config><from>before.xml</from></config></load>"); !strings.Contains(answer, "Config loaded from before.xml") {
 		t.Errorf("load answered %s", answer)
 	}
-	// A partial commit after a load takes the whole loaded configuration:
-	// the load is the loading admin's change.
-	td.finishJob(t, td.commit(t, "<commit><partial><admin><member>"+testUser+"</member></admin></partial></commit>"))
+	// After a load PAN-OS takes only a force commit of the whole
+	// configuration (pan-os-python PR #604).
+	for _, tc := range []struct{ cmd, want string }{
+		{"<commit><partial><admin><member>" + testUser + "</member></admin></partial></commit>", partialAfterLoad},
+		{"<commit><force><partial><admin><member>" + testUser + "</member></admin></partial></force></commit>", forceWithPartial},
+		{"<commit></commit>", unforcedAfterLoad},
+	} {
+		_, body := td.post(t, url.Values{"type": {"commit"}, "cmd": {tc.cmd}})
+		if !strings.Contains(body, `status="error"`) || !strings.Contains(body, tc.want) {
+			t.Errorf("%s after a load answered %s, want an error saying %q", tc.cmd, body, tc.want)
+		}
+	}
+	if !td.ServedChain()[0].Equal(rotated) {
+		t.Fatal("a refused commit changed the served certificate")
+	}
+	final := td.finishJob(t, td.commit(t, "<commit><force></force></commit>"))
+	if !strings.Contains(final, "<result>OK</result>") {
+		t.Fatalf("the force commit ended with %s", final)
+	}
 	if !td.ServedChain()[0].Equal(initial) {
 		t.Error("after loading the snapshot and committing, the initial certificate is not served")
 	}
@@ -385,6 +402,19 @@ func TestSnapshotsRestoreTheConfiguration(t *testing.T) {
 	td.op(t, "<delete><config><saved>before.xml</saved></config></delete>")
 	if saved := td.SavedConfigs(); len(saved) != 0 {
 		t.Errorf("snapshots left: %v", saved)
+	}
+}
+
+func TestCommitsWithNothingToCommit(t *testing.T) {
+	td := startDevice(t, Config{})
+	for _, cmd := range []string{"<commit/>", "<commit><partial><admin><member>" + testUser + "</member></admin></partial></commit>"} {
+		if got := td.commit(t, cmd); got != noChangesAnswer {
+			t.Errorf("%s with nothing changed answered %s, want %s", cmd, got, noChangesAnswer)
+		}
+	}
+	final := td.finishJob(t, td.commit(t, "<commit><force></force></commit>"))
+	if !strings.Contains(final, "<result>OK</result>") {
+		t.Errorf("a force commit with nothing changed ended with %s, want a job that commits anyway", final)
 	}
 }
 
@@ -439,6 +469,114 @@ func TestManyDevicesStartCheaply(t *testing.T) {
 		}
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestADeviceThatIgnoresTheKeyHeaderTakesTheKeyFromTheBody(t *testing.T) {
+	td := startDevice(t, Config{IgnoreKeyHeader: true})
+	status, body := td.post(t, url.Values{"type": {"op"}, "cmd": {"<show><system><info/></system></show>"}})
+	if status != http.StatusForbidden || !strings.Contains(body, "Invalid Credential") {
+		t.Errorf("a key in X-PAN-KEY only answered HTTP %d %s, want 403 Invalid Credential", status, body)
+	}
+	inBody := &testDevice{Device: td.Device, http: td.http}
+	body = inBody.ok(t, url.Values{"type": {"op"}, "key": {td.key}, "cmd": {"<show><system><info/></system></show>"}})
+	if !strings.Contains(body, "<sw-version>") {
+		t.Errorf("a key in the body answered %s", body)
+	}
+	requests := td.Requests()
+	if got := requests[len(requests)-2].KeyIn; got != "header" {
+		t.Errorf("the first request's key was recorded in %q, want header", got)
+	}
+	if got := requests[len(requests)-1].KeyIn; got != "body" {
+		t.Errorf("the second request's key was recorded in %q, want body", got)
+	}
+}
+
+func TestRolesLimitWhatAnAdministratorMayDo(t *testing.T) {
+	setTag := url.Values{"type": {"config"}, "action": {"set"}, "xpath": {"/config/shared/tag"}, "element": {`<entry name="t"/>`}}
+	readTags := url.Values{"type": {"config"}, "action": {"get"}, "xpath": {"/config/shared"}}
+	commit := url.Values{"type": {"commit"}, "cmd": {"<commit/>"}}
+	showInfo := url.Values{"type": {"op"}, "cmd": {"<show><system><info/></system></show>"}}
+	saveConfig := url.Values{"type": {"op"}, "cmd": {"<save><config><to>x.xml</to></config></save>"}}
+	for _, tc := range []struct {
+		name        string
+		permissions string
+		allowed     []url.Values
+		refused     []url.Values
+	}{
+		{"a superuser may do everything", "<superuser>yes</superuser>", []url.Values{setTag, commit, saveConfig}, nil},
+		{"a superreader may only read", "<superreader>yes</superreader>", []url.Values{readTags, showInfo}, []url.Values{setTag, commit, saveConfig}},
+		{"a custom role may send the request types its profile enables", "<custom><profile>no-commit</profile></custom>",
+			[]url.Values{setTag, readTags, showInfo}, []url.Values{commit}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			td := startDevice(t, Config{})
+			if err := td.SetRunning("/config/shared/admin-role", `<entry name="no-commit"><role><device><xmlapi>`+
+				`<config>enable</config><op>enable</op><commit>disable</commit></xmlapi></device></role></entry>`); err != nil {
+				t.Fatal(err)
+			}
+			if err := td.SetPermissions(testUser, tc.permissions); err != nil {
+				t.Fatal(err)
+			}
+			for _, form := range tc.allowed {
+				td.ok(t, form)
+			}
+			for _, form := range tc.refused {
+				if status, body := td.post(t, form); status != http.StatusForbidden || !strings.Contains(body, "Invalid Credential") {
+					t.Errorf("%v answered HTTP %d %s, want 403 Invalid Credential", form, status, body)
+				}
+			}
+		})
+	}
+}
+
+func TestLocksHeldByOthersStopChangesAndCommits(t *testing.T) {
+	td := startDevice(t, Config{})
+	if got := td.op(t, "<show><commit-locks/></show>"); !strings.Contains(got, "<commit-locks></commit-locks>") {
+		t.Errorf("with no lock the device answered %s", got)
+	}
+	td.LockConfig("alice", "maintenance")
+	td.LockCommits("bob", "")
+	if got := td.op(t, "<show><config-locks/></show>"); !strings.Contains(got, `<entry name="alice">`) || !strings.Contains(got, "maintenance") {
+		t.Errorf("show config-locks answered %s", got)
+	}
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"type": {"config"}, "action": {"set"}, "xpath": {"/config/shared/tag"}, "element": {`<entry name="t"/>`}}, "Config is locked by alice"},
+		{url.Values{"type": {"commit"}, "cmd": {"<commit><force></force></commit>"}}, "Commit is locked by bob"},
+	} {
+		if _, body := td.post(t, tc.form); !strings.Contains(body, `status="error"`) || !strings.Contains(body, tc.want) {
+			t.Errorf("%v answered %s, want an error saying %q", tc.form, body, tc.want)
+		}
+	}
+}
+
+func TestCallsNameRequestsWithoutTheirValues(t *testing.T) {
+	td := startDevice(t, Config{})
+	td.post(t, url.Values{"type": {"op"}, "cmd": {"<show><jobs><id>7</id></jobs></show>"}})
+	td.ok(t, url.Values{"type": {"config"}, "action": {"show"}, "xpath": {managementBinding()}})
+	td.commit(t, "<commit><partial><admin><member>"+testUser+"</member></admin></partial></commit>")
+	td.op(t, "<request><certificate><generate><certificate-name>c</certificate-name><name>"+testName+
+		"</name><algorithm><ECDSA><ecdsa-nbits>256</ecdsa-nbits></ECDSA></algorithm><signed-by>external</signed-by></generate></certificate></request>")
+	td.post(t, url.Values{"type": {"export"}, "category": {"certificate"}, "certificate-name": {"c"}, "format": {"pkcs10"}, "include-key": {"no"}})
+	want := []string{
+		"keygen",
+		"op <show><jobs><id>",
+		"config show " + managementBinding(),
+		"commit <commit><partial><admin><member>",
+		"op <request><certificate><generate>",
+		"export certificate format=pkcs10",
+	}
+	got := td.Calls()
+	if len(got) != len(want) {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("call %d is %q, want %q", i, got[i], want[i])
 		}
 	}
 }

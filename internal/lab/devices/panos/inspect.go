@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // This file holds what tests and the lab use to look into a device and to
@@ -19,6 +20,63 @@ func (d *Device) Requests() []Request {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]Request(nil), d.requests...)
+}
+
+// Calls returns the requests received so far, each rendered as Call does.
+func (d *Device) Calls() []string {
+	requests := d.Requests()
+	out := make([]string, len(requests))
+	for i, r := range requests {
+		out[i] = r.Call()
+	}
+	return out
+}
+
+// Call names the request the way the panos driver's request table does:
+// the type, then what tells one request of that type from another.
+//
+//	keygen
+//	op <show><jobs><id>
+//	config show /config/shared/certificate/entry[@name='x']
+//	commit action=partial <commit><partial><admin><member>
+//	import certificate format=pem
+//	export certificate format=pkcs10
+//
+// An op or commit command is named by its elements down to the first that
+// holds several children or none, so the object names and values in it do
+// not matter.
+func (r Request) Call() string {
+	switch r.Type {
+	case "config":
+		return "config " + r.Action + " " + r.XPath
+	case "op":
+		return "op " + commandShape(r.Cmd)
+	case "commit":
+		if r.Action != "" {
+			return "commit action=" + r.Action + " " + commandShape(r.Cmd)
+		}
+		return "commit " + commandShape(r.Cmd)
+	case "import", "export":
+		return r.Type + " " + r.Category + " format=" + r.Format
+	default:
+		return r.Type
+	}
+}
+
+// commandShape renders cmd's chain of single children as opening tags.
+func commandShape(cmd string) string {
+	n, err := parseElement(cmd)
+	if err != nil {
+		return "(not XML)"
+	}
+	var b strings.Builder
+	for {
+		b.WriteString("<" + n.tag + ">")
+		if len(n.children) != 1 {
+			return b.String()
+		}
+		n = n.children[0]
+	}
 }
 
 // Running returns the XML of the running configuration at xpath.

@@ -45,6 +45,10 @@ func (d *Device) op(user, cmd string) (string, error) {
 		return d.showSaved(c.textOf("config", "saved"))
 	case c.tag == "delete" && c.path("config", "saved") != nil:
 		return d.deleteSaved(c.textOf("config", "saved"))
+	case c.tag == "show" && c.child("commit-locks") != nil:
+		return d.showLocks("commit-locks", d.commitLocks)
+	case c.tag == "show" && c.child("config-locks") != nil:
+		return d.showLocks("config-locks", d.configLocks)
 	case c.tag == "check" && c.child("pending-changes") != nil:
 		d.mu.Lock()
 		pending := "no"
@@ -76,7 +80,10 @@ func (d *Device) saveConfig(name string) (string, error) {
 
 // loadConfig replaces the candidate with a saved configuration (or the
 // running one, running-config.xml). The whole configuration becomes the
-// loading administrator's change, as on PAN-OS.
+// loading administrator's change, and until a full force commit no other
+// commit is accepted (pan-os-python PR #604: "If you do `load config from`
+// in PAN-OS, the system requires a `force` commit for the whole
+// configuration").
 func (d *Device) loadConfig(user, name string) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -89,6 +96,7 @@ func (d *Device) loadConfig(user, name string) (string, error) {
 	}
 	d.candidate = src.clone()
 	d.recordChange(user, xpath{{tag: "config"}})
+	d.loaded = true
 	return successResult("<msg><line>Config loaded from " + xmlEscaper.Replace(name) + "</line></msg>"), nil
 }
 
@@ -112,18 +120,48 @@ func (d *Device) deleteSaved(name string) (string, error) {
 	return successResult("Deleted saved config " + name), nil
 }
 
+// Answers of type=commit that are not jobs. The wording of the refusals
+// after a load is the emulator's own: no public source quotes the device's.
+const (
+	noChangesAnswer       = `<response status="success" code="19"><msg><line>There are no changes to commit.</line></msg></response>`
+	partialAfterLoad      = "Partial commit is not allowed after a configuration was loaded: commit the whole configuration with force"
+	unforcedAfterLoad     = "A configuration was loaded: commit it with force"
+	forceWithPartial      = "force and partial cannot be combined: a force commit takes the whole configuration"
+	commitLockedByAnother = "Commit is locked by %s"
+)
+
 // commit handles type=commit: <commit/> commits every administrator's
-// changes, <commit><partial><admin><member>… only those admins'. The new
-// running configuration is validated; a job reports the outcome.
+// changes, <commit><partial><admin><member>… only those admins', and
+// <commit><force/></commit> the whole candidate even when nothing changed.
+// After a load config only the force commit is accepted. The new running
+// configuration is validated; a job reports the outcome. With nothing to
+// commit the answer is a success without a job, as pan-python's legacy
+// commit loop expects ("There are no changes to commit.").
 func (d *Device) commit(user, cmd string) (string, error) {
 	c, err := parseElement(cmd)
 	if err != nil || c.tag != "commit" {
 		return "", newAPIError(codeMalformed, "Malformed Request: cmd must be a <commit> element")
 	}
+	force := c.child("force") != nil
+	partial := c.child("partial")
+	if partial == nil && force {
+		partial = c.path("force", "partial")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	switch {
+	case force && partial != nil:
+		return "", newAPIError(codeInvalidCommand, forceWithPartial)
+	case d.loaded && partial != nil:
+		return "", newAPIError(codeInvalidCommand, partialAfterLoad)
+	case d.loaded && !force:
+		return "", newAPIError(codeInvalidCommand, unforcedAfterLoad)
+	}
+	if holders := lockedBy(d.commitLocks, user); len(holders) > 0 {
+		return "", newAPIError("14", fmt.Sprintf(commitLockedByAnother, strings.Join(holders, ", ")))
+	}
 	var admins []string
-	if partial := c.child("partial"); partial != nil {
+	if partial != nil {
 		admins = partial.child("admin").members()
 		if len(admins) == 0 {
 			return "", newAPIError(codeInvalidCommand, "partial -> admin is missing: name the administrators whose changes to commit")
@@ -138,11 +176,14 @@ func (d *Device) commit(user, cmd string) (string, error) {
 	for _, a := range admins {
 		paths = append(paths, d.changes[a]...)
 	}
-	if len(paths) == 0 {
-		return `<response status="success" code="19"><msg>There are no changes to commit.</msg></response>`, nil
+	if len(paths) == 0 && !force {
+		return noChangesAnswer, nil
 	}
 
 	next := d.running.clone()
+	if force {
+		next = d.candidate.clone()
+	}
 	for _, p := range paths {
 		if n := find(d.candidate, p); n != nil {
 			replace(next, p, n)
@@ -164,9 +205,12 @@ func (d *Device) commit(user, cmd string) (string, error) {
 		for _, a := range admins {
 			delete(d.changes, a)
 		}
+		if force {
+			d.loaded = false
+		}
 		d.refreshServed()
 	}
-	d.log.Debug("commit", "job", j.id, "admins", admins, "result", j.result)
+	d.log.Debug("commit", "job", j.id, "admins", admins, "force", force, "result", j.result)
 	return fmt.Sprintf(`<response status="success" code="19"><result><msg><line>Commit job enqueued with jobid %d</line></msg><job>%d</job></result></response>`,
 		j.id, j.id), nil
 }
