@@ -38,18 +38,19 @@ func TestTheDeviceGeneratesKeyAndCSRWithEverySAN(t *testing.T) {
 			if len(creates) != before+1 {
 				t.Fatalf("%d key creations, want one", len(creates)-before)
 			}
-			body := jsonBody(t, creates[len(creates)-1])
+			key := jsonBody(t, creates[len(creates)-1])
 			for k, v := range tc.want {
-				if body[k] != v {
-					t.Errorf("key creation sent %s=%v, want %v", k, body[k], v)
+				if key[k] != v {
+					t.Errorf("key creation sent %s=%v, want %v", k, key[k], v)
 				}
 			}
-			if got := body["subjectAlternativeName"]; got != "DNS:"+testName+", DNS:www.example.test" {
-				t.Errorf("key creation sent subjectAlternativeName %v", got)
+			csrs := f.requests(http.MethodPost, "/mgmt/tm/sys/crypto/csr")
+			made := jsonBody(t, csrs[len(csrs)-1])
+			if made["key"] != "/Common/"+key["name"].(string) || made["commonName"] != testName {
+				t.Errorf("the CSR was made with key %v and common name %v, want the new key and %s", made["key"], made["commonName"], testName)
 			}
-			opts, _ := body["options"].([]any)
-			if len(opts) != 1 || opts[0].(map[string]any)["gen-csr"] != body["name"] {
-				t.Errorf("key creation sent options %v, want gen-csr named after the key %v", body["options"], body["name"])
+			if got := made["subjectAlternativeName"]; got != "DNS:"+testName+", DNS:www.example.test" {
+				t.Errorf("the CSR was asked for subjectAlternativeName %v", got)
 			}
 		})
 	}

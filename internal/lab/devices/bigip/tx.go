@@ -182,7 +182,7 @@ func (d *Device) commit(tx *transaction, body []byte) reply {
 		tx.state = txCompleted
 	default:
 		d.st = work
-		d.refreshServed()
+		d.refreshVirtual()
 		tx.state = txCompleted
 	}
 	if tx.async || d.asyncCommits.Load() {
