@@ -427,6 +427,11 @@ func (c *client) commit(ctx context.Context, id int64) error {
 			return nil
 		case "FAILED":
 			return &transactionFailed{id: id, reason: tx.FailureReason}
+		case "VALIDATING":
+		default:
+			// Not an answer the driver knows: the caller reads the target
+			// back rather than take it for a commit.
+			return fmt.Errorf("commit transaction %d: the device reports state %q, neither COMPLETED, FAILED nor VALIDATING", id, tx.State)
 		}
 		if err := sleep(ctx, backoff(attempt)); err != nil {
 			return fmt.Errorf("commit transaction %d: waiting for state COMPLETED (last %s): %w", id, tx.State, err)

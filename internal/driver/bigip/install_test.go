@@ -307,28 +307,35 @@ func TestAnotherCertKeyChainEntryIsLeftAlone(t *testing.T) {
 	}
 }
 
-func TestACommitWhoseAnswerIsLostIsReadBack(t *testing.T) {
+func TestACommitWhoseAnswerIsLostOrUnknownIsReadBack(t *testing.T) {
+	lost := func(d *labbigip.Device) { d.DropCommitAnswers(true) }
+	unknown := func(d *labbigip.Device) { d.AnswerCommitsWithState("PENDING-SOMETHING") }
 	for _, tc := range []struct {
-		name    string
-		fail    bool
-		wantErr bool
+		name   string
+		target string
+		answer func(*labbigip.Device)
+		fail   bool
+		// wantErr is what the error says; "": Install succeeds.
+		wantErr string
 	}{
-		{"an applied commit counts as installed", false, false},
-		{"a failed commit counts as failed", true, true},
+		{"a lost answer to an applied commit counts as installed", labbigip.TargetHTTPD, lost, false, ""},
+		{"a lost answer to a failed commit counts as failed", labbigip.TargetHTTPD, lost, true, "commit transaction"},
+		{"an unknown answer to an applied commit counts as installed", labbigip.TargetClientSSL, unknown, false, ""},
+		{"an unknown answer to a commit that did not run fails with that answer", labbigip.TargetClientSSL, unknown, true, `state "PENDING-SOMETHING"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil, labbigip.Config{Target: labbigip.TargetHTTPD})
+			f := newFixture(t, nil, labbigip.Config{Target: tc.target})
 			sess := f.open(t, New(Config{}))
 			before := f.served(t)
 			chain := f.issue(t, sess, asset.KeyECDSA256)
-			f.dev.DropCommitAnswers(true)
+			tc.answer(f.dev)
 			f.dev.FailInstalls(tc.fail)
 			_, err := sess.Install(context.Background(), chain)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("Install: %v", err)
+			if (err != nil) != (tc.wantErr != "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Install: %v, want an error saying %q", err, tc.wantErr)
 			}
 			want := chain
-			if tc.wantErr {
+			if tc.wantErr != "" {
 				want = before
 			}
 			if served := f.served(t); !sameChain(served, want) {

@@ -189,6 +189,9 @@ type Device struct {
 	asyncCommits atomic.Bool
 	ignoreSANs   atomic.Bool
 	exported     atomic.Bool
+	// commitAnswerState, when set, replaces the state a commit answers
+	// with; guarded by mu.
+	commitAnswerState string
 	// dropCommitAnswers closes the connection instead of answering a
 	// commit.
 	dropCommitAnswers atomic.Bool
@@ -460,6 +463,15 @@ func (d *Device) AsyncCommits(async bool) { d.asyncCommits.Store(async) }
 // answering a transaction commit, after running it, as a management
 // interface whose httpd restarts under the client does.
 func (d *Device) DropCommitAnswers(drop bool) { d.dropCommitAnswers.Store(drop) }
+
+// AnswerCommitsWithState makes a commit run as usual but answer 200 with
+// this state instead of the outcome, as a device answering in a way the
+// client does not know would; "" answers normally again.
+func (d *Device) AnswerCommitsWithState(state string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.commitAnswerState = state
+}
 
 // IgnoreSANs makes key generation drop the requested subject alternative
 // names from the CSR, as a device that ignored them would.

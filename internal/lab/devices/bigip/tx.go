@@ -185,6 +185,11 @@ func (d *Device) commit(tx *transaction, body []byte) reply {
 		d.refreshVirtual()
 		tx.state = txCompleted
 	}
+	if d.commitAnswerState != "" {
+		res := d.transactionJSON(tx)
+		res["state"] = d.commitAnswerState
+		return ok(res)
+	}
 	if tx.async || d.asyncCommits.Load() {
 		tx.pendingPolls = 1
 		return reply{status: http.StatusAccepted, body: d.transactionJSON(tx)}
