@@ -2,10 +2,12 @@ package bigip
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,20 +16,32 @@ import (
 // The iControl REST resources the driver uses, one typed call each.
 
 // keyCreate is the body of POST /mgmt/tm/sys/crypto/key that generates a
-// key on the device and, through the gen-csr option, its CSR.
+// key on the device.
 type keyCreate struct {
-	Name                   string              `json:"name"`
-	Partition              string              `json:"partition"`
-	KeyType                string              `json:"keyType"`
-	KeySize                int                 `json:"keySize,omitempty"`
-	CurveName              string              `json:"curveName,omitempty"`
-	CommonName             string              `json:"commonName"`
-	SubjectAlternativeName string              `json:"subjectAlternativeName,omitempty"`
-	Options                []map[string]string `json:"options"`
+	Name      string `json:"name"`
+	Partition string `json:"partition"`
+	KeyType   string `json:"keyType"`
+	KeySize   int    `json:"keySize,omitempty"`
+	CurveName string `json:"curveName,omitempty"`
 }
 
 func (c *client) createKey(ctx context.Context, k keyCreate) error {
 	return c.send(ctx, request{method: http.MethodPost, path: "/mgmt/tm/sys/crypto/key", body: k})
+}
+
+// csrCreate is the body of POST /mgmt/tm/sys/crypto/csr: a CSR signed by
+// an existing key. subjectAlternativeName is the REST name of tmsh's
+// subject-alternative-name ("DNS:a, DNS:b").
+type csrCreate struct {
+	Name                   string `json:"name"`
+	Partition              string `json:"partition"`
+	Key                    string `json:"key"`
+	CommonName             string `json:"commonName"`
+	SubjectAlternativeName string `json:"subjectAlternativeName,omitempty"`
+}
+
+func (c *client) createCSR(ctx context.Context, r csrCreate) error {
+	return c.send(ctx, request{method: http.MethodPost, path: "/mgmt/tm/sys/crypto/csr", body: r})
 }
 
 // Values that reach a bash command line are checked against these, so no
@@ -99,20 +113,32 @@ func firstLine(s string) string {
 	return s
 }
 
-// certInfo is the part of sys crypto cert the driver reads.
-type certInfo struct {
+// certFile is the part of sys file ssl-cert the driver reads: where the
+// filestore keeps the certificate and its SHA-256 fingerprint
+// ("SHA256/AB:CD:…").
+type certFile struct {
 	FullPath    string `json:"fullPath"`
+	CachePath   string `json:"cachePath"`
 	Fingerprint string `json:"fingerprint"`
 }
 
-// cert returns a certificate object, or nil if there is none.
-func (c *client) cert(ctx context.Context, fullPath string) (*certInfo, error) {
-	var info certInfo
-	err := c.send(ctx, request{method: http.MethodGet, path: tmPath("sys/crypto/cert", fullPath), out: &info})
-	if isStatus(err, http.StatusNotFound) {
-		return nil, nil
+// certFile returns a certificate object's file, or nil if there is none.
+func (c *client) certFile(ctx context.Context, fullPath string) (*certFile, error) {
+	var f certFile
+	found, err := c.getFound(ctx, tmPath("sys/file/ssl-cert", fullPath), &f)
+	if !found {
+		return nil, err
 	}
-	return &info, err
+	return &f, nil
+}
+
+// getFound GETs path into out; a 404 is found=false, not an error.
+func (c *client) getFound(ctx context.Context, path string, out any) (found bool, err error) {
+	err = c.send(ctx, request{method: http.MethodGet, path: path, out: out})
+	if isStatus(err, http.StatusNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // installCert makes a certificate object of an uploaded PEM file.
@@ -136,10 +162,19 @@ func (c *client) cachePath(ctx context.Context, kind, fullPath string) (string, 
 	return res.CachePath, nil
 }
 
-// deleteObject deletes a sys crypto key, csr or cert; one already gone is
-// not an error.
+// objectPaths are where the driver deletes each kind of object: keys and
+// certificates as sys file objects, as F5's bigip_ssl_key_cert module
+// does, CSRs as sys crypto csr, as its bigip_ssl_csr does.
+var objectPaths = map[string]string{
+	"cert": "sys/file/ssl-cert",
+	"key":  "sys/file/ssl-key",
+	"csr":  "sys/crypto/csr",
+}
+
+// deleteObject deletes a key, CSR or certificate; one already gone is not
+// an error.
 func (c *client) deleteObject(ctx context.Context, kind, fullPath string) error {
-	err := c.send(ctx, request{method: http.MethodDelete, path: tmPath("sys/crypto/"+kind, fullPath)})
+	err := c.send(ctx, request{method: http.MethodDelete, path: tmPath(objectPaths[kind], fullPath)})
 	if isStatus(err, http.StatusNotFound) {
 		return nil
 	}
@@ -161,12 +196,37 @@ func (c *client) removeUpload(ctx context.Context, localFile string) error {
 	return nil
 }
 
-// profile is the part of an ltm profile client-ssl the driver changes. The
-// certKeyChain entries are kept as sent, so a change writes back every
-// property of the entries it does not touch.
+// profile is the part of an ltm profile client-ssl the driver reads. A GET
+// returns more of each certKeyChain entry (certReference, keyReference,
+// chainReference, appService, usage): none of it is kept, so none of it is
+// ever sent back.
 type profile struct {
-	FullPath     string           `json:"fullPath"`
-	CertKeyChain []map[string]any `json:"certKeyChain"`
+	FullPath     string         `json:"fullPath"`
+	CertKeyChain []profileEntry `json:"certKeyChain"`
+}
+
+// profileEntry is what the driver reads of a certKeyChain entry.
+type profileEntry struct {
+	Name  string `json:"name"`
+	Cert  string `json:"cert"`
+	Key   string `json:"key"`
+	Chain string `json:"chain"`
+	// Passphrase is the key's passphrase as the device shows it: encrypted
+	// ("$M$…"), never sent back.
+	Passphrase string `json:"passphrase"`
+}
+
+// hasPassphrase reports whether the entry's key is protected by one.
+func (e profileEntry) hasPassphrase() bool { return !isNone(e.Passphrase) }
+
+// entryChange is a certKeyChain entry as a change sends it: name, cert, key
+// and chain, "none" when there is none, as F5's bigip_profile_client_ssl
+// module builds it.
+type entryChange struct {
+	Name  string `json:"name"`
+	Cert  string `json:"cert"`
+	Key   string `json:"key"`
+	Chain string `json:"chain"`
 }
 
 func (c *client) profile(ctx context.Context, fullPath string) (*profile, error) {
@@ -177,7 +237,7 @@ func (c *client) profile(ctx context.Context, fullPath string) (*profile, error)
 	return &p, nil
 }
 
-func (c *client) patchProfile(ctx context.Context, fullPath string, entries []map[string]any, tx int64) error {
+func (c *client) patchProfile(ctx context.Context, fullPath string, entries []entryChange, tx int64) error {
 	return c.send(ctx, request{
 		method: http.MethodPatch, path: tmPath("ltm/profile/client-ssl", fullPath),
 		body: map[string]any{"certKeyChain": entries}, header: txHeader(tx),
@@ -200,9 +260,7 @@ func (c *client) httpd(ctx context.Context) (*httpd, error) {
 }
 
 func (c *client) patchHTTPD(ctx context.Context, h httpd, tx int64) error {
-	if isNone(h.ChainFile) {
-		h.ChainFile = "none"
-	}
+	h.ChainFile = orNone(h.ChainFile)
 	return c.send(ctx, request{method: http.MethodPatch, path: "/mgmt/tm/sys/httpd", body: h, header: txHeader(tx)})
 }
 
@@ -217,14 +275,8 @@ func (c *client) dataGroup(ctx context.Context, fullPath string) (records []reco
 	var res struct {
 		Records []record `json:"records"`
 	}
-	err = c.send(ctx, request{method: http.MethodGet, path: tmPath("ltm/data-group/internal", fullPath), out: &res})
-	if isStatus(err, http.StatusNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return res.Records, true, nil
+	found, err = c.getFound(ctx, tmPath("ltm/data-group/internal", fullPath), &res)
+	return res.Records, found, err
 }
 
 func (c *client) createDataGroup(ctx context.Context, fullPath string, records []record) error {
@@ -241,6 +293,93 @@ func (c *client) patchDataGroup(ctx context.Context, fullPath string, records []
 		method: http.MethodPatch, path: tmPath("ltm/data-group/internal", fullPath),
 		body: map[string]any{"records": records}, header: txHeader(tx),
 	})
+}
+
+// save and the answers Check reads.
+
+// saveConfig saves the running configuration (`save sys config`), so the
+// device loads it again after a reboot. The device echoes the command; any
+// other answer is not taken for a save.
+func (c *client) saveConfig(ctx context.Context) error {
+	var res json.RawMessage
+	if err := c.send(ctx, request{method: http.MethodPost, path: "/mgmt/tm/sys/config", body: map[string]string{"command": "save"}, out: &res}); err != nil {
+		return fmt.Errorf("save sys config: %w", err)
+	}
+	var answer struct {
+		Command string `json:"command"`
+	}
+	if err := json.Unmarshal(res, &answer); err != nil || answer.Command != "save" {
+		return fmt.Errorf("save sys config: the device answered %s, not the saved command", c.scrubText(abbreviate(string(res))))
+	}
+	return nil
+}
+
+// restartHTTPD restarts the management interface's web server, as F5's
+// bigip_device_certificate module does after pointing sys httpd at new
+// files, and returns what the command printed.
+func (c *client) restartHTTPD(ctx context.Context) (string, error) {
+	return c.bash(ctx, restartHTTPDCommand)
+}
+
+// restartHTTPDCommand is bigip_device_certificate's restart_daemon command.
+const restartHTTPDCommand = "tmsh restart /sys service httpd"
+
+// version returns the product and version GET /mgmt/tm/sys/version
+// reports: "BIG-IP", "16.1.3".
+func (c *client) version(ctx context.Context) (product, version string, err error) {
+	var res struct {
+		Entries map[string]struct {
+			NestedStats struct {
+				Entries map[string]struct {
+					Description string `json:"description"`
+				} `json:"entries"`
+			} `json:"nestedStats"`
+		} `json:"entries"`
+	}
+	if err := c.send(ctx, request{method: http.MethodGet, path: "/mgmt/tm/sys/version", out: &res}); err != nil {
+		return "", "", err
+	}
+	for _, e := range res.Entries {
+		product = e.NestedStats.Entries["Product"].Description
+		version = e.NestedStats.Entries["Version"].Description
+	}
+	if version == "" {
+		return "", "", errors.New("sys version names no version")
+	}
+	return product, version, nil
+}
+
+// partitionAccess is one partition and the role a user has on it.
+type partitionAccess struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// userAccess returns the roles of a local user, or found=false when the
+// device has no local user of that name (a remote account).
+func (c *client) userAccess(ctx context.Context, name string) (access []partitionAccess, found bool, err error) {
+	var res struct {
+		PartitionAccess []partitionAccess `json:"partitionAccess"`
+	}
+	found, err = c.getFound(ctx, "/mgmt/tm/auth/user/"+url.PathEscape(name), &res)
+	return res.PartitionAccess, found, err
+}
+
+// partitionExists reports whether the administrative partition exists.
+func (c *client) partitionExists(ctx context.Context, name string) (bool, error) {
+	return c.getFound(ctx, "/mgmt/tm/auth/partition/"+url.PathEscape(name), nil)
+}
+
+// abbreviate shortens a device's answer for an error message.
+func abbreviate(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	if s == "" {
+		return "nothing"
+	}
+	return s
 }
 
 // Transactions.
@@ -288,6 +427,11 @@ func (c *client) commit(ctx context.Context, id int64) error {
 			return nil
 		case "FAILED":
 			return &transactionFailed{id: id, reason: tx.FailureReason}
+		case "VALIDATING":
+		default:
+			// Not an answer the driver knows: the caller reads the target
+			// back rather than take it for a commit.
+			return fmt.Errorf("commit transaction %d: the device reports state %q, neither COMPLETED, FAILED nor VALIDATING", id, tx.State)
 		}
 		if err := sleep(ctx, backoff(attempt)); err != nil {
 			return fmt.Errorf("commit transaction %d: waiting for state COMPLETED (last %s): %w", id, tx.State, err)

@@ -15,17 +15,22 @@
 //
 // A session logs in once (POST /mgmt/shared/authn/login) and sends the token
 // in X-F5-Auth-Token; Close deletes the token. The device generates each key
-// and its CSR, with every SAN, in one call (sys crypto key with the gen-csr
-// option); the CSR is read back with `tmsh list sys crypto csr` through
-// util bash, as F5 documents for scripts. Install uploads the leaf and the
+// (sys crypto key) and its CSR with every SAN (sys crypto csr); the CSR is
+// read back with `tmsh list sys crypto csr` through util bash, as F5's
+// kojot-acme does, and checked. Install uploads the leaf and the
 // intermediates as two new certificate objects and, in one transaction,
-// points the target at the new key, certificate and chain. Objects are
-// never overwritten: every rotation creates uniquely named ones
+// points the target at the new key, certificate and chain, then saves the
+// configuration (`save sys config`) so a reboot keeps it; for sys httpd it
+// then restarts httpd when the management interface does not serve the new
+// certificate yet, as F5's bigip_device_certificate module does. Objects
+// are never overwritten: every rotation creates uniquely named ones
 // (ottr_<common name>_<time>_<random>), so Rollback points the target back
-// at the objects it used before. Finalize deletes the objects of older
-// rotations of the same target that nothing uses any more, keeping those
-// the install replaced; it only ever deletes objects recorded in ottr's
-// ledger, a data group on the device (see ledger.go).
+// at the objects it used before, and saves. Finalize deletes the objects of
+// older rotations of the same target that nothing uses any more, keeping
+// those the install replaced, and saves; it only ever deletes objects
+// recorded in ottr's ledger, a data group on the device (see ledger.go).
+// Every request and the published source that confirms it is in
+// fidelity.go.
 //
 // The session user needs the Administrator role: util bash, sys httpd and
 // crypto objects in every partition require it.
@@ -145,6 +150,7 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 	tlsConfig := &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}
 	s := &session{
 		drv: d, opts: opts, asset: t.Asset, roots: roots, serverName: serverName, log: log,
+		addr: addr, tlsConfig: tlsConfig, username: c.Username,
 		c:         newClient(addr, tlsConfig, d.cfg.HTTPTimeout, c.Username, c.Password, opts.LoginProvider, log),
 		generated: map[string]string{},
 	}
@@ -188,6 +194,12 @@ type session struct {
 	roots      *x509.CertPool
 	serverName string
 	log        *slog.Logger
+	// addr and tlsConfig reach the management interface, for the
+	// certificate it presents (servedLeaf).
+	addr      string
+	tlsConfig *tls.Config
+	// username is the login, whose role Check reads.
+	username string
 
 	// generated maps the public key (SHA-256 of the SPKI, hex) of each key
 	// this session generated to its ledger record, so Install finds the key

@@ -252,12 +252,9 @@ func (c *client) errorFrom(status int, body []byte) error {
 	if err := json.Unmarshal(body, &eb); err == nil && eb.Message != "" {
 		return &apiError{Status: status, Message: c.scrubText(eb.Message)}
 	}
-	text := strings.TrimSpace(string(body))
-	if len(text) > 200 {
-		text = text[:200] + "…"
-	}
-	if text == "" {
-		text = http.StatusText(status)
+	text := http.StatusText(status)
+	if len(bytes.TrimSpace(body)) > 0 {
+		text = abbreviate(string(body))
 	}
 	return &apiError{Status: status, Message: c.scrubText(text)}
 }

@@ -34,9 +34,10 @@ var keySpecs = map[string]keyCreate{
 // possibly a wildcard. Anything else could break the DNS:a, DNS:b list.
 var dnsNamePattern = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
 
-// GenerateCSR has the device generate a key and, in the same call, its CSR
-// with the common name and every DNS name as SANs; then it reads the CSR
-// back and checks it carries what was asked.
+// GenerateCSR has the device generate a key, then a CSR signed by it with
+// the common name and every DNS name as SANs; then it reads the CSR back
+// and checks it carries what was asked: no published F5 client sends the
+// SAN property of a CSR through REST, so the device's CSR is the proof.
 func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
 	spec, ok := keySpecs[r.KeyType]
 	if !ok {
@@ -69,13 +70,17 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 	}
 
 	spec.Name, spec.Partition = base+".key", s.opts.Partition
-	spec.CommonName = r.CommonName
-	spec.SubjectAlternativeName = "DNS:" + strings.Join(names, ", DNS:")
-	// gen-csr names the CSR after the key, as tmsh does.
-	spec.Options = []map[string]string{{"gen-csr": base + ".key"}}
 	s.log.Debug("bigip: generating key and CSR on the device", "key", keyPath, "key_type", r.KeyType)
 	if err := s.c.createKey(ctx, spec); err != nil {
 		return nil, errorf("csr", "generate key %s: %w", keyPath, err)
+	}
+	// The CSR is named after its key, as tmsh's gen-csr names it, so the
+	// ledger's key names it too.
+	if err := s.c.createCSR(ctx, csrCreate{
+		Name: spec.Name, Partition: s.opts.Partition, Key: keyPath, CommonName: r.CommonName,
+		SubjectAlternativeName: "DNS:" + strings.Join(names, ", DNS:"),
+	}); err != nil {
+		return nil, errorf("csr", "generate the CSR of key %s: %w", keyPath, err)
 	}
 	der, err := s.c.csrPEM(ctx, keyPath)
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 // Cleanup is housekeeping: by the time Finalize runs, the new certificate
 // is verified from the network, and a failure here must not roll it back.
 // So problems are logged and Finalize returns an error only for a handle
-// it cannot read. It can run any number of times.
+// it cannot read, and for a failed save after it deleted objects: the saved
+// configuration would then still name them, and a device rebooted with it
+// would not load it. It can run any number of times.
 func (s *session) Finalize(ctx context.Context, h driver.Installed) error {
 	i, err := s.parseHandle(h)
 	if err != nil {
@@ -43,6 +45,7 @@ func (s *session) Finalize(ctx context.Context, h driver.Installed) error {
 		return nil
 	}
 	var removed []string
+	deleted := false
 	for _, e := range l.entries {
 		if e.Name == i.record {
 			// Entries after this one belong to later rotations.
@@ -51,17 +54,23 @@ func (s *session) Finalize(ctx context.Context, h driver.Installed) error {
 		if e.Installed && e.Bound.same(i.previous) {
 			continue
 		}
-		if s.deleteObjects(ctx, e) {
+		gone, any := s.deleteObjects(ctx, e)
+		deleted = deleted || any
+		if gone {
 			removed = append(removed, e.Name)
 		}
 	}
-	if len(removed) == 0 {
+	if !deleted {
 		return nil
 	}
-	l.remove(removed)
-	if err := s.writeLedger(ctx, l, 0); err != nil {
-		log.Warn("bigip: deleted old objects but could not update the ledger; a later run will finish", "error", err)
-		return nil
+	if len(removed) > 0 {
+		l.remove(removed)
+		if err := s.writeLedger(ctx, l, 0); err != nil {
+			log.Warn("bigip: deleted old objects but could not update the ledger; a later run will finish", "error", err)
+		}
+	}
+	if err := s.c.saveConfig(ctx); err != nil {
+		return errorf("finalize", "deleted objects of older rotations, but the saved configuration still names them and would not load after a reboot: %w", err)
 	}
 	log.Debug("bigip: deleted the objects of older rotations", "records", removed)
 	return nil
@@ -69,8 +78,8 @@ func (s *session) Finalize(ctx context.Context, h driver.Installed) error {
 
 // deleteObjects deletes the objects of one ledger entry, certificates
 // first (a profile that still used them would hold on to the key too). It
-// reports whether none is left.
-func (s *session) deleteObjects(ctx context.Context, e entry) bool {
+// reports whether none is left, and whether it deleted any.
+func (s *session) deleteObjects(ctx context.Context, e entry) (gone, deleted bool) {
 	objects := []struct{ kind, path string }{
 		{"cert", e.Cert}, {"cert", e.Chain}, {"csr", e.Key}, {"key", e.Key},
 	}
@@ -80,8 +89,9 @@ func (s *session) deleteObjects(ctx context.Context, e entry) bool {
 		}
 		if err := s.c.deleteObject(ctx, o.kind, o.path); err != nil {
 			s.log.Warn("bigip: keeping an older rotation's objects", "record", e.Name, "object", o.path, "error", err)
-			return false
+			return false, deleted
 		}
+		deleted = true
 	}
-	return true
+	return true, deleted
 }

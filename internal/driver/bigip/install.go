@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/ottr-go/ottr/internal/driver"
 )
@@ -98,6 +101,10 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 				"(it reaches the API through it): %w; add the issuing CA's root to the route's ca_file", err)
 		}
 	}
+	entryName, err := s.rotatedEntry(ctx)
+	if err != nil {
+		return nil, wrapf("install", err)
+	}
 	l, err := s.readLedger(ctx)
 	if err != nil {
 		return nil, wrapf("install", err)
@@ -119,10 +126,6 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 		if err := s.ensureCertificate(ctx, e.Chain, chain[1:]); err != nil {
 			return nil, wrapf("install", err)
 		}
-	}
-	entryName, err := s.entryName(ctx)
-	if err != nil {
-		return nil, wrapf("install", err)
 	}
 	target, err := s.bindingFor(ctx, e.Key, e.Cert, e.Chain)
 	if err != nil {
@@ -149,6 +152,10 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 				"record", e.Name)
 		}
 		s.log.Debug("bigip: the target already uses this chain", "binding", target.String())
+		// The first Install saved it, unless it failed there.
+		if err := s.persist(ctx, target); err != nil {
+			return nil, wrapf("install", err)
+		}
 		return h.handle(), nil
 	}
 
@@ -159,11 +166,136 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 			return nil, wrapf("install", err)
 		}
 	}
-	if err := s.change(ctx, "install", target, entryName, l); err != nil {
+	if err := s.apply(ctx, "install", target, &current, entryName, l); err != nil {
 		return nil, err
 	}
 	s.log.Debug("bigip: installed", "binding", target.String(), "previous", current.String())
 	return h.handle(), nil
+}
+
+// rotatedEntry returns the name of the certKeyChain entry the route
+// rotates ("" for sys httpd), after checking the profile is one the driver
+// can change and roll back (passphraseFree).
+func (s *session) rotatedEntry(ctx context.Context) (string, error) {
+	if s.opts.Target == targetHTTPD {
+		return "", nil
+	}
+	p, i, err := s.profileEntry(ctx, s.opts.CertKeyChain)
+	if err != nil {
+		return "", err
+	}
+	if err := passphraseFree(p, i); err != nil {
+		return "", err
+	}
+	return p.CertKeyChain[i].Name, nil
+}
+
+// apply points the target at b (and writes the ledger l, when set) in one
+// transaction, saves the configuration and has the target serve it
+// (persist). When saving or serving fails after the commit and back is
+// set, the target is pointed back at *back and that is persisted, so a
+// failed step leaves the device as it was; the error says which.
+func (s *session) apply(ctx context.Context, step string, b binding, back *binding, entryName string, l *ledger) error {
+	if err := s.change(ctx, step, b, entryName, l); err != nil {
+		return err
+	}
+	err := s.persist(ctx, b)
+	if err == nil {
+		return nil
+	}
+	if back == nil {
+		return wrapf(step, err)
+	}
+	s.log.Warn("bigip: pointing the target back after a failed "+step, "binding", back.String(), "error", err)
+	if undoErr := s.change(ctx, step, *back, entryName, nil); undoErr != nil {
+		return errorf(step, "%w; pointing the target back at %s failed too: %v", err, back, undoErr)
+	}
+	if undoErr := s.persist(ctx, *back); undoErr != nil {
+		return errorf(step, "%w; the target was pointed back at %s, but: %v", err, back, undoErr)
+	}
+	return errorf(step, "%w; the target was pointed back at %s, so the device is as before", err, back)
+}
+
+// persist makes a committed binding last: `save sys config`, as F5's
+// modules run after a change, so a reboot does not bring back an older
+// configuration (or one naming objects Finalize has deleted since); and
+// for sys httpd, the management interface serving it (serveHTTPD).
+func (s *session) persist(ctx context.Context, b binding) error {
+	if err := s.c.saveConfig(ctx); err != nil {
+		return err
+	}
+	if s.opts.Target == targetHTTPD {
+		return s.serveHTTPD(ctx, b)
+	}
+	return nil
+}
+
+// httpdRestartTimeout bounds the wait for the management interface to
+// serve a new certificate after httpd's restart.
+const httpdRestartTimeout = 2 * time.Minute
+
+// serveHTTPD has the management interface serve the certificate b names.
+// Whether httpd serves new files without a restart is not published; F5's
+// bigip_device_certificate module always restarts it after changing sys
+// httpd. So when the interface does not serve the certificate yet, the
+// driver runs the module's command and waits until it does.
+func (s *session) serveHTTPD(ctx context.Context, b binding) error {
+	chain, err := s.readChain(ctx, b)
+	if err != nil {
+		return fmt.Errorf("read the certificate sys httpd names: %w", err)
+	}
+	want := chain[0]
+	if leaf, err := s.servedLeaf(ctx); err == nil && leaf.Equal(want) {
+		return nil
+	}
+	s.log.Debug("bigip: restarting httpd to serve the new certificate", "binding", b.String())
+	out, err := s.c.restartHTTPD(ctx)
+	var refused *apiError
+	if errors.As(err, &refused) {
+		return fmt.Errorf("%s: %w", restartHTTPDCommand, err)
+	}
+	if err != nil {
+		// httpd answers through itself: the restart may cut the answer.
+		s.log.Debug("bigip: no answer to the httpd restart; looking at what it serves", "error", err)
+	}
+	s.c.http.CloseIdleConnections()
+	deadline := time.Now().Add(httpdRestartTimeout)
+	for attempt := 1; ; attempt++ {
+		leaf, err := s.servedLeaf(ctx)
+		if err == nil && leaf.Equal(want) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			var served string
+			if err != nil {
+				served = "nothing (" + err.Error() + ")"
+			} else {
+				served = describeCert(leaf)
+			}
+			return fmt.Errorf("after %s the management interface serves %s, not %s; the command printed %s",
+				restartHTTPDCommand, served, describeCert(want), s.c.scrubText(abbreviate(out)))
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return fmt.Errorf("waiting for the management interface to serve %s: %w", describeCert(want), err)
+		}
+	}
+}
+
+// servedLeaf returns the certificate the management interface presents to
+// a new handshake, verified as the API is.
+func (s *session) servedLeaf(ctx context.Context) (*x509.Certificate, error) {
+	dialer := tls.Dialer{NetDialer: &net.Dialer{Timeout: 20 * time.Second}, Config: s.tlsConfig.Clone()}
+	conn, err := dialer.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
+}
+
+// describeCert names a certificate in messages.
+func describeCert(c *x509.Certificate) string {
+	return fmt.Sprintf("%q (serial %s)", c.Subject.CommonName, c.SerialNumber.Text(16))
 }
 
 // change points the target at b, and writes the ledger l when set, in one
@@ -252,13 +384,17 @@ func (s *session) keyFor(ctx context.Context, l *ledger, leaf *x509.Certificate)
 // unless it does already. An object of that name holding anything else is
 // an error: objects are never overwritten.
 func (s *session) ensureCertificate(ctx context.Context, fullPath string, certs []*x509.Certificate) error {
-	info, err := s.c.cert(ctx, fullPath)
+	f, err := s.c.certFile(ctx, fullPath)
 	if err != nil {
 		return fmt.Errorf("look up certificate %s: %w", fullPath, err)
 	}
-	if info != nil {
-		if !strings.EqualFold(info.Fingerprint, fingerprint(certs[0])) {
-			return fmt.Errorf("certificate object %s exists and holds another certificate (%s); not overwriting it", fullPath, info.Fingerprint)
+	if f != nil {
+		same, understood := sameFingerprint(f.Fingerprint, certs[0])
+		switch {
+		case !understood:
+			return fmt.Errorf("certificate object %s exists and its fingerprint %q is not in a form ottr knows; not overwriting it", fullPath, f.Fingerprint)
+		case !same:
+			return fmt.Errorf("certificate object %s exists and holds another certificate (%s); not overwriting it", fullPath, f.Fingerprint)
 		}
 		return nil
 	}
@@ -276,14 +412,23 @@ func (s *session) ensureCertificate(ctx context.Context, fullPath string, certs 
 	return nil
 }
 
-// fingerprint is BIG-IP's form of a certificate's SHA-256: "SHA256/AB:CD:…".
-func fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
+// sameFingerprint compares BIG-IP's fingerprint of a certificate
+// ("SHA256/AB:CD:…", as F5's bigip_device_info documents it) with c's
+// SHA-256. understood is false for a fingerprint of another form.
+func sameFingerprint(fingerprint string, c *x509.Certificate) (same, understood bool) {
+	hexDigits := fingerprint
+	if algorithm, digits, found := strings.Cut(fingerprint, "/"); found {
+		if !strings.EqualFold(algorithm, "SHA256") {
+			return false, false
+		}
+		hexDigits = digits
 	}
-	return "SHA256/" + strings.Join(parts, ":")
+	got, err := hex.DecodeString(strings.ReplaceAll(hexDigits, ":", ""))
+	if err != nil || len(got) != sha256.Size {
+		return false, false
+	}
+	sum := sha256.Sum256(c.Raw)
+	return bytes.Equal(got, sum[:]), true
 }
 
 // Rollback points the target back at what it used before the install, in a
@@ -301,13 +446,17 @@ func (s *session) Rollback(ctx context.Context, h driver.Installed) error {
 	}
 	switch {
 	case current.same(i.previous):
+		// A rollback that failed to save is saved when it runs again.
 		s.log.Debug("bigip: the target already uses the previous certificate", "binding", current.String())
+		if err := s.persist(ctx, i.previous); err != nil {
+			return wrapf("rollback", err)
+		}
 		return nil
 	case !current.same(i.bound):
 		return errorf("rollback", "the target now uses %s, neither the installed (%s) nor the previous certificate (%s): "+
 			"not undoing a change made since", current, i.bound, i.previous)
 	}
-	if err := s.change(ctx, "rollback", i.previous, i.entry, nil); err != nil {
+	if err := s.apply(ctx, "rollback", i.previous, nil, i.entry, nil); err != nil {
 		return err
 	}
 	s.log.Debug("bigip: rolled back", "binding", i.previous.String())

@@ -38,18 +38,19 @@ func TestTheDeviceGeneratesKeyAndCSRWithEverySAN(t *testing.T) {
 			if len(creates) != before+1 {
 				t.Fatalf("%d key creations, want one", len(creates)-before)
 			}
-			body := jsonBody(t, creates[len(creates)-1])
+			key := jsonBody(t, creates[len(creates)-1])
 			for k, v := range tc.want {
-				if body[k] != v {
-					t.Errorf("key creation sent %s=%v, want %v", k, body[k], v)
+				if key[k] != v {
+					t.Errorf("key creation sent %s=%v, want %v", k, key[k], v)
 				}
 			}
-			if got := body["subjectAlternativeName"]; got != "DNS:"+testName+", DNS:www.example.test" {
-				t.Errorf("key creation sent subjectAlternativeName %v", got)
+			csrs := f.requests(http.MethodPost, "/mgmt/tm/sys/crypto/csr")
+			made := jsonBody(t, csrs[len(csrs)-1])
+			if made["key"] != "/Common/"+key["name"].(string) || made["commonName"] != testName {
+				t.Errorf("the CSR was made with key %v and common name %v, want the new key and %s", made["key"], made["commonName"], testName)
 			}
-			opts, _ := body["options"].([]any)
-			if len(opts) != 1 || opts[0].(map[string]any)["gen-csr"] != body["name"] {
-				t.Errorf("key creation sent options %v, want gen-csr named after the key %v", body["options"], body["name"])
+			if got := made["subjectAlternativeName"]; got != "DNS:"+testName+", DNS:www.example.test" {
+				t.Errorf("the CSR was asked for subjectAlternativeName %v", got)
 			}
 		})
 	}
@@ -306,28 +307,35 @@ func TestAnotherCertKeyChainEntryIsLeftAlone(t *testing.T) {
 	}
 }
 
-func TestACommitWhoseAnswerIsLostIsReadBack(t *testing.T) {
+func TestACommitWhoseAnswerIsLostOrUnknownIsReadBack(t *testing.T) {
+	lost := func(d *labbigip.Device) { d.DropCommitAnswers(true) }
+	unknown := func(d *labbigip.Device) { d.AnswerCommitsWithState("PENDING-SOMETHING") }
 	for _, tc := range []struct {
-		name    string
-		fail    bool
-		wantErr bool
+		name   string
+		target string
+		answer func(*labbigip.Device)
+		fail   bool
+		// wantErr is what the error says; "": Install succeeds.
+		wantErr string
 	}{
-		{"an applied commit counts as installed", false, false},
-		{"a failed commit counts as failed", true, true},
+		{"a lost answer to an applied commit counts as installed", labbigip.TargetHTTPD, lost, false, ""},
+		{"a lost answer to a failed commit counts as failed", labbigip.TargetHTTPD, lost, true, "commit transaction"},
+		{"an unknown answer to an applied commit counts as installed", labbigip.TargetClientSSL, unknown, false, ""},
+		{"an unknown answer to a commit that did not run fails with that answer", labbigip.TargetClientSSL, unknown, true, `state "PENDING-SOMETHING"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil, labbigip.Config{Target: labbigip.TargetHTTPD})
+			f := newFixture(t, nil, labbigip.Config{Target: tc.target})
 			sess := f.open(t, New(Config{}))
 			before := f.served(t)
 			chain := f.issue(t, sess, asset.KeyECDSA256)
-			f.dev.DropCommitAnswers(true)
+			tc.answer(f.dev)
 			f.dev.FailInstalls(tc.fail)
 			_, err := sess.Install(context.Background(), chain)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("Install: %v", err)
+			if (err != nil) != (tc.wantErr != "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Install: %v, want an error saying %q", err, tc.wantErr)
 			}
 			want := chain
-			if tc.wantErr {
+			if tc.wantErr != "" {
 				want = before
 			}
 			if served := f.served(t); !sameChain(served, want) {

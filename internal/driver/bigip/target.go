@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"maps"
 	"strings"
 )
 
@@ -23,19 +22,13 @@ func entryIndex(p *profile, name string) (int, error) {
 	}
 	names := make([]string, 0, len(p.CertKeyChain))
 	for i, e := range p.CertKeyChain {
-		n, _ := e["name"].(string)
-		if n == name {
+		if e.Name == name {
 			return i, nil
 		}
-		names = append(names, n)
+		names = append(names, e.Name)
 	}
 	return 0, fmt.Errorf("profile %s has no certKeyChain entry %q (it has %s): %w",
 		p.FullPath, name, strings.Join(names, ", "), errNoEntry)
-}
-
-func entryString(e map[string]any, key string) string {
-	s, _ := e[key].(string)
-	return s
 }
 
 // currentBinding returns what the target uses now; entry names the
@@ -48,16 +41,26 @@ func (s *session) currentBinding(ctx context.Context, entry string) (binding, er
 		}
 		return binding{Cert: h.CertFile, Key: h.KeyFile, Chain: normalChain(h.ChainFile)}, nil
 	}
-	p, err := s.c.profile(ctx, s.opts.profilePath())
-	if err != nil {
-		return binding{}, fmt.Errorf("read client-ssl profile: %w", err)
-	}
-	i, err := entryIndex(p, entry)
+	p, i, err := s.profileEntry(ctx, entry)
 	if err != nil {
 		return binding{}, err
 	}
 	e := p.CertKeyChain[i]
-	return binding{Cert: entryString(e, "cert"), Key: entryString(e, "key"), Chain: normalChain(entryString(e, "chain"))}, nil
+	return binding{Cert: e.Cert, Key: e.Key, Chain: normalChain(e.Chain)}, nil
+}
+
+// profileEntry reads the client-ssl profile and finds the certKeyChain
+// entry named entry (empty: the first).
+func (s *session) profileEntry(ctx context.Context, entry string) (*profile, int, error) {
+	p, err := s.c.profile(ctx, s.opts.profilePath())
+	if err != nil {
+		return nil, 0, fmt.Errorf("read client-ssl profile %s: %w", s.opts.profilePath(), err)
+	}
+	i, err := entryIndex(p, entry)
+	if err != nil {
+		return nil, 0, err
+	}
+	return p, i, nil
 }
 
 // entryName returns the name of the certKeyChain entry the route rotates.
@@ -65,15 +68,34 @@ func (s *session) entryName(ctx context.Context) (string, error) {
 	if s.opts.Target == targetHTTPD {
 		return "", nil
 	}
-	p, err := s.c.profile(ctx, s.opts.profilePath())
-	if err != nil {
-		return "", fmt.Errorf("read client-ssl profile: %w", err)
-	}
-	i, err := entryIndex(p, s.opts.CertKeyChain)
+	p, i, err := s.profileEntry(ctx, s.opts.CertKeyChain)
 	if err != nil {
 		return "", err
 	}
-	return entryString(p.CertKeyChain[i], "name"), nil
+	return p.CertKeyChain[i].Name, nil
+}
+
+// passphraseFree refuses a profile that has an entry whose key has a
+// passphrase. The device shows a passphrase only encrypted, and nothing
+// F5 publishes says it takes that form back: so the driver could neither
+// write such an entry back unchanged (every change of certKeyChain sends
+// all entries) nor, for the entry it rotates, point it back at that key on
+// rollback.
+func passphraseFree(p *profile, rotated int) error {
+	for i, e := range p.CertKeyChain {
+		switch {
+		case !e.hasPassphrase():
+		case i == rotated:
+			return fmt.Errorf("certKeyChain entry %s of profile %s uses a key with a passphrase, which the device shows only encrypted: "+
+				"ottr could not point the entry back at that key on rollback; put a key without a passphrase in the entry once by hand, "+
+				"or name another entry with cert_key_chain", e.Name, p.FullPath)
+		default:
+			return fmt.Errorf("certKeyChain entry %s of profile %s uses a key with a passphrase, which the device shows only encrypted "+
+				"and ottr does not send back: changing the profile would leave that key unreadable; give that certificate a profile of its own",
+				e.Name, p.FullPath)
+		}
+	}
+	return nil
 }
 
 // bindingFor returns how the target refers to the given objects: by full
@@ -99,9 +121,9 @@ func (s *session) bindingFor(ctx context.Context, key, cert, chain string) (bind
 }
 
 // bind adds to transaction tx the change that points the target at b.
-// In a profile only the entry named entry changes; every other entry and
-// every other property of that entry are written back as read, except a
-// passphrase, which belonged to the replaced key.
+// In a profile only the entry named entry changes; every entry is sent as
+// its name, certificate, key and chain, and nothing else of what the
+// device returned (references, app service, passphrase) goes back.
 func (s *session) bind(ctx context.Context, b binding, entry string, tx int64) error {
 	if s.opts.Target == targetHTTPD {
 		if err := s.c.patchHTTPD(ctx, httpd{CertFile: b.Cert, KeyFile: b.Key, ChainFile: b.Chain}, tx); err != nil {
@@ -109,29 +131,30 @@ func (s *session) bind(ctx context.Context, b binding, entry string, tx int64) e
 		}
 		return nil
 	}
-	p, err := s.c.profile(ctx, s.opts.profilePath())
-	if err != nil {
-		return fmt.Errorf("read client-ssl profile: %w", err)
-	}
-	i, err := entryIndex(p, entry)
+	p, i, err := s.profileEntry(ctx, entry)
 	if err != nil {
 		return err
 	}
-	entries := make([]map[string]any, len(p.CertKeyChain))
-	copy(entries, p.CertKeyChain)
-	e := maps.Clone(entries[i])
-	e["cert"], e["key"] = b.Cert, b.Key
-	if b.Chain != "" {
-		e["chain"] = b.Chain
-	} else {
-		delete(e, "chain")
+	if err := passphraseFree(p, i); err != nil {
+		return err
 	}
-	delete(e, "passphrase")
-	entries[i] = e
+	entries := make([]entryChange, len(p.CertKeyChain))
+	for j, e := range p.CertKeyChain {
+		entries[j] = entryChange{Name: e.Name, Cert: e.Cert, Key: e.Key, Chain: orNone(e.Chain)}
+	}
+	entries[i].Cert, entries[i].Key, entries[i].Chain = b.Cert, b.Key, orNone(b.Chain)
 	if err := s.c.patchProfile(ctx, p.FullPath, entries, tx); err != nil {
 		return fmt.Errorf("change client-ssl profile %s: %w", p.FullPath, err)
 	}
 	return nil
+}
+
+// orNone is a reference as a change sends it: "none" for nothing.
+func orNone(ref string) string {
+	if isNone(ref) {
+		return "none"
+	}
+	return ref
 }
 
 // readChain reads the certificates b names: the certificate, then the

@@ -418,7 +418,7 @@ func (d *Device) get(st *state, c, fullPath string) (any, *f5Error) {
 
 func (d *Device) remove(st *state, c, fullPath string) (any, *f5Error) {
 	switch c {
-	case "sys/crypto/key":
+	case "sys/crypto/key", "sys/file/ssl-key":
 		k, found := st.keys[fullPath]
 		if !found {
 			return nil, notFound("Certificate Key File", fullPath)
@@ -428,7 +428,7 @@ func (d *Device) remove(st *state, c, fullPath string) (any, *f5Error) {
 		}
 		delete(st.keys, fullPath)
 		delete(st.files, k.cachePath)
-	case "sys/crypto/cert":
+	case "sys/crypto/cert", "sys/file/ssl-cert":
 		cert, found := st.certs[fullPath]
 		if !found {
 			return nil, notFound("Certificate File", fullPath)

@@ -7,9 +7,25 @@
 //
 // The device serves its management API over TLS on Addr with the sys httpd
 // certificate, and a virtual server using the client-ssl profile on
-// TLSAddr; a new handshake sees a newly committed certificate at once. Keys
-// are generated in the emulator and never leave it: every response is
+// TLSAddr. A new handshake on the virtual server sees a newly committed
+// certificate at once; httpd, as F5's own bigip_device_certificate module
+// assumes, serves a new certificate only once it is restarted (`tmsh
+// restart /sys service httpd` through util bash) or the device reboots.
+// Keys are generated in the emulator and never leave it: every response is
 // checked for a PEM private key (PrivateKeyExported).
+//
+// Like a real BIG-IP the device keeps a running and a saved configuration:
+// every change goes to the running one, `save sys config` (POST
+// /mgmt/tm/sys/config) copies it to the saved one, and Reboot loads the
+// saved one again. Files are on disk, not in the configuration: an object
+// deleted since the last save leaves a saved configuration that no longer
+// loads.
+//
+// Where F5 does not document what the device answers, the emulator is
+// strict: a client-ssl certKeyChain entry sent with the read-only
+// properties a GET returns (certReference, keyReference, chainReference,
+// appService, usage) is refused with a 400, in the words the device uses
+// for a property a modify may not carry.
 //
 // Many devices run in one process: each is two listeners and its state,
 // with no goroutine of its own beyond the listeners'.
@@ -46,6 +62,9 @@ const (
 // failureMessage is the reason a commit fails while FailInstalls is set.
 const failureMessage = "01070712:3: Caught configuration exception (0), Failed to load the new SSL certificate and key - sslmgmt.cpp, line 1137."
 
+// saveFailureMessage is the answer to a save while FailSaves is set.
+const saveFailureMessage = "01070711:3: Caught system exception during configuration save: /config/bigip.conf: No space left on device"
+
 // Initial objects and files.
 const (
 	initialKeyName   = "default.key"
@@ -71,6 +90,12 @@ type Config struct {
 	// InitialCertificate is served at start, by the client-ssl profile and
 	// by httpd; nil: a self-signed certificate for Name.
 	InitialCertificate *tls.Certificate
+	// InitialKeyPassphrase, when set, protects the initial key: the
+	// profile's entry carries it, and a GET shows it encrypted.
+	InitialKeyPassphrase string
+	// Role is the login's role on all partitions, as GET
+	// /mgmt/tm/auth/user/NAME reports it. Default "admin".
+	Role string
 	// Logger receives one debug line per request. Default: discard.
 	Logger *slog.Logger
 
@@ -114,6 +139,9 @@ func (c Config) withDefaults() Config {
 	if c.Version == "" {
 		c.Version = "15.1.10"
 	}
+	if c.Role == "" {
+		c.Role = "admin"
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -141,8 +169,13 @@ type Device struct {
 	cfg Config
 	log *slog.Logger
 
-	mu           sync.Mutex
-	st           *state
+	mu sync.Mutex
+	// st is the running configuration, saved the saved one.
+	st    *state
+	saved *state
+	// loadFailure is why the last reboot could not load the saved
+	// configuration; the virtual server is down while it is set.
+	loadFailure  string
 	tokens       map[string]*authToken
 	transactions map[int64]*transaction
 	downloads    map[string][]byte
@@ -152,9 +185,13 @@ type Device struct {
 	overwrites   int
 
 	failInstalls atomic.Bool
+	failSaves    atomic.Bool
 	asyncCommits atomic.Bool
 	ignoreSANs   atomic.Bool
 	exported     atomic.Bool
+	// commitAnswerState, when set, replaces the state a commit answers
+	// with; guarded by mu.
+	commitAnswerState string
 	// dropCommitAnswers closes the connection instead of answering a
 	// commit.
 	dropCommitAnswers atomic.Bool
@@ -191,7 +228,9 @@ func Start(ctx context.Context, c Config) (*Device, error) {
 	if err := d.setUp(initial); err != nil {
 		return nil, fmt.Errorf("lab bigip %s: %w", c.Name, err)
 	}
-	d.refreshServed()
+	d.saved = d.st.clone()
+	d.refreshVirtual()
+	d.restartHTTPD()
 
 	var err error
 	if d.apiListener, err = net.Listen("tcp", c.Addr); err != nil {
@@ -221,8 +260,13 @@ func Start(ctx context.Context, c Config) (*Device, error) {
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			TLSConfig: &tls.Config{
-				MinVersion:     tls.VersionTLS12,
-				GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return d.vsCert.Load(), nil },
+				MinVersion: tls.VersionTLS12,
+				GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+					if cert := d.vsCert.Load(); cert != nil {
+						return cert, nil
+					}
+					return nil, errors.New("the virtual server has no certificate: the configuration did not load")
+				},
 			},
 			ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 		}
@@ -266,7 +310,7 @@ func (d *Device) setUp(initial *tls.Certificate) error {
 	st := d.st
 	p := "/" + d.cfg.Partition + "/"
 	gen := st.nextGeneration()
-	key := &keyObject{fullPath: p + initialKeyName, signer: keySigner, generation: gen}
+	key := &keyObject{fullPath: p + initialKeyName, signer: keySigner, passphrase: d.cfg.InitialKeyPassphrase, generation: gen}
 	key.cachePath = st.filestorePath("certificate_key_d", key.fullPath, gen)
 	key.keyType, key.keySize, key.curveName = describeKey(keySigner)
 	st.keys[key.fullPath] = key
@@ -275,7 +319,8 @@ func (d *Device) setUp(initial *tls.Certificate) error {
 	leaf.cachePath = st.filestorePath("certificate_d", leaf.fullPath, leaf.generation)
 	st.certs[leaf.fullPath] = leaf
 	st.files[leaf.cachePath] = encodeCerts(leaf.certs)
-	entry := certKeyChainEntry{Name: "default", Cert: leaf.fullPath, Key: key.fullPath, Usage: "SERVER"}
+	entry := certKeyChainEntry{Name: "default", Cert: leaf.fullPath, Key: key.fullPath, Passphrase: key.passphrase}
+	st.partitions[d.cfg.Partition] = true
 
 	st.httpd = httpdConfig{certFile: httpdCertFile, keyFile: httpdKeyFile}
 	st.files[httpdCertFile] = encodeCerts(certs[:1])
@@ -294,19 +339,28 @@ func (d *Device) setUp(initial *tls.Certificate) error {
 	return nil
 }
 
-// refreshServed recomputes what both listeners present. The caller holds
-// d.mu (or is Start, before the listeners exist).
-func (d *Device) refreshServed() {
-	if cert, err := d.st.httpdCertificate(); err == nil {
-		d.mgmtCert.Store(cert)
-	} else {
-		d.log.Warn("bigip lab: httpd keeps its certificate", "device", d.cfg.Name, "error", err)
-	}
+// refreshVirtual recomputes what the virtual server presents: the
+// profile's certificate, as soon as the configuration changes. The caller
+// holds d.mu (or is Start, before the listeners exist).
+func (d *Device) refreshVirtual() {
 	if cert, err := d.st.profileCertificate("/" + d.cfg.Partition + "/" + d.cfg.Profile); err == nil {
 		d.vsCert.Store(cert)
 	} else {
 		d.log.Warn("bigip lab: virtual server keeps its certificate", "device", d.cfg.Name, "error", err)
 	}
+}
+
+// restartHTTPD has httpd load the files sys httpd names, as a restart of
+// the service does; it reports why it kept its certificate, if it did. The
+// caller holds d.mu (or is Start).
+func (d *Device) restartHTTPD() error {
+	cert, err := d.st.httpdCertificate()
+	if err != nil {
+		d.log.Warn("bigip lab: httpd keeps its certificate", "device", d.cfg.Name, "error", err)
+		return err
+	}
+	d.mgmtCert.Store(cert)
+	return nil
 }
 
 // Name returns the device's host name.
@@ -351,6 +405,56 @@ func (d *Device) FailInstalls(fail bool) { d.failInstalls.Store(fail) }
 // FailureMessage returns text the message of a failed install contains.
 func (d *Device) FailureMessage() string { return "01070712:3: Caught configuration exception" }
 
+// FailSaves makes `save sys config` fail with SaveFailureMessage (true), or
+// work again (false).
+func (d *Device) FailSaves(fail bool) { d.failSaves.Store(fail) }
+
+// SaveFailureMessage is the message of a failed save.
+func (d *Device) SaveFailureMessage() string { return saveFailureMessage }
+
+// SaveConfig saves the running configuration, as an operator's `tmsh save
+// sys config` does.
+func (d *Device) SaveConfig() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.saved = d.st.clone()
+}
+
+// Reboot restarts the device: the saved configuration is loaded and
+// becomes the running one, httpd and the virtual server serve what it
+// names, and every token and transaction is gone. Files stay as they are on
+// disk: when the saved configuration names a key or certificate whose file
+// was deleted since, the load fails as mcpd's does, Reboot returns the
+// reason and the virtual server serves nothing until the next Reboot.
+func (d *Device) Reboot() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.tokens)
+	clear(d.transactions)
+	loaded := d.saved.clone()
+	loaded.files = d.st.files
+	d.st = loaded
+	d.loadFailure = ""
+	if missing := loaded.missingFiles(loaded.files); len(missing) > 0 {
+		d.loadFailure = fmt.Sprintf("01070712:3: Caught configuration exception (0), unable to open the file of %s.", strings.Join(missing, ", "))
+		d.vsCert.Store(nil)
+		return fmt.Errorf("lab bigip %s: the saved configuration does not load: %s", d.cfg.Name, d.loadFailure)
+	}
+	d.refreshVirtual()
+	if err := d.restartHTTPD(); err != nil {
+		return fmt.Errorf("lab bigip %s: httpd does not start: %w", d.cfg.Name, err)
+	}
+	return nil
+}
+
+// Generation returns the running configuration's change counter, which
+// every change of the configuration increases.
+func (d *Device) Generation() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.generation
+}
+
 // AsyncCommits makes commits answer 202 VALIDATING and report their outcome
 // only to a later GET of the transaction, as asynchronous transactions do.
 func (d *Device) AsyncCommits(async bool) { d.asyncCommits.Store(async) }
@@ -359,6 +463,15 @@ func (d *Device) AsyncCommits(async bool) { d.asyncCommits.Store(async) }
 // answering a transaction commit, after running it, as a management
 // interface whose httpd restarts under the client does.
 func (d *Device) DropCommitAnswers(drop bool) { d.dropCommitAnswers.Store(drop) }
+
+// AnswerCommitsWithState makes a commit run as usual but answer 200 with
+// this state instead of the outcome, as a device answering in a way the
+// client does not know would; "" answers normally again.
+func (d *Device) AnswerCommitsWithState(state string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.commitAnswerState = state
+}
 
 // IgnoreSANs makes key generation drop the requested subject alternative
 // names from the CSR, as a device that ignored them would.
@@ -390,10 +503,25 @@ func (d *Device) Requests() []Request {
 func (d *Device) Binding() (cert, key, chain string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.binding(d.st)
+}
+
+// SavedBinding is Binding in the saved configuration.
+func (d *Device) SavedBinding() (cert, key, chain string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.binding(d.saved)
+}
+
+func (d *Device) binding(st *state) (cert, key, chain string) {
 	if d.cfg.Target == TargetHTTPD {
-		return d.st.httpd.certFile, d.st.httpd.keyFile, d.st.httpd.chainFile
+		return st.httpd.certFile, st.httpd.keyFile, st.httpd.chainFile
 	}
-	e := d.st.profiles["/"+d.cfg.Partition+"/"+d.cfg.Profile].entries[0]
+	p := st.profiles["/"+d.cfg.Partition+"/"+d.cfg.Profile]
+	if p == nil || len(p.entries) == 0 {
+		return "", "", ""
+	}
+	e := p.entries[0]
 	return e.Cert, e.Key, e.Chain
 }
 

@@ -3,14 +3,19 @@ package bigip
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -41,13 +46,20 @@ func startDevice(t *testing.T, cfg Config) *api {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: cfg.Name}}}
 	t.Cleanup(client.CloseIdleConnections)
 	a := &api{t: t, dev: dev, http: client}
+	a.login()
+	return a
+}
+
+// login gets a new token, as after a reboot.
+func (a *api) login() {
+	a.t.Helper()
+	a.token = ""
 	status, body := a.call(http.MethodPost, "/mgmt/shared/authn/login", nil,
 		map[string]string{"username": testUser, "password": testPassword, "loginProviderName": "tmos"})
 	if status != http.StatusOK {
-		t.Fatalf("login: %d %v", status, body)
+		a.t.Fatalf("login: %d %v", status, body)
 	}
 	a.token = body["token"].(map[string]any)["token"].(string)
-	return a
 }
 
 // call sends a JSON request and decodes the JSON answer.
@@ -246,4 +258,156 @@ func TestBashRunsOnlySingleReadOnlyCommands(t *testing.T) {
 	if out := a.bash("reboot"); !strings.Contains(out, "command not found") {
 		t.Errorf("an unknown command printed %q", out)
 	}
+}
+
+func TestAProfileEntryReadsLikeADevicesAndCannotBeSentBackAsRead(t *testing.T) {
+	a := startDevice(t, Config{InitialKeyPassphrase: "Key-Passw0rd"})
+	profile := "/mgmt/tm/ltm/profile/client-ssl/~Common~ottr-lab_clientssl"
+	got := a.must(http.MethodGet, profile, nil, nil)
+	entries, _ := got["certKeyChain"].([]any)
+	if len(entries) != 1 {
+		t.Fatalf("certKeyChain is %v", got["certKeyChain"])
+	}
+	entry := entries[0].(map[string]any)
+	for _, k := range []string{"certReference", "keyReference", "appService", "usage"} {
+		if _, found := entry[k]; !found {
+			t.Errorf("the entry lacks %s, which devices return: %v", k, entry)
+		}
+	}
+	if link, _ := entry["certReference"].(map[string]any)["link"].(string); !strings.Contains(link, "/mgmt/tm/sys/file/ssl-cert/~Common~default.crt") {
+		t.Errorf("certReference links to %q", link)
+	}
+	passphrase, _ := entry["passphrase"].(string)
+	if !strings.HasPrefix(passphrase, "$M$") || strings.Contains(passphrase, "Key-Passw0rd") {
+		t.Errorf("the passphrase reads %q, want it only in encrypted form", passphrase)
+	}
+
+	status, body := a.call(http.MethodPatch, profile, nil, map[string]any{"certKeyChain": entries})
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(body["message"]), `may not be specified in the context of the "modify" command`) {
+		t.Errorf("sending the entry back as read: %d %v, want a 400 refusing the read-only properties", status, body)
+	}
+	status, body = a.call(http.MethodPatch, profile, nil, map[string]any{"certKeyChain": []map[string]string{{
+		"name": "default", "cert": "/Common/default.crt", "key": "/Common/default.key", "chain": "none", "passphrase": passphrase,
+	}}})
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(body["message"]), "bad password read") {
+		t.Errorf("sending the encrypted passphrase back: %d %v, want the key refused", status, body)
+	}
+	a.must(http.MethodPatch, profile, nil, map[string]any{"certKeyChain": []map[string]string{{
+		"name": "default", "cert": "/Common/default.crt", "key": "/Common/default.key", "chain": "none", "passphrase": "Key-Passw0rd",
+	}}})
+	if _, _, chain := a.dev.Binding(); chain != "" {
+		t.Errorf("chain \"none\" left the profile with chain %q", chain)
+	}
+}
+
+func TestARebootLoadsTheSavedConfiguration(t *testing.T) {
+	a := startDevice(t, Config{})
+	profile := "/mgmt/tm/ltm/profile/client-ssl/~Common~ottr-lab_clientssl"
+	factoryCert, _, _ := a.dev.Binding()
+	install := func(name string) {
+		a.must(http.MethodPost, "/mgmt/tm/sys/crypto/key", nil, map[string]any{"name": name + ".key", "partition": "Common", "keyType": "ec-private", "curveName": "prime256v1"})
+		a.dev.mu.Lock()
+		cert := selfSignedFor(t, a.dev.st.keys["/Common/"+name+".key"].signer, name)
+		a.dev.downloads[downloadsDir+name+".pem"] = encodeCerts([]*x509.Certificate{cert})
+		a.dev.mu.Unlock()
+		a.must(http.MethodPost, "/mgmt/tm/sys/crypto/cert", nil, map[string]string{"command": "install", "name": "/Common/" + name + ".crt", "from-local-file": downloadsDir + name + ".pem"})
+		a.must(http.MethodPatch, profile, nil, map[string]any{"certKeyChain": []map[string]string{{
+			"name": "default", "cert": "/Common/" + name + ".crt", "key": "/Common/" + name + ".key", "chain": "none",
+		}}})
+	}
+
+	install("first")
+	if err := a.dev.Reboot(); err != nil {
+		t.Fatalf("Reboot: %v", err)
+	}
+	if cert, _, _ := a.dev.Binding(); cert != factoryCert {
+		t.Errorf("after a reboot without save the profile uses %s, want the saved %s", cert, factoryCert)
+	}
+
+	a = startDevice(t, Config{})
+	install("first")
+	if got := a.must(http.MethodPost, "/mgmt/tm/sys/config", nil, map[string]string{"command": "save"}); got["command"] != "save" {
+		t.Errorf("save answered %v", got)
+	}
+	install("second")
+	a.must(http.MethodDelete, "/mgmt/tm/sys/file/ssl-cert/~Common~first.crt", nil, nil)
+	err := a.dev.Reboot()
+	if err == nil || !strings.Contains(err.Error(), "sys file ssl-cert /Common/first.crt") {
+		t.Errorf("Reboot with a saved configuration naming a deleted certificate: %v, want a failed load naming it", err)
+	}
+	if _, err := drivertestServed(a.dev.TLSAddr()); err == nil {
+		t.Error("the virtual server serves although the configuration did not load")
+	}
+
+	a.login()
+	a.dev.FailSaves(true)
+	status, body := a.call(http.MethodPost, "/mgmt/tm/sys/config", nil, map[string]string{"command": "save"})
+	if status != http.StatusBadRequest || body["message"] != a.dev.SaveFailureMessage() {
+		t.Errorf("a failed save answered %d %v", status, body)
+	}
+}
+
+func TestHTTPDServesANewCertificateOnlyAfterARestart(t *testing.T) {
+	a := startDevice(t, Config{Target: TargetHTTPD})
+	before := a.dev.mgmtCert.Load().Leaf
+	a.dev.mu.Lock()
+	cert := selfSignedFor(t, a.dev.st.keys["/Common/default.key"].signer, "lab1.example.test")
+	a.dev.st.files["/config/httpd/conf/ssl.crt/new.crt"] = encodeCerts([]*x509.Certificate{cert})
+	a.dev.mu.Unlock()
+	a.must(http.MethodPatch, "/mgmt/tm/sys/httpd", nil, map[string]string{"sslCertfile": "/config/httpd/conf/ssl.crt/new.crt"})
+	if !a.dev.mgmtCert.Load().Leaf.Equal(before) {
+		t.Fatal("httpd serves the new certificate before a restart")
+	}
+	if out := a.bash("tmsh restart /sys service httpd"); out != "" {
+		t.Errorf("the restart printed %q", out)
+	}
+	if !a.dev.mgmtCert.Load().Leaf.Equal(cert) {
+		t.Error("httpd does not serve the new certificate after the restart")
+	}
+}
+
+func TestTheDeviceTellsItsVersionAndTheUsersRole(t *testing.T) {
+	a := startDevice(t, Config{Version: "16.1.3", Role: "operator"})
+	version := a.must(http.MethodGet, "/mgmt/tm/sys/version", nil, nil)
+	entries := version["entries"].(map[string]any)["https://localhost/mgmt/tm/sys/version/0"].(map[string]any)["nestedStats"].(map[string]any)["entries"].(map[string]any)
+	if entries["Product"].(map[string]any)["description"] != "BIG-IP" || entries["Version"].(map[string]any)["description"] != "16.1.3" {
+		t.Errorf("sys version reads %v", entries)
+	}
+	user := a.must(http.MethodGet, "/mgmt/tm/auth/user/"+testUser, nil, nil)
+	access := user["partitionAccess"].([]any)[0].(map[string]any)
+	if access["name"] != "all-partitions" || access["role"] != "operator" {
+		t.Errorf("the user's partitionAccess is %v", user["partitionAccess"])
+	}
+	if status, _ := a.call(http.MethodGet, "/mgmt/tm/auth/partition/Nowhere", nil, nil); status != http.StatusNotFound {
+		t.Errorf("a missing partition answered %d", status)
+	}
+	a.must(http.MethodGet, "/mgmt/tm/auth/partition/Common", nil, nil)
+}
+
+// selfSignedFor makes a certificate for name holding signer's public key.
+func selfSignedFor(t *testing.T, signer crypto.Signer, name string) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// drivertestServed handshakes with addr and returns the leaf it presents.
+func drivertestServed(addr string) (*x509.Certificate, error) {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only looks at what is presented
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
 }

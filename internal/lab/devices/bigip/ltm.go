@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // ltm profile client-ssl, sys httpd and ltm data-group internal.
@@ -11,21 +13,64 @@ import (
 func (d *Device) profileJSON(p *clientSSLProfile) map[string]any {
 	m := d.objectJSON("tm:ltm:profile:client-ssl:client-sslstate", "ltm/profile/client-ssl", p.fullPath, p.generation)
 	m["defaultsFrom"] = "/Common/clientssl"
+	m["defaultsFromReference"] = map[string]any{"link": d.selfLink("ltm/profile/client-ssl/~Common~clientssl")}
+	m["appService"] = "none"
+	m["inheritCertkeychain"] = "false"
+	m["description"] = "none"
 	if p.description != "" {
 		m["description"] = p.description
 	}
-	entries := make([]certKeyChainEntry, len(p.entries))
-	copy(entries, p.entries)
+	entries := make([]map[string]any, len(p.entries))
+	for i, e := range p.entries {
+		entries[i] = d.certKeyChainJSON(e)
+	}
 	m["certKeyChain"] = entries
 	// The pre-11.6 single-certificate properties mirror the first entry.
 	m["cert"], m["key"], m["chain"] = "none", "none", "none"
-	if len(entries) > 0 {
-		m["cert"], m["key"] = entries[0].Cert, entries[0].Key
-		if !isNone(entries[0].Chain) {
-			m["chain"] = entries[0].Chain
+	if len(p.entries) > 0 {
+		first := entries[0]
+		for _, k := range []string{"cert", "certReference", "key", "keyReference", "chain", "chainReference", "passphrase"} {
+			if v, ok := first[k]; ok {
+				m[k] = v
+			}
 		}
 	}
 	return m
+}
+
+// certKeyChainJSON is an entry as a GET shows it, in the shape of F5's
+// own fixture of a client-ssl profile (f5-ansible's
+// load_ltm_profile_clientssl.json) and, from TMOS 14, with the usage
+// terraform-provider-bigip's fixtures show: references to the file
+// objects, the app service, and a passphrase only in encrypted form.
+func (d *Device) certKeyChainJSON(e certKeyChainEntry) map[string]any {
+	m := map[string]any{
+		"name":          e.Name,
+		"appService":    "none",
+		"cert":          e.Cert,
+		"certReference": map[string]any{"link": d.selfLink("sys/file/ssl-cert/" + urlName(e.Cert))},
+		"key":           e.Key,
+		"keyReference":  map[string]any{"link": d.selfLink("sys/file/ssl-key/" + urlName(e.Key))},
+		"chain":         "none",
+	}
+	if !isNone(e.Chain) {
+		m["chain"] = e.Chain
+		m["chainReference"] = map[string]any{"link": d.selfLink("sys/file/ssl-cert/" + urlName(e.Chain))}
+	}
+	if e.Passphrase != "" {
+		m["passphrase"] = encryptedSecret(e.Passphrase)
+	}
+	if d.majorVersion() >= 14 {
+		m["usage"] = "SERVER"
+	}
+	return m
+}
+
+// majorVersion is the TMOS major version, 0 when Version does not say.
+func (d *Device) majorVersion() int {
+	major, _, _ := strings.Cut(d.cfg.Version, ".")
+	n, _ := strconv.Atoi(major)
+	return n
 }
 
 // ignoredProperties may be sent back as read; they change nothing.
@@ -67,6 +112,20 @@ func (d *Device) patchProfile(st *state, fullPath string, o op) (any, *f5Error) 
 	return d.profileJSON(&next), nil
 }
 
+// readOnly is the device's answer to a property a modify may not carry,
+// in the words BIG-IP uses for one (e.g. for a route's "network").
+func readOnly(k string) *f5Error {
+	return errorf(http.StatusBadRequest,
+		"\"%s\" may not be specified in the context of the \"modify\" command. \"%s\" may be specified using the following commands: list, show", k, k)
+}
+
+// Properties of a certKeyChain entry: what a change may set, and what a GET
+// shows that no change may send back.
+var (
+	entryProperties         = []string{"name", "cert", "key", "chain", "passphrase"}
+	readOnlyEntryProperties = []string{"appService", "certReference", "keyReference", "chainReference", "usage"}
+)
+
 func unexpectedPair(where, k string, v json.RawMessage) *f5Error {
 	return errorf(http.StatusBadRequest, "Found unexpected json pair at configuration item %s. The json pair \"%s\":%s is not allowed.", where, k, v)
 }
@@ -83,9 +142,12 @@ func (d *Device) certKeyChain(st *state, profile, where string, v json.RawMessag
 	}
 	entries := make([]certKeyChainEntry, 0, len(raws))
 	for _, raw := range raws {
-		for k, val := range raw {
-			if !slices.Contains([]string{"name", "cert", "key", "chain", "usage"}, k) {
-				return nil, unexpectedPair(where+"/certKeyChain", k, val)
+		for _, k := range sortedKeys(raw) {
+			switch {
+			case slices.Contains(readOnlyEntryProperties, k):
+				return nil, readOnly(k)
+			case !slices.Contains(entryProperties, k):
+				return nil, unexpectedPair(where+"/certKeyChain", k, raw[k])
 			}
 		}
 		b, _ := json.Marshal(raw)
@@ -108,6 +170,9 @@ func (d *Device) certKeyChain(st *state, profile, where string, v json.RawMessag
 		if e.Name == "" {
 			_, e.Name = splitFullPath(e.Cert)
 		}
+		if key := st.keys[e.Key]; key != nil && key.passphrase == "" {
+			e.Passphrase = ""
+		}
 		for _, other := range entries {
 			if other.Name == e.Name {
 				return nil, errorf(http.StatusBadRequest, "certKeyChain entry %s appears twice", e.Name)
@@ -121,6 +186,10 @@ func (d *Device) certKeyChain(st *state, profile, where string, v json.RawMessag
 			return nil, foreignKey(e.Key, profile, "key_file_object")
 		case e.Chain != "" && st.certs[e.Chain] == nil:
 			return nil, foreignKey(e.Chain, profile, "chain_file_object")
+		case key.passphrase != "" && e.Passphrase != key.passphrase:
+			return nil, errorf(http.StatusBadRequest,
+				"01070313:3: Error reading key PEM file %s for profile %s: error:0906A068:PEM routines:PEM_do_header:bad password read",
+				key.cachePath, profile)
 		case !matches(cert.certs[0], key.signer):
 			return nil, errorf(http.StatusBadRequest,
 				"01070313:3: Error reading key PEM file %s for profile %s: error:0B080074:x509 certificate routines:X509_check_private_key:key values mismatch",

@@ -24,6 +24,33 @@ type Request struct {
 	Body     []byte
 }
 
+// Call names the request the way the bigip driver's request table
+// (driver.Request.Call) does: method and path, the token of a token
+// deletion left out, and for util bash the command it runs.
+func (r Request) Call() string {
+	call := r.Method + " " + redactPath(r.Path)
+	if r.Path == tmPath+"util/bash" {
+		var req utilRequest
+		if json.Unmarshal(r.Body, &req) == nil {
+			if words, err := bashWords(req.UtilCmdArgs); err == nil {
+				call += " " + strings.Join(words, " ")
+			}
+		}
+	}
+	return call
+}
+
+// Calls returns the calls received so far (Config.RecordRequests), each as
+// Request.Call renders it.
+func (d *Device) Calls() []string {
+	reqs := d.Requests()
+	calls := make([]string, len(reqs))
+	for i, r := range reqs {
+		calls[i] = r.Call()
+	}
+	return calls
+}
+
 // f5Error is an error the REST API reports in F5's shape.
 type f5Error struct {
 	code int
@@ -128,7 +155,7 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // redactPath keeps tokens out of the emulator's own log.
 func redactPath(p string) string {
 	if strings.HasPrefix(p, tokensPath) {
-		return tokensPath + "…"
+		return tokensPath + "<token>"
 	}
 	return p
 }
@@ -163,6 +190,14 @@ func (d *Device) serve(r *http.Request, body []byte) reply {
 		return d.bash(body)
 	case p == tmPath+"util/unix-rm" && r.Method == http.MethodPost:
 		return d.unixRm(body)
+	case p == tmPath+"sys/config":
+		return d.sysConfig(r, body)
+	case p == tmPath+"sys/version" && r.Method == http.MethodGet:
+		return ok(d.versionJSON())
+	case strings.HasPrefix(p, tmPath+"auth/user/") && r.Method == http.MethodGet:
+		return d.authUser(strings.TrimPrefix(p, tmPath+"auth/user/"))
+	case strings.HasPrefix(p, tmPath+"auth/partition/") && r.Method == http.MethodGet:
+		return d.authPartition(strings.TrimPrefix(p, tmPath+"auth/partition/"))
 	case strings.HasPrefix(p, tmPath):
 		return d.tm(r, strings.TrimPrefix(p, tmPath), body)
 	}
@@ -332,7 +367,7 @@ func (d *Device) tm(r *http.Request, path string, body []byte) reply {
 		return tmError(err)
 	}
 	if isMutation(r.Method) {
-		d.refreshServed()
+		d.refreshVirtual()
 	}
 	return ok(res)
 }

@@ -20,11 +20,14 @@ import (
 // keyObject is a sys crypto key. Its private key stays in the emulator; the
 // PEM kept under cachePath is what the filestore holds on a real device.
 type keyObject struct {
-	fullPath   string
-	keyType    string // "rsa-private" or "ec-private"
-	keySize    int
-	curveName  string
-	signer     crypto.Signer
+	fullPath  string
+	keyType   string // "rsa-private" or "ec-private"
+	keySize   int
+	curveName string
+	signer    crypto.Signer
+	// passphrase protects the key file; a profile entry using the key must
+	// carry it.
+	passphrase string
 	cachePath  string
 	generation int64
 }
@@ -49,12 +52,14 @@ type certObject struct {
 }
 
 // certKeyChainEntry is one entry of a client-ssl profile's certKeyChain.
+// What a GET shows of it (references, app service, the passphrase in its
+// encrypted form) is made by certKeyChainJSON.
 type certKeyChainEntry struct {
-	Name  string `json:"name"`
-	Cert  string `json:"cert"`
-	Key   string `json:"key"`
-	Chain string `json:"chain,omitempty"`
-	Usage string `json:"usage,omitempty"`
+	Name       string `json:"name"`
+	Cert       string `json:"cert"`
+	Key        string `json:"key"`
+	Chain      string `json:"chain,omitempty"`
+	Passphrase string `json:"passphrase,omitempty"`
 }
 
 // clientSSLProfile is an ltm profile client-ssl.
@@ -84,7 +89,9 @@ type dataGroup struct {
 	generation int64
 }
 
-// state is the device configuration.
+// state is the device configuration. A device keeps two: the running one,
+// which every change goes to, and the saved one, which `save sys config`
+// writes and a reboot loads.
 type state struct {
 	keys       map[string]*keyObject
 	csrs       map[string]*csrObject
@@ -93,6 +100,7 @@ type state struct {
 	profiles   map[string]*clientSSLProfile
 	httpd      httpdConfig
 	dataGroups map[string]*dataGroup
+	partitions map[string]bool
 	// generation numbers changes, as mcpd does; it also makes filestore
 	// names unique.
 	generation int64
@@ -106,6 +114,7 @@ func newState() *state {
 		files:      map[string][]byte{},
 		profiles:   map[string]*clientSSLProfile{},
 		dataGroups: map[string]*dataGroup{},
+		partitions: map[string]bool{"Common": true},
 	}
 }
 
@@ -119,7 +128,30 @@ func (st *state) clone() *state {
 	c.files = cloneMap(st.files)
 	c.profiles = cloneMap(st.profiles)
 	c.dataGroups = cloneMap(st.dataGroups)
+	c.partitions = cloneMap(st.partitions)
 	return &c
+}
+
+// missingFiles names the objects and sys httpd settings of st whose files
+// are not in files: what a configuration load would fail on.
+func (st *state) missingFiles(files map[string][]byte) []string {
+	var missing []string
+	for _, path := range sortedKeys(st.keys) {
+		if _, ok := files[st.keys[path].cachePath]; !ok {
+			missing = append(missing, "sys file ssl-key "+path)
+		}
+	}
+	for _, path := range sortedKeys(st.certs) {
+		if _, ok := files[st.certs[path].cachePath]; !ok {
+			missing = append(missing, "sys file ssl-cert "+path)
+		}
+	}
+	for _, f := range []string{st.httpd.certFile, st.httpd.keyFile, st.httpd.chainFile} {
+		if _, ok := files[f]; !isNone(f) && !ok {
+			missing = append(missing, "sys httpd file "+f)
+		}
+	}
+	return missing
 }
 
 func cloneMap[V any](m map[string]V) map[string]V {

@@ -182,8 +182,13 @@ func (d *Device) commit(tx *transaction, body []byte) reply {
 		tx.state = txCompleted
 	default:
 		d.st = work
-		d.refreshServed()
+		d.refreshVirtual()
 		tx.state = txCompleted
+	}
+	if d.commitAnswerState != "" {
+		res := d.transactionJSON(tx)
+		res["state"] = d.commitAnswerState
+		return ok(res)
 	}
 	if tx.async || d.asyncCommits.Load() {
 		tx.pendingPolls = 1

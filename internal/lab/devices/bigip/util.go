@@ -64,9 +64,9 @@ type utilRequest struct {
 	UtilCmdArgs string `json:"utilCmdArgs"`
 }
 
-// bash runs the few read-only commands ottr sends through
-// /mgmt/tm/util/bash: `tmsh list sys crypto csr NAME` and `cat FILE`.
-// Anything else fails as an unknown command would.
+// bash runs the few commands ottr sends through /mgmt/tm/util/bash: `tmsh
+// list sys crypto csr NAME`, `cat FILE` and `tmsh restart /sys service
+// httpd`. Anything else fails as an unknown command would.
 func (d *Device) bash(body []byte) reply {
 	var req utilRequest
 	if err := decode(body, &req); err != nil {
@@ -102,6 +102,11 @@ func (d *Device) run(words []string) string {
 			return notFound("Certificate Signing Request", fullPath).msg + "\n"
 		}
 		return csrListing(r)
+	case isHTTPDRestart(words):
+		if err := d.restartHTTPD(); err != nil {
+			return fmt.Sprintf("httpd: Syntax error: %v\n", err)
+		}
+		return ""
 	case len(words) >= 2 && words[0] == "cat":
 		var out strings.Builder
 		for _, p := range words[1:] {
@@ -117,6 +122,15 @@ func (d *Device) run(words []string) string {
 		return ""
 	}
 	return fmt.Sprintf("/bin/bash: line 1: %s: command not found\n", words[0])
+}
+
+// isHTTPDRestart reports whether words restart httpd, in tmsh's full
+// (/sys) or short form.
+func isHTTPDRestart(words []string) bool {
+	if len(words) != 5 || words[0] != "tmsh" || words[1] != "restart" || words[3] != "service" || words[4] != "httpd" {
+		return false
+	}
+	return words[2] == "/sys" || words[2] == "sys"
 }
 
 // bashWords reads utilCmdArgs of the form `-c '<command>'` (or with double
