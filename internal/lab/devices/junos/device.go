@@ -93,6 +93,15 @@ type Config struct {
 	// Base10Only makes the device advertise only base:1.0, so sessions use
 	// end-of-message framing instead of chunks.
 	Base10Only bool
+	// PKIErrorsAsOutput makes the PKI commands report their failures as
+	// plain <output> text ("error: ...") instead of an <rpc-error>: JunOS's
+	// schema gives these RPCs an output leaf, and PyEZ's utils/fs.py reads
+	// such text as a failure of file-list.
+	PKIErrorsAsOutput bool
+	// Model and Version are what get-software-information reports.
+	// Defaults "srx340" and "18.2R3.4".
+	Model   string
+	Version string
 	// Now dates the system-generated certificate. Default time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per RPC. Default: discard.
@@ -111,6 +120,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Model == "" {
+		c.Model = "srx340"
+	}
+	if c.Version == "" {
+		c.Version = "18.2R3.4"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -181,6 +196,7 @@ type Device struct {
 
 	exported     atomic.Bool
 	failInstalls atomic.Bool
+	dropLoads    atomic.Bool
 	authAttempts atomic.Int64
 
 	mu          sync.Mutex
@@ -352,6 +368,11 @@ func (d *Device) PrivateKeyExported() bool { return d.exported.Load() }
 // again (false).
 func (d *Device) FailInstalls(fail bool) { d.failInstalls.Store(fail) }
 
+// DropCertificateLoads makes local and CA certificate loads answer that
+// they succeeded while keeping nothing (true), as a silent failure would,
+// or work again (false).
+func (d *Device) DropCertificateLoads(drop bool) { d.dropLoads.Store(drop) }
+
 // FailureMessage returns the text of the commit error FailInstalls causes.
 func (d *Device) FailureMessage() string { return failureMessage }
 
@@ -371,6 +392,17 @@ func (d *Device) RPCs() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]string(nil), d.rpcNames...)
+}
+
+// Calls returns the RPCs received so far in the form of the driver's
+// request table: "rpc <get-configuration>".
+func (d *Device) Calls() []string {
+	names := d.RPCs()
+	calls := make([]string, len(names))
+	for i, n := range names {
+		calls[i] = "rpc <" + n + ">"
+	}
+	return calls
 }
 
 // Committed returns the value of the committed configuration's leaf at
