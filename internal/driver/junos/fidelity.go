@@ -35,25 +35,25 @@ func Requests() []driver.Request {
 		},
 		{
 			Call: "rpc <get-configuration>",
-			Fields: `database="committed" format="xml"; a <configuration> subtree of the bind path's container and ` +
+			Fields: "database=\"committed\" format=\"xml\"; a `<configuration>` subtree of the bind path's container and " +
 				"security/pki/ca-profile",
-			Source: "Junos XML Management Protocol Guide, <get-configuration> (attributes database and format; the elements to display); " +
+			Source: "Junos XML Management Protocol Guide, `<get-configuration>` (attributes database and format; the elements to display); " +
 				pyez + ", lib/jnpr/junos/rpcmeta.py get_config (options database committed)",
 		},
 		{
 			Call:   "rpc <get-rollback-information>",
 			Fields: "rollback (1 to 49); answer: rollback-information/configuration",
-			Source: "Junos NETCONF guide, \"Retrieve a Previous (Rollback) Configuration Using NETCONF\" (<get-rollback-information> with <rollback>)",
+			Source: "Junos NETCONF guide, \"Retrieve a Previous (Rollback) Configuration Using NETCONF\" (`<get-rollback-information>` with `<rollback>`)",
 		},
 		{
 			Call:   "rpc <generate-pki-key-pair>",
-			Fields: "certificate-id (ottr-<label>-<hash>-a or -b, at most 32 characters), type rsa or ecdsa, size 2048, 4096, 256 or 384",
+			Fields: "certificate-id (`ottr-<label>-<hash>-a` or `-b`, at most 32 characters), type rsa or ecdsa, size 2048, 4096, 256 or 384",
 			Source: yangRequest + ", rpc generate-pki-key-pair (size enum 256, 384, 512, 1024, 2048, 4096: no 3072)",
 		},
 		{
 			Call: "rpc <generate-pki-certificate-request>",
-			Fields: "certificate-id, subject \"CN=<common name>\", one domain-name (the common name), digest sha-256 (sha-384 for ECDSA P-384), " +
-				"filename <upload_dir>/<certificate-id>.csr; answer: output with the PEM CSR",
+			Fields: "certificate-id, subject `CN=<common name>`, one domain-name (the common name), digest sha-256 (sha-384 for ECDSA P-384), " +
+				"filename `<upload_dir>/<certificate-id>.csr`; answer: output with the PEM CSR",
 			Source: yangRequest + ", rpc generate-pki-certificate-request (domain-name is a single leaf; digest sha-384 is \"ECDSA only\"; " +
 				"without a digest RSA requests are signed with SHA-1)",
 		},
@@ -100,32 +100,32 @@ func Requests() []driver.Request {
 		},
 		{
 			Call:   "rpc <load-pki-ca-certificate>",
-			Fields: "ca-profile (ottr-ca-<fingerprint>), filename (the CA's PEM in upload_dir)",
+			Fields: "ca-profile (`ottr-ca-<fingerprint>`), filename (the CA's PEM in upload_dir)",
 			Source: yangRequest + ", rpc load-pki-ca-certificate; its answer is output text, read for failure words, and the profile is read back",
 		},
 		{
 			Call:   "rpc <get-pki-ca-certificate>",
-			Fields: "ca-profile, <detail/> (the level enum sent as an empty element, as PyEZ sends terse=True); answer: the certificate's serial number",
+			Fields: "ca-profile, `<detail/>` (the level enum sent as an empty element, as PyEZ sends terse=True); answer: the certificate's serial number",
 			Safety: answerRead + "; the serial must be the loaded CA certificate's, or the install fails",
 		},
 		{
 			Call:   "rpc <get-pki-local-certificate>",
-			Fields: "certificate-id or <system-generated/>, <detail/>; answer: identifier, serial number, subject, not-after (Check only)",
+			Fields: "certificate-id or `<system-generated/>`, `<detail/>`; answer: identifier, serial number, subject, not-after (Check only)",
 			Safety: answerRead + "; Check then reports the binding failed with the answer",
 		},
 		{
 			Call:   "rpc <lock>",
-			Fields: "<target><candidate/></target>",
+			Fields: "`<target><candidate/></target>`",
 			Source: "RFC 6241 section 7.5 (lock); JunOS announces urn:ietf:params:netconf:capability:candidate:1.0",
 		},
 		{
 			Call:   "rpc <load-configuration>",
-			Fields: `action="merge" format="xml"; <configuration> with the binding (and delete="delete" on the statement it replaces) or new CA profiles`,
-			Source: "Junos XML Management Protocol Guide, <load-configuration>; " + pyez + ", lib/jnpr/junos/rpcmeta.py load_config",
+			Fields: "action=\"merge\" format=\"xml\"; `<configuration>` with the binding (and delete=\"delete\" on the statement it replaces) or new CA profiles",
+			Source: "Junos XML Management Protocol Guide, `<load-configuration>`; " + pyez + ", lib/jnpr/junos/rpcmeta.py load_config",
 		},
 		{
 			Call:   "rpc <commit-configuration>",
-			Fields: "<confirmed/> and confirm-timeout (confirm_minutes) for installs; log (a comment)",
+			Fields: "`<confirmed/>` and confirm-timeout (confirm_minutes) for installs; log (a comment)",
 			Source: pyez + ", lib/jnpr/junos/utils/config.py Config.commit (confirmed, confirm-timeout, log); the committed binding is read back after each commit",
 		},
 		{
@@ -135,7 +135,7 @@ func Requests() []driver.Request {
 		},
 		{
 			Call:   "rpc <unlock>",
-			Fields: "<target><candidate/></target>",
+			Fields: "`<target><candidate/></target>`",
 			Source: "RFC 6241 section 7.6 (unlock)",
 		},
 		{

@@ -73,10 +73,12 @@ func TestAnInstallFailsWhenTheDeviceSaysSoInWordsOrSilentlyKeepsNothing(t *testi
 			want: []string{"error: Failed to load CA certificate", "not a CA certificate"},
 		},
 		{
-			name:  "a load answered as done that kept nothing",
-			chain: func(_ *testing.T, _ *drivertest.TestCA, issued []*x509.Certificate) []*x509.Certificate { return issued },
-			drop:  true,
-			want:  []string{"back after loading it", "does not exist"},
+			name: "a load answered as done that kept nothing",
+			chain: func(_ *testing.T, _ *drivertest.TestCA, issued []*x509.Certificate) []*x509.Certificate {
+				return issued
+			},
+			drop: true,
+			want: []string{"back after loading it", "does not exist"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,7 +13,7 @@ func Requests() []driver.Request {
 		{
 			Call:   "POST /api/v3.7/sessions",
 			Fields: "username, password (JSON body); answer: session, state",
-			Source: raml + ", /sessions post (createSession), type credentials; later calls send Authorization: Token <session> (securitySchemes token)",
+			Source: raml + ", /sessions post (createSession), type credentials; later calls send `Authorization: Token <session>` (securitySchemes token)",
 		},
 		{
 			Call:   "GET /api/v3.7/system/version",
