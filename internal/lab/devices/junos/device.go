@@ -2,11 +2,20 @@
 // for `ottr lab` and the junos driver's tests: an SSH server with the
 // "netconf" subsystem (RFC 6241/6242: hello, base:1.0 end-of-message and
 // base:1.1 chunked framing, rpc-reply and rpc-error) answering the JunOS XML
-// RPCs of `request security pki ...`, `file ...` and configuration
-// (lock, load-configuration, get-configuration, commit-configuration with
+// RPCs of `request security pki ...`, `show security pki ...`, `file ...`,
+// `show version` and configuration (lock, load-configuration,
+// get-configuration, get-rollback-information, commit-configuration with
 // confirmed/confirm-timeout), and J-Web's HTTPS on a TLS address, serving
 // whatever `system services web-management https` names in the committed
 // configuration.
+//
+// RPC names and input leaves are those of JunOS's own schema (Juniper/yang,
+// junos-es-rpc-*.yang): generate-pki-key-pair, one domain-name per
+// certificate request, the schema's digests and key sizes. Where the schema
+// leaves an answer open, the device can answer each way a real one might:
+// PKI failures as an rpc-error or, with Config.PKIErrorsAsOutput, as plain
+// <output> text; and DropCertificateLoads makes loads answer that they
+// succeeded while keeping nothing.
 //
 // State is held in memory as JunOS has it: key pairs (generated in Go; a
 // private key is never sent, and PrivateKeyExported records if a reply ever
