@@ -3,6 +3,8 @@ package junos
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -71,16 +73,21 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 		return nil, errorf("generate CSR", "key type %q is not one JunOS generates (%s)", r.KeyType,
 			strings.Join(s.drv.Capabilities().KeyTypes, ", "))
 	}
-	names := r.DNSNames
-	if len(names) == 0 {
-		names = []string{r.CommonName}
+	names, err := driver.CSRNames(r)
+	if err != nil {
+		return nil, wrap("generate CSR", err)
 	}
-	for _, n := range append([]string{r.CommonName}, names...) {
+	for _, n := range names {
 		if !dnsNamePattern.MatchString(n) {
 			return nil, errorf("generate CSR", "%q is not a DNS name JunOS can put in a certificate request", n)
 		}
 	}
-	bound, err := s.readBinding(ctx, committed, s.opts.bindSteps)
+	if len(names) > 1 {
+		return nil, errorf("generate CSR", "the certificate must also cover %s, but a CSR JunOS generates carries one DNS name: "+
+			"generate-pki-certificate-request takes a single domain-name (JunOS's schema, junos-es-rpc-request); "+
+			"give the asset no name beyond its common name %s", strings.Join(names[1:], ", "), r.CommonName)
+	}
+	bound, err := s.readBinding(ctx, s.opts.bindSteps)
 	if err != nil {
 		return nil, wrap("generate CSR: read the configuration", err)
 	}
@@ -106,19 +113,45 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 		return nil, wrap("generate CSR: generate key pair "+id, err)
 	}
 	csr, err := s.api.generateCertificateRequest(ctx, certificateRequest{
-		ID:          id,
-		Subject:     "CN=" + r.CommonName,
-		DomainNames: names,
-		Digest:      spec.digest,
-		Filename:    s.csrFile(id),
+		ID:         id,
+		Subject:    "CN=" + r.CommonName,
+		DomainName: r.CommonName,
+		Digest:     spec.digest,
+		Filename:   s.csrFile(id),
 	})
 	if err != nil {
 		return nil, wrap("generate CSR: certificate request for "+id, err)
 	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, errorf("generate CSR", "the device's CSR for %s does not verify: %w", id, err)
+	if err := checkCSR(csr, r.CommonName, spec); err != nil {
+		return nil, errorf("generate CSR", "the device's CSR for %s: %w", id, err)
 	}
 	return csr, nil
+}
+
+// checkCSR verifies that the device's CSR is self-signed and asks for what
+// was requested: the common name, it as the one DNS name, and the key. A
+// CSR left from an earlier key in the slot fails here.
+func checkCSR(csr *x509.CertificateRequest, cn string, spec keySpec) error {
+	if err := csr.CheckSignature(); err != nil {
+		return fmt.Errorf("its signature does not verify: %w", err)
+	}
+	if csr.Subject.CommonName != cn {
+		return fmt.Errorf("its common name is %q, want %q", csr.Subject.CommonName, cn)
+	}
+	if len(csr.DNSNames) != 1 || csr.DNSNames[0] != cn {
+		return fmt.Errorf("its DNS names are %v, want [%s]", csr.DNSNames, cn)
+	}
+	kind, size := "", 0
+	switch k := csr.PublicKey.(type) {
+	case *rsa.PublicKey:
+		kind, size = "rsa", k.N.BitLen()
+	case *ecdsa.PublicKey:
+		kind, size = "ecdsa", k.Curve.Params().BitSize
+	}
+	if kind != spec.kind || size != spec.size {
+		return fmt.Errorf("its key is %s-%d, %s-%d was requested", kind, size, spec.kind, spec.size)
+	}
+	return nil
 }
 
 // CurrentCertificate returns the local certificate the bind path names in
@@ -126,7 +159,7 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 // is bound), exported from the device. JunOS exports a local certificate
 // alone, so the chain holds the leaf only.
 func (s *session) CurrentCertificate(ctx context.Context) ([]*x509.Certificate, error) {
-	b, err := s.readBinding(ctx, committed, s.opts.bindSteps)
+	b, err := s.readBinding(ctx, s.opts.bindSteps)
 	if err != nil {
 		return nil, wrap("current certificate: read the configuration", err)
 	}

@@ -33,6 +33,10 @@ const (
 // maxRollback is the oldest rollback JunOS keeps.
 const maxRollback = 49
 
+// systemGeneratedID names J-Web's self-signed certificate, bound by
+// system-generated-certificate.
+const systemGeneratedID = "system-generated"
+
 // binding is what a configuration holds at a bind path: the statement's
 // value and which of its exclusive alternatives is set instead.
 type binding struct {
@@ -49,7 +53,7 @@ func (b binding) certificateID() string {
 	case b.present:
 		return b.value
 	case b.alternative == "system-generated-certificate":
-		return "system-generated"
+		return systemGeneratedID
 	}
 	return ""
 }
@@ -57,13 +61,19 @@ func (b binding) certificateID() string {
 var caProfilePath = []pathStep{{Name: "security"}, {Name: "pki"}, {Name: "ca-profile"}}
 
 // readBinding reads the binding at steps, and the configured CA profiles,
-// from the committed configuration or a rollback.
-func (s *session) readBinding(ctx context.Context, rollback int, steps []pathStep) (binding, error) {
-	parent := steps[:len(steps)-1]
-	cfg, err := s.api.getConfiguration(ctx, rollback, configurationFilter(parent, caProfilePath))
+// from the committed configuration.
+func (s *session) readBinding(ctx context.Context, steps []pathStep) (binding, error) {
+	cfg, err := s.api.getConfiguration(ctx, configurationFilter(steps[:len(steps)-1], caProfilePath))
 	if err != nil {
 		return binding{}, err
 	}
+	return bindingIn(cfg, steps), nil
+}
+
+// bindingIn reads the binding at steps, and the CA profiles, out of a
+// configuration.
+func bindingIn(cfg *node, steps []pathStep) binding {
+	parent := steps[:len(steps)-1]
 	var b binding
 	if container := cfg.lookup(parent); container != nil {
 		if n := container.child(steps[len(steps)-1].Name); n != nil {
@@ -79,7 +89,7 @@ func (s *session) readBinding(ctx context.Context, rollback int, steps []pathSte
 	for _, p := range cfg.lookup(caProfilePath[:2]).all("ca-profile") {
 		b.caProfiles = append(b.caProfiles, p.childText("name"))
 	}
-	return b, nil
+	return b
 }
 
 // pathString renders steps as a bind path.
@@ -101,7 +111,7 @@ func pathString(steps []pathStep) string {
 // previous binding.
 func (s *session) bindingBefore(ctx context.Context, id string, current binding) (binding, error) {
 	for n := 1; n <= maxRollback; n++ {
-		b, err := s.readBinding(ctx, n, s.opts.bindSteps)
+		cfg, err := s.api.getRollback(ctx, n)
 		var de *deviceError
 		if errors.As(err, &de) {
 			// The history ends before rollback n.
@@ -110,7 +120,7 @@ func (s *session) bindingBefore(ctx context.Context, id string, current binding)
 		if err != nil {
 			return binding{}, err
 		}
-		if !b.present || b.value != id {
+		if b := bindingIn(cfg, s.opts.bindSteps); !b.present || b.value != id {
 			return b, nil
 		}
 	}
@@ -170,7 +180,7 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 		return nil, errorf("install", "the chain is empty")
 	}
 	leaf := chain[0]
-	current, err := s.readBinding(ctx, committed, s.opts.bindSteps)
+	current, err := s.readBinding(ctx, s.opts.bindSteps)
 	if err != nil {
 		return nil, wrap("install: read the configuration", err)
 	}
@@ -203,6 +213,9 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 	comment := fmt.Sprintf("ottr: bind %s (serial %s) at %s on %s", id, leaf.SerialNumber.Text(16), s.opts.BindPath,
 		s.drv.cfg.Now().UTC().Format(time.RFC3339))
 	if err := s.changeCandidate(ctx, wrapPath(parent, inner), minutes, comment); err != nil {
+		return nil, wrap("install: bind "+id, err)
+	}
+	if err := s.expectBinding(ctx, leafSteps, binding{present: true, value: id}); err != nil {
 		return nil, wrap("install: bind "+id, err)
 	}
 	s.log.Debug("installed; the device rolls back unless confirmed", "certificate_id", id, "confirm_minutes", minutes)
@@ -242,21 +255,38 @@ func (s *session) installCAs(ctx context.Context, cas []*x509.Certificate, curre
 		}
 	}
 	for i, ca := range cas {
-		err := s.loadCA(ctx, profiles[i], ca)
+		loadErr := s.loadCA(ctx, profiles[i], ca)
 		var de *deviceError
-		if errors.As(err, &de) && !slices.Contains(missing, profiles[i]) {
-			// The profile is named after this certificate and ottr
-			// loaded it when it made the profile; a release that
-			// refuses the same certificate twice is no failure. If it
-			// is missing after all, verification sees the short chain.
-			s.log.Debug("CA certificate not loaded again", "ca_profile", profiles[i], "error", err)
-			continue
+		if loadErr != nil && !errors.As(loadErr, &de) {
+			return nil, loadErr
 		}
-		if err != nil {
+		// The load is answered in text; what the profile holds afterwards
+		// is the answer. A profile named after this certificate already
+		// holds it when a release refuses to load it twice.
+		if err := s.verifyCA(ctx, profiles[i], ca); err != nil {
+			if loadErr != nil {
+				return nil, fmt.Errorf("%w; loading it: %v", err, loadErr)
+			}
 			return nil, err
+		}
+		if loadErr != nil {
+			s.log.Debug("CA certificate already loaded", "ca_profile", profiles[i], "error", loadErr)
 		}
 	}
 	return profiles, nil
+}
+
+// verifyCA reads CA profile profile back and checks it holds ca.
+func (s *session) verifyCA(ctx context.Context, profile string, ca *x509.Certificate) error {
+	info, err := s.api.caCertificateInfo(ctx, profile)
+	if err != nil {
+		return fmt.Errorf("read CA profile %s back after loading CA certificate %q: %w", profile, ca.Subject.CommonName, err)
+	}
+	if info.Serial.Cmp(ca.SerialNumber) != 0 {
+		return fmt.Errorf("CA profile %s holds serial %x, not CA certificate %q (serial %x): clear it with "+
+			"`clear security pki ca-certificate ca-profile %s` and rotate again", profile, info.Serial, ca.Subject.CommonName, ca.SerialNumber, profile)
+	}
+	return nil
 }
 
 // loadLocal loads leaf as local certificate id. A device that already holds
@@ -270,26 +300,34 @@ func (s *session) loadLocal(ctx context.Context, id string, leaf *x509.Certifica
 	defer s.removeFile(ctx, path)
 	err := s.api.loadLocalCertificate(ctx, id, path)
 	var de *deviceError
-	if !errors.As(err, &de) {
-		if err != nil {
+	switch {
+	case errors.As(err, &de):
+		existing, xerr := s.exportCertificate(ctx, id)
+		switch {
+		case xerr != nil:
+			return fmt.Errorf("load local certificate %s: %w", id, err)
+		case existing.Equal(leaf):
+			return nil
+		case current.certificateID() == id:
+			return fmt.Errorf("load local certificate %s: the device serves another certificate under that id: %w", id, err)
+		}
+		if cerr := s.api.clearLocalCertificate(ctx, id); cerr != nil {
+			return fmt.Errorf("clear the other local certificate %s: %w", id, cerr)
+		}
+		if err := s.api.loadLocalCertificate(ctx, id, path); err != nil {
 			return fmt.Errorf("load local certificate %s: %w", id, err)
 		}
-		return nil
-	}
-	existing, xerr := s.exportCertificate(ctx, id)
-	switch {
-	case xerr != nil:
+	case err != nil:
 		return fmt.Errorf("load local certificate %s: %w", id, err)
-	case existing.Equal(leaf):
-		return nil
-	case current.certificateID() == id:
-		return fmt.Errorf("load local certificate %s: the device serves another certificate under that id: %w", id, err)
 	}
-	if cerr := s.api.clearLocalCertificate(ctx, id); cerr != nil {
-		return fmt.Errorf("clear the other local certificate %s: %w", id, cerr)
+	// The load is answered in text; the certificate the device holds
+	// afterwards is the answer.
+	loaded, err := s.exportCertificate(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read local certificate %s back after loading it: %w", id, err)
 	}
-	if err := s.api.loadLocalCertificate(ctx, id, path); err != nil {
-		return fmt.Errorf("load local certificate %s: %w", id, err)
+	if !loaded.Equal(leaf) {
+		return fmt.Errorf("after loading, local certificate %s is serial %x, not the loaded %x", id, loaded.SerialNumber, leaf.SerialNumber)
 	}
 	return nil
 }
@@ -366,7 +404,36 @@ func (s *session) Rollback(ctx context.Context, i driver.Installed) error {
 	if err := s.changeCandidate(ctx, wrapPath(parent, inner), 0, comment); err != nil {
 		return wrap("rollback "+id, err)
 	}
+	if err := s.expectBinding(ctx, steps, prev); err != nil {
+		return wrap("rollback "+id, err)
+	}
 	return nil
+}
+
+// expectBinding reads the committed binding at steps back and checks it is
+// want: a commit that took nothing, or undid it, fails here.
+func (s *session) expectBinding(ctx context.Context, steps []pathStep, want binding) error {
+	got, err := s.readBinding(ctx, steps)
+	if err != nil {
+		return fmt.Errorf("read the configuration back after the commit: %w", err)
+	}
+	same := got.present == want.present && (!want.present || got.value == want.value) &&
+		(want.alternative == "" || got.alternative == want.alternative)
+	if !same {
+		return fmt.Errorf("after the commit the device binds %s at %s, want %s", describeBinding(got), pathString(steps), describeBinding(want))
+	}
+	return nil
+}
+
+// describeBinding renders a binding for an error.
+func describeBinding(b binding) string {
+	switch {
+	case b.present:
+		return fmt.Sprintf("%q", b.value)
+	case b.alternative != "":
+		return b.alternative
+	}
+	return "nothing"
 }
 
 // Finalize confirms the commit confirmed with a plain commit, then checks
@@ -380,7 +447,7 @@ func (s *session) Finalize(ctx context.Context, i driver.Installed) error {
 	if err := s.changeCandidate(ctx, "", 0, "ottr: confirm "+id); err != nil {
 		return wrap("finalize: confirm "+id, err)
 	}
-	b, err := s.readBinding(ctx, committed, steps)
+	b, err := s.readBinding(ctx, steps)
 	if err != nil {
 		return wrap("finalize: read the configuration", err)
 	}

@@ -326,17 +326,20 @@ func TestRPCsFollowTheJunosSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	rpcs := f.dev.RPCs()
-	for _, want := range []string{
-		"request-pki-generate-key-pair", "request-pki-generate-certificate-request",
-		"file-put", "request-pki-local-certificate-load", "request-pki-ca-certificate-load",
-		"lock", "load-configuration", "commit-configuration", "unlock",
+	// Each write is followed by the read that proves it took.
+	for _, tc := range []struct{ before, after string }{
+		{"generate-pki-key-pair", "generate-pki-certificate-request"},
+		{"load-pki-local-certificate", "request-security-local-certificate-export"},
+		{"load-pki-ca-certificate", "get-pki-ca-certificate"},
 	} {
-		if !slices.Contains(rpcs, want) {
-			t.Errorf("the driver never sent <%s> (sent %v)", want, rpcs)
+		i, j := slices.Index(rpcs, tc.before), slices.Index(rpcs, tc.after)
+		if i < 0 || j < i {
+			t.Errorf("<%s> is not followed by <%s> (sent %v)", tc.before, tc.after, rpcs)
 		}
 	}
-	if i, j := slices.Index(rpcs, "request-pki-generate-key-pair"), slices.Index(rpcs, "request-pki-generate-certificate-request"); i > j {
-		t.Error("the CSR was requested before its key pair was generated")
+	last := rpcs[len(rpcs)-4:]
+	if want := []string{"load-configuration", "commit-configuration", "unlock", "get-configuration"}; !slices.Equal(last, want) {
+		t.Errorf("the install ends with %v, want the binding committed and read back: %v", last, want)
 	}
 }
 

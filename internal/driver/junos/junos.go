@@ -15,18 +15,31 @@
 //	                 list entries as "services/ssl/termination/profile[name='web']/server-certificate")
 //	upload_dir       directory on the device for transferred files (default /var/tmp)
 //
-// The RPCs, in order:
+// The RPCs, in order, under the names of JunOS's own schema (Juniper/yang,
+// junos-es-rpc-*.yang; Requests lists each with its source):
 //
-//	GenerateCSR  clear-pki-local-certificate, clear-pki-key-pair (the slot),
-//	             request-pki-generate-key-pair, request-pki-generate-certificate-request
-//	             (one <domain-name> per SAN, filename upload_dir/ID.csr)
-//	Install      file-put + request-pki-local-certificate-load (the leaf);
+//	GenerateCSR  get-configuration; clear-pki-local-certificate, clear-pki-key-pair (the slot);
+//	             generate-pki-key-pair, generate-pki-certificate-request
+//	             (one domain-name, the common name: the schema's single leaf;
+//	             filename upload_dir/ID.csr)
+//	Install      file-show (the slots' CSRs); file-put + load-pki-local-certificate (the leaf),
+//	             read back with request-security-local-certificate-export + file-show;
 //	             for new CA profiles: lock, load-configuration, commit confirmed, unlock;
-//	             file-put + request-pki-ca-certificate-load (each CA certificate);
-//	             lock, load-configuration (the binding), commit confirmed, unlock
+//	             file-put + load-pki-ca-certificate (each CA certificate), read back with
+//	             get-pki-ca-certificate; lock, load-configuration (the binding), commit
+//	             confirmed, unlock, and get-configuration to read the binding back; a
+//	             repeated install reads get-rollback-information for the binding before
 //	Finalize     lock, commit (confirms), unlock; then get-configuration to prove
 //	             the device had not already rolled back
-//	Rollback     lock, load-configuration (the previous binding), commit, unlock
+//	Rollback     lock, load-configuration (the previous binding), commit, unlock,
+//	             get-configuration
+//	Check        get-software-information, get-configuration, get-pki-local-certificate,
+//	             file-list: nothing that changes the device
+//
+// The PKI and file commands may answer in plain <output> text alone: text
+// that reports a failure ("error", "failed", "invalid", "not found", ...)
+// is a failed step carrying the device's words, and every write is read
+// back, so a command that silently did nothing fails the step too.
 //
 // Certificate IDs are "ottr-<first label>-<hash>-a" and "...-b": two slots
 // per certificate, the new key always going into the one not in service, so
@@ -105,7 +118,8 @@ func New(cfg Config) *Driver {
 func (d *Driver) Name() string { return Name }
 
 // Capabilities: the device generates RSA (2048, 4096) and ECDSA (P-256,
-// P-384) keys, puts every SAN in the CSR, and the driver rolls back.
+// P-384) keys (the schema's sizes: no RSA-3072), its CSR carries the common
+// name as its one DNS name, and the driver rolls back.
 func (d *Driver) Capabilities() driver.Capabilities {
 	return driver.Capabilities{
 		OnDeviceKey: true,
@@ -163,7 +177,8 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 			return nil, errorf("open", "%s does not announce %s (%s): it is not a JunOS device this driver can rotate", addr, c.what, c.uri)
 		}
 	}
-	return &session{drv: d, nc: nc, api: &client{nc: nc}, opts: opts, addr: addr, log: log}, nil
+	return &session{drv: d, nc: nc, api: &client{nc: nc}, opts: opts, addr: addr, user: c.Username,
+		commonName: t.Asset.CommonName, log: log}, nil
 }
 
 // session is one NETCONF session with one device.
@@ -173,7 +188,10 @@ type session struct {
 	api  *client
 	opts *options
 	addr string
-	log  *slog.Logger
+	user string
+	// commonName is the asset's, which names its certificate slots.
+	commonName string
+	log        *slog.Logger
 }
 
 var (

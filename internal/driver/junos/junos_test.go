@@ -58,7 +58,7 @@ func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labjunos.Config) *fixtu
 			Asset: asset.Asset{
 				SystemName:             deviceName,
 				CommonName:             deviceName,
-				SubjectAlternativeName: []string{deviceName, "vpn.example.test"},
+				SubjectAlternativeName: []string{deviceName},
 				IPAddress:              "127.0.0.1",
 				Port:                   portOf(t, dev.TLSAddr()),
 			},
@@ -170,13 +170,18 @@ func pemOf(c *x509.Certificate) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 }
 
+// TestConformance runs the conformance suite, then the driver's Check, and
+// fails on any RPC the devices saw that Requests does not list, and on any
+// row of Requests no RPC matched.
 func TestConformance(t *testing.T) {
 	ca := newCA(t)
+	var devices deviceLog
 	drivertest.Run(t, drivertest.Harness{
 		Driver: New(Config{}),
 		Sign:   ca.Sign,
 		NewDevice: func(t *testing.T) *drivertest.Device {
 			f := newFixture(t, ca, labjunos.Config{})
+			devices.add(f.dev)
 			return &drivertest.Device{
 				Target:      f.target,
 				Credentials: f.creds,
@@ -188,5 +193,15 @@ func TestConformance(t *testing.T) {
 				FailureMessage:     f.dev.FailureMessage(),
 			}
 		},
+	})
+	t.Run("Check reports the device", func(t *testing.T) {
+		f := newFixture(t, ca, labjunos.Config{})
+		devices.add(f.dev)
+		if _, err := f.open(t, New(Config{})).(driver.Checker).Check(context.Background()); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	})
+	t.Run("every RPC the driver sent is in its table", func(t *testing.T) {
+		devices.checkAgainst(t, Requests())
 	})
 }

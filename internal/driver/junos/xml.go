@@ -25,6 +25,15 @@ func parseNode(b []byte) (*node, error) {
 
 func (n *node) name() string { return n.XMLName.Local }
 
+// marshal renders n as XML, for errors that quote a reply.
+func (n *node) marshal() string {
+	b, err := xml.Marshal(n)
+	if err != nil {
+		return "<" + n.name() + "> (not printable: " + err.Error() + ")"
+	}
+	return string(b)
+}
+
 func (n *node) value() string { return strings.TrimSpace(n.Text) }
 
 func (n *node) attr(key string) string {

@@ -10,7 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // apiBase is the path prefix of the API version the driver speaks.
@@ -67,8 +70,11 @@ func (e *APIError) hasCode(code int) bool {
 
 // Lighthouse error codes the client acts on.
 const (
-	codeInvalidSession = 43
-	codeNotFound       = 29
+	codeInvalidSession   = 43
+	codeNotFound         = 29
+	codePermission       = 47
+	codeInvalidParameter = 48
+	codeInvalidValue     = 50
 )
 
 // client is a small typed client for the Lighthouse REST API calls the
@@ -91,6 +97,19 @@ type httpsDetails struct {
 	CommonName string `json:"common_name"`
 	Cert       string `json:"cert"`
 	ValidTo    string `json:"valid_to"`
+	// CSR describes the pending request; absent (or null) when none is.
+	CSR json.RawMessage `json:"csr"`
+}
+
+// pendingCSR reports whether the details show a pending request.
+func (h *httpsDetails) pendingCSR() bool {
+	return len(h.CSR) > 0 && string(h.CSR) != "null"
+}
+
+// systemVersion is the body of GET /system/version.
+type systemVersion struct {
+	RESTAPIVersion  string `json:"rest_api_version"`
+	FirmwareVersion string `json:"firmware_version"`
 }
 
 // csrRequest is the https.csr object that asks for a new key and CSR.
@@ -145,6 +164,17 @@ func (c *client) https(ctx context.Context) (*httpsDetails, error) {
 		return nil, err
 	}
 	return &out.HTTPS, nil
+}
+
+// version reads the firmware and REST API versions: GET /system/version.
+func (c *client) version(ctx context.Context) (*systemVersion, error) {
+	var out struct {
+		SystemVersion systemVersion `json:"system_version"`
+	}
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/system/version", out: &out, auth: true, renew: true}); err != nil {
+		return nil, err
+	}
+	return &out.SystemVersion, nil
 }
 
 // requestCSR asks the appliance for a new key and CSR: PUT /services/https
@@ -221,10 +251,8 @@ func (c *client) do(ctx context.Context, r call) error {
 		apiErr := parseError(status, answer)
 		// An answer that is not Lighthouse's (a proxy's page) is quoted;
 		// whatever it echoes, the secrets stay out.
-		for _, secret := range []string{c.password, c.token} {
-			if secret != "" {
-				apiErr.Body = strings.ReplaceAll(apiErr.Body, secret, "[redacted]")
-			}
+		if apiErr.Body != "" {
+			apiErr.Body = c.quote(answer)
 		}
 		return fmt.Errorf("%s %s: %w", r.method, r.display, apiErr)
 	}
@@ -304,13 +332,53 @@ func parseError(status int, answer []byte) *APIError {
 		e.Messages = list.Error
 		return e
 	}
-	snippet := strings.Join(strings.Fields(string(answer)), " ")
-	if len(snippet) > 200 {
-		snippet = snippet[:200] + "…"
-	}
-	if bytes.Contains(answer, []byte("PRIVATE KEY")) {
-		snippet = ""
-	}
-	e.Body = snippet
+	e.Body = quote(answer)
 	return e
+}
+
+// maxQuote bounds how much of an answer an error quotes.
+const maxQuote = 200
+
+// privateKeyPEM matches a PEM private key, also one cut short (the
+// reference's examples end keys in "...").
+var privateKeyPEM = regexp.MustCompile(`-----BEGIN[A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END[A-Z ]*PRIVATE KEY-----|$)`)
+
+// quote renders the start of an answer for an error: private keys and the
+// given secrets redacted, whitespace collapsed, at most maxQuote
+// characters.
+func quote(answer []byte, secrets ...string) string {
+	if !printable(answer) {
+		head := answer[:min(len(answer), 16)]
+		return fmt.Sprintf("%d bytes that are not text, starting % x", len(answer), head)
+	}
+	text := privateKeyPEM.ReplaceAllString(string(answer), "[private key redacted]")
+	for _, secret := range secrets {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "[redacted]")
+		}
+	}
+	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "?")), " ")
+	if runes := []rune(text); len(runes) > maxQuote {
+		text = string(runes[:maxQuote]) + "…"
+	}
+	return text
+}
+
+// printable reports whether b is text: UTF-8 without control characters
+// other than white space.
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if unicode.IsControl(r) && !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// quote is quote with the client's password and session token redacted.
+func (c *client) quote(answer []byte) string {
+	return quote(answer, c.password, c.token)
 }

@@ -1,6 +1,8 @@
 package lighthouse
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -8,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -45,13 +48,9 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 	}
 	s.log.Info("lighthouse: asking the appliance for a new key and CSR", "key_length", bits, "names", len(names))
 	if err := s.client.requestCSR(ctx, req); err != nil {
-		return nil, errorf("csr", "ask the appliance for a new key and CSR: %w", err)
+		return nil, errorf("csr", "ask the appliance for a new key and CSR: %w%s", err, formHint(err, bits))
 	}
-	pemData, err := s.client.downloadCSR(ctx)
-	if err != nil {
-		return nil, errorf("csr", "download the CSR: %w", err)
-	}
-	csr, err := parseCSR(pemData)
+	csr, err := s.pendingCSR(ctx)
 	if err != nil {
 		return nil, wrapf("csr", err)
 	}
@@ -61,13 +60,138 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 	return csr, nil
 }
 
-// parseCSR reads the downloaded CSR file.
+// formHint says what to change when the appliance refuses a field of the
+// CSR form the v3.7 reference does not confirm: the SAN field, or a key
+// length its form does not offer.
+func formHint(err error, bits int) string {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return ""
+	}
+	for _, m := range apiErr.Messages {
+		switch {
+		case m.Code == codeInvalidParameter && strings.Contains(m.Text, "subject_alternative_names"):
+			return "; this release's CSR form has no SAN field: set the route option sans: false " +
+				"(the asset may then have no name beyond its common name)"
+		case m.Code == codeInvalidValue && strings.Contains(m.Text, "key_length"):
+			return fmt.Sprintf("; this release does not make RSA-%d keys: give the asset another key_type such as rsa2048", bits)
+		}
+	}
+	return ""
+}
+
+// pendingCSR downloads the pending CSR (GET /services/https?zip=true) and
+// reads it from the answer.
+func (s *session) pendingCSR(ctx context.Context) (*x509.CertificateRequest, error) {
+	data, err := s.client.downloadCSR(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("download the CSR: %w", err)
+	}
+	defer clear(data)
+	csr, err := s.readCSRDownload(data)
+	if err != nil {
+		return nil, fmt.Errorf("the CSR download (GET /services/https?zip=true): %w", err)
+	}
+	return csr, nil
+}
+
+// Limits of a CSR archive: a request is a few kilobytes.
+const (
+	maxArchiveFiles = 16
+	maxArchiveFile  = 64 << 10
+)
+
+// readCSRDownload reads the request out of what ?zip=true answered. The
+// v3.7 reference calls it "a CSR file" and names the flag zip, without
+// saying which: a zip archive holding the request and the request itself
+// (PEM) are both read; anything else is refused, quoted.
+func (s *session) readCSRDownload(data []byte) (*x509.CertificateRequest, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")) || bytes.HasPrefix(data, []byte("PK\x05\x06")):
+		return s.csrFromArchive(data)
+	case bytes.Contains(data, []byte("-----BEGIN")):
+		csr, err := parseCSR(data)
+		if errors.Is(err, errNoCSR) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w; the appliance answered: %s", err, s.client.quote(data))
+		}
+		return csr, nil
+	}
+	return nil, fmt.Errorf("the answer is neither a zip archive nor a PEM certificate request; the appliance answered: %s",
+		s.client.quote(data))
+}
+
+// errNoCSR is parseCSR's answer to data without a request.
+var errNoCSR = errors.New("it holds no PEM certificate request")
+
+// csrFromArchive returns the first certificate request (PEM or DER) among
+// the files of a zip archive. A file holding a private key is skipped and
+// wiped: the driver keeps no key of the appliance's.
+func (s *session) csrFromArchive(data []byte) (*x509.CertificateRequest, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("the answer looks like a zip archive but cannot be read: %w", err)
+	}
+	var seen []string
+	for i, f := range zr.File {
+		if i == maxArchiveFiles {
+			seen = append(seen, fmt.Sprintf("%d more not read", len(zr.File)-i))
+			break
+		}
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		content, err := readArchiveFile(f)
+		switch {
+		case err != nil:
+			seen = append(seen, fmt.Sprintf("%s (%v)", f.Name, err))
+			continue
+		case bytes.Contains(content, []byte("PRIVATE KEY")):
+			clear(content)
+			s.log.Warn("lighthouse: the CSR archive held a private key; the driver ignored it", "file", f.Name)
+			seen = append(seen, f.Name+" (a private key, ignored)")
+			continue
+		}
+		csr, err := parseCSR(content)
+		if err != nil {
+			if der, derErr := x509.ParseCertificateRequest(content); derErr == nil {
+				return der, nil
+			}
+			seen = append(seen, fmt.Sprintf("%s (%s)", f.Name, quote(content)))
+			continue
+		}
+		return csr, nil
+	}
+	return nil, fmt.Errorf("the zip archive holds no certificate request; its files: %s", strings.Join(seen, ", "))
+}
+
+// readArchiveFile reads one file of a zip archive, refusing one larger
+// than a request can be.
+func readArchiveFile(f *zip.File) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	content, err := io.ReadAll(io.LimitReader(rc, maxArchiveFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(content) > maxArchiveFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxArchiveFile)
+	}
+	return content, nil
+}
+
+// parseCSR reads the first PEM certificate request in data.
 func parseCSR(data []byte) (*x509.CertificateRequest, error) {
 	for rest := data; ; {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			return nil, errors.New("the CSR download holds no PEM certificate request")
+			return nil, errNoCSR
 		}
 		if block.Type == "CERTIFICATE REQUEST" || block.Type == "NEW CERTIFICATE REQUEST" {
 			csr, err := x509.ParseCertificateRequest(block.Bytes)
@@ -92,7 +216,12 @@ func checkCSR(csr *x509.CertificateRequest, cn string, names []string, keyType s
 	if withSANs || len(csr.DNSNames) > 0 {
 		for _, n := range names {
 			if !slices.Contains(csr.DNSNames, n) {
-				return fmt.Errorf("it lacks SAN %s (it has %v)", n, csr.DNSNames)
+				hint := ""
+				if withSANs && len(csr.DNSNames) == 0 {
+					hint = "; this release drops subject_alternative_names: set the route option sans: false " +
+						"(the asset may then have no name beyond its common name)"
+				}
+				return fmt.Errorf("it lacks SAN %s (it has %v)%s", n, csr.DNSNames, hint)
 			}
 		}
 	}
@@ -109,7 +238,8 @@ func checkCSR(csr *x509.CertificateRequest, cn string, names []string, keyType s
 		return fmt.Errorf("its key is %T, an RSA key was requested", csr.PublicKey)
 	}
 	if want := keyLengths[keyType]; k.N.BitLen() != want {
-		return fmt.Errorf("its key is RSA-%d, RSA-%d was requested", k.N.BitLen(), want)
+		return fmt.Errorf("its key is RSA-%d, RSA-%d was requested: this release does not make RSA-%d keys; "+
+			"give the asset a key_type the appliance makes (it made RSA-%d)", k.N.BitLen(), want, want, k.N.BitLen())
 	}
 	return nil
 }

@@ -75,7 +75,7 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 		// A resumed rotation installs again what an earlier run already
 		// uploaded; nothing is left but to see it served.
 		handle[handleAlreadyInstalled] = "true"
-		if err := s.awaitWebServer(ctx, leaf, false); err != nil {
+		if err := s.awaitWebServer(ctx, chain, false); err != nil {
 			return nil, wrapf("install", err)
 		}
 		return handle, nil
@@ -94,23 +94,59 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 	}
 	// The restart drops every connection; do not reuse a dead one.
 	s.transport.CloseIdleConnections()
-	if err := s.awaitWebServer(ctx, leaf, true); err != nil {
+	if err := s.awaitWebServer(ctx, chain, true); err != nil {
+		return nil, wrapf("install", err)
+	}
+	if err := s.readBack(ctx, chain); err != nil {
 		return nil, wrapf("install", err)
 	}
 	return handle, nil
 }
 
+// readBack checks that the appliance kept and serves the whole chain
+// uploaded: the v3.7 reference shows https.cert holding one certificate,
+// and a release that keeps only the leaf leaves clients without the
+// intermediate CAs they need.
+func (s *session) readBack(ctx context.Context, chain []*x509.Certificate) error {
+	configured, err := s.configured(ctx)
+	if err != nil {
+		return fmt.Errorf("read the certificate back after the upload: %w", err)
+	}
+	if len(configured) == 0 || !configured[0].Equal(chain[0]) {
+		return fmt.Errorf("after the upload the appliance's configuration holds %s, not the uploaded serial %x",
+			describeLeaf(configured), chain[0].SerialNumber)
+	}
+	if len(configured) < len(chain) {
+		return fmt.Errorf("the appliance kept %d of the %d certificates uploaded in https.cert (this release takes no chain): "+
+			"clients without the issuing CA's intermediate cannot verify it; have the CA issue from a root the clients hold, "+
+			"or install the chain by hand", len(configured), len(chain))
+	}
+	served, err := s.servedChain(ctx)
+	if err != nil {
+		return fmt.Errorf("read the served chain back after the upload: %w", err)
+	}
+	if len(served) < len(chain) {
+		return fmt.Errorf("the web server serves %d of the %d certificates uploaded in https.cert: "+
+			"clients without the issuing CA's intermediate cannot verify it", len(served), len(chain))
+	}
+	return nil
+}
+
+// describeLeaf names the first certificate of chain for an error.
+func describeLeaf(chain []*x509.Certificate) string {
+	if len(chain) == 0 {
+		return "no certificate"
+	}
+	return fmt.Sprintf("serial %x", chain[0].SerialNumber)
+}
+
 // matchesPendingCSR checks that leaf certifies the key of the appliance's
 // pending CSR, so an upload cannot fail half-way for a wrong key.
 func (s *session) matchesPendingCSR(ctx context.Context, leaf *x509.Certificate) error {
-	pemData, err := s.client.downloadCSR(ctx)
+	csr, err := s.pendingCSR(ctx)
 	if errors.Is(err, errNoPendingCSR) {
 		return errors.New("the appliance has no pending CSR for this certificate (was it cancelled?): generate a new CSR")
 	}
-	if err != nil {
-		return fmt.Errorf("download the pending CSR: %w", err)
-	}
-	csr, err := parseCSR(pemData)
 	if err != nil {
 		return err
 	}
@@ -142,7 +178,11 @@ func (s *session) trusted(chain []*x509.Certificate) error {
 // appliance restarts its web server: seeing it away and back with leaf ends
 // the wait; if the restart is too quick to be seen, leaf must be served for
 // restart_settle. The wait is bounded by restart_timeout.
-func (s *session) awaitWebServer(ctx context.Context, leaf *x509.Certificate, restarting bool) error {
+//
+// A web server that serves the new leaf in a chain that does not verify
+// ends the wait at once: it will not verify later either.
+func (s *session) awaitWebServer(ctx context.Context, chain []*x509.Certificate, restarting bool) error {
+	leaf := chain[0]
 	waitCtx, cancel := context.WithTimeout(ctx, s.opts.RestartTimeout)
 	defer cancel()
 	sawDown := !restarting
@@ -150,7 +190,18 @@ func (s *session) awaitWebServer(ctx context.Context, leaf *x509.Certificate, re
 	var last error
 	delay := firstPoll
 	for attempt := 1; ; attempt++ {
-		served, err := s.servedLeaf(waitCtx)
+		servedChain, err := s.servedChain(waitCtx)
+		var served *x509.Certificate
+		if err == nil {
+			served = servedChain[0]
+		}
+		var unverified *tls.CertificateVerificationError
+		if errors.As(err, &unverified) && len(unverified.UnverifiedCertificates) > 0 && unverified.UnverifiedCertificates[0].Equal(leaf) {
+			return fmt.Errorf("the web server serves the new certificate in %d of the %d certificates uploaded, "+
+				"and it does not verify for %s: %w; a release that keeps no chain in https.cert drops the intermediates: "+
+				"have the CA issue from a root in ca_file, or install the chain by hand",
+				len(unverified.UnverifiedCertificates), len(chain), s.tlsConfig.ServerName, unverified.Err)
+		}
 		switch {
 		case err != nil:
 			sawDown, servedSince = true, time.Time{}
@@ -191,16 +242,16 @@ func (s *session) awaitWebServer(ctx context.Context, leaf *x509.Certificate, re
 	}
 }
 
-// servedLeaf completes a verified TLS handshake with the API and returns
-// the leaf it presents.
-func (s *session) servedLeaf(ctx context.Context) (*x509.Certificate, error) {
+// servedChain completes a verified TLS handshake with the API and returns
+// the chain it presents, leaf first.
+func (s *session) servedChain(ctx context.Context) ([]*x509.Certificate, error) {
 	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: s.drv.cfg.DialTimeout}, Config: s.tlsConfig.Clone()}
 	conn, err := dialer.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
+	return conn.(*tls.Conn).ConnectionState().PeerCertificates, nil
 }
 
 // Rollback cannot restore the previous certificate (ErrRollbackUnsupported).

@@ -75,7 +75,7 @@ func TestAnUnseenRestartCountsOnceTheNewCertificateHasBeenServedForRestartSettle
 	// even when a loaded machine stalls the first ones.
 	s := waitingSession(ca, addr, logs, time.Minute, 3*time.Second)
 
-	if err := s.awaitWebServer(context.Background(), leaf, true); err != nil {
+	if err := s.awaitWebServer(context.Background(), []*x509.Certificate{leaf}, true); err != nil {
 		t.Fatalf("awaitWebServer: %v", err)
 	}
 	if logs.count("lighthouse: the web server serves the new certificate; no restart was seen") != 1 {
@@ -95,7 +95,7 @@ func TestAWebServerServingTheOldCertificateEndsInATimeoutNamingBoth(t *testing.T
 	// dial cut short.
 	s := waitingSession(ca, addr, &logRecorder{}, 3*time.Second, 100*time.Millisecond)
 
-	err := s.awaitWebServer(context.Background(), other, true)
+	err := s.awaitWebServer(context.Background(), []*x509.Certificate{other}, true)
 	if err == nil {
 		t.Fatal("the wait ended while the old certificate was served")
 	}
@@ -115,24 +115,24 @@ func TestARestartedWebServerThatIsNotTrustedIsNotTakenForDone(t *testing.T) {
 	// timeout leaves a loaded machine time to complete a handshake, so the
 	// error is its verification failure rather than a dial cut short.
 	s := waitingSession(newCA(t), addr, &logRecorder{}, 3*time.Second, 100*time.Millisecond)
-	err := s.awaitWebServer(context.Background(), leaf, false)
+	err := s.awaitWebServer(context.Background(), []*x509.Certificate{leaf}, false)
 	if err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("awaitWebServer error = %v, want a verification failure", err)
 	}
 }
 
-func TestServedLeafDialsTheAPIAddress(t *testing.T) {
+func TestServedChainDialsTheAPIAddress(t *testing.T) {
 	ca := newCA(t)
 	addr, leaf := steadyServer(t, ca)
 	s := waitingSession(ca, addr, &logRecorder{}, time.Second, 100*time.Millisecond)
-	got, err := s.servedLeaf(context.Background())
-	if err != nil || !got.Equal(leaf) {
-		t.Fatalf("servedLeaf = %v, %v", got, err)
+	got, err := s.servedChain(context.Background())
+	if err != nil || !got[0].Equal(leaf) {
+		t.Fatalf("servedChain = %v, %v", got, err)
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	s.addr = ln.Addr().String()
 	_ = ln.Close()
-	if _, err := s.servedLeaf(context.Background()); err == nil {
-		t.Error("servedLeaf of a closed port succeeded")
+	if _, err := s.servedChain(context.Background()); err == nil {
+		t.Error("servedChain of a closed port succeeded")
 	}
 }

@@ -4,7 +4,16 @@
 // downloads the CSR (GET /services/https?zip=true), uploads the signed chain
 // (PUT /services/https with cert) and then waits, polling with backoff, until
 // the restarted web server serves the new certificate over a verified TLS
-// connection.
+// connection, and reads the certificate back.
+//
+// Where the v3.7 reference (the RAML in opengear/oglhclient) is silent the
+// driver accepts each answer a release may give and checks the result: the
+// CSR download may be a zip archive holding the request or the PEM request
+// itself (anything else is a failed step quoting the answer, keys and
+// secrets redacted); the CSR is checked for every name and the key length
+// asked for, since the SAN field and key lengths above 2048 are not in the
+// reference; and an upload is read back, since the reference does not say
+// https.cert keeps a chain. Requests lists each call with its source.
 //
 // Route options:
 //

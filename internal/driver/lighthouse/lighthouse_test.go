@@ -111,14 +111,19 @@ func (f *fixture) issue(t testing.TB, sess driver.Session, ca *drivertest.TestCA
 	return chain
 }
 
+// TestConformance runs the conformance suite, then the driver's Check, and
+// fails on any request the devices saw that Requests does not list, and on
+// any row of Requests no request matched.
 func TestConformance(t *testing.T) {
 	ca := newCA(t)
+	var devices deviceLog
 	drivertest.Run(t, drivertest.Harness{
 		Driver: New(Config{}),
 		Sign:   ca.Sign,
 		AimAt:  drivertest.AimByAPIPort,
 		NewDevice: func(t *testing.T) *drivertest.Device {
 			f := newFixture(t, ca, lablh.Config{})
+			devices.add(f.dev)
 			return &drivertest.Device{
 				Target:      f.target,
 				Credentials: f.creds,
@@ -130,6 +135,18 @@ func TestConformance(t *testing.T) {
 				FailureMessage:     f.dev.FailureMessage(),
 			}
 		},
+	})
+	t.Run("Check reports a device with a pending CSR", func(t *testing.T) {
+		f := newFixture(t, ca, lablh.Config{})
+		devices.add(f.dev)
+		sess := f.open(t, New(Config{}))
+		f.issue(t, sess, ca)
+		if _, err := sess.(driver.Checker).Check(context.Background()); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	})
+	t.Run("every request the driver sent is in its table", func(t *testing.T) {
+		devices.checkAgainst(t, Requests())
 	})
 }
 
@@ -329,7 +346,8 @@ func TestApplianceErrorsReachTheCaller(t *testing.T) {
 				return err
 			},
 			want: []string{"lighthouse: csr: ask the appliance for a new key and CSR: PUT /services/https: ",
-				"Invalid parameter 'subject_alternative_names' was provided. (code 48) (HTTP 400)"},
+				"Invalid parameter 'subject_alternative_names' was provided. (code 48) (HTTP 400)",
+				"set the route option sans: false"},
 		},
 		{
 			name: "a refused upload carries the appliance's messages",

@@ -9,25 +9,30 @@ import (
 // newHandlers maps each RPC the device answers to its handler.
 func (d *Device) newHandlers() map[string]handler {
 	return map[string]handler{
-		"lock":                          d.lock,
-		"lock-configuration":            d.lock,
-		"unlock":                        d.unlock,
-		"unlock-configuration":          d.unlock,
-		"discard-changes":               d.discardChanges,
-		"load-configuration":            d.loadConfiguration,
-		"edit-config":                   d.editConfig,
-		"get-configuration":             d.getConfiguration,
-		"commit-configuration":          d.commitConfiguration,
-		"file-put":                      d.filePut,
-		"file-show":                     d.fileShow,
-		"file-delete":                   d.fileDelete,
-		"clear-pki-key-pair":            d.clearKeyPair,
-		"clear-pki-local-certificate":   d.clearLocalCertificate,
-		"request-pki-generate-key-pair": d.generateKeyPair,
-		"request-pki-generate-certificate-request": d.generateCertificateRequest,
-		"request-pki-local-certificate-load":       d.loadLocalCertificate,
-		"request-pki-local-certificate-export":     d.exportLocalCertificate,
-		"request-pki-ca-certificate-load":          d.loadCACertificate,
+		"lock":                                      d.lock,
+		"lock-configuration":                        d.lock,
+		"unlock":                                    d.unlock,
+		"unlock-configuration":                      d.unlock,
+		"discard-changes":                           d.discardChanges,
+		"load-configuration":                        d.loadConfiguration,
+		"edit-config":                               d.editConfig,
+		"get-configuration":                         d.getConfiguration,
+		"commit-configuration":                      d.commitConfiguration,
+		"get-rollback-information":                  d.getRollbackInformation,
+		"file-put":                                  d.filePut,
+		"file-show":                                 d.fileShow,
+		"file-delete":                               d.fileDelete,
+		"file-list":                                 d.fileList,
+		"get-software-information":                  d.getSoftwareInformation,
+		"clear-pki-key-pair":                        d.clearKeyPair,
+		"clear-pki-local-certificate":               d.clearLocalCertificate,
+		"generate-pki-key-pair":                     d.generateKeyPair,
+		"generate-pki-certificate-request":          d.generateCertificateRequest,
+		"load-pki-local-certificate":                d.loadLocalCertificate,
+		"request-security-local-certificate-export": d.exportLocalCertificate,
+		"load-pki-ca-certificate":                   d.loadCACertificate,
+		"get-pki-local-certificate":                 d.getLocalCertificate,
+		"get-pki-ca-certificate":                    d.getCACertificate,
 	}
 }
 
@@ -150,23 +155,25 @@ func (d *Device) editConfig(s *session, op *node) response {
 	return response{errs: problems}
 }
 
-// getConfiguration returns the candidate (default), the committed
-// configuration (database="committed") or a rollback (rollback="N"),
-// narrowed by a <configuration> subtree filter when one is given.
+// getConfiguration returns the candidate (default) or the committed
+// configuration (database="committed"), narrowed by a <configuration>
+// subtree filter when one is given. The attributes are those the Junos XML
+// protocol documents for <get-configuration>; a rollback is read with
+// <get-rollback-information>, and rollback="N" only goes with compare, which
+// this device does not do.
 func (d *Device) getConfiguration(_ *session, op *node) response {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if f := op.attr("format"); f != "" && f != "xml" {
 		return failure("get-configuration format %q is not supported by this device", f)
 	}
+	if op.attr("rollback") != "" || op.attr("compare") != "" {
+		r := failure("syntax error: compare and rollback are not supported by this device; read a rollback with <get-rollback-information>")
+		r.errs[0].tag = "bad-attribute"
+		return r
+	}
 	cfg := d.candidate
-	if rb := op.attr("rollback"); rb != "" {
-		n, err := strconv.Atoi(rb)
-		if err != nil || n < 0 || n >= len(d.history) {
-			return failure("rollback %s does not exist", rb)
-		}
-		cfg = d.history[n].config
-	} else if op.attr("database") == "committed" {
+	if op.attr("database") == "committed" {
 		cfg = d.running
 	}
 	out := cfg.clone()
@@ -228,6 +235,23 @@ func (d *Device) commitConfiguration(s *session, op *node) response {
 	d.lastConfirm = minutes
 	d.pending.timer = time.AfterFunc(time.Duration(minutes)*d.cfg.ConfirmUnit, func() { d.revertUnconfirmed(generation) })
 	return commitResults(true)
+}
+
+// getRollbackInformation is `show system rollback N`: the whole committed
+// configuration of rollback N (0 the most recent), in
+// <rollback-information>.
+func (d *Device) getRollbackInformation(_ *session, op *node) response {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rb := op.childText("rollback")
+	n, err := strconv.Atoi(rb)
+	if err != nil || n < 0 || n >= len(d.history) {
+		return failure("rollback %s does not exist", rb)
+	}
+	if op.child("compare") != nil || (op.childText("format") != "" && op.childText("format") != "xml") {
+		return failure("get-rollback-information: only the XML of one rollback is supported by this device")
+	}
+	return response{body: []*node{newNode("rollback-information", leaf("ok", ""), d.history[n].config.clone())}}
 }
 
 func commitResults(committed bool) response {

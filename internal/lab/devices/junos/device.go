@@ -2,11 +2,20 @@
 // for `ottr lab` and the junos driver's tests: an SSH server with the
 // "netconf" subsystem (RFC 6241/6242: hello, base:1.0 end-of-message and
 // base:1.1 chunked framing, rpc-reply and rpc-error) answering the JunOS XML
-// RPCs of `request security pki ...`, `file ...` and configuration
-// (lock, load-configuration, get-configuration, commit-configuration with
+// RPCs of `request security pki ...`, `show security pki ...`, `file ...`,
+// `show version` and configuration (lock, load-configuration,
+// get-configuration, get-rollback-information, commit-configuration with
 // confirmed/confirm-timeout), and J-Web's HTTPS on a TLS address, serving
 // whatever `system services web-management https` names in the committed
 // configuration.
+//
+// RPC names and input leaves are those of JunOS's own schema (Juniper/yang,
+// junos-es-rpc-*.yang): generate-pki-key-pair, one domain-name per
+// certificate request, the schema's digests and key sizes. Where the schema
+// leaves an answer open, the device can answer each way a real one might:
+// PKI failures as an rpc-error or, with Config.PKIErrorsAsOutput, as plain
+// <output> text; and DropCertificateLoads makes loads answer that they
+// succeeded while keeping nothing.
 //
 // State is held in memory as JunOS has it: key pairs (generated in Go; a
 // private key is never sent, and PrivateKeyExported records if a reply ever
@@ -93,6 +102,15 @@ type Config struct {
 	// Base10Only makes the device advertise only base:1.0, so sessions use
 	// end-of-message framing instead of chunks.
 	Base10Only bool
+	// PKIErrorsAsOutput makes the PKI commands report their failures as
+	// plain <output> text ("error: ...") instead of an <rpc-error>: JunOS's
+	// schema gives these RPCs an output leaf, and PyEZ's utils/fs.py reads
+	// such text as a failure of file-list.
+	PKIErrorsAsOutput bool
+	// Model and Version are what get-software-information reports.
+	// Defaults "srx340" and "18.2R3.4".
+	Model   string
+	Version string
 	// Now dates the system-generated certificate. Default time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per RPC. Default: discard.
@@ -111,6 +129,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Model == "" {
+		c.Model = "srx340"
+	}
+	if c.Version == "" {
+		c.Version = "18.2R3.4"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -181,6 +205,7 @@ type Device struct {
 
 	exported     atomic.Bool
 	failInstalls atomic.Bool
+	dropLoads    atomic.Bool
 	authAttempts atomic.Int64
 
 	mu          sync.Mutex
@@ -352,6 +377,11 @@ func (d *Device) PrivateKeyExported() bool { return d.exported.Load() }
 // again (false).
 func (d *Device) FailInstalls(fail bool) { d.failInstalls.Store(fail) }
 
+// DropCertificateLoads makes local and CA certificate loads answer that
+// they succeeded while keeping nothing (true), as a silent failure would,
+// or work again (false).
+func (d *Device) DropCertificateLoads(drop bool) { d.dropLoads.Store(drop) }
+
 // FailureMessage returns the text of the commit error FailInstalls causes.
 func (d *Device) FailureMessage() string { return failureMessage }
 
@@ -371,6 +401,17 @@ func (d *Device) RPCs() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]string(nil), d.rpcNames...)
+}
+
+// Calls returns the RPCs received so far in the form of the driver's
+// request table: "rpc <get-configuration>".
+func (d *Device) Calls() []string {
+	names := d.RPCs()
+	calls := make([]string, len(names))
+	for i, n := range names {
+		calls[i] = "rpc <" + n + ">"
+	}
+	return calls
 }
 
 // Committed returns the value of the committed configuration's leaf at

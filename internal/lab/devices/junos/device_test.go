@@ -201,8 +201,8 @@ func TestCommitConfirmed(t *testing.T) {
 				t.Errorf("after the revert host-name = %q, want the original srx1", got)
 			}
 			// The reverted commit is still in the history, as rollback 1.
-			cfg := s.ok(`<get-configuration rollback="1"><configuration><system><host-name/></system></configuration></get-configuration>`)
-			if got := cfg.child("configuration").child("system").childText("host-name"); !strings.HasPrefix(got, "changed-") {
+			cfg := s.ok(`<get-rollback-information><rollback>1</rollback></get-rollback-information>`)
+			if got := cfg.child("rollback-information").child("configuration").child("system").childText("host-name"); !strings.HasPrefix(got, "changed-") {
 				t.Errorf("rollback 1 host-name = %q, want the unconfirmed change", got)
 			}
 		})
@@ -283,19 +283,23 @@ func TestPKI(t *testing.T) {
 		t.Run(fmt.Sprintf("base:1.1 %v", base11), func(t *testing.T) {
 			d := startDevice(t, Config{})
 			s := dial(t, d, base11)
-			s.ok(`<request-pki-generate-key-pair><certificate-id>web</certificate-id><type>ecdsa</type><size>256</size></request-pki-generate-key-pair>`)
-			if msg := errorText(s.rpc(`<request-pki-generate-key-pair><certificate-id>web</certificate-id></request-pki-generate-key-pair>`)); !strings.Contains(msg, "already exists") {
+			s.ok(`<generate-pki-key-pair><certificate-id>web</certificate-id><type>ecdsa</type><size>256</size></generate-pki-key-pair>`)
+			if msg := errorText(s.rpc(`<generate-pki-key-pair><certificate-id>web</certificate-id></generate-pki-key-pair>`)); !strings.Contains(msg, "already exists") {
 				t.Errorf("generating over an existing key pair: %q", msg)
 			}
-			reply := s.ok(`<request-pki-generate-certificate-request><certificate-id>web</certificate-id><subject>CN=srx1.example.test,O=Example</subject>` +
-				`<domain-name>srx1.example.test</domain-name><domain-name>vpn.example.test</domain-name><filename>/var/tmp/web.csr</filename></request-pki-generate-certificate-request>`)
+			if msg := errorText(s.rpc(`<generate-pki-certificate-request><certificate-id>web</certificate-id><subject>CN=srx1.example.test</subject>` +
+				`<domain-name>srx1.example.test</domain-name><domain-name>vpn.example.test</domain-name></generate-pki-certificate-request>`)); !strings.Contains(msg, "domain-name is given 2 times") {
+				t.Errorf("two domain-names, where the schema has one leaf: %q", msg)
+			}
+			reply := s.ok(`<generate-pki-certificate-request><certificate-id>web</certificate-id><subject>CN=srx1.example.test,O=Example</subject>` +
+				`<domain-name>srx1.example.test</domain-name><digest>sha-384</digest><filename>/var/tmp/web.csr</filename></generate-pki-certificate-request>`)
 			block, _ := pem.Decode([]byte(reply.childText("output")[strings.Index(reply.childText("output"), "-----BEGIN"):]))
 			csr, err := x509.ParseCertificateRequest(block.Bytes)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(csr.DNSNames, []string{"srx1.example.test", "vpn.example.test"}) || csr.Subject.CommonName != "srx1.example.test" {
-				t.Errorf("CSR names: CN %q, SANs %v", csr.Subject.CommonName, csr.DNSNames)
+			if !slices.Equal(csr.DNSNames, []string{"srx1.example.test"}) || csr.Subject.CommonName != "srx1.example.test" || csr.SignatureAlgorithm != x509.ECDSAWithSHA384 {
+				t.Errorf("CSR: CN %q, SANs %v, signed %s", csr.Subject.CommonName, csr.DNSNames, csr.SignatureAlgorithm)
 			}
 			saved := s.ok(`<file-show><filename>/var/tmp/web.csr</filename></file-show>`).childText("file-content")
 			if !strings.Contains(saved, "BEGIN CERTIFICATE REQUEST") {
@@ -306,27 +310,92 @@ func TestPKI(t *testing.T) {
 			// pair loads, is served once bound, and exports without key.
 			other := selfSignedPEM(t, nil)
 			s.ok(`<file-put><filename>/var/tmp/other.pem</filename><encoding>base64</encoding><file-contents>` + base64.StdEncoding.EncodeToString(other) + `</file-contents></file-put>`)
-			if msg := errorText(s.rpc(`<request-pki-local-certificate-load><certificate-id>web</certificate-id><filename>/var/tmp/other.pem</filename></request-pki-local-certificate-load>`)); !strings.Contains(msg, "does not match key pair web") {
+			if msg := errorText(s.rpc(`<load-pki-local-certificate><certificate-id>web</certificate-id><filename>/var/tmp/other.pem</filename></load-pki-local-certificate>`)); !strings.Contains(msg, "does not match key pair web") {
 				t.Errorf("loading a certificate for another key: %q", msg)
 			}
 			own := selfSignedPEM(t, csr)
 			s.ok(`<file-put><filename>/var/tmp/web.pem</filename><encoding>base64</encoding><file-contents>` + base64.StdEncoding.EncodeToString(own) + `</file-contents></file-put>`)
-			s.ok(`<request-pki-local-certificate-load><certificate-id>web</certificate-id><filename>/var/tmp/web.pem</filename></request-pki-local-certificate-load>`)
+			s.ok(`<load-pki-local-certificate><certificate-id>web</certificate-id><filename>/var/tmp/web.pem</filename></load-pki-local-certificate>`)
 			s.ok(bindXML("web"))
 			s.ok(`<commit-configuration/>`)
 			served, err := d.servedCertificate()
 			if err != nil || !served.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(csr.PublicKey) {
 				t.Errorf("J-Web does not serve the bound certificate (%v)", err)
 			}
-			s.ok(`<request-pki-local-certificate-export><certificate-id>web</certificate-id><filename>/var/tmp/out.pem</filename></request-pki-local-certificate-export>`)
+			s.ok(`<request-security-local-certificate-export><certificate-id>web</certificate-id><filename>/var/tmp/out.pem</filename></request-security-local-certificate-export>`)
 			exported := s.ok(`<file-show><filename>/var/tmp/out.pem</filename></file-show>`).childText("file-content")
 			if strings.TrimSpace(exported) != strings.TrimSpace(string(own)) {
 				t.Errorf("export = %q, want the loaded certificate", exported)
+			}
+			info := s.ok(`<get-pki-local-certificate><certificate-id>web</certificate-id><detail/></get-pki-local-certificate>`).
+				child("x509-pki-certificate-info-list").child("pkid-x509-certificate-information")
+			if info.childText("identifier") != "web" || info.child("serial-number-list").childText("serial-number-x509") != "00000001" ||
+				info.child("fingerprint") == nil {
+				t.Errorf("the local certificate's details: %s", info.marshal())
 			}
 			if d.PrivateKeyExported() {
 				t.Error("a reply held a private key")
 			}
 		})
+	}
+}
+
+func TestTheDigestAndKeySizeFollowJunossSchema(t *testing.T) {
+	d := startDevice(t, Config{})
+	s := dial(t, d, true)
+	s.ok(`<generate-pki-key-pair><certificate-id>r</certificate-id><type>rsa</type><size>2048</size></generate-pki-key-pair>`)
+	if msg := errorText(s.rpc(`<generate-pki-key-pair><certificate-id>r3</certificate-id><type>rsa</type><size>3072</size></generate-pki-key-pair>`)); !strings.Contains(msg, "invalid value") {
+		t.Errorf("an RSA-3072 key, which JunOS does not make: %q", msg)
+	}
+	if msg := errorText(s.rpc(`<generate-pki-certificate-request><certificate-id>r</certificate-id><subject>CN=a.test</subject><digest>sha-384</digest></generate-pki-certificate-request>`)); !strings.Contains(msg, "invalid value for a rsa key") {
+		t.Errorf("sha-384 on an RSA key, which the schema makes ECDSA only: %q", msg)
+	}
+	reply := s.ok(`<generate-pki-certificate-request><certificate-id>r</certificate-id><subject>CN=a.test</subject></generate-pki-certificate-request>`)
+	block, _ := pem.Decode([]byte(reply.childText("output")[strings.Index(reply.childText("output"), "-----BEGIN"):]))
+	if csr, err := x509.ParseCertificateRequest(block.Bytes); err != nil || csr.SignatureAlgorithm != x509.SHA1WithRSA {
+		t.Errorf("without a digest an RSA CSR is signed %v (%v), want SHA-1, JunOS's default", csr.SignatureAlgorithm, err)
+	}
+}
+
+func TestPKIFailuresAsOutputTextAndSilentlyDroppedLoads(t *testing.T) {
+	d := startDevice(t, Config{PKIErrorsAsOutput: true})
+	s := dial(t, d, true)
+	s.ok(`<generate-pki-key-pair><certificate-id>web</certificate-id><type>ecdsa</type><size>256</size></generate-pki-key-pair>`)
+	reply := s.rpc(`<generate-pki-key-pair><certificate-id>web</certificate-id><type>ecdsa</type><size>256</size></generate-pki-key-pair>`)
+	if errorText(reply) != "" || reply.childText("output") != "error: Key pair for certificate-id web already exists" {
+		t.Errorf("a failure reported as output: %s", reply.marshal())
+	}
+
+	d.DropCertificateLoads(true)
+	csrReply := s.ok(`<generate-pki-certificate-request><certificate-id>web</certificate-id><subject>CN=srx1.example.test</subject></generate-pki-certificate-request>`)
+	block, _ := pem.Decode([]byte(csrReply.childText("output")[strings.Index(csrReply.childText("output"), "-----BEGIN"):]))
+	csr, _ := x509.ParseCertificateRequest(block.Bytes)
+	s.ok(`<file-put><filename>/var/tmp/web.pem</filename><encoding>base64</encoding><file-contents>` + base64.StdEncoding.EncodeToString(selfSignedPEM(t, csr)) + `</file-contents></file-put>`)
+	if out := s.ok(`<load-pki-local-certificate><certificate-id>web</certificate-id><filename>/var/tmp/web.pem</filename></load-pki-local-certificate>`).childText("output"); !strings.Contains(out, "loaded successfully") {
+		t.Errorf("a dropped load answers %q, want success", out)
+	}
+	if out := s.rpc(`<get-pki-local-certificate><certificate-id>web</certificate-id></get-pki-local-certificate>`).childText("output"); !strings.Contains(out, "does not exist") {
+		t.Errorf("after a dropped load the certificate shows as %q", out)
+	}
+}
+
+func TestSoftwareInformationAndFileList(t *testing.T) {
+	d := startDevice(t, Config{Model: "srx1500", Version: "21.2R3.8"})
+	s := dial(t, d, true)
+	sw := s.ok(`<get-software-information/>`).child("software-information")
+	if sw.childText("junos-version") != "21.2R3.8" || sw.childText("product-model") != "srx1500" || sw.childText("host-name") != "srx1" {
+		t.Errorf("software information: %s", sw.marshal())
+	}
+	s.ok(`<file-put><filename>/var/tmp/a.txt</filename><encoding>ascii</encoding><file-contents>a</file-contents></file-put>`)
+	list := s.ok(`<file-list><path>/var/tmp</path></file-list>`).child("directory-list")
+	if list == nil || list.child("directory").child("file-information").childText("file-name") != "a.txt" {
+		t.Errorf("file list of /var/tmp: %s", list.marshal())
+	}
+	if out := s.ok(`<file-list><path>/var/nowhere</path></file-list>`).childText("output"); !strings.Contains(out, "No such file or directory") {
+		t.Errorf("file list of a missing directory: %q", out)
+	}
+	if got := d.Calls(); !slices.Contains(got, "rpc <get-software-information>") || !slices.Contains(got, "rpc <file-list>") {
+		t.Errorf("Calls() = %q", got)
 	}
 }
 

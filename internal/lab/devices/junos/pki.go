@@ -28,8 +28,35 @@ import (
 var certificateIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`)
 
 // keySizes are the sizes `request security pki generate-key-pair` offers
-// per type.
-var keySizes = map[string][]int{"rsa": {1024, 2048, 4096}, "ecdsa": {256, 384}}
+// per type, the default first (Juniper/yang, junos-es-rpc-request,
+// generate-pki-key-pair: size 256 and 384 for ECDSA, 512 to 4096 for RSA,
+// no 3072).
+var keySizes = map[string][]int{"rsa": {2048, 512, 1024, 4096}, "ecdsa": {256, 384}}
+
+// pkiFailure is a failed PKI command: an rpc-error, or with
+// Config.PKIErrorsAsOutput the plain <output> text some commands answer
+// with instead.
+func (d *Device) pkiFailure(format string, args ...any) response {
+	if d.cfg.PKIErrorsAsOutput {
+		return output("error: " + fmt.Sprintf(format, args...))
+	}
+	return failure(format, args...)
+}
+
+// singleLeaf returns the text of op's leaf name, refusing it given twice as
+// JunOS refuses a leaf its schema does not make a list.
+func singleLeaf(op *node, name string) (string, *response) {
+	all := op.all(name)
+	if len(all) > 1 {
+		r := failure("syntax error: %s is given %d times; it takes one value", name, len(all))
+		r.errs[0].element = name
+		return "", &r
+	}
+	if len(all) == 0 {
+		return "", nil
+	}
+	return all[0].value(), nil
+}
 
 func (d *Device) certificateID(op *node) (string, *response) {
 	id := op.childText("certificate-id")
@@ -68,7 +95,7 @@ func (d *Device) generateKeyPair(_ *session, op *node) response {
 	if !ok {
 		return failure("type %q: invalid value (rsa or ecdsa)", kind)
 	}
-	size := sizes[1]
+	size := sizes[0]
 	if s := op.childText("size"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || !slices.Contains(sizes, n) {
@@ -80,7 +107,7 @@ func (d *Device) generateKeyPair(_ *session, op *node) response {
 	_, exists := d.keyPairs[id]
 	d.mu.Unlock()
 	if exists {
-		return failure("Key pair for certificate-id %s already exists", id)
+		return d.pkiFailure("Key pair for certificate-id %s already exists", id)
 	}
 	// Generation runs outside the lock: RSA-4096 takes seconds, and the
 	// device keeps answering other sessions meanwhile.
@@ -100,7 +127,7 @@ func (d *Device) generateKeyPair(_ *session, op *node) response {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, exists := d.keyPairs[id]; exists {
-		return failure("Key pair for certificate-id %s already exists", id)
+		return d.pkiFailure("Key pair for certificate-id %s already exists", id)
 	}
 	d.keyPairs[id] = &keyPair{key: key, kind: kind, size: size}
 	return output(fmt.Sprintf("Generated key pair %s, key size %d bits", id, size))
@@ -140,11 +167,14 @@ func (d *Device) clearLocalCertificate(_ *session, op *node) response {
 }
 
 // generateCertificateRequest is `request security pki
-// generate-certificate-request certificate-id ID subject DN domain-name
-// NAME... [ip-address A...] [email E...] [digest sha-256|sha-384]
-// [filename F]`. Every domain-name becomes a DNS SAN, as JunOS releases
-// that take a list of them do. The CSR is printed in the reply's output and,
-// with filename, also saved there.
+// generate-certificate-request certificate-id ID subject DN [domain-name
+// NAME] [ip-address A] [email E] [digest sha-1|sha-256|sha-384] [filename
+// F]`. domain-name, ip-address and email are single leaves in JunOS's
+// schema (Juniper/yang, junos-es-rpc-request, generate-pki-certificate-request):
+// one of each becomes a SAN, and a second one is refused. The digest
+// defaults to sha-1 for RSA and sha-256 for ECDSA; sha-384 is for ECDSA
+// only. The CSR is printed in the reply's output and, with filename, also
+// saved there.
 func (d *Device) generateCertificateRequest(s *session, op *node) response {
 	id, bad := d.certificateID(op)
 	if bad != nil {
@@ -157,33 +187,43 @@ func (d *Device) generateCertificateRequest(s *session, op *node) response {
 		return r
 	}
 	tmpl := &x509.CertificateRequest{Subject: subject}
-	for _, n := range op.all("domain-name") {
-		tmpl.DNSNames = append(tmpl.DNSNames, n.value())
-	}
-	for _, n := range op.all("ip-address") {
-		ip := net.ParseIP(n.value())
-		if ip == nil {
-			return failure("ip-address %q: invalid value", n.value())
+	fields := map[string]string{}
+	for _, name := range []string{"domain-name", "ip-address", "email", "digest"} {
+		v, bad := singleLeaf(op, name)
+		if bad != nil {
+			return *bad
 		}
-		tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		fields[name] = v
 	}
-	for _, n := range op.all("email") {
-		tmpl.EmailAddresses = append(tmpl.EmailAddresses, n.value())
+	if n := fields["domain-name"]; n != "" {
+		tmpl.DNSNames = []string{n}
 	}
-	digest := op.childText("digest")
+	if a := fields["ip-address"]; a != "" {
+		ip := net.ParseIP(a)
+		if ip == nil {
+			return failure("ip-address %q: invalid value", a)
+		}
+		tmpl.IPAddresses = []net.IP{ip}
+	}
+	if e := fields["email"]; e != "" {
+		tmpl.EmailAddresses = []string{e}
+	}
+	digest := fields["digest"]
 	d.mu.Lock()
 	kp, ok := d.keyPairs[id]
 	d.mu.Unlock()
 	if !ok {
-		return failure("Key pair for certificate-id %s not found", id)
+		return d.pkiFailure("Key pair for certificate-id %s not found", id)
 	}
 	switch {
-	case digest == "" || digest == "sha-256":
+	case digest == "sha-1" && kp.kind == "rsa", digest == "" && kp.kind == "rsa":
+		tmpl.SignatureAlgorithm = x509.SHA1WithRSA
+	case digest == "sha-256", digest == "" && kp.kind == "ecdsa":
 		tmpl.SignatureAlgorithm = map[string]x509.SignatureAlgorithm{"rsa": x509.SHA256WithRSA, "ecdsa": x509.ECDSAWithSHA256}[kp.kind]
-	case digest == "sha-384":
-		tmpl.SignatureAlgorithm = map[string]x509.SignatureAlgorithm{"rsa": x509.SHA384WithRSA, "ecdsa": x509.ECDSAWithSHA384}[kp.kind]
+	case digest == "sha-384" && kp.kind == "ecdsa":
+		tmpl.SignatureAlgorithm = x509.ECDSAWithSHA384
 	default:
-		return failure("digest %q: invalid value (sha-256 or sha-384)", digest)
+		return failure("digest %q: invalid value for a %s key (sha-1 and sha-256 for RSA, sha-256 and sha-384 for ECDSA)", digest, kp.kind)
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, kp.key)
 	if err != nil {
@@ -278,23 +318,25 @@ func (d *Device) loadLocalCertificate(s *session, op *node) response {
 	defer d.mu.Unlock()
 	content, exists := d.files[p]
 	if !ok || !exists {
-		return failure("Failed to read file %s: no such file", op.childText("filename"))
+		return d.pkiFailure("Failed to read file %s: no such file", op.childText("filename"))
 	}
 	cert, err := firstCertificate(content)
 	if err != nil {
-		return failure("Failed to load local certificate %s: the file holds no certificate (%v)", id, err)
+		return d.pkiFailure("Failed to load local certificate %s: the file holds no certificate (%v)", id, err)
 	}
 	kp, ok := d.keyPairs[id]
 	if !ok {
-		return failure("Key pair for certificate-id %s not found", id)
+		return d.pkiFailure("Key pair for certificate-id %s not found", id)
 	}
 	if !publicKeysEqual(cert.PublicKey, kp.key.Public()) {
-		return failure("Failed to load local certificate %s: its public key does not match key pair %s", id, id)
+		return d.pkiFailure("Failed to load local certificate %s: its public key does not match key pair %s", id, id)
 	}
 	if _, loaded := d.localCerts[id]; loaded {
-		return failure("Local certificate %s already exists; clear it before loading another", id)
+		return d.pkiFailure("Local certificate %s already exists; clear it before loading another", id)
 	}
-	d.localCerts[id] = cert
+	if !d.dropLoads.Load() {
+		d.localCerts[id] = cert
+	}
 	return output("Local certificate loaded successfully")
 }
 
@@ -314,7 +356,7 @@ func (d *Device) exportLocalCertificate(s *session, op *node) response {
 	defer d.mu.Unlock()
 	cert, exists := d.localCerts[id]
 	if !exists {
-		return failure("Local certificate %s does not exist", id)
+		return d.pkiFailure("Local certificate %s does not exist", id)
 	}
 	switch t := op.childText("type"); t {
 	case "", "pem":
@@ -335,26 +377,28 @@ func (d *Device) loadCACertificate(s *session, op *node) response {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !slices.Contains(caProfiles(d.running), profile) {
-		return failure("CA profile %s is not configured", profile)
+		return d.pkiFailure("CA profile %s is not configured", profile)
 	}
 	content, exists := d.files[p]
 	if !ok || !exists {
-		return failure("Failed to read file %s: no such file", op.childText("filename"))
+		return d.pkiFailure("Failed to read file %s: no such file", op.childText("filename"))
 	}
 	cert, err := firstCertificate(content)
 	if err != nil {
-		return failure("Failed to load CA certificate: the file holds no certificate (%v)", err)
+		return d.pkiFailure("Failed to load CA certificate: the file holds no certificate (%v)", err)
 	}
 	if !cert.IsCA {
-		return failure("Failed to load CA certificate for profile %s: not a CA certificate", profile)
+		return d.pkiFailure("Failed to load CA certificate for profile %s: not a CA certificate", profile)
 	}
 	if existing, loaded := d.caCerts[profile]; loaded {
 		if existing.Equal(cert) {
 			return output("CA certificate for profile " + profile + " is already loaded")
 		}
-		return failure("CA certificate for profile %s already exists; clear it before loading another", profile)
+		return d.pkiFailure("CA certificate for profile %s already exists; clear it before loading another", profile)
 	}
-	d.caCerts[profile] = cert
+	if !d.dropLoads.Load() {
+		d.caCerts[profile] = cert
+	}
 	return output("CA certificate for profile " + profile + " loaded successfully")
 }
 
@@ -404,13 +448,14 @@ func (d *Device) fileShow(s *session, op *node) response {
 	return response{body: []*node{n}}
 }
 
-// fileDelete is <file-delete>.
+// fileDelete is <file-delete>. A file that is not there is reported in
+// <output>, as PyEZ's utils/fs.py rm expects of a failed delete.
 func (d *Device) fileDelete(s *session, op *node) response {
 	p, ok := filePath(s, op.childText("path"))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, exists := d.files[p]; !ok || !exists {
-		return failure("could not resolve file: %s", op.childText("path"))
+		return output("rm: " + op.childText("path") + ": No such file or directory")
 	}
 	delete(d.files, p)
 	return response{}

@@ -1,6 +1,7 @@
 package lighthouse
 
 import (
+	"archive/zip"
 	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +33,7 @@ var (
 	errInvalidLogin   = apiError{Type: 7, Code: 41, Text: "Invalid login credentials"}
 	errInvalidBody    = apiError{Type: 4, Code: 39, Text: "Invalid request body"}
 	errPushFailed     = apiError{Type: 1, Code: 33, Text: "Push command failed"}
+	errPermission     = apiError{Type: 7, Code: 47, Text: "Permission denied"}
 )
 
 func errRequiredField(name string) apiError {
@@ -85,26 +88,54 @@ func (d *Device) routes() http.Handler {
 	mux.HandleFunc("POST "+APIBase+"/sessions", d.createSession)
 	mux.HandleFunc("GET "+APIBase+"/sessions/{id}", d.authenticated(d.getSession))
 	mux.HandleFunc("DELETE "+APIBase+"/sessions/{id}", d.authenticated(d.deleteSession))
-	mux.HandleFunc("GET "+APIBase+"/services/https", d.authenticated(d.getHTTPS))
-	mux.HandleFunc("PUT "+APIBase+"/services/https", d.authenticated(d.putHTTPS))
+	mux.HandleFunc("GET "+APIBase+"/system/version", d.authenticated(d.getVersion))
+	mux.HandleFunc("GET "+APIBase+"/services/https", d.authenticated(d.permitted(d.getHTTPS)))
+	mux.HandleFunc("PUT "+APIBase+"/services/https", d.authenticated(d.permitted(d.putHTTPS)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusNotFound, errNotFound(strings.TrimPrefix(r.URL.Path, APIBase+"/")))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		d.record(r)
 		d.cfg.Logger.Debug("lab lighthouse: request", "name", d.cfg.Name, "method", r.Method, "path", r.URL.Path)
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		mux.ServeHTTP(&keyScanner{ResponseWriter: w, found: &d.exported}, r)
 	})
 }
 
+// record keeps the request, with the https members of a certificate
+// service update; the body stays readable for the handler.
 func (d *Device) record(r *http.Request) {
+	rec := Request{Method: r.Method, URL: r.URL.RequestURI(), Header: r.Header.Clone()}
+	if r.Method == http.MethodPut && r.URL.Path == APIBase+"/services/https" {
+		body, err := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		var top struct {
+			HTTPS map[string]json.RawMessage `json:"https"`
+		}
+		if json.Unmarshal(body, &top) == nil {
+			for name := range top.HTTPS {
+				rec.Members = append(rec.Members, name)
+			}
+			slices.Sort(rec.Members)
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.requests) >= maxRecorded {
 		d.requests = append(d.requests[:0], d.requests[1:]...)
 	}
-	d.requests = append(d.requests, Request{Method: r.Method, URL: r.URL.RequestURI(), Header: r.Header.Clone()})
+	d.requests = append(d.requests, rec)
+}
+
+// errReader ends a replayed body with the error reading it met, so a body
+// over the limit is still refused by the handler.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	return 0, io.EOF
 }
 
 // keyScanner passes a response through and records whether it held a PEM
@@ -135,6 +166,25 @@ func (d *Device) authenticated(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// permitted answers "Permission denied" when the account's role lacks the
+// HTTPS certificate settings (Config.DenyHTTPS).
+func (d *Device) permitted(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d.cfg.DenyHTTPS {
+			writeErrors(w, http.StatusForbidden, errPermission)
+			return
+		}
+		next(w, r)
+	}
+}
+
+// getVersion is GET /system/version: the firmware and REST API versions.
+func (d *Device) getVersion(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"system_version": map[string]string{
+		"rest_api_version": "v3.7", "firmware_version": d.cfg.Firmware,
+	}})
 }
 
 type credentials struct {
@@ -207,22 +257,51 @@ func (d *Device) deleteSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // getHTTPS returns the certificate details, or with ?zip=true the pending
-// CSR as a file.
+// CSR as a file, in the form Config.CSRDownload names.
 func (d *Device) getHTTPS(w http.ResponseWriter, r *http.Request) {
-	if zip := r.URL.Query().Get("zip"); zip == "true" || zip == "1" {
-		d.mu.Lock()
-		pending := d.pending
-		d.mu.Unlock()
-		if pending == nil {
-			writeErrors(w, http.StatusNotFound, errNotFound("services_https_csr"))
-			return
-		}
+	zipFlag := r.URL.Query().Get("zip")
+	if (zipFlag != "true" && zipFlag != "1") || d.cfg.CSRDownload == CSRDetails {
+		writeJSON(w, http.StatusOK, map[string]any{"https": d.details()})
+		return
+	}
+	d.mu.Lock()
+	pending := d.pending
+	d.mu.Unlock()
+	if pending == nil {
+		writeErrors(w, http.StatusNotFound, errNotFound("services_https_csr"))
+		return
+	}
+	if d.cfg.CSRDownload == CSRPEM {
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="lighthouse.csr"`)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+d.cfg.Name+`.csr"`)
 		_, _ = w.Write(pending.pem)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"https": d.details()})
+	archive, err := zipped(d.cfg.Name+".csr", pending.pem)
+	if err != nil {
+		writeErrors(w, http.StatusInternalServerError, errNotFound("services_https_csr"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+d.cfg.Name+`-csr.zip"`)
+	_, _ = w.Write(archive)
+}
+
+// zipped returns a zip archive holding one file.
+func zipped(name string, content []byte) ([]byte, error) {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	f, err := zw.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(content); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // putHTTPS applies the documented update: a https.cert matching the

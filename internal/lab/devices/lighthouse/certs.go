@@ -325,6 +325,9 @@ func (d *Device) install(u *update) (int, []apiError) {
 			Text: failedInstallText + ": the web server refused it (ottr lab FailInstalls)",
 			Args: map[string]any{"uuid": "root-1-services_https_cert"}}, errPushFailed}
 	}
+	if d.cfg.KeepLeafOnly {
+		chain = chain[:1]
+	}
 	d.bind(boundCertificate{chain: chain, key: key})
 	if usesPending {
 		d.pending = nil

@@ -1,19 +1,31 @@
 // Package lighthouse emulates an Opengear Lighthouse's REST API v3.7, for
 // `ottr lab` and the lighthouse driver's tests: session login and logout
-// (/sessions), and the HTTPS certificate service (/services/https) with its
-// certificate signing request generated on the device, the CSR download
-// (?zip=true) and the certificate upload.
+// (/sessions), the firmware version (/system/version), and the HTTPS
+// certificate service (/services/https) with its certificate signing request
+// generated on the device, the CSR download (?zip=true) and the certificate
+// upload.
 //
 // Paths, verbs, JSON shapes and error bodies follow the published RAML
-// specification of API v3.7 ({"error": [{"type", "code", "text", "args",
-// "level"}]}). Two behaviours go beyond that document and are marked where
-// they are implemented: the CSR's subject alternative names (the field
-// "subject_alternative_names", as later Lighthouse releases show SANs in
-// their CSR form; Config.NoSANField gives the v3.7 behaviour of refusing it),
-// and the web server restart that follows a certificate upload: the
-// listener really goes away for a random time between Config.RestartMin and
-// Config.RestartMax, refusing connections, then comes back on the same
-// address serving the new certificate.
+// specification of API v3.7 (opengear/oglhclient,
+// og-rest-api-specification-v3-7.raml: {"error": [{"type", "code", "text",
+// "args", "level"}]}). Where that document is silent the emulator can
+// answer each way a real appliance might, so the driver is tested against
+// all of them:
+//
+//   - the CSR download: the RAML says only that ?zip=true returns "a CSR
+//     file" instead of the JSON details. Config.CSRDownload picks a zip
+//     archive holding the request (the default, as the flag's name says), a
+//     bare PEM request, or the JSON details of a release that ignores the
+//     flag.
+//   - the CSR's subject alternative names: no SAN field is in the v3.7 RAML;
+//     later releases' CSR form has SANs ("subject_alternative_names" here).
+//     Config.NoSANField refuses the field as the v3.7 API would.
+//   - chains in https.cert: the RAML's example holds one certificate.
+//     Config.KeepLeafOnly keeps only the first certificate of an upload.
+//   - the web server restart that follows a certificate upload: the
+//     listener really goes away for a random time between Config.RestartMin
+//     and Config.RestartMax, refusing connections, then comes back on the
+//     same address serving the new certificate.
 //
 // The API and the certificate being rotated share one TLS listener, as on
 // the appliance: Addr and TLSAddr are the same. The private keys are made
@@ -75,6 +87,19 @@ type Config struct {
 	// NoSANField makes the CSR form refuse subject_alternative_names, as
 	// the v3.7 API describes it (Lighthouse 21.x, Ottr's target).
 	NoSANField bool
+	// CSRDownload is what GET /services/https?zip=true answers with.
+	// Default CSRZip.
+	CSRDownload CSRDownload
+	// KeepLeafOnly makes an upload keep only the first certificate of
+	// https.cert, as a release that takes no chain would.
+	KeepLeafOnly bool
+	// DenyHTTPS gives the account a role without the HTTPS certificate
+	// settings: every /services/https call is answered 403 "Permission
+	// denied" (code 47), as the RAML documents for such users.
+	DenyHTTPS bool
+	// Firmware is the firmware version GET /system/version reports.
+	// Default "21.Q3.1".
+	Firmware string
 	// Now dates the initial certificate. Default time.Now.
 	Now func() time.Time
 	// Logger receives a debug line per request and restart. Default:
@@ -95,14 +120,37 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.CSRDownload == "" {
+		c.CSRDownload = CSRZip
+	}
+	if c.Firmware == "" {
+		c.Firmware = "21.Q3.1"
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
 
+// CSRDownload is a form of the answer to GET /services/https?zip=true.
+type CSRDownload string
+
+// The answers a CSR download may get.
+const (
+	// CSRZip is a zip archive (application/zip) holding the request as a
+	// PEM file named after the appliance.
+	CSRZip CSRDownload = "zip"
+	// CSRPEM is the PEM request itself.
+	CSRPEM CSRDownload = "pem"
+	// CSRDetails is the JSON certificate details, as from a release that
+	// ignores the zip flag.
+	CSRDetails CSRDownload = "details"
+)
+
 func (c Config) validate() error {
 	switch {
+	case c.CSRDownload != CSRZip && c.CSRDownload != CSRPEM && c.CSRDownload != CSRDetails:
+		return fmt.Errorf("CSRDownload %q is not %q, %q or %q", c.CSRDownload, CSRZip, CSRPEM, CSRDetails)
 	case c.Name == "":
 		return errors.New("no Name")
 	case c.Username == "" || c.Password == "":
@@ -125,6 +173,9 @@ type Request struct {
 	// URL is the path and query, as sent.
 	URL    string
 	Header http.Header
+	// Members are the members of the https object of a PUT
+	// /services/https ("cert", "csr"), sorted.
+	Members []string
 }
 
 // Device is one running emulated Lighthouse.
@@ -379,6 +430,21 @@ func (d *Device) Requests() []Request {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]Request(nil), d.requests...)
+}
+
+// Calls returns the requests received so far in the form of the driver's
+// request table: "GET /api/v3.7/services/https?zip=true", "PUT
+// /api/v3.7/services/https https.csr", "DELETE /api/v3.7/sessions/<id>".
+func (d *Device) Calls() []string {
+	var calls []string
+	for _, r := range d.Requests() {
+		call := r.Method + " " + r.URL
+		for _, m := range r.Members {
+			call += " https." + m
+		}
+		calls = append(calls, call)
+	}
+	return calls
 }
 
 // Close stops the web server, also during a restart, and waits for it. It

@@ -1,6 +1,7 @@
 package lighthouse
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -79,6 +80,35 @@ func (c *apiClient) login() {
 	c.token = s.Session
 }
 
+// downloadCSR fetches the pending CSR from path (the zip download) and
+// reads it out of the zip archive the appliance answers with.
+func (c *apiClient) downloadCSR(path string) *x509.CertificateRequest {
+	c.t.Helper()
+	status, archive := c.call("GET", path, nil)
+	if status != 200 {
+		c.t.Fatalf("CSR download: %d %s", status, archive)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(archive), int64(len(archive)))
+	if err != nil || len(zr.File) != 1 {
+		c.t.Fatalf("the CSR download is not a zip archive of one file: %v", err)
+	}
+	f, err := zr.File[0].Open()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer f.Close()
+	content, _ := io.ReadAll(f)
+	block, _ := pem.Decode(content)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		c.t.Fatalf("the archive's %s holds no PEM certificate request: %q", zr.File[0].Name, content)
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return csr
+}
+
 // errorCodes returns the codes of an error answer.
 func errorCodes(t *testing.T, body []byte) []int {
 	t.Helper()
@@ -153,13 +183,8 @@ func TestACSRIsMadeOnTheApplianceAndItsCertificateInstalledWithARestart(t *testi
 		t.Fatalf("the answer does not show the pending CSR: %s", body)
 	}
 
-	status, csrFile := c.call("GET", "/services/https?zip=true", nil)
-	block, _ := pem.Decode(csrFile)
-	if status != 200 || block == nil {
-		t.Fatalf("CSR download: %d %s", status, csrFile)
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil || csr.CheckSignature() != nil {
+	csr := c.downloadCSR("/services/https?zip=true")
+	if err := csr.CheckSignature(); err != nil {
 		t.Fatalf("CSR: %v", err)
 	}
 	if k, ok := csr.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 || csr.Subject.CommonName != "lh.example.test" ||
@@ -313,9 +338,7 @@ func TestFailInstallsKeepsTheCertificateAndThePendingKey(t *testing.T) {
 	c := start(t, Config{})
 	c.login()
 	c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"csr": map[string]any{"csr": "new", "common_name": "lh.example.test"}}})
-	_, csrFile := c.call("GET", "/services/https?zip=1", nil)
-	block, _ := pem.Decode(csrFile)
-	csr, _ := x509.ParseCertificateRequest(block.Bytes)
+	csr := c.downloadCSR("/services/https?zip=1")
 	before := c.dev.Served()[0]
 
 	c.dev.FailInstalls(true)
@@ -332,9 +355,7 @@ func TestCloseStopsAnApplianceInTheMiddleOfARestart(t *testing.T) {
 	c := start(t, Config{RestartMin: time.Hour, RestartMax: time.Hour})
 	c.login()
 	c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"csr": map[string]any{"csr": "new", "common_name": "lh.example.test"}}})
-	_, csrFile := c.call("GET", "/services/https?zip=true", nil)
-	block, _ := pem.Decode(csrFile)
-	csr, _ := x509.ParseCertificateRequest(block.Bytes)
+	csr := c.downloadCSR("/services/https?zip=true")
 	c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"cert": signCSR(t, csr)}})
 	for c.dev.Restarts() == 0 {
 		time.Sleep(10 * time.Millisecond)
@@ -352,5 +373,110 @@ func TestStartRefusesAnApplianceReachableFromTheNetwork(t *testing.T) {
 	_, err := Start(context.Background(), Config{Name: "a", Username: "u", Password: "p", Addr: "0.0.0.0:0"})
 	if err == nil || !strings.Contains(err.Error(), "not a loopback address") {
 		t.Errorf("Start error = %v", err)
+	}
+}
+
+func TestTheCSRDownloadTakesTheFormConfigured(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		form        CSRDownload
+		contentType string
+		check       func(t *testing.T, body []byte)
+	}{
+		{"a zip archive holding the PEM request, by default", "", "application/zip", func(t *testing.T, body []byte) {
+			if _, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err != nil {
+				t.Errorf("not a zip archive: %v", err)
+			}
+		}},
+		{"the PEM request", CSRPEM, "application/octet-stream", func(t *testing.T, body []byte) {
+			if block, _ := pem.Decode(body); block == nil || block.Type != "CERTIFICATE REQUEST" {
+				t.Errorf("not a PEM request: %q", body)
+			}
+		}},
+		{"the JSON details of a release that ignores the flag", CSRDetails, "application/json", func(t *testing.T, body []byte) {
+			var d struct {
+				HTTPS httpsDetails `json:"https"`
+			}
+			if err := json.Unmarshal(body, &d); err != nil || d.HTTPS.CSR == nil {
+				t.Errorf("not the details with the pending CSR: %s", body)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := start(t, Config{CSRDownload: tc.form})
+			c.login()
+			c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"csr": map[string]any{"csr": "new", "common_name": "a.test"}}})
+			req, _ := http.NewRequest("GET", "https://"+c.dev.Addr()+APIBase+"/services/https?zip=true", nil)
+			req.Header.Set("Authorization", "Token "+c.token)
+			resp, err := c.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tc.contentType {
+				t.Errorf("%d %s, want 200 %s", resp.StatusCode, resp.Header.Get("Content-Type"), tc.contentType)
+			}
+			tc.check(t, body)
+		})
+	}
+}
+
+func TestTheVersionIsReportedAsTheReferenceShows(t *testing.T) {
+	c := start(t, Config{Firmware: "22.Q1.0"})
+	c.login()
+	status, body := c.call("GET", "/system/version", nil)
+	var v struct {
+		SystemVersion struct {
+			RESTAPIVersion  string `json:"rest_api_version"`
+			FirmwareVersion string `json:"firmware_version"`
+		} `json:"system_version"`
+	}
+	if status != 200 || json.Unmarshal(body, &v) != nil || v.SystemVersion.FirmwareVersion != "22.Q1.0" || v.SystemVersion.RESTAPIVersion != "v3.7" {
+		t.Errorf("%d %s", status, body)
+	}
+}
+
+func TestAnAccountWithoutTheHTTPSRightIsDenied(t *testing.T) {
+	c := start(t, Config{DenyHTTPS: true})
+	c.login()
+	for _, method := range []string{"GET", "PUT"} {
+		status, body := c.call(method, "/services/https", map[string]any{"https": map[string]any{}})
+		if status != 403 || !slices.Equal(errorCodes(t, body), []int{47}) {
+			t.Errorf("%s: %d %s, want 403 with code 47", method, status, body)
+		}
+	}
+	if status, _ := c.call("GET", "/system/version", nil); status != 200 {
+		t.Errorf("the version needs no HTTPS right, got %d", status)
+	}
+}
+
+func TestKeepLeafOnlyDropsTheChainOfAnUpload(t *testing.T) {
+	c := start(t, Config{KeepLeafOnly: true})
+	c.login()
+	c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"csr": map[string]any{"csr": "new", "common_name": "lh.example.test"}}})
+	csr := c.downloadCSR("/services/https?zip=true")
+	if status, body := c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"cert": signCSR(t, csr)}}); status != 200 {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	if n := len(c.dev.Served()); n != 1 {
+		t.Errorf("the appliance keeps %d certificates, want the leaf alone", n)
+	}
+}
+
+func TestCallsNameEachRequestAndTheMembersOfAnUpdate(t *testing.T) {
+	c := start(t, Config{})
+	c.login()
+	c.call("GET", "/system/version", nil)
+	c.call("PUT", "/services/https", map[string]any{"https": map[string]any{"csr": map[string]any{"csr": "new", "common_name": "a.test"}}})
+	c.call("GET", "/services/https?zip=true", nil)
+	want := []string{
+		"POST " + APIBase + "/sessions",
+		"GET " + APIBase + "/system/version",
+		"PUT " + APIBase + "/services/https https.csr",
+		"GET " + APIBase + "/services/https?zip=true",
+	}
+	if got := c.dev.Calls(); !slices.Equal(got, want) {
+		t.Errorf("Calls() = %q, want %q", got, want)
 	}
 }
