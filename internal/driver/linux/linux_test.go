@@ -139,22 +139,16 @@ func TestConformance(t *testing.T) {
 		inProcess bool
 	}{{"with /bin/sh", false}, {"with the in-process shell", true}} {
 		t.Run(shell.name, func(t *testing.T) {
+			log := &callLog{}
 			drivertest.Run(t, drivertest.Harness{
 				Driver: New(Config{}),
 				NewDevice: func(t *testing.T) *drivertest.Device {
-					f := newFixture(t, labhost.Config{InProcessShell: shell.inProcess})
-					return &drivertest.Device{
-						Target:      f.target,
-						Credentials: f.creds,
-						Served: func(ctx context.Context) ([]*x509.Certificate, error) {
-							return drivertest.ServedChain(ctx, f.host.TLSAddr(), f.target.Asset.CommonName)
-						},
-						PrivateKeyExported: f.host.PrivateKeyExported,
-						FailInstalls:       f.host.FailReloads,
-						FailureMessage:     "nginx: [emerg]",
-					}
+					f := newFixture(t, labhost.Config{InProcessShell: shell.inProcess, RecordCalls: true})
+					log.add(f.host)
+					return f.conformanceDevice()
 				},
 			})
+			requireListed(t, log.calls())
 		})
 	}
 }

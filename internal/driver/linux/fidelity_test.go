@@ -1,0 +1,106 @@
+package linux
+
+import (
+	"context"
+	"os/user"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ottr-go/ottr/internal/driver"
+	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+)
+
+// callLog gathers the calls of every host a test started.
+type callLog struct {
+	mu    sync.Mutex
+	hosts []*labhost.Host
+}
+
+func (l *callLog) add(h *labhost.Host) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.hosts = append(l.hosts, h)
+}
+
+func (l *callLog) calls() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var calls []string
+	for _, h := range l.hosts {
+		calls = append(calls, h.Calls()...)
+	}
+	return calls
+}
+
+// requireListed fails on every call Requests does not list.
+func requireListed(t *testing.T, calls []string) []driver.Request {
+	t.Helper()
+	if len(calls) == 0 {
+		t.Fatal("the hosts recorded no call")
+	}
+	unknown, unused := driver.UnlistedRequests(Requests(), calls)
+	for _, c := range unknown {
+		t.Errorf("the driver sent %q, which Requests does not list", c)
+	}
+	return unused
+}
+
+// TestRequestsListEveryCommandTheDriverSends runs every step, rollback,
+// a failed install and Check, with every option that changes the scripts
+// (sudo, chain_path, work_dir elsewhere, owner, mode), and checks the calls
+// against Requests both ways.
+func TestRequestsListEveryCommandTheDriverSends(t *testing.T) {
+	f := newFixture(t, labhost.Config{RecordCalls: true, RequireSudo: true})
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{
+		"sudo":       true,
+		"chain_path": labhost.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem",
+		"work_dir":   labhost.DefaultPathPrefix + "/var/lib/ottr",
+		"owner":      me.Username,
+		"mode":       "0640",
+	} {
+		f.target.Options[k] = v
+	}
+	ctx := context.Background()
+	sess := f.open(t, New(Config{}))
+	if _, err := sess.(driver.Checker).Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if _, err := sess.CurrentCertificate(ctx); err != nil {
+		t.Fatalf("CurrentCertificate: %v", err)
+	}
+	ca := newCA(t)
+	chain := f.issue(t, sess, ca)
+	installed, err := sess.Install(ctx, chain)
+	if err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	// The same chain again: a resumed rotation, which asks openssl which
+	// key the host holds.
+	if _, err := sess.Install(ctx, chain); err != nil {
+		t.Fatalf("second Install: %v", err)
+	}
+	if err := sess.Rollback(ctx, installed); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	f.host.FailReloads(true)
+	_, err = sess.Install(ctx, f.issue(t, sess, ca))
+	f.host.FailReloads(false)
+	if err == nil || !strings.Contains(err.Error(), "restored") {
+		t.Fatalf("Install on a host whose reload fails: %v, want the previous files restored", err)
+	}
+
+	// Without sudo the scripts go as they are.
+	plain := newFixture(t, labhost.Config{RecordCalls: true})
+	if _, err := plain.open(t, New(Config{})).(driver.Checker).Check(ctx); err != nil {
+		t.Fatalf("Check without sudo: %v", err)
+	}
+
+	for _, r := range requireListed(t, append(f.host.Calls(), plain.host.Calls()...)) {
+		t.Errorf("Requests lists %q, which the driver never sent", r.Call)
+	}
+}
