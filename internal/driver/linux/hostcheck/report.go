@@ -384,7 +384,11 @@ func (j *judge) commit() driver.CapabilityCheck {
 		return check(c, driver.CheckFailed, fmt.Sprintf("reload_command %q: %s is not found by %s: install it, or give its full path in reload_command",
 			j.h.ReloadCommand, program, j.user))
 	}
-	detail := fmt.Sprintf("reload_command %q: %s is %s; the check does not run it", j.h.ReloadCommand, program, where)
+	seen := program + " is found"
+	if where != program {
+		seen = fmt.Sprintf("%s is %s", program, where)
+	}
+	detail := fmt.Sprintf("reload_command %q: %s; the check does not run it", j.h.ReloadCommand, seen)
 	return check(c, driver.CheckOK, detail+j.hooksNote("post"))
 }
 
@@ -402,7 +406,7 @@ func (j *judge) rollback() driver.CapabilityCheck {
 	if len(blocked) > 0 {
 		return check(c, driver.CheckFailed, fmt.Sprintf("restoring the backups needs what %s needs (see there)", strings.Join(blocked, " and ")))
 	}
-	return check(c, driver.CheckOK, "each file is backed up beside itself as a hidden .<name>.ottr-backup-<time> (cp -p) before it is replaced; "+
+	return check(c, driver.CheckOK, "each file is backed up in its own directory (cp -p) before it is replaced; "+
 		"rollback copies the backups back and runs reload_command")
 }
 
