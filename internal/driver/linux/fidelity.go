@@ -28,7 +28,7 @@ func Requests() []driver.Request {
 		},
 		{
 			Call:   "ssh reload_command",
-			Fields: "the route's reload_command, sent on its own as sh -c '<reload_command>' (sudo -n sh -c with sudo); its exit status decides",
+			Fields: "the route's reload_command, sent on its own as sh -c 'RELOAD_COMMAND' (sudo -n sh -c with sudo); its exit status decides",
 			Source: hostcheck.POSIX + "sh (-c); the command itself is the operator's (route option reload_command)",
 		},
 	}, hostcheck.ProgramRequests("ssh ")...)

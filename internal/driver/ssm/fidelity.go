@@ -23,17 +23,17 @@ func Requests() []driver.Request {
 		{
 			Call: "ec2:DescribeInstances",
 			Fields: "Query protocol POST (SigV4, service ec2): Action=DescribeInstances, Version=2016-11-15, " +
-				"Filter.1 tag:Name = the Name tag (\\ before * and ?), Filter.2 instance-state-name = running, MaxResults=1000, NextToken; " +
+				"Filter.1 tag:Name = the Name tag (`\\` before `*` and `?`), Filter.2 instance-state-name = running, MaxResults=1000, NextToken; " +
 				"reads instanceId, instanceState/name and tagSet of each instance",
-			Source: "Amazon EC2 API Reference: DescribeInstances (filters tag:<key> and instance-state-name, MaxResults 5 to 1000, " +
-				"NextToken), Making requests: Query requests, and Filtering (a backslash escapes * and ?); aws-sdk-go-v2 " +
+			Source: "Amazon EC2 API Reference: DescribeInstances (filters tag:KEY and instance-state-name, MaxResults 5 to 1000, " +
+				"NextToken), Making requests: Query requests, and Filtering (a backslash escapes `*` and `?`); aws-sdk-go-v2 " +
 				"service/ec2/api_op_DescribeInstances.go",
 		},
 		{
 			Call: "ssm:SendCommand",
 			Fields: "JSON 1.1, X-Amz-Target AmazonSSM.SendCommand: DocumentName (the route's document, AWS-RunShellScript by default), " +
 				"InstanceIds [the instance], Parameters commands [one POSIX sh script] and executionTimeout [seconds], TimeoutSeconds, " +
-				"Comment \"ottr: <step>\" (at most 100 characters)",
+				"Comment \"ottr: STEP\" (at most 100 characters)",
 			Source: ssmAPI + "SendCommand; AWS Systems Manager User Guide, AWS-RunShellScript (parameters commands, executionTimeout)" +
 				sdkSSM + "api_op_SendCommand.go",
 		},
@@ -67,7 +67,7 @@ func Requests() []driver.Request {
 		},
 		{
 			Call: `AWS-RunShellScript: "$hook"`,
-			Fields: "each executable *.sh file of pre_hooks_dir (before the CSR) and post_hooks_dir (after install and rollback), " +
+			Fields: "each executable `*.sh` file of pre_hooks_dir (before the CSR) and post_hooks_dir (after install and rollback), " +
 				"in byte order (LC_COLLATE=C), with OTTR_HOOK_PHASE and OTTR_CERT_PATH, OTTR_KEY_PATH, OTTR_CHAIN_PATH set",
 			Source: hostcheck.POSIX + "sh, 2.9.1 Simple Commands (command search and execution) and 2.13.3 Patterns Used for " +
 				"Filename Expansion (sorted by the collation sequence); the hooks themselves are the operator's",

@@ -15,15 +15,15 @@ func ProgramRequests(prefix string) []driver.Request {
 		{
 			Call: "openssl req",
 			Fields: "-new -newkey rsa:2048|rsa:3072|rsa:4096, or -newkey ec -pkeyopt ec_paramgen_curve:P-256|P-384 " +
-				"-pkeyopt ec_param_enc:named_curve; -nodes -keyout <work_dir>/<key>.ottr-new -sha256|-sha384 -subj /CN=<name> " +
-				"-addext subjectAltName=DNS:<name>,… -pubkey (prints the public key and the CSR, never the key)",
+				"-pkeyopt ec_param_enc:named_curve; -nodes -keyout WORK_DIR/KEY.ottr-new -sha256|-sha384 -subj /CN=NAME " +
+				"-addext subjectAltName=DNS:NAME,… -pubkey (prints the public key and the CSR, never the key)",
 			Source: "openssl-req(1), OpenSSL 3.0 manual (-new, -newkey, -pkeyopt, -nodes, -keyout, -subj, -pubkey, -addext; " +
 				"-addext since OpenSSL 1.1.1, req(1) of the 1.1.1 manual) and openssl-genpkey(1), EC key generation options " +
 				"(ec_paramgen_curve, ec_param_enc)",
 		},
 		{
 			Call:   "openssl pkey",
-			Fields: "-pubout -in <key file>: the public key only, to tell which key a file holds (Install of a resumed rotation, Check)",
+			Fields: "-pubout -in KEY_FILE: the public key only, to tell which key a file holds (Install of a resumed rotation, Check)",
 			Source: "openssl-pkey(1), OpenSSL 3.0 manual (-in, -pubout)",
 		},
 		{
@@ -43,32 +43,32 @@ func ProgramRequests(prefix string) []driver.Request {
 		},
 		{
 			Call:   "cp",
-			Fields: "-p -- <file> <backup> (backups keep mode, owner and times); -p -- <backup> <file>.ottr-tmp (restore)",
+			Fields: "-p -- FILE BACKUP (backups keep mode, owner and times); -p -- BACKUP FILE.ottr-tmp (restore)",
 			Source: POSIX + "cp (-p)",
 		},
 		{
 			Call:   "mv",
-			Fields: "-f -- <file>.ottr-tmp <file>: a rename within one directory, so the live file is never half-written",
+			Fields: "-f -- FILE.ottr-tmp FILE: a rename within one directory, so the live file is never half-written",
 			Source: POSIX + "mv (-f), and rename() in System Interfaces (the target is replaced atomically)",
 		},
 		{
 			Call:   "rm",
-			Fields: "-f -- <files>: the staged key and its CSR, stale temporary files, files rolled back that did not exist before, old backups",
+			Fields: "-f -- FILES: the staged key and its CSR, stale temporary files, files rolled back that did not exist before, old backups",
 			Source: POSIX + "rm (-f)",
 		},
 		{
 			Call:   "mkdir",
-			Fields: "-p -- <dir>, only when work_dir or a file's directory is missing",
+			Fields: "-p -- DIR, only when work_dir or a file's directory is missing",
 			Source: POSIX + "mkdir (-p)",
 		},
 		{
 			Call:   "chmod",
-			Fields: "<octal mode> <key file>, only when the route's mode is not 0600 (and 600 on a key staged again after a failed install)",
+			Fields: "MODE KEY_FILE, only when the route's mode is not 0600 (and 600 on a key staged again after a failed install)",
 			Source: POSIX + "chmod (octal modes)",
 		},
 		{
 			Call:   "chown",
-			Fields: "<user>[:<group>] <file>, only when the route sets owner",
+			Fields: "USER[:GROUP] FILE, only when the route sets owner",
 			Source: POSIX + "chown",
 		},
 	}
