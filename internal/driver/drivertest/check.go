@@ -116,3 +116,31 @@ func DirState(t *testing.T, dir string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// CheckOf returns the report's check of capability, failing the test when
+// there is none.
+func CheckOf(t *testing.T, r driver.DeviceReport, capability string) driver.CapabilityCheck {
+	t.Helper()
+	for _, c := range r.Checks {
+		if c.Capability == capability {
+			return c
+		}
+	}
+	t.Fatalf("no %s check in %+v", capability, r.Checks)
+	return driver.CapabilityCheck{}
+}
+
+// RequireCheck fails the test unless the report's check of capability has
+// status and a detail saying each of want.
+func RequireCheck(t *testing.T, r driver.DeviceReport, capability, status string, want ...string) {
+	t.Helper()
+	c := CheckOf(t, r, capability)
+	if c.Status != status {
+		t.Errorf("%s is %s (%s), want %s", capability, c.Status, c.Detail, status)
+	}
+	for _, w := range want {
+		if !strings.Contains(c.Detail, w) {
+			t.Errorf("%s detail %q does not say %q", capability, c.Detail, w)
+		}
+	}
+}

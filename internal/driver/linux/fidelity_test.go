@@ -4,47 +4,12 @@ import (
 	"context"
 	"os/user"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/drivertest"
 	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
 )
-
-// callLog gathers the calls of every host a test started.
-type callLog struct {
-	mu    sync.Mutex
-	hosts []*labhost.Host
-}
-
-func (l *callLog) add(h *labhost.Host) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.hosts = append(l.hosts, h)
-}
-
-func (l *callLog) calls() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var calls []string
-	for _, h := range l.hosts {
-		calls = append(calls, h.Calls()...)
-	}
-	return calls
-}
-
-// requireListed fails on every call Requests does not list.
-func requireListed(t *testing.T, calls []string) []driver.Request {
-	t.Helper()
-	if len(calls) == 0 {
-		t.Fatal("the hosts recorded no call")
-	}
-	unknown, unused := driver.UnlistedRequests(Requests(), calls)
-	for _, c := range unknown {
-		t.Errorf("the driver sent %q, which Requests does not list", c)
-	}
-	return unused
-}
 
 // TestRequestsListEveryCommandTheDriverSends runs every step, rollback,
 // a failed install and Check, with every option that changes the scripts
@@ -100,7 +65,7 @@ func TestRequestsListEveryCommandTheDriverSends(t *testing.T) {
 		t.Fatalf("Check without sudo: %v", err)
 	}
 
-	for _, r := range requireListed(t, append(f.host.Calls(), plain.host.Calls()...)) {
+	for _, r := range drivertest.RequireListed(t, Requests(), append(f.host.Calls(), plain.host.Calls()...)) {
 		t.Errorf("Requests lists %q, which the driver never sent", r.Call)
 	}
 }

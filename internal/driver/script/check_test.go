@@ -17,15 +17,19 @@ func (d *testDevice) conformanceDevice(t *testing.T) *drivertest.Device {
 	}
 }
 
-func checkOf(t *testing.T, r driver.DeviceReport, capability string) driver.CapabilityCheck {
+// check opens a session on target with creds and checks the device.
+func check(t *testing.T, target driver.Target, creds driver.Credentials) driver.DeviceReport {
 	t.Helper()
-	for _, c := range r.Checks {
-		if c.Capability == capability {
-			return c
-		}
+	sess, err := New(Config{}).Open(context.Background(), target, creds)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %s check in %+v", capability, r.Checks)
-	return driver.CapabilityCheck{}
+	defer sess.Close()
+	report, err := sess.(driver.Checker).Check(context.Background())
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return report
 }
 
 func TestCheckRunsOnlyCurrentCertificate(t *testing.T) {
@@ -50,10 +54,7 @@ func TestCheckRunsOnlyCurrentCertificate(t *testing.T) {
 		driver.CapabilityImport:        {driver.CheckUnknown, "install_certificate.sh) is executable; it is not run in check mode"},
 		driver.CapabilityRollback:      {driver.CheckUnknown, "rollback.sh) is executable; it is not run in check mode"},
 	} {
-		c := checkOf(t, report, capability)
-		if c.Status != want.status || !strings.Contains(c.Detail, want.detail) {
-			t.Errorf("%s = %s (%s), want %s saying %q", capability, c.Status, c.Detail, want.status, want.detail)
-		}
+		drivertest.RequireCheck(t, report, capability, want.status, want.detail)
 	}
 }
 
@@ -62,45 +63,22 @@ func TestCheckWithoutTheOptionalScripts(t *testing.T) {
 	target := d.target(t)
 	delete(target.Options, "current_certificate")
 	delete(target.Options, "rollback")
-	sess, err := New(Config{}).Open(context.Background(), target, driver.Credentials{Username: "operator", Password: devicePassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	report, err := sess.(driver.Checker).Check(context.Background())
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
+	report := check(t, target, driver.Credentials{Username: "operator", Password: devicePassword})
 	if want := "the chain served at 127.0.0.1:"; !strings.Contains(report.Binding, want) {
 		t.Errorf("binding %q does not say %q", report.Binding, want)
 	}
-	if c := checkOf(t, report, driver.CapabilityBinding); c.Status != driver.CheckOK || !strings.Contains(c.Detail, "the device serves") {
-		t.Errorf("binding = %s (%s), want ok from the served chain", c.Status, c.Detail)
-	}
-	if c := checkOf(t, report, driver.CapabilityRollback); c.Status != driver.CheckUnsupported || !strings.Contains(c.Detail, "names no rollback executable") {
-		t.Errorf("rollback = %s (%s), want unsupported", c.Status, c.Detail)
-	}
+	drivertest.RequireCheck(t, report, driver.CapabilityBinding, driver.CheckOK, "the device serves")
+	drivertest.RequireCheck(t, report, driver.CapabilityRollback, driver.CheckUnsupported, "names no rollback executable")
 }
 
 func TestCheckReportsAFailingCurrentCertificateWithItsOutput(t *testing.T) {
 	d := startTestDevice(t)
-	sess, err := New(Config{}).Open(context.Background(), d.target(t), driver.Credentials{Username: "operator", Password: "not-the-password"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	report, err := sess.(driver.Checker).Check(context.Background())
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
+	report := check(t, d.target(t), driver.Credentials{Username: "operator", Password: "not-the-password"})
 	if !report.Failed() {
 		t.Errorf("no check failed: %+v", report.Checks)
 	}
-	c := checkOf(t, report, driver.CapabilityBinding)
-	if c.Status != driver.CheckFailed || !strings.Contains(c.Detail, "device: login failed for operator") || !strings.Contains(c.Detail, "fix the script") {
-		t.Errorf("binding = %s (%s), want failed with the script's message and the fix", c.Status, c.Detail)
-	}
-	if strings.Contains(c.Detail, "not-the-password") {
+	drivertest.RequireCheck(t, report, driver.CapabilityBinding, driver.CheckFailed, "device: login failed for operator", "fix the script")
+	if c := drivertest.CheckOf(t, report, driver.CapabilityBinding); strings.Contains(c.Detail, "not-the-password") {
 		t.Errorf("the detail carries the password: %s", c.Detail)
 	}
 }

@@ -106,24 +106,7 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
-			var found bool
-			for _, c := range report.Checks {
-				if c.Capability != tc.capability {
-					continue
-				}
-				found = true
-				if c.Status != driver.CheckFailed {
-					t.Errorf("%s is %s (%s), want failed", c.Capability, c.Status, c.Detail)
-				}
-				for _, w := range tc.want {
-					if !strings.Contains(c.Detail, w) {
-						t.Errorf("%s detail %q does not say %q", c.Capability, c.Detail, w)
-					}
-				}
-			}
-			if !found {
-				t.Errorf("no %s check in %+v", tc.capability, report.Checks)
-			}
+			drivertest.RequireCheck(t, report, tc.capability, driver.CheckFailed, tc.want...)
 			if after := drivertest.DirState(t, f.inst.LocalPath(labssm.DefaultPathPrefix+"/")); after != before {
 				t.Errorf("Check changed the instance:\nbefore:\n%s\nafter:\n%s", before, after)
 			}

@@ -6,50 +6,14 @@ import (
 	"os"
 	"os/user"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/drivertest"
 	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
 )
-
-// callLog gathers the calls of every endpoint a test started.
-type callLog struct {
-	mu       sync.Mutex
-	services []*labssm.Service
-}
-
-func (l *callLog) add(s *labssm.Service) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.services = append(l.services, s)
-}
-
-func (l *callLog) calls() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var calls []string
-	for _, s := range l.services {
-		calls = append(calls, s.Calls()...)
-	}
-	return calls
-}
-
-// requireListed fails on every call Requests does not list and returns
-// the requests no call matched.
-func requireListed(t *testing.T, calls []string) []driver.Request {
-	t.Helper()
-	if len(calls) == 0 {
-		t.Fatal("the endpoints recorded no call")
-	}
-	unknown, unused := driver.UnlistedRequests(Requests(), calls)
-	for _, c := range unknown {
-		t.Errorf("the driver sent %q, which Requests does not list", c)
-	}
-	return unused
-}
 
 // TestRequestsListEveryRequestTheDriverSends runs every step, rollback, a
 // failed install, an abandoned command and Check, with every option that
@@ -99,22 +63,34 @@ func TestRequestsListEveryRequestTheDriverSends(t *testing.T) {
 	}
 	abandonACommand(t, f, sess)
 
-	for _, r := range requireListed(t, f.svc.Calls()) {
+	for _, r := range drivertest.RequireListed(t, Requests(), f.svc.Calls()) {
 		t.Errorf("Requests lists %q, which the driver never sent", r.Call)
 	}
 }
 
 // abandonACommand cancels a CSR while its pre hook hangs, so the driver
-// cancels the command.
+// cancels the command. The CSR is cancelled once the hook runs and the
+// driver polls: cancelled before SendCommand's answer arrives, the driver
+// would not know the command to cancel.
 func abandonACommand(t *testing.T, f *fixture, sess driver.Session) {
 	t.Helper()
 	started := f.inst.LocalPath(labssm.DefaultPathPrefix + "/hook-started")
 	writeHook(t, f, "pre", "10-hang.sh", "touch hook-started; sleep 60", 0o755)
+	polls := func() int {
+		n := 0
+		for _, c := range f.svc.Calls() {
+			if c == "ssm:GetCommandInvocation" {
+				n++
+			}
+		}
+		return n
+	}
+	before := polls()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		for {
-			if _, err := os.Stat(started); err == nil {
+			if _, err := os.Stat(started); err == nil && polls() > before {
 				cancel()
 				return
 			}
@@ -130,6 +106,6 @@ func abandonACommand(t *testing.T, f *fixture, sess driver.Session) {
 		t.Fatalf("GenerateCSR with a hanging hook: %v, want it cancelled", err)
 	}
 	if !strings.Contains(strings.Join(f.svc.Calls(), "|"), "ssm:CancelCommand") {
-		t.Error("the abandoned command was not cancelled")
+		t.Error("the abandoned command was not cancelled with CancelCommand")
 	}
 }

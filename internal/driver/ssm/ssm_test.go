@@ -159,17 +159,17 @@ func (f *fixture) served(t testing.TB) []*x509.Certificate {
 }
 
 func TestConformance(t *testing.T) {
-	log := &callLog{}
+	log := &drivertest.CallLog{}
 	drivertest.Run(t, drivertest.Harness{
 		Driver: newTestDriver(),
 		NewDevice: func(t *testing.T) *drivertest.Device {
 			f := newFixture(t)
-			log.add(f.svc)
+			log.Add(f.svc.Calls)
 			return newConformanceDeviceOf(f)
 		},
 		AimAt: aimAtEndpoint,
 	})
-	requireListed(t, log.calls())
+	drivertest.RequireListed(t, Requests(), log.Calls())
 }
 
 // TestNoCredentialFollowsARedirectOfTheSSMEndpoint runs the suite's

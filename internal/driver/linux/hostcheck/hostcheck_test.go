@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/drivertest"
 )
 
 // hostDir is a host's files: a certificate and its key in etc/ssl, as
@@ -119,17 +120,6 @@ func state(t *testing.T, root string) string {
 	return b.String()
 }
 
-func checkOf(t *testing.T, r driver.DeviceReport, capability string) driver.CapabilityCheck {
-	t.Helper()
-	for _, c := range r.Checks {
-		if c.Capability == capability {
-			return c
-		}
-	}
-	t.Fatalf("no %s check in %+v", capability, r.Checks)
-	return driver.CapabilityCheck{}
-}
-
 func TestTheScriptReportsAHostReadyForRotationAndWritesNothing(t *testing.T) {
 	d := newHostDir(t)
 	h := d.host()
@@ -173,7 +163,7 @@ func TestTheScriptReportsAHostReadyForRotationAndWritesNothing(t *testing.T) {
 		driver.CapabilityBinding:       {`"web1.example.test" (serial 5eed`, "chain.pem does not exist yet"},
 		driver.CapabilityCommit:        {`reload_command "sh -c true"`, "no post hooks"},
 	} {
-		detail := checkOf(t, report, capability).Detail
+		detail := drivertest.CheckOf(t, report, capability).Detail
 		for _, w := range want {
 			if !strings.Contains(detail, w) {
 				t.Errorf("%s detail %q does not say %q", capability, detail, w)
@@ -220,10 +210,7 @@ func TestTheScriptFindsWhatIsWrongOnTheHost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := checkOf(t, report, tc.capability)
-			if c.Status != tc.status || !strings.Contains(c.Detail, tc.want) {
-				t.Errorf("%s = %s (%s), want %s saying %q", tc.capability, c.Status, c.Detail, tc.status, tc.want)
-			}
+			drivertest.RequireCheck(t, report, tc.capability, tc.status, tc.want)
 		})
 	}
 }
@@ -287,10 +274,7 @@ func TestReportJudgesAnswersFromOtherHosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := checkOf(t, report, tc.capability)
-			if c.Status != tc.status || !strings.Contains(c.Detail, tc.want) {
-				t.Errorf("%s = %s (%s), want %s saying %q", tc.capability, c.Status, c.Detail, tc.status, tc.want)
-			}
+			drivertest.RequireCheck(t, report, tc.capability, tc.status, tc.want)
 		})
 	}
 }

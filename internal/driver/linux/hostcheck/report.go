@@ -331,7 +331,7 @@ func (j *judge) bindingCheck() driver.CapabilityCheck {
 	default:
 		return check(c, driver.CheckFailed, "the host did not say whether cert_path "+j.h.CertPath+" can be read")
 	}
-	certs, err := parseCertificates(j.f.sections[roleCert])
+	certs, err := ParseCertificates(j.f.sections[roleCert])
 	switch {
 	case err != nil:
 		return check(c, driver.CheckFailed, fmt.Sprintf("cert_path %s: %v: check that cert_path names the service's certificate file", j.h.CertPath, err))
@@ -348,7 +348,7 @@ func (j *judge) bindingCheck() driver.CapabilityCheck {
 	if j.f.keyError || j.f.sections[roleKey] == nil {
 		return check(c, driver.CheckFailed, fmt.Sprintf("openssl pkey cannot read key_path %s (not a PEM private key, or encrypted): check key_path", j.h.KeyPath))
 	}
-	matches, err := samePublicKey(j.f.sections[roleKey], leaf.PublicKey)
+	matches, err := SamePublicKey(j.f.sections[roleKey], leaf.PublicKey)
 	if err != nil {
 		return check(c, driver.CheckFailed, fmt.Sprintf("key_path %s: %v", j.h.KeyPath, err))
 	}
@@ -444,8 +444,8 @@ func (j *judge) hooksNote(phase string) string {
 	return note
 }
 
-// parseCertificates returns every CERTIFICATE block in b, in order.
-func parseCertificates(b []byte) ([]*x509.Certificate, error) {
+// ParseCertificates returns every CERTIFICATE block in b, in order.
+func ParseCertificates(b []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for rest := b; ; {
 		var block *pem.Block
@@ -464,8 +464,12 @@ func parseCertificates(b []byte) ([]*x509.Certificate, error) {
 	}
 }
 
-// samePublicKey reports whether the PEM public key the host printed is pub.
-func samePublicKey(printed []byte, pub crypto.PublicKey) (bool, error) {
+// SamePublicKey reports whether the PEM public key openssl pkey printed on
+// the host is pub; false when it printed nothing (the file is absent).
+func SamePublicKey(printed []byte, pub crypto.PublicKey) (bool, error) {
+	if printed == nil {
+		return false, nil
+	}
 	block, _ := pem.Decode(printed)
 	if block == nil || block.Type != "PUBLIC KEY" {
 		return false, errors.New("openssl pkey printed no PEM public key")
