@@ -3,7 +3,6 @@ package linux
 import (
 	"context"
 	"os/user"
-	"strings"
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
@@ -30,38 +29,11 @@ func TestRequestsListEveryCommandTheDriverSends(t *testing.T) {
 	} {
 		f.target.Options[k] = v
 	}
-	ctx := context.Background()
-	sess := f.open(t, New(Config{}))
-	if _, err := sess.(driver.Checker).Check(ctx); err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	if _, err := sess.CurrentCertificate(ctx); err != nil {
-		t.Fatalf("CurrentCertificate: %v", err)
-	}
-	ca := newCA(t)
-	chain := f.issue(t, sess, ca)
-	installed, err := sess.Install(ctx, chain)
-	if err != nil {
-		t.Fatalf("Install: %v", err)
-	}
-	// The same chain again: a resumed rotation, which asks openssl which
-	// key the host holds.
-	if _, err := sess.Install(ctx, chain); err != nil {
-		t.Fatalf("second Install: %v", err)
-	}
-	if err := sess.Rollback(ctx, installed); err != nil {
-		t.Fatalf("Rollback: %v", err)
-	}
-	f.host.FailReloads(true)
-	_, err = sess.Install(ctx, f.issue(t, sess, ca))
-	f.host.FailReloads(false)
-	if err == nil || !strings.Contains(err.Error(), "restored") {
-		t.Fatalf("Install on a host whose reload fails: %v, want the previous files restored", err)
-	}
+	drivertest.RunEveryStep(t, New(Config{}), f.conformanceDevice(), newCA(t).Sign)
 
 	// Without sudo the scripts go as they are.
 	plain := newFixture(t, labhost.Config{RecordCalls: true})
-	if _, err := plain.open(t, New(Config{})).(driver.Checker).Check(ctx); err != nil {
+	if _, err := plain.open(t, New(Config{})).(driver.Checker).Check(context.Background()); err != nil {
 		t.Fatalf("Check without sudo: %v", err)
 	}
 

@@ -33,35 +33,8 @@ func TestRequestsListEveryRequestTheDriverSends(t *testing.T) {
 	} {
 		f.target.Options[k] = v
 	}
-	ctx := context.Background()
-	sess := f.open(t, newTestDriver())
-	if _, err := sess.(driver.Checker).Check(ctx); err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	if _, err := sess.CurrentCertificate(ctx); err != nil {
-		t.Fatalf("CurrentCertificate: %v", err)
-	}
-	ca := newCA(t)
-	chain := f.issue(t, sess, ca)
-	installed, err := sess.Install(ctx, chain)
-	if err != nil {
-		t.Fatalf("Install: %v", err)
-	}
-	// The same chain again: a resumed rotation, which asks openssl which
-	// key the instance holds.
-	if _, err := sess.Install(ctx, chain); err != nil {
-		t.Fatalf("second Install: %v", err)
-	}
-	if err := sess.Rollback(ctx, installed); err != nil {
-		t.Fatalf("Rollback: %v", err)
-	}
-	f.inst.FailInstalls(true)
-	_, err = sess.Install(ctx, f.issue(t, sess, ca))
-	f.inst.FailInstalls(false)
-	if err == nil {
-		t.Fatal("Install on an instance whose reload fails succeeded")
-	}
-	abandonACommand(t, f, sess)
+	drivertest.RunEveryStep(t, newTestDriver(), newConformanceDeviceOf(f), newCA(t).Sign)
+	abandonACommand(t, f, f.open(t, newTestDriver()))
 
 	for _, r := range drivertest.RequireListed(t, Requests(), f.svc.Calls()) {
 		t.Errorf("Requests lists %q, which the driver never sent", r.Call)
