@@ -21,8 +21,8 @@ func (s *session) Check(ctx context.Context) (driver.DeviceReport, error) {
 		Detail: fmt.Sprintf("logged in to %s over SSH, the host key verified against known_hosts", s.addr),
 	}
 	fail := func(detail string) (driver.DeviceReport, error) {
-		login.Status, login.Detail = driver.CheckFailed, login.Detail+"; "+detail
-		return driver.DeviceReport{Checks: append([]driver.CapabilityCheck{login}, hostcheck.NotLookedAt("the commands could not run")...)}, nil
+		login.Detail += "; " + detail
+		return hostcheck.LoginFailed(login, "the commands could not run"), nil
 	}
 	if s.opts.Sudo {
 		if _, err := s.run(ctx, "check: sudo", "true", nil); err != nil {

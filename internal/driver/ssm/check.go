@@ -21,8 +21,7 @@ var _ driver.Checker = (*session)(nil)
 func (s *session) Check(ctx context.Context) (driver.DeviceReport, error) {
 	login := driver.CapabilityCheck{Capability: driver.CapabilityLogin}
 	notLookedAt := func(reason string) (driver.DeviceReport, error) {
-		login.Status = driver.CheckFailed
-		return driver.DeviceReport{Checks: append([]driver.CapabilityCheck{login}, hostcheck.NotLookedAt(reason)...)}, nil
+		return hostcheck.LoginFailed(login, reason), nil
 	}
 
 	a, err := s.client.instanceAgent(ctx, s.instanceID)

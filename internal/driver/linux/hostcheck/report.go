@@ -486,15 +486,17 @@ func describe(c *x509.Certificate) string {
 	return fmt.Sprintf("%q (serial %x, expires %s)", c.Subject.CommonName, c.SerialNumber, c.NotAfter.UTC().Format("2006-01-02"))
 }
 
-// NotLookedAt returns the capabilities Report judges, each unknown with
-// reason: for a host the check script could not run on.
-func NotLookedAt(reason string) []driver.CapabilityCheck {
-	var checks []driver.CapabilityCheck
+// LoginFailed is the report on a host the check script could not run on:
+// the login check, failed, and the capabilities Report judges, each
+// unknown for reason.
+func LoginFailed(login driver.CapabilityCheck, reason string) driver.DeviceReport {
+	login.Status = driver.CheckFailed
+	checks := []driver.CapabilityCheck{login}
 	for _, c := range []string{
 		driver.CapabilityKeyGeneration, driver.CapabilityCSRExport, driver.CapabilityImport,
 		driver.CapabilityBinding, driver.CapabilityCommit, driver.CapabilityRollback,
 	} {
 		checks = append(checks, check(c, driver.CheckUnknown, "not looked at: "+reason))
 	}
-	return checks
+	return driver.DeviceReport{Checks: checks}
 }

@@ -1,11 +1,15 @@
-// Package hostcheck looks at a Linux host the way the linux and linux-ssm
-// drivers' Check does, changing nothing: one POSIX sh script (Host.Script)
-// that reports the host's system and OpenSSL, who runs the commands, the
-// programs a rotation starts, whether the route's directories are writable,
-// the route's current files (certificates only, and the key's public half)
-// and the hooks; and the judgement of its output, capability by capability
-// (Host.Report). Only reading utilities run: uname, id, openssl version
-// and openssl pkey -pubout; the rest are the shell's own tests.
+// Package hostcheck is what the linux and linux-ssm drivers share about a
+// Linux host. First the look their Check takes, changing nothing: one
+// POSIX sh script (Host.Script) that reports the host's system and
+// OpenSSL, who runs the commands, the programs a rotation starts, whether
+// the route's directories are writable, the route's current files
+// (certificates only, and the key's public half) and the hooks; and the
+// judgement of its output, capability by capability (Host.Report). Only
+// reading utilities run: uname, id, openssl version and openssl pkey
+// -pubout; the rest are the shell's own tests. Then the programs both
+// drivers' scripts start, with the manuals that confirm them
+// (ProgramRequests), and the pieces both build on: Quote, CertBlocksFunc,
+// ParseCertificates and SamePublicKey.
 package hostcheck
 
 import (
