@@ -11,10 +11,11 @@ import (
 
 var _ driver.Checker = (*session)(nil)
 
-// Check looks at the host without changing it, in one command (two with
-// sudo: "sudo -n true" first, so a missing sudoers rule is named as such):
-// the check script of package hostcheck, which runs only uname, id,
-// openssl version and openssl pkey -pubout besides the shell's own tests.
+// Check looks at the host without changing it, in one command: the check
+// script of package hostcheck, which runs only uname, id, openssl version
+// and openssl pkey -pubout besides the shell's own tests. With sudo,
+// "sudo -n sh -c true", the form every command takes, goes first, so a
+// missing sudoers rule is named as such.
 func (s *session) Check(ctx context.Context) (driver.DeviceReport, error) {
 	login := driver.CapabilityCheck{
 		Capability: driver.CapabilityLogin, Status: driver.CheckOK,
@@ -29,7 +30,7 @@ func (s *session) Check(ctx context.Context) (driver.DeviceReport, error) {
 			if ctx.Err() != nil {
 				return driver.DeviceReport{}, err
 			}
-			return fail(fmt.Sprintf("sudo -n true failed (%v): give the login user a sudoers rule without a password (NOPASSWD) for sh, or set sudo: false", commandMessage(err)))
+			return fail(fmt.Sprintf("sudo -n sh -c true failed (%v): give the login user a sudoers rule without a password (NOPASSWD) for sh, or set sudo: false", commandMessage(err)))
 		}
 	}
 	host := s.hostCheck()
