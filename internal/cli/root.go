@@ -98,6 +98,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newBackupCmd(g),
 		newMasterKeyCmd(g),
 		newNotifyCmd(g),
+		newDeviceCmd(g),
 	)
 	return root
 }

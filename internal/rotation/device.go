@@ -20,14 +20,15 @@ type Device struct {
 
 // OpenDevice opens a session on the named asset's device with the route,
 // driver, credentials and secret options a rotation of it would use. It
-// changes nothing on the device; close the session after.
+// changes nothing on the device, and does not reach the asset's CA, which
+// looking at a device does not need; close the session after.
 func (r *Runner) OpenDevice(ctx context.Context, systemName string) (*Device, error) {
 	a, err := r.d.Store.GetAsset(ctx, systemName)
 	if err != nil {
 		return nil, err
 	}
 	rn := &run{r: r, asset: a}
-	if err := rn.resolveRoute(); err != nil {
+	if err := rn.matchRoute(); err != nil {
 		return nil, err
 	}
 	s, err := rn.open(ctx)

@@ -269,6 +269,19 @@ func (rn *run) do(ctx context.Context, step string) (any, error) {
 }
 
 func (rn *run) resolveRoute() error {
+	if err := rn.matchRoute(); err != nil {
+		return err
+	}
+	ca, err := rn.r.d.CAs(rn.asset.CertificateAuthority)
+	if err != nil {
+		return err
+	}
+	rn.ca = ca
+	return nil
+}
+
+// matchRoute finds the asset's route and its driver.
+func (rn *run) matchRoute() error {
 	rt, idx, ok := rn.r.d.Routes.Match(rn.asset)
 	if !ok {
 		return fmt.Errorf("%w asset %s (platform %q, os_version %q, certificate_authority %q, model %q)",
@@ -278,11 +291,7 @@ func (rn *run) resolveRoute() error {
 	if !ok {
 		return fmt.Errorf("route %d names driver %q, which this build does not have", idx, rt.Driver)
 	}
-	ca, err := rn.r.d.CAs(rn.asset.CertificateAuthority)
-	if err != nil {
-		return err
-	}
-	rn.route, rn.routeNo, rn.drv, rn.ca = rt, idx, drv, ca
+	rn.route, rn.routeNo, rn.drv = rt, idx, drv
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 )
 
 // stderrTailLines is how much of a failed command's stderr an error keeps:
@@ -51,12 +53,9 @@ func wrapf(step string, err error) error {
 }
 
 // shellQuote returns s as one POSIX shell word that the shell reads back as
-// exactly s: s wrapped in single quotes, where each single quote inside s
-// closes the quoting, adds a backslash-escaped quote and reopens it. Nothing
-// is special inside single quotes, so no value can expand, split or inject.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+// exactly s (hostcheck.Quote): nothing is special inside single quotes, so
+// no value can expand, split or inject.
+func shellQuote(s string) string { return hostcheck.Quote(s) }
 
 // wrap turns a shell script into the command line the device's SSH server
 // runs. The script always goes through "sh -c" so it means the same whatever

@@ -3,12 +3,12 @@ package linux
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 )
 
 // sectionMarker starts each part of an inspect script's output; it cannot
@@ -61,26 +61,6 @@ func (s *session) inspect(ctx context.Context, step string, items ...inspection)
 	return sections, nil
 }
 
-// parseCertificates returns every CERTIFICATE block in b, in order.
-func parseCertificates(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return certs, nil
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
-}
-
 // encodeCertificates returns certs as concatenated PEM blocks.
 func encodeCertificates(certs []*x509.Certificate) []byte {
 	var b bytes.Buffer
@@ -88,23 +68,6 @@ func encodeCertificates(certs []*x509.Certificate) []byte {
 		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	return b.Bytes()
-}
-
-// samePublicKey reports whether the PEM public key the host printed is pub.
-func samePublicKey(printed []byte, pub crypto.PublicKey) (bool, error) {
-	if printed == nil {
-		return false, nil
-	}
-	block, _ := pem.Decode(printed)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return false, errors.New("the host printed no PEM public key")
-	}
-	got, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return false, fmt.Errorf("parse the host's public key: %w", err)
-	}
-	k, ok := got.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(pub), nil
 }
 
 // sameCertificates reports whether a and b are the same certificates in the
@@ -128,7 +91,7 @@ func (s *session) CurrentCertificate(ctx context.Context) ([]*x509.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	certs, err := parseCertificates(got["cert"])
+	certs, err := hostcheck.ParseCertificates(got["cert"])
 	if err != nil {
 		return nil, errorf("current certificate", "%s: %w", s.opts.CertPath, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 )
 
 // Keys of the Installed handle. Everything Rollback needs is in it, so a
@@ -141,11 +142,11 @@ func (s *session) installInspected(ctx context.Context, chain []*x509.Certificat
 	if err != nil {
 		return nil, err
 	}
-	stagedMatches, err := samePublicKey(state["staged"], leaf.PublicKey)
+	stagedMatches, err := hostcheck.SamePublicKey(state["staged"], leaf.PublicKey)
 	if err != nil {
 		return nil, errorf("install", "staged key %s: %w", staged, err)
 	}
-	keyMatches, err := samePublicKey(state["key"], leaf.PublicKey)
+	keyMatches, err := hostcheck.SamePublicKey(state["key"], leaf.PublicKey)
 	if err != nil {
 		return nil, errorf("install", "key %s: %w", o.KeyPath, err)
 	}
@@ -381,14 +382,14 @@ func (s *session) removeStaged(ctx context.Context) {
 
 // installedAlready reports whether the host's files already hold chain.
 func (s *session) installedAlready(state map[string][]byte, chain []*x509.Certificate) bool {
-	current, err := parseCertificates(state["cert"])
+	current, err := hostcheck.ParseCertificates(state["cert"])
 	if err != nil || !sameCertificates(current, chain) {
 		return false
 	}
 	if s.opts.ChainPath == "" {
 		return true
 	}
-	intermediates, err := parseCertificates(state["chain"])
+	intermediates, err := hostcheck.ParseCertificates(state["chain"])
 	return err == nil && sameCertificates(intermediates, chain[1:])
 }
 

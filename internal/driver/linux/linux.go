@@ -37,7 +37,9 @@
 // "openssl req -addext"); mkdir, chmod and chown run only when a directory
 // is missing or the route sets mode or owner. Every command is sent as
 // sh -c '<script>' (sudo -n sh -c '<script>' with sudo), every value in it
-// shell-quoted.
+// shell-quoted. Check (ottr device check) sends one read-only script,
+// package hostcheck's, and Requests lists every command the driver sends
+// with the manual that confirms it.
 package linux
 
 import (

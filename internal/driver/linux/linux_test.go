@@ -19,6 +19,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
 )
 
@@ -139,22 +140,16 @@ func TestConformance(t *testing.T) {
 		inProcess bool
 	}{{"with /bin/sh", false}, {"with the in-process shell", true}} {
 		t.Run(shell.name, func(t *testing.T) {
+			log := &drivertest.CallLog{}
 			drivertest.Run(t, drivertest.Harness{
 				Driver: New(Config{}),
 				NewDevice: func(t *testing.T) *drivertest.Device {
-					f := newFixture(t, labhost.Config{InProcessShell: shell.inProcess})
-					return &drivertest.Device{
-						Target:      f.target,
-						Credentials: f.creds,
-						Served: func(ctx context.Context) ([]*x509.Certificate, error) {
-							return drivertest.ServedChain(ctx, f.host.TLSAddr(), f.target.Asset.CommonName)
-						},
-						PrivateKeyExported: f.host.PrivateKeyExported,
-						FailInstalls:       f.host.FailReloads,
-						FailureMessage:     "nginx: [emerg]",
-					}
+					f := newFixture(t, labhost.Config{InProcessShell: shell.inProcess, RecordCalls: true})
+					log.Add(f.host.Calls)
+					return f.conformanceDevice()
 				},
 			})
+			drivertest.RequireListed(t, Requests(), log.Calls())
 		})
 	}
 }
@@ -368,7 +363,7 @@ func readCerts(t *testing.T, file string) []*x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := parseCertificates(b)
+	certs, err := hostcheck.ParseCertificates(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package linux
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+)
 
 // Shell functions and fragments the driver's scripts are made of. They use
 // only builtins of every POSIX sh (read, printf, case, [) where they can: on
@@ -8,22 +12,8 @@ import "strings"
 // which costs more than reading a few kilobytes of PEM line by line.
 
 // certBlocksFunc defines "cert_blocks FILE", which prints only the
-// CERTIFICATE blocks of FILE: some setups keep the key in the certificate
-// file, and it must not be printed with it. Like sed's
-// /BEGIN/,/END/ ranges, the markers may have other text around them (a
-// CRLF file's "\r"); a last line without a newline is still read. The
-// blocks are printed at once, not line by line, so they cross the SSH
-// connection in one piece.
-const certBlocksFunc = `cert_blocks() {
-	inside= blocks=
-	while IFS= read -r line || [ -n "$line" ]; do
-		case $line in *'-----BEGIN CERTIFICATE-----'*) inside=1 ;; esac
-		if [ -n "$inside" ]; then blocks="$blocks$line
-"; fi
-		case $line in *'-----END CERTIFICATE-----'*) inside= ;; esac
-	done < "$1"
-	printf '%s' "$blocks"
-}`
+// CERTIFICATE blocks of FILE (hostcheck.CertBlocksFunc).
+const certBlocksFunc = hostcheck.CertBlocksFunc
 
 // uploadEnd ends each file in an upload's standard input. It cannot be a
 // line of PEM text.

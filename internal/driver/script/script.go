@@ -57,7 +57,8 @@
 // refused: the key must stay on the device.
 //
 // Scripts that run longer than the timeout, or whose rotation is cancelled,
-// are killed with their whole process group.
+// are killed with their whole process group. Check (ottr device check)
+// runs current_certificate alone: every other script changes the device.
 package script
 
 import (

@@ -140,13 +140,24 @@ func (s *session) logStdout(step string, out []byte) {
 // self-signed certificate, and verification after the install is the
 // rotation's own step.
 func (s *session) servedChain(ctx context.Context) ([]*x509.Certificate, error) {
+	addr := s.servedAddr()
+	if addr == "" {
+		return nil, fmt.Errorf("the asset has no ip_address or common_name to connect to")
+	}
+	return verify.Fetch(ctx, addr, s.target.Asset.CommonName, s.drv.cfg.DialTimeout)
+}
+
+// servedAddr is where the device serves its certificate: the asset's
+// ip_address, else its common name, and its TLS port; "" when the asset
+// has neither.
+func (s *session) servedAddr() string {
 	a := s.target.Asset
 	host := a.IPAddress
 	if host == "" {
 		host = a.CommonName
 	}
 	if host == "" {
-		return nil, fmt.Errorf("the asset has no ip_address or common_name to connect to")
+		return ""
 	}
-	return verify.Fetch(ctx, net.JoinHostPort(host, strconv.Itoa(a.TLSPort())), a.CommonName, s.drv.cfg.DialTimeout)
+	return net.JoinHostPort(host, strconv.Itoa(a.TLSPort()))
 }

@@ -25,8 +25,9 @@ import (
 )
 
 // awsClient is the driver's typed client for the AWS calls it makes:
-// EC2 DescribeInstances to find an instance by its Name tag, and SSM
-// SendCommand, GetCommandInvocation and CancelCommand to run scripts on it.
+// EC2 DescribeInstances to find an instance by its Name tag, SSM
+// SendCommand, GetCommandInvocation and CancelCommand to run scripts on it,
+// and DescribeInstanceInformation to see its agent (Check).
 type awsClient struct {
 	ssm    *awsssm.Client
 	ec2    *ec2Client
@@ -261,4 +262,35 @@ func (c *awsClient) cancelCommand(ctx context.Context, commandID, instanceID str
 		return fmt.Errorf("cancel command %s: %w", commandID, err)
 	}
 	return nil
+}
+
+// agent is what DescribeInstanceInformation says of an instance's SSM
+// agent.
+type agent struct {
+	PingStatus      string
+	AgentVersion    string
+	PlatformName    string
+	PlatformVersion string
+}
+
+// instanceAgent returns the instance's agent as SSM sees it, or nil when
+// SSM lists no running managed node with that ID.
+func (c *awsClient) instanceAgent(ctx context.Context, instanceID string) (*agent, error) {
+	out, err := c.ssm.DescribeInstanceInformation(ctx, &awsssm.DescribeInstanceInformationInput{
+		Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: []string{instanceID}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe instance information of %s: %w", instanceID, err)
+	}
+	for _, info := range out.InstanceInformationList {
+		if aws.ToString(info.InstanceId) == instanceID {
+			return &agent{
+				PingStatus:      string(info.PingStatus),
+				AgentVersion:    aws.ToString(info.AgentVersion),
+				PlatformName:    aws.ToString(info.PlatformName),
+				PlatformVersion: aws.ToString(info.PlatformVersion),
+			}, nil
+		}
+	}
+	return nil, nil
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
 )
@@ -56,39 +53,7 @@ func TestCommandsArePolledUntilTheyFinish(t *testing.T) {
 
 func TestCancellingTheContextCancelsTheCommand(t *testing.T) {
 	f := newFixture(t)
-	started := f.inst.LocalPath(labssm.DefaultPathPrefix + "/hook-started")
-	writeHook(t, f, "pre", "10-hang.sh", "touch hook-started; sleep 60", 0o755)
-	sess := f.open(t, newTestDriver())
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		// Cancel once the command is really running on the instance.
-		for {
-			if _, err := os.Stat(started); err == nil {
-				cancel()
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
-	_, err := sess.GenerateCSR(ctx, driver.CSRRequest{
-		CommonName: f.target.Asset.CommonName, KeyType: asset.KeyECDSA256,
-	})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("GenerateCSR error = %v, want context.Canceled", err)
-	}
-	var cancelled bool
-	for _, r := range f.svc.Requests() {
-		cancelled = cancelled || r.Operation == "CancelCommand"
-	}
-	if !cancelled {
-		t.Error("the abandoned command was not cancelled with CancelCommand")
-	}
+	abandonACommand(t, f, f.open(t, newTestDriver()))
 }
 
 func TestOpenHonoursACancelledContext(t *testing.T) {

@@ -3,12 +3,12 @@ package ssm
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 )
 
 // An inspection asks for what a file holds: its public key (for key files)
@@ -87,26 +87,6 @@ func (s *session) inspect(ctx context.Context, step string, listBackups bool, it
 	return state, nil
 }
 
-// parseCertificates returns every CERTIFICATE block in b, in order.
-func parseCertificates(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return certs, nil
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
-}
-
 // encodeCertificates returns certs as concatenated PEM blocks.
 func encodeCertificates(certs []*x509.Certificate) []byte {
 	var b bytes.Buffer
@@ -114,24 +94,6 @@ func encodeCertificates(certs []*x509.Certificate) []byte {
 		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	return b.Bytes()
-}
-
-// samePublicKey reports whether the PEM public key the instance printed is
-// pub.
-func samePublicKey(printed []byte, pub crypto.PublicKey) (bool, error) {
-	if printed == nil {
-		return false, nil
-	}
-	block, _ := pem.Decode(printed)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return false, errors.New("the instance printed no PEM public key")
-	}
-	got, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return false, fmt.Errorf("parse the instance's public key: %w", err)
-	}
-	k, ok := got.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(pub), nil
 }
 
 // sameCertificates reports whether a and b are the same certificates in the
@@ -150,14 +112,14 @@ func sameCertificates(a, b []*x509.Certificate) bool {
 
 // installedAlready reports whether the instance's files already hold chain.
 func (s *session) installedAlready(files map[string][]byte, chain []*x509.Certificate) bool {
-	current, err := parseCertificates(files["cert"])
+	current, err := hostcheck.ParseCertificates(files["cert"])
 	if err != nil || !sameCertificates(current, chain) {
 		return false
 	}
 	if s.opts.ChainPath == "" {
 		return true
 	}
-	intermediates, err := parseCertificates(files["chain"])
+	intermediates, err := hostcheck.ParseCertificates(files["chain"])
 	return err == nil && sameCertificates(intermediates, chain[1:])
 }
 
@@ -168,7 +130,7 @@ func (s *session) CurrentCertificate(ctx context.Context) ([]*x509.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	certs, err := parseCertificates(got.files["cert"])
+	certs, err := hostcheck.ParseCertificates(got.files["cert"])
 	if err != nil {
 		return nil, errorf("current certificate", "%s: %w", s.opts.CertPath, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 )
 
 // Keys of the Installed handle. Everything Rollback needs is in it, so a
@@ -108,11 +109,11 @@ func (s *session) installInspected(ctx context.Context, chain []*x509.Certificat
 	if err != nil {
 		return nil, err
 	}
-	stagedMatches, err := samePublicKey(state.files["staged"], leaf.PublicKey)
+	stagedMatches, err := hostcheck.SamePublicKey(state.files["staged"], leaf.PublicKey)
 	if err != nil {
 		return nil, errorf("install", "staged key %s: %w", staged, err)
 	}
-	keyMatches, err := samePublicKey(state.files["key"], leaf.PublicKey)
+	keyMatches, err := hostcheck.SamePublicKey(state.files["key"], leaf.PublicKey)
 	if err != nil {
 		return nil, errorf("install", "key %s: %w", o.KeyPath, err)
 	}

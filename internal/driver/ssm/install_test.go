@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
 )
 
@@ -119,7 +120,7 @@ func readCerts(t *testing.T, file string) []*x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := parseCertificates(b)
+	certs, err := hostcheck.ParseCertificates(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 )
 
 // The scripts the driver sends are POSIX sh, built from the fragments
@@ -27,12 +29,9 @@ const (
 )
 
 // shellQuote returns s as one POSIX shell word that the shell reads back as
-// exactly s: s wrapped in single quotes, where each single quote inside s
-// closes the quoting, adds a backslash-escaped quote and reopens it. Nothing
-// is special inside single quotes, so no value can expand, split or inject.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+// exactly s (hostcheck.Quote): nothing is special inside single quotes, so
+// no value can expand, split or inject.
+func shellQuote(s string) string { return hostcheck.Quote(s) }
 
 // exists is a shell test that is true when the quoted path names anything,
 // a dangling symbolic link included.
@@ -118,20 +117,8 @@ func reloadFunc(command string) string {
 }
 
 // certBlocksFunc defines "cert_blocks FILE", which prints only the
-// CERTIFICATE blocks of FILE: some setups keep the key in the certificate
-// file, and it must not be printed with it. The markers may have other text
-// around them (a CRLF file's "\r"); a last line without a newline is still
-// read.
-const certBlocksFunc = `cert_blocks() {
-	inside= blocks=
-	while IFS= read -r line || [ -n "$line" ]; do
-		case $line in *'-----BEGIN CERTIFICATE-----'*) inside=1 ;; esac
-		if [ -n "$inside" ]; then blocks="$blocks$line
-"; fi
-		case $line in *'-----END CERTIFICATE-----'*) inside= ;; esac
-	done < "$1"
-	printf '%s' "$blocks"
-}`
+// CERTIFICATE blocks of FILE (hostcheck.CertBlocksFunc).
+const certBlocksFunc = hostcheck.CertBlocksFunc
 
 // scriptOutput is a script's standard output, parsed.
 type scriptOutput struct {

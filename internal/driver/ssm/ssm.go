@@ -42,7 +42,9 @@
 // OTTR_CHAIN_PATH set; the first that fails fails the step, with its name
 // and output. Commands are polled with GetCommandInvocation, at intervals
 // growing from Config.PollInterval, until SSM reports a final status; an
-// abandoned command is cancelled.
+// abandoned command is cancelled. Check (ottr device check) asks SSM for
+// the agent (DescribeInstanceInformation) and sends one read-only command,
+// the linux driver's check script (package hostcheck).
 package ssm
 
 import (

@@ -159,11 +159,17 @@ func (f *fixture) served(t testing.TB) []*x509.Certificate {
 }
 
 func TestConformance(t *testing.T) {
+	log := &drivertest.CallLog{}
 	drivertest.Run(t, drivertest.Harness{
-		Driver:    newTestDriver(),
-		NewDevice: newConformanceDevice,
-		AimAt:     aimAtEndpoint,
+		Driver: newTestDriver(),
+		NewDevice: func(t *testing.T) *drivertest.Device {
+			f := newFixture(t)
+			log.Add(f.svc.Calls)
+			return newConformanceDeviceOf(f)
+		},
+		AimAt: aimAtEndpoint,
 	})
+	drivertest.RequireListed(t, Requests(), log.Calls())
 }
 
 // TestNoCredentialFollowsARedirectOfTheSSMEndpoint runs the suite's
@@ -185,7 +191,11 @@ func TestNoCredentialFollowsARedirectOfTheSSMEndpoint(t *testing.T) {
 }
 
 func newConformanceDevice(t *testing.T) *drivertest.Device {
-	f := newFixture(t)
+	return newConformanceDeviceOf(newFixture(t))
+}
+
+// newConformanceDeviceOf is the suite's view of f's instance.
+func newConformanceDeviceOf(f *fixture) *drivertest.Device {
 	return &drivertest.Device{
 		Target:      f.target,
 		Credentials: f.creds,

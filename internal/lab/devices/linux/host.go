@@ -28,7 +28,13 @@
 //   - The service reload. The configured reload command (after removing the
 //     sudo and "sh -c" wrappers) runs in-process: it loads the host's
 //     certificate and key files into its TLS listener, or fails like nginx
-//     and keeps serving the old certificate.
+//     and keeps serving the old certificate. Its program (systemctl) need
+//     not exist on the machine: scripts find it as a shell function, so
+//     "command -v systemctl" answers as on the host it stands for; called
+//     from a script, it fails and says the reload is sent on its own.
+//
+// With Config.RecordCalls the host keeps every command it was sent, as the
+// linux driver's request table names them (Calls).
 //
 // Every byte the SSH server sends back is scanned for a PEM private key, so
 // tests can assert that no key left the host (PrivateKeyExported).
@@ -112,6 +118,9 @@ type Config struct {
 	// runs itself (see openssl.go): to measure what the real program
 	// costs a fleet.
 	OpenSSLProcesses bool
+	// RecordCalls keeps the calls of every command (Calls), for tests
+	// that check what a driver sends.
+	RecordCalls bool
 	// Now dates the initial certificate. Default time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per command. Default: discard.
@@ -209,6 +218,12 @@ type Host struct {
 	connections     atomic.Int64
 	peakConnections atomic.Int64
 	reloadMu        sync.Mutex
+	// prelude defines the reload command's program as a shell function
+	// before every script.
+	prelude string
+
+	callsMu sync.Mutex
+	calls   []string
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -226,6 +241,7 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		certFile: filepath.Join(cfg.Dir, filepath.FromSlash(cfg.CertPath)),
 		keyFile:  filepath.Join(cfg.Dir, filepath.FromSlash(cfg.KeyPath)),
 		hostKey:  cfg.HostKey,
+		prelude:  reloadPrelude(cfg.ReloadCommand),
 	}
 	if h.hostKey == nil {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)

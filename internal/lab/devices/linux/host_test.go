@@ -349,3 +349,43 @@ func TestHostCountsConnectionsOpenAtOnce(t *testing.T) {
 		t.Errorf("PeakConnections = %d, want 2 (one before, then two at once)", got)
 	}
 }
+
+func TestCallsNameEachCommandAsTheDriversTableDoes(t *testing.T) {
+	h, signer := testHost(t, Config{RecordCalls: true})
+	for _, command := range []string{
+		`sh -c 'set -e; [ -d /ottr-lab/d ] || mkdir -p -- /ottr-lab/d; v=$(openssl version); exec rm -f -- /ottr-lab/x'`,
+		`sudo -n sh -c 'cp -p -- /ottr-lab/etc/ssl/ottr/fullchain.pem /ottr-lab/copy'`,
+		`sh -c 'systemctl reload nginx'`,
+		`echo plain`,
+	} {
+		if res := run(t, h, signer, command, nil); res.status != 0 {
+			t.Fatalf("%s: %+v", command, res)
+		}
+	}
+	want := []string{
+		"ssh sh -c", "ssh mkdir", "ssh openssl version", "ssh rm",
+		"ssh sudo -n sh -c", "ssh cp",
+		"ssh sh -c", "ssh reload_command",
+		"ssh echo plain",
+	}
+	if got := h.Calls(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Calls() = %q\nwant      %q", got, want)
+	}
+}
+
+func TestScriptsFindTheReloadProgramButCannotRunIt(t *testing.T) {
+	for _, inProcess := range []bool{false, true} {
+		h, signer := testHost(t, Config{ReloadCommand: "ottrlabctl reload web", InProcessShell: inProcess})
+		if res := run(t, h, signer, `sh -c 'command -v ottrlabctl'`, nil); res.status != 0 || strings.TrimSpace(res.stdout) != "ottrlabctl" {
+			t.Errorf("in-process %v: command -v ottrlabctl = %+v, want the reload program found", inProcess, res)
+		}
+		res := run(t, h, signer, `sh -c 'ottrlabctl reload web'`, []byte{})
+		if res.status != 0 {
+			t.Errorf("in-process %v: the reload command sent on its own failed: %+v", inProcess, res)
+		}
+		res = run(t, h, signer, `sh -c 'ottrlabctl reload web && echo done'`, nil)
+		if res.status == 0 || !strings.Contains(res.stderr, "sent on its own") {
+			t.Errorf("in-process %v: the reload program called from a script = %+v, want it to fail saying why", inProcess, res)
+		}
+	}
+}

@@ -76,6 +76,9 @@ func (h *Host) handleSession(s gliderssh.Session) {
 		return
 	}
 
+	if h.cfg.RecordCalls {
+		h.record(raw)
+	}
 	command, sudo := strings.CutPrefix(raw, sudoPrefix)
 	if h.cfg.RequireSudo && !sudo {
 		fmt.Fprintln(stderr, "sh: Permission denied: this host's certificate files belong to root (use sudo -n)")
@@ -99,7 +102,7 @@ func (h *Host) handleSession(s gliderssh.Session) {
 	if h.cfg.InProcessShell {
 		run = h.runInProcess
 	}
-	status := run(s.Context(), h.mapPaths(command), s, stdout, stderr)
+	status := run(s.Context(), h.prelude+h.mapPaths(command), s, stdout, stderr)
 	h.cfg.Logger.Debug("lab linux host: command", "host", h.cfg.Name, "exit", status)
 	_ = s.Exit(status)
 }

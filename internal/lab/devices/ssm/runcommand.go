@@ -58,6 +58,8 @@ func (s *Service) serveSSM(w http.ResponseWriter, r *http.Request, target string
 		s.getCommandInvocation(w, body, r.Header.Get("Amz-Sdk-Invocation-Id"))
 	case ssmTargetPrefix + "CancelCommand":
 		s.cancelCommand(w, body)
+	case ssmTargetPrefix + "DescribeInstanceInformation":
+		s.describeInstanceInformation(w, body)
 	default:
 		writeJSONError(w, http.StatusBadRequest, "UnknownOperationException",
 			fmt.Sprintf("The operation %q is not supported by this emulator.", strings.TrimPrefix(target, ssmTargetPrefix)))

@@ -1,9 +1,10 @@
 // Package ssm emulates the two AWS APIs the linux-ssm driver uses, for
 // `ottr lab` and the driver's tests: Systems Manager Run Command
-// (SendCommand, GetCommandInvocation, CancelCommand over the AWS JSON 1.1
-// protocol) and EC2 DescribeInstances (over the EC2 Query protocol), both on
-// one HTTPS endpoint that verifies Signature Version 4 against one access
-// key. Behind it runs a fleet of EC2 instances, each with a Name tag, its
+// (SendCommand, GetCommandInvocation, CancelCommand) and
+// DescribeInstanceInformation over the AWS JSON 1.1 protocol, and EC2
+// DescribeInstances over the EC2 Query protocol, both on one HTTPS
+// endpoint that verifies Signature Version 4 against one access key.
+// Behind it runs a fleet of EC2 instances, each with a Name tag, its
 // own directory and its own TLS listener.
 //
 // Start the endpoint, then add instances:
@@ -43,6 +44,9 @@
 // Every command output returned through GetCommandInvocation is scanned for
 // a PEM private key, so tests can assert that no key left the instance
 // (PrivateKeyExported).
+//
+// With Config.RecordRequests the endpoint keeps every request (Requests),
+// and Calls names them as the linux-ssm driver's request table does.
 package ssm
 
 import (

@@ -543,3 +543,72 @@ func TestWildcardMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeInstanceInformationReportsRunningInstancesOnline(t *testing.T) {
+	e := newEndpoint(t, Config{})
+	web1 := e.addInstance(t, InstanceConfig{Name: "web1"})
+	stopped := e.addInstance(t, InstanceConfig{Name: "web2", State: StateStopped})
+	ctx := context.Background()
+
+	out, err := e.ssm.DescribeInstanceInformation(ctx, &awsssm.DescribeInstanceInformationInput{
+		Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: []string{web1.ID()}}},
+	})
+	if err != nil {
+		t.Fatalf("DescribeInstanceInformation: %v", err)
+	}
+	if len(out.InstanceInformationList) != 1 {
+		t.Fatalf("got %d nodes, want web1 alone", len(out.InstanceInformationList))
+	}
+	info := out.InstanceInformationList[0]
+	if aws.ToString(info.InstanceId) != web1.ID() || info.PingStatus != ssmtypes.PingStatusOnline || info.PlatformType != ssmtypes.PlatformTypeLinux ||
+		aws.ToString(info.AgentVersion) == "" || aws.ToString(info.PlatformName) == "" || info.ResourceType != ssmtypes.ResourceTypeEc2Instance {
+		t.Errorf("web1's information = %+v", info)
+	}
+
+	// AWS leaves out stopped nodes, and refuses IDs it does not know.
+	out, err = e.ssm.DescribeInstanceInformation(ctx, &awsssm.DescribeInstanceInformationInput{
+		InstanceInformationFilterList: []ssmtypes.InstanceInformationFilter{{Key: ssmtypes.InstanceInformationFilterKeyInstanceIds, ValueSet: []string{stopped.ID()}}},
+	})
+	if err != nil || len(out.InstanceInformationList) != 0 {
+		t.Errorf("a stopped instance: %+v, %v; want none listed", out, err)
+	}
+	_, err = e.ssm.DescribeInstanceInformation(ctx, &awsssm.DescribeInstanceInformationInput{
+		Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: []string{"i-0123456789abcdef0"}}},
+	})
+	var invalid *ssmtypes.InvalidInstanceId
+	if !errors.As(err, &invalid) {
+		t.Errorf("an unknown instance ID: %v, want InvalidInstanceId", err)
+	}
+
+	// Pages of MaxResults follow NextToken.
+	for range 6 {
+		e.addInstance(t, InstanceConfig{Name: "fleet"})
+	}
+	var seen int
+	pages := awsssm.NewDescribeInstanceInformationPaginator(e.ssm, &awsssm.DescribeInstanceInformationInput{MaxResults: aws.Int32(5)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(page.InstanceInformationList)
+	}
+	if seen != 7 {
+		t.Errorf("the pages listed %d nodes, want the 7 running", seen)
+	}
+}
+
+func TestCallsNameTheRequestsAndTheScriptsPrograms(t *testing.T) {
+	e := newEndpoint(t, Config{RecordRequests: true})
+	inst := e.addInstance(t, InstanceConfig{Name: "web1"})
+	id := e.send(t, inst, "set -e\n[ -d d ] || mkdir -p -- d\nv=$(openssl version)\nsystemctl reload nginx")
+	e.finish(t, inst, id)
+	if _, err := e.ec2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{}); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(e.svc.Calls(), "|")
+	if !strings.HasPrefix(got, "ssm:SendCommand|AWS-RunShellScript: mkdir|AWS-RunShellScript: openssl version|AWS-RunShellScript: reload_command|ssm:GetCommandInvocation|") ||
+		!strings.HasSuffix(got, "|ec2:DescribeInstances") {
+		t.Errorf("Calls() = %s", got)
+	}
+}

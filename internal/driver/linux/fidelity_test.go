@@ -1,0 +1,43 @@
+package linux
+
+import (
+	"context"
+	"os/user"
+	"testing"
+
+	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/drivertest"
+	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+)
+
+// TestRequestsListEveryCommandTheDriverSends runs every step, rollback,
+// a failed install and Check, with every option that changes the scripts
+// (sudo, chain_path, work_dir elsewhere, owner, mode), and checks the calls
+// against Requests both ways.
+func TestRequestsListEveryCommandTheDriverSends(t *testing.T) {
+	f := newFixture(t, labhost.Config{RecordCalls: true, RequireSudo: true})
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{
+		"sudo":       true,
+		"chain_path": labhost.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem",
+		"work_dir":   labhost.DefaultPathPrefix + "/var/lib/ottr",
+		"owner":      me.Username,
+		"mode":       "0640",
+	} {
+		f.target.Options[k] = v
+	}
+	drivertest.RunEveryStep(t, New(Config{}), f.conformanceDevice(), newCA(t).Sign)
+
+	// Without sudo the scripts go as they are.
+	plain := newFixture(t, labhost.Config{RecordCalls: true})
+	if _, err := plain.open(t, New(Config{})).(driver.Checker).Check(context.Background()); err != nil {
+		t.Fatalf("Check without sudo: %v", err)
+	}
+
+	for _, r := range drivertest.RequireListed(t, Requests(), append(f.host.Calls(), plain.host.Calls()...)) {
+		t.Errorf("Requests lists %q, which the driver never sent", r.Call)
+	}
+}
