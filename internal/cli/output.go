@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -14,17 +15,37 @@ import (
 // people, JSON and YAML for scripts. Files are -f/--file, never -o.
 var outputFormats = []string{"table", "json", "yaml"}
 
-// output is the -o/--output flag of a command that prints records.
+// output is the -o/--output flag of a command that prints records. It
+// refuses a format it does not know as the flag is parsed, before the
+// command does any work.
 type output struct{ format string }
 
 // addOutputFlag gives cmd the -o/--output flag, with completion of its
 // values, and returns where its value lands.
 func addOutputFlag(cmd *cobra.Command) *output {
-	o := &output{}
-	cmd.Flags().StringVarP(&o.format, "output", "o", "table", "output format: table, json or yaml")
+	o := &output{format: "table"}
+	cmd.Flags().VarP(o, "output", "o", "output format: table, json or yaml")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
 	return o
 }
+
+// Set implements pflag.Value.
+func (o *output) Set(format string) error {
+	if !slices.Contains(outputFormats, format) {
+		return fmt.Errorf("want table, json or yaml")
+	}
+	o.format = format
+	return nil
+}
+
+// String implements pflag.Value.
+func (o *output) String() string { return o.format }
+
+// Type implements pflag.Value: the word help shows for the flag's value.
+func (o *output) Type() string { return "format" }
+
+// table reports whether the records are printed for people.
+func (o *output) table() bool { return o.format == "table" }
 
 // print writes v as the flag asks: table calls table (which writes the
 // human form), json and yaml encode v. The YAML has the JSON's field names

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -22,7 +25,8 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// planRow is what `ottr plan` says of one asset.
+// planRow is what `ottr plan` says of one asset. A field without a value
+// is null.
 type planRow struct {
 	Asset   string    `json:"asset"`
 	Due     bool      `json:"due"`
@@ -31,10 +35,21 @@ type planRow struct {
 	When    time.Time `json:"when"`
 	// RunsAt is when the scheduler would run the due rotation: now, or
 	// later when the CA's rate limits have no room for its order before.
-	// Unset for assets not due or without a route, which get none.
-	RunsAt *time.Time `json:"runs_at,omitempty"`
-	Route  string     `json:"route"`
-	Driver string     `json:"driver"`
+	// Null for assets not due or without a route, which get none.
+	RunsAt *time.Time `json:"runs_at"`
+	// Route, RouteIndex and Driver are the route that takes the asset;
+	// null when none does.
+	Route      *string `json:"route"`
+	RouteIndex *int    `json:"route_index"`
+	Driver     *string `json:"driver"`
+}
+
+// routeText is the row's route as the table shows it.
+func (r planRow) routeText() string {
+	if r.Route == nil {
+		return "NO ROUTE"
+	}
+	return fmt.Sprintf("%d %s", *r.RouteIndex, *r.Route)
 }
 
 // plannedOrder is a due rotation's order, waiting to be given a time.
@@ -106,82 +121,79 @@ func forEachAsset(ctx context.Context, st store.Store, f store.AssetFilter, fn f
 
 func planFor(ap *app.App, a asset.Asset, now time.Time) planRow {
 	d := policy.Decide(policy.Input{Asset: a, Now: now, Settings: ap.Config.Policy})
-	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore, Route: "NO ROUTE", Driver: "-"}
+	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore}
 	if d.Due && (d.NotBefore.IsZero() || d.NotBefore.Before(now)) {
 		row.When = now
 	}
 	if r, i, ok := ap.Routes.Match(a); ok {
-		row.Route = fmt.Sprintf("%d", i)
-		if r.Name != "" {
-			row.Route += " " + r.Name
-		}
-		row.Driver = r.Driver
+		row.Route, row.RouteIndex, row.Driver = &r.Name, &i, &r.Driver
 	}
 	return row
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
-	var output string
 	var dueOnly bool
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show, for every asset, whether it is due and why, when its rotation would run, and the route it takes; changes nothing",
 		Args:  cobra.NoArgs,
-		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
-			now := time.Now().UTC()
-			var rows []planRow
-			due, noRoute := 0, 0
-			byCA := map[string][]plannedOrder{}
-			err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
-				row := planFor(ap, a, now)
-				if row.Due {
-					due++
-				}
-				if row.Driver == "-" {
-					noRoute++
-				}
-				shown := -1
-				if !dueOnly || row.Due {
-					shown = len(rows)
-					rows = append(rows, row)
-				}
-				if row.Due && row.Driver != "-" {
-					byCA[a.CertificateAuthority] = append(byCA[a.CertificateAuthority], plannedOrder{
-						row: shown, renewalTime: a.RenewalTime, name: a.SystemName, order: scheduler.Order(a, now)})
-				}
-				return nil
-			})
-			if err != nil {
-				return err
+	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
+		now := time.Now().UTC()
+		var rows []planRow
+		due, noRoute := 0, 0
+		byCA := map[string][]plannedOrder{}
+		err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
+			row := planFor(ap, a, now)
+			if row.Due {
+				due++
 			}
-			last := planRunTimes(ap.Budget, byCA, rows)
-			if output == "json" {
-				return writeJSON(g.stdout, rows)
+			if row.Route == nil {
+				noRoute++
 			}
-			if output != "table" {
-				return fmt.Errorf("--output %q: want table or json", output)
+			shown := -1
+			if !dueOnly || row.Due {
+				shown = len(rows)
+				rows = append(rows, row)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+			if row.Due && row.Route != nil {
+				byCA[a.CertificateAuthority] = append(byCA[a.CertificateAuthority], plannedOrder{
+					row: shown, renewalTime: a.RenewalTime, name: a.SystemName, order: scheduler.Order(a, now)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		last := planRunTimes(ap.Budget, byCA, rows)
+		if rows == nil {
+			rows = []planRow{}
+		}
+		return out.print(g.stdout, rows, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ASSET\tDUE\tWHEN\tRUNS AT\tROUTE\tDRIVER\tWHY")
 			for _, r := range rows {
-				runsAt := "-"
+				runsAt, driver := "-", "-"
 				if r.RunsAt != nil {
 					runsAt = r.RunsAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Asset, yesNo(r.Due), r.When.UTC().Format(time.RFC3339), runsAt, r.Route, r.Driver, r.Message)
+				if r.Driver != nil {
+					driver = *r.Driver
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Asset, yesNo(r.Due), r.When.UTC().Format(time.RFC3339), runsAt, r.routeText(), driver, r.Message)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%d due, %d without a route\n", due, noRoute)
+			fmt.Fprintf(w, "%d due, %d without a route\n", due, noRoute)
 			if last.After(now) {
-				fmt.Fprintf(g.stdout, "the CAs' rate limits spread the due rotations until %s (%s from now)\n",
+				fmt.Fprintf(w, "the CAs' rate limits spread the due rotations until %s (%s from now)\n",
 					last.Format(time.RFC3339), last.Sub(now).Round(time.Minute))
 			}
 			return nil
-		}),
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+		})
+	})
 	cmd.Flags().BoolVar(&dueOnly, "due", false, "list only the assets that are due")
 	return cmd
 }
@@ -196,13 +208,21 @@ func yesNo(b bool) string {
 func newRotateCmd(g *globals) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "rotate NAME",
-		Short: "Rotate one asset's certificate now, in the foreground, showing each step",
-		Args:  cobra.ExactArgs(1),
+		Use:               "rotate NAME",
+		Short:             "Rotate one asset's certificate now, in the foreground, showing each step",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAssets(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			start := time.Now()
-			ap, err := g.open(ctx, app.Options{Observer: func(e rotation.Event) { printStep(g, e) }})
+			log := &foregroundLog{Handler: g.logger().Handler(), failure: new(atomic.Pointer[string])}
+			observe := func(e rotation.Event) {
+				if e.Phase == "fail" && e.Err != nil {
+					log.failure.Store(new(e.Err.Error()))
+				}
+				printStep(g, e)
+			}
+			ap, err := g.open(ctx, app.Options{Observer: observe, Logger: slog.New(log)})
 			if err != nil {
 				return err
 			}
@@ -248,8 +268,14 @@ func newRotateCmd(g *globals) *cobra.Command {
 			if rot, err = ap.Store.GetRotation(ctx, rot.ID); err != nil {
 				return err
 			}
+			if !store.Final(rot.State) {
+				return fmt.Errorf("rotation %d stopped while %s: 'ottr serve', or 'ottr rotate %s' again, resumes it", rot.ID, rot.State, a.SystemName)
+			}
 			if rot.State != store.StateSucceeded {
-				return fmt.Errorf("rotation %d %s: %s", rot.ID, rot.State, rot.Error)
+				// The one place the failure is said: the step line showed
+				// where, and the log leaves it out (foregroundLog).
+				return fmt.Errorf("rotation %d %s (its log: ottr rotation show %d): %s",
+					rot.ID, strings.ReplaceAll(rot.State, "_", " "), rot.ID, rot.Error)
 			}
 			after, err := ap.Store.GetAsset(ctx, a.SystemName)
 			if err != nil {
@@ -280,8 +306,53 @@ func printStep(g *globals, e rotation.Event) {
 	case "skip":
 		fmt.Fprintf(g.stdout, "  %-10s done before, skipped\n", e.Step)
 	case "fail":
-		fmt.Fprintf(g.stdout, "  %-10s FAILED %s: %s\n", e.Step, e.Duration.Round(time.Millisecond), firstLine(e.Err))
+		fmt.Fprintf(g.stdout, "  %-10s FAILED %s\n", e.Step, e.Duration.Round(time.Millisecond))
 	}
+}
+
+// foregroundLog is the log of `ottr rotate`: it leaves out the records of
+// the rotation's own log that say its failure again, which the command
+// says once, as its error. They are its error lines (the failure, a
+// failed rollback) and the lines that quote the failed step's error (the
+// rollback's warning). The rotation's captured log, which 'ottr rotation
+// show' prints, keeps every line.
+type foregroundLog struct {
+	slog.Handler
+	// failure is the error of the step that failed, once one has.
+	failure *atomic.Pointer[string]
+}
+
+func (h *foregroundLog) Handle(ctx context.Context, r slog.Record) error {
+	if h.repeatsFailure(r) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *foregroundLog) repeatsFailure(r slog.Record) bool {
+	// The runner writes its rotation log with these keys, and only it.
+	var ofRotation, ofStep bool
+	r.Attrs(func(a slog.Attr) bool {
+		ofRotation = ofRotation || a.Key == "rotation"
+		ofStep = ofStep || a.Key == "step"
+		return true
+	})
+	if !ofRotation || !ofStep {
+		return false
+	}
+	if r.Level >= slog.LevelError {
+		return true
+	}
+	failure := h.failure.Load()
+	return failure != nil && strings.Contains(r.Message, *failure)
+}
+
+func (h *foregroundLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &foregroundLog{Handler: h.Handler.WithAttrs(attrs), failure: h.failure}
+}
+
+func (h *foregroundLog) WithGroup(name string) slog.Handler {
+	return &foregroundLog{Handler: h.Handler.WithGroup(name), failure: h.failure}
 }
 
 func firstLine(err error) string {
