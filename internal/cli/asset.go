@@ -249,12 +249,12 @@ func writeAssetFields(w io.Writer, a asset.Asset) error {
 		{"certificate_expiration", formatTime(a.CertificateExpiration)},
 		{"certificate_serial", a.CertificateSerial},
 		{"certificate_issuer", a.CertificateIssuer},
-		{"certificate_not_before", formatTime(a.CertificateNotBefore)},
-		{"last_rotation", formatTime(a.LastRotation)},
-		{"renewal_time", formatTime(a.RenewalTime)},
+		{"certificate_not_before", formatTimeOr(a.CertificateNotBefore, "-")},
+		{"last_rotation", formatTimeOr(a.LastRotation, "-")},
+		{"renewal_time", formatTimeOr(a.RenewalTime, "-")},
 		{"renewal_window", renewalWindow},
 		{"failure_count", strconv.Itoa(a.FailureCount)},
-		{"next_attempt_at", formatTime(a.NextAttemptAt)},
+		{"next_attempt_at", formatTimeOr(a.NextAttemptAt, "-")},
 	})
 }
 
@@ -302,9 +302,13 @@ func newAssetListCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func formatTime(t *time.Time) string {
+// formatTime formats t for a table, or "None" (Ottr's word) for no time.
+func formatTime(t *time.Time) string { return formatTimeOr(t, "None") }
+
+// formatTimeOr formats t for a table, or returns none for no time.
+func formatTimeOr(t *time.Time, none string) string {
 	if t == nil {
-		return "None"
+		return none
 	}
 	return t.UTC().Format(time.RFC3339)
 }
@@ -398,6 +402,7 @@ func newAssetImportCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "auto", "auto (by file name), csv or json")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"auto", "csv", "json"}, noFiles))
 	return cmd
 }
 
@@ -439,6 +444,6 @@ func newAssetExportCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&format, "format", "json", "json or csv")
 	cmd.Flags().StringVarP(&out, "file", "f", "", "write to this file instead of standard output")
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"json", "csv"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"json", "csv"}, noFiles))
 	return cmd
 }

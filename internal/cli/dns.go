@@ -105,6 +105,9 @@ resolvers see it, and deletes it. It exits with status 1 when anything is wrong.
 			if asJSON {
 				out.format = "json"
 			}
+			if report.Findings == nil {
+				report.Findings = []dnsdoctor.Finding{}
+			}
 			err = out.print(g.stdout, report, func(w io.Writer) error { return dnsdoctor.WriteText(w, report) })
 			if err == nil && !report.OK() {
 				return errQuiet

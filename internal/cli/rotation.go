@@ -35,16 +35,16 @@ func newRotationCmd(g *globals) *cobra.Command {
 // rotationRow is what `ottr rotation list` says of one rotation. A field
 // without a value is null.
 type rotationRow struct {
-	ID         int64      `json:"id"`
-	Asset      string     `json:"asset"`
-	State      string     `json:"state"`
-	Trigger    string     `json:"trigger"`
-	Force      bool       `json:"force"`
-	Attempts   int        `json:"attempts"`
+	ID       int64  `json:"id"`
+	Asset    string `json:"asset"`
+	State    string `json:"state"`
+	Trigger  string `json:"trigger"`
+	Force    bool   `json:"force"`
+	Attempts int    `json:"attempts"`
+	// CreatedAt and FinishedAt are to the second; the steps' times,
+	// which `ottr rotation show` prints, to the millisecond.
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at"`
-	// DurationMS runs from creation, queueing included, to the end.
-	DurationMS *int64 `json:"duration_ms"`
 	// FailedStep is the step a failed or rolled back rotation stopped in.
 	FailedStep *string `json:"failed_step"`
 	Error      *string `json:"error"`
@@ -79,10 +79,6 @@ type logRecord struct {
 func viewRotationRow(r store.Rotation) rotationRow {
 	row := rotationRow{ID: r.ID, Asset: r.Asset, State: r.State, Trigger: r.Trigger, Force: r.Force,
 		Attempts: r.Attempts, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt, Error: orNull(r.Error)}
-	if r.FinishedAt != nil {
-		ms := r.FinishedAt.Sub(r.CreatedAt).Milliseconds()
-		row.DurationMS = &ms
-	}
 	// A rotation that failed in a step recorded "step: cause".
 	if step, _, ok := strings.Cut(r.Error, ": "); ok && slices.Contains(rotation.Steps, step) {
 		row.FailedStep = &step
@@ -169,14 +165,14 @@ func newRotationListCmd(g *globals) *cobra.Command {
 
 func writeRotationTable(w io.Writer, rows []rotationRow) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tASSET\tSTATE\tTRIGGER\tCREATED\tDURATION\tERROR")
+	fmt.Fprintln(tw, "ID\tASSET\tSTATE\tTRIGGER\tCREATED\tFINISHED\tERROR")
 	for _, r := range rows {
 		errText := "-"
 		if r.Error != nil {
 			errText = shorten(firstLine(errors.New(*r.Error)), 80)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Asset, r.State, r.Trigger,
-			r.CreatedAt.UTC().Format(time.RFC3339), formatMS(r.DurationMS), errText)
+			r.CreatedAt.UTC().Format(time.RFC3339), formatTimeOr(r.FinishedAt, "-"), errText)
 	}
 	return tw.Flush()
 }
@@ -187,14 +183,6 @@ func shorten(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
-}
-
-// formatMS formats a duration in milliseconds, or "-" for none.
-func formatMS(ms *int64) string {
-	if ms == nil {
-		return "-"
-	}
-	return (time.Duration(*ms) * time.Millisecond).String()
 }
 
 // stateMeanings say what a rotation's state means for the device.
@@ -237,10 +225,6 @@ func writeRotationDetail(w io.Writer, d rotationDetail) error {
 	if d.Force {
 		trigger += " (forced)"
 	}
-	finished := "-"
-	if d.FinishedAt != nil {
-		finished = fmt.Sprintf("%s (after %s)", d.FinishedAt.UTC().Format(time.RFC3339), formatMS(d.DurationMS))
-	}
 	errText := ""
 	if d.Error != nil {
 		errText = *d.Error
@@ -252,7 +236,7 @@ func writeRotationDetail(w io.Writer, d rotationDetail) error {
 		{"trigger", trigger},
 		{"attempts", strconv.Itoa(d.Attempts)},
 		{"created", d.CreatedAt.UTC().Format(time.RFC3339)},
-		{"finished", finished},
+		{"finished", formatTimeOr(d.FinishedAt, "-")},
 		{"error", errText},
 	})
 	if err != nil {

@@ -21,9 +21,10 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// passwordRule is the rule api.CheckPasswordRules enforces, in words.
-var passwordRule = fmt.Sprintf("at least %d characters, with a lower-case letter, an upper-case letter, a digit and one of %s; at most %d bytes",
-	api.MinPasswordLength, api.PasswordSymbols, api.MaxPasswordBytes)
+// passwordRule is the rule api.CheckPasswordRules enforces, in words; the
+// symbols spaced out, so that the last is not read as a full stop.
+var passwordRule = fmt.Sprintf("at least %d characters, among them a lower-case letter, an upper-case letter, a digit and one of the symbols %s, and at most %d bytes",
+	api.MinPasswordLength, strings.Join(strings.Split(api.PasswordSymbols, ""), " "), api.MaxPasswordBytes)
 
 func newUserCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -98,7 +99,7 @@ func newUserCreateCmd(g *globals) *cobra.Command {
 		Use:   "create USERNAME --role ADMIN|PRIVILEGED|DEVELOPER",
 		Short: "Create an API user; the password is read from standard input, never from a flag",
 		Long: "create makes an API user. The password is asked for on a terminal, or read from the\n" +
-			"first line of standard input, never from a flag. It must have " + passwordRule + ".",
+			"first line of standard input, never from a flag. It must have\n" + passwordRule + ".",
 		Example: "  ottr user create admin --role ADMIN < admin-password",
 		Args:    cobra.ExactArgs(1),
 		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
@@ -236,7 +237,7 @@ func newUserSetPasswordCmd(g *globals) *cobra.Command {
 		Short: "Set an API user's password; the tokens issued before stop working",
 		Long: "set-password sets a user's password without the current one, for an operator with\n" +
 			"access to the database. The new password is asked for on a terminal, or read from the\n" +
-			"first line of standard input, never from a flag. It must have " + passwordRule + ".",
+			"first line of standard input, never from a flag. It must have\n" + passwordRule + ".",
 		Example:           "  ottr user set-password alice < new-password",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeUsers(),
