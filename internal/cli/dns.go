@@ -103,6 +103,7 @@ resolvers see it, and deletes it. It exits with status 1 when anything is wrong.
 				return err
 			}
 			if asJSON {
+				g.warn("--json is deprecated: use -o json")
 				out.format = "json"
 			}
 			if report.Findings == nil {
@@ -117,8 +118,11 @@ resolvers see it, and deletes it. It exits with status 1 when anything is wrong.
 	}
 	out = addOutputFlag(cmd)
 	cmd.Flags().BoolVar(&noWrite, "no-write", false, "skip the test write to the delegate zones")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON")
-	_ = cmd.Flags().MarkDeprecated("json", "use -o json")
+	// --json came before -o; scripts that pass it get the JSON still. A
+	// hidden flag, not cobra's deprecated one, whose notice would go to
+	// standard output ahead of the JSON.
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON (use -o json)")
+	_ = cmd.Flags().MarkHidden("json")
 	return cmd
 }
 

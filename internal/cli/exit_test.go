@@ -51,6 +51,7 @@ func TestExitStatusesTellFailuresApart(t *testing.T) {
 		{"an unknown log level", []string{"-c", cfg, "--log-level", "loud", "plan"}, 2, "--log-level"},
 		{"a missing role", []string{"-c", cfg, "user", "set-role", "admin"}, 2, "--role is required"},
 		{"a rotation ID that is not a number", []string{"-c", cfg, "rotation", "show", "last"}, 2, `rotation "last": want its number`},
+		{"an asset with an invalid field", []string{"-c", cfg, "asset", "update", "web.example.com", "--ip", "300.1.1.1"}, 2, "ip_address"},
 		{"no configuration file", []string{"-c", filepath.Join(dir, "none.yaml"), "plan"}, 2, "no configuration at"},
 		{"a typo in the configuration", []string{"-c", typo, "plan"}, 2, "concurrency"},
 		{"a route with a driver ottr does not have", []string{"-c", noDriver, "plan"}, 2, `driver "nosuch"`},

@@ -215,6 +215,12 @@ func newRotateCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			start := time.Now()
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			// The logger follows the config's log settings, so it is made
+			// once the config is loaded.
 			log := &foregroundLog{Handler: g.logger().Handler(), failure: new(atomic.Pointer[string])}
 			observe := func(e rotation.Event) {
 				if e.Phase == "fail" && e.Err != nil {
@@ -222,7 +228,7 @@ func newRotateCmd(g *globals) *cobra.Command {
 				}
 				printStep(g, e)
 			}
-			ap, err := g.open(ctx, app.Options{Observer: observe, Logger: slog.New(log)})
+			ap, err := app.New(ctx, cfg, app.Options{Observer: observe, Logger: slog.New(log)})
 			if err != nil {
 				return err
 			}

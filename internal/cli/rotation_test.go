@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -153,5 +154,42 @@ func TestRotationShowPrintsEachStepAndTheLog(t *testing.T) {
 	}
 	if !strings.Contains(table, "state:     succeeded: the device serves the new certificate") || !strings.Contains(table, "rotation succeeded") {
 		t.Errorf("the table does not show the state and the log:\n%s", table)
+	}
+}
+
+// `ottr rotate` logs as the configuration's log section says, and its
+// rotation's info lines pass while the failure is left to the error.
+func TestRotateLogsAsTheConfigSays(t *testing.T) {
+	cfg := workspace(t)
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(data, "log:\n  level: info\n  format: json\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addAsset(t, cfg, "web.example.com")
+	_, errOut, code := run(t, "", "-c", cfg, "rotate", "web.example.com", "--force")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	var levels []string
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		if strings.HasPrefix(line, "ottr: ") {
+			break
+		}
+		var entry struct {
+			Level    string
+			Rotation *int
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		if entry.Rotation != nil {
+			levels = append(levels, entry.Level)
+		}
+	}
+	if !slices.Contains(levels, "INFO") || slices.Contains(levels, "ERROR") {
+		t.Errorf("the rotation's log lines have levels %v: want its INFO lines, and no ERROR line saying the failure again:\n%s", levels, errOut)
 	}
 }
