@@ -16,9 +16,9 @@ func TestGet(t *testing.T) {
 	}
 	installed := &debug.BuildInfo{Main: debug.Module{Path: "github.com/ottr-go/ottr", Version: "v1.4.0"}}
 	tests := []struct {
-		name                   string
-		stampedVersion, commit string
-		info                   *debug.BuildInfo
+		name                    string
+		stampedVersion, commit  string
+		info                    *debug.BuildInfo
 		wantVersion, wantCommit string
 	}{
 		{"what make build stamps wins", "v1.4.0-3-g0123456", "0123456789abcdef0123456789abcdef01234567", vcs,
