@@ -32,7 +32,7 @@ const noFiles = cobra.ShellCompDirectiveNoFileComp
 // is nothing to complete from: no configuration, or no SQLite database
 // yet (a TAB must not create one).
 func (g *globals) completionApp(cmd *cobra.Command) *app.App {
-	cfg, err := g.readConfig()
+	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil
 	}
@@ -127,7 +127,7 @@ func (g *globals) completeRoutes(cmd *cobra.Command, args []string, _ string) ([
 	if len(args) > 0 {
 		return nil, noFiles
 	}
-	cfg, err := g.readConfig()
+	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, noFiles
 	}
@@ -176,7 +176,7 @@ func (g *globals) completeChannels(_ *cobra.Command, args []string, _ string) ([
 	if len(args) > 0 {
 		return nil, noFiles
 	}
-	cfg, err := g.readConfig()
+	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, noFiles
 	}

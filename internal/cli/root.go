@@ -169,14 +169,10 @@ func (g *globals) warn(format string, args ...any) {
 	_ = g.logger().Handler().Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelWarn, msg, 0))
 }
 
-// loadConfig reads the config file, with a hint when there is none. Its
-// errors are configuration errors (exit status 2).
-func (g *globals) loadConfig() (*config.Config, error) {
-	cfg, err := g.readConfig()
-	return cfg, configError(err)
-}
-
-func (g *globals) readConfig() (*config.Config, error) {
+// loadConfig reads the config file, with a hint when there is none.
+func (g *globals) loadConfig() (_ *config.Config, err error) {
+	// What goes wrong here is the configuration's fault: exit status 2.
+	defer func() { err = configError(err) }()
 	cfg, err := config.Load(g.configPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no configuration at %s: copy ottr.example.yaml to ottr.yaml and edit it, or pass --config", g.configPath)
