@@ -8,8 +8,15 @@ TEST_DEBS ?= openssl openssh-server nginx haproxy bind9 postgresql prometheus py
 
 .PHONY: build test test-deps check bench killtest lab clean
 
+# build stamps the version (git describe) and commit into the binary, for
+# `ottr version`; outside a git checkout they fall back to what Go records.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS ?= -X github.com/ottr-go/ottr/internal/version.version=$(VERSION) \
+           -X github.com/ottr-go/ottr/internal/version.commit=$(COMMIT)
+
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/ottr
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ottr
 
 test: test-deps check
 	$(GO) test -race -timeout 20m $(PKGS)

@@ -104,6 +104,14 @@ func delegateZones(zones map[string]string) []string {
 	return out
 }
 
+// ConfigError is a fault New found in the configuration itself, before it
+// opened anything: the command line tells it (exit status 2) from a
+// database or a data directory it could not open.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // New opens the store and builds everything a rotation needs. Issuers are
 // created on first use, so commands that never issue never reach a CA.
 func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
@@ -129,15 +137,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return d.ValidateOptions(options)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
+		return nil, &ConfigError{Err: fmt.Errorf("routes: %w", err)}
 	}
 	if err := notify.CheckConfig(cfg); err != nil {
-		return nil, err
+		return nil, &ConfigError{Err: err}
 	}
 	var delegations *dnsdelegate.Delegations
 	if len(cfg.DNS.Zones) > 0 {
 		if delegations, err = dnsdelegate.New(cfg.DNS.Zones); err != nil {
-			return nil, fmt.Errorf("dns.zones: %w", err)
+			return nil, &ConfigError{Err: fmt.Errorf("dns.zones: %w", err)}
 		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

@@ -2,10 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -124,11 +128,11 @@ func newAssetAddCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if a, err = asset.ParseOttrItem(data); err != nil {
-					return fmt.Errorf("%s: %w", f.file, err)
+					return usageErrorf(nil, "%s: %w", f.file, err)
 				}
 			}
 			if err := f.apply(cmd.Flags(), &a); err != nil {
-				return err
+				return &usageError{err: err, cmd: cmd}
 			}
 			ap, err := g.open(cmd.Context(), app.Options{})
 			if err != nil {
@@ -136,7 +140,7 @@ func newAssetAddCmd(g *globals) *cobra.Command {
 			}
 			defer ap.Close()
 			if a, err = ap.Prepare(a); err != nil {
-				return err
+				return &usageError{err: err}
 			}
 			if err := ap.Store.CreateAsset(cmd.Context(), a); err != nil {
 				if errors.Is(err, store.ErrExists) {
@@ -155,22 +159,23 @@ func newAssetAddCmd(g *globals) *cobra.Command {
 func newAssetUpdateCmd(g *globals) *cobra.Command {
 	var f assetFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME",
-		Short: "Change the fields given as flags",
-		Args:  cobra.ExactArgs(1),
+		Use:               "update NAME",
+		Short:             "Change the fields given as flags",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAssets(1),
 		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			a, err := ap.Store.GetAsset(cmd.Context(), args[0])
 			if err != nil {
 				return notFound(err, args[0])
 			}
 			if cmd.Flags().Changed("system-name") && f.systemName != a.SystemName {
-				return fmt.Errorf("--system-name cannot change: it is the asset's key (delete and add instead)")
+				return usageErrorf(cmd, "--system-name cannot change: it is the asset's key (delete and add instead)")
 			}
 			if err := f.apply(cmd.Flags(), &a); err != nil {
-				return err
+				return &usageError{err: err, cmd: cmd}
 			}
 			if a, err = ap.Prepare(a); err != nil {
-				return err
+				return &usageError{err: err}
 			}
 			if err := ap.Store.UpdateAsset(cmd.Context(), a); err != nil {
 				return err
@@ -183,78 +188,137 @@ func newAssetUpdateCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// notFound says that no asset is named name when err is the store's
+// ErrNotFound, and returns err otherwise.
 func notFound(err error, name string) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no asset named %s ('ottr asset list' shows them)", name)
+		return notFoundf("no asset named %s ('ottr asset list' shows them)", name)
 	}
 	return err
 }
 
 func newAssetGetCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "get NAME",
-		Short: "Print one asset as JSON",
-		Args:  cobra.ExactArgs(1),
-		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
-			a, err := ap.Store.GetAsset(cmd.Context(), args[0])
-			if err != nil {
-				return notFound(err, args[0])
-			}
-			return writeJSON(g.stdout, a)
-		}),
+	cmd := &cobra.Command{
+		Use:               "get NAME",
+		Short:             "Print one asset, every field",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAssets(1),
 	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
+		a, err := ap.Store.GetAsset(cmd.Context(), args[0])
+		if err != nil {
+			return notFound(err, args[0])
+		}
+		return out.print(g.stdout, a, func(w io.Writer) error { return writeAssetFields(w, a) })
+	})
+	return cmd
+}
+
+// writeAssetFields writes one asset as a column of field names and values.
+func writeAssetFields(w io.Writer, a asset.Asset) error {
+	labels := make([]string, 0, len(a.Labels))
+	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
+		labels = append(labels, k+"="+a.Labels[k])
+	}
+	port := "-"
+	if a.Port != 0 {
+		port = strconv.Itoa(a.Port)
+	}
+	renewalWindow := "-"
+	if rw := a.RenewalWindow; rw != nil {
+		renewalWindow = formatTime(&rw.Start) + " to " + formatTime(&rw.End)
+	}
+	return writeFields(w, [][2]string{
+		{"system_name", a.SystemName},
+		{"common_name", a.CommonName},
+		{"subject_alternative_name", strings.Join(a.SubjectAlternativeName, ", ")},
+		{"certificate_authority", a.CertificateAuthority},
+		{"host_platform", a.HostPlatform},
+		{"os_version", a.OSVersion},
+		{"device_model", a.DeviceModel},
+		{"ip_address", a.IPAddress},
+		{"port", port},
+		{"data_center", a.DataCenter},
+		{"credentials", a.Credentials},
+		{"key_type", a.KeyType},
+		{"labels", strings.Join(labels, ", ")},
+		{"origin", a.Origin},
+		{"paused", yesNo(a.Paused)},
+		{"certificate_validation", yesNo(a.CertificateValidation)},
+		{"certificate_expiration", formatTime(a.CertificateExpiration)},
+		{"certificate_serial", a.CertificateSerial},
+		{"certificate_issuer", a.CertificateIssuer},
+		{"certificate_not_before", formatTimeOr(a.CertificateNotBefore, "-")},
+		{"last_rotation", formatTimeOr(a.LastRotation, "-")},
+		{"renewal_time", formatTimeOr(a.RenewalTime, "-")},
+		{"renewal_window", renewalWindow},
+		{"failure_count", strconv.Itoa(a.FailureCount)},
+		{"next_attempt_at", formatTimeOr(a.NextAttemptAt, "-")},
+	})
+}
+
+// writeFields writes name and value pairs in two aligned columns, with
+// "-" for an empty value; the lines of a value of several stay in its
+// column.
+func writeFields(w io.Writer, fields [][2]string) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, f := range fields {
+		fmt.Fprintf(tw, "%s:\t%s\n", f[0], strings.ReplaceAll(cmp.Or(f[1], "-"), "\n", "\n\t"))
+	}
+	return tw.Flush()
 }
 
 func newAssetListCmd(g *globals) *cobra.Command {
 	var filter store.AssetFilter
-	var output string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List assets",
 		Args:  cobra.NoArgs,
-		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
-			assets, err := ap.Store.ListAssets(cmd.Context(), filter)
-			if err != nil {
-				return err
-			}
-			if assets == nil {
-				assets = []asset.Asset{}
-			}
-			switch output {
-			case "json":
-				return writeJSON(g.stdout, assets)
-			case "table":
-				tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SYSTEM NAME\tPLATFORM\tCA\tDATA CENTER\tIP\tEXPIRES\tFAILURES")
-				for _, a := range assets {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.SystemName, a.HostPlatform, a.CertificateAuthority,
-						a.DataCenter, a.IPAddress, formatTime(a.CertificateExpiration), a.FailureCount)
-				}
-				return tw.Flush()
-			}
-			return fmt.Errorf("--output %q: want table or json", output)
-		}),
 	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
+		assets, err := ap.Store.ListAssets(cmd.Context(), filter)
+		if err != nil {
+			return err
+		}
+		if assets == nil {
+			assets = []asset.Asset{}
+		}
+		return out.print(g.stdout, assets, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SYSTEM NAME\tPLATFORM\tCA\tDATA CENTER\tIP\tEXPIRES\tFAILURES")
+			for _, a := range assets {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", a.SystemName, a.HostPlatform, a.CertificateAuthority,
+					a.DataCenter, a.IPAddress, formatTime(a.CertificateExpiration), a.FailureCount)
+			}
+			return tw.Flush()
+		})
+	})
 	cmd.Flags().StringVar(&filter.HostPlatform, "platform", "", "only this host_platform")
 	cmd.Flags().StringVar(&filter.DataCenter, "data-center", "", "only this data center")
 	cmd.Flags().StringVar(&filter.IPAddress, "ip", "", "only this IP address")
 	cmd.Flags().StringVar(&filter.Origin, "origin", "", "only this origin")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	return cmd
 }
 
-func formatTime(t *time.Time) string {
+// formatTime formats t for a table, or "None" (Ottr's word) for no time.
+func formatTime(t *time.Time) string { return formatTimeOr(t, "None") }
+
+// formatTimeOr formats t for a table, or returns none for no time.
+func formatTimeOr(t *time.Time, none string) string {
 	if t == nil {
-		return "None"
+		return none
 	}
 	return t.UTC().Format(time.RFC3339)
 }
 
 func newAssetDeleteCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an asset and its rotation history",
-		Args:  cobra.ExactArgs(1),
+		Use:               "delete NAME",
+		Short:             "Delete an asset and its rotation history",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAssets(1),
 		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			if err := ap.Store.DeleteAsset(cmd.Context(), args[0]); err != nil {
 				return notFound(err, args[0])
@@ -282,6 +346,14 @@ func readAssets(data []byte, format, name string) ([]asset.Asset, error) {
 	return nil, fmt.Errorf("--format %q: want auto, csv or json", format)
 }
 
+// checkImportFormat refuses an import format ottr does not read.
+func checkImportFormat(cmd *cobra.Command, format string) error {
+	if !slices.Contains([]string{"auto", "csv", "json"}, format) {
+		return usageErrorf(cmd, "--format %q: want auto, csv or json", format)
+	}
+	return nil
+}
+
 func newAssetImportCmd(g *globals) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
@@ -289,13 +361,16 @@ func newAssetImportCmd(g *globals) *cobra.Command {
 		Short: "Import assets from CSV or JSON (Ottr's DynamoDB items accepted): all or nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkImportFormat(cmd, format); err != nil {
+				return err
+			}
 			data, err := readInput(g, args[0])
 			if err != nil {
 				return err
 			}
 			assets, err := readAssets(data, format, args[0])
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErrorf(nil, "%s: %w", args[0], err)
 			}
 			ap, err := g.open(cmd.Context(), app.Options{})
 			if err != nil {
@@ -317,7 +392,7 @@ func newAssetImportCmd(g *globals) *cobra.Command {
 				assets[i] = a
 			}
 			if len(problems) > 0 {
-				return fmt.Errorf("nothing imported, %d record(s) need fixing:\n%w", len(problems), errors.Join(problems...))
+				return usageErrorf(nil, "nothing imported, %d record(s) need fixing:\n%w", len(problems), errors.Join(problems...))
 			}
 			if err := ap.Store.ImportAssets(cmd.Context(), assets); err != nil {
 				return err
@@ -327,6 +402,7 @@ func newAssetImportCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "auto", "auto (by file name), csv or json")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"auto", "csv", "json"}, noFiles))
 	return cmd
 }
 
@@ -336,19 +412,25 @@ func newAssetExportCmd(g *globals) *cobra.Command {
 		Use:   "export",
 		Short: "Export every asset as JSON or CSV",
 		Args:  cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "json" && format != "csv" {
+				return usageErrorf(cmd, "--format %q: want json or csv", format)
+			}
+			return nil
+		},
 		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
 			assets, err := ap.Store.ListAssets(cmd.Context(), store.AssetFilter{})
 			if err != nil {
 				return err
 			}
+			if assets == nil {
+				assets = []asset.Asset{}
+			}
 			var buf bytes.Buffer
-			switch format {
-			case "json":
-				err = writeJSON(&buf, assets)
-			case "csv":
+			if format == "csv" {
 				err = asset.WriteCSV(&buf, assets)
-			default:
-				return fmt.Errorf("--format %q: want json or csv", format)
+			} else {
+				err = writeJSON(&buf, assets)
 			}
 			if err != nil {
 				return err
@@ -361,6 +443,7 @@ func newAssetExportCmd(g *globals) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "json", "json or csv")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of stdout")
+	cmd.Flags().StringVarP(&out, "file", "f", "", "write to this file instead of standard output")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"json", "csv"}, noFiles))
 	return cmd
 }

@@ -71,7 +71,7 @@ func startLab(t *testing.T, dir string) {
 func getAsset(t *testing.T, cfg, name string) asset.Asset {
 	t.Helper()
 	var a asset.Asset
-	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", name)), &a); err != nil {
+	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", name, "-o", "json")), &a); err != nil {
 		t.Fatal(err)
 	}
 	return a

@@ -73,7 +73,7 @@ func TestAssetLifecycle(t *testing.T) {
 		"--san", "vpn.example.com", "--ip", "192.0.2.10", "--platform", "linux", "--ca", "lets_encrypt", "--data-center", "DC1")
 
 	var a asset.Asset
-	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com")), &a); err != nil {
+	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com", "-o", "json")), &a); err != nil {
 		t.Fatal(err)
 	}
 	if a.SystemName != "fw1.example.com" || a.DataCenter != "dc1" || a.Origin != "API" {
@@ -90,7 +90,7 @@ func TestAssetLifecycle(t *testing.T) {
 	}
 
 	mustRun(t, "-c", cfg, "asset", "update", "fw1.example.com", "--ip", "2001:db8::10", "--paused")
-	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com")), &a); err != nil {
+	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com", "-o", "json")), &a); err != nil {
 		t.Fatal(err)
 	}
 	if a.IPAddress != "2001:db8::10" || !a.Paused || a.CommonName != "fw1.example.com" {
@@ -105,7 +105,7 @@ func TestAssetLifecycle(t *testing.T) {
 	// The scheduler finds assets by their renewal time: editing the expiry
 	// must move it.
 	mustRun(t, "-c", cfg, "asset", "update", "fw1.example.com", "--expiration", "2099-01-01T00:00:00Z")
-	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com")), &a); err != nil {
+	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com", "-o", "json")), &a); err != nil {
 		t.Fatal(err)
 	}
 	if a.RenewalTime == nil || a.RenewalTime.Year() != 2098 {
@@ -113,7 +113,7 @@ func TestAssetLifecycle(t *testing.T) {
 	}
 	mustRun(t, "-c", cfg, "asset", "update", "fw1.example.com", "--expiration", "None")
 	a = asset.Asset{}
-	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com")), &a); err != nil {
+	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "asset", "get", "fw1.example.com", "-o", "json")), &a); err != nil {
 		t.Fatal(err)
 	}
 	if a.RenewalTime != nil {
@@ -287,17 +287,22 @@ func TestPlanAndDNSPlan(t *testing.T) {
 		"--ip", "192.0.2.3", "--platform", "panos", "--os-version", "8.0", "--ca", "lets_encrypt")
 
 	var rows []struct {
-		Asset, Reason, Driver string
-		Due                   bool
+		Asset, Reason string
+		Driver        *string
+		Due           bool
 	}
 	if err := json.Unmarshal([]byte(mustRun(t, "-c", cfg, "plan", "-o", "json")), &rows); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
 	for _, r := range rows {
-		got[r.Asset] = r.Reason + "/" + r.Driver
+		driver := "null"
+		if r.Driver != nil {
+			driver = *r.Driver
+		}
+		got[r.Asset] = r.Reason + "/" + driver
 	}
-	if got["web.example.com"] != "expiry_unknown/linux" || got["pa.example.com"] != "expiry_unknown/-" || !strings.HasSuffix(got["fresh.example.com"], "/linux") || strings.HasPrefix(got["fresh.example.com"], "expiry") {
+	if got["web.example.com"] != "expiry_unknown/linux" || got["pa.example.com"] != "expiry_unknown/null" || !strings.HasSuffix(got["fresh.example.com"], "/linux") || strings.HasPrefix(got["fresh.example.com"], "expiry") {
 		t.Errorf("plan: %v", got)
 	}
 	table := mustRun(t, "-c", cfg, "plan")

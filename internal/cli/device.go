@@ -138,13 +138,6 @@ func checkDevice(ctx context.Context, ap *app.App, name string) (*deviceReport, 
 	return r, nil
 }
 
-func orNull(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 func viewCertificate(chain []*x509.Certificate, now time.Time) *certificateView {
 	leaf := chain[0]
 	names := append([]string{}, leaf.DNSNames...)

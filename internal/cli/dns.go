@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -45,11 +45,14 @@ func assetNames(ctx context.Context, st store.Store, names []string) ([]string, 
 	return out, nil
 }
 
+// errNoZones refuses a DNS command when the configuration delegates no zone.
+var errNoZones = configError(errors.New("no delegated zones configured: set dns.zones in the config (managed zone: delegate zone)"))
+
 // doctor builds the delegation doctor from the config; with write, it
 // proves write access to the delegate zones with the issuance writer.
 func doctor(ap *app.App, write bool) (*dnsdoctor.Doctor, error) {
 	if ap.Delegations == nil {
-		return nil, errors.New("no delegated zones configured: set dns.zones in the config (managed zone: delegate zone)")
+		return nil, errNoZones
 	}
 	d := &dnsdoctor.Doctor{
 		Delegations:        ap.Delegations,
@@ -76,6 +79,7 @@ func doctor(ap *app.App, write bool) (*dnsdoctor.Doctor, error) {
 
 func newDNSDoctorCmd(g *globals) *cobra.Command {
 	var noWrite, asJSON bool
+	var out *output
 	cmd := &cobra.Command{
 		Use:   "doctor [ASSET...]",
 		Short: "Follow every name's live _acme-challenge CNAME chain and test writing the delegate zones",
@@ -84,6 +88,7 @@ assets, or of all) through the configured resolvers, follows its CNAME chain,
 and says what is wrong and which record fixes it. It then writes a test TXT
 record into each delegate zone with ottr's DNS credentials, checks that the
 resolvers see it, and deletes it. It exits with status 1 when anything is wrong.`,
+		ValidArgsFunction: g.completeAssets(0),
 		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			d, err := doctor(ap, !noWrite)
 			if err != nil {
@@ -98,22 +103,26 @@ resolvers see it, and deletes it. It exits with status 1 when anything is wrong.
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(report); err != nil {
-					return err
-				}
-			} else if err := dnsdoctor.WriteText(g.stdout, report); err != nil {
-				return err
+				g.warn("--json is deprecated: use -o json")
+				out.format = "json"
 			}
-			if !report.OK() {
+			if report.Findings == nil {
+				report.Findings = []dnsdoctor.Finding{}
+			}
+			err = out.print(g.stdout, report, func(w io.Writer) error { return dnsdoctor.WriteText(w, report) })
+			if err == nil && !report.OK() {
 				return errQuiet
 			}
-			return nil
+			return err
 		}),
 	}
+	out = addOutputFlag(cmd)
 	cmd.Flags().BoolVar(&noWrite, "no-write", false, "skip the test write to the delegate zones")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON")
+	// --json came before -o; scripts that pass it get the JSON still. A
+	// hidden flag, not cobra's deprecated one, whose notice would go to
+	// standard output ahead of the JSON.
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON (use -o json)")
+	_ = cmd.Flags().MarkHidden("json")
 	return cmd
 }
 
@@ -126,6 +135,7 @@ func newDNSApplyCmd(g *globals) *cobra.Command {
 CNAMEs of the names that have none. A name that owns any record is never
 overwritten: it is reported as a conflict, with the record the doctor says to
 use. With --dry-run, or without dns.apply configured, it only prints them.`,
+		ValidArgsFunction: g.completeAssets(0),
 		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
 			d, err := doctor(ap, false)
 			if err != nil {
@@ -178,54 +188,81 @@ use. With --dry-run, or without dns.apply configured, it only prints them.`,
 	return cmd
 }
 
+// dnsPlan is what `ottr dns plan` finds: the CNAMEs the assets need in
+// the managed zones, and the assets with names no managed zone holds.
+type dnsPlan struct {
+	Zones    []string       `json:"zones"`
+	Records  []cnameRecord  `json:"records"`
+	Problems []assetProblem `json:"problems"`
+}
+
+// cnameRecord is one _acme-challenge CNAME to create.
+type cnameRecord struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	TTL    int    `json:"ttl"`
+	Target string `json:"target"`
+}
+
+// assetProblem is why one asset cannot be delegated.
+type assetProblem struct {
+	Asset string `json:"asset"`
+	Error string `json:"error"`
+}
+
 func newDNSPlanCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "plan [NAME...]",
-		Short: "Print the _acme-challenge CNAME records every asset needs, as a zone-file snippet",
-		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
-			if ap.Delegations == nil {
-				return errors.New("no delegated zones configured: set dns.zones in the config (managed zone: delegate zone)")
-			}
-			var records []dnsdelegate.Record
-			seen := map[string]bool{}
-			var problems []string
-			add := func(a asset.Asset) error {
-				needed, err := ap.Delegations.Records(a.Names())
-				if err != nil {
-					problems = append(problems, fmt.Sprintf("%s: %v", a.SystemName, err))
-					return nil
-				}
-				for _, r := range needed {
-					if !seen[r.Name] {
-						seen[r.Name] = true
-						records = append(records, r)
-					}
-				}
+	cmd := &cobra.Command{
+		Use:               "plan [NAME...]",
+		Short:             "Print the _acme-challenge CNAME records every asset needs, as a zone-file snippet",
+		ValidArgsFunction: g.completeAssets(0),
+	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
+		if ap.Delegations == nil {
+			return errNoZones
+		}
+		plan := dnsPlan{Zones: ap.Delegations.Zones(), Records: []cnameRecord{}, Problems: []assetProblem{}}
+		seen := map[string]bool{}
+		add := func(a asset.Asset) error {
+			needed, err := ap.Delegations.Records(a.Names())
+			if err != nil {
+				plan.Problems = append(plan.Problems, assetProblem{Asset: a.SystemName, Error: err.Error()})
 				return nil
 			}
-			if len(args) > 0 {
-				for _, name := range args {
-					a, err := ap.Store.GetAsset(cmd.Context(), name)
-					if err != nil {
-						return notFound(err, name)
-					}
-					_ = add(a)
+			for _, r := range needed {
+				if !seen[r.Name] {
+					seen[r.Name] = true
+					plan.Records = append(plan.Records, cnameRecord{Name: r.Name, Type: "CNAME", TTL: dnsdelegate.DefaultTTL, Target: r.Target})
 				}
-			} else if err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, add); err != nil {
-				return err
-			}
-			sort.Slice(records, func(i, j int) bool { return records[i].Name < records[j].Name })
-			fmt.Fprintf(g.stdout, "; _acme-challenge delegations for zones %s\n", strings.Join(ap.Delegations.Zones(), ", "))
-			for _, r := range records {
-				fmt.Fprintln(g.stdout, r.ZoneLine())
-			}
-			for _, p := range problems {
-				fmt.Fprintf(g.stdout, "; cannot delegate %s\n", p)
-			}
-			if len(problems) > 0 {
-				return fmt.Errorf("%d asset(s) have names outside the managed zones", len(problems))
 			}
 			return nil
-		}),
-	}
+		}
+		if len(args) > 0 {
+			for _, name := range args {
+				a, err := ap.Store.GetAsset(cmd.Context(), name)
+				if err != nil {
+					return notFound(err, name)
+				}
+				_ = add(a)
+			}
+		} else if err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, add); err != nil {
+			return err
+		}
+		sort.Slice(plan.Records, func(i, j int) bool { return plan.Records[i].Name < plan.Records[j].Name })
+		err := out.print(g.stdout, plan, func(w io.Writer) error {
+			fmt.Fprintf(w, "; _acme-challenge delegations for zones %s\n", strings.Join(plan.Zones, ", "))
+			for _, r := range plan.Records {
+				fmt.Fprintln(w, dnsdelegate.Record{Name: r.Name, Target: r.Target}.ZoneLine())
+			}
+			for _, p := range plan.Problems {
+				fmt.Fprintf(w, "; cannot delegate %s: %s\n", p.Asset, p.Error)
+			}
+			return nil
+		})
+		if err == nil && len(plan.Problems) > 0 {
+			err = fmt.Errorf("%d asset(s) have names outside the managed zones", len(plan.Problems))
+		}
+		return err
+	})
+	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,6 +85,24 @@ func TestDNSDoctorFindsMissingDelegationsAndApplyCreatesThem(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor does not give the fix %q:\n%s", want, out)
 		}
+	}
+
+	// The same findings for a script: the fix of each missing name.
+	jsonOut, _, code := run(t, "", "-c", cfg, "dns", "doctor", "--no-write", "-o", "json")
+	var report struct {
+		Findings []struct{ Name, Status, Fix string }
+	}
+	if err := json.Unmarshal([]byte(jsonOut), &report); code != 1 || err != nil {
+		t.Fatalf("doctor -o json: exit %d, %v\n%s", code, err, jsonOut)
+	}
+	missing := map[string]string{}
+	for _, f := range report.Findings {
+		if f.Status == "missing" {
+			missing[f.Name] = f.Fix
+		}
+	}
+	if want := "_acme-challenge.api.example.com. 300 IN CNAME _acme-challenge.api.example-acme.com."; missing["api.example.com"] != want {
+		t.Errorf("doctor -o json: the fix for api.example.com is %q, want %q\n%s", missing["api.example.com"], want, jsonOut)
 	}
 
 	dry := mustRun(t, "-c", cfg, "dns", "apply", "--dry-run")

@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +33,8 @@ sample event (a failed rotation of test.ottr.invalid, marked as a test) and
 prints what the channel answered. It exits 1 when the message was not
 delivered. Nothing is queued or retried, and nothing is written to the
 database.`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeChannels,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadConfig()
 			if err != nil {
@@ -37,6 +42,11 @@ database.`,
 			}
 			if err := notify.CheckConfig(cfg); err != nil {
 				return err
+			}
+			if _, ok := cfg.Notifications.Channels[args[0]]; !ok {
+				names := slices.Sorted(maps.Keys(cfg.Notifications.Channels))
+				return notFoundf("no channel named %q in notifications.channels of %s (configured: %s)",
+					args[0], g.configPath, cmp.Or(strings.Join(names, ", "), "none"))
 			}
 			resolve := func(ref string) (string, error) { return secret.Resolve(ref, os.LookupEnv, os.ReadFile) }
 			channels, err := notify.BuildChannels(cfg, args, build, notify.ChannelOptions{Resolve: resolve, Logger: g.logger()})

@@ -2,10 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,14 +14,13 @@ import (
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/policy"
-	"github.com/ottr-go/ottr/internal/queue"
 	"github.com/ottr-go/ottr/internal/ratelimit"
-	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// planRow is what `ottr plan` says of one asset.
+// planRow is what `ottr plan` says of one asset. A field without a value
+// is null.
 type planRow struct {
 	Asset   string    `json:"asset"`
 	Due     bool      `json:"due"`
@@ -31,10 +29,21 @@ type planRow struct {
 	When    time.Time `json:"when"`
 	// RunsAt is when the scheduler would run the due rotation: now, or
 	// later when the CA's rate limits have no room for its order before.
-	// Unset for assets not due or without a route, which get none.
-	RunsAt *time.Time `json:"runs_at,omitempty"`
-	Route  string     `json:"route"`
-	Driver string     `json:"driver"`
+	// Null for assets not due or without a route, which get none.
+	RunsAt *time.Time `json:"runs_at"`
+	// Route, RouteIndex and Driver are the route that takes the asset;
+	// null when none does.
+	Route      *string `json:"route"`
+	RouteIndex *int    `json:"route_index"`
+	Driver     *string `json:"driver"`
+}
+
+// routeText is the row's route as the table shows it.
+func (r planRow) routeText() string {
+	if r.Route == nil {
+		return "NO ROUTE"
+	}
+	return fmt.Sprintf("%d %s", *r.RouteIndex, *r.Route)
 }
 
 // plannedOrder is a due rotation's order, waiting to be given a time.
@@ -106,82 +115,79 @@ func forEachAsset(ctx context.Context, st store.Store, f store.AssetFilter, fn f
 
 func planFor(ap *app.App, a asset.Asset, now time.Time) planRow {
 	d := policy.Decide(policy.Input{Asset: a, Now: now, Settings: ap.Config.Policy})
-	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore, Route: "NO ROUTE", Driver: "-"}
+	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore}
 	if d.Due && (d.NotBefore.IsZero() || d.NotBefore.Before(now)) {
 		row.When = now
 	}
 	if r, i, ok := ap.Routes.Match(a); ok {
-		row.Route = fmt.Sprintf("%d", i)
-		if r.Name != "" {
-			row.Route += " " + r.Name
-		}
-		row.Driver = r.Driver
+		row.Route, row.RouteIndex, row.Driver = &r.Name, &i, &r.Driver
 	}
 	return row
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
-	var output string
 	var dueOnly bool
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show, for every asset, whether it is due and why, when its rotation would run, and the route it takes; changes nothing",
 		Args:  cobra.NoArgs,
-		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
-			now := time.Now().UTC()
-			var rows []planRow
-			due, noRoute := 0, 0
-			byCA := map[string][]plannedOrder{}
-			err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
-				row := planFor(ap, a, now)
-				if row.Due {
-					due++
-				}
-				if row.Driver == "-" {
-					noRoute++
-				}
-				shown := -1
-				if !dueOnly || row.Due {
-					shown = len(rows)
-					rows = append(rows, row)
-				}
-				if row.Due && row.Driver != "-" {
-					byCA[a.CertificateAuthority] = append(byCA[a.CertificateAuthority], plannedOrder{
-						row: shown, renewalTime: a.RenewalTime, name: a.SystemName, order: scheduler.Order(a, now)})
-				}
-				return nil
-			})
-			if err != nil {
-				return err
+	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
+		now := time.Now().UTC()
+		var rows []planRow
+		due, noRoute := 0, 0
+		byCA := map[string][]plannedOrder{}
+		err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
+			row := planFor(ap, a, now)
+			if row.Due {
+				due++
 			}
-			last := planRunTimes(ap.Budget, byCA, rows)
-			if output == "json" {
-				return writeJSON(g.stdout, rows)
+			if row.Route == nil {
+				noRoute++
 			}
-			if output != "table" {
-				return fmt.Errorf("--output %q: want table or json", output)
+			shown := -1
+			if !dueOnly || row.Due {
+				shown = len(rows)
+				rows = append(rows, row)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+			if row.Due && row.Route != nil {
+				byCA[a.CertificateAuthority] = append(byCA[a.CertificateAuthority], plannedOrder{
+					row: shown, renewalTime: a.RenewalTime, name: a.SystemName, order: scheduler.Order(a, now)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		last := planRunTimes(ap.Budget, byCA, rows)
+		if rows == nil {
+			rows = []planRow{}
+		}
+		return out.print(g.stdout, rows, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ASSET\tDUE\tWHEN\tRUNS AT\tROUTE\tDRIVER\tWHY")
 			for _, r := range rows {
-				runsAt := "-"
+				runsAt, driver := "-", "-"
 				if r.RunsAt != nil {
 					runsAt = r.RunsAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Asset, yesNo(r.Due), r.When.UTC().Format(time.RFC3339), runsAt, r.Route, r.Driver, r.Message)
+				if r.Driver != nil {
+					driver = *r.Driver
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Asset, yesNo(r.Due), r.When.UTC().Format(time.RFC3339), runsAt, r.routeText(), driver, r.Message)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%d due, %d without a route\n", due, noRoute)
+			fmt.Fprintf(w, "%d due, %d without a route\n", due, noRoute)
 			if last.After(now) {
-				fmt.Fprintf(g.stdout, "the CAs' rate limits spread the due rotations until %s (%s from now)\n",
+				fmt.Fprintf(w, "the CAs' rate limits spread the due rotations until %s (%s from now)\n",
 					last.Format(time.RFC3339), last.Sub(now).Round(time.Minute))
 			}
 			return nil
-		}),
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+		})
+	})
 	cmd.Flags().BoolVar(&dueOnly, "due", false, "list only the assets that are due")
 	return cmd
 }
@@ -191,103 +197,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func newRotateCmd(g *globals) *cobra.Command {
-	var force bool
-	cmd := &cobra.Command{
-		Use:   "rotate NAME",
-		Short: "Rotate one asset's certificate now, in the foreground, showing each step",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			start := time.Now()
-			ap, err := g.open(ctx, app.Options{Observer: func(e rotation.Event) { printStep(g, e) }})
-			if err != nil {
-				return err
-			}
-			defer ap.Close()
-			a, err := ap.Store.GetAsset(ctx, args[0])
-			if err != nil {
-				return notFound(err, args[0])
-			}
-			// The rotation runs here, as a job on this process's own queue:
-			// if this process dies, 'ottr serve' resumes it.
-			q, err := ap.ForegroundQueue(ctx)
-			if err != nil {
-				return err
-			}
-			rot, err := ap.Store.ActiveRotation(ctx, a.SystemName)
-			switch {
-			case err == nil:
-				var busy *queue.BusyError
-				if err := q.Adopt(ctx, rot); errors.As(err, &busy) {
-					return fmt.Errorf("rotation %d of %s is %s in process %s; follow it with GET %s, or wait for it to end",
-						rot.ID, a.SystemName, rot.State, busy.Process, "/api/v1/rotations/"+strconv.FormatInt(rot.ID, 10))
-				} else if err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stdout, "resuming rotation %d of %s (state %s)\n", rot.ID, a.SystemName, rot.State)
-			case errors.Is(err, store.ErrNotFound):
-				if !force {
-					d := policy.Decide(policy.Input{Asset: a, Now: time.Now(), Settings: ap.Config.Policy})
-					if !d.Due {
-						return fmt.Errorf("%s is not due: %s; pass --force to rotate anyway", a.SystemName, d.Message)
-					}
-				}
-				if rot, err = ap.Runner.Create(ctx, a.SystemName, store.TriggerManual, force, q.EnqueueFunc(a.DataCenter, time.Time{})); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stdout, "rotation %d of %s\n", rot.ID, a.SystemName)
-			default:
-				return err
-			}
-			if err := q.RunHere(ctx, rot.ID); err != nil {
-				return err
-			}
-			if rot, err = ap.Store.GetRotation(ctx, rot.ID); err != nil {
-				return err
-			}
-			if rot.State != store.StateSucceeded {
-				return fmt.Errorf("rotation %d %s: %s", rot.ID, rot.State, rot.Error)
-			}
-			after, err := ap.Store.GetAsset(ctx, a.SystemName)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%s: serial %s -> %s, expires %s (%s)\n", a.SystemName, orNone(a.CertificateSerial),
-				after.CertificateSerial, formatTime(after.CertificateExpiration), time.Since(start).Round(time.Millisecond))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&force, "force", false, "rotate even if the certificate is not due")
-	return cmd
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
-}
-
-func printStep(g *globals, e rotation.Event) {
-	switch e.Phase {
-	case "start":
-		fmt.Fprintf(g.stdout, "  %-10s ...\n", e.Step)
-	case "done":
-		fmt.Fprintf(g.stdout, "  %-10s ok   %s\n", e.Step, e.Duration.Round(time.Millisecond))
-	case "skip":
-		fmt.Fprintf(g.stdout, "  %-10s done before, skipped\n", e.Step)
-	case "fail":
-		fmt.Fprintf(g.stdout, "  %-10s FAILED %s: %s\n", e.Step, e.Duration.Round(time.Millisecond), firstLine(e.Err))
-	}
-}
-
-func firstLine(err error) string {
-	if err == nil {
-		return ""
-	}
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/version"
 )
 
 // globals are the flags every command shares.
@@ -52,13 +53,18 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := NewRoot(stdin, stdout, stderr)
 	cmd.SetArgs(args)
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		if !errors.Is(err, errQuiet) {
-			fmt.Fprintln(stderr, "ottr:", err)
-		}
-		return 1
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
 	}
-	return 0
+	if !errors.Is(err, errQuiet) {
+		fmt.Fprintln(stderr, "ottr:", err)
+	}
+	var usage *usageError
+	if errors.As(err, &usage) && usage.cmd != nil {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", usage.cmd.CommandPath())
+	}
+	return exitCode(err)
 }
 
 // errQuiet fails a command whose output already said what is wrong.
@@ -68,15 +74,22 @@ var errQuiet = errors.New("failed")
 func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
-		Use:           "ottr",
-		Short:         "Agentless certificate rotation for firewalls, load balancers and hosts",
+		Use:   "ottr",
+		Short: "Agentless certificate rotation for firewalls, load balancers and hosts",
+		Long: "ottr rotates TLS certificates on devices that cannot run an agent.\n\n" +
+			"Commands that print records take -o/--output table, json or yaml.\n\n" + exitStatusHelp,
+		Version:       version.Get().Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.configSet = cmd.Flags().Changed("config")
-			return g.checkLogFlags()
+			if err := checkRequiredFlags(cmd); err != nil {
+				return err
+			}
+			return g.checkLogFlags(cmd)
 		},
 	}
+	root.SetVersionTemplate(versionText(version.Get()))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -99,21 +112,26 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newMasterKeyCmd(g),
 		newNotifyCmd(g),
 		newDeviceCmd(g),
+		newRotationCmd(g),
+		newVersionCmd(g),
 	)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	strictUsage(root)
 	return root
 }
 
 // checkLogFlags refuses a log level or format ottr does not know, before
 // the command does anything.
-func (g *globals) checkLogFlags() error {
+func (g *globals) checkLogFlags(cmd *cobra.Command) error {
 	if g.logLevel != "" {
 		if _, err := config.ParseLogLevel(g.logLevel); err != nil {
-			return fmt.Errorf("--log-level: %w", err)
+			return usageErrorf(cmd, "--log-level: %w", err)
 		}
 	}
 	if g.logFormat != "" {
 		if err := config.CheckLogFormat(g.logFormat); err != nil {
-			return fmt.Errorf("--log-format: %w", err)
+			return usageErrorf(cmd, "--log-format: %w", err)
 		}
 	}
 	return nil
@@ -153,7 +171,9 @@ func (g *globals) warn(format string, args ...any) {
 }
 
 // loadConfig reads the config file, with a hint when there is none.
-func (g *globals) loadConfig() (*config.Config, error) {
+func (g *globals) loadConfig() (_ *config.Config, err error) {
+	// What goes wrong here is the configuration's fault: exit status 2.
+	defer func() { err = configError(err) }()
 	cfg, err := config.Load(g.configPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no configuration at %s: copy ottr.example.yaml to ottr.yaml and edit it, or pass --config", g.configPath)

@@ -3,7 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -18,25 +21,71 @@ import (
 
 func newRouteCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "route", Short: "Inspect and import the routing table"}
-	cmd.AddCommand(newRouteListCmd(g), newRouteTestCmd(g), newRouteImportCmd(g))
+	cmd.AddCommand(newRouteListCmd(g), newRouteShowCmd(g), newRouteTestCmd(g), newRouteImportCmd(g))
 	return cmd
 }
 
+// routeRecord is a route as the route commands print it: secret options
+// redacted as the API shows them to all but ADMIN (a terminal's
+// scrollback is no place for where the secrets are kept).
+type routeRecord struct {
+	Index           int            `json:"index"`
+	Name            string         `json:"name"`
+	Match           matchRecord    `json:"match"`
+	Driver          string         `json:"driver"`
+	Options         map[string]any `json:"options"`
+	FallbackIssuers []string       `json:"fallback_issuers"`
+}
+
+// matchRecord is what a route matches on; null where it takes any value.
+type matchRecord struct {
+	Platform             *string  `json:"platform"`
+	OSVersion            *string  `json:"os_version"`
+	CertificateAuthority *string  `json:"certificate_authority"`
+	Models               []string `json:"models"`
+	DataCenter           *string  `json:"data_center"`
+}
+
+func viewRoute(drivers *driver.Registry, i int, r route.Route) routeRecord {
+	options := drivers.RedactOptions(r.Driver, r.Options)
+	if options == nil {
+		options = map[string]any{}
+	}
+	return routeRecord{
+		Index: i, Name: r.Name, Driver: r.Driver, Options: options,
+		FallbackIssuers: append([]string{}, r.FallbackIssuers...),
+		Match: matchRecord{
+			Platform: orNull(r.Match.Platform), OSVersion: orNull(r.Match.OSVersion),
+			CertificateAuthority: orNull(r.Match.CertificateAuthority), Models: r.Match.Models,
+			DataCenter: orNull(r.Match.DataCenter),
+		},
+	}
+}
+
 func newRouteListCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the routes in order (the first match wins)",
 		Args:  cobra.NoArgs,
-		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
-			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "#\tNAME\tPLATFORM\tOS VERSION\tCA\tMODELS\tDRIVER")
-			for i, r := range ap.Routes.Routes() {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i, r.Name, orAny(r.Match.Platform), orAny(r.Match.OSVersion),
-					orAny(r.Match.CertificateAuthority), orAny(strings.Join(r.Match.Models, ",")), r.Driver)
+	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
+		routes := ap.Routes.Routes()
+		records := make([]routeRecord, 0, len(routes))
+		for i, r := range routes {
+			records = append(records, viewRoute(ap.Drivers, i, r))
+		}
+		return out.print(g.stdout, records, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "#\tNAME\tPLATFORM\tOS VERSION\tCA\tMODELS\tDATA CENTER\tDRIVER")
+			for i, r := range routes {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i, r.Name, orAny(r.Match.Platform), orAny(r.Match.OSVersion),
+					orAny(r.Match.CertificateAuthority), orAny(strings.Join(r.Match.Models, ",")), orAny(r.Match.DataCenter), r.Driver)
 			}
 			return tw.Flush()
-		}),
-	}
+		})
+	})
+	return cmd
 }
 
 func orAny(s string) string {
@@ -46,82 +95,162 @@ func orAny(s string) string {
 	return s
 }
 
+func newRouteShowCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:               "show NAME",
+		Short:             "Show one route: what it matches, its driver and its options (secrets redacted)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeRoutes,
+	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
+		routes := ap.Routes.Routes()
+		i := slices.IndexFunc(routes, func(r route.Route) bool { return r.Name == args[0] })
+		if i < 0 {
+			names := make([]string, len(routes))
+			for j, r := range routes {
+				names[j] = r.Name
+			}
+			return notFoundf("no route named %q (the routes: %s)", args[0], strings.Join(names, ", "))
+		}
+		rec := viewRoute(ap.Drivers, i, routes[i])
+		return out.print(g.stdout, rec, func(w io.Writer) error {
+			options, err := json.Marshal(rec.Options)
+			if err != nil {
+				return fmt.Errorf("route %q: options: %w", rec.Name, err)
+			}
+			m := routes[i].Match
+			return writeFields(w, [][2]string{
+				{"index", strconv.Itoa(rec.Index)},
+				{"name", rec.Name},
+				{"match.platform", orAny(m.Platform)},
+				{"match.os_version", orAny(m.OSVersion)},
+				{"match.certificate_authority", orAny(m.CertificateAuthority)},
+				{"match.models", orAny(strings.Join(m.Models, ", "))},
+				{"match.data_center", orAny(m.DataCenter)},
+				{"driver", rec.Driver},
+				{"options", string(options)},
+				{"fallback_issuers", strings.Join(rec.FallbackIssuers, ", ")},
+			})
+		})
+	})
+	return cmd
+}
+
+// routeTest is what `ottr route test` finds: the asset's fields that
+// routes match on, every route's verdict, and the route it takes (null
+// when none does).
+type routeTest struct {
+	Asset  routedAsset    `json:"asset"`
+	Routes []routeVerdict `json:"routes"`
+	Route  *routeRecord   `json:"route"`
+}
+
+// routedAsset is an asset's fields that routes match on, with the asset's
+// field names.
+type routedAsset struct {
+	SystemName           string `json:"system_name"`
+	HostPlatform         string `json:"host_platform"`
+	OSVersion            string `json:"os_version"`
+	CertificateAuthority string `json:"certificate_authority"`
+	DeviceModel          string `json:"device_model"`
+	DataCenter           string `json:"data_center"`
+}
+
+// routeVerdict is one route's answer: whether it matches and why (every
+// field that held) or why not (every field that failed).
+type routeVerdict struct {
+	Index   int      `json:"index"`
+	Name    string   `json:"name"`
+	Driver  string   `json:"driver"`
+	Matched bool     `json:"matched"`
+	Chosen  bool     `json:"chosen"`
+	Reasons []string `json:"reasons"`
+}
+
 func newRouteTestCmd(g *globals) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "test [NAME]",
-		Short: "Explain which route an asset takes, and why not the others",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (file != "") {
-				return fmt.Errorf("name an asset in the inventory, or pass --file with an asset's JSON")
-			}
-			ap, err := g.open(cmd.Context(), app.Options{})
+		Use:               "test [NAME]",
+		Short:             "Explain which route an asset takes, and why not the others",
+		Long:              "test explains which route the asset NAME of the inventory, or the asset in --file, takes, and why not\nthe others. It exits with status 1 when no route takes the asset.",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: g.completeAssets(1),
+	}
+	out := addOutputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if (len(args) == 1) == (file != "") {
+			return usageErrorf(cmd, "name an asset in the inventory, or pass --file with an asset's JSON")
+		}
+		ap, err := g.open(cmd.Context(), app.Options{})
+		if err != nil {
+			return err
+		}
+		defer ap.Close()
+		var a asset.Asset
+		if file != "" {
+			data, err := readInput(g, file)
 			if err != nil {
 				return err
 			}
-			defer ap.Close()
-			var a asset.Asset
-			if file != "" {
-				data, err := readInput(g, file)
-				if err != nil {
-					return err
-				}
-				if a, err = asset.ParseOttrItem(data); err != nil {
-					return fmt.Errorf("%s: %w", file, err)
-				}
-				asset.Normalize(&a)
-			} else if a, err = ap.Store.GetAsset(cmd.Context(), args[0]); err != nil {
-				return notFound(err, args[0])
+			if a, err = asset.ParseOttrItem(data); err != nil {
+				return usageErrorf(nil, "%s: %w", file, err)
 			}
-			printExplanation(g, a, ap.Routes.Explain(a))
-			r, _, ok := ap.Routes.Match(a)
-			if !ok {
-				return fmt.Errorf("no route matches %s", a.SystemName)
-			}
-			return printOptions(g, ap.Drivers, r)
-		},
+			asset.Normalize(&a)
+		} else if a, err = ap.Store.GetAsset(cmd.Context(), args[0]); err != nil {
+			return notFound(err, args[0])
+		}
+		result := routeTest{
+			Asset: routedAsset{SystemName: a.SystemName, HostPlatform: a.HostPlatform, OSVersion: a.OSVersion,
+				CertificateAuthority: a.CertificateAuthority, DeviceModel: a.DeviceModel, DataCenter: a.DataCenter},
+			Routes: []routeVerdict{},
+		}
+		for _, e := range ap.Routes.Explain(a) {
+			result.Routes = append(result.Routes, routeVerdict{Index: e.Index, Name: e.Name, Driver: e.Driver,
+				Matched: e.Matched, Chosen: e.Chosen, Reasons: append([]string{}, e.Reasons...)})
+		}
+		if r, i, ok := ap.Routes.Match(a); ok {
+			rec := viewRoute(ap.Drivers, i, r)
+			result.Route = &rec
+		}
+		err = out.print(g.stdout, result, func(w io.Writer) error { return writeRouteTest(w, result) })
+		if err == nil && result.Route == nil {
+			err = fmt.Errorf("no route takes %s", a.SystemName)
+		}
+		return err
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "test an asset from a JSON file instead of the inventory")
 	return cmd
 }
 
-func printExplanation(g *globals, a asset.Asset, ex []route.Explanation) {
-	fmt.Fprintf(g.stdout, "%s: platform=%s os_version=%s certificate_authority=%s model=%s data_center=%s\n",
+func writeRouteTest(w io.Writer, t routeTest) error {
+	a := t.Asset
+	fmt.Fprintf(w, "%s: platform=%s os_version=%s certificate_authority=%s model=%s data_center=%s\n",
 		a.SystemName, a.HostPlatform, a.OSVersion, a.CertificateAuthority, a.DeviceModel, a.DataCenter)
-	chosen := false
-	for _, e := range ex {
+	for _, v := range t.Routes {
 		mark := "  "
-		verdict := "no:  " + strings.Join(e.Reasons, "; ")
-		if e.Matched {
-			if !chosen {
-				mark, verdict, chosen = "->", "takes this route", true
-			} else {
-				verdict = "matches too, but an earlier route wins"
-			}
+		verdict := "no:  " + strings.Join(v.Reasons, "; ")
+		switch {
+		case v.Chosen:
+			mark, verdict = "->", "takes this route"
+		case v.Matched:
+			verdict = "matches too, but an earlier route wins"
 		}
-		fmt.Fprintf(g.stdout, "%s route %d %-20s driver %-10s %s\n", mark, e.Index, e.Name, e.Driver, verdict)
+		fmt.Fprintf(w, "%s route %d %-20s driver %-10s %s\n", mark, v.Index, v.Name, v.Driver, verdict)
 	}
-}
-
-// printOptions shows the options the chosen route gives its driver, the
-// values of secret ones redacted as the API shows them to all but ADMIN:
-// a terminal's scrollback and a pasted transcript are no place for where
-// the secrets are kept.
-func printOptions(g *globals, drivers *driver.Registry, r route.Route) error {
-	if len(r.Options) == 0 {
+	if t.Route == nil || len(t.Route.Options) == 0 {
 		return nil
 	}
-	js, err := json.Marshal(drivers.RedactOptions(r.Driver, r.Options))
+	js, err := json.Marshal(t.Route.Options)
 	if err != nil {
-		return fmt.Errorf("route %q: options: %w", r.Name, err)
+		return fmt.Errorf("route %q: options: %w", t.Route.Name, err)
 	}
-	_, err = fmt.Fprintf(g.stdout, "   with options %s\n", js)
+	_, err = fmt.Fprintf(w, "   with options %s\n", js)
 	return err
 }
 
 func newRouteImportCmd(g *globals) *cobra.Command {
-	var out string
+	var file string
 	cmd := &cobra.Command{
 		Use:   "import ROUTE_JSON",
 		Short: "Convert Ottr's route.json into ottr.yaml routes",
@@ -133,12 +262,12 @@ func newRouteImportCmd(g *globals) *cobra.Command {
 			}
 			imp, err := route.ImportOttr(data)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErrorf(nil, "%s: %w", args[0], err)
 			}
 			// Check the converted table the way ottr will load it.
 			drivers := app.Drivers()
 			if _, err := route.Compile(imp.Routes, nil); err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErrorf(nil, "%s: %w", args[0], err)
 			}
 			var b strings.Builder
 			fmt.Fprintf(&b, "# Converted from %s.\n", args[0])
@@ -154,13 +283,13 @@ func newRouteImportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			b.Write(y)
-			if out == "" || out == "-" {
+			if file == "" || file == "-" {
 				_, err = fmt.Fprint(g.stdout, b.String())
 				return err
 			}
-			return os.WriteFile(out, []byte(b.String()), 0o644)
+			return os.WriteFile(file, []byte(b.String()), 0o644)
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the routes to this file instead of stdout")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "write the routes to this file instead of standard output")
 	return cmd
 }
