@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,6 +61,30 @@ func listenSettings(ap *app.App, f serveFlags) (addr, cert, key string, err erro
 	return addr, cert, key, nil
 }
 
+// listenError says why the API cannot listen on addr and which setting
+// chose it: --listen when given, else api.listen in the config.
+func listenError(ap *app.App, addr string, fromFlag bool, err error) error {
+	setting := "--listen"
+	if !fromFlag {
+		setting = "api.listen in " + ap.Config.Source()
+		// Line falls back to the enclosing section's line when api.listen
+		// is not written.
+		if line := ap.Config.Line("api.listen"); line > 0 && line != ap.Config.Line("api") {
+			setting = fmt.Sprintf("api.listen (%s:%d)", ap.Config.Source(), line)
+		}
+		setting += " or --listen"
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("API: %s is in use by another process (another ottr serve?): stop it, or choose another address with %s", addr, setting)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("API: %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): choose another address with %s", addr, setting)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("API: %s is not an address of this machine: choose another with %s", addr, setting)
+	}
+	return fmt.Errorf("API: listen on %s (%s): %w", addr, setting, err)
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -88,7 +113,7 @@ func serve(cmd *cobra.Command, g *globals, ap *app.App, f serveFlags) error {
 	// Listen before starting the workers, so a taken port fails at once.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("API: %w", err)
+		return listenError(ap, addr, f.listen != "", err)
 	}
 	if err := q.Start(ctx); err != nil {
 		ln.Close()
