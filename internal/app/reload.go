@@ -10,8 +10,8 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
 	"github.com/ottr-go/ottr/internal/notify"
-	"github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/route"
 )
 
 // Reloaded says what a Reload did.

@@ -71,7 +71,7 @@ func TestReload(t *testing.T) {
 			file: strings.Replace(withPanos, "cert_path: /etc/ssl/p.pem, ", "", 1), wantErr: "cert_path",
 			wantRoutes: []string{"linux"}},
 		{name: "refuses a route to a driver this build does not have",
-			file: strings.Replace(withPanos, "driver: linux\n    options: {cert_path: /etc/ssl/p.pem", "driver: netscaler\n    options: {cert_path: /etc/ssl/p.pem", 1),
+			file:    strings.Replace(withPanos, "driver: linux\n    options: {cert_path: /etc/ssl/p.pem", "driver: netscaler\n    options: {cert_path: /etc/ssl/p.pem", 1),
 			wantErr: `unknown driver "netscaler"`, wantRoutes: []string{"linux"}},
 		{name: "swaps in credentials and CA profiles",
 			file: strings.Replace(strings.Replace(startFile, "username: ottr", "username: rotator", 1),
