@@ -3,6 +3,7 @@ package dnsdoctor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -74,13 +75,8 @@ func answerFindings(found []unfollowed) []Finding {
 	for _, u := range found {
 		byServer[u.server] = append(byServer[u.server], u.record)
 	}
-	servers := make([]string, 0, len(byServer))
-	for s := range byServer {
-		servers = append(servers, s)
-	}
-	slices.Sort(servers)
-	out := make([]Finding, 0, len(servers))
-	for _, server := range servers {
+	out := make([]Finding, 0, len(byServer))
+	for _, server := range slices.Sorted(maps.Keys(byServer)) {
 		records := byServer[server]
 		slices.SortFunc(records, func(a, b dnsdelegate.Record) int { return strings.Compare(a.Name, b.Name) })
 		first := records[0]
