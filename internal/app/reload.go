@@ -29,7 +29,7 @@ type Reloaded struct {
 // String says what the reload changed, for the log.
 func (r Reloaded) String() string {
 	if len(r.Changed) == 0 {
-		return "nothing that a reload changes was different"
+		return "no change to the routes, CA profiles, credentials, DNS or notifications"
 	}
 	return "swapped in " + strings.Join(r.Changed, ", ")
 }
@@ -87,7 +87,11 @@ func (a *App) Reload(next *config.Config) (Reloaded, error) {
 	}
 
 	res := Reloaded{Changed: changed(old.cfg, cfg, a.Routes.Table(), table), NeedRestart: a.needRestart(next)}
-	acme.SetResolvers(cfg.DNS.Resolvers)
+	if !slices.Equal(old.cfg.DNS.Resolvers, cfg.DNS.Resolvers) {
+		// lego's resolver client is process-wide and caches what it
+		// learnt of the zones: replaced only when the resolvers change.
+		acme.SetResolvers(cfg.DNS.Resolvers)
+	}
 	a.mu.Lock()
 	a.live.Store(l)
 	a.Routes.Replace(table)
