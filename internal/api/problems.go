@@ -112,3 +112,19 @@ func redactSecretProblems(ctx huma.Context, _ string, v any) (any, error) {
 	}
 	return em, nil
 }
+
+// explainMediaType is a huma transformer that makes a 415 say how to send
+// the body: huma's own detail names no header, and curl's -d sends
+// application/x-www-form-urlencoded unless told otherwise.
+func explainMediaType(ctx huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok || em.Status != http.StatusUnsupportedMediaType {
+		return v, nil
+	}
+	sent := ctx.Header("Content-Type")
+	if sent == "" {
+		sent = "no Content-Type"
+	}
+	em.Detail = "the request body was sent as " + sent + "; send it as JSON with the header Content-Type: application/json (curl: -H 'Content-Type: application/json')"
+	return em, nil
+}

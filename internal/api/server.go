@@ -197,7 +197,7 @@ func (s *Server) humaConfig() huma.Config {
 	c.SchemasPath = ""
 	c.CreateHooks = nil
 	c.RejectUnknownQueryParameters = true
-	c.Transformers = []huma.Transformer{redactSecretProblems}
+	c.Transformers = []huma.Transformer{redactSecretProblems, explainMediaType}
 	return c
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -173,5 +174,26 @@ func TestBodiesUpToTheConfiguredLimitAreRead(t *testing.T) {
 	r := e.call(http.MethodPost, "/api/v1/assets", e.token("admin", time.Time{}), body)
 	if r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("a body of exactly the limit: %d, want 422 for its content: %.300s", r.status, r.body)
+	}
+}
+
+func TestABodyOfAnotherMediaTypeIsA415SayingWhichHeaderToSend(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("admin", store.RoleAdmin)
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/plan", strings.NewReader(`{"due_only": true}`))
+	// What curl -d sends when no header is given.
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", e.token("admin", time.Time{}))
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, req)
+	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	if r.status != http.StatusUnsupportedMediaType {
+		t.Fatalf("%d, want 415: %s", r.status, r.body)
+	}
+	p := r.problem(t)
+	for _, want := range []string{"Content-Type: application/json", "application/x-www-form-urlencoded"} {
+		if !strings.Contains(p.Detail, want) {
+			t.Errorf("detail %q does not say %q", p.Detail, want)
+		}
 	}
 }

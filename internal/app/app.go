@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-acme/lego/v5/challenge"
@@ -64,24 +65,25 @@ type Options struct {
 
 // App is ottr assembled from a config.
 type App struct {
+	// Config is the configuration the process started with. Reload swaps
+	// in the parts a running process can change (routes, CA profiles,
+	// credentials, DNS, notifications): Current has them.
 	Config *config.Config
 	// Store is SQLite on a single node, PostgreSQL in cluster mode.
 	Store   store.Store
 	Vault   *secret.Vault
 	Drivers *driver.Registry
-	Routes  *route.Table
-	Runner  *rotation.Runner
-	// Delegations maps names to the CNAMEs they need; nil when no zones
-	// are configured.
+	// Routes is the routing table in place, which Reload replaces.
+	Routes *route.Live
+	Runner *rotation.Runner
+	// Delegations maps names to the CNAMEs they need, as the process
+	// started; nil when no zones are configured.
 	Delegations *dnsdelegate.Delegations
 	// Budget books new orders against each CA's rate limits, for the
 	// scheduler and for `ottr plan`. It is this process's own: in cluster
 	// mode the scan runs on the elected leader only, so the leader's
 	// budget books the orders of the whole fleet.
 	Budget *ratelimit.Budget
-	// Notifier decides the notifications; nil when no channel is
-	// configured.
-	Notifier *notify.Notifier
 	// Metrics are what /metrics serves (docs/metrics.md).
 	Metrics *metrics.Metrics
 
@@ -92,9 +94,40 @@ type App struct {
 	db   *sql.DB
 	pool *pgxpool.Pool
 
+	// live is what Reload replaces whole.
+	live atomic.Pointer[live]
+	// reloading serializes Reload, and guards enqueuer, scans and
+	// delivers.
+	reloading sync.Mutex
+	// enqueuer is the queue deliveries are queued on, handed to every
+	// notifier Reload makes; scans is whether this process runs the scan,
+	// and delivers whether it delivers notifications (see notifyQueue).
+	enqueuer        notify.Enqueuer
+	scans, delivers bool
+
+	// mu guards cas, the CA profiles built so far; Reload empties it.
 	mu  sync.Mutex
 	cas map[string]*rotation.CAProfile
 }
+
+// live is the part of the app a reload swaps in.
+type live struct {
+	// cfg is the configuration in effect: what a reload may change from
+	// the last file that loaded, the rest from the start.
+	cfg *config.Config
+	// delegations are dns.zones' delegations; nil when there are none.
+	delegations *dnsdelegate.Delegations
+	// notifier decides the notifications; nil when no channel is
+	// configured.
+	notifier *notify.Notifier
+	// dispatcher delivers them; nil unless this process delivers.
+	dispatcher *notify.Dispatcher
+}
+
+// Current returns the configuration in effect: the routes, CA profiles,
+// credentials, DNS and notification settings of the last file Reload took,
+// and the rest as the process started.
+func (a *App) Current() *config.Config { return a.live.Load().cfg }
 
 func delegateZones(zones map[string]string) []string {
 	out := make([]string, 0, len(zones))
@@ -129,24 +162,16 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	acme.SetResolvers(cfg.DNS.Resolvers)
 	acme.SetLogger(o.Logger)
 	drivers := Drivers()
-	table, err := route.Compile(cfg.Routes, func(name string, options map[string]any) error {
-		d, ok := drivers.Get(name)
-		if !ok {
-			return fmt.Errorf("%w %q (this build has: %s)", route.ErrUnknownDriver, name, strings.Join(drivers.Names(), ", "))
-		}
-		return d.ValidateOptions(options)
-	})
+	table, err := compileRoutes(drivers, cfg)
 	if err != nil {
-		return nil, &ConfigError{Err: fmt.Errorf("routes: %w", err)}
+		return nil, &ConfigError{Err: err}
 	}
 	if err := notify.CheckConfig(cfg); err != nil {
 		return nil, &ConfigError{Err: err}
 	}
-	var delegations *dnsdelegate.Delegations
-	if len(cfg.DNS.Zones) > 0 {
-		if delegations, err = dnsdelegate.New(cfg.DNS.Zones); err != nil {
-			return nil, &ConfigError{Err: fmt.Errorf("dns.zones: %w", err)}
-		}
+	delegations, err := newDelegations(cfg)
+	if err != nil {
+		return nil, &ConfigError{Err: err}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w: create it, owned by the user ottr runs as (mode 0700)", err)
@@ -169,7 +194,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Store:       st,
 		Vault:       vault,
 		Drivers:     drivers,
-		Routes:      table,
+		Routes:      route.NewLive(table),
 		Delegations: delegations,
 		Budget:      ratelimit.New(cfg.RateLimits(), o.Now),
 		log:         o.Logger,
@@ -178,6 +203,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		db:          db,
 		pool:        pool,
 	}
+	a.live.Store(&live{cfg: cfg, delegations: delegations})
 	if err := a.newMetrics(); err != nil {
 		st.Close()
 		return nil, err
@@ -185,7 +211,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	deps := rotation.Deps{
 		Store:          st,
 		Drivers:        drivers,
-		Routes:         table,
+		Routes:         a.Routes,
 		CAs:            a.CA,
 		Credentials:    a.credentials,
 		ResolveSecret:  a.resolve,
@@ -199,13 +225,18 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		RateLimited: a.Budget.Penalize,
 		HeldUntil:   a.Budget.PenalizedUntil,
 	}
+	// The rotation logs that the delegation is in place once the check
+	// passes, so the check is set up only when there are zones to check.
 	if delegations != nil {
 		deps.CheckDelegation = a.checkDelegation
 	}
-	if err := a.newNotifier(&deps); err != nil {
+	notifier, err := a.newNotifier(cfg)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	a.live.Store(&live{cfg: cfg, delegations: delegations, notifier: notifier})
+	deps.Ended = a.rotationEnded
 	if a.Runner, err = rotation.NewRunner(deps); err != nil {
 		st.Close()
 		return nil, err
@@ -266,9 +297,40 @@ func IsPostgresURL(database string) bool {
 	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
 }
 
-// Rules returns what asset validation checks against this config.
+// compileRoutes builds cfg's routing table, with every route's driver
+// checking its options.
+func compileRoutes(drivers *driver.Registry, cfg *config.Config) (*route.Table, error) {
+	table, err := route.Compile(cfg.Routes, func(name string, options map[string]any) error {
+		d, ok := drivers.Get(name)
+		if !ok {
+			return fmt.Errorf("%w %q (this build has: %s)", route.ErrUnknownDriver, name, strings.Join(drivers.Names(), ", "))
+		}
+		return d.ValidateOptions(options)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return table, nil
+}
+
+// newDelegations returns the delegations of dns.zones, nil when there are
+// none.
+func newDelegations(cfg *config.Config) (*dnsdelegate.Delegations, error) {
+	if len(cfg.DNS.Zones) == 0 {
+		return nil, nil
+	}
+	d, err := dnsdelegate.New(cfg.DNS.Zones)
+	if err != nil {
+		return nil, fmt.Errorf("dns.zones: %w", err)
+	}
+	return d, nil
+}
+
+// Rules returns what asset validation checks against the config in
+// effect.
 func (a *App) Rules() asset.Rules {
-	return asset.Rules{Platforms: a.Routes.Platforms(), CAs: a.Config.CANames(), Zones: a.Config.ManagedZones()}
+	cfg := a.Current()
+	return asset.Rules{Platforms: a.Routes.Platforms(), CAs: cfg.CANames(), Zones: cfg.ManagedZones()}
 }
 
 // Prepare normalises and validates an asset about to be written, and
@@ -292,7 +354,9 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 	if p, ok := a.cas[name]; ok {
 		return p, nil
 	}
-	c, ok := a.Config.CertificateAuthorities[name]
+	// Read under mu: Reload empties the cache under it after the swap,
+	// so no profile of an older config is cached after a reload.
+	c, ok := a.Current().CertificateAuthorities[name]
 	if !ok {
 		return nil, fmt.Errorf("certificate authority %q is not configured (certificate_authorities in the config)", name)
 	}
@@ -341,7 +405,8 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 
 // DNS01 is how challenge records are written, from the dns section.
 func (a *App) DNS01() (acme.DNS01Config, error) {
-	d := a.Config.DNS
+	cfg := a.Current()
+	d := cfg.DNS
 	c := acme.DNS01Config{
 		Nameserver:         d.RFC2136.Nameserver,
 		TSIGKey:            d.RFC2136.TSIGKey,
@@ -358,7 +423,7 @@ func (a *App) DNS01() (acme.DNS01Config, error) {
 			return c, fmt.Errorf("dns.rfc2136.tsig_secret: %w", err)
 		}
 	}
-	if c.Providers, err = a.dnsProviders(); err != nil {
+	if c.Providers, err = a.dnsProviders(d); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -366,17 +431,17 @@ func (a *App) DNS01() (acme.DNS01Config, error) {
 
 // dnsProviders builds the provider of every delegate zone that has one in
 // dns.providers; the others are written through dns.rfc2136.
-func (a *App) dnsProviders() (map[string]challenge.Provider, error) {
-	if len(a.Config.DNS.Providers) == 0 {
+func (a *App) dnsProviders(d config.DNS) (map[string]challenge.Provider, error) {
+	if len(d.Providers) == 0 {
 		return nil, nil
 	}
 	settings := dnsprovider.Settings{
-		PropagationTimeout: a.Config.DNS.PropagationTimeout,
-		PollingInterval:    a.Config.DNS.PollingInterval,
+		PropagationTimeout: d.PropagationTimeout,
+		PollingInterval:    d.PollingInterval,
 		Resolve:            a.resolve,
 	}
-	out := make(map[string]challenge.Provider, len(a.Config.DNS.Providers))
-	for zone, p := range a.Config.DNS.Providers {
+	out := make(map[string]challenge.Provider, len(d.Providers))
+	for zone, p := range d.Providers {
 		provider, err := dnsprovider.New(zone, p, settings)
 		if err != nil {
 			return nil, err
@@ -414,7 +479,7 @@ func (a *App) credentials(as asset.Asset, _ route.Route) (driver.Credentials, er
 	if name == "" {
 		name = "default"
 	}
-	c, ok := a.Config.Credentials[name]
+	c, ok := a.Current().Credentials[name]
 	if !ok {
 		return driver.Credentials{}, fmt.Errorf("no credentials named %q in the config (credentials.%s)", name, name)
 	}
@@ -436,11 +501,15 @@ func (a *App) credentials(as asset.Asset, _ route.Route) (driver.Credentials, er
 }
 
 func (a *App) checkDelegation(ctx context.Context, names []string) error {
-	records, err := a.Delegations.Records(names)
+	l := a.live.Load()
+	if l.delegations == nil {
+		return nil
+	}
+	records, err := l.delegations.Records(names)
 	if err != nil {
 		return err
 	}
-	checker := &dnsdelegate.Checker{Resolvers: a.Config.DNS.Resolvers, Timeout: 5 * time.Second}
+	checker := &dnsdelegate.Checker{Resolvers: l.cfg.DNS.Resolvers, Timeout: 5 * time.Second}
 	return errors.Join(checker.CheckAll(ctx, records)...)
 }
 
@@ -478,9 +547,7 @@ func (a *App) Queue(ctx context.Context, role QueueRole) (*queue.Queue, *schedul
 		return nil, nil, err
 	}
 	sched.Enqueuer = q
-	if a.Notifier != nil {
-		a.Notifier.SetEnqueuer(q)
-	}
+	a.setEnqueuer(q)
 	return q, sched, nil
 }
 
@@ -490,8 +557,8 @@ func (a *App) ForegroundQueue(ctx context.Context) (*queue.Queue, error) {
 	qc := a.queueConfig("")
 	qc.Runner = a.Runner
 	q, err := queue.NewForeground(ctx, qc)
-	if err == nil && a.Notifier != nil {
-		a.Notifier.SetEnqueuer(q)
+	if err == nil {
+		a.setEnqueuer(q)
 	}
 	return q, err
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,28 +69,13 @@ func runAsNobody(t *testing.T, args ...string) (stdout, stderr string, code int)
 	t.Helper()
 	// The test binary sits in a directory only root may enter: run a copy.
 	dir := openTempDir(t)
-	binary := filepath.Join(dir, "ottr.test")
-	src, err := os.Open(testBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(binary, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
+	binary := copyBinary(t, testBinary(t), filepath.Join(dir, "ottr.test"))
 	cmd := childCommand(t, binary, args...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
+	err := cmd.Run()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		return out.String(), errOut.String(), exitErr.ExitCode()

@@ -36,7 +36,7 @@ import (
 type labFlags struct {
 	devices, concurrency int
 	keep, bench          bool
-	noRotate             bool
+	noRotate, reuse      bool
 	data, profile        string
 	countsListen         string
 	platforms            []string
@@ -68,7 +68,12 @@ assets in the data directory's database and rotates nothing: 'ottr serve --confi
 DIR/ottr.yaml' rotates them, and may be stopped, killed and restarted while the lab
 keeps running. A lab that stays up (--keep, --no-rotate) serves what its CA did — new
 orders, finalized orders, certificates issued and their serials — as JSON on
---counts-listen, at the address it prints.`,
+--counts-listen, at the address it prints.
+
+--data DIR keeps the lab's files in DIR. A directory an earlier lab used (it
+holds that lab's ottr.yaml or database) is refused, so a run never mixes with
+the last one unasked; --reuse runs on it anyway, keeping its assets and
+rotation history, and the table shows this run's rotations only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLab(cmd.Context(), g, f) },
 	}
@@ -78,7 +83,8 @@ orders, finalized orders, certificates issued and their serials — as JSON on
 	cmd.Flags().BoolVar(&f.noRotate, "no-rotate", false, "host the CA, DNS server and devices and register the assets, but run no wave and no workers: 'ottr serve' rotates them; runs until interrupted")
 	cmd.Flags().StringVar(&f.countsListen, "counts-listen", "127.0.0.1:0", "where a lab that stays up serves its CA's counts as JSON (port 0: a free one, printed)")
 	cmd.Flags().BoolVar(&f.bench, "bench", false, "measure throughput, per-step medians, peak memory and the CA's ceiling")
-	cmd.Flags().StringVar(&f.data, "data", "", "keep the lab's database and files in this directory (default: a temporary one)")
+	cmd.Flags().StringVar(&f.data, "data", "", "keep the lab's database and files in this directory (default: a temporary one); one an earlier lab used needs --reuse")
+	cmd.Flags().BoolVar(&f.reuse, "reuse", false, "run on the --data directory of an earlier lab, keeping its assets and rotation history")
 	cmd.Flags().StringVar(&f.profile, "profile", "default", "ACME profile to order: default (90 days) or shortlived (6 days)")
 	cmd.Flags().StringSliceVar(&f.platforms, "platforms", []string{lab.PlatformLinux},
 		"kinds of device, spread round-robin over the fleet: "+strings.Join(lab.KnownPlatforms(), ","))
@@ -113,6 +119,18 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	}
 	if err := lab.ValidatePlatforms(f.platforms); err != nil {
 		return fmt.Errorf("--platforms: %w", err)
+	}
+	if f.reuse && f.data == "" {
+		return fmt.Errorf("--reuse runs on the directory of an earlier lab: name it with --data")
+	}
+	if f.data != "" && !f.reuse {
+		earlier, err := lab.EarlierRun(f.data)
+		if err != nil {
+			return err
+		}
+		if earlier {
+			return fmt.Errorf("--data %s holds an earlier lab (its ottr.yaml or database): pass --reuse to run on it again, keeping its assets and rotation history, or give --data a new or empty directory", f.data)
+		}
 	}
 	if slices.ContainsFunc(f.platforms, func(p string) bool {
 		return p == lab.PlatformLinux || p == lab.PlatformScript || p == lab.PlatformSSM
@@ -183,6 +201,16 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	if err := ap.Store.ImportAssets(ctx, l.Assets); err != nil {
 		return err
 	}
+	// A reused directory holds the rotations of earlier runs: the table
+	// shows those after the newest of them.
+	earlier, err := ap.Store.ListRotations(ctx, store.RotationFilter{Limit: 1})
+	if err != nil {
+		return err
+	}
+	var lastEarlier int64
+	if len(earlier) > 0 {
+		lastEarlier = earlier[0].ID
+	}
 	before := map[string]string{}
 	for _, d := range l.Devices {
 		chain, err := d.ServedChain(ctx)
@@ -229,7 +257,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	wave, waveCPU := time.Since(waveStart), cpuUsed()-waveCPU
 	progress.finish()
 
-	rows, err := waveRows(ctx, ap.Store, before)
+	rows, err := waveRows(ctx, ap.Store, lastEarlier, before)
 	if err != nil {
 		stopQueue()
 		return err
@@ -245,8 +273,9 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 		}
 	}
 	if f.keep {
-		fmt.Fprintf(g.stdout, "\nthe lab keeps running; press Ctrl-C to stop. Try:\n  ottr --config %s plan\n  ottr --config %s rotate %s --force\n",
-			l.ConfigPath, l.ConfigPath, l.Assets[0].SystemName)
+		ottr, config := ottrCommand(), shellQuote(l.ConfigPath)
+		fmt.Fprintf(g.stdout, "\nthe lab keeps running; press Ctrl-C to stop. Try, in another terminal:\n  %s --config %s plan\n  %s --config %s rotate %s --force\n",
+			ottr, config, ottr, config, l.Assets[0].SystemName)
 		<-ctx.Done()
 	}
 	stopQueue()
@@ -272,10 +301,66 @@ func hostDevices(ctx context.Context, g *globals, l *lab.Lab, log *slog.Logger) 
 		return fmt.Errorf("register the devices as assets in %s: %w", l.Config.Database, err)
 	}
 	fmt.Fprintf(g.stdout, "%d devices registered as assets in %s; the lab rotates nothing itself\n", len(l.Assets), l.Config.Database)
-	fmt.Fprintf(g.stdout, "\nthe lab keeps running; press Ctrl-C to stop. Rotate its fleet with:\n  ottr serve --config %s\nor look first:\n  ottr --config %s plan\n",
-		l.ConfigPath, l.ConfigPath)
+	ottr, config := ottrCommand(), shellQuote(l.ConfigPath)
+	fmt.Fprintf(g.stdout, "\nthe lab keeps running; press Ctrl-C to stop. Rotate its fleet, in another terminal, with:\n  %s serve --config %s\nor look first:\n  %s --config %s plan\n",
+		ottr, config, ottr, config)
 	<-ctx.Done()
 	return nil
+}
+
+// ottrCommand is what the operator types to run this ottr again. A
+// binary the go command built for one run (go run, go test) sits in a
+// go-build directory of the temporary directory and is gone when it
+// exits: then "go run ./cmd/ottr" from the module's root, or the
+// module's package path from anywhere else in it. Otherwise "ottr" when
+// that is the command the shell finds, else the executable's path.
+func ottrCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	if builtForOneRun(exe) {
+		if _, err := os.Stat(filepath.Join("cmd", "ottr")); err == nil {
+			return "go run ./cmd/ottr"
+		}
+		return "go run github.com/ottr-go/ottr/cmd/ottr"
+	}
+	if onPath, err := exec.LookPath("ottr"); err == nil && sameFile(onPath, exe) {
+		return "ottr"
+	}
+	if abs, err := filepath.Abs(exe); err == nil {
+		exe = abs
+	}
+	return shellQuote(exe)
+}
+
+// builtForOneRun reports whether exe is in a go-buildNNN directory, where
+// go run and go test put what they build (in GOTMPDIR, which the go
+// command may have from go env alone).
+func builtForOneRun(exe string) bool {
+	for _, dir := range strings.Split(filepath.ToSlash(filepath.Dir(exe)), "/") {
+		if n, ok := strings.CutPrefix(dir, "go-build"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func sameFile(a, b string) bool {
+	ai, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	bi, err := os.Stat(b)
+	return err == nil && os.SameFile(ai, bi)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:@,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func serialOf(c *x509.Certificate) string {
@@ -292,13 +377,18 @@ type waveRow struct {
 	Steps                                       map[string]time.Duration
 }
 
-func waveRows(ctx context.Context, st store.Store, before map[string]string) ([]waveRow, error) {
+// waveRows returns a row for each rotation after rotation lastEarlier,
+// with the serial each device served before the wave.
+func waveRows(ctx context.Context, st store.Store, lastEarlier int64, before map[string]string) ([]waveRow, error) {
 	rots, err := st.ListRotations(ctx, store.RotationFilter{})
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]waveRow, 0, len(rots))
 	for _, r := range rots {
+		if r.ID <= lastEarlier {
+			continue
+		}
 		row := waveRow{Device: r.Asset, OldSerial: before[r.Asset], Result: r.State, Error: r.Error, Steps: map[string]time.Duration{}}
 		for _, e := range r.Journal {
 			row.Steps[e.Step] = e.FinishedAt.Sub(e.StartedAt)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -45,9 +46,12 @@ A worker answers /metrics (its own rotations, steps, ACME requests and DNS
 updates; 'ottr serve' answers the inventory's) and /healthz on
 metrics.worker_listen (default 127.0.0.1:9464) or --metrics-listen. When
 that address is taken (two workers on one machine with the default), the
-worker warns and runs without it, unless --metrics-listen named it.`,
+worker warns and runs without it, unless --metrics-listen named it.
+
+SIGHUP reloads the configuration as it does for 'ottr serve': each process
+reloads its own, so send it to every serve and worker of a cluster.`,
 		Args: cobra.NoArgs,
-		RunE: g.withApp(func(cmd *cobra.Command, _ []string, ap *app.App) error {
+		RunE: reloadable(g, func(cmd *cobra.Command, ap *app.App, reloads <-chan os.Signal) error {
 			if len(queues) == 0 {
 				return errors.New("name the queues to work with --queue (data centers, e.g. --queue dc1 --queue dc2; default for assets without one)")
 			}
@@ -79,7 +83,9 @@ worker warns and runs without it, unless --metrics-listen named it.`,
 				go func() { _ = hs.Serve(listener) }()
 				fmt.Fprintf(g.stdout, "ottr worker serving /metrics and /healthz on http://%s\n", listener.Addr())
 			}
+			stopReloads := watchReloads(cmd.Context(), g, ap, reloads)
 			<-cmd.Context().Done()
+			stopReloads()
 			stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			defer cancel()
 			if hs != nil {

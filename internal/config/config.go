@@ -141,8 +141,10 @@ type CA struct {
 	// have their devices generate (the key-type policy); key_type must be
 	// one of them. Empty allows every type.
 	KeyTypes []string `yaml:"key_types"`
-	// ExpectedIssuers are accepted issuer organisations or common names of
-	// the leaf; empty accepts any issuer the roots vouch for.
+	// ExpectedIssuers are accepted issuers of the served leaf: each is
+	// matched, ignoring case, as a substring of the issuer's organisation
+	// or common name ("let's encrypt" matches O=Let's Encrypt, CN=R11).
+	// Empty accepts any issuer the roots vouch for.
 	ExpectedIssuers []string `yaml:"expected_issuers"`
 	// MinLifetime is the least lifetime a fresh certificate must have, so
 	// verify catches a device serving an old one. Default 24h.

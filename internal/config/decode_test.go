@@ -132,12 +132,12 @@ func TestDecodeProblems(t *testing.T) {
 		{
 			name: "gives the line of a badly indented setting",
 			yaml: "workers:\n  concurrency: 5\n job_timeout: 5m\n",
-			want: []string{"ottr.yaml:3: invalid YAML: did not find expected key"},
+			want: []string{"ottr.yaml:3: invalid YAML: did not find expected key: this line is indented 1 space and line 2 above it 2; the settings of one block line up, so one of the two is off"},
 		},
 		{
 			name: "gives the line of a tab in the indentation",
 			yaml: "workers:\n\tconcurrency: 5\n",
-			want: []string{"ottr.yaml:2: invalid YAML: found character that cannot start any token"},
+			want: []string{"ottr.yaml:2: invalid YAML: a tab indents this line, and YAML indents with spaces only: replace the tab with spaces (found character that cannot start any token)"},
 		},
 		{
 			name: "names an alias to an anchor that does not exist",

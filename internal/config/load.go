@@ -5,9 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -101,7 +99,7 @@ func Parse(data []byte, source string) (*Config, error) {
 func parse(data []byte, source, baseDir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, newError(source, []Problem{syntaxProblem(err)})
+		return nil, newError(source, []Problem{syntaxProblem(data, err)})
 	}
 	d := newDecoder()
 	c := &Config{source: source, lines: d.lines}
@@ -115,35 +113,6 @@ func parse(data []byte, source, baseDir string) (*Config, error) {
 	}
 	c.Warnings = c.warnings()
 	return c, nil
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// parserProblems are the messages of yaml.v3's parser (as opposed to its
-// scanner). yaml.v3 v3.0.1 numbers the lines of these from 0 while its
-// scanner numbers from 1, so "did not find expected key" arrives one line
-// early.
-var parserProblems = map[string]bool{
-	"did not find expected ',' or ']'":       true,
-	"did not find expected ',' or '}'":       true,
-	"did not find expected '-' indicator":    true,
-	"did not find expected <document start>": true,
-	"did not find expected key":              true,
-	"did not find expected node content":     true,
-}
-
-// syntaxProblem turns yaml.v3's "yaml: line 3: did not find expected key"
-// into a Problem on the line the operator must look at.
-func syntaxProblem(err error) Problem {
-	text := err.Error()
-	if m := yamlLine.FindStringSubmatch(text); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		if parserProblems[m[2]] {
-			line++
-		}
-		return Problem{Line: line, Message: "invalid YAML: " + m[2]}
-	}
-	return Problem{Message: "invalid YAML: " + strings.TrimPrefix(text, "yaml: ")}
 }
 
 // Source names the file the Config was parsed from, as given to Load or

@@ -338,3 +338,48 @@ func TestLine(t *testing.T) {
 		t.Errorf("Source() = %q", c.Source())
 	}
 }
+
+// commentAbove returns the comment lines right above the first line of
+// the example that starts with setting once trimmed, joined by spaces.
+func commentAbove(t *testing.T, lines []string, setting string) string {
+	t.Helper()
+	for i, l := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(l), setting) {
+			continue
+		}
+		var comment []string
+		for j := i - 1; j >= 0 && strings.HasPrefix(strings.TrimSpace(lines[j]), "#"); j-- {
+			comment = append([]string{strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(lines[j]), "#"))}, comment...)
+		}
+		return strings.Join(comment, " ")
+	}
+	t.Fatalf("ottr.example.yaml has no %s", setting)
+	return ""
+}
+
+// The example says what each path of the Linux driver receives as the
+// driver writes it (internal/driver/linux: cert_path the leaf and the
+// intermediates, chain_path the intermediates alone), and how
+// expected_issuers matches (internal/verify: a case-insensitive substring
+// of the issuer's O or CN): a user who follows it must not break nginx.
+func TestExampleSaysWhatTheSettingsDo(t *testing.T) {
+	lines := exampleLines(t)
+	tests := []struct {
+		setting string
+		want    []string
+	}{
+		{"cert_path:", []string{"leaf followed by its intermediates", "ssl_certificate"}},
+		{"chain_path:", []string{"intermediates only, without the leaf"}},
+		{"expected_issuers:", []string{"ignoring case", "substring", "organisation (O) or common name (CN)", `"let's encrypt" matches`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.setting, func(t *testing.T) {
+			comment := commentAbove(t, lines, tt.setting)
+			for _, want := range tt.want {
+				if !strings.Contains(comment, want) {
+					t.Errorf("the comment above %s does not say %q:\n%s", tt.setting, want, comment)
+				}
+			}
+		})
+	}
+}

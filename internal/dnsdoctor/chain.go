@@ -35,6 +35,12 @@ func newResolver(addrs []string, timeout time.Duration) *resolver {
 // or NXDOMAIN. A failure, a refusal or a referral from a server that does
 // not recurse sends the question to the next resolver.
 func (r *resolver) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	resp, _, err := r.ask(ctx, name, qtype)
+	return resp, err
+}
+
+// ask is query that also returns which resolver answered.
+func (r *resolver) ask(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), qtype)
 	q.RecursionDesired = true
@@ -43,7 +49,7 @@ func (r *resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 	var errs []error
 	for _, addr := range r.addrs {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		resp, _, err := (&dns.Client{Net: "udp", Timeout: r.timeout}).ExchangeContext(ctx, q, addr)
 		if err == nil && resp.Truncated {
@@ -57,10 +63,10 @@ func (r *resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 		case isReferral(resp):
 			errs = append(errs, fmt.Errorf("resolver %s answered with a referral: it is not a recursive resolver", addr))
 		default:
-			return resp, nil
+			return resp, addr, nil
 		}
 	}
-	return nil, errors.Join(errs...)
+	return nil, "", errors.Join(errs...)
 }
 
 func isReferral(resp *dns.Msg) bool {

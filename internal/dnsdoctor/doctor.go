@@ -46,6 +46,9 @@ const (
 	CheckDelegation Check = "delegation"
 	// CheckWrite is write access to one delegate zone.
 	CheckWrite Check = "write"
+	// CheckAnswer is the answer one resolver gives to a CA's question,
+	// the TXT records at an _acme-challenge name.
+	CheckAnswer Check = "answer"
 )
 
 // Status is the verdict of one Finding.
@@ -77,6 +80,11 @@ const (
 	StatusCleanupFailed Status = "cleanup-failed"
 	// StatusSkipped: the check was not run.
 	StatusSkipped Status = "skipped"
+	// StatusCNAMENotFollowed: a resolver answered a TXT question with the
+	// CNAME alone, not the delegate zone's answer. It is a warning: ottr
+	// issues through such a resolver, but a CA that asks it and does not
+	// chase CNAMEs fails.
+	StatusCNAMENotFollowed Status = "cname-not-followed"
 )
 
 // Finding is the doctor's verdict on one name or delegate zone. Problem
@@ -102,12 +110,16 @@ type Finding struct {
 	Fix string `json:"fix,omitempty"`
 }
 
-// OK reports whether nothing needs fixing.
-func (f Finding) OK() bool { return f.Status == StatusOK || f.Status == StatusSkipped }
+// OK reports whether nothing needs fixing for ottr to issue; a warning
+// (StatusCNAMENotFollowed) is OK.
+func (f Finding) OK() bool {
+	return f.Status == StatusOK || f.Status == StatusSkipped || f.Status == StatusCNAMENotFollowed
+}
 
 // Report is the result of one Doctor run: one Finding per distinct
-// _acme-challenge name, sorted by name, then one per delegate zone for
-// write access.
+// _acme-challenge name, sorted by name, then one per resolver that
+// answered a CA's question with a CNAME alone, then one per delegate zone
+// for write access.
 type Report struct {
 	Findings []Finding `json:"findings"`
 }
@@ -208,6 +220,7 @@ func (d *Doctor) Run(ctx context.Context, names []string) (Report, error) {
 	}
 
 	findings := make([]Finding, len(jobs))
+	unanswered := make([]*unfollowed, len(jobs))
 	sem := make(chan struct{}, checkConcurrency)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
@@ -220,6 +233,11 @@ func (d *Doctor) Run(ctx context.Context, names []string) (Report, error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			findings[i] = d.checkDelegation(ctx, res, j.name, j.record)
+			if findings[i].Status == StatusOK {
+				if u, ok := checkAnswer(ctx, res, j.record); ok {
+					unanswered[i] = &u
+				}
+			}
 		})
 	}
 	wg.Wait()
@@ -233,6 +251,14 @@ func (d *Doctor) Run(ctx context.Context, names []string) (Report, error) {
 		}
 		return strings.Compare(a.Record, b.Record)
 	})
+
+	var notFollowed []unfollowed
+	for _, u := range unanswered {
+		if u != nil {
+			notFollowed = append(notFollowed, *u)
+		}
+	}
+	findings = append(findings, answerFindings(notFollowed)...)
 
 	var zones []string
 	for _, j := range jobs {

@@ -30,13 +30,20 @@ func WriteText(w io.Writer, r Report) error {
 		}
 		counts[f.Status]++
 		label := strings.ToUpper(string(f.Status))
-		if f.Check == CheckWrite {
+		switch f.Check {
+		case CheckWrite:
 			label = writeLabel(f.Status)
+		case CheckAnswer:
+			label = "WARNING"
 		}
 		fmt.Fprintf(bw, "%-20s %-*s  %s\n", label, width, f.Name, headline(f))
-		if f.Problem != "" && f.Status != StatusOK {
+		switch {
+		case f.Problem == "":
+		case f.Status == StatusCNAMENotFollowed:
+			detail(bw, "warning:", f.Problem)
+		case !f.OK():
 			detail(bw, "problem:", f.Problem)
-		} else if f.Problem != "" {
+		default:
 			detail(bw, "note:", f.Problem)
 		}
 		if f.Remove != "" {
@@ -44,7 +51,7 @@ func WriteText(w io.Writer, r Report) error {
 		}
 		if f.Fix != "" {
 			verb := "add:"
-			if f.Check == CheckWrite || f.Status == StatusLookupFailed {
+			if f.Check == CheckWrite || f.Check == CheckAnswer || f.Status == StatusLookupFailed {
 				verb = "fix:"
 			} else {
 				adds = append(adds, f.Fix)
@@ -86,6 +93,8 @@ func headline(f Finding) string {
 		return "wrote, saw and deleted a TXT record at " + f.Record
 	case f.Check == CheckWrite:
 		return "test record " + f.Record
+	case f.Check == CheckAnswer:
+		return "answers TXT " + f.Record + " with the CNAME alone"
 	case len(f.Chain) > 0:
 		return f.Record + " -> " + strings.Join(f.Chain, " -> ")
 	case f.Record != "":

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ func (d *Doctor) checkWrite(ctx context.Context, res *resolver, zone string) Fin
 	f := Finding{Check: CheckWrite, Name: zone}
 	if d.Writer == nil {
 		f.Status = StatusSkipped
-		f.Problem = "write access was not checked: no DNS provider is configured (dns.rfc2136)"
+		f.Problem = "the write check was skipped (--no-write): write access to " + zone + " was not tested"
 		return f
 	}
 	domain := probeLabel + randomHex(6) + "." + strings.TrimSuffix(zone, ".")
@@ -122,6 +123,10 @@ func (d *Doctor) writeHint(zone string, err error) string {
 	policy := fmt.Sprintf("in BIND: update-policy { grant %s subdomain %s TXT; };", dns.Fqdn(key), zone)
 	msg := err.Error()
 	switch {
+	case unreachable(err):
+		return "the DNS server that takes the updates could not be reached: check that dns.rfc2136.nameserver (or the zone's entry in dns.providers) " +
+			"names the primary server of " + zone + " with its port, that the server listens there, " +
+			"and that no firewall between this machine and it drops DNS (UDP and TCP)"
 	case strings.Contains(msg, "NOTAUTH"), strings.Contains(msg, "BADKEY"), strings.Contains(msg, "BADSIG"),
 		errors.Is(err, dns.ErrAuth), strings.Contains(msg, dns.ErrAuth.Error()):
 		return "the server did not accept the TSIG key: check dns.rfc2136.tsig_key, tsig_secret and tsig_algorithm " +
@@ -145,4 +150,21 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return hex.EncodeToString(b)
+}
+
+// unreachable reports whether err says the server was never reached or
+// never answered: a network error, not the server's verdict on the
+// update. Providers that flatten the error to text are recognised by it.
+func unreachable(err error) bool {
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"connection refused", "i/o timeout", "no route to host", "network is unreachable", "connection reset", "no such host"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -16,7 +16,9 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -339,4 +341,20 @@ func (l *Lab) writeTrust(ctx context.Context) error {
 		}
 	}
 	return os.WriteFile(l.path("tsig.secret"), []byte(l.TSIGSecret+"\n"), 0o600)
+}
+
+// EarlierRun reports whether dir holds what an earlier lab left there:
+// its ottr.yaml or its database. A directory that does not exist holds
+// nothing.
+func EarlierRun(dir string) (bool, error) {
+	for _, name := range []string{"ottr.yaml", "ottr.db"} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return false, fmt.Errorf("lab: %w", err)
+		}
+	}
+	return false, nil
 }

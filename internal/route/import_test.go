@@ -214,3 +214,32 @@ func TestImportedRoutesReadBackFromYAML(t *testing.T) {
 		t.Errorf("routes changed through YAML:\n got %#v\nwant %#v", back, imp.Routes)
 	}
 }
+
+func TestImportOttrSyntaxErrorsGiveLineAndColumn(t *testing.T) {
+	tests := []struct {
+		name    string
+		doc     string
+		wantErr string
+	}{
+		{"a missing comma between two platforms",
+			"{\"platform\": {\n  \"panos\": {\"os\": {}}\n  \"f5\": {\"os\": {}}\n}}",
+			`line 3, column 3: invalid character '"' after object key:value pair`},
+		{"a trailing comma",
+			"{\"platform\": {\n  \"panos\": {\"os\": {}},\n}}",
+			`line 3, column 1: invalid character '}' looking for beginning of object key string`},
+		{"a value of the wrong type",
+			"{\"platform\": {},\n \"certificate_authorities\": \"lets_encrypt\"}",
+			`line 2, column 42: json: cannot unmarshal string into Go struct field`},
+		{"a file cut short",
+			"{\"platform\": {\n  \"panos\": {\"os\": {}}",
+			`line 2, column 22: unexpected EOF`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ImportOttr([]byte(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ImportOttr error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}

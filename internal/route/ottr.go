@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Imported is what Ottr's route.json holds besides its routes: the CA
@@ -50,7 +52,7 @@ func ImportOttr(data []byte) (Imported, error) {
 		IssuerOrganizations json.RawMessage `json:"certificate_authority_organization"`
 	}
 	if err := decodeStrict(data, &doc); err != nil {
-		return Imported{}, fmt.Errorf("route: ottr route.json: %w", err)
+		return Imported{}, fmt.Errorf("route: ottr route.json: %s%w", position(data, err), err)
 	}
 	if doc.Platform == nil {
 		return Imported{}, errors.New(`route: ottr route.json: no "platform" object; is this Ottr's route.json?`)
@@ -174,6 +176,33 @@ func literalGlob(s string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// position returns "line L, column C: " for a JSON error that carries the
+// offset it happened at, so a broken route.json points at the mistake;
+// "" for any other. A file that ends too soon is reported on its last
+// line.
+func position(data []byte, err error) string {
+	// The offsets are of the byte just read, the one at fault; the end
+	// of a file cut short is the column after its last character.
+	var offset int64
+	past := 0
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		offset = syntax.Offset
+	case errors.As(err, &typ):
+		offset = typ.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		offset, past = int64(len(data)), 1
+	default:
+		return ""
+	}
+	before := data[:min(max(offset, 0), int64(len(data)))]
+	line := bytes.Count(before, []byte("\n")) + 1
+	column := max(utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:])+past, 1)
+	return fmt.Sprintf("line %d, column %d: ", line, column)
 }
 
 func decodeStrict(data []byte, v any) error {
