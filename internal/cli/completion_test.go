@@ -50,6 +50,8 @@ func TestCompletionOffersNamesAndValues(t *testing.T) {
 		{"roles", []string{"-c", cfg, "user", "set-role", "admin", "--role", ""}, []string{"ADMIN", "PRIVILEGED", "DEVELOPER"}},
 		{"channel names", []string{"-c", channels, "notify", "test", ""}, []string{"pki-hook\twebhook"}},
 		{"--output values", []string{"-c", cfg, "plan", "-o", ""}, []string{"table", "json", "yaml"}},
+		{"lab platforms", []string{"lab", "--platforms", ""}, []string{"linux", "panos", "bigip", "lighthouse", "junos", "script", "ssm"}},
+		{"the asset of device check", []string{"-c", cfg, "device", "check", "web"}, []string{"web.example.com", "web2.example.com"}},
 		{"rotation states", []string{"-c", cfg, "rotation", "list", "--state", ""}, []string{"pending", "running", "succeeded", "failed", "rolled_back"}},
 	}
 	for _, tt := range tests {

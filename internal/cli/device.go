@@ -45,11 +45,6 @@ Exits 1 when a check failed or the current certificate could not be read.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeAssetNames,
 		RunE: g.withApp(func(cmd *cobra.Command, args []string, ap *app.App) error {
-			// A mistyped format is refused before the device is
-			// reached: printing nothing in it says whether it is one.
-			if err := out.print(io.Discard, nil, func(io.Writer) error { return nil }); err != nil {
-				return err
-			}
 			report, err := checkDevice(cmd.Context(), ap, args[0])
 			if err != nil {
 				return err

@@ -335,16 +335,17 @@ func TestDeviceCheckNamesWhatIsMissing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
+		code int
 		want []string
 	}{
-		{"an asset the inventory lacks", []string{"device", "check", "nosuch.example.com"}, []string{"no asset named nosuch.example.com", "ottr asset list"}},
-		{"an asset no route takes", []string{"device", "check", noRouteAsset}, []string{"no route matches", "ottr route test " + noRouteAsset}},
-		{"an output format ottr does not write", []string{"device", "check", linuxAsset, "-o", "xml"}, []string{`--output "xml"`, "table, json or yaml"}},
+		{"an asset the inventory lacks", []string{"device", "check", "nosuch.example.com"}, 3, []string{"no asset named nosuch.example.com", "ottr asset list"}},
+		{"an asset no route takes", []string{"device", "check", noRouteAsset}, 1, []string{"no route matches", "ottr route test " + noRouteAsset}},
+		{"an output format ottr does not write", []string{"device", "check", linuxAsset, "-o", "xml"}, 2, []string{`invalid argument "xml" for "-o, --output"`, "table, json or yaml"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := run(t, "", append([]string{"-c", d.config}, tc.args...)...)
-			if code != 1 {
-				t.Errorf("exit %d, want 1", code)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(errOut, w) {

@@ -88,6 +88,7 @@ rotation history, and the table shows this run's rotations only.`,
 	cmd.Flags().StringVar(&f.profile, "profile", "default", "ACME profile to order: default (90 days) or shortlived (6 days)")
 	cmd.Flags().StringSliceVar(&f.platforms, "platforms", []string{lab.PlatformLinux},
 		"kinds of device, spread round-robin over the fleet: "+strings.Join(lab.KnownPlatforms(), ","))
+	_ = cmd.RegisterFlagCompletionFunc("platforms", cobra.FixedCompletions(lab.KnownPlatforms(), cobra.ShellCompDirectiveNoFileComp))
 	cmd.Flags().IntVar(&f.tableRows, "rows", 50, "print at most this many device rows")
 	cmd.Flags().DurationVar(&f.caValidationTime, "ca-validation-time", 500*time.Millisecond,
 		"how long the lab CA takes to find a challenge valid, as a public CA takes a moment (0: at once)")
@@ -103,25 +104,25 @@ type waveStats struct {
 
 func runLab(ctx context.Context, g *globals, f labFlags) error {
 	if f.devices < 1 {
-		return fmt.Errorf("--devices %d: want at least 1", f.devices)
+		return usageErrorf(nil, "--devices %d: want at least 1", f.devices)
 	}
 	if f.concurrency < 1 {
-		return fmt.Errorf("--concurrency %d: want at least 1", f.concurrency)
+		return usageErrorf(nil, "--concurrency %d: want at least 1", f.concurrency)
 	}
 	if f.profile != "default" && f.profile != "shortlived" {
-		return fmt.Errorf("--profile %q: want default or shortlived", f.profile)
+		return usageErrorf(nil, "--profile %q: want default or shortlived", f.profile)
 	}
 	if f.noRotate && f.bench {
-		return fmt.Errorf("--bench measures the lab's own wave, and --no-rotate runs none: drop one of them")
+		return usageErrorf(nil, "--bench measures the lab's own wave, and --no-rotate runs none: drop one of them")
 	}
 	if len(f.platforms) == 0 {
 		f.platforms = []string{lab.PlatformLinux}
 	}
 	if err := lab.ValidatePlatforms(f.platforms); err != nil {
-		return fmt.Errorf("--platforms: %w", err)
+		return usageErrorf(nil, "--platforms: %w", err)
 	}
 	if f.reuse && f.data == "" {
-		return fmt.Errorf("--reuse runs on the directory of an earlier lab: name it with --data")
+		return usageErrorf(nil, "--reuse runs on the directory of an earlier lab: name it with --data")
 	}
 	if f.data != "" && !f.reuse {
 		earlier, err := lab.EarlierRun(f.data)

@@ -65,11 +65,11 @@ func listenSettings(ap *app.App, f serveFlags) (addr, cert, key string, err erro
 		cert, key = f.tlsCert, f.tlsKey
 	}
 	if (cert == "") != (key == "") {
-		return "", "", "", errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+		return "", "", "", usageErrorf(nil, "--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", "", "", fmt.Errorf("--listen %q: want host:port, like 127.0.0.1:8080", addr)
+		return "", "", "", usageErrorf(nil, "--listen %q: want host:port, like 127.0.0.1:8080", addr)
 	}
 	if cert == "" && !f.allowPlainHTTP && !isLoopback(host) {
 		return "", "", "", fmt.Errorf("--listen %s without TLS would send tokens and passwords in clear: give --tls-cert and --tls-key, listen on loopback, or pass --allow-plain-http", addr)

@@ -19,14 +19,14 @@ func TestDocsCarryEveryDriversTable(t *testing.T) {
 	}
 }
 
-func TestEveryUnconfirmedRequestSaysHowTheDriverStaysSafe(t *testing.T) {
+func TestEveryRequestNamesItsSourceOrHowTheDriverStaysSafe(t *testing.T) {
 	for _, tb := range Tables() {
 		for _, r := range tb.Requests {
 			if r.Call == "" || r.Fields == "" {
 				t.Errorf("%s: a request without a call or fields: %+v", tb.Driver, r)
 			}
-			if !r.Confirmed() && r.Safety == "" {
-				t.Errorf("%s: %s is unconfirmed and does not say what the driver does to stay safe", tb.Driver, r.Call)
+			if r.Confirmed() == (r.Safety != "") {
+				t.Errorf("%s: %s: give either a source or, where none confirms it, what the driver does to stay safe", tb.Driver, r.Call)
 			}
 		}
 	}

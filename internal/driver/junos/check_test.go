@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/drivertest"
 	labjunos "github.com/ottr-go/ottr/internal/lab/devices/junos"
 )
 
@@ -15,18 +16,6 @@ import (
 var readOnlyRPCs = []string{
 	"get-software-information", "get-configuration", "get-rollback-information", "get-pki-local-certificate",
 	"get-pki-ca-certificate", "file-list", "file-show", "close-session",
-}
-
-// checkOf returns the report's check of capability.
-func checkOf(t *testing.T, r driver.DeviceReport, capability string) driver.CapabilityCheck {
-	t.Helper()
-	for _, c := range r.Checks {
-		if c.Capability == capability {
-			return c
-		}
-	}
-	t.Fatalf("the report has no %s check: %+v", capability, r.Checks)
-	return driver.CapabilityCheck{}
 }
 
 func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
@@ -65,7 +54,7 @@ func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 	if !slices.Equal(got, wantChecks) {
 		t.Errorf("checks %v, want %v", got, wantChecks)
 	}
-	if d := checkOf(t, report, driver.CapabilityKeyGeneration).Detail; !strings.Contains(d, "one DNS name") {
+	if d := drivertest.CheckOf(t, report, driver.CapabilityKeyGeneration).Detail; !strings.Contains(d, "one DNS name") {
 		t.Errorf("the key generation detail does not say the CSR carries one DNS name: %q", d)
 	}
 }
@@ -79,7 +68,7 @@ func TestCheckOfTheSystemGeneratedCertificate(t *testing.T) {
 	if !strings.Contains(report.Binding, "system-generated-certificate") || !strings.Contains(report.Binding, "CN=srx1.example.test") {
 		t.Errorf("Binding = %q", report.Binding)
 	}
-	if c := checkOf(t, report, driver.CapabilityBinding); c.Status != driver.CheckOK {
+	if c := drivertest.CheckOf(t, report, driver.CapabilityBinding); c.Status != driver.CheckOK {
 		t.Errorf("binding = %+v", c)
 	}
 }
@@ -113,7 +102,7 @@ func TestCheckFailsWhatARotationCouldNotDo(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
-			c := checkOf(t, report, tc.capability)
+			c := drivertest.CheckOf(t, report, tc.capability)
 			if c.Status != driver.CheckFailed {
 				t.Fatalf("%s = %+v, want failed", tc.capability, c)
 			}

@@ -8,20 +8,9 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/drivertest"
 	lablh "github.com/ottr-go/ottr/internal/lab/devices/lighthouse"
 )
-
-// checkOf returns the report's check of capability.
-func checkOf(t *testing.T, r driver.DeviceReport, capability string) driver.CapabilityCheck {
-	t.Helper()
-	for _, c := range r.Checks {
-		if c.Capability == capability {
-			return c
-		}
-	}
-	t.Fatalf("the report has no %s check: %+v", capability, r.Checks)
-	return driver.CapabilityCheck{}
-}
 
 // writesAfterLogin returns the calls after the login that are not GETs
 // (the logout aside).
@@ -70,7 +59,7 @@ func TestCheckReportsTheApplianceWithoutChangingIt(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("checks %v, want %v", got, want)
 	}
-	if d := checkOf(t, report, driver.CapabilityRollback).Detail; !strings.Contains(d, "cannot go back to its previous certificate") {
+	if d := drivertest.CheckOf(t, report, driver.CapabilityRollback).Detail; !strings.Contains(d, "cannot go back to its previous certificate") {
 		t.Errorf("the rollback detail does not say why: %q", d)
 	}
 }
@@ -91,7 +80,7 @@ func TestCheckTriesTheDownloadOfAPendingCSR(t *testing.T) {
 	if writes := writesAfterLogin(f.dev.Calls()[before:]); len(writes) > 0 {
 		t.Errorf("Check changed the appliance: %q", writes)
 	}
-	if c := checkOf(t, report, driver.CapabilityCSRExport); c.Status != driver.CheckOK || !strings.Contains(c.Detail, "console.example.test") {
+	if c := drivertest.CheckOf(t, report, driver.CapabilityCSRExport); c.Status != driver.CheckOK || !strings.Contains(c.Detail, "console.example.test") {
 		t.Errorf("CSR export = %+v", c)
 	}
 	if !strings.Contains(report.Binding, "a CSR is pending") {
@@ -113,7 +102,7 @@ func TestCheckFailsWhatAnAccountWithoutTheHTTPSRightCannotDo(t *testing.T) {
 		t.Fatal("the report shows no failure")
 	}
 	for _, capability := range []string{driver.CapabilityKeyGeneration, driver.CapabilityCSRExport, driver.CapabilityImport, driver.CapabilityBinding} {
-		c := checkOf(t, report, capability)
+		c := drivertest.CheckOf(t, report, capability)
 		if c.Status != driver.CheckFailed {
 			t.Errorf("%s = %s, want failed", capability, c.Status)
 		}
@@ -123,7 +112,7 @@ func TestCheckFailsWhatAnAccountWithoutTheHTTPSRightCannotDo(t *testing.T) {
 			}
 		}
 	}
-	if c := checkOf(t, report, driver.CapabilityLogin); c.Status != driver.CheckOK {
+	if c := drivertest.CheckOf(t, report, driver.CapabilityLogin); c.Status != driver.CheckOK {
 		t.Errorf("login = %+v", c)
 	}
 	if report.Software == "" {
