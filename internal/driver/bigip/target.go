@@ -6,6 +6,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // What the target (a client-ssl profile's certKeyChain entry, or sys
@@ -176,37 +178,13 @@ func (s *session) readChain(ctx context.Context, b binding) ([]*x509.Certificate
 		if err != nil {
 			return nil, err
 		}
-		certs, err := parseCertificates(data)
+		certs, err := driver.ParseCertificates(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
 		chain = append(chain, certs...)
 	}
 	return chain, nil
-}
-
-// parseCertificates reads every CERTIFICATE block of PEM data.
-func parseCertificates(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("no certificate in the file")
-	}
-	return certs, nil
 }
 
 // encodeCertificates is the PEM of certs, in order.

@@ -188,7 +188,7 @@ func (s *session) exportCertificate(ctx context.Context, id string) (*x509.Certi
 	if err := s.api.deleteFile(ctx, path); err != nil {
 		s.log.Warn("could not delete the exported certificate", "path", path, "error", err)
 	}
-	certs, err := parseCertificates([]byte(text))
+	certs, err := driver.ParseCertificates([]byte(text))
 	if err != nil || len(certs) == 0 {
 		return nil, fmt.Errorf("local certificate %s: the export holds no certificate (%v)", id, err)
 	}

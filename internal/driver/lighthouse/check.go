@@ -79,7 +79,7 @@ func (s *session) sanFieldNote() string {
 // what the web server serves over verified TLS.
 func (s *session) checkBinding(ctx context.Context, details *httpsDetails) (string, driver.CapabilityCheck) {
 	c := driver.CapabilityCheck{Capability: driver.CapabilityBinding}
-	chain, err := parseCertificates([]byte(details.Cert))
+	chain, err := driver.ParseCertificates([]byte(details.Cert))
 	if err != nil || len(chain) == 0 {
 		c.Status = driver.CheckFailed
 		c.Detail = fmt.Sprintf("the configured certificate (https.cert of GET /services/https) cannot be read (%v); the appliance answered: %s",

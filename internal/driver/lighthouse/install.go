@@ -47,7 +47,7 @@ func (s *session) configured(ctx context.Context) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain, err := parseCertificates([]byte(details.Cert))
+	chain, err := driver.ParseCertificates([]byte(details.Cert))
 	if err != nil {
 		return nil, fmt.Errorf("the appliance's certificate: %w", err)
 	}
@@ -277,26 +277,6 @@ func (s *session) Rollback(ctx context.Context, i driver.Installed) error {
 func fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return hex.EncodeToString(sum[:])
-}
-
-// parseCertificates returns every CERTIFICATE block in b, in order.
-func parseCertificates(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return certs, nil
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
 }
 
 // encodeCertificates returns certs as concatenated PEM blocks.

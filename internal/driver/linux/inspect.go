@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // sectionMarker starts each part of an inspect script's output; it cannot
@@ -91,7 +91,7 @@ func (s *session) CurrentCertificate(ctx context.Context) ([]*x509.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	certs, err := hostcheck.ParseCertificates(got["cert"])
+	certs, err := driver.ParseCertificates(got["cert"])
 	if err != nil {
 		return nil, errorf("current certificate", "%s: %w", s.opts.CertPath, err)
 	}

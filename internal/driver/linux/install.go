@@ -382,14 +382,14 @@ func (s *session) removeStaged(ctx context.Context) {
 
 // installedAlready reports whether the host's files already hold chain.
 func (s *session) installedAlready(state map[string][]byte, chain []*x509.Certificate) bool {
-	current, err := hostcheck.ParseCertificates(state["cert"])
+	current, err := driver.ParseCertificates(state["cert"])
 	if err != nil || !sameCertificates(current, chain) {
 		return false
 	}
 	if s.opts.ChainPath == "" {
 		return true
 	}
-	intermediates, err := hostcheck.ParseCertificates(state["chain"])
+	intermediates, err := driver.ParseCertificates(state["chain"])
 	return err == nil && sameCertificates(intermediates, chain[1:])
 }
 

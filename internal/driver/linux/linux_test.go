@@ -19,7 +19,6 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
 	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
 )
 
@@ -363,7 +362,7 @@ func readCerts(t *testing.T, file string) []*x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := hostcheck.ParseCertificates(b)
+	certs, err := driver.ParseCertificates(b)
 	if err != nil {
 		t.Fatal(err)
 	}

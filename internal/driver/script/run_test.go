@@ -265,7 +265,7 @@ func TestInstallGetsTheChainAndReturnsTheHandleItPrints(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("handle = %v, want %v", got, tc.want)
 			}
-			certs, err := parseCertificates([]byte(h.read(t, "chain")))
+			certs, err := driver.ParseCertificates([]byte(h.read(t, "chain")))
 			if err != nil || len(certs) != 2 || !certs[0].Equal(chain[0]) || !certs[1].Equal(chain[1]) {
 				t.Errorf("the script read %d certificates, not the chain leaf first (%v)", len(certs), err)
 			}

@@ -254,7 +254,7 @@ func (s *session) CurrentCertificate(ctx context.Context) ([]*x509.Certificate, 
 	if containsPrivateKey(out) {
 		return nil, errorf("current certificate", "%s printed a private key; its output was discarded: print only certificates", optCurrentCertificate)
 	}
-	chain, err := parseCertificates(out)
+	chain, err := driver.ParseCertificates(out)
 	if err != nil {
 		return nil, errorf("current certificate", "%s: %w", optCurrentCertificate, err)
 	}

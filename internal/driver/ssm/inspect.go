@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // An inspection asks for what a file holds: its public key (for key files)
@@ -112,14 +112,14 @@ func sameCertificates(a, b []*x509.Certificate) bool {
 
 // installedAlready reports whether the instance's files already hold chain.
 func (s *session) installedAlready(files map[string][]byte, chain []*x509.Certificate) bool {
-	current, err := hostcheck.ParseCertificates(files["cert"])
+	current, err := driver.ParseCertificates(files["cert"])
 	if err != nil || !sameCertificates(current, chain) {
 		return false
 	}
 	if s.opts.ChainPath == "" {
 		return true
 	}
-	intermediates, err := hostcheck.ParseCertificates(files["chain"])
+	intermediates, err := driver.ParseCertificates(files["chain"])
 	return err == nil && sameCertificates(intermediates, chain[1:])
 }
 
@@ -130,7 +130,7 @@ func (s *session) CurrentCertificate(ctx context.Context) ([]*x509.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	certs, err := hostcheck.ParseCertificates(got.files["cert"])
+	certs, err := driver.ParseCertificates(got.files["cert"])
 	if err != nil {
 		return nil, errorf("current certificate", "%s: %w", s.opts.CertPath, err)
 	}

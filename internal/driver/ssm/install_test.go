@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver"
 	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
 )
 
@@ -120,7 +120,7 @@ func readCerts(t *testing.T, file string) []*x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := hostcheck.ParseCertificates(b)
+	certs, err := driver.ParseCertificates(b)
 	if err != nil {
 		t.Fatal(err)
 	}

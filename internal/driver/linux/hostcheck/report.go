@@ -331,7 +331,7 @@ func (j *judge) bindingCheck() driver.CapabilityCheck {
 	default:
 		return check(c, driver.CheckFailed, "the host did not say whether cert_path "+j.h.CertPath+" can be read")
 	}
-	certs, err := ParseCertificates(j.f.sections[roleCert])
+	certs, err := driver.ParseCertificates(j.f.sections[roleCert])
 	switch {
 	case err != nil:
 		return check(c, driver.CheckFailed, fmt.Sprintf("cert_path %s: %v: check that cert_path names the service's certificate file", j.h.CertPath, err))
@@ -442,26 +442,6 @@ func (j *judge) hooksNote(phase string) string {
 		note += fmt.Sprintf(" (skipped, not executable: %s)", strings.Join(skipped, ", "))
 	}
 	return note
-}
-
-// ParseCertificates returns every CERTIFICATE block in b, in order.
-func ParseCertificates(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return certs, nil
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
 }
 
 // SamePublicKey reports whether the PEM public key openssl pkey printed on
