@@ -95,9 +95,15 @@ type App struct {
 	enqueuer        notify.Enqueuer
 	scans, delivers bool
 
-	// mu guards cas, the CA profiles built so far; Reload empties it.
-	mu  sync.Mutex
-	cas map[string]*rotation.CAProfile
+	// mu guards cas, the CA profiles built so far, and caBuilds, those
+	// being built; Reload forgets both.
+	mu       sync.Mutex
+	cas      map[string]*rotation.CAProfile
+	caBuilds map[string]*caBuild
+	// builds is the context CA profiles are built on, which no caller's
+	// cancellation ends; Close ends it with cancelBuilds.
+	builds       context.Context
+	cancelBuilds context.CancelFunc
 }
 
 // live is the part of the app a reload swaps in.
@@ -183,6 +189,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		log:         o.Logger,
 		opts:        o,
 		cas:         map[string]*rotation.CAProfile{},
+		caBuilds:    map[string]*caBuild{},
 		db:          db,
 		pool:        pool,
 	}
@@ -224,11 +231,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	a.builds, a.cancelBuilds = context.WithCancel(context.Background())
 	return a, nil
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close stops the CA profile builds under way and releases the store.
+func (a *App) Close() error {
+	a.cancelBuilds()
+	return a.Store.Close()
+}
 
 // Clustered reports whether the store is PostgreSQL, shared by several
 // processes.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"time"
 
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
@@ -14,20 +16,110 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
+// caBuildTimeout bounds the build of one CA profile, which runs on after
+// its callers stop waiting: a few ACME requests, each bounded by the HTTP
+// client's own timeout, and the vault's reads and writes.
+const caBuildTimeout = 10 * time.Minute
+
+// caBuild is a CA profile being built for every caller that asks for it
+// meanwhile; done is closed once profile or err is set.
+type caBuild struct {
+	done    chan struct{}
+	profile *rotation.CAProfile
+	err     error
+}
+
 // CA returns the profile named name, creating its ACME issuer (and account)
-// on first use.
-func (a *App) CA(name string) (*rotation.CAProfile, error) {
+// on first use. A profile is built once for every caller that asks for it
+// meanwhile, each of which waits until it is built or ctx ends; profiles of
+// other names are built and returned beside it, so one slow CA holds up only
+// the rotations that need it. A build that failed is not kept: the next call
+// tries again.
+//
+// A build runs to its end even when every caller has stopped waiting (it ends
+// sooner only at Close, or after caBuildTimeout). lego reads the CA's
+// directory bounded by its HTTP client's timeout, not by ctx, so cancelling
+// would not stop the slowest part; an account the CA registered but the vault
+// never stored would be left behind at the CA; and a registration slower than
+// a rotation's job timeout still completes once, for the next rotation,
+// instead of starting over with every job that gives up on it.
+func (a *App) CA(ctx context.Context, name string) (*rotation.CAProfile, error) {
+	p, b, err := a.caOrBuild(ctx, name)
+	if p != nil || err != nil {
+		return p, err
+	}
+	select {
+	case <-b.done:
+		return b.profile, b.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("certificate authority %s: stopped waiting for its ACME account: %w", name, ctx.Err())
+	}
+}
+
+// caOrBuild returns the profile named name if it is built, or else its build
+// under way, starting one if none is and ctx has not ended.
+func (a *App) caOrBuild(ctx context.Context, name string) (*rotation.CAProfile, *caBuild, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if p, ok := a.cas[name]; ok {
-		return p, nil
+		return p, nil, nil
 	}
-	// Read under mu: Reload empties the cache under it after the swap,
-	// so no profile of an older config is cached after a reload.
-	c, ok := a.Current().CertificateAuthorities[name]
-	if !ok {
-		return nil, fmt.Errorf("certificate authority %q is not configured (certificate_authorities in the config)", name)
+	if b, ok := a.caBuilds[name]; ok {
+		return nil, b, nil
 	}
+	// Read under mu: Reload swaps the config and forgets every profile,
+	// built or being built, under it, so no profile of an older config is
+	// kept after a reload.
+	cfg := a.Current()
+	if _, ok := cfg.CertificateAuthorities[name]; !ok {
+		return nil, nil, fmt.Errorf("certificate authority %q is not configured (certificate_authorities in the config)", name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("certificate authority %s: %w", name, err)
+	}
+	b := &caBuild{done: make(chan struct{})}
+	a.caBuilds[name] = b
+	go a.build(name, cfg, b)
+	return nil, b, nil
+}
+
+// build builds b, the profile named name in cfg, and keeps it for later
+// callers unless it failed or a reload forgot it meanwhile: then it serves
+// only those already waiting for it.
+func (a *App) build(name string, cfg *config.Config, b *caBuild) {
+	ctx, cancel := context.WithTimeout(a.builds, caBuildTimeout)
+	defer cancel()
+	defer func() {
+		// The job queue catches a panic in a rotation; this goroutine is
+		// none, so a panic here fails the build rather than the process.
+		if r := recover(); r != nil {
+			a.log.Error("building a CA profile panicked", "ca", name, "panic", r, "stack", string(debug.Stack()))
+			b.profile, b.err = nil, fmt.Errorf("certificate authority %s: building its ACME issuer failed unexpectedly (the log has the details)", name)
+		}
+		a.mu.Lock()
+		if a.caBuilds[name] == b {
+			delete(a.caBuilds, name)
+			if b.err == nil {
+				a.cas[name] = b.profile
+			}
+		}
+		a.mu.Unlock()
+		close(b.done)
+	}()
+	b.profile, b.err = a.newCAProfile(ctx, name, cfg)
+}
+
+// forgetCAs drops the CA profiles built and being built, so each is built
+// again from the config in effect at its next use. The caller holds mu.
+func (a *App) forgetCAs() {
+	a.cas = map[string]*rotation.CAProfile{}
+	a.caBuilds = map[string]*caBuild{}
+}
+
+// newCAProfile builds the profile named name in cfg: its roots, its DNS-01
+// settings and its ACME issuer, which loads or registers the account.
+func (a *App) newCAProfile(ctx context.Context, name string, cfg *config.Config) (*rotation.CAProfile, error) {
+	c := cfg.CertificateAuthorities[name]
 	roots, err := a.roots(c)
 	if err != nil {
 		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
@@ -42,7 +134,7 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 		Accounts:       vaultAccounts{a.Vault},
 		Logger:         a.log,
 	}
-	if acfg.DNS01, err = a.DNS01(); err != nil {
+	if acfg.DNS01, err = a.dns01(cfg); err != nil {
 		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
 	}
 	acfg.DNS01.Observe = a.Metrics.ObserveDNSUpdate
@@ -53,11 +145,11 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 		}
 		acfg.EAB = &acme.EAB{KID: c.EAB.KeyID, HMACKey: hmac}
 	}
-	iss, err := acme.New(context.Background(), acfg)
+	iss, err := acme.New(ctx, acfg)
 	if err != nil {
 		return nil, fmt.Errorf("certificate authority %s: %w", name, err)
 	}
-	p := &rotation.CAProfile{
+	return &rotation.CAProfile{
 		Name:            name,
 		Issuer:          iss,
 		Roots:           roots,
@@ -66,9 +158,7 @@ func (a *App) CA(name string) (*rotation.CAProfile, error) {
 		KeyType:         c.KeyType,
 		KeyTypes:        c.KeyTypes,
 		Profile:         c.Profile,
-	}
-	a.cas[name] = p
-	return p, nil
+	}, nil
 }
 
 func (a *App) roots(c config.CA) (*x509.CertPool, error) {

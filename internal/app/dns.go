@@ -36,8 +36,10 @@ func newDelegations(cfg *config.Config) (*dnsdelegate.Delegations, error) {
 }
 
 // DNS01 is how challenge records are written, from the dns section.
-func (a *App) DNS01() (acme.DNS01Config, error) {
-	cfg := a.Current()
+func (a *App) DNS01() (acme.DNS01Config, error) { return a.dns01(a.Current()) }
+
+// dns01 is how challenge records are written, from cfg's dns section.
+func (a *App) dns01(cfg *config.Config) (acme.DNS01Config, error) {
 	d := cfg.DNS
 	c := acme.DNS01Config{
 		Nameserver:         d.RFC2136.Nameserver,

@@ -94,7 +94,7 @@ func (a *App) scheduler() *scheduler.Scheduler {
 // renewalInfo asks the CA profile caName (ACME ARI) when the certificate
 // with ARI certificate ID certID should be renewed.
 func (a *App) renewalInfo(ctx context.Context, caName, certID string) (issuer.RenewalInfo, error) {
-	ca, err := a.CA(caName)
+	ca, err := a.CA(ctx, caName)
 	if err != nil {
 		return issuer.RenewalInfo{}, err
 	}

@@ -71,7 +71,7 @@ type Deps struct {
 	Drivers *driver.Registry
 	Routes  Router
 	// CAs returns the profile an asset's certificate_authority names.
-	CAs func(name string) (*CAProfile, error)
+	CAs func(ctx context.Context, name string) (*CAProfile, error)
 	// Credentials returns the device login for an asset on a route.
 	Credentials func(a asset.Asset, r route.Route) (driver.Credentials, error)
 	// ResolveSecret returns the secret a reference in a route's secret
