@@ -33,15 +33,6 @@ var labCA struct {
 	err  error
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if labCA.ca != nil {
-		labCA.ca.Close()
-		labCA.dns.Close()
-	}
-	os.Exit(code)
-}
-
 // sharedCA starts the lab's CA on first use.
 func sharedCA(t *testing.T) (*pebble.CA, *dnsserver.Server) {
 	t.Helper()
