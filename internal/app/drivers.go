@@ -1,6 +1,10 @@
 package app
 
 import (
+	"fmt"
+	"strings"
+
+	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/bigip"
 	"github.com/ottr-go/ottr/internal/driver/junos"
@@ -9,6 +13,7 @@ import (
 	"github.com/ottr-go/ottr/internal/driver/panos"
 	"github.com/ottr-go/ottr/internal/driver/script"
 	"github.com/ottr-go/ottr/internal/driver/ssm"
+	"github.com/ottr-go/ottr/internal/route"
 )
 
 // Drivers returns the drivers this build has, each under the name routes
@@ -24,4 +29,20 @@ func Drivers() *driver.Registry {
 		script.New(script.Config{}),
 		ssm.New(ssm.Config{}),
 	)
+}
+
+// compileRoutes builds cfg's routing table, with every route's driver
+// checking its options.
+func compileRoutes(drivers *driver.Registry, cfg *config.Config) (*route.Table, error) {
+	table, err := route.Compile(cfg.Routes, func(name string, options map[string]any) error {
+		d, ok := drivers.Get(name)
+		if !ok {
+			return fmt.Errorf("%w %q (this build has: %s)", route.ErrUnknownDriver, name, strings.Join(drivers.Names(), ", "))
+		}
+		return d.ValidateOptions(options)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return table, nil
 }

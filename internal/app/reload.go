@@ -10,7 +10,6 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
 	"github.com/ottr-go/ottr/internal/notify"
-	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/route"
 )
 
@@ -95,7 +94,7 @@ func (a *App) Reload(next *config.Config) (Reloaded, error) {
 	a.mu.Lock()
 	a.live.Store(l)
 	a.Routes.Replace(table)
-	a.cas = map[string]*rotation.CAProfile{}
+	a.forgetCAs()
 	a.mu.Unlock()
 	return res, nil
 }

@@ -516,7 +516,7 @@ func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave
 		}
 		fmt.Fprintf(g.stdout, "  %-10s %s\n", s, median(ds).Round(100*time.Microsecond))
 	}
-	ca, err := ap.CA(lab.CAName)
+	ca, err := ap.CA(ctx, lab.CAName)
 	if err != nil {
 		return err
 	}

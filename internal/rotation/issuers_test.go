@@ -48,8 +48,8 @@ func issuersHarness(t *testing.T, primaryErr error, fallbacks ...string) (*harne
 	h := newHarness(t, nil)
 	primary := &failingIssuer{err: primaryErr}
 	working := h.deps.CAs
-	h.deps.CAs = func(name string) (*rotation.CAProfile, error) {
-		p, err := working(name)
+	h.deps.CAs = func(ctx context.Context, name string) (*rotation.CAProfile, error) {
+		p, err := working(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -130,8 +130,8 @@ func TestARefusingCAIsNotWorkedAroundAndItsRetryAfterHoldsTheAssetBack(t *testin
 func TestTheKeyTypePolicyRefusesAKeyTypeTheCADoesNotAllow(t *testing.T) {
 	h := newHarness(t, nil)
 	working := h.deps.CAs
-	h.deps.CAs = func(name string) (*rotation.CAProfile, error) {
-		p, err := working(name)
+	h.deps.CAs = func(ctx context.Context, name string) (*rotation.CAProfile, error) {
+		p, err := working(ctx, name)
 		if p != nil {
 			p.KeyTypes = []string{asset.KeyRSA3072}
 		}

@@ -200,7 +200,7 @@ func (h *labHarness) process(t *testing.T, st store.Store) *process {
 		Store:   st,
 		Drivers: driver.NewRegistry(fakeDriver{h.dev}),
 		Routes:  fixedRoutes{ok: true},
-		CAs: func(name string) (*rotation.CAProfile, error) {
+		CAs: func(_ context.Context, name string) (*rotation.CAProfile, error) {
 			if name != "lab" {
 				return nil, fmt.Errorf("no CA profile %q", name)
 			}

@@ -70,8 +70,9 @@ type Deps struct {
 	Store   store.Store
 	Drivers *driver.Registry
 	Routes  Router
-	// CAs returns the profile an asset's certificate_authority names.
-	CAs func(name string) (*CAProfile, error)
+	// CAs returns the profile an asset's certificate_authority names; it
+	// may wait, until ctx ends, for the CA to register the account.
+	CAs func(ctx context.Context, name string) (*CAProfile, error)
 	// Credentials returns the device login for an asset on a route.
 	Credentials func(a asset.Asset, r route.Route) (driver.Credentials, error)
 	// ResolveSecret returns the secret a reference in a route's secret

@@ -242,7 +242,7 @@ func newHarness(t *testing.T, mutate func(*rotation.Deps)) *harness {
 		Store:   st,
 		Drivers: driver.NewRegistry(fakeDriver{h.dev}),
 		Routes:  fixedRoutes{ok: true},
-		CAs: func(name string) (*rotation.CAProfile, error) {
+		CAs: func(_ context.Context, name string) (*rotation.CAProfile, error) {
 			return &rotation.CAProfile{Name: name, Issuer: h.ca, Roots: roots, MinLifetime: 24 * time.Hour}, nil
 		},
 		Credentials:    func(asset.Asset, route.Route) (driver.Credentials, error) { return driver.Credentials{}, nil },

@@ -209,7 +209,7 @@ func (rn *run) restore(ctx context.Context, step string, e store.JournalEntry) e
 		if json.Unmarshal(e.Output, &out) == nil {
 			rn.servedBefore = out.CurrentSerial
 		}
-		return rn.resolveRoute()
+		return rn.resolveRoute(ctx)
 	case StepCSR:
 		var out csrOutput
 		if err := json.Unmarshal(e.Output, &out); err != nil {
@@ -231,7 +231,7 @@ func (rn *run) restore(ctx context.Context, step string, e store.JournalEntry) e
 		}
 		rn.chain = chain
 		if out.CA != "" && out.CA != rn.ca.Name {
-			if rn.ca, err = rn.r.d.CAs(out.CA); err != nil {
+			if rn.ca, err = rn.r.d.CAs(ctx, out.CA); err != nil {
 				return fmt.Errorf("the chain was issued by CA %s: %w", out.CA, err)
 			}
 		}
@@ -268,11 +268,11 @@ func (rn *run) do(ctx context.Context, step string) (any, error) {
 	return nil, fmt.Errorf("unknown step %q", step)
 }
 
-func (rn *run) resolveRoute() error {
+func (rn *run) resolveRoute(ctx context.Context) error {
 	if err := rn.matchRoute(); err != nil {
 		return err
 	}
-	ca, err := rn.r.d.CAs(rn.asset.CertificateAuthority)
+	ca, err := rn.r.d.CAs(ctx, rn.asset.CertificateAuthority)
 	if err != nil {
 		return err
 	}
@@ -327,7 +327,7 @@ func (rn *run) close() {
 }
 
 func (rn *run) preflight(ctx context.Context) (any, error) {
-	if err := rn.resolveRoute(); err != nil {
+	if err := rn.resolveRoute(ctx); err != nil {
 		return nil, err
 	}
 	out := preflightOutput{Route: rn.routeNo, RouteName: rn.route.Name, Driver: rn.drv.Name()}
@@ -412,7 +412,7 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 	for _, name := range candidates {
 		ca := rn.ca
 		if name != rn.ca.Name {
-			if ca, err = rn.r.d.CAs(name); err != nil {
+			if ca, err = rn.r.d.CAs(ctx, name); err != nil {
 				unavailable = append(unavailable, err)
 				continue
 			}
