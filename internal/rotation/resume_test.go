@@ -23,7 +23,7 @@ import (
 // journaledOrderURL returns the URL of the order rot's journal keeps.
 func journaledOrderURL(t *testing.T, rot store.Rotation) string {
 	t.Helper()
-	e, ok := rot.Step(rotation.StepOrder)
+	e, ok := rot.Step(string(rotation.StepOrder))
 	if !ok {
 		t.Fatal("the journal keeps no order")
 	}
@@ -84,7 +84,7 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 	}{
 		{"interrupted right after the CA created the order", func(_ *testing.T, st *journalHook, stop func()) {
 			st.after = func(e store.JournalEntry) {
-				if e.Step == rotation.StepOrder {
+				if rotation.Step(e.Step) == rotation.StepOrder {
 					stop()
 				}
 			}
@@ -97,7 +97,7 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 		}},
 		{"interrupted after the CA issued, before the chain was journaled", func(_ *testing.T, st *journalHook, stop func()) {
 			st.before = func(e store.JournalEntry) error {
-				if e.Step == rotation.StepIssue {
+				if rotation.Step(e.Step) == rotation.StepIssue {
 					stop()
 					return context.Canceled
 				}
@@ -110,7 +110,7 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 			h := newLabHarness(t)
 			before := countAtCA()
 			rot := interrupt(t, h, tt.stopIn)
-			if _, issued := rot.Step(rotation.StepIssue); issued {
+			if _, issued := rot.Step(string(rotation.StepIssue)); issued {
 				t.Fatal("the chain was journaled before the interruption")
 			}
 			orderURL := journaledOrderURL(t, rot)
@@ -135,7 +135,7 @@ func TestAnOrderTheCAReportsInvalidIsReplacedByOneNewOrder(t *testing.T) {
 	before := countAtCA()
 	rot := interrupt(t, h, func(_ *testing.T, st *journalHook, stop func()) {
 		st.after = func(e store.JournalEntry) {
-			if e.Step == rotation.StepOrder {
+			if rotation.Step(e.Step) == rotation.StepOrder {
 				stop()
 			}
 		}
@@ -157,7 +157,7 @@ func TestAnOrderTheCAReportsInvalidIsReplacedByOneNewOrder(t *testing.T) {
 
 func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 	tests := []struct {
-		step string
+		step rotation.Step
 		// wantOrders is what the first process ordered.
 		wantOrders int
 	}{
@@ -167,14 +167,14 @@ func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 		{rotation.StepInstall, 1},
 	}
 	for _, tt := range tests {
-		t.Run("a truncated "+tt.step+" entry", func(t *testing.T) {
+		t.Run("a truncated "+string(tt.step)+" entry", func(t *testing.T) {
 			h := newLabHarness(t)
 			ctx := context.Background()
 			before := countAtCA()
 			var written store.JournalEntry
 			rot := interrupt(t, h, func(_ *testing.T, st *journalHook, stop func()) {
 				st.after = func(e store.JournalEntry) {
-					if e.Step == tt.step {
+					if rotation.Step(e.Step) == tt.step {
 						written = e
 						stop()
 					}
@@ -192,7 +192,7 @@ func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 			if !errors.As(err, &unreadable) || unreadable.Step != tt.step || done.State != store.StateFailed {
 				t.Fatalf("resumed rotation: state %s, err %v; want it failed on the %s entry", done.State, err, tt.step)
 			}
-			for _, want := range []string{"rotation " + strconv.FormatInt(rot.ID, 10), `step "` + tt.step + `"`, "ottr rotate " + h.name + " --force"} {
+			for _, want := range []string{"rotation " + strconv.FormatInt(rot.ID, 10), `step "` + string(tt.step) + `"`, "ottr rotate " + h.name + " --force"} {
 				if !strings.Contains(done.Error, want) {
 					t.Errorf("the rotation's error %q does not name %s", done.Error, want)
 				}
@@ -244,7 +244,7 @@ func (f *flakyStore) UpdateAsset(ctx context.Context, a asset.Asset) error {
 }
 
 func (f *flakyStore) UpdateRotationState(ctx context.Context, id int64, u store.StateUpdate) error {
-	if err := f.fail("state " + u.State); err != nil {
+	if err := f.fail("state " + string(u.State)); err != nil {
 		return fmt.Errorf("postgres: update rotation %d: %w", id, err)
 	}
 	return f.Store.UpdateRotationState(ctx, id, u)
@@ -267,11 +267,11 @@ func TestADatabaseAwayForAWhileLosesNoChain(t *testing.T) {
 			h := newLabHarness(t)
 			ctx := context.Background()
 			flaky := &flakyStore{Store: h.store, err: tt.err, failures: map[string]int{
-				"state " + store.StateRunning:     2,
-				"journal " + rotation.StepOrder:   3,
-				"journal " + rotation.StepIssue:   3,
-				"state " + store.StateSucceeded:   2,
-				"journal " + rotation.StepInstall: 1,
+				"state " + string(store.StateRunning):     2,
+				"journal " + string(rotation.StepOrder):   3,
+				"journal " + string(rotation.StepIssue):   3,
+				"state " + string(store.StateSucceeded):   2,
+				"journal " + string(rotation.StepInstall): 1,
 				// The record step's write of the new certificate.
 				"asset": 2,
 			}}
@@ -302,7 +302,7 @@ func TestAWriteTheDatabaseRefusesIsNotRetried(t *testing.T) {
 	h := newLabHarness(t)
 	ctx := context.Background()
 	refused := &pgconn.PgError{Severity: "ERROR", Code: "23514", Message: `new row for relation "rotation_journal" violates check constraint`}
-	flaky := &flakyStore{Store: h.store, err: refused, failures: map[string]int{"journal " + rotation.StepIssue: 100}}
+	flaky := &flakyStore{Store: h.store, err: refused, failures: map[string]int{"journal " + string(rotation.StepIssue): 100}}
 	runner := h.process(t, flaky).runner
 	rot, err := runner.Create(ctx, h.name, store.TriggerManual, false, nil)
 	if err != nil {
