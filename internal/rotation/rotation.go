@@ -2,7 +2,8 @@
 // preflight → csr → issue → install → verify → record. Every finished step is
 // journaled in the store with what it produced, so a rotation interrupted by a
 // crash resumes after its last finished step — and never orders a second
-// certificate while the one it already has is still valid.
+// certificate while the one it already has still has the CA's minimum
+// lifetime left.
 package rotation
 
 import (

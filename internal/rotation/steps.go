@@ -42,7 +42,9 @@ const (
 	PhaseEnd Phase = "end"
 )
 
-// steps is the rotation: each step once, in the order they run.
+// steps is the rotation: each step once, in the order they run, with the
+// entry it journals (its type parameter), how a resumed rotation restores
+// that entry, and when a journaled one may stand for doing the step again.
 var steps = [...]rotationStep{
 	stepOf[preflightOutput]{step: StepPreflight, do: (*run).preflight, restore: (*run).restorePreflight},
 	stepOf[csrOutput]{step: StepCSR, do: (*run).generateCSR, restore: (*run).restoreCSR},
