@@ -204,12 +204,12 @@ func (rn *run) restoreCSR(out csrOutput) error {
 }
 
 // chainFresh reports whether a journaled chain may be installed instead of
-// ordering another: while it is valid for at least the minimum lifetime of
-// the CA profile that issued it, from now. Ordering again would spend rate
-// limit and leave an unused certificate behind; a chain that has aged out
-// would be replaced as soon as it is installed. When the issuing profile
-// is gone, the asset's judges, and restoreIssue reports the missing
-// profile if the chain is still to be used.
+// ordering another: while it is still valid, from now, for at least the
+// minimum lifetime of the CA profile that issued it. Ordering again would
+// spend rate limit and leave an unused certificate behind; a chain with
+// less left is ordered again. When the issuing profile is no longer
+// configured, the asset's profile's minimum applies, and restoreIssue
+// reports the missing profile if the chain is still to be used.
 func (rn *run) chainFresh(out issueOutput) bool {
 	minLifetime := rn.ca.MinLifetime
 	if ca, err := rn.issuedBy(out); err == nil {
