@@ -49,8 +49,9 @@ func viewRotation(r store.Rotation) rotationView {
 	if v.Journal == nil {
 		v.Journal = []store.JournalEntry{}
 	}
+	steps := rotation.Steps()
 	for _, e := range r.Journal {
-		if !slices.Contains(rotation.Steps, e.Step) {
+		if !slices.Contains(steps, rotation.Step(e.Step)) {
 			// The journal also keeps what a step needs to resume (the
 			// ACME order of the issue step), which is not a step.
 			continue
@@ -187,7 +188,7 @@ func (s *Server) noRoute(a asset.Asset) error {
 func (s *Server) listRotations(ctx context.Context, in *rotationsInput) (*rotationsOutput, error) {
 	rots, err := s.store.ListRotations(ctx, store.RotationFilter{
 		Asset: asset.NormalizeName(in.Asset),
-		State: in.State,
+		State: store.State(in.State),
 		Limit: in.Limit,
 	})
 	if err != nil {

@@ -163,7 +163,7 @@ func writeScript(t *testing.T, dir, name, body string) string {
 func journaledRoute(t *testing.T, rot store.Rotation) string {
 	t.Helper()
 	for _, e := range rot.Journal {
-		if e.Step == rotation.StepPreflight {
+		if rotation.Step(e.Step) == rotation.StepPreflight {
 			var out struct {
 				RouteName string `json:"route_name"`
 			}

@@ -136,5 +136,8 @@ const (
 	KeyECDSA384 = "ecdsa384"
 )
 
-// KeyTypes lists every supported key type, in the order they are documented.
-var KeyTypes = []string{KeyRSA2048, KeyRSA3072, KeyRSA4096, KeyECDSA256, KeyECDSA384}
+// KeyTypes returns every supported key type, in the order they are
+// documented. The slice is the caller's to keep or change.
+func KeyTypes() []string {
+	return []string{KeyRSA2048, KeyRSA3072, KeyRSA4096, KeyECDSA256, KeyECDSA384}
+}

@@ -132,8 +132,8 @@ func Validate(a Asset, r Rules) error {
 		v.add("certificate_authority", a.CertificateAuthority, oneOf("the configured CA profiles", r.CAs, "add the profile to certificate_authorities"))
 	}
 
-	if a.KeyType != "" && !slices.Contains(KeyTypes, a.KeyType) {
-		v.add("key_type", a.KeyType, "must be empty (the CA profile's default) or one of "+strings.Join(KeyTypes, ", "))
+	if a.KeyType != "" && !slices.Contains(KeyTypes(), a.KeyType) {
+		v.add("key_type", a.KeyType, "must be empty (the CA profile's default) or one of "+strings.Join(KeyTypes(), ", "))
 	}
 
 	if a.Port < 0 || a.Port > 65535 {

@@ -52,7 +52,7 @@ func (f *assetFlags) register(fs *pflag.FlagSet, withFile bool) {
 	fs.StringVar(&f.dataCenter, "data-center", "", "data center; rotations run on its queue")
 	fs.StringVar(&f.model, "model", "", "device model")
 	fs.StringVar(&f.osVersion, "os-version", "", "OS version")
-	fs.StringVar(&f.keyType, "key-type", "", "key the device generates: "+strings.Join(asset.KeyTypes, ", "))
+	fs.StringVar(&f.keyType, "key-type", "", "key the device generates: "+strings.Join(asset.KeyTypes(), ", "))
 	fs.StringVar(&f.credentials, "credentials", "", "name of the credentials in the config (default: default)")
 	fs.StringVar(&f.expiration, "expiration", "", "current certificate expiry (RFC 3339), or None")
 	fs.StringSliceVar(&f.labels, "label", nil, "label key=value (repeatable)")

@@ -151,7 +151,7 @@ func (g *globals) completeRotations() cobra.CompletionFunc {
 		rots, err := st.ListRotations(ctx, store.RotationFilter{Limit: maxCompletions})
 		var out []cobra.Completion
 		for _, r := range rots {
-			out = append(out, cobra.CompletionWithDesc(strconv.FormatInt(r.ID, 10), r.Asset+" "+r.State))
+			out = append(out, cobra.CompletionWithDesc(strconv.FormatInt(r.ID, 10), r.Asset+" "+string(r.State)))
 		}
 		return out, err
 	})

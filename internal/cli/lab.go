@@ -375,7 +375,7 @@ func serialOf(c *x509.Certificate) string {
 type waveRow struct {
 	Device, OldSerial, NewSerial, Result, Error string
 	Expiry                                      time.Time
-	Steps                                       map[string]time.Duration
+	Steps                                       map[rotation.Step]time.Duration
 }
 
 // waveRows returns a row for each rotation after rotation lastEarlier,
@@ -390,10 +390,11 @@ func waveRows(ctx context.Context, st store.Store, lastEarlier int64, before map
 		if r.ID <= lastEarlier {
 			continue
 		}
-		row := waveRow{Device: r.Asset, OldSerial: before[r.Asset], Result: r.State, Error: r.Error, Steps: map[string]time.Duration{}}
+		row := waveRow{Device: r.Asset, OldSerial: before[r.Asset], Result: string(r.State), Error: r.Error, Steps: map[rotation.Step]time.Duration{}}
 		for _, e := range r.Journal {
-			row.Steps[e.Step] = e.FinishedAt.Sub(e.StartedAt)
-			if e.Step == rotation.StepVerify {
+			step := rotation.Step(e.Step)
+			row.Steps[step] = e.FinishedAt.Sub(e.StartedAt)
+			if step == rotation.StepVerify {
 				var out struct {
 					Serial   string    `json:"serial"`
 					NotAfter time.Time `json:"not_after"`
@@ -422,8 +423,8 @@ func short(serial string) string {
 func printWave(g *globals, rows []waveRow, limit int) {
 	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "DEVICE\tOLD SERIAL\tNEW SERIAL\tNEW EXPIRY")
-	for _, s := range rotation.Steps[:5] {
-		fmt.Fprint(tw, "\t"+strings.ToUpper(s))
+	for _, s := range rotation.Steps()[:5] {
+		fmt.Fprint(tw, "\t"+strings.ToUpper(string(s)))
 	}
 	fmt.Fprintln(tw, "\tRESULT")
 	for i, r := range rows {
@@ -436,7 +437,7 @@ func printWave(g *globals, rows []waveRow, limit int) {
 			expiry = r.Expiry.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", r.Device, short(r.OldSerial), short(r.NewSerial), expiry)
-		for _, s := range rotation.Steps[:5] {
+		for _, s := range rotation.Steps()[:5] {
 			d, ok := r.Steps[s]
 			if ok {
 				fmt.Fprintf(tw, "\t%s", d.Round(time.Millisecond))
@@ -507,7 +508,7 @@ func (p *progress) finish() {
 // same number of bare issuances, at the same concurrency, on the same CA.
 func labBench(ctx context.Context, g *globals, ap *app.App, rows []waveRow, wave, waveCPU time.Duration, f labFlags) error {
 	fmt.Fprintln(g.stdout, "\nbench: per-step medians")
-	for _, s := range rotation.Steps {
+	for _, s := range rotation.Steps() {
 		var ds []time.Duration
 		for _, r := range rows {
 			if d, ok := r.Steps[s]; ok {

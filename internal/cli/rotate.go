@@ -94,7 +94,7 @@ func newRotateCmd(g *globals) *cobra.Command {
 				// The one place the failure is said: the step line showed
 				// where, and the log leaves it out (foregroundLog).
 				return fmt.Errorf("rotation %d %s (its log: ottr rotation show %d): %s",
-					rot.ID, strings.ReplaceAll(rot.State, "_", " "), rot.ID, rot.Error)
+					rot.ID, strings.ReplaceAll(string(rot.State), "_", " "), rot.ID, rot.Error)
 			}
 			after, err := ap.Store.GetAsset(ctx, a.SystemName)
 			if err != nil {

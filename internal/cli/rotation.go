@@ -20,8 +20,9 @@ import (
 )
 
 // rotationStates are the states a rotation can be in, in the order it
-// goes through them.
-var rotationStates = []string{store.StatePending, store.StateRunning, store.StateSucceeded, store.StateFailed, store.StateRolledBack}
+// goes through them, as --state takes them.
+var rotationStates = []string{string(store.StatePending), string(store.StateRunning), string(store.StateSucceeded),
+	string(store.StateFailed), string(store.StateRolledBack)}
 
 func newRotationCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -35,12 +36,12 @@ func newRotationCmd(g *globals) *cobra.Command {
 // rotationRow is what `ottr rotation list` says of one rotation. A field
 // without a value is null.
 type rotationRow struct {
-	ID       int64  `json:"id"`
-	Asset    string `json:"asset"`
-	State    string `json:"state"`
-	Trigger  string `json:"trigger"`
-	Force    bool   `json:"force"`
-	Attempts int    `json:"attempts"`
+	ID       int64         `json:"id"`
+	Asset    string        `json:"asset"`
+	State    store.State   `json:"state"`
+	Trigger  store.Trigger `json:"trigger"`
+	Force    bool          `json:"force"`
+	Attempts int           `json:"attempts"`
 	// CreatedAt and FinishedAt are to the second; the steps' times,
 	// which `ottr rotation show` prints, to the millisecond.
 	CreatedAt  time.Time  `json:"created_at"`
@@ -80,7 +81,7 @@ func viewRotationRow(r store.Rotation) rotationRow {
 	row := rotationRow{ID: r.ID, Asset: r.Asset, State: r.State, Trigger: r.Trigger, Force: r.Force,
 		Attempts: r.Attempts, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt, Error: orNull(r.Error)}
 	// A rotation that failed in a step recorded "step: cause".
-	if step, _, ok := strings.Cut(r.Error, ": "); ok && slices.Contains(rotation.Steps, step) {
+	if step, _, ok := strings.Cut(r.Error, ": "); ok && slices.Contains(rotation.Steps(), rotation.Step(step)) {
 		row.FailedStep = &step
 	}
 	return row
@@ -88,8 +89,9 @@ func viewRotationRow(r store.Rotation) rotationRow {
 
 func viewRotationDetail(r store.Rotation) rotationDetail {
 	d := rotationDetail{rotationRow: viewRotationRow(r), Steps: []stepRecord{}, Log: make([]logRecord, 0, len(r.Log))}
+	steps := rotation.Steps()
 	for _, e := range r.Journal {
-		if !slices.Contains(rotation.Steps, e.Step) {
+		if !slices.Contains(steps, rotation.Step(e.Step)) {
 			// The journal also keeps what a step needs to resume (the
 			// ACME order of the issue step), which is not a step.
 			continue
@@ -116,7 +118,7 @@ func newRotationListCmd(g *globals) *cobra.Command {
   ottr rotation list --asset fw1.example.com --limit 5 -o json`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if filter.State != "" && !slices.Contains(rotationStates, filter.State) {
+			if filter.State != "" && !slices.Contains(rotationStates, string(filter.State)) {
 				return usageErrorf(cmd, "--state %q: want one of %s", filter.State, strings.Join(rotationStates, ", "))
 			}
 			if filter.Limit < 0 {
@@ -148,7 +150,7 @@ func newRotationListCmd(g *globals) *cobra.Command {
 		return out.print(g.stdout, rows, func(w io.Writer) error { return writeRotationTable(w, rows) })
 	})
 	cmd.Flags().StringVar(&filter.Asset, "asset", "", "only this asset's rotations")
-	cmd.Flags().StringVar(&filter.State, "state", "", "only rotations in this state: "+strings.Join(rotationStates, ", "))
+	cmd.Flags().StringVar((*string)(&filter.State), "state", "", "only rotations in this state: "+strings.Join(rotationStates, ", "))
 	cmd.Flags().IntVar(&filter.Limit, "limit", 100, "at most this many rotations, newest first (0: all)")
 	_ = cmd.RegisterFlagCompletionFunc("asset", g.completeAssets(0))
 	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(rotationStates, noFiles))
@@ -178,7 +180,7 @@ func shorten(s string, n int) string {
 }
 
 // stateMeanings say what a rotation's state means for the device.
-var stateMeanings = map[string]string{
+var stateMeanings = map[store.State]string{
 	store.StatePending:    "waiting for a worker",
 	store.StateRunning:    "running",
 	store.StateSucceeded:  "the device serves the new certificate",
@@ -213,7 +215,7 @@ func newRotationShowCmd(g *globals) *cobra.Command {
 }
 
 func writeRotationDetail(w io.Writer, d rotationDetail) error {
-	trigger := d.Trigger
+	trigger := string(d.Trigger)
 	if d.Force {
 		trigger += " (forced)"
 	}
@@ -224,7 +226,7 @@ func writeRotationDetail(w io.Writer, d rotationDetail) error {
 	err := writeFields(w, [][2]string{
 		{"rotation", strconv.FormatInt(d.ID, 10)},
 		{"asset", d.Asset},
-		{"state", d.State + ": " + stateMeanings[d.State]},
+		{"state", string(d.State) + ": " + stateMeanings[d.State]},
 		{"trigger", trigger},
 		{"attempts", strconv.Itoa(d.Attempts)},
 		{"created", d.CreatedAt.UTC().Format(time.RFC3339)},

@@ -133,8 +133,8 @@ func (k *checker) checkCAs() {
 			k.add(path+".eab", "is required: %s registers ACME accounts only with an external account binding; %s", ca.Preset, preset.EABHelp)
 		}
 		for i, kt := range ca.KeyTypes {
-			if !slices.Contains(asset.KeyTypes, kt) {
-				k.add(fmt.Sprintf("%s.key_types[%d]", path, i), "%q is not a key type; use one of %s", kt, strings.Join(asset.KeyTypes, ", "))
+			if !slices.Contains(asset.KeyTypes(), kt) {
+				k.add(fmt.Sprintf("%s.key_types[%d]", path, i), "%q is not a key type; use one of %s", kt, strings.Join(asset.KeyTypes(), ", "))
 			}
 		}
 		if len(ca.KeyTypes) > 0 && ca.KeyType != "" && !slices.Contains(ca.KeyTypes, ca.KeyType) {
@@ -154,8 +154,8 @@ func (k *checker) checkCAs() {
 			}
 			k.checkSecretRef(path+".eab.hmac_key", ca.EAB.HMACKey)
 		}
-		if !slices.Contains(asset.KeyTypes, ca.KeyType) {
-			k.add(path+".key_type", "%q is not a key type; use one of %s", ca.KeyType, strings.Join(asset.KeyTypes, ", "))
+		if !slices.Contains(asset.KeyTypes(), ca.KeyType) {
+			k.add(path+".key_type", "%q is not a key type; use one of %s", ca.KeyType, strings.Join(asset.KeyTypes(), ", "))
 		}
 		if ca.MinLifetime < 0 {
 			k.add(path+".min_lifetime", "must not be negative, got %v", ca.MinLifetime)

@@ -158,7 +158,7 @@ func TestDescribeKey(t *testing.T) {
 			}
 		})
 	}
-	for _, keyType := range asset.KeyTypes {
+	for _, keyType := range asset.KeyTypes() {
 		if driver.DescribeKeyType(keyType) == "" {
 			t.Errorf("DescribeKeyType(%q) is empty", keyType)
 		}

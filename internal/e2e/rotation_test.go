@@ -135,7 +135,7 @@ func TestFailingReloadLeavesNginxServingTheOldCertificate(t *testing.T) {
 			t.Errorf("error %q should mention %q", rot.Error, want)
 		}
 	}
-	if _, ok := rot.Step(rotation.StepVerify); ok {
+	if _, ok := rot.Step(string(rotation.StepVerify)); ok {
 		t.Error("a rotation whose install failed went on to verify")
 	}
 	if chain, _ := servedChain(t, site.Addr, rollbackHost, poolOf(site.Initial), nil); !chain[0].Equal(site.Initial) {
@@ -193,7 +193,7 @@ func TestHostKeyNotInKnownHostsIsRefused(t *testing.T) {
 	if !strings.Contains(rot.Error, "does not match known_hosts") || !strings.Contains(rot.Error, e.sshd.Addr) {
 		t.Errorf("error %q should say the host key of %s did not match", rot.Error, e.sshd.Addr)
 	}
-	if _, ok := rot.Step(rotation.StepCSR); ok {
+	if _, ok := rot.Step(string(rotation.StepCSR)); ok {
 		t.Error("a CSR was generated over a connection whose host key did not match")
 	}
 	if e.ca.Orders() != orders {

@@ -50,7 +50,7 @@ type fleet struct {
 	// rotations are every rotation, by asset, newest first.
 	rotations map[string][]store.Rotation
 	// byState counts every rotation by state.
-	byState map[string]int
+	byState map[store.State]int
 	// jobs are the rotations' jobs in the queue, by rotation ID: a
 	// rotation left pending or running may have a job no process works,
 	// or none at all.
@@ -69,7 +69,7 @@ func readFleet(ctx context.Context, st *sqlite.Store) (fleet, error) {
 	if err != nil {
 		return fleet{}, fmt.Errorf("store: %w", err)
 	}
-	f := fleet{assets: assets, rotations: map[string][]store.Rotation{}, byState: map[string]int{}, jobs: map[int64]job{}}
+	f := fleet{assets: assets, rotations: map[string][]store.Rotation{}, byState: map[store.State]int{}, jobs: map[int64]job{}}
 	if f.jobs, err = readJobs(ctx, st.DB()); err != nil {
 		return fleet{}, err
 	}
@@ -184,9 +184,9 @@ func (f fleet) stuckKinds() string {
 			if r.State != store.StatePending && r.State != store.StateRunning {
 				continue
 			}
-			kind := r.State + " with no job"
+			kind := string(r.State) + " with no job"
 			if j, ok := f.jobs[r.ID]; ok {
-				kind = r.State + " with its job " + j.state
+				kind = string(r.State) + " with its job " + j.state
 			}
 			kinds[kind]++
 		}
@@ -206,9 +206,9 @@ func (f fleet) String() string {
 	return fmt.Sprintf("%d rotations (%s)", f.total(), statesLine(f.byState))
 }
 
-func statesLine(byState map[string]int) string {
+func statesLine(byState map[store.State]int) string {
 	parts := []string{}
-	for _, s := range []string{store.StateSucceeded, store.StateFailed, store.StateRolledBack, store.StatePending, store.StateRunning} {
+	for _, s := range []store.State{store.StateSucceeded, store.StateFailed, store.StateRolledBack, store.StatePending, store.StateRunning} {
 		if n := byState[s]; n > 0 || s == store.StatePending || s == store.StateRunning {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}

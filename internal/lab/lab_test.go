@@ -332,7 +332,7 @@ func TestWrongSSHHostKeyIsRefused(t *testing.T) {
 	if !strings.Contains(strings.ToLower(rot.Error), "host key") {
 		t.Errorf("error %q should say the host key did not match", rot.Error)
 	}
-	if _, ok := rot.Step(rotation.StepCSR); ok {
+	if _, ok := rot.Step(string(rotation.StepCSR)); ok {
 		t.Error("a CSR was generated over a connection whose host key did not match")
 	}
 }

@@ -73,7 +73,7 @@ func TestACMERequestsAreCountedByEndpointAsTheCASawThem(t *testing.T) {
 			t.Errorf("%v %s updates in %s, want 1", got, op, lab.DelegateZone)
 		}
 	}
-	if got := sum(t, g, "ottr_rotations_total", map[string]string{"driver": "linux", "result": store.StateSucceeded}); got != 1 {
+	if got := sum(t, g, "ottr_rotations_total", map[string]string{"driver": "linux", "result": string(store.StateSucceeded)}); got != 1 {
 		t.Errorf("%v succeeded rotations with driver linux, want 1", got)
 	}
 	if got := sum(t, g, "ottr_rotation_step_duration_seconds", map[string]string{"driver": "linux", "step": "issue", "result": "succeeded"}); got != 1 {

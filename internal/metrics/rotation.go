@@ -18,8 +18,8 @@ const maxRotationsInFlight = 10000
 // new series.
 func (m *Metrics) InitRotations(drivers []string) {
 	for _, d := range append(drivers, noDriver) {
-		for _, result := range []string{store.StateSucceeded, store.StateFailed, store.StateRolledBack} {
-			m.rotations.WithLabelValues(d, result)
+		for _, result := range []store.State{store.StateSucceeded, store.StateFailed, store.StateRolledBack} {
+			m.rotations.WithLabelValues(d, string(result))
 		}
 	}
 }
@@ -39,18 +39,18 @@ func (m *Metrics) RotationObserver(driverOf func(asset string) string, next func
 
 func (m *Metrics) observeRotation(e rotation.Event, driverOf func(string) string) {
 	switch e.Phase {
-	case "done", "fail", "end":
+	case rotation.PhaseDone, rotation.PhaseFail, rotation.PhaseEnd:
 	default:
 		return
 	}
 	driver := m.driverOf(e, driverOf)
 	switch e.Phase {
-	case "done":
-		m.steps.WithLabelValues(driver, e.Step, store.StateSucceeded).Observe(e.Duration.Seconds())
-	case "fail":
-		m.steps.WithLabelValues(driver, e.Step, store.StateFailed).Observe(e.Duration.Seconds())
-	case "end":
-		m.rotations.WithLabelValues(driver, e.State).Inc()
+	case rotation.PhaseDone:
+		m.steps.WithLabelValues(driver, string(e.Step), string(store.StateSucceeded)).Observe(e.Duration.Seconds())
+	case rotation.PhaseFail:
+		m.steps.WithLabelValues(driver, string(e.Step), string(store.StateFailed)).Observe(e.Duration.Seconds())
+	case rotation.PhaseEnd:
+		m.rotations.WithLabelValues(driver, string(e.State)).Inc()
 	}
 }
 
@@ -71,7 +71,7 @@ func (m *Metrics) driverOf(e rotation.Event, driverOf func(string) string) strin
 	m.driversMu.Lock()
 	defer m.driversMu.Unlock()
 	switch {
-	case e.Phase == "end":
+	case e.Phase == rotation.PhaseEnd:
 		delete(m.drivers, e.RotationID)
 	case !ok:
 		if len(m.drivers) >= maxRotationsInFlight {

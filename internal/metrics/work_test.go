@@ -18,6 +18,7 @@ import (
 	"github.com/ottr-go/ottr/internal/metrics"
 	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/store"
 )
 
 func TestRotationsAreCountedByDriverAndResult(t *testing.T) {
@@ -29,8 +30,8 @@ func TestRotationsAreCountedByDriverAndResult(t *testing.T) {
 	observer := m.RotationObserver(func(asset string) string { lookups[asset]++; return drivers[asset] }, func(rotation.Event) { told++ })
 	observe := func(e rotation.Event) { sent++; observer(e) }
 
-	run := func(id int64, asset string, failAt, state string) {
-		for _, step := range rotation.Steps {
+	run := func(id int64, asset string, failAt rotation.Step, state store.State) {
+		for _, step := range rotation.Steps() {
 			observe(rotation.Event{RotationID: id, Asset: asset, Step: step, Phase: "start"})
 			if step == failAt {
 				observe(rotation.Event{RotationID: id, Asset: asset, Step: step, Phase: "fail", Duration: 2 * time.Second, Err: errors.New("refused")})
@@ -61,8 +62,8 @@ ottr_rotations_total{driver="panos",result="succeeded"} 0
 	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "ottr_rotations_total"); err != nil {
 		t.Error(err)
 	}
-	steps := func(driver, step, result string) float64 {
-		v, _ := value(t, m.Gatherer(), "ottr_rotation_step_duration_seconds", map[string]string{"driver": driver, "step": step, "result": result})
+	steps := func(driver string, step rotation.Step, result string) float64 {
+		v, _ := value(t, m.Gatherer(), "ottr_rotation_step_duration_seconds", map[string]string{"driver": driver, "step": string(step), "result": result})
 		return v
 	}
 	if got := steps("panos", rotation.StepCSR, "succeeded"); got != 2 {

@@ -209,7 +209,7 @@ func (n *Notifier) SendDigest(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	rotating := map[string]bool{}
-	for _, state := range []string{store.StatePending, store.StateRunning} {
+	for _, state := range []store.State{store.StatePending, store.StateRunning} {
 		rots, err := n.cfg.Store.ListRotations(ctx, store.RotationFilter{State: state})
 		if err != nil {
 			return false, err

@@ -27,7 +27,7 @@ var failurePolicy = config.NotifyFailure{EscalateAfter: 3, EscalateDaysLeft: 7}
 
 // ending is rotation id of fw1 ending in state, its asset's failure count
 // going from before to after, with the certificate expiring in left.
-func ending(id int64, state string, before, after int, left time.Duration) rotation.Ending {
+func ending(id int64, state store.State, before, after int, left time.Duration) rotation.Ending {
 	lastSuccess := now.Add(-days(60))
 	a := asset.Asset{SystemName: "fw1.example.com", LastRotation: &lastSuccess, CertificateExpiration: at(left), CertificateSerial: "4a1b"}
 	e := rotation.Ending{Rotation: store.Rotation{ID: id, Asset: a.SystemName, State: state}, Before: a.Clone(), After: a.Clone()}

@@ -158,7 +158,7 @@ func TestTwoServeProcessesTellAStreakOnce(t *testing.T) {
 
 	host := l.Hosts[0]
 	host.FailReloads(true)
-	for i, wantState := range []string{store.StateFailed, store.StateFailed, store.StateFailed, store.StateSucceeded} {
+	for i, wantState := range []store.State{store.StateFailed, store.StateFailed, store.StateFailed, store.StateSucceeded} {
 		if wantState == store.StateSucceeded {
 			host.FailReloads(false)
 		}

@@ -197,7 +197,7 @@ func (n *Notifier) endingEvent(e rotation.Ending, d decision, s string, now time
 		Escalated:    d.Escalated,
 		FailureCount: e.After.FailureCount,
 		Incident:     s,
-		Rotation:     &Rotation{ID: rot.ID, State: rot.State, Step: e.Step, Attempts: rot.Attempts, Trigger: rot.Trigger},
+		Rotation:     &Rotation{ID: rot.ID, State: string(rot.State), Step: string(e.Step), Attempts: rot.Attempts, Trigger: string(rot.Trigger)},
 	}
 	if d.Kind == RotationRecovered {
 		ev.FailureCount = e.Before.FailureCount

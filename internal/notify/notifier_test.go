@@ -110,7 +110,7 @@ func TestRotationEndings(t *testing.T) {
 		h := newHarness(t)
 		n := h.notifier(t)
 		for i, e := range []struct {
-			state         string
+			state         store.State
 			before, after int
 		}{
 			{store.StateFailed, 0, 1}, {store.StateFailed, 1, 2}, {store.StateFailed, 2, 3}, {store.StateSucceeded, 3, 0},

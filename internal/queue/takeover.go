@@ -385,7 +385,7 @@ func (q *Queue) liveJobs(ctx context.Context, ids ...int64) (map[int64]*rivertyp
 // already, and queuing it again is refused as a duplicate.
 func (q *Queue) reconcile(ctx context.Context) {
 	var active []store.Rotation
-	for _, state := range []string{store.StatePending, store.StateRunning} {
+	for _, state := range []store.State{store.StatePending, store.StateRunning} {
 		rots, err := q.cfg.Store.ListRotations(ctx, store.RotationFilter{State: state})
 		if err != nil {
 			q.cfg.Logger.Warn("could not list rotations to find those without a job", "err", err)

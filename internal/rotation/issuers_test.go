@@ -13,6 +13,7 @@ import (
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/verify"
 )
 
 // failingIssuer answers every order with err.
@@ -147,5 +148,61 @@ func TestTheKeyTypePolicyRefusesAKeyTypeTheCADoesNotAllow(t *testing.T) {
 	}
 	if h.dev.csrs != 0 {
 		t.Errorf("the device generated %d CSRs, want none", h.dev.csrs)
+	}
+}
+
+func TestAChainFromAFallbackCAIsReusedOnlyWithThatCAsMinimumLifetimeLeft(t *testing.T) {
+	ctx := context.Background()
+	down := &issuer.UnavailableError{CA: "test", Err: errors.New("connection refused")}
+	h, _, _ := issuersHarness(t, down, "backup")
+	// The asset's CA wants a day left on a chain; the backup, which
+	// issues it, three.
+	profiles := h.deps.CAs
+	h.deps.CAs = func(ctx context.Context, name string) (*rotation.CAProfile, error) {
+		p, err := profiles(ctx, name)
+		if p != nil && name == "backup" {
+			p.MinLifetime = 72 * time.Hour
+		}
+		return p, err
+	}
+	rot, err := h.runner.Create(ctx, "fw1.example.com", store.TriggerManual, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dying, die := context.WithCancel(ctx)
+	defer die()
+	first := h.deps
+	first.Observer = func(e rotation.Event) {
+		if e.Step == rotation.StepIssue && e.Phase == rotation.PhaseDone {
+			die()
+		}
+	}
+	if runner, err := rotation.NewRunner(first); err != nil {
+		t.Fatal(err)
+	} else if _, err := runner.Run(dying, rot.ID); err == nil {
+		t.Fatal("the interrupted rotation reported success")
+	}
+	if rot, err = h.store.GetRotation(ctx, rot.ID); err != nil {
+		t.Fatal(err)
+	}
+	journaled, notAfter := journaledChain(t, rot)
+
+	// Resumed with two days left on the chain: enough for the asset's
+	// CA, not for the backup that issued it.
+	skew := time.Until(notAfter.Add(-48 * time.Hour))
+	second := h.deps
+	second.Now = func() time.Time { return time.Now().Add(skew) }
+	runner, err := rotation.NewRunner(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err := runner.Run(ctx, rot.ID); err != nil || done.State != store.StateSucceeded {
+		t.Fatalf("resumed rotation: state %s, err %v", done.State, err)
+	}
+	if n := h.ca.orders.Load(); n != 2 {
+		t.Errorf("the backup CA saw %d orders, want 2: its chain had less than its minimum lifetime left", n)
+	}
+	if served := verify.SerialHex(h.served()[0]); served == journaled {
+		t.Errorf("the device serves the journaled chain's serial %s, want the new certificate", served)
 	}
 }

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/ottr-go/ottr/internal/store"
@@ -15,7 +16,7 @@ import (
 type JournalError struct {
 	RotationID int64
 	Asset      string
-	Step       string
+	Step       Step
 	Err        error
 }
 
@@ -32,7 +33,7 @@ func (e *JournalError) Unwrap() error { return e.Err }
 func checkJournal(rot store.Rotation) *JournalError {
 	for _, e := range rot.Journal {
 		if err := readEntry(e); err != nil {
-			return &JournalError{RotationID: rot.ID, Asset: rot.Asset, Step: e.Step, Err: err}
+			return &JournalError{RotationID: rot.ID, Asset: rot.Asset, Step: Step(e.Step), Err: err}
 		}
 	}
 	return nil
@@ -40,31 +41,16 @@ func checkJournal(rot store.Rotation) *JournalError {
 
 // readEntry decodes one journal entry's output.
 func readEntry(e store.JournalEntry) error {
-	var err error
-	switch e.Step {
-	case StepPreflight:
-		err = json.Unmarshal(e.Output, new(preflightOutput))
-	case StepCSR:
-		var out csrOutput
-		if err = json.Unmarshal(e.Output, &out); err == nil {
-			_, err = parseCSR(out.CSR)
-		}
-	case StepOrder:
-		_, err = decodeOrder(e)
-	case StepIssue:
-		var out issueOutput
-		if err = json.Unmarshal(e.Output, &out); err == nil {
-			_, err = parseChain(out.Chain)
-		}
-	case StepInstall:
-		err = json.Unmarshal(e.Output, new(installOutput))
-	case StepVerify:
-		err = json.Unmarshal(e.Output, new(verifyOutput))
-	default:
-		// The record step's output, or one a later version journals.
-		if len(e.Output) > 0 && !json.Valid(e.Output) {
-			err = fmt.Errorf("not JSON")
-		}
+	if s, ok := stepNamed(Step(e.Step)); ok {
+		return s.read(e.Output)
 	}
-	return err
+	if Step(e.Step) == StepOrder {
+		_, err := decode[orderOutput](e.Output)
+		return err
+	}
+	// An entry a later version journals.
+	if len(e.Output) > 0 && !json.Valid(e.Output) {
+		return errors.New("not JSON")
+	}
+	return nil
 }

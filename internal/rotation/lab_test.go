@@ -127,6 +127,9 @@ type labHarness struct {
 	dev      *fakeDevice
 	accounts *memoryAccounts
 	roots    *x509.CertPool
+	// now is the clock of the processes made from then on; nil is the
+	// real one.
+	now func() time.Time
 }
 
 func newLabHarness(t *testing.T) *labHarness {
@@ -207,6 +210,7 @@ func (h *labHarness) process(t *testing.T, st store.Store) *process {
 			return profile, nil
 		},
 		Credentials:    func(asset.Asset, route.Route) (driver.Credentials, error) { return driver.Credentials{}, nil },
+		Now:            h.now,
 		VerifyInterval: time.Millisecond,
 		Verify: func(_ context.Context, e verify.Expectation) (verify.Result, error) {
 			h.dev.mu.Lock()

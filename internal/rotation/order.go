@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -17,7 +18,7 @@ import (
 // interrupted in the issue step continues that order when it resumes —
 // even when the CA has already issued its certificate — rather than
 // placing another.
-const StepOrder = "order"
+const StepOrder Step = "order"
 
 // orderOutput is the journaled order: the CA profile that created it and
 // what the issuer needs to continue it.
@@ -31,25 +32,25 @@ type orderOutput struct {
 // its journaled chain has aged out starts afresh: its order's
 // certificate is that chain.
 func (rn *run) journaledOrder() (*orderOutput, error) {
-	e, ok := rn.rot.Step(StepOrder)
+	e, ok := rn.journaled(StepOrder)
 	if !ok {
 		return nil, nil
 	}
-	if _, issued := rn.rot.Step(StepIssue); issued {
+	if _, issued := rn.journaled(StepIssue); issued {
 		return nil, nil
 	}
-	return decodeOrder(e)
-}
-
-func decodeOrder(e store.JournalEntry) (*orderOutput, error) {
-	var out orderOutput
-	if err := json.Unmarshal(e.Output, &out); err != nil {
+	out, err := decode[orderOutput](e.Output)
+	if err != nil {
 		return nil, err
 	}
-	if out.CA == "" || out.URL == "" {
-		return nil, fmt.Errorf("the order entry names no CA or no order URL")
-	}
 	return &out, nil
+}
+
+func (o orderOutput) check() error {
+	if o.CA == "" || o.URL == "" {
+		return errors.New("the order entry names no CA or no order URL")
+	}
+	return nil
 }
 
 // keepOrder returns the callback that journals an order ca created, so
@@ -63,15 +64,15 @@ func (rn *run) keepOrder(ca string) func(ctx context.Context, o issuer.OrderRef)
 			return fmt.Errorf("encode the order: %w", err)
 		}
 		now := rn.r.d.Now()
-		e := store.JournalEntry{Step: StepOrder, Output: raw, StartedAt: now, FinishedAt: now}
-		err = rn.r.writeStore(ctx, rn.rot.ID, "journal "+StepOrder, func(ctx context.Context) error {
+		e := store.JournalEntry{Step: string(StepOrder), Output: raw, StartedAt: now, FinishedAt: now}
+		err = rn.r.writeStore(ctx, rn.rot.ID, "journal "+string(StepOrder), func(ctx context.Context) error {
 			return rn.r.d.Store.AppendJournal(ctx, rn.rot.ID, e)
 		})
 		if err != nil {
 			return fmt.Errorf("rotation %d: journal the order %s: %w", rn.rot.ID, o.URL, err)
 		}
 		// The store replaces an entry of the same step; so does the copy.
-		rn.rot.Journal = slices.DeleteFunc(rn.rot.Journal, func(j store.JournalEntry) bool { return j.Step == StepOrder })
+		rn.rot.Journal = slices.DeleteFunc(rn.rot.Journal, func(j store.JournalEntry) bool { return Step(j.Step) == StepOrder })
 		rn.rot.Journal = append(rn.rot.Journal, e)
 		rn.logf(slog.LevelInfo, "CA %s created order %s", ca, o.URL)
 		return nil

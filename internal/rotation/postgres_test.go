@@ -17,14 +17,14 @@ import (
 // a step that fails.
 type failureWatch struct {
 	store.Store
-	step   string
+	step   rotation.Step
 	once   sync.Once
 	failed chan error
 }
 
 func (f *failureWatch) AppendJournal(ctx context.Context, id int64, e store.JournalEntry) error {
 	err := f.Store.AppendJournal(ctx, id, e)
-	if err != nil && e.Step == f.step {
+	if err != nil && rotation.Step(e.Step) == f.step {
 		f.once.Do(func() { f.failed <- err })
 	}
 	return err

@@ -145,7 +145,7 @@ func TestReplacementOrdersNameTheCertificateTheyReplace(t *testing.T) {
 		}
 		var logged bool
 		for _, l := range full.Log {
-			logged = logged || (l.Step == rotation.StepIssue && strings.Contains(l.Message, "alreadyReplaced") &&
+			logged = logged || (rotation.Step(l.Step) == rotation.StepIssue && strings.Contains(l.Message, "alreadyReplaced") &&
 				strings.Contains(l.Message, "ordering again without replacing certificate "+replaced))
 		}
 		if !logged {

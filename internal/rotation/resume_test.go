@@ -12,29 +12,55 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/verify"
 )
+
+// journaled decodes the entry rot's journal keeps for step.
+func journaled[T any](t *testing.T, rot store.Rotation, step rotation.Step) T {
+	t.Helper()
+	e, ok := rot.Step(string(step))
+	if !ok {
+		t.Fatalf("the journal keeps no %s entry", step)
+	}
+	var out T
+	if err := json.Unmarshal(e.Output, &out); err != nil {
+		t.Fatalf("journaled %s entry %s: %v", step, e.Output, err)
+	}
+	return out
+}
 
 // journaledOrderURL returns the URL of the order rot's journal keeps.
 func journaledOrderURL(t *testing.T, rot store.Rotation) string {
 	t.Helper()
-	e, ok := rot.Step(rotation.StepOrder)
-	if !ok {
-		t.Fatal("the journal keeps no order")
-	}
-	var out struct {
+	out := journaled[struct {
 		CA  string `json:"ca"`
 		URL string `json:"url"`
-	}
-	if err := json.Unmarshal(e.Output, &out); err != nil || out.URL == "" || out.CA != "lab" {
-		t.Fatalf("journaled order %s: %v; want the lab CA's order URL", e.Output, err)
+	}](t, rot, rotation.StepOrder)
+	if out.URL == "" || out.CA != "lab" {
+		t.Fatalf("journaled order %+v; want the lab CA's order URL", out)
 	}
 	return out.URL
+}
+
+// journaledChain returns the serial and expiry of the chain rot's
+// journal keeps.
+func journaledChain(t *testing.T, rot store.Rotation) (string, time.Time) {
+	t.Helper()
+	out := journaled[struct {
+		Serial   string    `json:"serial"`
+		NotAfter time.Time `json:"not_after"`
+	}](t, rot, rotation.StepIssue)
+	if out.Serial == "" || out.NotAfter.IsZero() {
+		t.Fatalf("journaled chain %+v; want its serial and expiry", out)
+	}
+	return out.Serial, out.NotAfter
 }
 
 // interrupt runs a rotation of h's asset in a process that stopIn
@@ -66,6 +92,18 @@ func interrupt(t *testing.T, h *labHarness, stopIn func(t *testing.T, st *journa
 	return rot
 }
 
+// stopAfterJournaling stops the process of interrupt once step's entry is
+// journaled.
+func stopAfterJournaling(step rotation.Step) func(*testing.T, *journalHook, func()) {
+	return func(_ *testing.T, st *journalHook, stop func()) {
+		st.after = func(e store.JournalEntry) {
+			if rotation.Step(e.Step) == step {
+				stop()
+			}
+		}
+	}
+}
+
 // resume runs rot to its end in a new process and fails t unless it
 // succeeds.
 func resume(t *testing.T, h *labHarness, rot store.Rotation) store.Rotation {
@@ -82,13 +120,7 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 		name   string
 		stopIn func(t *testing.T, st *journalHook, stop func())
 	}{
-		{"interrupted right after the CA created the order", func(_ *testing.T, st *journalHook, stop func()) {
-			st.after = func(e store.JournalEntry) {
-				if e.Step == rotation.StepOrder {
-					stop()
-				}
-			}
-		}},
+		{"interrupted right after the CA created the order", stopAfterJournaling(rotation.StepOrder)},
 		{"interrupted after its challenge was answered", func(t *testing.T, _ *journalHook, stop func()) {
 			stopAt(t, "/chalZ/", stop)
 		}},
@@ -97,7 +129,7 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 		}},
 		{"interrupted after the CA issued, before the chain was journaled", func(_ *testing.T, st *journalHook, stop func()) {
 			st.before = func(e store.JournalEntry) error {
-				if e.Step == rotation.StepIssue {
+				if rotation.Step(e.Step) == rotation.StepIssue {
 					stop()
 					return context.Canceled
 				}
@@ -110,7 +142,7 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 			h := newLabHarness(t)
 			before := countAtCA()
 			rot := interrupt(t, h, tt.stopIn)
-			if _, issued := rot.Step(rotation.StepIssue); issued {
+			if _, issued := rot.Step(string(rotation.StepIssue)); issued {
 				t.Fatal("the chain was journaled before the interruption")
 			}
 			orderURL := journaledOrderURL(t, rot)
@@ -130,16 +162,55 @@ func TestAResumedRotationPlacesNoSecondOrder(t *testing.T) {
 	}
 }
 
+func TestAResumedRotationInstallsItsJournaledChainOnlyWithTheCAsMinimumLifetimeLeft(t *testing.T) {
+	// The lab CA profile's min_lifetime is a day.
+	tests := []struct {
+		name string
+		// left is what the journaled chain has left when the rotation
+		// resumes.
+		left          time.Duration
+		wantOrders    int
+		wantJournaled bool
+	}{
+		{"a chain with 23 hours left is replaced by a new certificate", 23 * time.Hour, 2, false},
+		{"a chain with 25 hours left is installed", 25 * time.Hour, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newLabHarness(t)
+			before := countAtCA()
+			rot := interrupt(t, h, stopAfterJournaling(rotation.StepIssue))
+			journaled, notAfter := journaledChain(t, rot)
+			skew := time.Until(notAfter.Add(-tt.left))
+			h.now = func() time.Time { return time.Now().Add(skew) }
+
+			done := resume(t, h, rot)
+			if got := countAtCA().since(before); got != (caCounts{orders: tt.wantOrders, issued: tt.wantOrders}) {
+				t.Errorf("the CA created %d orders and issued %d certificates, want %d and %d",
+					got.orders, got.issued, tt.wantOrders, tt.wantOrders)
+			}
+			served := verify.SerialHex(h.served()[0])
+			switch {
+			case tt.wantJournaled && served != journaled:
+				t.Errorf("the device serves serial %s, want the journaled chain's %s", served, journaled)
+			case !tt.wantJournaled && served == journaled:
+				t.Errorf("the device serves the journaled chain's serial %s, which had less than the CA's minimum lifetime left", served)
+			}
+			if kept, _ := journaledChain(t, done); kept != served {
+				t.Errorf("the journal keeps serial %s, the device serves %s", kept, served)
+			}
+			if h.dev.csrs != 1 {
+				t.Errorf("the device generated %d CSRs, want 1: a new order is for the key it has", h.dev.csrs)
+			}
+			h.checkServesTheCAsCertificate(t)
+		})
+	}
+}
+
 func TestAnOrderTheCAReportsInvalidIsReplacedByOneNewOrder(t *testing.T) {
 	h := newLabHarness(t)
 	before := countAtCA()
-	rot := interrupt(t, h, func(_ *testing.T, st *journalHook, stop func()) {
-		st.after = func(e store.JournalEntry) {
-			if e.Step == rotation.StepOrder {
-				stop()
-			}
-		}
-	})
+	rot := interrupt(t, h, stopAfterJournaling(rotation.StepOrder))
 	expired := journaledOrderURL(t, rot)
 	if err := labCA.ExpireOrder(expired); err != nil {
 		t.Fatal(err)
@@ -157,7 +228,7 @@ func TestAnOrderTheCAReportsInvalidIsReplacedByOneNewOrder(t *testing.T) {
 
 func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 	tests := []struct {
-		step string
+		step rotation.Step
 		// wantOrders is what the first process ordered.
 		wantOrders int
 	}{
@@ -167,14 +238,14 @@ func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 		{rotation.StepInstall, 1},
 	}
 	for _, tt := range tests {
-		t.Run("a truncated "+tt.step+" entry", func(t *testing.T) {
+		t.Run("a truncated "+string(tt.step)+" entry", func(t *testing.T) {
 			h := newLabHarness(t)
 			ctx := context.Background()
 			before := countAtCA()
 			var written store.JournalEntry
 			rot := interrupt(t, h, func(_ *testing.T, st *journalHook, stop func()) {
 				st.after = func(e store.JournalEntry) {
-					if e.Step == tt.step {
+					if rotation.Step(e.Step) == tt.step {
 						written = e
 						stop()
 					}
@@ -192,7 +263,7 @@ func TestAnUnreadableJournalEntryStopsTheResumedRotation(t *testing.T) {
 			if !errors.As(err, &unreadable) || unreadable.Step != tt.step || done.State != store.StateFailed {
 				t.Fatalf("resumed rotation: state %s, err %v; want it failed on the %s entry", done.State, err, tt.step)
 			}
-			for _, want := range []string{"rotation " + strconv.FormatInt(rot.ID, 10), `step "` + tt.step + `"`, "ottr rotate " + h.name + " --force"} {
+			for _, want := range []string{"rotation " + strconv.FormatInt(rot.ID, 10), `step "` + string(tt.step) + `"`, "ottr rotate " + h.name + " --force"} {
 				if !strings.Contains(done.Error, want) {
 					t.Errorf("the rotation's error %q does not name %s", done.Error, want)
 				}
@@ -244,7 +315,7 @@ func (f *flakyStore) UpdateAsset(ctx context.Context, a asset.Asset) error {
 }
 
 func (f *flakyStore) UpdateRotationState(ctx context.Context, id int64, u store.StateUpdate) error {
-	if err := f.fail("state " + u.State); err != nil {
+	if err := f.fail("state " + string(u.State)); err != nil {
 		return fmt.Errorf("postgres: update rotation %d: %w", id, err)
 	}
 	return f.Store.UpdateRotationState(ctx, id, u)
@@ -267,11 +338,11 @@ func TestADatabaseAwayForAWhileLosesNoChain(t *testing.T) {
 			h := newLabHarness(t)
 			ctx := context.Background()
 			flaky := &flakyStore{Store: h.store, err: tt.err, failures: map[string]int{
-				"state " + store.StateRunning:     2,
-				"journal " + rotation.StepOrder:   3,
-				"journal " + rotation.StepIssue:   3,
-				"state " + store.StateSucceeded:   2,
-				"journal " + rotation.StepInstall: 1,
+				"state " + string(store.StateRunning):     2,
+				"journal " + string(rotation.StepOrder):   3,
+				"journal " + string(rotation.StepIssue):   3,
+				"state " + string(store.StateSucceeded):   2,
+				"journal " + string(rotation.StepInstall): 1,
 				// The record step's write of the new certificate.
 				"asset": 2,
 			}}
@@ -302,7 +373,7 @@ func TestAWriteTheDatabaseRefusesIsNotRetried(t *testing.T) {
 	h := newLabHarness(t)
 	ctx := context.Background()
 	refused := &pgconn.PgError{Severity: "ERROR", Code: "23514", Message: `new row for relation "rotation_journal" violates check constraint`}
-	flaky := &flakyStore{Store: h.store, err: refused, failures: map[string]int{"journal " + rotation.StepIssue: 100}}
+	flaky := &flakyStore{Store: h.store, err: refused, failures: map[string]int{"journal " + string(rotation.StepIssue): 100}}
 	runner := h.process(t, flaky).runner
 	rot, err := runner.Create(ctx, h.name, store.TriggerManual, false, nil)
 	if err != nil {

@@ -2,7 +2,8 @@
 // preflight → csr → issue → install → verify → record. Every finished step is
 // journaled in the store with what it produced, so a rotation interrupted by a
 // crash resumes after its last finished step — and never orders a second
-// certificate while the one it already has is still valid.
+// certificate while the one it already has still has the CA's minimum
+// lifetime left.
 package rotation
 
 import (
@@ -23,19 +24,6 @@ import (
 	"github.com/ottr-go/ottr/internal/verify"
 )
 
-// Step names, in the order they run.
-const (
-	StepPreflight = "preflight"
-	StepCSR       = "csr"
-	StepIssue     = "issue"
-	StepInstall   = "install"
-	StepVerify    = "verify"
-	StepRecord    = "record"
-)
-
-// Steps lists every step in order.
-var Steps = []string{StepPreflight, StepCSR, StepIssue, StepInstall, StepVerify, StepRecord}
-
 // Router finds the route an asset takes. *route.Table implements it.
 type Router interface {
 	Match(a asset.Asset) (route.Route, int, bool)
@@ -49,7 +37,9 @@ type CAProfile struct {
 	Roots *x509.CertPool
 	// ExpectedIssuers are accepted leaf issuer names; empty accepts any.
 	ExpectedIssuers []string
-	// MinLifetime is the least lifetime a fresh certificate may have.
+	// MinLifetime is the least lifetime a fresh certificate may have. A
+	// resumed rotation installs a chain it journaled before only while
+	// the chain is valid for at least this long from then.
 	MinLifetime time.Duration
 	// KeyType is the key devices generate when the asset does not say.
 	KeyType string
@@ -129,7 +119,7 @@ type Ending struct {
 	// the new certificate recorded, or the failure counted.
 	Before, After asset.Asset
 	// Step is the step that failed; empty on success.
-	Step string
+	Step Step
 	// Err is why the rotation failed or was rolled back; nil on success.
 	// It may hold what a device said, secrets included: redact it before
 	// showing it to anyone.
@@ -146,15 +136,14 @@ type Ending struct {
 type Event struct {
 	RotationID int64
 	Asset      string
-	Step       string
-	// Phase is "start", "done", "skip" (journaled before a resume) or
-	// "fail" for a step, and "end" once the rotation's final State is
-	// recorded.
-	Phase    string
+	Step       Step
+	// Phase is PhaseStart, PhaseDone, PhaseSkip or PhaseFail for a step,
+	// and PhaseEnd once the rotation's final State is recorded.
+	Phase    Phase
 	Duration time.Duration
 	Err      error
-	// State is the final state, for Phase "end".
-	State string
+	// State is the final state, for PhaseEnd.
+	State store.State
 }
 
 // Runner executes rotations. It is safe for concurrent use.
@@ -211,7 +200,7 @@ type Enqueue func(ctx context.Context, tx any, rot store.Rotation) error
 // pending or running, and with an error wrapping ErrNoRoute when no route
 // would take the asset — Ottr answered 204 to a rotation that could never
 // run.
-func (r *Runner) Create(ctx context.Context, systemName, trigger string, force bool, enqueue Enqueue) (store.Rotation, error) {
+func (r *Runner) Create(ctx context.Context, systemName string, trigger store.Trigger, force bool, enqueue Enqueue) (store.Rotation, error) {
 	a, err := r.d.Store.GetAsset(ctx, systemName)
 	if err != nil {
 		return store.Rotation{}, fmt.Errorf("rotation: %w", err)
@@ -241,8 +230,8 @@ func (r *Runner) Create(ctx context.Context, systemName, trigger string, force b
 // the scheduler's backoff decides when to try again.
 type Failure struct {
 	RotationID int64
-	Step       string
-	State      string
+	Step       Step
+	State      store.State
 	Err        error
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,12 +282,12 @@ func TestRotation(t *testing.T) {
 		if rot.State != store.StateSucceeded {
 			t.Fatalf("state = %s, want succeeded (error %q)", rot.State, rot.Error)
 		}
-		var steps []string
+		var steps []rotation.Step
 		for _, e := range rot.Journal {
-			steps = append(steps, e.Step)
+			steps = append(steps, rotation.Step(e.Step))
 		}
-		if got, want := strings.Join(steps, ","), strings.Join(rotation.Steps, ","); got != want {
-			t.Errorf("journal steps = %s, want %s", got, want)
+		if want := rotation.Steps(); !slices.Equal(steps, want) {
+			t.Errorf("journal steps = %v, want %v", steps, want)
 		}
 		a, err := h.store.GetAsset(ctx, "fw1.example.com")
 		if err != nil {
@@ -389,7 +390,7 @@ func TestRotation(t *testing.T) {
 		dying, die := context.WithCancel(ctx)
 		deps := h.deps
 		deps.Observer = func(e rotation.Event) {
-			if e.Step == rotation.StepIssue && e.Phase == "done" {
+			if e.Step == rotation.StepIssue && e.Phase == rotation.PhaseDone {
 				die()
 			}
 		}
@@ -406,9 +407,9 @@ func TestRotation(t *testing.T) {
 		}
 
 		// Second process resumes.
-		var skipped []string
+		var skipped []rotation.Step
 		deps.Observer = func(e rotation.Event) {
-			if e.Phase == "skip" {
+			if e.Phase == rotation.PhaseSkip {
 				skipped = append(skipped, e.Step)
 			}
 		}
@@ -423,8 +424,8 @@ func TestRotation(t *testing.T) {
 		if h.dev.csrs != 1 {
 			t.Errorf("the device generated %d CSRs, want 1", h.dev.csrs)
 		}
-		if got := strings.Join(skipped, ","); got != "preflight,csr,issue" {
-			t.Errorf("resume skipped %s, want preflight,csr,issue", got)
+		if want := []rotation.Step{rotation.StepPreflight, rotation.StepCSR, rotation.StepIssue}; !slices.Equal(skipped, want) {
+			t.Errorf("resume skipped %v, want %v", skipped, want)
 		}
 		if done.Attempts != 2 {
 			t.Errorf("attempts = %d, want 2", done.Attempts)

@@ -24,37 +24,6 @@ import (
 	"github.com/ottr-go/ottr/internal/verify"
 )
 
-// Step outputs, as journaled.
-type preflightOutput struct {
-	Route         int    `json:"route"`
-	RouteName     string `json:"route_name,omitempty"`
-	Driver        string `json:"driver"`
-	CurrentSerial string `json:"current_serial,omitempty"`
-}
-
-type csrOutput struct {
-	CSR string `json:"csr"`
-}
-
-type issueOutput struct {
-	Chain    string    `json:"chain"`
-	Serial   string    `json:"serial"`
-	NotAfter time.Time `json:"not_after"`
-	// CA is the profile that issued, when a fallback did; verify then
-	// checks against its roots and issuers.
-	CA string `json:"ca,omitempty"`
-}
-
-type installOutput struct {
-	Installed driver.Installed `json:"installed"`
-}
-
-type verifyOutput struct {
-	Serial   string    `json:"serial"`
-	Issuer   string    `json:"issuer"`
-	NotAfter time.Time `json:"not_after"`
-}
-
 // run is the state of one rotation while Run executes it.
 type run struct {
 	r     *Runner
@@ -70,7 +39,7 @@ type run struct {
 
 	mu      sync.Mutex
 	pending []store.LogLine
-	step    string
+	step    Step
 
 	csr       *x509.CertificateRequest
 	chain     []*x509.Certificate
@@ -124,24 +93,28 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 		}
 	}
 
-	for _, step := range Steps {
+	for _, s := range steps {
+		step := s.name()
 		if err := ctx.Err(); err != nil {
 			rn.flush(context.WithoutCancel(ctx))
 			return rn.rot, fmt.Errorf("rotation %d: interrupted before %s: %w", id, step, err)
 		}
-		if entry, done := rot.Step(step); done && rn.canSkip(step, entry) {
-			if err := rn.restore(ctx, step, entry); err != nil {
+		if e, done := rn.journaled(step); done {
+			reused, err := s.resume(ctx, rn, e)
+			if err != nil {
 				return rn.finish(ctx, step, store.StateFailed, err)
 			}
-			r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "skip"})
-			continue
+			if reused {
+				r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: PhaseSkip})
+				continue
+			}
 		}
 		started := r.d.Now()
 		rn.step = step
-		r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "start"})
-		output, err := rn.do(ctx, step)
+		r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: PhaseStart})
+		output, err := s.perform(ctx, rn)
 		if err != nil {
-			r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "fail", Duration: r.d.Now().Sub(started), Err: err})
+			r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: PhaseFail, Duration: r.d.Now().Sub(started), Err: err})
 			if ctx.Err() != nil {
 				// Shutting down, not failing: leave the rotation running so
 				// the job is retried and resumes here.
@@ -157,16 +130,16 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 		if err != nil {
 			return rn.rot, fmt.Errorf("rotation %d: encode %s output: %w", id, step, err)
 		}
-		entry := store.JournalEntry{Step: step, Output: raw, StartedAt: started, FinishedAt: r.d.Now()}
+		entry := store.JournalEntry{Step: string(step), Output: raw, StartedAt: started, FinishedAt: r.d.Now()}
 		rn.flush(ctx)
-		err = r.writeStore(ctx, id, "journal "+step, func(ctx context.Context) error {
+		err = r.writeStore(ctx, id, "journal "+string(step), func(ctx context.Context) error {
 			return r.d.Store.AppendJournal(ctx, id, entry)
 		})
 		if err != nil {
 			return rn.rot, fmt.Errorf("rotation %d: journal %s: %w", id, step, err)
 		}
 		rn.rot.Journal = append(rn.rot.Journal, entry)
-		r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: "done", Duration: entry.FinishedAt.Sub(entry.StartedAt)})
+		r.observe(Event{RotationID: id, Asset: a.SystemName, Step: step, Phase: PhaseDone, Duration: entry.FinishedAt.Sub(entry.StartedAt)})
 	}
 	return rn.finish(ctx, "", store.StateSucceeded, nil)
 }
@@ -184,88 +157,9 @@ func (rn *run) lastStep() string {
 	return "none"
 }
 
-// canSkip reports whether a journaled step's output can be reused. An issued
-// chain is reused while it is valid for at least the CA's minimum lifetime
-// from now — ordering again would spend rate limit and leave an unused
-// certificate behind; one that has aged out is ordered again. An entry
-// that cannot be read is never a reason to do a step again: restore
-// reports it.
-func (rn *run) canSkip(step string, e store.JournalEntry) bool {
-	if step != StepIssue {
-		return true
-	}
-	var out issueOutput
-	if json.Unmarshal(e.Output, &out) != nil {
-		return true
-	}
-	return rn.r.d.Now().Before(out.NotAfter.Add(-time.Hour))
-}
-
-// restore reloads what a journaled step produced, so later steps can use it.
-func (rn *run) restore(ctx context.Context, step string, e store.JournalEntry) error {
-	switch step {
-	case StepPreflight:
-		var out preflightOutput
-		if json.Unmarshal(e.Output, &out) == nil {
-			rn.servedBefore = out.CurrentSerial
-		}
-		return rn.resolveRoute(ctx)
-	case StepCSR:
-		var out csrOutput
-		if err := json.Unmarshal(e.Output, &out); err != nil {
-			return fmt.Errorf("journaled CSR unreadable: %w", err)
-		}
-		csr, err := parseCSR(out.CSR)
-		if err != nil {
-			return err
-		}
-		rn.csr = csr
-	case StepIssue:
-		var out issueOutput
-		if err := json.Unmarshal(e.Output, &out); err != nil {
-			return fmt.Errorf("journaled chain unreadable: %w", err)
-		}
-		chain, err := parseChain(out.Chain)
-		if err != nil {
-			return err
-		}
-		rn.chain = chain
-		if out.CA != "" && out.CA != rn.ca.Name {
-			if rn.ca, err = rn.r.d.CAs(ctx, out.CA); err != nil {
-				return fmt.Errorf("the chain was issued by CA %s: %w", out.CA, err)
-			}
-		}
-	case StepInstall:
-		var out installOutput
-		if err := json.Unmarshal(e.Output, &out); err != nil {
-			return fmt.Errorf("journaled install handle unreadable: %w", err)
-		}
-		rn.installed = out.Installed
-	case StepVerify:
-		if err := json.Unmarshal(e.Output, &rn.observed); err != nil {
-			return fmt.Errorf("journaled verification unreadable: %w", err)
-		}
-	}
-	return nil
-}
-
-// do runs one step and returns what to journal.
-func (rn *run) do(ctx context.Context, step string) (any, error) {
-	switch step {
-	case StepPreflight:
-		return rn.preflight(ctx)
-	case StepCSR:
-		return rn.generateCSR(ctx)
-	case StepIssue:
-		return rn.issue(ctx)
-	case StepInstall:
-		return rn.install(ctx)
-	case StepVerify:
-		return rn.verify(ctx)
-	case StepRecord:
-		return struct{}{}, rn.record(ctx)
-	}
-	return nil, fmt.Errorf("unknown step %q", step)
+// journaled returns the rotation's journal entry for step, if it has one.
+func (rn *run) journaled(step Step) (store.JournalEntry, bool) {
+	return rn.rot.Step(string(step))
 }
 
 func (rn *run) resolveRoute(ctx context.Context) error {
@@ -326,25 +220,25 @@ func (rn *run) close() {
 	}
 }
 
-func (rn *run) preflight(ctx context.Context) (any, error) {
+func (rn *run) preflight(ctx context.Context) (preflightOutput, error) {
 	if err := rn.resolveRoute(ctx); err != nil {
-		return nil, err
+		return preflightOutput{}, err
 	}
 	out := preflightOutput{Route: rn.routeNo, RouteName: rn.route.Name, Driver: rn.drv.Name()}
 	rn.logf(slog.LevelInfo, "route %d (%s) with driver %s", rn.routeNo, rn.route.Name, rn.drv.Name())
 	if rn.r.d.CheckDelegation != nil {
 		if err := rn.r.d.CheckDelegation(ctx, rn.asset.Names()); err != nil {
-			return nil, fmt.Errorf("DNS delegation: %w", err)
+			return preflightOutput{}, fmt.Errorf("DNS delegation: %w", err)
 		}
 		rn.logf(slog.LevelInfo, "DNS delegation in place for %s", strings.Join(rn.asset.Names(), ", "))
 	}
 	s, err := rn.open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+		return preflightOutput{}, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
 	}
 	current, err := s.CurrentCertificate(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read current certificate: %w", err)
+		return preflightOutput{}, fmt.Errorf("read current certificate: %w", err)
 	}
 	if len(current) > 0 {
 		out.CurrentSerial = verify.SerialHex(current[0])
@@ -366,22 +260,22 @@ func (rn *run) keyType() string {
 	return asset.KeyECDSA256
 }
 
-func (rn *run) generateCSR(ctx context.Context) (any, error) {
+func (rn *run) generateCSR(ctx context.Context) (csrOutput, error) {
 	s, err := rn.open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+		return csrOutput{}, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
 	}
 	if !rn.ca.Allows(rn.keyType()) {
-		return nil, fmt.Errorf("CA %s does not allow %s keys (its key_types: %s): set the asset's key_type to one of them",
+		return csrOutput{}, fmt.Errorf("CA %s does not allow %s keys (its key_types: %s): set the asset's key_type to one of them",
 			rn.ca.Name, rn.keyType(), strings.Join(rn.ca.KeyTypes, ", "))
 	}
 	req := driver.CSRRequest{CommonName: rn.asset.CommonName, DNSNames: rn.asset.Names(), KeyType: rn.keyType()}
 	csr, err := s.GenerateCSR(ctx, req)
 	if err != nil {
-		return nil, err
+		return csrOutput{}, err
 	}
 	if err := CheckCSR(csr, req); err != nil {
-		return nil, err
+		return csrOutput{}, err
 	}
 	rn.csr = csr
 	rn.logf(slog.LevelInfo, "device generated a %s key and a CSR for %s", req.KeyType, strings.Join(req.DNSNames, ", "))
@@ -394,10 +288,10 @@ func (rn *run) generateCSR(ctx context.Context) (any, error) {
 // order journaled before an interruption is continued at the CA that
 // created it, which is asked first: asking another would order a second
 // certificate.
-func (rn *run) issue(ctx context.Context) (any, error) {
+func (rn *run) issue(ctx context.Context) (issueOutput, error) {
 	pending, err := rn.journaledOrder()
 	if err != nil {
-		return nil, err
+		return issueOutput{}, err
 	}
 	candidates := append([]string{rn.ca.Name}, rn.route.FallbackIssuers...)
 	if pending != nil {
@@ -434,7 +328,7 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 		if resume == nil {
 			if err := rn.heldBack(ca.Name); err != nil {
 				if name == rn.ca.Name {
-					return nil, err
+					return issueOutput{}, err
 				}
 				rn.logf(slog.LevelWarn, "%v; skipped", err)
 				unavailable = append(unavailable, err)
@@ -449,10 +343,10 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return issueOutput{}, err
 		}
 		if len(chain) == 0 {
-			return nil, fmt.Errorf("CA %s returned an empty chain", ca.Name)
+			return issueOutput{}, fmt.Errorf("CA %s returned an empty chain", ca.Name)
 		}
 		rn.ca, rn.chain = ca, chain
 		leaf := chain[0]
@@ -460,26 +354,26 @@ func (rn *run) issue(ctx context.Context) (any, error) {
 		return issueOutput{Chain: encodeChain(chain), Serial: verify.SerialHex(leaf), NotAfter: leaf.NotAfter, CA: ca.Name}, nil
 	}
 	if len(unavailable) == 1 {
-		return nil, unavailable[0]
+		return issueOutput{}, unavailable[0]
 	}
-	return nil, fmt.Errorf("no CA could issue: %w", errors.Join(unavailable...))
+	return issueOutput{}, fmt.Errorf("no CA could issue: %w", errors.Join(unavailable...))
 }
 
-func (rn *run) install(ctx context.Context) (any, error) {
+func (rn *run) install(ctx context.Context) (installOutput, error) {
 	s, err := rn.open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+		return installOutput{}, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
 	}
 	installed, err := s.Install(ctx, rn.chain)
 	if err != nil {
-		return nil, err
+		return installOutput{}, err
 	}
 	rn.installed = installed
 	rn.logf(slog.LevelInfo, "installed the chain (%d certificates)", len(rn.chain))
 	return installOutput{Installed: installed}, nil
 }
 
-func (rn *run) verify(ctx context.Context) (any, error) {
+func (rn *run) verify(ctx context.Context) (verifyOutput, error) {
 	exp := verify.Expectation{
 		Address:         net.JoinHostPort(rn.asset.IPAddress, strconv.Itoa(rn.asset.TLSPort())),
 		ServerName:      rn.asset.CommonName,
@@ -502,7 +396,7 @@ func (rn *run) verify(ctx context.Context) (any, error) {
 		rn.logf(slog.LevelInfo, "device does not serve the new certificate yet (%v); looking again in %s", err, wait)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return verifyOutput{}, ctx.Err()
 		case <-time.After(wait):
 		}
 		wait *= 2
@@ -514,12 +408,12 @@ func (rn *run) verify(ctx context.Context) (any, error) {
 		rn.servedAtVerify = served.Got
 	}
 	if err != nil {
-		return nil, err
+		return verifyOutput{}, err
 	}
 	rn.observed = verifyOutput{Serial: res.Serial, Issuer: res.Issuer, NotAfter: res.NotAfter}
 	rn.logf(slog.LevelInfo, "%s serves serial %s, valid until %s", exp.Address, res.Serial, res.NotAfter.UTC().Format(time.RFC3339))
 	if err := rn.finalize(ctx); err != nil {
-		return nil, err
+		return verifyOutput{}, err
 	}
 	return rn.observed, nil
 }
@@ -543,7 +437,7 @@ func (rn *run) finalize(ctx context.Context) error {
 }
 
 // record writes what verify saw on the wire into the asset.
-func (rn *run) record(ctx context.Context) error {
+func (rn *run) record(ctx context.Context) (recordOutput, error) {
 	// The database being briefly away must not fail a rotation whose
 	// certificate the device already serves: the asset's record is read
 	// and written again until it comes back.
@@ -554,7 +448,7 @@ func (rn *run) record(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return recordOutput{}, err
 	}
 	now := rn.r.d.Now().UTC()
 	leaf := rn.chain[0]
@@ -581,11 +475,11 @@ func (rn *run) record(ctx context.Context) error {
 	if err := rn.r.writeStore(ctx, rn.rot.ID, "record the asset", func(ctx context.Context) error {
 		return rn.r.d.Store.UpdateAsset(ctx, a)
 	}); err != nil {
-		return err
+		return recordOutput{}, err
 	}
 	rn.asset = a
 	rn.logf(slog.LevelInfo, "recorded expiry %s", notAfter.Format(time.RFC3339))
-	return nil
+	return recordOutput{}, nil
 }
 
 // rollbackTimeout bounds a rollback, whatever time the job has left.
@@ -613,7 +507,7 @@ func (rn *run) rollback(ctx context.Context, cause error) (store.Rotation, error
 
 // finish records the rotation's final state and, on failure, the asset's
 // backoff. It returns a *Failure for failed and rolled back rotations.
-func (rn *run) finish(ctx context.Context, step, state string, cause error) (store.Rotation, error) {
+func (rn *run) finish(ctx context.Context, step Step, state store.State, cause error) (store.Rotation, error) {
 	ctx = context.WithoutCancel(ctx)
 	var msg string
 	if cause != nil {
@@ -628,7 +522,7 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 	rn.flush(ctx)
 	writeCtx, cancel := context.WithTimeout(ctx, finalWriteTimeout)
 	defer cancel()
-	err := rn.r.writeStore(writeCtx, rn.rot.ID, "record state "+state, func(ctx context.Context) error {
+	err := rn.r.writeStore(writeCtx, rn.rot.ID, "record state "+string(state), func(ctx context.Context) error {
 		return rn.r.d.Store.UpdateRotationState(ctx, rn.rot.ID, store.StateUpdate{State: state, Attempts: rn.rot.Attempts, Error: msg})
 	})
 	if err != nil {
@@ -639,7 +533,7 @@ func (rn *run) finish(ctx context.Context, step, state string, cause error) (sto
 		return rn.rot, fmt.Errorf("rotation %d: %w", rn.rot.ID, err)
 	}
 	rn.r.d.Logger.Info("rotation finished", "rotation", rot.ID, "asset", rot.Asset, "state", state, "step", step)
-	rn.r.observe(Event{RotationID: rot.ID, Asset: rot.Asset, Step: step, Phase: "end", State: state, Err: cause})
+	rn.r.observe(Event{RotationID: rot.ID, Asset: rot.Asset, Step: step, Phase: PhaseEnd, State: state, Err: cause})
 	if rn.r.d.Ended != nil {
 		rn.r.d.Ended(ctx, Ending{Rotation: rot, Before: rn.before, After: rn.asset.Clone(), Step: step, Err: cause,
 			ServedBefore: rn.servedBefore, ServedAtVerify: rn.servedAtVerify})
@@ -691,7 +585,7 @@ func (rn *run) recordFailure(ctx context.Context, cause error) error {
 func (rn *run) logf(level slog.Level, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	rn.mu.Lock()
-	rn.pending = append(rn.pending, store.LogLine{Time: rn.r.d.Now().UTC(), Level: strings.ToLower(level.String()), Step: rn.step, Message: msg})
+	rn.pending = append(rn.pending, store.LogLine{Time: rn.r.d.Now().UTC(), Level: strings.ToLower(level.String()), Step: string(rn.step), Message: msg})
 	rn.mu.Unlock()
 	rn.r.d.Logger.Log(context.Background(), level, msg, "rotation", rn.rot.ID, "asset", rn.rot.Asset, "step", rn.step)
 }

@@ -25,7 +25,7 @@ import (
 // Creator records a pending rotation and, in the same transaction, queues
 // its job through enqueue; *rotation.Runner implements it.
 type Creator interface {
-	Create(ctx context.Context, systemName, trigger string, force bool, enqueue rotation.Enqueue) (store.Rotation, error)
+	Create(ctx context.Context, systemName string, trigger store.Trigger, force bool, enqueue rotation.Enqueue) (store.Rotation, error)
 }
 
 // Enqueuer makes what queues a new rotation's job on its data center's

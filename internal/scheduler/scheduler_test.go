@@ -25,7 +25,7 @@ type creator struct {
 	noRoute map[string]bool
 }
 
-func (c creator) Create(ctx context.Context, name, trigger string, force bool, enqueue rotation.Enqueue) (store.Rotation, error) {
+func (c creator) Create(ctx context.Context, name string, trigger store.Trigger, force bool, enqueue rotation.Enqueue) (store.Rotation, error) {
 	if c.noRoute[name] {
 		return store.Rotation{}, fmt.Errorf("asset %s: %w", name, rotation.ErrNoRoute)
 	}

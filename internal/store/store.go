@@ -133,34 +133,41 @@ type AssetFilter struct {
 	Limit int
 }
 
+// State is where a rotation is in its life: pending, then running, then
+// one of the final states.
+type State string
+
 // Rotation states.
 const (
-	StatePending    = "pending"
-	StateRunning    = "running"
-	StateSucceeded  = "succeeded"
-	StateFailed     = "failed"
-	StateRolledBack = "rolled_back"
+	StatePending    State = "pending"
+	StateRunning    State = "running"
+	StateSucceeded  State = "succeeded"
+	StateFailed     State = "failed"
+	StateRolledBack State = "rolled_back"
 )
 
 // Final reports whether state ends a rotation.
-func Final(state string) bool {
+func Final(state State) bool {
 	return state == StateSucceeded || state == StateFailed || state == StateRolledBack
 }
 
+// Trigger is what started a rotation.
+type Trigger string
+
 // Rotation triggers.
 const (
-	TriggerSchedule = "schedule"
-	TriggerManual   = "manual"
-	TriggerAPI      = "api"
+	TriggerSchedule Trigger = "schedule"
+	TriggerManual   Trigger = "manual"
+	TriggerAPI      Trigger = "api"
 )
 
 // Rotation is one attempt to replace an asset's certificate.
 type Rotation struct {
 	ID         int64          `json:"id"`
 	Asset      string         `json:"asset"`
-	Trigger    string         `json:"trigger"`
+	Trigger    Trigger        `json:"trigger"`
 	Force      bool           `json:"force"`
-	State      string         `json:"state"`
+	State      State          `json:"state"`
 	Attempts   int            `json:"attempts"`
 	Error      string         `json:"error,omitempty"`
 	Journal    []JournalEntry `json:"journal"`
@@ -199,7 +206,7 @@ type LogLine struct {
 
 // StateUpdate changes a rotation's state.
 type StateUpdate struct {
-	State    string
+	State    State
 	Attempts int
 	Error    string
 }
@@ -207,6 +214,6 @@ type StateUpdate struct {
 // RotationFilter selects rotations. Zero fields do not filter.
 type RotationFilter struct {
 	Asset string
-	State string
+	State State
 	Limit int
 }

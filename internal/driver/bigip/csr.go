@@ -41,7 +41,7 @@ var dnsNamePattern = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-
 func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.CertificateRequest, error) {
 	spec, ok := keySpecs[r.KeyType]
 	if !ok {
-		return nil, errorf("csr", "key type %q is not one of %v", r.KeyType, asset.KeyTypes)
+		return nil, errorf("csr", "key type %q is not one of %v", r.KeyType, asset.KeyTypes())
 	}
 	names := r.DNSNames
 	if !slices.Contains(names, r.CommonName) {

@@ -183,8 +183,8 @@ func (s *suite) capabilities(t *testing.T) {
 		t.Error("Capabilities lists no key types")
 	}
 	for _, kt := range caps.KeyTypes {
-		if !slices.Contains(asset.KeyTypes, kt) {
-			t.Errorf("Capabilities lists key type %q, which is not one of %v", kt, asset.KeyTypes)
+		if !slices.Contains(asset.KeyTypes(), kt) {
+			t.Errorf("Capabilities lists key type %q, which is not one of %v", kt, asset.KeyTypes())
 		}
 	}
 }

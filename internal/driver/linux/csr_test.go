@@ -39,7 +39,7 @@ type csrOutcome struct {
 // left: the CSR's subject, names, key, signature and extensions, and the
 // staged key and CSR files with their modes.
 func TestLabBuiltinOpenSSLMatchesOpenSSL(t *testing.T) {
-	for _, keyType := range asset.KeyTypes {
+	for _, keyType := range asset.KeyTypes() {
 		t.Run(keyType, func(t *testing.T) {
 			builtin := newFixture(t, labhost.Config{InProcessShell: true})
 			real := newFixture(t, labhost.Config{InProcessShell: true, OpenSSLProcesses: true})

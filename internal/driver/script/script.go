@@ -131,7 +131,7 @@ func (d *Driver) Capabilities() driver.Capabilities {
 		OnDeviceKey:   true,
 		Rollback:      true,
 		SANs:          true,
-		KeyTypes:      append([]string(nil), asset.KeyTypes...),
+		KeyTypes:      asset.KeyTypes(),
 		SecretOptions: append([]string(nil), secretOptions...),
 	}
 }

@@ -26,8 +26,8 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 	if err != nil {
 		return nil, wrapf("csr", err)
 	}
-	if !slices.Contains(asset.KeyTypes, r.KeyType) {
-		return nil, errorf("csr", "unsupported key type %q (supported: %s)", r.KeyType, strings.Join(asset.KeyTypes, ", "))
+	if !slices.Contains(asset.KeyTypes(), r.KeyType) {
+		return nil, errorf("csr", "unsupported key type %q (supported: %s)", r.KeyType, strings.Join(asset.KeyTypes(), ", "))
 	}
 	out, err := s.runJSON(ctx, optGenerateCSR, s.opts.GenerateCSR, &csrInput{CommonName: r.CommonName, DNSNames: names, KeyType: r.KeyType}, nil)
 	if err != nil {

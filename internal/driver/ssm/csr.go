@@ -37,7 +37,7 @@ func (s *session) GenerateCSR(ctx context.Context, r driver.CSRRequest) (*x509.C
 	}
 	newKey, ok := newKeyArgs[r.KeyType]
 	if !ok {
-		return nil, errorf("csr", "unsupported key type %q (supported: %s)", r.KeyType, strings.Join(asset.KeyTypes, ", "))
+		return nil, errorf("csr", "unsupported key type %q (supported: %s)", r.KeyType, strings.Join(asset.KeyTypes(), ", "))
 	}
 	digest := "-sha256"
 	if r.KeyType == asset.KeyECDSA384 {

@@ -118,7 +118,7 @@ func (d *Driver) Capabilities() driver.Capabilities {
 		OnDeviceKey: true,
 		Rollback:    true,
 		SANs:        true,
-		KeyTypes:    append([]string(nil), asset.KeyTypes...),
+		KeyTypes:    asset.KeyTypes(),
 	}
 }
 

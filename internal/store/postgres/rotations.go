@@ -183,7 +183,7 @@ func loadLog(ctx context.Context, tx pgx.Tx, id int64) ([]store.LogLine, error) 
 func (s *Store) ListRotations(ctx context.Context, f store.RotationFilter) ([]store.Rotation, error) {
 	w := &where{}
 	w.eq("asset", f.Asset)
-	w.eq("state", f.State)
+	w.eq("state", string(f.State))
 	// IDs only grow, so the newest rotation has the highest ID, and ties
 	// in created_at (second precision) cannot reorder them.
 	query := `SELECT ` + rotationColumns + ` FROM rotations` + w.clause() + ` ORDER BY id DESC`

@@ -123,8 +123,8 @@ func runRotationTests(t *testing.T, newStore newStoreFunc) {
 		assertIs(t, s.UpdateRotationState(ctx, 4242, store.StateUpdate{State: store.StateFailed}), store.ErrNotFound)
 	})
 
-	for _, active := range []string{store.StatePending, store.StateRunning} {
-		t.Run("refuses a second rotation while one is "+active, func(t *testing.T) {
+	for _, active := range []store.State{store.StatePending, store.StateRunning} {
+		t.Run("refuses a second rotation while one is "+string(active), func(t *testing.T) {
 			s := newStore(t)
 			createAssets(t, s, asset.Asset{SystemName: "fw1"})
 			first := createRotation(t, s, "fw1")
@@ -134,8 +134,8 @@ func runRotationTests(t *testing.T, newStore newStoreFunc) {
 		})
 	}
 
-	for _, final := range []string{store.StateSucceeded, store.StateFailed, store.StateRolledBack} {
-		t.Run("allows a new rotation once the previous one has "+final, func(t *testing.T) {
+	for _, final := range []store.State{store.StateSucceeded, store.StateFailed, store.StateRolledBack} {
+		t.Run("allows a new rotation once the previous one has "+string(final), func(t *testing.T) {
 			s := newStore(t)
 			createAssets(t, s, asset.Asset{SystemName: "fw1"})
 			first := createRotation(t, s, "fw1")
@@ -379,7 +379,10 @@ func runListRotationTests(t *testing.T, newStore newStoreFunc) {
 	createAssets(t, s, asset.Asset{SystemName: "fw1"}, asset.Asset{SystemName: "fw2"})
 	// In creation order: fw1 failed, fw2 succeeded, fw1 succeeded, fw2 running.
 	var ids []int64
-	for _, c := range []struct{ asset, state string }{
+	for _, c := range []struct {
+		asset string
+		state store.State
+	}{
 		{"fw1", store.StateFailed}, {"fw2", store.StateSucceeded}, {"fw1", store.StateSucceeded}, {"fw2", store.StateRunning},
 	} {
 		r := createRotation(t, s, c.asset)
