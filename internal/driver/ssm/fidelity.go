@@ -2,7 +2,7 @@ package ssm
 
 import (
 	"github.com/ottr-go/ottr/internal/driver"
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost/hostcheck"
 )
 
 // Sources the table cites.
