@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	// config at a time.
 	acme.SetResolvers(cfg.DNS.Resolvers)
 	acme.SetLogger(o.Logger)
-	drivers := Drivers()
+	drivers := Drivers(cfg.KnownHostsFile)
 	table, err := compileRoutes(drivers, cfg)
 	if err != nil {
 		return nil, &ConfigError{Err: err}
@@ -199,17 +199,16 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	deps := rotation.Deps{
-		Store:          st,
-		Drivers:        drivers,
-		Routes:         a.Routes,
-		CAs:            a.CA,
-		Credentials:    a.credentials,
-		ResolveSecret:  a.resolve,
-		KnownHostsFile: cfg.KnownHostsFile,
-		Policy:         cfg.Policy,
-		Now:            o.Now,
-		Logger:         o.Logger,
-		Observer:       a.rotationObserver(),
+		Store:         st,
+		Drivers:       drivers,
+		Routes:        a.Routes,
+		CAs:           a.CA,
+		Credentials:   a.credentials,
+		ResolveSecret: a.resolve,
+		Policy:        cfg.Policy,
+		Now:           o.Now,
+		Logger:        o.Logger,
+		Observer:      a.rotationObserver(),
 		// A CA that answered "rate limited" gets no order booked, nor
 		// placed, before it said to come back.
 		RateLimited: a.Budget.Penalize,

@@ -265,7 +265,7 @@ func newRouteImportCmd(g *globals) *cobra.Command {
 				return usageErrorf(nil, "%s: %w", args[0], err)
 			}
 			// Check the converted table the way ottr will load it.
-			drivers := app.Drivers()
+			drivers := app.Drivers("")
 			if _, err := route.Compile(imp.Routes, nil); err != nil {
 				return usageErrorf(nil, "%s: %w", args[0], err)
 			}

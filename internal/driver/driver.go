@@ -84,9 +84,6 @@ type Target struct {
 	// the references of secret options resolved to the secrets: like
 	// Credentials, never log them or put them in errors.
 	Options map[string]any
-	// KnownHostsFile is the OpenSSH known_hosts file SSH drivers verify
-	// host keys against.
-	KnownHostsFile string
 }
 
 // Credentials are the device login. Never log or return them in errors.

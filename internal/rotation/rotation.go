@@ -76,8 +76,6 @@ type Deps struct {
 	CheckDelegation func(ctx context.Context, names []string) error
 	// Verify checks what the device serves; nil means verify.Check.
 	Verify func(ctx context.Context, e verify.Expectation) (verify.Result, error)
-	// KnownHostsFile is passed to SSH drivers.
-	KnownHostsFile string
 	// Policy gives the backoff after failures and the next renewal time.
 	Policy policy.Settings
 	// VerifyAttempts is how many times verify looks before it gives up on a

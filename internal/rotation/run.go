@@ -205,7 +205,7 @@ func (rn *run) open(ctx context.Context) (driver.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %q: secret options: %w", rn.route.Name, err)
 	}
-	s, err := rn.drv.Open(ctx, driver.Target{Asset: rn.asset, Options: options, KnownHostsFile: rn.r.d.KnownHostsFile}, creds)
+	s, err := rn.drv.Open(ctx, driver.Target{Asset: rn.asset, Options: options}, creds)
 	if err != nil {
 		return nil, err
 	}

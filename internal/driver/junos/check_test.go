@@ -24,7 +24,7 @@ func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 	served := f.served(t)[0]
 	before := f.dev.CommittedXML()
 
-	report, err := f.open(t, New(Config{})).(driver.Checker).Check(context.Background())
+	report, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background())
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
@@ -61,7 +61,7 @@ func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 
 func TestCheckOfTheSystemGeneratedCertificate(t *testing.T) {
 	f := newFixture(t, nil, labjunos.Config{})
-	report, err := f.open(t, New(Config{})).(driver.Checker).Check(context.Background())
+	report, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background())
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
@@ -98,7 +98,7 @@ func TestCheckFailsWhatARotationCouldNotDo(t *testing.T) {
 			for k, v := range tc.options {
 				f.target.Options[k] = v
 			}
-			report, err := f.open(t, New(Config{})).(driver.Checker).Check(context.Background())
+			report, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background())
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}

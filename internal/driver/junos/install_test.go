@@ -68,8 +68,8 @@ func TestHostKeyVerification(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, nil, labjunos.Config{})
-			f.target.KnownHostsFile = tt.knownHosts(t, f)
-			_, err := New(Config{}).Open(context.Background(), f.target, f.creds)
+			f.knownHosts = tt.knownHosts(t, f)
+			_, err := f.driver().Open(context.Background(), f.target, f.creds)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Open = %v, want an error saying %q", err, tt.want)
 			}
@@ -98,7 +98,7 @@ func TestKeyAuthentication(t *testing.T) {
 	}
 	f := newFixture(t, nil, labjunos.Config{AuthorizedKey: signer.PublicKey()})
 	f.creds = driver.Credentials{Username: "ottr", PrivateKey: pem.EncodeToMemory(block)}
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	current, err := sess.CurrentCertificate(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestUnconfirmedCommitRollsBackByItself(t *testing.T) {
 	// A "minute" of a millisecond: confirm_minutes 1 gives up on
 	// confirmation at once, 60000 not within the test.
 	f := newFixture(t, ca, labjunos.Config{ConfirmUnit: time.Millisecond})
-	d := New(Config{})
+	d := f.driver()
 
 	// A first rotation, confirmed, leaves the CA profiles committed, so
 	// the second Install is a single commit confirmed.
@@ -148,7 +148,7 @@ func TestFinalizeConfirmsTheCommit(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, ca, labjunos.Config{})
 	f.target.Options["confirm_minutes"] = 7
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
 	installed, err := sess.Install(context.Background(), chain)
 	if err != nil {
@@ -161,7 +161,7 @@ func TestFinalizeConfirmsTheCommit(t *testing.T) {
 		t.Fatal("after Install no commit confirmed is pending: the device would not roll back by itself")
 	}
 	// Finalize from a new session, as a resumed rotation would.
-	if err := f.open(t, New(Config{})).(driver.Finalizer).Finalize(context.Background(), installed); err != nil {
+	if err := f.open(t, f.driver()).(driver.Finalizer).Finalize(context.Background(), installed); err != nil {
 		t.Fatal(err)
 	}
 	if f.dev.PendingConfirm() {
@@ -175,7 +175,7 @@ func TestFinalizeConfirmsTheCommit(t *testing.T) {
 func TestDeviceErrorsPropagate(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, ca, labjunos.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
 	old := f.served(t)
 
@@ -204,7 +204,7 @@ func TestDeviceErrorsPropagate(t *testing.T) {
 func TestRollbackRestoresTheSystemGeneratedCertificate(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, nil, labjunos.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	old := f.served(t)
 	installed, err := sess.Install(context.Background(), f.issue(t, sess, ca))
 	if err != nil {
@@ -230,7 +230,7 @@ func TestRollbackRestoresTheSystemGeneratedCertificate(t *testing.T) {
 func TestSecondRotationKeepsTheFirstCertificateForRollback(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, ca, labjunos.Config{})
-	d := New(Config{})
+	d := f.driver()
 	sess := f.open(t, d)
 	first := f.issue(t, sess, ca)
 	installed, err := sess.Install(context.Background(), first)
@@ -264,7 +264,7 @@ func TestBindPathBindsAnotherService(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, ca, labjunos.Config{})
 	f.target.Options["bind_path"] = bindPath
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	web := f.served(t)
 	if current, err := sess.CurrentCertificate(context.Background()); err != nil || current != nil {
 		t.Errorf("CurrentCertificate of an unbound service = %v, %v; want nothing", current, err)
@@ -290,7 +290,7 @@ func TestBindPathBindsAnotherService(t *testing.T) {
 func TestEndOfMessageFraming(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, ca, labjunos.Config{Base10Only: true})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
 	if _, err := sess.Install(context.Background(), chain); err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestEndOfMessageFraming(t *testing.T) {
 func TestInstallRefusesACertificateForAnotherKey(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, ca, labjunos.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	f.issue(t, sess, ca)
 	// A certificate for a key the device never generated.
 	foreign := initialCertificate(t, ca)
@@ -320,7 +320,7 @@ func TestInstallRefusesACertificateForAnotherKey(t *testing.T) {
 func TestRPCsFollowTheJunosSequence(t *testing.T) {
 	ca := newCA(t)
 	f := newFixture(t, ca, labjunos.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
 	if _, err := sess.Install(context.Background(), chain); err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func TestRPCsFollowTheJunosSequence(t *testing.T) {
 
 func TestCanceledContextStopsTheSession(t *testing.T) {
 	f := newFixture(t, nil, labjunos.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := sess.CurrentCertificate(ctx); !errors.Is(err, context.Canceled) {
@@ -355,7 +355,7 @@ func TestCanceledContextStopsTheSession(t *testing.T) {
 
 func TestClosingTwiceIsHarmless(t *testing.T) {
 	f := newFixture(t, nil, labjunos.Config{})
-	sess, err := New(Config{}).Open(context.Background(), f.target, f.creds)
+	sess, err := f.driver().Open(context.Background(), f.target, f.creds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,10 @@ const Name = "junos"
 
 // Config configures the driver. The zero value is ready to use.
 type Config struct {
+	// KnownHostsFile is the OpenSSH known_hosts file host keys are
+	// verified against (ottr.yaml's known_hosts_file); until it is set,
+	// every device is refused.
+	KnownHostsFile string
 	// Logger receives debug lines about each RPC; never secrets.
 	// Default: discard.
 	Logger *slog.Logger
@@ -139,8 +143,8 @@ func (d *Driver) ValidateOptions(options map[string]any) error {
 }
 
 // Open connects to the device's NETCONF service, verifying its host key
-// against t.KnownHostsFile, and checks that it is a JunOS device that can
-// commit confirmed.
+// against the driver's known_hosts file, and checks that it is a JunOS
+// device that can commit confirmed.
 func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
 	opts, err := parseOptions(t.Options)
 	if err != nil {
@@ -158,7 +162,7 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
 	defer cancel()
-	sshClient, conn, err := d.dial(ctx, addr, t.KnownHostsFile, c)
+	sshClient, conn, err := d.dial(ctx, addr, d.cfg.KnownHostsFile, c)
 	if err != nil {
 		return nil, wrap("open", err)
 	}

@@ -32,12 +32,21 @@ type fixture struct {
 	dev    *labjunos.Device
 	target driver.Target
 	creds  driver.Credentials
+	// knownHosts is the known_hosts file that holds the device's host key.
+	knownHosts string
 }
 
 // newFixture starts an emulated device serving a certificate ca signed (or
 // its system-generated one when ca is nil) and writes its host key to a
 // known_hosts file. The login is a password unless cfg sets AuthorizedKey.
 func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labjunos.Config) *fixture {
+	t.Helper()
+	return newFixtureIn(t, ca, cfg, filepath.Join(t.TempDir(), "known_hosts"))
+}
+
+// newFixtureIn is newFixture adding the host key to knownHosts, which may
+// hold other devices' keys already, as the file of a fleet does.
+func newFixtureIn(t testing.TB, ca *drivertest.TestCA, cfg labjunos.Config, knownHosts string) *fixture {
 	t.Helper()
 	cfg.Name = deviceName
 	cfg.Username = "ottr"
@@ -62,11 +71,17 @@ func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labjunos.Config) *fixtu
 				IPAddress:              "127.0.0.1",
 				Port:                   portOf(t, dev.TLSAddr()),
 			},
-			Options:        dev.RouteOptions(),
-			KnownHostsFile: writeKnownHosts(t, dev.Addr(), dev.HostKey()),
+			Options: dev.RouteOptions(),
 		},
-		creds: driver.Credentials{Username: "ottr", Password: cfg.Password},
+		creds:      driver.Credentials{Username: "ottr", Password: cfg.Password},
+		knownHosts: addKnownHost(t, knownHosts, dev.Addr(), dev.HostKey()),
 	}
+}
+
+// driver returns a driver that verifies host keys against f's known_hosts
+// file.
+func (f *fixture) driver() *Driver {
+	return New(Config{KnownHostsFile: f.knownHosts})
 }
 
 func portOf(t testing.TB, addr string) int {
@@ -84,9 +99,21 @@ func portOf(t testing.TB, addr string) int {
 
 func writeKnownHosts(t testing.TB, addr string, key ssh.PublicKey) string {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "known_hosts")
+	return addKnownHost(t, filepath.Join(t.TempDir(), "known_hosts"), addr, key)
+}
+
+// addKnownHost appends addr's host key to file, creating it if need be.
+func addKnownHost(t testing.TB, file, addr string, key ssh.PublicKey) string {
+	t.Helper()
 	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, key)
-	if err := os.WriteFile(file, []byte(line+"\n"), 0o600); err != nil {
+	out, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return file
@@ -176,11 +203,12 @@ func pemOf(c *x509.Certificate) string {
 func TestConformance(t *testing.T) {
 	ca := newCA(t)
 	var calls drivertest.CallLog
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
 	drivertest.Run(t, drivertest.Harness{
-		Driver: New(Config{}),
+		Driver: New(Config{KnownHostsFile: knownHosts}),
 		Sign:   ca.Sign,
 		NewDevice: func(t *testing.T) *drivertest.Device {
-			f := newFixture(t, ca, labjunos.Config{})
+			f := newFixtureIn(t, ca, labjunos.Config{}, knownHosts)
 			calls.Add(f.dev.Calls)
 			return &drivertest.Device{
 				Target:      f.target,
@@ -197,7 +225,7 @@ func TestConformance(t *testing.T) {
 	t.Run("Check reports the device", func(t *testing.T) {
 		f := newFixture(t, ca, labjunos.Config{})
 		calls.Add(f.dev.Calls)
-		if _, err := f.open(t, New(Config{})).(driver.Checker).Check(context.Background()); err != nil {
+		if _, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background()); err != nil {
 			t.Fatalf("Check: %v", err)
 		}
 	})

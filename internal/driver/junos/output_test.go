@@ -85,7 +85,7 @@ func TestAnInstallFailsWhenTheDeviceSaysSoInWordsOrSilentlyKeepsNothing(t *testi
 			ca := newCA(t)
 			f := newFixture(t, ca, tc.cfg)
 			before := f.served(t)[0]
-			sess := f.open(t, New(Config{}))
+			sess := f.open(t, f.driver())
 			chain := tc.chain(t, ca, f.issue(t, sess, ca))
 			f.dev.DropCertificateLoads(tc.drop)
 
@@ -110,7 +110,7 @@ func TestAnInstallFailsWhenTheDeviceSaysSoInWordsOrSilentlyKeepsNothing(t *testi
 
 func TestACertificateForSeveralNamesIsRefusedBeforeTheDeviceIsAsked(t *testing.T) {
 	f := newFixture(t, nil, labjunos.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	before := len(f.dev.RPCs())
 	_, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{
 		CommonName: deviceName, DNSNames: []string{deviceName, "vpn.example.test"}, KeyType: asset.KeyECDSA256,

@@ -21,7 +21,7 @@ import (
 //	go test -run '^$' -bench Rotation ./internal/driver/linux/
 func BenchmarkRotation(b *testing.B) {
 	f := newFixture(b, labhost.Config{})
-	sess := f.open(b, New(Config{}))
+	sess := f.open(b, f.driver())
 	ca := newCA(b)
 	ctx := context.Background()
 	commands := f.host.Commands()

@@ -2,11 +2,10 @@ package linux
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost/hostcheck"
 )
 
 var _ driver.Checker = (*session)(nil)
@@ -25,50 +24,26 @@ func (s *session) Check(ctx context.Context) (driver.DeviceReport, error) {
 		login.Detail += "; " + detail
 		return hostcheck.LoginFailed(login, "the commands could not run"), nil
 	}
-	if s.opts.Sudo {
-		if _, err := s.run(ctx, "check: sudo", "true", nil); err != nil {
+	if s.sudo {
+		if _, err := s.Run(ctx, "check: sudo", "true", nil); err != nil {
 			if ctx.Err() != nil {
-				return driver.DeviceReport{}, err
+				return driver.DeviceReport{}, wrapf("check: sudo", err)
 			}
-			return fail(fmt.Sprintf("sudo -n sh -c true failed (%v): give the login user a sudoers rule without a password (NOPASSWD) for sh, or set sudo: false", commandMessage(err)))
+			return fail(fmt.Sprintf("sudo -n sh -c true failed (%v): give the login user a sudoers rule without a password (NOPASSWD) for sh, or set sudo: false", err))
 		}
 	}
-	host := s.hostCheck()
-	out, err := s.run(ctx, "check", host.Script(), nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return driver.DeviceReport{}, err
-		}
-		return fail(fmt.Sprintf("the check script failed (%v): the login must be able to run sh -c", commandMessage(err)))
+	host := s.Options().HostCheck()
+	if s.sudo {
+		host.RunsAs = "through sudo -n"
 	}
-	report, found, err := host.Report(out)
-	if err != nil {
-		return driver.DeviceReport{}, errorf("check", "%w: %s", err, tail(out, stderrTailLines))
+	report, user, notRun, err := s.CheckHost(ctx, host)
+	switch {
+	case err != nil:
+		return driver.DeviceReport{}, err
+	case notRun != nil:
+		return fail(fmt.Sprintf("the check script failed (%v): the login must be able to run sh -c", notRun))
 	}
-	login.Detail += "; commands run as " + found.User
+	login.Detail += "; commands run as " + user
 	report.Checks = append([]driver.CapabilityCheck{login}, report.Checks...)
 	return report, nil
-}
-
-// hostCheck is what the route asks of the host.
-func (s *session) hostCheck() hostcheck.Host {
-	o := s.opts
-	h := hostcheck.Host{
-		CertPath: o.CertPath, KeyPath: o.KeyPath, ChainPath: o.ChainPath, WorkDir: o.WorkDir,
-		ReloadCommand: o.ReloadCommand, Owner: o.Owner, Chmod: !o.keyModeIsDefault(),
-	}
-	if o.Sudo {
-		h.RunsAs = "through sudo -n"
-	}
-	return h
-}
-
-// commandMessage is what a failed command said, without the driver's
-// prefixes.
-func commandMessage(err error) string {
-	var cmdErr *CommandError
-	if errors.As(err, &cmdErr) {
-		return cmdErr.Error()
-	}
-	return err.Error()
 }

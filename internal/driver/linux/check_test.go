@@ -48,7 +48,7 @@ func TestCheckLooksAtTheHostWithoutChangingIt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.cfg)
 			f.target.Options["sudo"] = tc.sudo
-			report := drivertest.RunCheck(t, New(Config{}), f.conformanceDevice(), func(t *testing.T) string {
+			report := drivertest.RunCheck(t, f.driver(), f.conformanceDevice(), func(t *testing.T) string {
 				return drivertest.DirState(t, f.host.LocalPath(labhost.DefaultPathPrefix+"/"))
 			})
 			for _, want := range []string{"OpenSSL ", " on Linux "} {
@@ -125,7 +125,7 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 				tc.prepare(t, f)
 			}
 			before := drivertest.DirState(t, f.host.LocalPath(labhost.DefaultPathPrefix+"/"))
-			report, err := f.open(t, New(Config{})).(driver.Checker).Check(context.Background())
+			report, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background())
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}

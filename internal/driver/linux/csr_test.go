@@ -63,7 +63,7 @@ func TestLabBuiltinOpenSSLMatchesOpenSSL(t *testing.T) {
 
 func csrOutcomeOf(t *testing.T, f *fixture, keyType string) csrOutcome {
 	t.Helper()
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	csr, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{
 		CommonName: f.target.Asset.CommonName, DNSNames: f.target.Asset.Names(), KeyType: keyType,
 	})
@@ -74,7 +74,7 @@ func csrOutcomeOf(t *testing.T, f *fixture, keyType string) csrOutcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := f.host.LocalPath(opts.stagedKeyPath())
+	keyFile := f.host.LocalPath(opts.StagedKeyPath())
 	info, err := os.Stat(keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func csrOutcomeOf(t *testing.T, f *fixture, keyType string) csrOutcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	csrFile, err := os.ReadFile(f.host.LocalPath(opts.stagedCSRPath()))
+	csrFile, err := os.ReadFile(f.host.LocalPath(opts.StagedCSRPath()))
 	if err != nil {
 		t.Fatal(err)
 	}

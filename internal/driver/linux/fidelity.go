@@ -2,7 +2,7 @@ package linux
 
 import (
 	"github.com/ottr-go/ottr/internal/driver"
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost/hostcheck"
 )
 
 // Requests lists every kind of request the driver sends to a device, each
@@ -17,9 +17,11 @@ func Requests() []driver.Request {
 		{
 			Call: "ssh sh -c",
 			Fields: "every step as one script, every value single-quoted; besides the programs below, only the shell's own " +
-				"set -e, umask, read, printf, echo, case, test ([ -e -L -d -f -r -w -x -n ]), command -v, exec and $(…)",
+				"functions, subshells and set, umask, read, printf, echo, case, test ([ -e -L -d -f -r -w -x -n -z ]), command -v, " +
+				"exec, return, exit, $(…) and $((…))",
 			Source: "RFC 4254 section 6.5 (exec request); " + hostcheck.POSIX + "sh (-c), 2.2.2 Single-Quotes, " +
-				"2.14 Special Built-In Utilities, and the test, read, printf, umask and command (-v) utilities",
+				"2.9.4 Compound Commands, 2.9.5 Function Definition Command, 2.14 Special Built-In Utilities, " +
+				"and the test, read, printf, umask and command (-v) utilities",
 		},
 		{
 			Call:   "ssh sudo -n sh -c",

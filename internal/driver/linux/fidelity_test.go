@@ -29,11 +29,11 @@ func TestRequestsListEveryCommandTheDriverSends(t *testing.T) {
 	} {
 		f.target.Options[k] = v
 	}
-	drivertest.RunEveryStep(t, New(Config{}), f.conformanceDevice(), newCA(t).Sign)
+	drivertest.RunEveryStep(t, f.driver(), f.conformanceDevice(), newCA(t).Sign)
 
 	// Without sudo the scripts go as they are.
 	plain := newFixture(t, labhost.Config{RecordCalls: true})
-	if _, err := plain.open(t, New(Config{})).(driver.Checker).Check(context.Background()); err != nil {
+	if _, err := plain.open(t, plain.driver()).(driver.Checker).Check(context.Background()); err != nil {
 		t.Fatalf("Check without sudo: %v", err)
 	}
 

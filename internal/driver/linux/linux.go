@@ -1,37 +1,27 @@
-// Package linux is the driver for Linux hosts reached over SSH: openssl on
-// the host generates the key and the CSR, the chain is written next to the
-// key, and a reload command (e.g. "systemctl reload nginx") puts it in
-// service. Host keys are always checked against a known_hosts file.
+// Package linux is the driver for Linux hosts reached over SSH: the host
+// logic of package linuxhost (openssl on the host generates the key and
+// the CSR, the chain is written next to the key with hidden backups pruned
+// to keep_backups, a reload command puts it in service) over one SSH
+// connection per session. Host keys are always checked against the
+// known_hosts file the driver is configured with.
 //
-// Route options:
+// Route options (Schema): linuxhost's cert_path, key_path, chain_path,
+// reload_command, work_dir, owner, mode and keep_backups, and
 //
 //	ssh_port        SSH port (default 22)
 //	address         host to connect to instead of the asset's ip_address
-//	cert_path       absolute path that receives the leaf and its chain (required)
-//	key_path        absolute path that receives the new private key (required)
-//	chain_path      absolute path that receives the chain without the leaf
-//	reload_command  command that loads the new files (required)
 //	sudo            run every command through "sudo -n" (default false)
-//	work_dir        directory for the staged key (default: key_path's directory)
-//	owner           "user" or "user:group" for the installed files
-//	mode            octal mode of the installed key, as a string (default "0600")
 //
-// The private key never leaves the host: it is generated into work_dir as
-// <key_path's name>.ottr-new (umask 077), with its CSR and public key beside
-// it in <key_path's name>.ottr-new.csr; Install moves the key into key_path
-// and removes both, and no command ever prints the key. Install backs up the
-// previous files as hidden files beside them, <dir>/.<name>.ottr-backup-<UTC
-// timestamp> (a service loading a whole directory, such as HAProxy's crt
-// DIR, never takes one for its own), keeping the newest keep_backups of
-// each (default 3; older private keys go with them); Rollback copies them
-// back.
-//
-// Every program a script starts costs the host a fork and an exec, so the
-// scripts do what they can with shell builtins. A rotation sends three
-// scripts and the reload command, and the scripts start eight processes in
-// all: their three shells, one openssl for key and CSR, and a cp (backup)
-// and an mv (atomic rename) for each of the certificate and key files;
-// chain_path adds one of each. The last rm replaces its shell (exec).
+// Every script goes in its own SSH session (channel) of the connection,
+// which is cheap, so the reload command is sent on its own after the
+// install and rollback scripts: its exit status and messages are the
+// command's. Every program a script starts costs the host a fork and an
+// exec, so the scripts do what they can with shell builtins. A rotation
+// sends three scripts and the reload command, and the scripts start eight
+// processes in all: their three shells, one openssl for key and CSR, and a
+// cp (backup) and an mv (atomic rename) for each of the certificate and key
+// files; chain_path adds one of each. The last rm replaces its shell
+// (exec).
 //
 // The host needs a POSIX sh, cp, mv, rm and OpenSSL 1.1.1 or later (for
 // "openssl req -addext"); mkdir, chmod and chown run only when a directory
@@ -45,23 +35,26 @@ package linux
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
-	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost"
 	"github.com/ottr-go/ottr/internal/driver/sshconn"
 )
 
 // Name is the name routes use for this driver.
 const Name = "linux"
 
-// Config configures the driver. The zero value is ready to use.
+// Config configures the driver. The zero value is ready to use, but
+// refuses every host until KnownHostsFile is set.
 type Config struct {
+	// KnownHostsFile is the OpenSSH known_hosts file host keys are
+	// verified against (ottr.yaml's known_hosts_file).
+	KnownHostsFile string
 	// Logger receives debug lines about each step; never secrets.
 	// Default: discard.
 	Logger *slog.Logger
@@ -89,7 +82,7 @@ func (c Config) withDefaults() Config {
 type Driver struct {
 	cfg Config
 
-	// ssh dials hosts; it caches the parsed known_hosts files.
+	// ssh dials hosts; it caches the parsed known_hosts file.
 	ssh *sshconn.Dialer
 }
 
@@ -104,32 +97,25 @@ func New(cfg Config) *Driver {
 // Name returns "linux".
 func (d *Driver) Name() string { return Name }
 
-// Capabilities: the host generates keys of every supported type, and the
-// driver keeps backups it can roll back to.
-func (d *Driver) Capabilities() driver.Capabilities {
-	return driver.Capabilities{
-		OnDeviceKey: true,
-		Rollback:    true,
-		SANs:        true,
-		KeyTypes:    asset.KeyTypes(),
-	}
-}
+// Capabilities are the host logic's (linuxhost.Capabilities).
+func (d *Driver) Capabilities() driver.Capabilities { return linuxhost.Capabilities() }
+
+// Schema returns the driver's route options (the package's Schema).
+func (d *Driver) Schema() driver.Schema { return Schema() }
 
 // ValidateOptions checks a route's options; the error names every bad option
 // and the rule it breaks.
 func (d *Driver) ValidateOptions(options map[string]any) error {
-	if _, err := parseOptions(options); err != nil {
-		return wrapf("options", err)
-	}
-	return nil
+	_, err := parseOptions(options)
+	return err
 }
 
-// Open connects to the host over SSH, verifying its host key against
-// t.KnownHostsFile, and logs in with c's key or password.
+// Open connects to the host over SSH, verifying its host key against the
+// driver's known_hosts file, and logs in with c's key or password.
 func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
 	opts, err := parseOptions(t.Options)
 	if err != nil {
-		return nil, wrapf("options", err)
+		return nil, err
 	}
 	host := opts.Address
 	if host == "" {
@@ -139,30 +125,29 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 		host = t.Asset.SystemName
 	}
 	if host == "" {
-		return nil, errorf("open", "asset has no ip_address or system_name, and the route sets no address")
+		return nil, errors.New("linux: open: asset has no ip_address or system_name, and the route sets no address")
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(opts.SSHPort))
-	client, err := d.dial(ctx, addr, t.KnownHostsFile, c)
+	client, _, err := d.ssh.Dial(ctx, addr, d.cfg.KnownHostsFile, c)
 	if err != nil {
-		return nil, err
+		return nil, wrapf("open", err)
 	}
+	log := d.cfg.Logger.With("driver", Name, "host", addr)
+	runner := &sshRunner{client: client, sudo: opts.Sudo, addr: addr, log: log}
 	return &session{
-		drv:    d,
-		client: client,
-		opts:   opts,
-		addr:   addr,
-		log:    d.cfg.Logger.With("driver", Name, "host", addr),
+		Host: linuxhost.New(linuxhost.Config{
+			Runner: runner, Options: &opts.Options, Name: Name, Noun: "host",
+			Now: d.cfg.Now, Logger: log,
+		}),
+		sshRunner: runner,
 	}, nil
 }
 
-// session is one SSH connection to one host. Every command runs in a new SSH
-// session (channel) of that connection.
+// session is one SSH connection to one host, the host logic running its
+// scripts over it.
 type session struct {
-	drv    *Driver
-	client *ssh.Client
-	opts   *options
-	addr   string
-	log    *slog.Logger
+	*linuxhost.Host
+	*sshRunner
 }
 
 var _ driver.Session = (*session)(nil)
@@ -173,4 +158,9 @@ func (s *session) Close() error {
 		return wrapf("close", err)
 	}
 	return nil
+}
+
+// wrapf prefixes err with the driver and the step.
+func wrapf(step string, err error) error {
+	return fmt.Errorf("linux: %s: %w", step, err)
 }

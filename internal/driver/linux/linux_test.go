@@ -28,11 +28,20 @@ type fixture struct {
 	host   *labhost.Host
 	target driver.Target
 	creds  driver.Credentials
+	// knownHosts is the known_hosts file that holds the host's key.
+	knownHosts string
 }
 
 // newFixture starts an emulated host that accepts a fresh SSH key (and the
 // password, when cfg sets one) and writes its host key to a known_hosts file.
 func newFixture(t testing.TB, cfg labhost.Config) *fixture {
+	t.Helper()
+	return newFixtureIn(t, cfg, filepath.Join(t.TempDir(), "known_hosts"))
+}
+
+// newFixtureIn is newFixture adding the host key to knownHosts, which may
+// hold other hosts' keys already, as the file of a fleet does.
+func newFixtureIn(t testing.TB, cfg labhost.Config, knownHosts string) *fixture {
 	t.Helper()
 	requireTools(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -63,9 +72,15 @@ func newFixture(t testing.TB, cfg labhost.Config) *fixture {
 	}
 	t.Cleanup(func() { _ = host.Close() })
 
-	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
 	line := knownhosts.Line([]string{knownhosts.Normalize(host.SSHAddr())}, host.HostKey())
-	if err := os.WriteFile(knownHosts, []byte(line+"\n"), 0o600); err != nil {
+	file, err := os.OpenFile(knownHosts, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := file.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{
@@ -77,11 +92,17 @@ func newFixture(t testing.TB, cfg labhost.Config) *fixture {
 				SubjectAlternativeName: []string{cfg.Name, "www.example.test"},
 				IPAddress:              "127.0.0.1",
 			},
-			Options:        host.RouteOptions(),
-			KnownHostsFile: knownHosts,
+			Options: host.RouteOptions(),
 		},
-		creds: creds,
+		creds:      creds,
+		knownHosts: knownHosts,
 	}
+}
+
+// driver returns a driver that verifies host keys against f's known_hosts
+// file.
+func (f *fixture) driver() *Driver {
+	return New(Config{KnownHostsFile: f.knownHosts})
 }
 
 // requireTools fails (never skips) when the emulated host cannot run what
@@ -140,10 +161,11 @@ func TestConformance(t *testing.T) {
 	}{{"with /bin/sh", false}, {"with the in-process shell", true}} {
 		t.Run(shell.name, func(t *testing.T) {
 			log := &drivertest.CallLog{}
+			knownHosts := filepath.Join(t.TempDir(), "known_hosts")
 			drivertest.Run(t, drivertest.Harness{
-				Driver: New(Config{}),
+				Driver: New(Config{KnownHostsFile: knownHosts}),
 				NewDevice: func(t *testing.T) *drivertest.Device {
-					f := newFixture(t, labhost.Config{InProcessShell: shell.inProcess, RecordCalls: true})
+					f := newFixtureIn(t, labhost.Config{InProcessShell: shell.inProcess, RecordCalls: true}, knownHosts)
 					log.Add(f.host.Calls)
 					return f.conformanceDevice()
 				},
@@ -189,8 +211,8 @@ func TestHostKeyVerification(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, labhost.Config{})
-			f.target.KnownHostsFile = tc.knownHosts(f, t.TempDir())
-			_, err := New(Config{}).Open(context.Background(), f.target, f.creds)
+			f.knownHosts = tc.knownHosts(f, t.TempDir())
+			_, err := f.driver().Open(context.Background(), f.target, f.creds)
 			if err == nil {
 				t.Fatal("Open succeeded")
 			}
@@ -219,7 +241,7 @@ func writeFile(dir, line string) string {
 
 func TestPasswordLogin(t *testing.T) {
 	f := newFixture(t, labhost.Config{Password: "s3cret-Pa55"})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	chain, err := sess.CurrentCertificate(context.Background())
 	if err != nil {
 		t.Fatalf("CurrentCertificate: %v", err)
@@ -229,7 +251,7 @@ func TestPasswordLogin(t *testing.T) {
 	}
 
 	f.creds.Password = "wrong-Pa55"
-	_, err = New(Config{}).Open(context.Background(), f.target, f.creds)
+	_, err = f.driver().Open(context.Background(), f.target, f.creds)
 	if err == nil || strings.Contains(err.Error(), "Pa55") {
 		t.Errorf("Open with a wrong password: %v", err)
 	}
@@ -247,7 +269,7 @@ func TestOpenRefusesUnusableCredentials(t *testing.T) {
 		{"a key that is not a key", driver.Credentials{Username: "ottr", PrivateKey: []byte("not a key")}, "cannot be parsed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(Config{}).Open(context.Background(), f.target, tc.creds)
+			_, err := f.driver().Open(context.Background(), f.target, tc.creds)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "linux: open: ") {
 				t.Errorf("Open error = %v, want one containing %q", err, tc.want)
 			}
@@ -258,7 +280,7 @@ func TestOpenRefusesUnusableCredentials(t *testing.T) {
 func TestOpenFailsOnAStoppedHost(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
 	_ = f.host.Close()
-	_, err := New(Config{}).Open(context.Background(), f.target, f.creds)
+	_, err := f.driver().Open(context.Background(), f.target, f.creds)
 	if err == nil || !strings.Contains(err.Error(), "connect to 127.0.0.1:") {
 		t.Errorf("Open error = %v, want a connect error naming the address", err)
 	}
@@ -268,14 +290,14 @@ func TestOpenHonoursACancelledContext(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := New(Config{}).Open(ctx, f.target, f.creds); !errors.Is(err, context.Canceled) {
+	if _, err := f.driver().Open(ctx, f.target, f.creds); !errors.Is(err, context.Canceled) {
 		t.Errorf("Open error = %v, want context.Canceled", err)
 	}
 }
 
 func TestReloadFailureRestoresThePreviousFiles(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	oldServed := f.host.Served()
 	oldFile, _ := os.ReadFile(f.host.CertPath())
 	chain := f.issue(t, sess, newCA(t))
@@ -310,7 +332,7 @@ func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) 
 	chainPath := labhost.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem"
 	f.target.Options["chain_path"] = chainPath
 	f.target.Options["mode"] = "0640"
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	old := f.host.Served()
 	chain := f.issue(t, sess, newCA(t))
 
@@ -344,7 +366,7 @@ func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) 
 
 	// A resumed rotation rolls back with only the journaled handle.
 	sess.Close()
-	other := f.open(t, New(Config{}))
+	other := f.open(t, f.driver())
 	if err := other.Rollback(context.Background(), installed); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
@@ -371,10 +393,10 @@ func readCerts(t *testing.T, file string) []*x509.Certificate {
 
 func TestInstallRefusesAChainForAKeyTheHostDoesNotHave(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	// A CSR from another host: its key is not on this one.
 	other := newFixture(t, labhost.Config{Name: "web2.example.test"})
-	chain := other.issue(t, other.open(t, New(Config{})), newCA(t))
+	chain := other.issue(t, other.open(t, other.driver()), newCA(t))
 	_, err := sess.Install(context.Background(), chain)
 	if err == nil || !strings.Contains(err.Error(), "no key on the host matches") {
 		t.Errorf("Install error = %v", err)
@@ -383,13 +405,13 @@ func TestInstallRefusesAChainForAKeyTheHostDoesNotHave(t *testing.T) {
 
 func TestSudoWrapsEveryCommand(t *testing.T) {
 	f := newFixture(t, labhost.Config{RequireSudo: true})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	if _, err := sess.CurrentCertificate(context.Background()); err == nil || !strings.Contains(err.Error(), "Permission denied") {
 		t.Fatalf("without sudo: %v", err)
 	}
 
 	f.target.Options["sudo"] = true
-	sess = f.open(t, New(Config{}))
+	sess = f.open(t, f.driver())
 	installed, err := sess.Install(context.Background(), f.issue(t, sess, newCA(t)))
 	if err != nil {
 		t.Fatalf("Install with sudo: %v", err)
@@ -403,7 +425,7 @@ func TestOutputHoldingAPrivateKeyIsRefused(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
 	// A misconfigured reload command that prints the key.
 	f.target.Options["reload_command"] = "cat " + labhost.DefaultPathPrefix + "/" + labhost.DefaultKeyPath
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	_, err := sess.Install(context.Background(), f.issue(t, sess, newCA(t)))
 	if err == nil || !strings.Contains(err.Error(), "wrote a private key") || strings.Contains(err.Error(), "BEGIN") {
 		t.Errorf("Install error = %v", err)
@@ -415,7 +437,7 @@ func TestOutputHoldingAPrivateKeyIsRefused(t *testing.T) {
 
 func TestGenerateCSRRefusesBadRequestsBeforeRunningAnything(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	for _, tc := range []struct {
 		name string
 		req  driver.CSRRequest
@@ -436,7 +458,7 @@ func TestGenerateCSRRefusesBadRequestsBeforeRunningAnything(t *testing.T) {
 
 func TestAResumedInstallHandsBackTheFirstBackup(t *testing.T) {
 	f := newFixture(t, labhost.Config{})
-	sess := f.open(t, New(Config{}))
+	sess := f.open(t, f.driver())
 	old := f.host.Served()
 	chain := f.issue(t, sess, newCA(t))
 	staged := f.host.LocalPath(labhost.DefaultPathPrefix + "/" + labhost.DefaultKeyPath + ".ottr-new")

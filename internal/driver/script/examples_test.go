@@ -64,10 +64,11 @@ func TestTheExampleScriptsRotateALinuxHostOverSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
 	drivertest.Run(t, drivertest.Harness{
-		Driver: New(Config{}),
+		Driver: New(Config{KnownHostsFile: knownHosts}),
 		NewDevice: func(t *testing.T) *drivertest.Device {
-			host, target, creds := startLinuxHost(t, examples)
+			host, target, creds := startLinuxHost(t, examples, knownHosts)
 			return &drivertest.Device{
 				Target:      target,
 				Credentials: creds,
@@ -82,7 +83,9 @@ func TestTheExampleScriptsRotateALinuxHostOverSSH(t *testing.T) {
 	})
 }
 
-func startLinuxHost(t *testing.T, examples string) (*labhost.Host, driver.Target, driver.Credentials) {
+// startLinuxHost starts an emulated host the example scripts reach over
+// SSH, its host key added to knownHosts.
+func startLinuxHost(t *testing.T, examples, knownHosts string) (*labhost.Host, driver.Target, driver.Credentials) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -104,9 +107,15 @@ func startLinuxHost(t *testing.T, examples string) (*labhost.Host, driver.Target
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = host.Close() })
-	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
 	line := knownhosts.Line([]string{knownhosts.Normalize(host.SSHAddr())}, host.HostKey())
-	if err := os.WriteFile(knownHosts, []byte(line+"\n"), 0o600); err != nil {
+	file, err := os.OpenFile(knownHosts, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := file.Close(); err != nil {
 		t.Fatal(err)
 	}
 	routeHost := host.RouteOptions()
@@ -129,7 +138,6 @@ func startLinuxHost(t *testing.T, examples string) (*labhost.Host, driver.Target
 				"SSH_PORT":       strings.TrimPrefix(host.SSHAddr(), "127.0.0.1:"),
 			},
 		},
-		KnownHostsFile: knownHosts,
 	}
 	creds := driver.Credentials{Username: "ottr", PrivateKey: pem.EncodeToMemory(block)}
 	return host, target, creds

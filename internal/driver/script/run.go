@@ -204,7 +204,7 @@ func (s *session) environ(step string, names []string, keyType, keyFile string) 
 		"OTTR_HOST_PLATFORM":    a.HostPlatform,
 		"OTTR_OS_VERSION":       a.OSVersion,
 		"OTTR_DEVICE_MODEL":     a.DeviceModel,
-		"OTTR_KNOWN_HOSTS_FILE": s.target.KnownHostsFile,
+		"OTTR_KNOWN_HOSTS_FILE": s.drv.cfg.KnownHostsFile,
 		"OTTR_USERNAME":         s.creds.Username,
 		"OTTR_PASSWORD":         s.creds.Password,
 	} {

@@ -69,7 +69,7 @@ func newHarness(t *testing.T, s scripts) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{dir: dir, logs: &lineLog{}}
-	h.driver = New(Config{Log: h.logs.log})
+	h.driver = New(Config{Log: h.logs.log, KnownHostsFile: "/etc/ottr/known_hosts"})
 	h.target = driver.Target{
 		Asset: asset.Asset{
 			SystemName: "fw1.example.test", CommonName: "fw1.example.test",
@@ -86,7 +86,6 @@ func newHarness(t *testing.T, s scripts) *harness {
 			// As the rotation hands it over: the reference resolved.
 			"env": map[string]any{"API_TOKEN": apiToken},
 		},
-		KnownHostsFile: "/etc/ottr/known_hosts",
 	}
 	h.creds = driver.Credentials{Username: "netops", Password: "s3cret-Pa55word", PrivateKey: testKeyPEM(t)}
 	return h

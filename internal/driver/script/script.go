@@ -81,6 +81,9 @@ const Name = "script"
 
 // Config configures the driver. The zero value is ready to use.
 type Config struct {
+	// KnownHostsFile is ottr.yaml's known_hosts_file, which scripts that
+	// reach their device over SSH get as OTTR_KNOWN_HOSTS_FILE.
+	KnownHostsFile string
 	// Logger receives the scripts' standard error lines and a line per
 	// run; never secrets. Default: discard.
 	Logger *slog.Logger

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost/hostcheck"
 )
 
 var _ driver.Checker = (*session)(nil)
@@ -50,26 +50,21 @@ func (s *session) Check(ctx context.Context) (driver.DeviceReport, error) {
 		login.Detail = fmt.Sprintf("SSM agent %s of %s is Online (%s %s)", a.AgentVersion, s.instanceID, a.PlatformName, a.PlatformVersion)
 	}
 
-	host := s.hostCheck()
-	out, err := s.run(ctx, "check", host.Script())
-	if err != nil {
-		if ctx.Err() != nil {
-			return driver.DeviceReport{}, err
-		}
+	report, user, notRun, err := s.CheckHost(ctx, s.hostCheck())
+	switch {
+	case err != nil:
+		return driver.DeviceReport{}, err
+	case notRun != nil:
 		login.Detail += fmt.Sprintf("; the check command failed: %v: the credentials need ssm:SendCommand with the %s document "+
-			"and ssm:GetCommandInvocation", err, s.opts.Document)
+			"and ssm:GetCommandInvocation", notRun, s.opts.Document)
 		return notLookedAt("the check command did not run")
-	}
-	report, found, err := host.Report(out)
-	if err != nil {
-		return driver.DeviceReport{}, errorf("check", "%w: %s", err, tail(out, stderrTailLines))
 	}
 	if login.Status == driver.CheckUnknown {
 		// A command that ran proves the agent online, whatever SSM's
 		// view of it could not say.
 		login.Status = driver.CheckOK
 	}
-	login.Detail += fmt.Sprintf("; ran the check command with %s, as %s", s.opts.Document, found.User)
+	login.Detail += fmt.Sprintf("; ran the check command with %s, as %s", s.opts.Document, user)
 	if a != nil {
 		report.Software += fmt.Sprintf(" (%s %s, SSM agent %s)", a.PlatformName, a.PlatformVersion, a.AgentVersion)
 	}
@@ -79,13 +74,9 @@ func (s *session) Check(ctx context.Context) (driver.DeviceReport, error) {
 
 // hostCheck is what the route asks of the instance.
 func (s *session) hostCheck() hostcheck.Host {
-	o := s.opts
-	h := hostcheck.Host{
-		CertPath: o.CertPath, KeyPath: o.KeyPath, ChainPath: o.ChainPath, WorkDir: o.WorkDir,
-		ReloadCommand: o.ReloadCommand, Owner: o.Owner, Chmod: !o.keyModeIsDefault(),
-		RunsAs: "by the SSM agent",
-	}
-	for _, hd := range []hostcheck.HookDir{{Phase: "pre", Dir: o.PreHooksDir}, {Phase: "post", Dir: o.PostHooksDir}} {
+	h := s.opts.HostCheck()
+	h.RunsAs = "by the SSM agent"
+	for _, hd := range []hostcheck.HookDir{{Phase: "pre", Dir: s.opts.PreHooksDir}, {Phase: "post", Dir: s.opts.PostHooksDir}} {
 		if hd.Dir != "" {
 			h.Hooks = append(h.Hooks, hd)
 		}

@@ -1,24 +1,21 @@
 package ssm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ottr-go/ottr/internal/driver/linuxhost"
 )
 
-// stderrTailLines is how much of a failed command's output an error keeps:
-// enough for the tool's own diagnosis, little enough for a log line.
-const stderrTailLines = 5
-
-// privateKeyMarker starts every PEM private key block; no output ottr reads
-// may contain it.
-const privateKeyMarker = "PRIVATE KEY"
+// stderrTailLines is how much of a failed command's output an error keeps.
+const stderrTailLines = linuxhost.TailLines
 
 // outputLimit is how many characters of each output GetCommandInvocation
 // returns; longer output is cut.
@@ -66,70 +63,69 @@ func (e *CommandError) Error() string {
 	return msg
 }
 
-// HookError is a pre or post hook that failed on the instance.
-type HookError struct {
-	// Phase is "pre" or "post".
-	Phase string
-	// Hook is the hook's path on the instance.
-	Hook string
-	// ExitStatus is the hook's exit status.
-	ExitStatus int
-	// Output holds the last lines the hook printed.
-	Output string
-}
-
-func (e *HookError) Error() string {
-	msg := fmt.Sprintf("%s hook %s failed with exit status %d", e.Phase, e.Hook, e.ExitStatus)
-	if e.Output != "" {
-		msg += ": " + e.Output
-	}
-	return msg
-}
-
-// errorf returns an error prefixed with the driver and the step.
-func errorf(step, format string, args ...any) error {
-	return fmt.Errorf("ssm: "+step+": "+format, args...)
-}
-
 // wrapf prefixes err with the driver and the step.
 func wrapf(step string, err error) error {
 	return fmt.Errorf("ssm: %s: %w", step, err)
 }
 
-// run sends script to the instance, waits until SSM reports a final status
+// commandRunner runs scripts on one instance as SSM commands
+// (linuxhost.Runner).
+type commandRunner struct {
+	drv        *Driver
+	client     *awsClient
+	opts       *options
+	instanceID string
+	log        *slog.Logger
+}
+
+// stdinDelimiter ends the here-document that carries a script's standard
+// input. It cannot be a line of PEM text.
+const stdinDelimiter = "@@ottr-stdin"
+
+// withInput returns script reading stdin from a here-document ahead of it:
+// SSM commands have no standard input of their own. A here-document holds
+// lines of text, so stdin must end with a newline and no line of it may be
+// the delimiter.
+func withInput(script string, stdin []byte) (string, error) {
+	if len(stdin) > 0 && stdin[len(stdin)-1] != '\n' {
+		return "", errors.New("the input of an SSM command must end with a newline")
+	}
+	if slices.Contains(strings.Split(string(stdin), "\n"), stdinDelimiter) {
+		return "", fmt.Errorf("the input of an SSM command must not hold the line %s", stdinDelimiter)
+	}
+	return "exec 0<<'" + stdinDelimiter + "'\n" + string(stdin) + stdinDelimiter + "\n" + script, nil
+}
+
+// Run sends script to the instance, waits until SSM reports a final status
 // and returns the script's standard output. A script that did not succeed
-// becomes a *CommandError wrapped with the step; the output it printed is
-// returned with it, so a caller can tell how far a multi-step script got.
-func (s *session) run(ctx context.Context, step, script string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+// becomes a *CommandError, returned with the output it printed.
+func (r *commandRunner) Run(ctx context.Context, step, script string, stdin []byte) ([]byte, error) {
+	if stdin != nil {
+		var err error
+		if script, err = withInput(script, stdin); err != nil {
+			return nil, err
+		}
+	}
+	id, err := r.client.sendCommand(ctx, r.instanceID, r.opts.Document, commandComment(step), script, r.opts.Timeout)
+	if err != nil {
 		return nil, err
 	}
-	id, err := s.client.sendCommand(ctx, s.instanceID, s.opts.Document, commandComment(step), script, s.opts.Timeout)
+	r.log.Debug("ssm: command sent", "step", step, "command", id)
+	inv, err := r.wait(ctx, id)
 	if err != nil {
-		return nil, wrapf(step, err)
+		return nil, err
 	}
-	s.log.Debug("ssm: command sent", "step", step, "command", id)
-	inv, err := s.wait(ctx, id)
-	if err != nil {
-		return nil, wrapf(step, err)
-	}
-	s.log.Debug("ssm: command done", "step", step, "command", id, "status", inv.Status, "exit", inv.ResponseCode)
-
-	// Whatever happens next, output holding a private key is neither
-	// returned nor kept in an error: the key must not leave the instance.
-	if strings.Contains(inv.Stdout, privateKeyMarker) {
-		return nil, errorf(step, "the instance wrote a private key to the output; it was discarded and the step refused")
-	}
+	r.log.Debug("ssm: command done", "step", step, "command", id, "status", inv.Status, "exit", inv.ResponseCode)
 	stdout := []byte(inv.Stdout)
 	if inv.Status != "Success" {
-		return stdout, wrapf(step, &CommandError{
-			Step: step, CommandID: id, InstanceID: s.instanceID,
+		return stdout, &CommandError{
+			Step: step, CommandID: id, InstanceID: r.instanceID,
 			Status: inv.Status, StatusDetails: inv.StatusDetails, ResponseCode: inv.ResponseCode,
 			Stderr: tail([]byte(inv.Stderr), stderrTailLines),
-		})
+		}
 	}
 	if utf8.RuneCountInString(inv.Stdout) >= outputLimit {
-		return nil, errorf(step, "the output reached SSM's %d-character limit and may be cut short", outputLimit)
+		return nil, fmt.Errorf("the output reached SSM's %d-character limit and may be cut short", outputLimit)
 	}
 	return stdout, nil
 }
@@ -147,24 +143,24 @@ func commandComment(step string) string {
 // wait polls GetCommandInvocation, with a growing interval, until the
 // command reaches a final status. When ctx ends or the route's timeout
 // passes first, the command is cancelled on the instance.
-func (s *session) wait(ctx context.Context, commandID string) (*invocation, error) {
-	waitCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout+waitSlack)
+func (r *commandRunner) wait(ctx context.Context, commandID string) (*invocation, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Timeout+waitSlack)
 	defer cancel()
-	delay := s.drv.cfg.PollInterval
+	delay := r.drv.cfg.PollInterval
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for {
 		select {
 		case <-waitCtx.Done():
-			s.cancelCommand(ctx, commandID)
+			r.cancelCommand(ctx, commandID)
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			return nil, fmt.Errorf("SSM command %s on %s did not finish within %s; it was cancelled",
-				commandID, s.instanceID, s.opts.Timeout+waitSlack)
+				commandID, r.instanceID, r.opts.Timeout+waitSlack)
 		case <-timer.C:
 		}
-		inv, err := s.client.commandInvocation(waitCtx, commandID, s.instanceID)
+		inv, err := r.client.commandInvocation(waitCtx, commandID, r.instanceID)
 		switch {
 		case errors.Is(err, errNotYetVisible):
 		case err != nil && waitCtx.Err() != nil:
@@ -174,18 +170,18 @@ func (s *session) wait(ctx context.Context, commandID string) (*invocation, erro
 		case !slices.Contains(pendingStatuses, inv.Status):
 			return inv, nil
 		}
-		delay = min(2*delay, s.drv.cfg.MaxPollInterval)
+		delay = min(2*delay, r.drv.cfg.MaxPollInterval)
 		timer.Reset(delay)
 	}
 }
 
 // cancelCommand stops an abandoned command, so it does not go on changing
 // files nobody waits for. It runs even though ctx has ended.
-func (s *session) cancelCommand(ctx context.Context, commandID string) {
+func (r *commandRunner) cancelCommand(ctx context.Context, commandID string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
 	defer cancel()
-	if err := s.client.cancelCommand(cctx, commandID, s.instanceID); err != nil {
-		s.log.Warn("ssm: abandoned command not cancelled", "command", commandID, "err", err)
+	if err := r.client.cancelCommand(cctx, commandID, r.instanceID); err != nil {
+		r.log.Warn("ssm: abandoned command not cancelled", "command", commandID, "err", err)
 	}
 }
 
@@ -193,28 +189,10 @@ func (s *session) cancelCommand(ctx context.Context, commandID string) {
 // standard error; the error already says the exit code.
 var agentFailureLine = regexp.MustCompile(`^failed to run commands: `)
 
-// tail returns the last n non-empty lines of b, joined with "; " so the
-// error stays on one line. Output that holds key material is withheld whole:
-// dropping only the PEM armour lines would keep the base64 body.
+// tail is linuxhost.Tail without the line the SSM agent adds to a failed
+// script's standard error: the error already says the exit code.
 func tail(b []byte, n int) string {
-	if bytes.Contains(b, []byte(privateKeyMarker)) {
-		return "[output withheld: it contained a private key]"
-	}
-	var lines []string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || agentFailureLine.MatchString(line) {
-			continue
-		}
-		lines = append(lines, line)
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	const maxLen = 1000
-	out := strings.Join(lines, "; ")
-	if len(out) > maxLen {
-		out = "…" + out[len(out)-maxLen:]
-	}
-	return out
+	lines := strings.Split(string(b), "\n")
+	lines = slices.DeleteFunc(lines, func(line string) bool { return agentFailureLine.MatchString(strings.TrimSpace(line)) })
+	return linuxhost.Tail([]byte(strings.Join(lines, "\n")), n)
 }

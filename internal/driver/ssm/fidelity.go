@@ -2,7 +2,7 @@ package ssm
 
 import (
 	"github.com/ottr-go/ottr/internal/driver"
-	"github.com/ottr-go/ottr/internal/driver/linux/hostcheck"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost/hostcheck"
 )
 
 // Sources the table cites.
@@ -32,9 +32,11 @@ func Requests() []driver.Request {
 		{
 			Call: "ssm:SendCommand",
 			Fields: "JSON 1.1, X-Amz-Target AmazonSSM.SendCommand: DocumentName (the route's document, AWS-RunShellScript by default), " +
-				"InstanceIds [the instance], Parameters commands [one POSIX sh script] and executionTimeout [seconds], TimeoutSeconds, " +
+				"InstanceIds [the instance], Parameters commands [one POSIX sh script; an install's certificates go in a here-document " +
+				"ahead of it, exec 0<<'@@ottr-stdin', as its standard input] and executionTimeout [seconds], TimeoutSeconds, " +
 				"Comment \"ottr: STEP\" (at most 100 characters)",
-			Source: ssmAPI + "SendCommand; AWS Systems Manager User Guide, AWS-RunShellScript (parameters commands, executionTimeout)" +
+			Source: ssmAPI + "SendCommand; AWS Systems Manager User Guide, AWS-RunShellScript (parameters commands, executionTimeout); " +
+				hostcheck.POSIX + "sh, 2.7.4 Here-Document, and exec" +
 				sdkSSM + "api_op_SendCommand.go",
 		},
 		{

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -97,8 +98,14 @@ func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) 
 			t.Errorf("%s is still there: %v", p, err)
 		}
 	}
-	if backup := f.inst.CertPath() + installed["backup_suffix"]; len(readCerts(t, backup)) != 1 {
+	// Backups are hidden files, so a service loading a whole directory
+	// (HAProxy's crt DIR) never loads one.
+	backup := filepath.Join(filepath.Dir(f.inst.CertPath()), "."+filepath.Base(f.inst.CertPath())+installed["backup_suffix"])
+	if len(readCerts(t, backup)) != 1 {
 		t.Errorf("no backup of the old certificate at %s", backup)
+	}
+	if visible, _ := filepath.Glob(f.inst.CertPath() + ".ottr-backup-*"); len(visible) != 0 {
+		t.Errorf("backups beside the live file: %q", visible)
 	}
 
 	// A resumed rotation rolls back with only the journaled handle.
@@ -202,5 +209,57 @@ func TestRollbackRefusesAHandleFromAnotherInstance(t *testing.T) {
 	err = sess.Rollback(context.Background(), installed)
 	if err == nil || !strings.Contains(err.Error(), "the install was on instance i-0123456789abcdef0") {
 		t.Errorf("Rollback error = %v", err)
+	}
+}
+
+func TestInstallKeepsOnlyTheNewestBackupsAsHiddenFiles(t *testing.T) {
+	f := newFixture(t)
+	f.target.Options["keep_backups"] = 2
+	d := newTestDriver()
+	ca := newCA(t)
+	for range 4 {
+		sess := f.open(t, d)
+		if _, err := sess.Install(context.Background(), f.issue(t, sess, ca)); err != nil {
+			t.Fatalf("Install: %v", err)
+		}
+	}
+	dir := filepath.Dir(f.inst.CertPath())
+	for _, name := range []string{filepath.Base(f.inst.CertPath()), filepath.Base(f.inst.KeyPath())} {
+		backups, _ := filepath.Glob(filepath.Join(dir, "."+name+".ottr-backup-*"))
+		if len(backups) != 2 {
+			t.Errorf("%d backups of %s after 4 installs, want keep_backups (2): %q", len(backups), name, backups)
+		}
+		if visible, _ := filepath.Glob(filepath.Join(dir, name+".ottr-backup-*")); len(visible) != 0 {
+			t.Errorf("backups of %s beside it: %q", name, visible)
+		}
+	}
+}
+
+func TestAHandleFromBeforeBackupsWereHiddenStillRollsBack(t *testing.T) {
+	f := newFixture(t)
+	sess := f.open(t, newTestDriver())
+	old := f.served(t)
+	oldCert, _ := os.ReadFile(f.inst.CertPath())
+	oldKey, _ := os.ReadFile(f.inst.KeyPath())
+	installed, err := sess.Install(context.Background(), f.issue(t, sess, newCA(t)))
+	if err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	// As an install of the driver before backups were hidden left them:
+	// beside the files, and a handle without backup_layout.
+	suffix := ".ottr-backup-20250101T000000.000000000Z"
+	for file, content := range map[string][]byte{f.inst.CertPath(): oldCert, f.inst.KeyPath(): oldKey} {
+		if err := os.WriteFile(file+suffix, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	installed["backup_suffix"] = suffix
+	delete(installed, "backup_layout")
+
+	if err := f.open(t, newTestDriver()).Rollback(context.Background(), installed); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if served := f.served(t); !served[0].Equal(old[0]) {
+		t.Error("after Rollback the instance does not serve its old certificate")
 	}
 }

@@ -1,19 +1,18 @@
 package ssm
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
-	"path"
 	"regexp"
 	"strings"
 	"text/template"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost"
 )
 
-// Route option names the driver understands.
+// Route option names of the SSM transport.
 const (
 	optRegion          = "region"
 	optEndpoint        = "endpoint"
@@ -25,20 +24,7 @@ const (
 	optInstanceIDField = "instance_id_field"
 	optPreHooksDir     = "pre_hooks_dir"
 	optPostHooksDir    = "post_hooks_dir"
-	optCertPath        = "cert_path"
-	optKeyPath         = "key_path"
-	optChainPath       = "chain_path"
-	optReloadCommand   = "reload_command"
-	optWorkDir         = "work_dir"
-	optOwner           = "owner"
-	optMode            = "mode"
 )
-
-var knownOptions = []string{
-	optCAFile, optCertPath, optChainPath, optDocument, optEndpoint, optInstanceIDField,
-	optInstanceIDFrom, optKeyPath, optMode, optNameTag, optOwner, optPostHooksDir,
-	optPreHooksDir, optRegion, optReloadCommand, optTimeout, optWorkDir,
-}
 
 // Ways to find the instance (instance_id_from).
 const (
@@ -61,8 +47,34 @@ const (
 	maxTimeout = 48 * time.Hour
 )
 
+// Schema returns the driver's route options: the SSM transport's, its
+// hooks', and the host logic's (linuxhost.Schema).
+func Schema() driver.Schema {
+	return append(driver.Schema{
+		{Name: optRegion, Kind: driver.OptionString, Required: true, Doc: "AWS region of the instances"},
+		{Name: optEndpoint, Kind: driver.OptionString, Doc: "https URL used instead of AWS's SSM and EC2 endpoints"},
+		{Name: optCAFile, Kind: driver.OptionString,
+			Doc: "PEM roots the endpoint's certificate may chain to, besides the system's (a file on the ottr host)"},
+		{Name: optDocument, Kind: driver.OptionString, Default: defaultDocument, Doc: "SSM document that runs shell scripts"},
+		{Name: optTimeout, Kind: driver.OptionDuration, Default: "10m",
+			Doc: fmt.Sprintf("bound on each command, %s to %s", minTimeout, maxTimeout)},
+		{Name: optInstanceIDFrom, Kind: driver.OptionString, Default: fromNameTag,
+			Doc: fmt.Sprintf("how the instance is found: `%s` or `%s`", fromNameTag, fromAssetField)},
+		{Name: optNameTag, Kind: driver.OptionString, Default: defaultNameTag,
+			Doc: "template of the Name tag (`.ShortName` is `system_name`'s first label); fields `.SystemName`, `.ShortName`, " +
+				"`.CommonName`, `.DataCenter`, `.IPAddress`, and `{{label \"key\"}}`"},
+		{Name: optInstanceIDField, Kind: driver.OptionString, Default: defaultInstanceIDField,
+			Doc: "with `asset-field`: `system_name` or `labels.<key>`"},
+		{Name: optPreHooksDir, Kind: driver.OptionPath, Default: defaultPreHooksDir,
+			Doc: "hooks run before the CSR (`\"\"` for none)"},
+		{Name: optPostHooksDir, Kind: driver.OptionPath, Default: defaultPostHooksDir,
+			Doc: "hooks run after install and rollback (`\"\"` for none)"},
+	}, linuxhost.Schema()...)
+}
+
 // options are a route's options, parsed and checked.
 type options struct {
+	linuxhost.Options
 	Region   string
 	Endpoint string
 	CAFile   string
@@ -79,46 +91,13 @@ type options struct {
 	// PreHooksDir and PostHooksDir hold the hooks; empty runs none.
 	PreHooksDir  string
 	PostHooksDir string
-
-	CertPath      string
-	KeyPath       string
-	ChainPath     string
-	ReloadCommand string
-	WorkDir       string
-	Owner         string
-	Mode          string
 }
 
-// Why these shapes: an owner reaches chown and a mode reaches chmod; both are
-// quoted, but refusing anything odd here turns a typo into a clear message at
-// load time instead of a failed rotation.
 var (
-	ownerPattern    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?$`)
-	modePattern     = regexp.MustCompile(`^0?[0-7]{3}$`)
 	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	documentPattern = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{3,128}$`)
 	labelKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.:/-]+$`)
 )
-
-// stagedKeyPath is where GenerateCSR leaves the new key until Install moves
-// it into place. The name is derived, not random, so an Install run by
-// another process after a crash finds the key of the CSR it was issued for.
-func (o *options) stagedKeyPath() string {
-	return path.Join(o.WorkDir, path.Base(o.KeyPath)+".ottr-new")
-}
-
-// stagedCSRPath is where GenerateCSR keeps the staged key's public key and
-// CSR (public data), so Install can check that the staged key is the
-// certificate's by comparing text instead of running openssl on the key.
-func (o *options) stagedCSRPath() string {
-	return o.stagedKeyPath() + ".csr"
-}
-
-// keyModeIsDefault reports whether the installed key keeps the mode the
-// staged key is created with (0600), so no chmod is needed.
-func (o *options) keyModeIsDefault() bool {
-	return strings.TrimLeft(o.Mode, "0") == "600"
-}
 
 // parseOptions checks a route's options and returns them with defaults
 // filled in. Every problem is reported, each naming the option and the rule.
@@ -129,15 +108,18 @@ func parseOptions(raw map[string]any) (*options, error) {
 		InstanceIDFrom: fromNameTag,
 		PreHooksDir:    defaultPreHooksDir,
 		PostHooksDir:   defaultPostHooksDir,
-		Mode:           "0600",
 	}
-	var errs []error
-	bad := func(name, rule string, args ...any) {
-		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
+	host, err := linuxhost.ParseOptions(raw, Schema(), func(bad driver.BadOption) { parseTransportOptions(raw, o, bad) })
+	if err != nil {
+		return nil, wrapf("options", err)
 	}
+	o.Options = *host
+	return o, nil
+}
 
-	driver.CheckKnownOptions(raw, knownOptions, bad)
-
+// parseTransportOptions reads the options of the SSM transport and its
+// hooks into o.
+func parseTransportOptions(raw map[string]any, o *options, bad driver.BadOption) {
 	if _, ok := raw[optRegion]; !ok {
 		bad(optRegion, "is required: the AWS region of the instances, e.g. \"us-east-1\"")
 	} else if o.Region, _ = driver.StringOption(raw, optRegion, bad); o.Region != "" && !regionPattern.MatchString(o.Region) {
@@ -145,7 +127,7 @@ func parseOptions(raw map[string]any) (*options, error) {
 	}
 	o.Endpoint = parseEndpoint(raw, bad)
 	if _, ok := raw[optCAFile]; ok {
-		o.CAFile = absolute(raw, optCAFile, bad)
+		o.CAFile = linuxhost.AbsolutePath(raw, optCAFile, bad)
 	}
 	if _, ok := raw[optDocument]; ok {
 		if o.Document, _ = driver.StringOption(raw, optDocument, bad); !documentPattern.MatchString(o.Document) {
@@ -177,65 +159,13 @@ func parseOptions(raw map[string]any) (*options, error) {
 			*h.field = ""
 			continue
 		}
-		*h.field = cleanPath(absolute(raw, h.name, bad))
+		*h.field = linuxhost.AbsolutePath(raw, h.name, bad)
 	}
-
-	o.CertPath = filePath(raw, optCertPath, true, bad)
-	o.KeyPath = filePath(raw, optKeyPath, true, bad)
-	o.ChainPath = filePath(raw, optChainPath, false, bad)
-	if _, ok := raw[optWorkDir]; ok {
-		o.WorkDir = cleanPath(absolute(raw, optWorkDir, bad))
-	}
-	if o.WorkDir == "" && o.KeyPath != "" {
-		o.WorkDir = path.Dir(o.KeyPath)
-	}
-	distinct := map[string]string{}
-	for _, p := range []struct{ name, value string }{
-		{optCertPath, o.CertPath}, {optKeyPath, o.KeyPath}, {optChainPath, o.ChainPath},
-	} {
-		if p.value == "" {
-			continue
-		}
-		if other, dup := distinct[p.value]; dup {
-			bad(p.name, "must differ from %s: one file cannot hold both (got %q)", other, p.value)
-			continue
-		}
-		distinct[p.value] = p.name
-	}
-
-	before := len(errs)
-	o.ReloadCommand, _ = driver.StringOption(raw, optReloadCommand, bad)
-	if _, ok := raw[optReloadCommand]; !ok {
-		bad(optReloadCommand, "is required, e.g. \"systemctl reload nginx\"")
-	} else if len(errs) == before && strings.TrimSpace(o.ReloadCommand) == "" {
-		bad(optReloadCommand, "must not be empty, e.g. \"systemctl reload nginx\"")
-	}
-
-	o.Owner, _ = driver.StringOption(raw, optOwner, bad)
-	if _, ok := raw[optOwner]; ok && !ownerPattern.MatchString(o.Owner) {
-		bad(optOwner, "must be \"user\" or \"user:group\", got %q", o.Owner)
-	}
-	if v, ok := raw[optMode]; ok {
-		s, isString := v.(string)
-		switch {
-		case !isString:
-			bad(optMode, "must be a quoted octal string such as \"0640\", got %s", driver.DescribeValue(v))
-		case !modePattern.MatchString(s):
-			bad(optMode, "must be an octal mode such as \"0600\" or \"0640\", got %q", s)
-		default:
-			o.Mode = s
-		}
-	}
-
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return o, nil
 }
 
 // parseEndpoint reads the endpoint option: an https URL with a host and
 // nothing that could carry a secret (no user info, query or fragment).
-func parseEndpoint(raw map[string]any, bad func(string, string, ...any)) string {
+func parseEndpoint(raw map[string]any, bad driver.BadOption) string {
 	if _, ok := raw[optEndpoint]; !ok {
 		return ""
 	}
@@ -258,7 +188,7 @@ func parseEndpoint(raw map[string]any, bad func(string, string, ...any)) string 
 
 // parseInstanceLookup reads instance_id_from, name_tag and
 // instance_id_field, which depend on each other.
-func parseInstanceLookup(raw map[string]any, o *options, bad func(string, string, ...any)) {
+func parseInstanceLookup(raw map[string]any, o *options, bad driver.BadOption) {
 	if _, ok := raw[optInstanceIDFrom]; ok {
 		o.InstanceIDFrom, _ = driver.StringOption(raw, optInstanceIDFrom, bad)
 		if o.InstanceIDFrom != fromNameTag && o.InstanceIDFrom != fromAssetField {
@@ -296,42 +226,4 @@ func parseInstanceLookup(raw map[string]any, o *options, bad func(string, string
 			bad(optInstanceIDField, "must be \"system_name\" or \"labels.<key>\", got %q", o.InstanceIDField)
 		}
 	}
-}
-
-// filePath reads an option naming a file on the instance.
-func filePath(raw map[string]any, name string, required bool, bad func(string, string, ...any)) string {
-	if _, ok := raw[name]; !ok {
-		if required {
-			bad(name, "is required: the absolute path of the file on the instance, e.g. /etc/nginx/ssl/site.pem")
-		}
-		return ""
-	}
-	p := absolute(raw, name, bad)
-	if p != "" && strings.HasSuffix(p, "/") {
-		bad(name, "must name a file, not a directory, got %q", p)
-		return ""
-	}
-	return cleanPath(p)
-}
-
-func absolute(raw map[string]any, name string, bad func(string, string, ...any)) string {
-	p, _ := driver.StringOption(raw, name, bad)
-	switch {
-	case p == "":
-		if _, isString := raw[name].(string); isString {
-			bad(name, "must not be empty")
-		}
-		return ""
-	case !path.IsAbs(p):
-		bad(name, "must be an absolute path, got %q", p)
-		return ""
-	}
-	return p
-}
-
-func cleanPath(p string) string {
-	if p == "" {
-		return ""
-	}
-	return path.Clean(p)
 }

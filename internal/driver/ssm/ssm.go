@@ -1,12 +1,15 @@
 // Package ssm is the driver for Linux instances reached through AWS Systems
-// Manager Run Command (route driver "linux-ssm", Ottr's linux-aws-ssm): no
-// SSH, no inbound port; the SSM agent on the instance runs the driver's
-// scripts. It finds the instance by its Name tag (EC2 DescribeInstances),
+// Manager Run Command (route driver "linux-ssm", Ottr's linux-aws-ssm): the
+// host logic of package linuxhost, the same as the linux driver's, with no
+// SSH and no inbound port; the SSM agent on the instance runs the scripts.
+// The driver finds the instance by its Name tag (EC2 DescribeInstances),
 // runs the pre hooks, has openssl on the instance generate the key and the
-// CSR, writes the chain next to the key, reloads the service, runs the post
-// hooks, and can roll all of it back.
+// CSR, writes the chain next to the key (backing up the files it replaces
+// as hidden files pruned to keep_backups), reloads the service, runs the
+// post hooks, and can roll all of it back.
 //
-// Route options:
+// Route options (Schema): linuxhost's cert_path, key_path, chain_path,
+// reload_command, work_dir, owner, mode and keep_backups, and
 //
 //	region            AWS region of the instances (required)
 //	endpoint          https URL used instead of AWS's SSM and EC2 endpoints
@@ -19,41 +22,37 @@
 //	instance_id_field with asset-field: "system_name" or "labels.<key>" (default labels.instance_id)
 //	pre_hooks_dir     hooks run before the CSR (default /opt/otter/hooks/pre; "" for none)
 //	post_hooks_dir    hooks run after install and rollback (default /opt/otter/hooks/post; "" for none)
-//	cert_path         absolute path that receives the leaf and its chain (required)
-//	key_path          absolute path that receives the new private key (required)
-//	chain_path        absolute path that receives the chain without the leaf
-//	reload_command    command that loads the new files (required)
-//	work_dir          directory for the staged key (default: key_path's directory)
-//	owner             "user" or "user:group" for the installed files
-//	mode              octal mode of the installed key, as a string (default "0600")
 //
 // Credentials: Username is the access key ID and Password the secret access
 // key; with neither, the SDK's default chain (environment, shared files,
 // instance or task role) is used.
 //
-// A rotation sends two commands: one runs the pre hooks and openssl (the key
-// is generated into work_dir as <key_path's name>.ottr-new with umask 077,
-// its CSR beside it; only the CSR is printed), one installs: it backs up the
-// files as <path>.ottr-backup-<UTC timestamp>, writes the chain, moves the
-// key into place, reloads, runs the post hooks, and puts the backup back
-// (and reloads again) if any of that fails. Rollback is one command too.
-// Hooks are the executable *.sh files of their directory, run in name
-// order with OTTR_HOOK_PHASE, OTTR_CERT_PATH, OTTR_KEY_PATH and
-// OTTR_CHAIN_PATH set; the first that fails fails the step, with its name
-// and output. Commands are polled with GetCommandInvocation, at intervals
-// growing from Config.PollInterval, until SSM reports a final status; an
-// abandoned command is cancelled. Check (ottr device check) asks SSM for
-// the agent (DescribeInstanceInformation) and sends one read-only command,
-// the linux driver's check script (package hostcheck).
+// Each SSM command costs a round trip through AWS and a few seconds of
+// polling, so each step is one command that does all it can: a rotation
+// sends two. One runs the pre hooks and openssl; one installs: it backs up
+// the files, writes the chain (carried in a here-document: SSM commands
+// have no standard input), moves the key into place, reloads, runs the post
+// hooks, and puts the backups back (and reloads again) if any of that
+// fails. Rollback is one command too. Hooks are the executable *.sh files
+// of their directory, run in name order with OTTR_HOOK_PHASE,
+// OTTR_CERT_PATH, OTTR_KEY_PATH and OTTR_CHAIN_PATH set; the first that
+// fails fails the step, with its name and output. Commands are polled with
+// GetCommandInvocation, at intervals growing from Config.PollInterval,
+// until SSM reports a final status; an abandoned command is cancelled.
+// Check (ottr device check) asks SSM for the agent
+// (DescribeInstanceInformation) and sends one read-only command, the check
+// script of package hostcheck.
 package ssm
 
 import (
 	"context"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/linuxhost"
 )
 
 // Name is the name routes use for this driver.
@@ -111,24 +110,17 @@ func New(cfg Config) *Driver {
 // Name returns "linux-ssm".
 func (d *Driver) Name() string { return Name }
 
-// Capabilities: openssl on the instance generates keys of every supported
-// type, and the driver keeps backups it can roll back to.
-func (d *Driver) Capabilities() driver.Capabilities {
-	return driver.Capabilities{
-		OnDeviceKey: true,
-		Rollback:    true,
-		SANs:        true,
-		KeyTypes:    asset.KeyTypes(),
-	}
-}
+// Capabilities are the host logic's (linuxhost.Capabilities).
+func (d *Driver) Capabilities() driver.Capabilities { return linuxhost.Capabilities() }
+
+// Schema returns the driver's route options (the package's Schema).
+func (d *Driver) Schema() driver.Schema { return Schema() }
 
 // ValidateOptions checks a route's options; the error names every bad option
 // and the rule it breaks.
 func (d *Driver) ValidateOptions(options map[string]any) error {
-	if _, err := parseOptions(options); err != nil {
-		return wrapf("options", err)
-	}
-	return nil
+	_, err := parseOptions(options)
+	return err
 }
 
 // Open builds the AWS clients for the route and finds the instance: by its
@@ -136,7 +128,7 @@ func (d *Driver) ValidateOptions(options map[string]any) error {
 func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
 	opts, err := parseOptions(t.Options)
 	if err != nil {
-		return nil, wrapf("options", err)
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -149,26 +141,50 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 	if err != nil {
 		return nil, wrapf("open", err)
 	}
+	log := d.cfg.Logger.With("driver", Name, "instance", id, "asset", t.Asset.SystemName)
+	runner := &commandRunner{drv: d, client: client, opts: opts, instanceID: id, log: log}
 	return &session{
-		drv:        d,
-		client:     client,
-		opts:       opts,
-		instanceID: id,
-		log:        d.cfg.Logger.With("driver", Name, "instance", id, "asset", t.Asset.SystemName),
+		Host: linuxhost.New(linuxhost.Config{
+			Runner: runner, Options: &opts.Options, Name: "ssm", Noun: "instance",
+			ReloadInScript: true, Hooks: hooks{opts: opts, log: log},
+			Now: d.cfg.Now, Logger: log,
+		}),
+		commandRunner: runner,
 	}, nil
 }
 
-// session works on one instance. It holds no connection: every step is
-// one or more SSM commands.
+// session works on one instance: the host logic, its scripts sent as SSM
+// commands. It holds no connection.
 type session struct {
-	drv        *Driver
-	client     *awsClient
-	opts       *options
-	instanceID string
-	log        *slog.Logger
+	*linuxhost.Host
+	*commandRunner
 }
 
 var _ driver.Session = (*session)(nil)
 
 // Close does nothing: SSM commands leave nothing open.
 func (s *session) Close() error { return nil }
+
+// handleInstanceID is the key of the Installed handle that names the
+// instance the backups are on.
+const handleInstanceID = "instance_id"
+
+// Install is the host logic's (linuxhost.Host.Install), the handle naming
+// the instance.
+func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (driver.Installed, error) {
+	installed, err := s.Host.Install(ctx, chain)
+	if installed != nil {
+		installed[handleInstanceID] = s.instanceID
+	}
+	return installed, err
+}
+
+// Rollback is the host logic's (linuxhost.Host.Rollback), refused for a
+// handle of another instance: its backups are there.
+func (s *session) Rollback(ctx context.Context, i driver.Installed) error {
+	if id := i[handleInstanceID]; id != "" && id != s.instanceID {
+		return fmt.Errorf("ssm: rollback: the install was on instance %s, but this session reaches %s: "+
+			"its backups are on %s", id, s.instanceID, id)
+	}
+	return s.Host.Rollback(ctx, i)
+}

@@ -1,15 +1,15 @@
-// Package hostcheck is what the linux and linux-ssm drivers share about a
-// Linux host. First the look their Check takes, changing nothing: one
-// POSIX sh script (Host.Script) that reports the host's system and
-// OpenSSL, who runs the commands, the programs a rotation starts, whether
-// the route's directories are writable, the route's current files
-// (certificates only, and the key's public half) and the hooks; and the
-// judgement of its output, capability by capability (Host.Report). Only
-// reading utilities run: uname, id, openssl version and openssl pkey
-// -pubout; the rest are the shell's own tests. Then the programs both
-// drivers' scripts start, with the manuals that confirm them
-// (ProgramRequests), and the pieces both build on: Quote, CertBlocksFunc,
-// ParseCertificates and SamePublicKey.
+// Package hostcheck is the read-only side of the Linux host logic
+// (package linuxhost). First the look the linux and linux-ssm drivers'
+// Check takes, changing nothing: one POSIX sh script (Host.Script) that
+// reports the host's system and OpenSSL, who runs the commands, the
+// programs a rotation starts, whether the route's directories are
+// writable, the route's current files (certificates only, and the key's
+// public half) and the hooks; and the judgement of its output, capability
+// by capability (Host.Report). Only reading utilities run: uname, id,
+// openssl version and openssl pkey -pubout; the rest are the shell's own
+// tests. Then the programs the host logic's scripts start, with the
+// manuals that confirm them (ProgramRequests), and the pieces it builds
+// on: Quote, CertBlocksFunc and SamePublicKey.
 package hostcheck
 
 import (

@@ -5,11 +5,11 @@ import "github.com/ottr-go/ottr/internal/driver"
 // POSIX is the source of the shell and the file utilities.
 const POSIX = "POSIX.1-2017 (IEEE Std 1003.1-2017), Shell & Utilities: "
 
-// ProgramRequests are the programs the linux and linux-ssm drivers' scripts
-// start on a host, each with the manual that confirms its arguments, as
-// request table rows whose Call is prefix and the program ("ssh ",
-// "AWS-RunShellScript: "). Both drivers build their scripts the same way
-// and run the same check script (Host.Script).
+// ProgramRequests are the programs the host logic's scripts (package
+// linuxhost) start on a host, each with the manual that confirms its
+// arguments, as request table rows whose Call is prefix and the program
+// ("ssh ", "AWS-RunShellScript: "). The linux and linux-ssm drivers send
+// the same scripts and run the same check script (Host.Script).
 func ProgramRequests(prefix string) []driver.Request {
 	rows := []driver.Request{
 		{
@@ -42,8 +42,9 @@ func ProgramRequests(prefix string) []driver.Request {
 			Source: POSIX + "id (-u, -n)",
 		},
 		{
-			Call:   "cp",
-			Fields: "-p -- FILE BACKUP (backups keep mode, owner and times); -p -- BACKUP FILE.ottr-tmp (restore)",
+			Call: "cp",
+			Fields: "-p -- FILE BACKUP (backups keep mode, owner and times); -p -- BACKUP FILE.ottr-tmp (restore); " +
+				"-- KEY_FILE STAGED_KEY under umask 077 (the new key staged again after a failed install)",
 			Source: POSIX + "cp (-p)",
 		},
 		{
@@ -63,7 +64,7 @@ func ProgramRequests(prefix string) []driver.Request {
 		},
 		{
 			Call:   "chmod",
-			Fields: "MODE KEY_FILE, only when the route's mode is not 0600 (and 600 on a key staged again after a failed install)",
+			Fields: "MODE KEY_FILE, only when the route's mode is not 0600",
 			Source: POSIX + "chmod (octal modes)",
 		},
 		{
