@@ -288,3 +288,21 @@ func (d *Device) revertUnconfirmed(generation int) {
 	d.record(d.running, "root", "commit confirmed rollback")
 	d.cfg.Logger.Debug("lab junos: commit not confirmed in time; rolled back", "device", d.cfg.Name)
 }
+
+// ExpireConfirm runs out the pending commit confirmed's time now, as if its
+// timer had fired: the device rolls the unconfirmed commit back. It lets a
+// test reach that state after the driver has read its commit back, which a
+// timer short enough for a test could beat.
+func (d *Device) ExpireConfirm() {
+	d.mu.Lock()
+	pending := d.pending
+	d.mu.Unlock()
+	if pending == nil {
+		return
+	}
+	pending.timer.Stop()
+	d.mu.Lock()
+	generation := pending.generation
+	d.mu.Unlock()
+	d.revertUnconfirmed(generation)
+}
