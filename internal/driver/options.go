@@ -83,9 +83,11 @@ func (ps OptionProblems) Err() error {
 func CheckOptions(d Driver, options map[string]any) error {
 	schema := d.Schema()
 	found := schema.Validate(options)
+	// covered holds the options the schema spoke of as a whole, and the
+	// paths of the values within one it spoke of ("env.TOKEN").
 	covered := map[string]bool{}
 	for _, p := range found {
-		covered[p.Option] = true
+		covered[p.OptionPath()] = true
 	}
 	for written := range options {
 		if meant, ok := schema.nearMiss(written); ok {
@@ -114,8 +116,7 @@ func CheckOptions(d Driver, options map[string]any) error {
 		add(p)
 	}
 	for _, p := range fromDriver {
-		switch {
-		case p.Option == "" && len(found) > 0, p.Option != "" && covered[p.Option]:
+		if p.Option == "" && len(found) > 0 || covered[p.Option] || covered[p.OptionPath()] {
 			continue
 		}
 		add(p)

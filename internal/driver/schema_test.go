@@ -243,6 +243,16 @@ func TestCheckOptionsReportsEachProblemOnce(t *testing.T) {
 		if _, ok := o["api_port"]; ok {
 			ps.Add("api_port", "not used: this driver talks SSH")
 		}
+		if env, ok := o["env"].(map[string]any); ok {
+			for name, v := range env {
+				if _, ok := v.(string); !ok {
+					ps = append(ps, driver.OptionProblem{Option: "env", Entry: name, Message: "must be a string"})
+				}
+			}
+			if _, ok := env["SITE"]; ok {
+				ps = append(ps, driver.OptionProblem{Option: "env", Entry: "SITE", Message: "is not secret: set it in plain_env"})
+			}
+		}
 		return fmt.Errorf("host: options: %w", ps.Err())
 	}
 	// looseChecks is a driver whose problems name no option.
@@ -272,6 +282,10 @@ func TestCheckOptionsReportsEachProblemOnce(t *testing.T) {
 			[]string{`option "sudo": must be true or false, got "yes"`}},
 		{"takes the driver's words for an option it does not take", ownChecks, valid(map[string]any{"api_port": 443}),
 			[]string{`option "api_port": not used: this driver talks SSH`}},
+		{"says once what the schema says of a value within an option, and what it does not", ownChecks,
+			valid(map[string]any{"env": map[string]any{"PIN": 4711, "SITE": "env:SITE"}}),
+			[]string{`option "env": PIN: must be a reference such as env:PIN, got a value of type int`,
+				`option "env": SITE: is not secret: set it in plain_env`}},
 		{"drops a problem naming no option when the schema found one", looseChecks,
 			valid(map[string]any{"reload_command": nil, "reload_cmd": "x"}),
 			[]string{`option "reload_cmd": unknown option (did you mean "reload_command"?)`}},
