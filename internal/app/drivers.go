@@ -32,18 +32,15 @@ func Drivers(knownHostsFile string) *driver.Registry {
 	)
 }
 
-// compileRoutes builds cfg's routing table, with every route's driver
-// checking its options.
+// compileRoutes builds cfg's routing table, with every route's options
+// checked against its driver's schema and rules; a refusal is a
+// *config.Error naming each problem's line.
 func compileRoutes(drivers *driver.Registry, cfg *config.Config) (*route.Table, error) {
-	table, err := route.Compile(cfg.Routes, func(name string, options map[string]any) error {
+	return cfg.CompileRoutes(func(name string, options map[string]any) error {
 		d, ok := drivers.Get(name)
 		if !ok {
 			return fmt.Errorf("%w %q (this build has: %s)", route.ErrUnknownDriver, name, strings.Join(drivers.Names(), ", "))
 		}
-		return d.ValidateOptions(options)
+		return driver.CheckOptions(d, options)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
-	}
-	return table, nil
 }

@@ -155,7 +155,7 @@ func (a *App) secretsOf(as asset.Asset) []string {
 			out = append(out, creds.Password, string(creds.PrivateKey))
 		}
 		if d, ok := a.Drivers.Get(r.Driver); ok {
-			names := d.Capabilities().SecretOptions
+			names := d.Schema().SecretNames()
 			if options, err := driver.ResolveSecretOptions(r.Options, names, a.resolve); err == nil {
 				for _, name := range names {
 					out = appendStrings(out, options[name])

@@ -112,7 +112,7 @@ func inEffect(start, next *config.Config) *config.Config {
 // changed names the reloadable sections that differ between from and to.
 func changed(from, to *config.Config, fromTable, toTable *route.Table) []string {
 	var out []string
-	if !reflect.DeepEqual(withoutSources(fromTable.Routes()), withoutSources(toTable.Routes())) {
+	if !reflect.DeepEqual(fromTable.Routes(), toTable.Routes()) {
 		out = append(out, fmt.Sprintf("routes (%d)", toTable.Len()))
 	}
 	sections := []struct {
@@ -130,15 +130,6 @@ func changed(from, to *config.Config, fromTable, toTable *route.Table) []string 
 		}
 	}
 	return out
-}
-
-// withoutSources drops where each route was written: moving a route down
-// the file does not change it.
-func withoutSources(routes []route.Route) []route.Route {
-	for i := range routes {
-		routes[i].Source = route.Source{}
-	}
-	return routes
 }
 
 // needRestart names the settings of next that differ from the start and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/suggest"
 )
 
 // Exit statuses, so a script can tell a failed rotation from a typo.
@@ -161,7 +162,7 @@ func similarFlags(fs *pflag.FlagSet, name string) []string {
 		if f.Hidden || f.Deprecated != "" {
 			return
 		}
-		if editDistance(name, f.Name) <= 2 || len(name) > 1 && strings.HasPrefix(f.Name, name) {
+		if suggest.Distance(name, f.Name) <= 2 || len(name) > 1 && strings.HasPrefix(f.Name, name) {
 			out = append(out, "--"+f.Name)
 		}
 	})
@@ -175,25 +176,4 @@ func orList(choices []string) string {
 		return choices[0]
 	}
 	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

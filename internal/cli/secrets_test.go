@@ -104,7 +104,7 @@ func TestASecretWrittenIntoARouteIsRefusedNamingItsLine(t *testing.T) {
 		t.Fatalf("ottr plan accepted a secret written into the config:\n%s", out)
 	}
 	for _, want := range []string{
-		cfg + ":23:", `routes[0] "appliance"`, `option "env": API_TOKEN: holds a secret written out`,
+		cfg + ":23: routes[0].options.env.API_TOKEN: holds a secret written out",
 		"env:API_TOKEN", "file:/absolute/path", "plain_env",
 	} {
 		if !strings.Contains(errOut, want) {

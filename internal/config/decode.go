@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ottr-go/ottr/internal/suggest"
 )
 
 // decoder fills a Config from a yaml.Node tree, walking the tree against
@@ -331,37 +333,10 @@ func suggestion(name string, fields map[string]int) string {
 		names = append(names, known)
 	}
 	sort.Strings(names)
-	best, bestDistance := "", len(name)/3+2
-	for _, known := range names {
-		if distance := editDistance(strings.ToLower(name), known); distance < bestDistance {
-			best, bestDistance = known, distance
-		}
-	}
-	if best != "" {
+	if best, ok := suggest.Closest(name, names); ok {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return " (known settings here: " + strings.Join(names, ", ") + ")"
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	previous := make([]int, len(b)+1)
-	current := make([]int, len(b)+1)
-	for j := range previous {
-		previous[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		current[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			current[j] = min(previous[j]+1, current[j-1]+1, previous[j-1]+cost)
-		}
-		previous, current = current, previous
-	}
-	return previous[len(b)]
 }
 
 func join(path, name string) string {

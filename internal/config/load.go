@@ -107,7 +107,6 @@ func parse(data []byte, source, baseDir string) (*Config, error) {
 		d.decode(root.Content[0], reflect.ValueOf(c).Elem(), "")
 	}
 	c.withDefaults(baseDir)
-	c.locateRoutes()
 	if problems := append(d.problems, c.problems()...); len(problems) > 0 {
 		return nil, newError(source, problems)
 	}

@@ -1,33 +1,28 @@
 package config
 
 import (
-	"strconv"
-	"strings"
+	"errors"
 
 	"github.com/ottr-go/ottr/internal/route"
 )
 
-// locateRoutes gives every route its place in the file, so that compiling
-// the routing table, where the drivers check the options, reports the line
-// of what it refuses.
-func (c *Config) locateRoutes() {
-	lines := make([]map[string]int, len(c.Routes))
-	for path, line := range c.lines {
-		rest, ok := strings.CutPrefix(path, "routes[")
-		if !ok {
-			continue
-		}
-		index, within, ok := strings.Cut(rest, "]")
-		i, err := strconv.Atoi(index)
-		if !ok || err != nil || i < 0 || i >= len(c.Routes) {
-			continue
-		}
-		if lines[i] == nil {
-			lines[i] = map[string]int{}
-		}
-		lines[i][strings.TrimPrefix(within, ".")] = line
+// CompileRoutes builds the routing table from the configuration's routes,
+// v checking each route's driver and options (route.Compile). What it
+// refuses is an *Error like the loader's own, each problem on the line of
+// the setting at fault — an option the driver does not know on the line
+// it was written, a missing one on the line of the route's options:
+//
+//	ottr.yaml:57: routes[0].options.reload_cmd: unknown option (did you mean "reload_command"?)
+func (c *Config) CompileRoutes(v route.OptionValidator) (*route.Table, error) {
+	table, err := route.Compile(c.Routes, v)
+	var compileErr *route.Error
+	if !errors.As(err, &compileErr) {
+		return table, err
 	}
-	for i := range c.Routes {
-		c.Routes[i].Source = route.Source{File: c.source, Lines: lines[i]}
+	problems := make([]Problem, len(compileErr.Problems))
+	for i, p := range compileErr.Problems {
+		setting := p.Setting()
+		problems[i] = Problem{Line: c.Line(setting), Path: setting, Message: p.Message}
 	}
+	return nil, newError(c.source, problems)
 }

@@ -22,8 +22,14 @@ type Driver interface {
 	Name() string
 	// Capabilities says what the driver can do.
 	Capabilities() Capabilities
-	// ValidateOptions checks a route's options for this driver and returns
-	// an error naming the bad option and the rule, before any rotation runs.
+	// Schema declares the route options the driver takes, once: their
+	// names, kinds, defaults, which are required and which secret.
+	Schema() Schema
+	// ValidateOptions checks a route's options by the driver's own rules,
+	// those its Schema cannot say (ranges, patterns, options that depend
+	// on each other), before any rotation runs. It returns every problem,
+	// each an *OptionProblem (OptionProblems.Err). Callers use
+	// CheckOptions, which checks the options against the Schema first.
 	ValidateOptions(options map[string]any) error
 	// Open connects to the device described by t.
 	Open(ctx context.Context, t Target, c Credentials) (Session, error)
@@ -67,14 +73,6 @@ type Capabilities struct {
 	SANs bool `json:"sans"`
 	// KeyTypes lists the key types the device can generate.
 	KeyTypes []string `json:"key_types"`
-	// SecretOptions names the route options that hold secrets (a token, a
-	// password). Their values, strings or maps of names to strings, are
-	// references (env:NAME, file:/path) and never the secrets themselves:
-	// ValidateOptions refuses anything else (CheckSecretOptions), the
-	// rotation resolves them when it opens a session
-	// (ResolveSecretOptions), and every place that shows a route's options
-	// to anyone but an ADMIN shows them redacted (RedactSecretOptions).
-	SecretOptions []string `json:"secret_options,omitempty"`
 }
 
 // Target is the device a session opens, with the options of its route.
@@ -148,16 +146,16 @@ func (r *Registry) Get(name string) (Driver, bool) {
 	return d, ok
 }
 
-// RedactOptions returns a route's options with the values of its driver's
-// secret options redacted (RedactSecretOptions), for showing them to
-// anyone but an ADMIN. For a driver the registry does not have, every
-// value is redacted: nothing says which are secret.
+// RedactOptions returns a route's options with the values of the options
+// its driver's Schema declares secret redacted (RedactSecretOptions), for
+// showing them to anyone but an ADMIN. For a driver the registry does not
+// have, every value is redacted: nothing says which are secret.
 func (r *Registry) RedactOptions(driverName string, options map[string]any) map[string]any {
 	d, ok := r.Get(driverName)
 	if !ok {
 		return RedactSecretOptions(options, slices.Collect(maps.Keys(options)))
 	}
-	return RedactSecretOptions(options, d.Capabilities().SecretOptions)
+	return RedactSecretOptions(options, d.Schema().SecretNames())
 }
 
 // Names returns every registered name, sorted.

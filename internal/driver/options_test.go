@@ -44,6 +44,9 @@ func TestInteger(t *testing.T) {
 		{"refuses a fraction", 1.5, 0, false},
 		{"refuses a float beyond int32", float64(1 << 40), 0, false},
 		{"refuses a uint64 beyond int32", uint64(1 << 40), 0, false},
+		{"refuses an int64 beyond int32", int64(1 << 40), 0, false},
+		{"refuses an int beyond int32", -1 << 40, 0, false},
+		{"refuses a quoted number beyond int32", "1099511627776", 0, false},
 		{"refuses a word", "twenty", 0, false},
 		{"refuses a bool", true, 0, false},
 		{"refuses nothing", nil, 0, false},
@@ -66,7 +69,7 @@ func TestIntOption(t *testing.T) {
 	}{
 		{"keeps the default when the option is absent", map[string]any{}, 22, ""},
 		{"takes a value within bounds", map[string]any{"port": 2222}, 2222, ""},
-		{"reports a value that is no number", map[string]any{"port": "ssh"}, 22, `option "port": must be a whole number, got string ssh`},
+		{"reports a value that is no number", map[string]any{"port": "ssh"}, 22, `option "port": must be a whole number, got "ssh"`},
 		{"reports a value out of bounds", map[string]any{"port": 70000}, 22, `option "port": must be between 1 and 65535, got 70000`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +106,21 @@ func TestDuration(t *testing.T) {
 	}
 }
 
+func TestFormatDurationWritesWhatARouteWould(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		5 * time.Second:               "5s",
+		90 * time.Second:              "1m30s",
+		10 * time.Minute:              "10m",
+		2 * time.Hour:                 "2h",
+		2*time.Hour + 30*time.Minute:  "2h30m",
+		48*time.Hour + 30*time.Second: "48h0m30s",
+	} {
+		if got := driver.FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestStringOption(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -131,11 +149,11 @@ func TestStringOption(t *testing.T) {
 	}
 }
 
-func TestDescribeValueShowsTheType(t *testing.T) {
+func TestDescribeValueTellsAStringFromANumber(t *testing.T) {
 	for value, want := range map[any]string{
 		nil:    "nothing",
 		8080:   "int 8080",
-		"8080": "string 8080",
+		"8080": `"8080"`,
 		true:   "bool true",
 	} {
 		if got := driver.DescribeValue(value); got != want {

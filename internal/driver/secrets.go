@@ -13,13 +13,13 @@ import (
 	"github.com/ottr-go/ottr/internal/secret"
 )
 
-// Secret route options (Capabilities.SecretOptions) hold references to
-// secrets, as the config's credentials do: env:NAME reads environment
-// variable NAME, file:/path reads a file (secret.Resolve). A reference is
-// resolved by the process that opens the device session, when it opens it,
-// so the secret is never in the config, in the routing table, or in
-// anything that shows them, and a changed secret is used from the next
-// rotation on.
+// Secret route options (OptionSpec.Secret) hold references to secrets, as
+// the config's credentials do: env:NAME reads environment variable NAME,
+// file:/path reads a file (secret.Resolve). Schema.Validate refuses any
+// other value. A reference is resolved by the process that opens the
+// device session, when it opens it, so the secret is never in the config,
+// in the routing table, or in anything that shows them, and a changed
+// secret is used from the next rotation on.
 
 // Redacted stands in for a secret option's value wherever options are
 // shown to someone who may not see the references.
@@ -28,51 +28,9 @@ const Redacted = "[redacted]"
 // envName is what an env: reference may name.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// SecretOptionError is a problem with a value of a secret option: it is
-// not a well-formed reference, or its reference cannot be resolved. It
-// never holds the value, nor the secret.
-type SecretOptionError struct {
-	// Option is the route option; Entry the key within it when the option
-	// is a map (the script driver's env), else "".
-	Option, Entry string
-	// Problem says what is wrong and how to write the reference.
-	Problem string
-}
-
-func (e *SecretOptionError) Error() string {
-	if e.Entry == "" {
-		return fmt.Sprintf("option %q: %s", e.Option, e.Problem)
-	}
-	return fmt.Sprintf("option %q: %s: %s", e.Option, e.Entry, e.Problem)
-}
-
-// OptionPath names the value below the route's options, "env.API_TOKEN"
-// or "token", so the config loader can report its line.
-func (e *SecretOptionError) OptionPath() string {
-	if e.Entry == "" {
-		return e.Option
-	}
-	return e.Option + "." + e.Entry
-}
-
-// CheckSecretOptions returns an error for each value of a secret option
-// that is not a reference, naming the option and the entry but never the
-// value; hint, when set, is added to the errors for values written out, to
-// say where values that are not secret go. Values of the wrong type are
-// left to the driver's own checks, whose messages must not quote them.
-func CheckSecretOptions(options map[string]any, secretOptions []string, hint string) []error {
-	var errs []error
-	for _, name := range sortedPresent(options, secretOptions) {
-		eachSecret(options[name], func(entry, value string) {
-			if problem := referenceProblem(name, entry, value, hint); problem != "" {
-				errs = append(errs, &SecretOptionError{Option: name, Entry: entry, Problem: problem})
-			}
-		})
-	}
-	return errs
-}
-
-// referenceProblem says what is wrong with a secret option's value, or "".
+// referenceProblem says what is wrong with a secret option's value, or "";
+// hint, when set, is added to the problem of a value written out, to say
+// where values that are not secret go.
 func referenceProblem(option, entry, value, hint string) string {
 	example := strings.ToUpper(option)
 	if envName.MatchString(entry) {
@@ -101,7 +59,8 @@ func referenceProblem(option, entry, value, hint string) string {
 // ResolveSecretOptions returns a copy of options in which each reference of
 // a secret option is replaced by the secret resolve returns for it. The
 // copy holds secrets: it is for the device session only. Errors name the
-// option, the entry and the reference, never a secret.
+// option, the entry and the reference, never a secret. secretOptions are
+// the names the driver's Schema declares secret (Schema.SecretNames).
 func ResolveSecretOptions(options map[string]any, secretOptions []string, resolve func(ref string) (string, error)) (map[string]any, error) {
 	present := sortedPresent(options, secretOptions)
 	if len(present) == 0 {
@@ -116,7 +75,7 @@ func ResolveSecretOptions(options map[string]any, secretOptions []string, resolv
 		out[name] = mapSecrets(options[name], func(entry, ref string) string {
 			value, err := resolve(ref)
 			if err != nil {
-				errs = append(errs, &SecretOptionError{Option: name, Entry: entry, Problem: err.Error()})
+				errs = append(errs, &OptionProblem{Option: name, Entry: entry, Message: err.Error()})
 			}
 			return value
 		})

@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +12,11 @@ import (
 )
 
 func TestSecretOptionsMustBeReferences(t *testing.T) {
+	schema := Schema{
+		{Name: "token", Kind: OptionString, Secret: true, Doc: "the API token"},
+		{Name: "env", Kind: OptionStringMap, Secret: true, Doc: "secret variables"},
+		{Name: "cert_path", Kind: OptionPath, Doc: "the certificate"},
+	}
 	for _, tc := range []struct {
 		name    string
 		options map[string]any
@@ -25,19 +29,18 @@ func TestSecretOptionsMustBeReferences(t *testing.T) {
 		{"a relative file reference is refused", map[string]any{"token": "file:token.txt"}, []string{"token"}},
 		{"an env reference without a name is refused", map[string]any{"token": "env:"}, []string{"token"}},
 		{"options that are not secret are not looked at", map[string]any{"cert_path": "/etc/x"}, nil},
-		{"values of another type are left to the driver", map[string]any{"token": 42}, nil},
+		{"a value of another type is refused by its type alone", map[string]any{"token": 42}, []string{"token"}},
+		{"a map value of another type is refused by its type alone", map[string]any{"env": map[string]any{"PIN": 4711}}, []string{"env.PIN"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, err := range CheckSecretOptions(tc.options, []string{"token", "env"}, "a hint") {
-				var se *SecretOptionError
-				if !errors.As(err, &se) {
-					t.Fatalf("error %v is not a *SecretOptionError", err)
+			for _, p := range schema.Validate(tc.options) {
+				for _, secret := range []string{"t0k3n", "4711", "42"} {
+					if strings.Contains(p.Error(), secret) {
+						t.Errorf("problem %q quotes the value", p.Error())
+					}
 				}
-				if strings.Contains(err.Error(), "t0k3n") {
-					t.Errorf("error %q quotes the value", err)
-				}
-				got = append(got, se.OptionPath())
+				got = append(got, p.OptionPath())
 			}
 			if !slices.Equal(tc.want, got) {
 				t.Errorf("refused paths %v, want %v", got, tc.want)

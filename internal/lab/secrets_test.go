@@ -165,7 +165,7 @@ func configSecrets(t *testing.T, ap *app.App, cfg *config.Config) []string {
 		if !ok {
 			continue
 		}
-		for _, name := range d.Capabilities().SecretOptions {
+		for _, name := range d.Schema().SecretNames() {
 			if values, ok := r.Options[name].(map[string]any); ok {
 				for _, v := range values {
 					refs = append(refs, fmt.Sprint(v))

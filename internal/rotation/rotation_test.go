@@ -48,6 +48,7 @@ func (d fakeDriver) Capabilities() driver.Capabilities {
 	return driver.Capabilities{OnDeviceKey: true, Rollback: true, SANs: true, KeyTypes: []string{asset.KeyECDSA256}}
 }
 func (d fakeDriver) ValidateOptions(map[string]any) error { return nil }
+func (d fakeDriver) Schema() driver.Schema                { return nil }
 func (d fakeDriver) Open(context.Context, driver.Target, driver.Credentials) (driver.Session, error) {
 	return d.dev, nil
 }

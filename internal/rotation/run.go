@@ -201,7 +201,7 @@ func (rn *run) open(ctx context.Context) (driver.Session, error) {
 	}
 	// The resolved options hold secrets: they go to the driver and
 	// nowhere else.
-	options, err := driver.ResolveSecretOptions(rn.route.Options, rn.drv.Capabilities().SecretOptions, rn.r.d.ResolveSecret)
+	options, err := driver.ResolveSecretOptions(rn.route.Options, rn.drv.Schema().SecretNames(), rn.r.d.ResolveSecret)
 	if err != nil {
 		return nil, fmt.Errorf("route %q: secret options: %w", rn.route.Name, err)
 	}

@@ -3,11 +3,6 @@
 // the first route that matches an asset wins.
 package route
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Route sends matching assets to a driver.
 type Route struct {
 	// Name is optional and shown in explanations; default "route N".
@@ -21,43 +16,6 @@ type Route struct {
 	// cannot be reached or fails on its side (not when it refuses the
 	// order). Empty, the default: no fallback.
 	FallbackIssuers []string `yaml:"fallback_issuers,omitempty" json:"fallback_issuers,omitempty"`
-	// Source is where the route was written, for Compile's errors.
-	Source Source `yaml:"-" json:"-"`
-}
-
-// Source locates a route in the file it was read from. The zero value, for
-// a route built in code or imported from JSON, locates nothing.
-type Source struct {
-	// File names the file as the config loader was given it.
-	File string
-	// Lines maps paths within the route to their lines: "" is the route
-	// itself, then "driver", "options", "options.env", "options.env.TOKEN".
-	Lines map[string]int
-}
-
-// at returns "file:line: " for path within the route, using the line of
-// its nearest enclosing setting written in the file, or "".
-func (s Source) at(path string) string {
-	if s.File == "" {
-		return ""
-	}
-	for p := path; ; p = parent(p) {
-		if line, ok := s.Lines[p]; ok {
-			return fmt.Sprintf("%s:%d: ", s.File, line)
-		}
-		if p == "" {
-			return ""
-		}
-	}
-}
-
-// parent strips the last ".name" from path.
-func parent(path string) string {
-	i := strings.LastIndexByte(path, '.')
-	if i < 0 {
-		return ""
-	}
-	return path[:i]
 }
 
 // Match selects assets. Empty fields match anything.

@@ -12,15 +12,64 @@ import (
 
 // OptionValidator checks a route's driver name and options when the table
 // is compiled, so a typo fails at load time instead of at 3 a.m. It returns
-// an error wrapping ErrUnknownDriver for a driver it does not know, and an
-// error saying which option is wrong and why otherwise; an error in its
-// chain with an OptionPath() string method ("env.TOKEN") points Compile's
-// report at that option's line.
+// an error wrapping ErrUnknownDriver for a driver it does not know, and
+// otherwise every problem with the options, as one error or joined
+// (errors.Join). A problem with methods OptionPath() ("env.TOKEN") and
+// Detail() (what is wrong, without the option's name), as the drivers'
+// *driver.OptionProblem has, is reported at that option, and any other at
+// the options as a whole.
 type OptionValidator func(driver string, options map[string]any) error
 
 // ErrUnknownDriver is wrapped by an OptionValidator's error when the driver
 // name is not registered.
 var ErrUnknownDriver = errors.New("unknown driver")
+
+// Problem is one thing wrong with one route of a table.
+type Problem struct {
+	// Route is the route's index in the table, from 0.
+	Route int
+	// Path is the setting at fault within the route: "driver",
+	// "match.os_version", "options.reload_cmd", "options.env.TOKEN", or
+	// "options" for the options as a whole.
+	Path string
+	// Message says what is wrong and how to put it right.
+	Message string
+	// Err is the validator's error the problem was read from, if any.
+	Err error
+}
+
+// Setting names the setting at fault as the configuration file has it,
+// such as "routes[0].options.reload_cmd".
+func (p Problem) Setting() string { return fmt.Sprintf("routes[%d].%s", p.Route, p.Path) }
+
+func (p Problem) Error() string { return p.Setting() + ": " + p.Message }
+
+// Error is every problem Compile found, in the order of the routes. The
+// config loader places each at its line in the file.
+type Error struct {
+	Problems []Problem
+}
+
+// Error lists the problems one per line.
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the validators' errors, so errors.Is finds
+// ErrUnknownDriver.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
+}
 
 // Table is a compiled routing table, safe for concurrent use.
 type Table struct {
@@ -44,35 +93,33 @@ type Explanation struct {
 }
 
 // Compile checks routes and builds a table from them. A route without a
-// name is named "route N", counting from 1. Errors name the route by its
-// index and name, and the field at fault: an empty or unknown driver, an
-// option the driver rejects (with the validator's message), a malformed
-// os_version; and the file and line, when the route's Source has them. A
-// nil validator accepts every driver and option.
+// name is named "route N", counting from 1. Its error, an *Error, names
+// each setting at fault by its path, such as routes[2].match.os_version: an
+// empty or unknown driver, an option the driver rejects (with the
+// validator's message), a malformed os_version or model. A nil validator
+// accepts every driver and option.
 func Compile(routes []Route, v OptionValidator) (*Table, error) {
 	t := &Table{
 		routes:   make([]Route, len(routes)),
 		versions: make([]versionMatcher, len(routes)),
 	}
-	var errs []error
+	var problems []Problem
 	for i, r := range routes {
 		r = cloneRoute(r)
 		if r.Name == "" {
 			r.Name = fmt.Sprintf("route %d", i+1)
 		}
-		fail := func(field, format string, args ...any) {
-			errs = append(errs, fmt.Errorf("route: %sroutes[%d] %q: %s: %s", r.Source.at(field), i, r.Name, field, fmt.Sprintf(format, args...)))
+		fail := func(path, format string, args ...any) {
+			problems = append(problems, Problem{Route: i, Path: path, Message: fmt.Sprintf(format, args...)})
 		}
 		switch {
 		case strings.TrimSpace(r.Driver) == "":
 			fail("driver", "is required: name the driver that rotates these assets, like panos or linux")
 		case v != nil:
-			if err := v(r.Driver, r.Options); err != nil {
-				if errors.Is(err, ErrUnknownDriver) {
-					errs = append(errs, fmt.Errorf("route: %sroutes[%d] %q: driver: %w", r.Source.at("driver"), i, r.Name, err))
-				} else {
-					errs = append(errs, fmt.Errorf("route: %sroutes[%d] %q: options: %w", r.Source.at(optionPath(err)), i, r.Name, err))
-				}
+			if err := v(r.Driver, r.Options); errors.Is(err, ErrUnknownDriver) {
+				problems = append(problems, Problem{Route: i, Path: "driver", Message: err.Error(), Err: err})
+			} else if err != nil {
+				problems = append(problems, optionProblems(i, err)...)
 			}
 		}
 		m, err := compileVersion(r.Match.OSVersion)
@@ -87,21 +134,34 @@ func Compile(routes []Route, v OptionValidator) (*Table, error) {
 		t.routes[i] = r
 		t.versions[i] = m
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
 	}
 	return t, nil
 }
 
-// optionPath returns the path within a route of the option an
-// OptionValidator's error is about, when the error says (by an
-// OptionPath() method somewhere in its chain), else "options".
-func optionPath(err error) string {
-	var located interface{ OptionPath() string }
-	if errors.As(err, &located) {
-		return "options." + located.OptionPath()
+// optionProblems reads the problems of route i's options from an
+// OptionValidator's error.
+func optionProblems(i int, err error) []Problem {
+	parts := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = joined.Unwrap()
 	}
-	return "options"
+	problems := make([]Problem, 0, len(parts))
+	for _, part := range parts {
+		p := Problem{Route: i, Path: "options", Message: part.Error(), Err: part}
+		if located, ok := part.(interface {
+			OptionPath() string
+			Detail() string
+		}); ok {
+			p.Message = located.Detail()
+			if path := located.OptionPath(); path != "" {
+				p.Path = "options." + path
+			}
+		}
+		problems = append(problems, p)
+	}
+	return problems
 }
 
 // Match returns the first route that takes a, and its index. ok is false

@@ -172,22 +172,22 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"names a route with no driver by index and default name",
 			[]Route{{Driver: "panos"}, {Match: Match{Platform: "f5"}}},
-			[]string{`routes[1] "route 2": driver: is required`}},
+			[]string{`routes[1].driver: is required`}},
 		{"names an unknown driver",
 			[]Route{{Name: "f5", Driver: "bigipp"}},
-			[]string{`routes[0] "f5": driver: unknown driver "bigipp"`}},
+			[]string{`routes[0].driver: unknown driver "bigipp"`}},
 		{"wraps the driver's option error",
 			[]Route{{Name: "fw", Driver: "panos", Options: map[string]any{"colour": "red"}}},
-			[]string{`routes[0] "fw": options: option "colour" is not a panos option`}},
+			[]string{`routes[0].options: option "colour" is not a panos option`}},
 		{"names a bad os_version",
 			[]Route{{Name: "fw", Driver: "panos", Match: Match{OSVersion: ">=9.1.0-h3"}}},
-			[]string{`routes[0] "fw": match.os_version: range ">=9.1.0-h3"`}},
+			[]string{`routes[0].match.os_version: range ">=9.1.0-h3"`}},
 		{"names an empty model",
 			[]Route{{Name: "fw", Driver: "panos", Match: Match{Models: []string{"PA-220", " "}}}},
-			[]string{`routes[0] "fw": match.models[1]: is empty`}},
+			[]string{`routes[0].match.models[1]: is empty`}},
 		{"reports every bad route at once",
 			[]Route{{Name: "a"}, {Name: "b", Driver: "nope"}},
-			[]string{`routes[0] "a": driver`, `routes[1] "b": driver: unknown driver`}},
+			[]string{`routes[0].driver: is required`, `routes[1].driver: unknown driver`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,58 +204,76 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
-// locatedError is an option error that names its option, as the drivers'
-// secret option errors do.
+// locatedError is an option problem that names its option, as the
+// drivers' *driver.OptionProblem does.
 type locatedError struct{ path string }
 
-func (e locatedError) Error() string      { return "option " + e.path + " is wrong" }
+func (e locatedError) Error() string      { return "option " + e.path + ": is wrong" }
 func (e locatedError) OptionPath() string { return e.path }
+func (e locatedError) Detail() string     { return "is wrong" }
 
-func TestCompileErrorsNameTheLineOfARouteReadFromAFile(t *testing.T) {
-	source := Source{File: "ottr.yaml", Lines: map[string]int{
-		"": 10, "driver": 11, "options": 12, "options.env": 13, "options.env.TOKEN": 14, "match": 15,
-	}}
+func TestCompileErrorsNameTheOptionAtFault(t *testing.T) {
 	validator := func(driver string, options map[string]any) error {
-		switch {
-		case driver != "script":
+		if driver != "script" {
 			return fmt.Errorf("%w %q", ErrUnknownDriver, driver)
-		case options["env"] != nil:
-			return fmt.Errorf("script: options: %w", errors.Join(locatedError{"env.TOKEN"}))
-		case options["plain"] != nil:
-			return locatedError{"plain"}
-		case options["x"] != nil:
-			return errors.New("something else is wrong")
 		}
-		return nil
+		var errs []error
+		if options["env"] != nil {
+			errs = append(errs, locatedError{"env.TOKEN"})
+		}
+		if options["plain"] != nil {
+			errs = append(errs, locatedError{"plain"})
+		}
+		if options["whole"] != nil {
+			errs = append(errs, locatedError{""})
+		}
+		if options["x"] != nil {
+			errs = append(errs, errors.New("script: options: something else is wrong"))
+		}
+		return errors.Join(errs...)
 	}
 	for _, tc := range []struct {
-		name  string
-		route Route
-		want  string
+		name   string
+		routes []Route
+		want   []Problem
 	}{
-		{"an option error at the line of the value it names",
-			Route{Driver: "script", Options: map[string]any{"env": map[string]any{"TOKEN": "x"}}}, `route: ottr.yaml:14: routes[0] "route 1": options: script: options: option env.TOKEN is wrong`},
-		{"an option not written in the file at the line of the options",
-			Route{Driver: "script", Options: map[string]any{"plain": "x"}}, `route: ottr.yaml:12: routes[0] "route 1": options:`},
-		{"an option error that names no option at the line of the options",
-			Route{Driver: "script", Options: map[string]any{"x": 1}}, `route: ottr.yaml:12: routes[0] "route 1": options: something else is wrong`},
-		{"an unknown driver at the line of the driver",
-			Route{Driver: "nosuch"}, `route: ottr.yaml:11: routes[0] "route 1": driver: unknown driver`},
-		{"a bad match at the line of the match",
-			Route{Driver: "script", Match: Match{OSVersion: ">=x"}}, `route: ottr.yaml:15: routes[0] "route 1": match.os_version:`},
+		{"each problem at the option it names, in the order given",
+			[]Route{{Driver: "script", Options: map[string]any{"env": map[string]any{"TOKEN": "x"}, "plain": "x"}}},
+			[]Problem{{Route: 0, Path: "options.env.TOKEN", Message: "is wrong"}, {Route: 0, Path: "options.plain", Message: "is wrong"}}},
+		{"a problem naming no option at the options, whole",
+			[]Route{{Driver: "script", Options: map[string]any{"x": 1, "whole": 1}}},
+			[]Problem{{Route: 0, Path: "options", Message: "is wrong"}, {Route: 0, Path: "options", Message: "script: options: something else is wrong"}}},
+		{"a problem in the second route at the second route",
+			[]Route{{Driver: "script"}, {Driver: "script", Options: map[string]any{"plain": 1}}},
+			[]Problem{{Route: 1, Path: "options.plain", Message: "is wrong"}}},
+		{"an unknown driver at the driver",
+			[]Route{{Driver: "nosuch"}},
+			[]Problem{{Route: 0, Path: "driver", Message: `unknown driver "nosuch"`}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := tc.route
-			r.Source = source
-			_, err := Compile([]Route{r}, validator)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error = %v\nwant it to contain %q", err, tc.want)
+			_, err := Compile(tc.routes, validator)
+			var compileErr *Error
+			if !errors.As(err, &compileErr) {
+				t.Fatalf("Compile = %v, want an *Error", err)
+			}
+			got := make([]Problem, len(compileErr.Problems))
+			for i, p := range compileErr.Problems {
+				p.Err = nil
+				got[i] = p
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("problems\n%+v\nwant\n%+v", got, tc.want)
 			}
 		})
 	}
-	_, err := Compile([]Route{{Driver: "nosuch"}}, validator)
-	if err == nil || strings.Contains(err.Error(), ".yaml") {
-		t.Errorf("a route built in code: %v, want an error without a file", err)
+}
+
+func TestCompileErrorNamesEachSettingOnALine(t *testing.T) {
+	_, err := Compile([]Route{{Name: "a"}, {Name: "b", Driver: "x", Match: Match{Models: []string{""}}}}, nil)
+	want := "routes[0].driver: is required: name the driver that rotates these assets, like panos or linux\n" +
+		"routes[1].match.models[0]: is empty; remove it or name a device model"
+	if err == nil || err.Error() != want {
+		t.Errorf("Compile = %v\nwant\n%s", err, want)
 	}
 }
 

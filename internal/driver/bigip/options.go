@@ -1,10 +1,7 @@
 package bigip
 
 import (
-	"errors"
-	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/ottr-go/ottr/internal/driver"
@@ -21,10 +18,6 @@ const (
 	optTLSServerName = "tls_server_name"
 	optLoginProvider = "login_provider"
 )
-
-var knownOptions = []string{
-	optAPIPort, optCAFile, optCertKeyChain, optLoginProvider, optPartition, optProfile, optTarget, optTLSServerName,
-}
 
 // Targets: what the rotated certificate serves.
 const (
@@ -70,108 +63,95 @@ func (o *options) fullPath(name string) string { return "/" + o.Partition + "/" 
 // profilePath is the full path of the client-ssl profile.
 func (o *options) profilePath() string { return o.fullPath(o.Profile) }
 
+// Schema declares the route options the driver takes.
+func (d *Driver) Schema() driver.Schema { return optionSchema() }
+
+func optionSchema() driver.Schema {
+	return driver.Schema{
+		{Name: optTarget, Kind: driver.OptionString, Default: targetClientSSL,
+			Doc: "what the certificate serves: " + targetClientSSL + " (a client-ssl profile) or " + targetHTTPD + " (the management interface)"},
+		{Name: optProfile, Kind: driver.OptionString, Doc: "client-ssl profile name, required with target " + targetClientSSL},
+		{Name: optPartition, Kind: driver.OptionString, Default: defaultPartition, Doc: "partition of the profile and of the objects ottr creates"},
+		{Name: optCertKeyChain, Kind: driver.OptionString, Default: "the profile's first entry", Doc: "certKeyChain entry to replace"},
+		{Name: optAPIPort, Kind: driver.OptionInt, Default: "443", Doc: "iControl REST port"},
+		{Name: optCAFile, Kind: driver.OptionString, Doc: "PEM file of roots the API certificate may chain to, besides the system roots"},
+		{Name: optTLSServerName, Kind: driver.OptionString, Default: "the asset's common name", Doc: "name the API certificate must carry"},
+		{Name: optLoginProvider, Kind: driver.OptionString, Default: defaultLoginProvider, Doc: "loginProviderName of the token login"},
+	}
+}
+
+// Defaults of the options.
+const (
+	defaultPartition     = "Common"
+	defaultLoginProvider = "tmos"
+)
+
 // parseOptions checks a route's options and returns them with defaults
 // filled in. Every problem is reported, each naming the option and the rule.
 func parseOptions(raw map[string]any) (*options, error) {
-	o := &options{Target: targetClientSSL, Partition: "Common", APIPort: 443, LoginProvider: "tmos"}
-	var errs []error
-	bad := func(name, rule string, args ...any) {
-		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
-	}
+	o := &options{Target: targetClientSSL, Partition: defaultPartition, APIPort: 443, LoginProvider: defaultLoginProvider}
+	r := optionSchema().Read(raw)
 
-	driver.CheckKnownOptions(raw, knownOptions, bad)
-
-	if v, ok := raw[optTarget]; ok {
-		s, isString := v.(string)
-		switch {
-		case !isString:
-			bad(optTarget, "must be %q or %q, got %s", targetClientSSL, targetHTTPD, describe(v))
-		case s != targetClientSSL && s != targetHTTPD:
-			bad(optTarget, "must be %q (a client-ssl profile) or %q (the management interface), got %q", targetClientSSL, targetHTTPD, s)
-		default:
+	if s, ok := r.String(optTarget); ok {
+		if s != targetClientSSL && s != targetHTTPD {
+			r.Bad(optTarget, "must be %q (a client-ssl profile) or %q (the management interface), got %q", targetClientSSL, targetHTTPD, s)
+		} else {
 			o.Target = s
 		}
 	}
 
-	o.Profile = name(raw, optProfile, bad)
-	o.CertKeyChain = name(raw, optCertKeyChain, bad)
-	if p := name(raw, optPartition, bad); p != "" {
+	o.Profile = name(r, optProfile)
+	o.CertKeyChain = name(r, optCertKeyChain)
+	if p := name(r, optPartition); p != "" {
 		o.Partition = p
 	}
 	switch o.Target {
 	case targetClientSSL:
-		if _, ok := raw[optProfile]; !ok {
-			bad(optProfile, "is required with target %q: the name of the client-ssl profile, e.g. \"www_clientssl\"", targetClientSSL)
+		if r.Missing(optProfile) {
+			r.Bad(optProfile, "is required with target %q: the name of the client-ssl profile, e.g. \"www_clientssl\"", targetClientSSL)
 		}
 	case targetHTTPD:
 		for _, opt := range []string{optProfile, optCertKeyChain} {
 			if _, ok := raw[opt]; ok {
-				bad(opt, "applies to target %q only; target %q rotates the management interface's certificate", targetClientSSL, targetHTTPD)
+				r.Bad(opt, "applies to target %q only; target %q rotates the management interface's certificate", targetClientSSL, targetHTTPD)
 			}
 		}
 	}
 
-	if v, ok := raw[optAPIPort]; ok {
-		port, err := driver.Integer(v)
-		switch {
-		case err != nil:
-			bad(optAPIPort, "must be a whole number, got %s", describe(v))
-		case port < 1 || port > 65535:
-			bad(optAPIPort, "must be between 1 and 65535, got %d", port)
-		default:
-			o.APIPort = port
-		}
+	if port, ok := r.IntIn(optAPIPort, 1, 65535); ok {
+		o.APIPort = port
 	}
-
-	if v, ok := raw[optCAFile]; ok {
-		s, isString := v.(string)
-		switch {
-		case !isString:
-			bad(optCAFile, "must be the path of a PEM file, got %s", describe(v))
-		case strings.TrimSpace(s) == "" || strings.ContainsAny(s, "\x00\n\r"):
-			bad(optCAFile, "must be the path of a PEM file, got %q", s)
-		default:
-			o.CAFile = s
+	if s, ok := r.String(optCAFile); ok {
+		if strings.TrimSpace(s) == "" {
+			r.Bad(optCAFile, "must be the path of a PEM file, got %q", s)
 		}
+		o.CAFile = s
 	}
-	if v, ok := raw[optTLSServerName]; ok {
-		s, isString := v.(string)
-		if !isString || !serverNamePattern.MatchString(s) {
-			bad(optTLSServerName, "must be a DNS name such as \"bigip1.example.com\", got %s", describe(v))
-		} else {
-			o.TLSServerName = s
+	if s, ok := r.String(optTLSServerName); ok {
+		if !serverNamePattern.MatchString(s) {
+			r.Bad(optTLSServerName, "must be a DNS name such as \"bigip1.example.com\", got %q", s)
 		}
+		o.TLSServerName = s
 	}
-	if p := name(raw, optLoginProvider, bad); p != "" {
+	if p := name(r, optLoginProvider); p != "" {
 		o.LoginProvider = p
 	}
 
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
 
 // name reads an optional option holding a BIG-IP object name.
-func name(raw map[string]any, opt string, bad func(string, string, ...any)) string {
-	v, ok := raw[opt]
+func name(r *driver.OptionReader, opt string) string {
+	s, ok := r.String(opt)
 	if !ok {
 		return ""
 	}
-	s, isString := v.(string)
-	if !isString || !objectNamePattern.MatchString(s) {
-		bad(opt, "must be a BIG-IP name: a letter or underscore, then letters, digits, '.', '-' or '_'; got %s", describe(v))
+	if !objectNamePattern.MatchString(s) {
+		r.Bad(opt, "must be a BIG-IP name: a letter or underscore, then letters, digits, '.', '-' or '_'; got %q", s)
 		return ""
 	}
 	return s
-}
-
-func describe(v any) string {
-	switch s := v.(type) {
-	case nil:
-		return "nothing"
-	case string:
-		return strconv.Quote(s)
-	}
-	return fmt.Sprintf("%T %v", v, v)
 }

@@ -1,7 +1,9 @@
-// Package fidelity gathers the request tables of every driver
-// (driver.Request) and writes them as the fidelity table of
-// docs/drivers.md: for each request a driver sends, the vendor source that
-// confirms it, or what the driver does to stay safe where none does.
+// Package fidelity gathers what every driver declares about itself and
+// writes it into docs/drivers.md: the request tables (driver.Request) as
+// the fidelity table — for each request a driver sends, the vendor source
+// that confirms it, or what the driver does to stay safe where none does —
+// and each driver's route options (driver.Schema) as the option table of
+// its section.
 package fidelity
 
 //go:generate go run ./fidelitydoc ../../../docs/drivers.md
@@ -20,23 +22,24 @@ import (
 	"github.com/ottr-go/ottr/internal/driver/ssm"
 )
 
-// Table is one driver's requests.
+// Table is one driver's requests and route options.
 type Table struct {
 	Driver   string
 	Requests []driver.Request
+	Options  driver.Schema
 }
 
 // Tables returns every driver's table, in the order docs/drivers.md
 // describes the drivers.
 func Tables() []Table {
 	return []Table{
-		{"linux", linux.Requests()},
-		{"panos", panos.Requests()},
-		{"bigip", bigip.Requests()},
-		{"lighthouse", lighthouse.Requests()},
-		{"junos", junos.Requests()},
-		{"linux-ssm", ssm.Requests()},
-		{"script", script.Requests()},
+		{"linux", linux.Requests(), linux.New(linux.Config{}).Schema()},
+		{"panos", panos.Requests(), panos.New(panos.Config{}).Schema()},
+		{"bigip", bigip.Requests(), bigip.New(bigip.Config{}).Schema()},
+		{"lighthouse", lighthouse.Requests(), lighthouse.New(lighthouse.Config{}).Schema()},
+		{"junos", junos.Requests(), junos.New(junos.Config{}).Schema()},
+		{"linux-ssm", ssm.Requests(), ssm.New(ssm.Config{}).Schema()},
+		{"script", script.Requests(), script.New(script.Config{}).Schema()},
 	}
 }
 
@@ -75,12 +78,68 @@ func cell(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-// Replace returns doc with the part between Begin and End replaced by
-// Markdown(tables).
-func Replace(doc string, tables []Table) (string, error) {
-	i, j := strings.Index(doc, Begin), strings.Index(doc, End)
-	if i < 0 || j < i {
-		return "", fmt.Errorf("the fidelity table's markers are missing: put %q and %q where the table goes", Begin, End)
+// OptionsBegin and OptionsEnd mark a driver's option table in
+// docs/drivers.md.
+func OptionsBegin(driverName string) string {
+	return "<!-- options of " + driverName + ": written by go generate ./internal/driver/fidelity; edit the driver's Schema -->"
+}
+
+// OptionsEnd ends the option table OptionsBegin starts.
+func OptionsEnd(driverName string) string { return "<!-- end of options of " + driverName + " -->" }
+
+// OptionsMarkdown renders a driver's schema as the section between
+// OptionsBegin and OptionsEnd.
+func OptionsMarkdown(driverName string, s driver.Schema) string {
+	var b strings.Builder
+	b.WriteString(OptionsBegin(driverName) + "\n")
+	b.WriteString("| option | kind | default | meaning |\n|---|---|---|---|\n")
+	for _, o := range s {
+		def := o.Default
+		switch {
+		case o.Required:
+			def = "required"
+		case def == "":
+		case !strings.Contains(def, " "):
+			def = "`" + def + "`"
+		}
+		doc := o.Doc
+		if o.Secret {
+			doc = "**secret**: " + doc
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", o.Name, o.Kind, cell(def), text(doc))
 	}
-	return doc[:i] + Markdown(tables) + doc[j+len(End):], nil
+	b.WriteString(OptionsEnd(driverName))
+	return b.String()
+}
+
+// text makes plain text, such as "labels.<key>", safe and shown as written
+// inside a Markdown table cell.
+func text(s string) string {
+	return cell(strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s))
+}
+
+// Replace returns doc with the fidelity table and every driver's option
+// table written from tables.
+func Replace(doc string, tables []Table) (string, error) {
+	doc, err := replaceBetween(doc, Begin, End, Markdown(tables))
+	if err != nil {
+		return "", fmt.Errorf("the fidelity table: %w", err)
+	}
+	for _, t := range tables {
+		doc, err = replaceBetween(doc, OptionsBegin(t.Driver), OptionsEnd(t.Driver), OptionsMarkdown(t.Driver, t.Options))
+		if err != nil {
+			return "", fmt.Errorf("the option table of %s: %w", t.Driver, err)
+		}
+	}
+	return doc, nil
+}
+
+// replaceBetween returns doc with the part from begin to end, both
+// included, replaced by section.
+func replaceBetween(doc, begin, end, section string) (string, error) {
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("its markers are missing: put %q and %q where the table goes", begin, end)
+	}
+	return doc[:i] + section + doc[j+len(end):], nil
 }

@@ -3,10 +3,9 @@ package junos
 import (
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ottr-go/ottr/internal/driver"
@@ -19,8 +18,6 @@ const (
 	optBindPath       = "bind_path"
 	optUploadDir      = "upload_dir"
 )
-
-var knownOptions = []string{optBindPath, optConfirmMinutes, optNetconfPort, optUploadDir}
 
 // tlsOptions are the API TLS options HTTPS drivers take; JunOS's API is
 // NETCONF over SSH, so they are refused with an explanation rather than
@@ -61,6 +58,20 @@ var (
 	dirPattern       = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
 )
 
+// Schema declares the route options the driver takes.
+func (d *Driver) Schema() driver.Schema { return optionSchema() }
+
+func optionSchema() driver.Schema {
+	return driver.Schema{
+		{Name: optNetconfPort, Kind: driver.OptionInt, Default: strconv.Itoa(DefaultNetconfPort), Doc: "NETCONF port"},
+		{Name: optConfirmMinutes, Kind: driver.OptionInt, Default: strconv.Itoa(DefaultConfirmMinutes),
+			Doc: "minutes JunOS waits for the commit to be confirmed before it rolls back by itself, 1 to 65535"},
+		{Name: optBindPath, Kind: driver.OptionString, Default: DefaultBindPath,
+			Doc: "configuration statement that takes the certificate-id; list entries as services/ssl/termination/profile[name='web']/server-certificate"},
+		{Name: optUploadDir, Kind: driver.OptionPath, Default: DefaultUploadDir, Doc: "directory on the device for transferred files"},
+	}
+}
+
 // parseOptions checks a route's options and returns them with defaults
 // filled in. Every problem is reported, each naming the option and the rule.
 func parseOptions(raw map[string]any) (*options, error) {
@@ -70,57 +81,43 @@ func parseOptions(raw map[string]any) (*options, error) {
 		BindPath:       DefaultBindPath,
 		UploadDir:      DefaultUploadDir,
 	}
-	var errs []error
-	bad := func(name, rule string, args ...any) {
-		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
-	}
+	r := optionSchema().Read(raw)
 
-	names := make([]string, 0, len(raw))
-	for name := range raw {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		switch {
-		case slices.Contains(tlsOptions, name):
-			bad(name, "not used by the junos driver: it talks NETCONF over SSH (port: %s), and the device is "+
+	for _, name := range tlsOptions {
+		if _, ok := raw[name]; ok {
+			r.Bad(name, "not used by the junos driver: it talks NETCONF over SSH (port: %s), and the device is "+
 				"authenticated by its SSH host key in known_hosts, not by TLS", optNetconfPort)
-		case !slices.Contains(knownOptions, name):
-			bad(name, "unknown option (known: %s)", strings.Join(knownOptions, ", "))
 		}
 	}
 
-	o.NetconfPort = intOption(raw, optNetconfPort, o.NetconfPort, 1, 65535, bad)
+	if n, ok := r.IntIn(optNetconfPort, 1, 65535); ok {
+		o.NetconfPort = n
+	}
 	// JunOS takes confirm-timeout in whole minutes, 1 to 65535.
-	o.ConfirmMinutes = intOption(raw, optConfirmMinutes, o.ConfirmMinutes, 1, 65535, bad)
+	if n, ok := r.IntIn(optConfirmMinutes, 1, 65535); ok {
+		o.ConfirmMinutes = n
+	}
 
-	if v, ok := raw[optBindPath]; ok {
-		s, isString := v.(string)
-		if !isString {
-			bad(optBindPath, "must be a string such as %q, got %s", DefaultBindPath, driver.DescribeValue(v))
-		} else if err := checkBindPath(s); err != nil {
-			bad(optBindPath, "%v", err)
+	if s, ok := r.String(optBindPath); ok {
+		if err := checkBindPath(s); err != nil {
+			r.Bad(optBindPath, "%v", err)
 		} else {
 			o.BindPath = s
 		}
 	}
 	o.bindSteps, _ = parseBindPath(o.BindPath)
 
-	if v, ok := raw[optUploadDir]; ok {
-		s, isString := v.(string)
-		switch {
-		case !isString:
-			bad(optUploadDir, "must be a string, got %s", driver.DescribeValue(v))
-		case !dirPattern.MatchString(s) || slices.Contains(strings.Split(s, "/"), ".."):
-			bad(optUploadDir, "must be an absolute directory on the device of letters, digits, '.', '_' and '-' "+
+	if s, ok := r.String(optUploadDir); ok {
+		if !dirPattern.MatchString(s) || slices.Contains(strings.Split(s, "/"), "..") {
+			r.Bad(optUploadDir, "must be an absolute directory on the device of letters, digits, '.', '_' and '-' "+
 				"such as %q, got %q", DefaultUploadDir, s)
-		default:
+		} else {
 			o.UploadDir = strings.TrimSuffix(s, "/")
 		}
 	}
 
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -168,14 +165,4 @@ func parseBindPath(s string) ([]pathStep, error) {
 		steps = append(steps, step)
 	}
 	return steps, nil
-}
-
-// intOption is driver.IntOption, except that an int64 beyond the int32
-// range is called no whole number rather than out of bounds.
-func intOption(raw map[string]any, name string, def, lo, hi int, bad func(string, string, ...any)) int {
-	if n, ok := raw[name].(int64); ok && (n > math.MaxInt32 || n < math.MinInt32) {
-		bad(name, "must be a whole number, got %s", driver.DescribeValue(n))
-		return def
-	}
-	return driver.IntOption(raw, name, def, lo, hi, bad)
 }

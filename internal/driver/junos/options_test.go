@@ -42,7 +42,7 @@ func TestValidateOptions(t *testing.T) {
 		{name: "a list key with quotes inside is refused", options: map[string]any{"bind_path": `a/b[name='x"y']/c`},
 			want: []string{`option "bind_path": list key "x\"y" must be`}},
 		{name: "a relative upload directory is refused", options: map[string]any{"upload_dir": "tmp"},
-			want: []string{`option "upload_dir": must be an absolute directory`}},
+			want: []string{`option "upload_dir": must be an absolute path, got "tmp"`}},
 		{name: "an upload directory climbing out with .. is refused", options: map[string]any{"upload_dir": "/var/tmp/../../etc"},
 			want: []string{`option "upload_dir": must be an absolute directory`}},
 		{name: "every problem is reported at once", options: map[string]any{"netconf_port": 0, "confirm_minutes": -1, "tls_server_name": "x"},

@@ -1,9 +1,8 @@
 package lighthouse
 
 import (
-	"errors"
-	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,11 +24,6 @@ const (
 	optOrgUnit        = "org_unit"
 	optEmail          = "email"
 )
-
-var knownOptions = []string{
-	optAPIPort, optCAFile, optCountry, optEmail, optLocality, optOrgUnit, optOrganization,
-	optRestartSettle, optRestartTimeout, optSANs, optState, optTLSServerName,
-}
 
 // Defaults of the options.
 const (
@@ -69,6 +63,32 @@ type subjectFields struct {
 	Email        string `json:"email,omitempty"`
 }
 
+// Schema declares the route options the driver takes.
+func (d *Driver) Schema() driver.Schema { return optionSchema() }
+
+func optionSchema() driver.Schema {
+	subject := func(name, field string) driver.OptionSpec {
+		return driver.OptionSpec{Name: name, Kind: driver.OptionString, Doc: "the CSR's " + field + ", 1 to 64 characters"}
+	}
+	return driver.Schema{
+		{Name: optCAFile, Kind: driver.OptionString, Doc: "PEM file of roots the appliance's certificate may chain to, besides the system roots"},
+		{Name: optTLSServerName, Kind: driver.OptionString, Default: "the asset's common name", Doc: "name the appliance's certificate must carry"},
+		{Name: optAPIPort, Kind: driver.OptionInt, Default: strconv.Itoa(defaultAPIPort), Doc: "HTTPS port of the API"},
+		{Name: optRestartTimeout, Kind: driver.OptionDuration, Default: driver.FormatDuration(defaultRestartTimeout),
+			Doc: "how long to wait for the web server after an upload"},
+		{Name: optRestartSettle, Kind: driver.OptionDuration, Default: driver.FormatDuration(defaultRestartSettle),
+			Doc: "how long the new certificate must be served when the restart itself was not seen; shorter than restart_timeout"},
+		{Name: optSANs, Kind: driver.OptionBool, Default: "true",
+			Doc: "send the names to the CSR form; false for releases whose form has no SAN field, whose assets then need no SAN beyond the CN"},
+		{Name: optCountry, Kind: driver.OptionString, Doc: "the CSR's country, a two-letter upper-case ISO 3166 code such as \"US\""},
+		subject(optState, "state or province"),
+		subject(optLocality, "locality"),
+		subject(optOrganization, "organization"),
+		subject(optOrgUnit, "organizational unit"),
+		{Name: optEmail, Kind: driver.OptionString, Doc: "the CSR's e-mail address"},
+	}
+}
+
 // parseOptions checks a route's options and returns them with defaults
 // filled in. Every problem is reported, each naming the option and the rule.
 func parseOptions(raw map[string]any) (*options, error) {
@@ -78,36 +98,29 @@ func parseOptions(raw map[string]any) (*options, error) {
 		RestartSettle:  defaultRestartSettle,
 		SANs:           true,
 	}
-	var errs []error
-	bad := func(name, rule string, args ...any) {
-		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
+	r := optionSchema().Read(raw)
+
+	if n, ok := r.IntIn(optAPIPort, 1, 65535); ok {
+		o.APIPort = n
 	}
-
-	driver.CheckKnownOptions(raw, knownOptions, bad)
-
-	o.APIPort = driver.IntOption(raw, optAPIPort, o.APIPort, 1, 65535, bad)
-	if s, ok := driver.StringOption(raw, optCAFile, bad); ok {
+	if s, ok := r.String(optCAFile); ok {
 		if strings.TrimSpace(s) == "" {
-			bad(optCAFile, "must name a PEM file of root certificates, got an empty string")
+			r.Bad(optCAFile, "must name a PEM file of root certificates, got an empty string")
 		}
 		o.CAFile = s
 	}
-	if s, ok := driver.StringOption(raw, optTLSServerName, bad); ok {
+	if s, ok := r.String(optTLSServerName); ok {
 		if !driver.IsDNSName(s) && net.ParseIP(s) == nil {
-			bad(optTLSServerName, "must be a host name or IP address the API certificate carries, got %q", s)
+			r.Bad(optTLSServerName, "must be a host name or IP address the API certificate carries, got %q", s)
 		}
 		o.TLSServerName = s
 	}
-	o.RestartTimeout = duration(raw, optRestartTimeout, o.RestartTimeout, bad)
-	o.RestartSettle = duration(raw, optRestartSettle, o.RestartSettle, bad)
+	o.RestartTimeout = positive(r, optRestartTimeout, o.RestartTimeout)
+	o.RestartSettle = positive(r, optRestartSettle, o.RestartSettle)
 	if o.RestartSettle >= o.RestartTimeout {
-		bad(optRestartSettle, "must be shorter than %s (%s), got %s", optRestartTimeout, o.RestartTimeout, o.RestartSettle)
+		r.Bad(optRestartSettle, "must be shorter than %s (%s), got %s", optRestartTimeout, o.RestartTimeout, o.RestartSettle)
 	}
-	if v, ok := raw[optSANs]; ok {
-		b, isBool := v.(bool)
-		if !isBool {
-			bad(optSANs, "must be true or false, got %s", driver.DescribeValue(v))
-		}
+	if b, ok := r.Bool(optSANs); ok {
 		o.SANs = b
 	}
 
@@ -118,46 +131,40 @@ func parseOptions(raw map[string]any) (*options, error) {
 		{optState, &o.Subject.State}, {optLocality, &o.Subject.Locality},
 		{optOrganization, &o.Subject.Organization}, {optOrgUnit, &o.Subject.OrgUnit},
 	} {
-		if s, ok := driver.StringOption(raw, f.name, bad); ok {
+		if s, ok := r.String(f.name); ok {
 			if s == "" || len(s) > 64 {
-				bad(f.name, "must be 1 to 64 characters, got %d", len(s))
+				r.Bad(f.name, "must be 1 to 64 characters, got %d", len(s))
 			}
 			*f.dst = s
 		}
 	}
-	if s, ok := driver.StringOption(raw, optCountry, bad); ok {
+	if s, ok := r.String(optCountry); ok {
 		if len(s) != 2 || strings.ToUpper(s) != s || strings.ToLower(s) == s {
-			bad(optCountry, "must be a two-letter upper-case ISO 3166 code such as \"US\", got %q", s)
+			r.Bad(optCountry, "must be a two-letter upper-case ISO 3166 code such as \"US\", got %q", s)
 		}
 		o.Subject.Country = s
 	}
-	if s, ok := driver.StringOption(raw, optEmail, bad); ok {
+	if s, ok := r.String(optEmail); ok {
 		if at := strings.Index(s, "@"); at < 1 || at == len(s)-1 || strings.ContainsAny(s, " \t") {
-			bad(optEmail, "must be an e-mail address, got %q", s)
+			r.Bad(optEmail, "must be an e-mail address, got %q", s)
 		}
 		o.Subject.Email = s
 	}
 
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
 
-// duration reads a duration option written as Go durations are ("90s",
-// "3m").
-func duration(raw map[string]any, name string, def time.Duration, bad func(string, string, ...any)) time.Duration {
-	s, ok := driver.StringOption(raw, name, bad)
-	if !ok {
-		return def
-	}
-	d, err := time.ParseDuration(s)
+// positive reads a duration option that must be more than zero.
+func positive(r *driver.OptionReader, name string, def time.Duration) time.Duration {
+	d, ok := r.Duration(name)
 	switch {
-	case err != nil:
-		bad(name, "must be a duration such as \"90s\" or \"3m\", got %q", s)
+	case !ok:
 		return def
 	case d <= 0:
-		bad(name, "must be positive, got %s", s)
+		r.Bad(name, "must be positive, got %s", d)
 		return def
 	}
 	return d

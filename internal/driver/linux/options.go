@@ -22,9 +22,9 @@ func Schema() driver.Schema {
 	return append(linuxhost.Schema(),
 		driver.OptionSpec{Name: optSSHPort, Kind: driver.OptionInt, Default: "22", Doc: "SSH port"},
 		driver.OptionSpec{Name: optAddress, Kind: driver.OptionString,
-			Doc: "host to connect to instead of the asset's `ip_address`"},
+			Doc: "host to connect to instead of the asset's ip_address"},
 		driver.OptionSpec{Name: optSudo, Kind: driver.OptionBool, Default: "false",
-			Doc: "run every command through `sudo -n`"},
+			Doc: "run every command through sudo -n"},
 	)
 }
 

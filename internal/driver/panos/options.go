@@ -1,8 +1,6 @@
 package panos
 
 import (
-	"errors"
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,9 +27,32 @@ const (
 	maxProfileNameChars = 31
 )
 
-var knownOptions = []string{
-	optAPIPort, optBind, optCAFile, optCommitTimeout, optDigest, optGlobalProtect,
-	optMinTLSVersion, optProfileName, optTLSServerName, optVSys,
+// defaultCommitTimeout bounds a commit job when neither the route nor the
+// driver's Config says.
+const defaultCommitTimeout = 10 * time.Minute
+
+// Schema declares the route options the driver takes.
+func (d *Driver) Schema() driver.Schema { return optionSchema() }
+
+func optionSchema() driver.Schema {
+	return driver.Schema{
+		{Name: optAPIPort, Kind: driver.OptionInt, Default: "443", Doc: "management HTTPS port"},
+		{Name: optCAFile, Kind: driver.OptionString, Doc: "PEM file of roots the API certificate may chain to, besides the system roots"},
+		{Name: optTLSServerName, Kind: driver.OptionString, Default: "the common name, or its first SAN that is not a wildcard",
+			Doc: "name the API certificate must carry"},
+		{Name: optBind, Kind: driver.OptionString, Default: bindManagement,
+			Doc: "service the certificate is bound to: " + strings.Join(bindValues, ", ")},
+		{Name: optGlobalProtect, Kind: driver.OptionString,
+			Doc: "the GlobalProtect portal or gateway entry to bind, with bind " + bindPortal + " or " + bindGateway},
+		{Name: optVSys, Kind: driver.OptionString, Default: defaultVSys, Doc: "virtual system of the GlobalProtect portal or gateway"},
+		{Name: optProfileName, Kind: driver.OptionString, Default: defaultProfileName, Doc: "SSL/TLS service profile ottr manages"},
+		{Name: optMinTLSVersion, Kind: driver.OptionString, Default: defaultMinTLS,
+			Doc: "lowest TLS version the profile allows, " + strings.Join(tlsVersions, " or ") + "; a profile that is already stricter is left as it is"},
+		{Name: optDigest, Kind: driver.OptionString, Default: "sha256; sha384 for ECDSA P-384",
+			Doc: "digest of the CSR: " + strings.Join(digestValues, ", ")},
+		{Name: optCommitTimeout, Kind: driver.OptionDuration, Default: driver.FormatDuration(defaultCommitTimeout),
+			Doc: "how long one commit job may take, 10s to 2h"},
+	}
 }
 
 // Services a certificate can be bound to.
@@ -89,92 +110,79 @@ type options struct {
 // filled in. Every problem is reported, each naming the option and the rule.
 func parseOptions(raw map[string]any) (*options, error) {
 	o := &options{APIPort: 443, Bind: bindManagement, ProfileName: defaultProfileName, MinTLSVersion: defaultMinTLS}
-	var errs []error
-	bad := func(name, rule string, args ...any) {
-		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
+	r := optionSchema().Read(raw)
+
+	if n, ok := r.IntIn(optAPIPort, 1, 65535); ok {
+		o.APIPort = n
 	}
-
-	driver.CheckKnownOptions(raw, knownOptions, bad)
-
-	o.APIPort = driver.IntOption(raw, optAPIPort, o.APIPort, 1, 65535, bad)
-	if s, ok := driver.StringOption(raw, optCAFile, bad); ok {
+	if s, ok := r.String(optCAFile); ok {
 		if strings.TrimSpace(s) == "" {
-			bad(optCAFile, "must be the path of a PEM file of CA certificates, got an empty string")
+			r.Bad(optCAFile, "must be the path of a PEM file of CA certificates, got an empty string")
 		}
 		o.CAFile = s
 	}
-	if s, ok := driver.StringOption(raw, optTLSServerName, bad); ok {
+	if s, ok := r.String(optTLSServerName); ok {
 		if !serverName.MatchString(s) {
-			bad(optTLSServerName, "must be a DNS name such as fw1.example.com, got %q", s)
+			r.Bad(optTLSServerName, "must be a DNS name such as fw1.example.com, got %q", s)
 		}
 		o.TLSServerName = s
 	}
-	if s, ok := driver.StringOption(raw, optBind, bad); ok {
+	if s, ok := r.String(optBind); ok {
 		if !slices.Contains(bindValues, s) {
-			bad(optBind, "must be one of %s, got %q", strings.Join(bindValues, ", "), s)
+			r.Bad(optBind, "must be one of %s, got %q", strings.Join(bindValues, ", "), s)
 		}
 		o.Bind = s
 	}
 	gp := o.Bind == bindPortal || o.Bind == bindGateway
-	if s, ok := driver.StringOption(raw, optGlobalProtect, bad); ok {
+	if s, ok := r.String(optGlobalProtect); ok {
 		switch {
 		case !gp:
-			bad(optGlobalProtect, "applies only when bind is %s or %s", bindPortal, bindGateway)
+			r.Bad(optGlobalProtect, "applies only when bind is %s or %s", bindPortal, bindGateway)
 		case len(s) > 31 || !gpName.MatchString(s):
-			bad(optGlobalProtect, "must be the name of the GlobalProtect portal or gateway (up to 31 letters, digits, spaces, '.', '_' or '-'), got %q", s)
+			r.Bad(optGlobalProtect, "must be the name of the GlobalProtect portal or gateway (up to 31 letters, digits, spaces, '.', '_' or '-'), got %q", s)
 		}
 		o.GlobalProtectName = s
-	} else if gp && !hasOption(raw, optGlobalProtect) {
-		bad(optGlobalProtect, "is required when bind is %s: the name of the GlobalProtect entry to bind", o.Bind)
+	} else if gp && r.Missing(optGlobalProtect) {
+		r.Bad(optGlobalProtect, "is required when bind is %s: the name of the GlobalProtect entry to bind", o.Bind)
 	}
-	if s, ok := driver.StringOption(raw, optVSys, bad); ok {
+	if s, ok := r.String(optVSys); ok {
 		switch {
 		case !gp:
-			bad(optVSys, "applies only when bind is %s or %s", bindPortal, bindGateway)
+			r.Bad(optVSys, "applies only when bind is %s or %s", bindPortal, bindGateway)
 		case !vsysName.MatchString(s):
-			bad(optVSys, "must be a virtual system such as vsys1, got %q", s)
+			r.Bad(optVSys, "must be a virtual system such as vsys1, got %q", s)
 		}
 		o.VSys = s
 	}
 	if gp && o.VSys == "" {
 		o.VSys = defaultVSys
 	}
-	if s, ok := driver.StringOption(raw, optProfileName, bad); ok {
+	if s, ok := r.String(optProfileName); ok {
 		if len(s) > maxProfileNameChars || !objectName.MatchString(s) {
-			bad(optProfileName, "must be an SSL/TLS service profile name of up to %d letters, digits, '.', '_' or '-', got %q", maxProfileNameChars, s)
+			r.Bad(optProfileName, "must be an SSL/TLS service profile name of up to %d letters, digits, '.', '_' or '-', got %q", maxProfileNameChars, s)
 		}
 		o.ProfileName = s
 	}
-	if s, ok := driver.StringOption(raw, optMinTLSVersion, bad); ok {
+	if s, ok := r.String(optMinTLSVersion); ok {
 		if !slices.Contains(tlsVersions, s) {
-			bad(optMinTLSVersion, "must be one of %s (older versions are not offered), got %q", strings.Join(tlsVersions, ", "), s)
+			r.Bad(optMinTLSVersion, "must be one of %s (older versions are not offered), got %q", strings.Join(tlsVersions, ", "), s)
 		}
 		o.MinTLSVersion = s
 	}
-	if s, ok := driver.StringOption(raw, optDigest, bad); ok {
+	if s, ok := r.String(optDigest); ok {
 		if !slices.Contains(digestValues, s) {
-			bad(optDigest, "must be one of %s, got %q", strings.Join(digestValues, ", "), s)
+			r.Bad(optDigest, "must be one of %s, got %q", strings.Join(digestValues, ", "), s)
 		}
 		o.Digest = s
 	}
-	if v, ok := raw[optCommitTimeout]; ok {
-		d, err := driver.Duration(v)
-		switch {
-		case err != nil:
-			bad(optCommitTimeout, "must be a duration such as \"10m\" or a number of seconds, got %s", driver.DescribeValue(v))
-		case d < 10*time.Second || d > 2*time.Hour:
-			bad(optCommitTimeout, "must be between 10s and 2h, got %s", d)
-		default:
-			o.CommitTimeout = d
+	if d, ok := r.Duration(optCommitTimeout); ok {
+		if d < 10*time.Second || d > 2*time.Hour {
+			r.Bad(optCommitTimeout, "must be between 10s and 2h, got %s", d)
 		}
+		o.CommitTimeout = d
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return o, nil
-}
-
-func hasOption(raw map[string]any, name string) bool {
-	_, ok := raw[name]
-	return ok
 }

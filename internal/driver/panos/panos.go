@@ -85,7 +85,7 @@ func (c Config) withDefaults() Config {
 		c.RequestTimeout = 2 * time.Minute
 	}
 	if c.CommitTimeout <= 0 {
-		c.CommitTimeout = 10 * time.Minute
+		c.CommitTimeout = defaultCommitTimeout
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 2 * time.Second

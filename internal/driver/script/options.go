@@ -1,12 +1,10 @@
 package script
 
 import (
-	"errors"
-	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -24,18 +22,6 @@ const (
 	optEnv                = "env"
 	optPlainEnv           = "plain_env"
 )
-
-var knownOptions = []string{
-	optCurrentCertificate, optEnv, optGenerateCSR, optInstallCertificate,
-	optPlainEnv, optRollback, optTimeout, optWorkdir,
-}
-
-// secretOptions hold references to secrets (driver.CheckSecretOptions):
-// env is where operators give scripts tokens and passwords.
-var secretOptions = []string{optEnv}
-
-// plainEnvHint says where the values of env that are not secret go.
-var plainEnvHint = fmt.Sprintf("values that are not secret, such as paths, go under %q instead", optPlainEnv)
 
 // defaultTimeout bounds each script run unless the route says otherwise.
 const defaultTimeout = 2 * time.Minute
@@ -64,46 +50,57 @@ type options struct {
 	Secrets []string
 }
 
+// Schema declares the route options the driver takes.
+func (d *Driver) Schema() driver.Schema { return optionSchema() }
+
+func optionSchema() driver.Schema {
+	return driver.Schema{
+		{Name: optGenerateCSR, Kind: driver.OptionPath, Required: true,
+			Doc: "the absolute path of the executable that has the device make a key and prints its CSR"},
+		{Name: optInstallCertificate, Kind: driver.OptionPath, Required: true,
+			Doc: "the absolute path of the executable that installs the chain it is given"},
+		{Name: optRollback, Kind: driver.OptionPath, Doc: "the absolute path of the executable that puts the previous certificate back"},
+		{Name: optCurrentCertificate, Kind: driver.OptionPath, Default: "the chain served at ip_address:port is read",
+			Doc: "the absolute path of an executable printing the configured chain"},
+		{Name: optTimeout, Kind: driver.OptionDuration, Default: driver.FormatDuration(defaultTimeout), Doc: "bound of each run of a script"},
+		{Name: optWorkdir, Kind: driver.OptionPath, Default: "a private directory per session", Doc: "the scripts' working directory"},
+		{Name: optPlainEnv, Kind: driver.OptionStringMap,
+			Doc: "environment variables for every script, for settings that are not secret; every API user sees them (names starting with OTTR_ are refused)"},
+		{Name: optEnv, Kind: driver.OptionStringMap, Secret: true,
+			Doc: "environment variables for every script whose values are references, env:NAME or file:/absolute/path, resolved by the worker when it opens the session; a value a script prints is redacted from the rotation log"},
+	}
+}
+
 // parseOptions checks a route's options and returns them with defaults
 // filled in. Every problem is reported, each naming the option and the rule.
 // Whether the executables exist is checked by Open, on the machine that
 // runs them.
 func parseOptions(raw map[string]any) (*options, error) {
 	o := &options{Timeout: defaultTimeout}
-	var errs []error
-	bad := func(name, rule string, args ...any) {
-		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
-	}
+	r := optionSchema().Read(raw)
 
-	driver.CheckKnownOptions(raw, knownOptions, bad)
+	o.GenerateCSR = cleanPath(r, optGenerateCSR)
+	o.InstallCertificate = cleanPath(r, optInstallCertificate)
+	o.Rollback = cleanPath(r, optRollback)
+	o.CurrentCertificate = cleanPath(r, optCurrentCertificate)
+	o.Workdir = cleanPath(r, optWorkdir)
 
-	o.GenerateCSR = absolute(raw, optGenerateCSR, true, bad)
-	o.InstallCertificate = absolute(raw, optInstallCertificate, true, bad)
-	o.Rollback = absolute(raw, optRollback, false, bad)
-	o.CurrentCertificate = absolute(raw, optCurrentCertificate, false, bad)
-	o.Workdir = absolute(raw, optWorkdir, false, bad)
-
-	if s, ok := driver.StringOption(raw, optTimeout, bad); ok {
-		d, err := time.ParseDuration(s)
-		switch {
-		case err != nil:
-			bad(optTimeout, "must be a duration such as \"90s\" or \"5m\", got %q", s)
-		case d <= 0:
-			bad(optTimeout, "must be positive, got %s", s)
-		default:
-			o.Timeout = d
+	if d, ok := r.Duration(optTimeout); ok {
+		if d <= 0 {
+			r.Bad(optTimeout, "must be positive, got %s", d)
 		}
+		o.Timeout = d
 	}
 
-	if v, ok := raw[optPlainEnv]; ok {
-		o.PlainEnv = environment(optPlainEnv, v, false, bad)
+	if values, ok := r.StringMap(optPlainEnv); ok {
+		o.PlainEnv = environment(r, optPlainEnv, values)
 	}
-	if v, ok := raw[optEnv]; ok {
-		o.Env = environment(optEnv, v, true, bad)
+	if values, ok := r.StringMap(optEnv); ok {
+		o.Env = environment(r, optEnv, values)
 		for _, kv := range o.Env {
 			name, value, _ := strings.Cut(kv, "=")
 			if slices.ContainsFunc(o.PlainEnv, func(p string) bool { return strings.HasPrefix(p, name+"=") }) {
-				bad(optEnv, "variable %s is set in %s too; set it in one", name, optPlainEnv)
+				r.BadEntry(optEnv, name, "is set in %s too; set it in one", optPlainEnv)
 			}
 			if value != "" {
 				o.Secrets = append(o.Secrets, value)
@@ -111,53 +108,26 @@ func parseOptions(raw map[string]any) (*options, error) {
 		}
 	}
 
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
 
-// environment reads the env or plain_env option: a map of variable names to
-// string values. Names starting with OTTR_ are ottr's own and refused, so a
-// route cannot hide the asset or the credentials from a script. The values
-// of a secret option are never quoted in a problem.
-func environment(option string, v any, secret bool, bad func(string, string, ...any)) []string {
-	var values map[string]any
-	switch m := v.(type) {
-	case map[string]any:
-		values = m
-	case map[string]string:
-		values = make(map[string]any, len(m))
-		for k, s := range m {
-			values[k] = s
-		}
-	default:
-		got := driver.DescribeValue(v)
-		if secret {
-			got = fmt.Sprintf("a value of type %T", v)
-		}
-		bad(option, "must be a map of variable names to strings, got %s", got)
-		return nil
-	}
-	names := make([]string, 0, len(values))
-	for name := range values {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	env := make([]string, 0, len(names))
-	for _, name := range names {
-		s, isString := values[name].(string)
-		switch {
+// environment reads the variables of the env or plain_env option as
+// NAME=value, sorted by name. Names starting with OTTR_ are ottr's own and
+// refused, so a route cannot hide the asset or the credentials from a
+// script. The values of a secret option are never quoted in a problem.
+func environment(r *driver.OptionReader, option string, values map[string]string) []string {
+	env := make([]string, 0, len(values))
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		switch s := values[name]; {
 		case !envName.MatchString(name):
-			bad(option, "variable name %q must be letters, digits and underscores, not starting with a digit", name)
+			r.BadEntry(option, name, "a variable name must be letters, digits and underscores, not starting with a digit")
 		case strings.HasPrefix(strings.ToUpper(name), "OTTR_"):
-			bad(option, "variable %s: names starting with OTTR_ are set by ottr", name)
-		case !isString && secret:
-			bad(option, "variable %s must be a reference such as env:%s, got a value of type %T", name, name, values[name])
-		case !isString:
-			bad(option, "variable %s must be a string (quote numbers and booleans), got %s", name, driver.DescribeValue(values[name]))
+			r.BadEntry(option, name, "names starting with OTTR_ are set by ottr")
 		case strings.ContainsRune(s, 0):
-			bad(option, "variable %s must not contain a NUL byte", name)
+			r.BadEntry(option, name, "must not contain a NUL byte")
 		default:
 			env = append(env, name+"="+s)
 		}
@@ -165,17 +135,11 @@ func environment(option string, v any, secret bool, bad func(string, string, ...
 	return env
 }
 
-// absolute reads an option naming a file or directory by absolute path.
-func absolute(raw map[string]any, name string, required bool, bad func(string, string, ...any)) string {
-	s, ok := driver.StringOption(raw, name, bad)
+// cleanPath reads an option naming an executable or a directory by its
+// absolute path, cleaned.
+func cleanPath(r *driver.OptionReader, name string) string {
+	s, ok := r.String(name)
 	if !ok {
-		if _, present := raw[name]; !present && required {
-			bad(name, "is required: the absolute path of an executable on the machine that runs ottr's workers")
-		}
-		return ""
-	}
-	if !filepath.IsAbs(s) {
-		bad(name, "must be an absolute path, got %q", s)
 		return ""
 	}
 	return filepath.Clean(s)

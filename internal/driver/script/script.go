@@ -131,24 +131,20 @@ func (d *Driver) Name() string { return Name }
 // known only from its options, and Rollback says so when it does not.
 func (d *Driver) Capabilities() driver.Capabilities {
 	return driver.Capabilities{
-		OnDeviceKey:   true,
-		Rollback:      true,
-		SANs:          true,
-		KeyTypes:      asset.KeyTypes(),
-		SecretOptions: append([]string(nil), secretOptions...),
+		OnDeviceKey: true,
+		Rollback:    true,
+		SANs:        true,
+		KeyTypes:    asset.KeyTypes(),
 	}
 }
 
-// ValidateOptions checks a route's options as the config has them, env's
-// values references; the error names every bad option and the rule it
-// breaks.
+// ValidateOptions checks a route's options; the error names every bad
+// option and the rule it breaks. That env's values are references, its
+// Schema says and driver.CheckOptions checks: a session is opened with
+// them resolved.
 func (d *Driver) ValidateOptions(options map[string]any) error {
-	errs := driver.CheckSecretOptions(options, secretOptions, plainEnvHint)
 	if _, err := parseOptions(options); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return wrapf("options", errors.Join(errs...))
+		return wrapf("options", err)
 	}
 	return nil
 }

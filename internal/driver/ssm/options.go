@@ -59,16 +59,16 @@ func Schema() driver.Schema {
 		{Name: optTimeout, Kind: driver.OptionDuration, Default: "10m",
 			Doc: fmt.Sprintf("bound on each command, %s to %s", minTimeout, maxTimeout)},
 		{Name: optInstanceIDFrom, Kind: driver.OptionString, Default: fromNameTag,
-			Doc: fmt.Sprintf("how the instance is found: `%s` or `%s`", fromNameTag, fromAssetField)},
+			Doc: fmt.Sprintf("how the instance is found: %s or %s", fromNameTag, fromAssetField)},
 		{Name: optNameTag, Kind: driver.OptionString, Default: defaultNameTag,
-			Doc: "template of the Name tag (`.ShortName` is `system_name`'s first label); fields `.SystemName`, `.ShortName`, " +
-				"`.CommonName`, `.DataCenter`, `.IPAddress`, and `{{label \"key\"}}`"},
+			Doc: "template of the Name tag (.ShortName is system_name's first label); fields .SystemName, .ShortName, " +
+				".CommonName, .DataCenter, .IPAddress and {{label \"key\"}}"},
 		{Name: optInstanceIDField, Kind: driver.OptionString, Default: defaultInstanceIDField,
-			Doc: "with `asset-field`: `system_name` or `labels.<key>`"},
+			Doc: "with asset-field: system_name or labels.<key>"},
 		{Name: optPreHooksDir, Kind: driver.OptionPath, Default: defaultPreHooksDir,
-			Doc: "hooks run before the CSR (`\"\"` for none)"},
+			Doc: "directory of hooks run before the CSR; \"\" for none"},
 		{Name: optPostHooksDir, Kind: driver.OptionPath, Default: defaultPostHooksDir,
-			Doc: "hooks run after install and rollback (`\"\"` for none)"},
+			Doc: "directory of hooks run after install and rollback; \"\" for none"},
 	}, linuxhost.Schema()...)
 }
 

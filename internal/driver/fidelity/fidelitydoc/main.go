@@ -1,5 +1,5 @@
-// Command fidelitydoc writes the drivers' request tables into the fidelity
-// table of the file it is given (docs/drivers.md).
+// Command fidelitydoc writes the drivers' request tables and route options
+// into the file it is given (docs/drivers.md).
 package main
 
 import (
