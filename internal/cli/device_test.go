@@ -20,8 +20,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 	"github.com/ottr-go/ottr/internal/verify"
 )
 
@@ -35,9 +35,9 @@ const (
 // asset of the inventory.
 type devices struct {
 	config string
-	host   *labhost.Host
-	svc    *labssm.Service
-	web2   *labssm.Instance
+	host   *linuxlab.Host
+	svc    *ssmlab.Service
+	web2   *ssmlab.Instance
 }
 
 // Assets of the devices workspace.
@@ -79,7 +79,7 @@ func newDevices(t *testing.T) *devices {
 		t.Fatal(err)
 	}
 	keyFile := write("id_ed25519", pem.EncodeToMemory(block))
-	host, err := labhost.Start(context.Background(), labhost.Config{
+	host, err := linuxlab.Start(context.Background(), linuxlab.Config{
 		Name: linuxAsset, Dir: filepath.Join(dir, "host"), User: "ottr", AuthorizedKey: signer.PublicKey(), RecordCalls: true,
 	})
 	if err != nil {
@@ -88,18 +88,18 @@ func newDevices(t *testing.T) *devices {
 	t.Cleanup(func() { _ = host.Close() })
 	knownHosts := write("known_hosts", []byte(knownhosts.Line([]string{knownhosts.Normalize(host.SSHAddr())}, host.HostKey())+"\n"))
 
-	svc, err := labssm.Start(context.Background(), labssm.Config{
+	svc, err := ssmlab.Start(context.Background(), ssmlab.Config{
 		AccessKeyID: deviceAccessKeyID, SecretAccessKey: deviceSecretKey, RecordRequests: true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	web2, err := svc.AddInstance(labssm.InstanceConfig{Name: "web2", HostName: ssmAsset, Dir: filepath.Join(dir, "web2")})
+	web2, err := svc.AddInstance(ssmlab.InstanceConfig{Name: "web2", HostName: ssmAsset, Dir: filepath.Join(dir, "web2")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	web3, err := svc.AddInstance(labssm.InstanceConfig{Name: "web3", HostName: stoppedSSMAsset, Dir: filepath.Join(dir, "web3"), State: labssm.StateStopped})
+	web3, err := svc.AddInstance(ssmlab.InstanceConfig{Name: "web3", HostName: stoppedSSMAsset, Dir: filepath.Join(dir, "web3"), State: ssmlab.StateStopped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,14 +207,14 @@ func requireNoWrites(t *testing.T, calls []string) {
 
 func TestDeviceCheckReportsALinuxHostOverSSHAndChangesNothing(t *testing.T) {
 	d := newDevices(t)
-	before := drivertest.DirState(t, d.host.LocalPath(labhost.DefaultPathPrefix+"/"))
+	before := drivertest.DirState(t, d.host.LocalPath(linuxlab.DefaultPathPrefix+"/"))
 	serial := verify.SerialHex(d.host.Served())
 
 	table := mustRun(t, "-c", d.config, "device", "check", linuxAsset)
 	for _, want := range []string{
 		`route\s+hosts \(#0\), driver linux`,
 		`software\s+OpenSSL \d`,
-		`binding\s+cert_path ` + regexp.QuoteMeta(labhost.DefaultPathPrefix+"/"+labhost.DefaultCertPath),
+		`binding\s+cert_path ` + regexp.QuoteMeta(linuxlab.DefaultPathPrefix+"/"+linuxlab.DefaultCertPath),
 		`certificate\s+CN=` + regexp.QuoteMeta(linuxAsset),
 		`serial\s+` + serial,
 		`not after\s+\S+ \(\d+ days left\)`,
@@ -254,7 +254,7 @@ func TestDeviceCheckReportsALinuxHostOverSSHAndChangesNothing(t *testing.T) {
 		}
 	}
 
-	if after := drivertest.DirState(t, d.host.LocalPath(labhost.DefaultPathPrefix+"/")); after != before {
+	if after := drivertest.DirState(t, d.host.LocalPath(linuxlab.DefaultPathPrefix+"/")); after != before {
 		t.Errorf("the check changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if verify.SerialHex(d.host.Served()) != serial {
@@ -265,7 +265,7 @@ func TestDeviceCheckReportsALinuxHostOverSSHAndChangesNothing(t *testing.T) {
 
 func TestDeviceCheckReportsAnEC2InstanceThroughSSMAndChangesNothing(t *testing.T) {
 	d := newDevices(t)
-	before := drivertest.DirState(t, d.web2.LocalPath(labssm.DefaultPathPrefix+"/"))
+	before := drivertest.DirState(t, d.web2.LocalPath(ssmlab.DefaultPathPrefix+"/"))
 	serial := verify.SerialHex(d.web2.Served())
 
 	c := decodeCheck(t, mustRun(t, "-c", d.config, "device", "check", ssmAsset, "-o", "json"))
@@ -283,7 +283,7 @@ func TestDeviceCheckReportsAnEC2InstanceThroughSSMAndChangesNothing(t *testing.T
 			t.Errorf("%s: %s (%s)", ch.Capability, ch.Status, ch.Detail)
 		}
 	}
-	if after := drivertest.DirState(t, d.web2.LocalPath(labssm.DefaultPathPrefix+"/")); after != before {
+	if after := drivertest.DirState(t, d.web2.LocalPath(ssmlab.DefaultPathPrefix+"/")); after != before {
 		t.Errorf("the check changed the instance:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	calls := d.svc.Calls()
@@ -295,7 +295,7 @@ func TestDeviceCheckReportsAnEC2InstanceThroughSSMAndChangesNothing(t *testing.T
 
 func TestDeviceCheckFailsWithTheFix(t *testing.T) {
 	d := newDevices(t)
-	before := drivertest.DirState(t, d.host.LocalPath(labhost.DefaultPathPrefix+"/"))
+	before := drivertest.DirState(t, d.host.LocalPath(linuxlab.DefaultPathPrefix+"/"))
 
 	out, errOut, code := run(t, "", "-c", d.config, "device", "check", brokenLinuxAsset)
 	if code != 1 {
@@ -309,7 +309,7 @@ func TestDeviceCheckFailsWithTheFix(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
 		}
 	}
-	if after := drivertest.DirState(t, d.host.LocalPath(labhost.DefaultPathPrefix+"/")); after != before {
+	if after := drivertest.DirState(t, d.host.LocalPath(linuxlab.DefaultPathPrefix+"/")); after != before {
 		t.Errorf("the failed check changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 

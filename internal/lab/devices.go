@@ -19,8 +19,8 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
-	"github.com/ottr-go/ottr/internal/lab/devices/junos"
-	"github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/junos/junoslab"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 	"github.com/ottr-go/ottr/internal/verify"
 )
 
@@ -29,8 +29,8 @@ type Device struct {
 	// Platform is the lab platform that started it: the asset's
 	// host_platform.
 	Platform string
-	// Emulator is the running emulator: *linux.Host for linux and script,
-	// *panos.Device, *bigip.Device, *lighthouse.Device or *junos.Device;
+	// Emulator is the running emulator: *linuxlab.Host for linux and script,
+	// *panoslab.Device, *bigiplab.Device, *lighthouselab.Device or *junoslab.Device;
 	// tests reach into it by type assertion.
 	Emulator Emulator
 
@@ -126,7 +126,7 @@ func (l *Lab) startDevicesIn(ctx context.Context, n, subnet int, ps []platform, 
 	}
 	l.Hosts = nil
 	for _, dev := range l.Devices {
-		if h, ok := dev.Emulator.(*linux.Host); ok {
+		if h, ok := dev.Emulator.(*linuxlab.Host); ok {
 			l.Hosts = append(l.Hosts, h)
 		}
 	}
@@ -198,9 +198,9 @@ func (l *Lab) writeKnownHosts() error {
 	for i, dev := range l.Devices {
 		ip := l.Assets[i].IPAddress
 		switch e := dev.Emulator.(type) {
-		case *linux.Host:
+		case *linuxlab.Host:
 			line(net.JoinHostPort(ip, strconv.Itoa(sshPort)), e.HostKey())
-		case *junos.Device:
+		case *junoslab.Device:
 			line(net.JoinHostPort(ip, strconv.Itoa(netconfPort)), e.HostKey())
 		}
 	}

@@ -29,8 +29,8 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
-	"github.com/ottr-go/ottr/internal/lab/devices/linux"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 	"github.com/ottr-go/ottr/internal/lab/dnsserver"
 	"github.com/ottr-go/ottr/internal/lab/pebble"
 )
@@ -64,7 +64,7 @@ type Options struct {
 	CAValidationTime time.Duration
 	// OpenSSLProcesses makes Linux hosts run openssl as a program for
 	// every key, instead of making keys and CSRs in the process (see
-	// linux.Config.OpenSSLProcesses): slower, for measuring what the real
+	// linuxlab.Config.OpenSSLProcesses): slower, for measuring what the real
 	// program costs a fleet.
 	OpenSSLProcesses bool
 	// Subnet is the second octet of the hosts' 127.S.x.y addresses;
@@ -90,7 +90,7 @@ type Lab struct {
 	Devices []*Device
 	// Hosts are the emulated Linux hosts (platforms linux and script), in
 	// device order: in a lab of Linux hosts only, Hosts[i] is device i.
-	Hosts []*linux.Host
+	Hosts []*linuxlab.Host
 	// Assets are the devices as inventory records, in Devices' order.
 	Assets []asset.Asset
 	// TSIGSecret signs updates to the delegate zone.
@@ -106,7 +106,7 @@ type Lab struct {
 	// their secrets as files.
 	logins map[string]login
 	// ssm is the SSM endpoint of the ssm platform's instances.
-	ssm *labssm.Service
+	ssm *ssmlab.Service
 
 	ownCA, ownDNS, ownDir bool
 	// openSSLProcesses is Options.OpenSSLProcesses.

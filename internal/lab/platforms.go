@@ -14,12 +14,12 @@ import (
 
 	scriptdriver "github.com/ottr-go/ottr/examples/script-driver"
 	"github.com/ottr-go/ottr/internal/asset"
-	"github.com/ottr-go/ottr/internal/lab/devices/bigip"
-	"github.com/ottr-go/ottr/internal/lab/devices/junos"
-	"github.com/ottr-go/ottr/internal/lab/devices/lighthouse"
-	"github.com/ottr-go/ottr/internal/lab/devices/linux"
-	"github.com/ottr-go/ottr/internal/lab/devices/panos"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/bigip/bigiplab"
+	"github.com/ottr-go/ottr/internal/driver/junos/junoslab"
+	"github.com/ottr-go/ottr/internal/driver/lighthouse/lighthouselab"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 // Platforms the lab emulates. Each is an asset's host_platform and the
@@ -113,7 +113,7 @@ func platforms() []platform {
 			start: startLinuxHost,
 		},
 		{
-			name: PlatformPANOS, driver: "panos", osVersion: panos.SoftwareVersion, model: "PA-3220",
+			name: PlatformPANOS, driver: "panos", osVersion: panoslab.SoftwareVersion, model: "PA-3220",
 			username: "admin", caFile: true, start: startPANOS,
 		},
 		{
@@ -194,7 +194,7 @@ func (e *startEnv) initialCertificate(name string) (*tls.Certificate, error) {
 }
 
 func startLinuxHost(ctx context.Context, env *startEnv, name, ip string) (Emulator, error) {
-	h, err := linux.Start(ctx, linux.Config{
+	h, err := linuxlab.Start(ctx, linuxlab.Config{
 		Name:          name,
 		Dir:           env.lab.path(filepath.Join("hosts", strings.SplitN(name, ".", 2)[0])),
 		SSHAddr:       net.JoinHostPort(ip, strconv.Itoa(sshPort)),
@@ -217,7 +217,7 @@ func startPANOS(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 	if err != nil {
 		return nil, err
 	}
-	d, err := panos.Start(ctx, panos.Config{
+	d, err := panoslab.Start(ctx, panoslab.Config{
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		Username:           env.username(),
@@ -235,14 +235,14 @@ func startBIGIP(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 	if err != nil {
 		return nil, err
 	}
-	d, err := bigip.Start(ctx, bigip.Config{
+	d, err := bigiplab.Start(ctx, bigiplab.Config{
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(apiPort)),
 		VirtualAddr:        net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		Username:           env.username(),
 		Password:           env.password(),
 		InitialCertificate: initial,
-		Target:             bigip.TargetClientSSL,
+		Target:             bigiplab.TargetClientSSL,
 		Version:            bigipVersion,
 	})
 	if err != nil {
@@ -256,7 +256,7 @@ func startLighthouse(ctx context.Context, env *startEnv, name, ip string) (Emula
 	if err != nil {
 		return nil, err
 	}
-	d, err := lighthouse.Start(ctx, lighthouse.Config{
+	d, err := lighthouselab.Start(ctx, lighthouselab.Config{
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		Username:           env.username(),
@@ -274,7 +274,7 @@ func startJunos(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 	if err != nil {
 		return nil, err
 	}
-	d, err := junos.Start(ctx, junos.Config{
+	d, err := junoslab.Start(ctx, junoslab.Config{
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(netconfPort)),
 		TLSAddr:            net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
@@ -292,7 +292,7 @@ func startJunos(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 // takes the platform's access key.
 func startSSMEndpoint(ctx context.Context, l *Lab) error {
 	login := l.logins[PlatformSSM]
-	svc, err := labssm.Start(ctx, labssm.Config{AccessKeyID: login.username, SecretAccessKey: login.password})
+	svc, err := ssmlab.Start(ctx, ssmlab.Config{AccessKeyID: login.username, SecretAccessKey: login.password})
 	if err != nil {
 		return err
 	}
@@ -308,7 +308,7 @@ func startSSMInstance(_ context.Context, env *startEnv, name, ip string) (Emulat
 		return nil, err
 	}
 	short := strings.SplitN(name, ".", 2)[0]
-	inst, err := env.lab.ssm.AddInstance(labssm.InstanceConfig{
+	inst, err := env.lab.ssm.AddInstance(ssmlab.InstanceConfig{
 		Name:               short,
 		HostName:           name,
 		Dir:                env.lab.path(filepath.Join("hosts", short)),

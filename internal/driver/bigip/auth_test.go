@@ -8,11 +8,11 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	labbigip "github.com/ottr-go/ottr/internal/lab/devices/bigip"
+	"github.com/ottr-go/ottr/internal/driver/bigip/bigiplab"
 )
 
 func TestSessionsUseOneTokenAndDeleteItOnClose(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	sess := f.open(t, New(Config{}))
 	if _, err := sess.CurrentCertificate(context.Background()); err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestSessionsUseOneTokenAndDeleteItOnClose(t *testing.T) {
 }
 
 func TestAnExpiredTokenLeadsToOneNewLogin(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	sess := f.open(t, New(Config{}))
 	f.dev.ExpireTokens()
 	if _, err := sess.CurrentCertificate(context.Background()); err != nil {
@@ -88,7 +88,7 @@ func TestAnExpiredTokenLeadsToOneNewLogin(t *testing.T) {
 }
 
 func TestWrongPasswordCarriesTheDevicesMessage(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	creds := driver.Credentials{Username: testUser, Password: "Wrong-Password.1"}
 	_, err := New(Config{}).Open(context.Background(), f.target, creds)
 	if err == nil {
@@ -128,7 +128,7 @@ func TestTheAPICertificateIsVerified(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil, labbigip.Config{})
+			f := newFixture(t, nil, bigiplab.Config{})
 			tc.change(f)
 			_, err := New(Config{Roots: x509.NewCertPool()}).Open(context.Background(), f.target, f.creds)
 			if err == nil {
@@ -145,7 +145,7 @@ func TestTheAPICertificateIsVerified(t *testing.T) {
 }
 
 func TestDeviceErrorsCarryF5sMessage(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	f.target.Options["profile"] = "no_such_profile"
 	sess := f.open(t, New(Config{}))
 	_, err := sess.CurrentCertificate(context.Background())

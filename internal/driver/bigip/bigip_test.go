@@ -8,8 +8,8 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/bigip/bigiplab"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labbigip "github.com/ottr-go/ottr/internal/lab/devices/bigip"
 )
 
 // TestConformance runs the conformance suite and the driver's own flows
@@ -26,7 +26,7 @@ func TestConformance(t *testing.T) {
 			calls = append(calls, f.dev.Calls()...)
 		})
 	}
-	for _, target := range []string{labbigip.TargetClientSSL, labbigip.TargetHTTPD} {
+	for _, target := range []string{bigiplab.TargetClientSSL, bigiplab.TargetHTTPD} {
 		t.Run(target, func(t *testing.T) {
 			ca := newCA(t)
 			drivertest.Run(t, drivertest.Harness{
@@ -34,7 +34,7 @@ func TestConformance(t *testing.T) {
 				Sign:   ca.Sign,
 				AimAt:  drivertest.AimByAPIPort,
 				NewDevice: func(t *testing.T) *drivertest.Device {
-					f := newFixture(t, ca, labbigip.Config{Target: target})
+					f := newFixture(t, ca, bigiplab.Config{Target: target})
 					collect(t, f)
 					return &drivertest.Device{
 						Target:      f.target,
@@ -49,7 +49,7 @@ func TestConformance(t *testing.T) {
 				},
 			})
 			t.Run("checks, cleans up and polls a late commit", func(t *testing.T) {
-				f := newFixture(t, ca, labbigip.Config{Target: target})
+				f := newFixture(t, ca, bigiplab.Config{Target: target})
 				collect(t, f)
 				f.dev.AsyncCommits(true)
 				sess := f.open(t, New(Config{}))

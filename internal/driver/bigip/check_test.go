@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	labbigip "github.com/ottr-go/ottr/internal/lab/devices/bigip"
+	"github.com/ottr-go/ottr/internal/driver/bigip/bigiplab"
 )
 
 // capabilityOrder is what a BIG-IP report lists, in a rotation's order.
@@ -40,7 +40,7 @@ func checkOf(report driver.DeviceReport, capability string) driver.CapabilityChe
 
 // readOnly reports whether a recorded request only reads: a GET, or util
 // bash printing a certificate or a CSR.
-func readOnly(r labbigip.Request) bool {
+func readOnly(r bigiplab.Request) bool {
 	call := r.Call()
 	return r.Method == http.MethodGet ||
 		strings.HasPrefix(call, "POST /mgmt/tm/util/bash cat ") ||
@@ -52,11 +52,11 @@ func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 		target  string
 		binding []string
 	}{
-		{labbigip.TargetClientSSL, []string{"client-ssl profile /Common/ottr-lab_clientssl", "certKeyChain entry default", "/Common/default.crt", "/Common/default.key"}},
-		{labbigip.TargetHTTPD, []string{"sys httpd", "/etc/httpd/conf/ssl.crt/server.crt"}},
+		{bigiplab.TargetClientSSL, []string{"client-ssl profile /Common/ottr-lab_clientssl", "certKeyChain entry default", "/Common/default.crt", "/Common/default.key"}},
+		{bigiplab.TargetHTTPD, []string{"sys httpd", "/etc/httpd/conf/ssl.crt/server.crt"}},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
-			f := newFixture(t, nil, labbigip.Config{Target: tc.target, Version: "16.1.3"})
+			f := newFixture(t, nil, bigiplab.Config{Target: tc.target, Version: "16.1.3"})
 			sess := f.open(t, New(Config{}))
 			seen, generation := len(f.dev.Requests()), f.dev.Generation()
 
@@ -93,7 +93,7 @@ func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 func TestCheckNamesWhatARotationWouldFailOn(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		cfg        labbigip.Config
+		cfg        bigiplab.Config
 		options    map[string]any
 		capability string
 		detail     []string
@@ -106,7 +106,7 @@ func TestCheckNamesWhatARotationWouldFailOn(t *testing.T) {
 		},
 		{
 			name:       "an account without the Administrator role",
-			cfg:        labbigip.Config{Role: "operator"},
+			cfg:        bigiplab.Config{Role: "operator"},
 			capability: driver.CapabilityKeyGeneration,
 			detail:     []string{"operator", "Administrator role on all partitions"},
 		},
@@ -118,7 +118,7 @@ func TestCheckNamesWhatARotationWouldFailOn(t *testing.T) {
 		},
 		{
 			name:       "an entry whose key has a passphrase",
-			cfg:        labbigip.Config{InitialKeyPassphrase: "Key-Passw0rd"},
+			cfg:        bigiplab.Config{InitialKeyPassphrase: "Key-Passw0rd"},
 			capability: driver.CapabilityBinding,
 			detail:     []string{"passphrase", "certKeyChain entry default"},
 		},

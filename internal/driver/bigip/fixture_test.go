@@ -13,8 +13,8 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
+	"github.com/ottr-go/ottr/internal/driver/bigip/bigiplab"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labbigip "github.com/ottr-go/ottr/internal/lab/devices/bigip"
 )
 
 const (
@@ -25,7 +25,7 @@ const (
 
 // fixture is one emulated BIG-IP and what opens a session on it.
 type fixture struct {
-	dev    *labbigip.Device
+	dev    *bigiplab.Device
 	ca     *drivertest.TestCA
 	target driver.Target
 	creds  driver.Credentials
@@ -34,7 +34,7 @@ type fixture struct {
 // newFixture starts a device whose initial certificate (leaf and
 // intermediate) comes from ca, and writes ca's root to the route's
 // ca_file, so the driver verifies the API as it would in production.
-func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labbigip.Config) *fixture {
+func newFixture(t testing.TB, ca *drivertest.TestCA, cfg bigiplab.Config) *fixture {
 	t.Helper()
 	if ca == nil {
 		ca = newCA(t)
@@ -43,7 +43,7 @@ func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labbigip.Config) *fixtu
 	cfg.Username, cfg.Password = testUser, testPassword
 	cfg.InitialCertificate = issueInitial(t, ca, testName)
 	cfg.RecordRequests = true
-	dev, err := labbigip.Start(context.Background(), cfg)
+	dev, err := bigiplab.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +132,8 @@ func (f *fixture) served(t testing.TB) []*x509.Certificate {
 
 // requests returns the recorded requests whose method and path match
 // (path: a prefix; empty: any).
-func (f *fixture) requests(method, pathPrefix string) []labbigip.Request {
-	var out []labbigip.Request
+func (f *fixture) requests(method, pathPrefix string) []bigiplab.Request {
+	var out []bigiplab.Request
 	for _, r := range f.dev.Requests() {
 		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, pathPrefix) {
 			out = append(out, r)
@@ -143,7 +143,7 @@ func (f *fixture) requests(method, pathPrefix string) []labbigip.Request {
 }
 
 // jsonBody decodes a recorded request's body.
-func jsonBody(t testing.TB, r labbigip.Request) map[string]any {
+func jsonBody(t testing.TB, r bigiplab.Request) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {

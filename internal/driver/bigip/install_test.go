@@ -9,11 +9,11 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	labbigip "github.com/ottr-go/ottr/internal/lab/devices/bigip"
+	"github.com/ottr-go/ottr/internal/driver/bigip/bigiplab"
 )
 
 func TestTheDeviceGeneratesKeyAndCSRWithEverySAN(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	sess := f.open(t, New(Config{}))
 	for _, tc := range []struct {
 		keyType string
@@ -60,7 +60,7 @@ func TestTheDeviceGeneratesKeyAndCSRWithEverySAN(t *testing.T) {
 }
 
 func TestACSRWithoutTheSANsIsRefused(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	f.dev.IgnoreSANs(true)
 	sess := f.open(t, New(Config{}))
 	_, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{
@@ -75,7 +75,7 @@ func TestACSRWithoutTheSANsIsRefused(t *testing.T) {
 }
 
 func TestInstallServesTheFullChainThroughATransaction(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	sess := f.open(t, New(Config{}))
 	chain := f.issue(t, sess, asset.KeyECDSA256)
 	h, err := sess.Install(context.Background(), chain)
@@ -120,7 +120,7 @@ func TestInstallServesTheFullChainThroughATransaction(t *testing.T) {
 }
 
 func TestEveryRotationCreatesNewObjectsAndRollsBackToTheOldOnes(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	d := New(Config{})
 	sess := f.open(t, d)
 	first := f.issue(t, sess, asset.KeyECDSA256)
@@ -157,7 +157,7 @@ func TestEveryRotationCreatesNewObjectsAndRollsBackToTheOldOnes(t *testing.T) {
 }
 
 func TestARepeatedInstallInANewSessionKeepsTheWayBack(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	d := New(Config{})
 	original := f.served(t)
 	sess := f.open(t, d)
@@ -186,7 +186,7 @@ func TestARepeatedInstallInANewSessionKeepsTheWayBack(t *testing.T) {
 }
 
 func TestRollbackRefusesToUndoALaterChange(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	sess := f.open(t, New(Config{}))
 	h1, err := sess.Install(context.Background(), f.issue(t, sess, asset.KeyECDSA256))
 	if err != nil {
@@ -206,7 +206,7 @@ func TestRollbackRefusesToUndoALaterChange(t *testing.T) {
 }
 
 func TestFinalizeDeletesOnlyOlderObjectsOttrCreated(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	sess := f.open(t, New(Config{}))
 	fin := sess.(driver.Finalizer)
 	ctx := context.Background()
@@ -251,7 +251,7 @@ func TestFinalizeDeletesOnlyOlderObjectsOttrCreated(t *testing.T) {
 }
 
 func TestACommitTheDeviceFinishesLaterIsPolled(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	f.dev.AsyncCommits(true)
 	sess := f.open(t, New(Config{}))
 	chain := f.issue(t, sess, asset.KeyECDSA256)
@@ -269,7 +269,7 @@ func TestACommitTheDeviceFinishesLaterIsPolled(t *testing.T) {
 }
 
 func TestTheManagementCertificateMustVerifyBeforeItIsInstalled(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{Target: labbigip.TargetHTTPD})
+	f := newFixture(t, nil, bigiplab.Config{Target: bigiplab.TargetHTTPD})
 	sess := f.open(t, New(Config{}))
 	before := f.served(t)
 	csr, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{
@@ -295,7 +295,7 @@ func TestTheManagementCertificateMustVerifyBeforeItIsInstalled(t *testing.T) {
 }
 
 func TestAnotherCertKeyChainEntryIsLeftAlone(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	f.target.Options["cert_key_chain"] = "missing"
 	sess := f.open(t, New(Config{}))
 	_, err := sess.Install(context.Background(), f.issue(t, sess, asset.KeyECDSA256))
@@ -308,23 +308,23 @@ func TestAnotherCertKeyChainEntryIsLeftAlone(t *testing.T) {
 }
 
 func TestACommitWhoseAnswerIsLostOrUnknownIsReadBack(t *testing.T) {
-	lost := func(d *labbigip.Device) { d.DropCommitAnswers(true) }
-	unknown := func(d *labbigip.Device) { d.AnswerCommitsWithState("PENDING-SOMETHING") }
+	lost := func(d *bigiplab.Device) { d.DropCommitAnswers(true) }
+	unknown := func(d *bigiplab.Device) { d.AnswerCommitsWithState("PENDING-SOMETHING") }
 	for _, tc := range []struct {
 		name   string
 		target string
-		answer func(*labbigip.Device)
+		answer func(*bigiplab.Device)
 		fail   bool
 		// wantErr is what the error says; "": Install succeeds.
 		wantErr string
 	}{
-		{"a lost answer to an applied commit counts as installed", labbigip.TargetHTTPD, lost, false, ""},
-		{"a lost answer to a failed commit counts as failed", labbigip.TargetHTTPD, lost, true, "commit transaction"},
-		{"an unknown answer to an applied commit counts as installed", labbigip.TargetClientSSL, unknown, false, ""},
-		{"an unknown answer to a commit that did not run fails with that answer", labbigip.TargetClientSSL, unknown, true, `state "PENDING-SOMETHING"`},
+		{"a lost answer to an applied commit counts as installed", bigiplab.TargetHTTPD, lost, false, ""},
+		{"a lost answer to a failed commit counts as failed", bigiplab.TargetHTTPD, lost, true, "commit transaction"},
+		{"an unknown answer to an applied commit counts as installed", bigiplab.TargetClientSSL, unknown, false, ""},
+		{"an unknown answer to a commit that did not run fails with that answer", bigiplab.TargetClientSSL, unknown, true, `state "PENDING-SOMETHING"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil, labbigip.Config{Target: tc.target})
+			f := newFixture(t, nil, bigiplab.Config{Target: tc.target})
 			sess := f.open(t, New(Config{}))
 			before := f.served(t)
 			chain := f.issue(t, sess, asset.KeyECDSA256)

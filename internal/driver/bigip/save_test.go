@@ -10,7 +10,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	labbigip "github.com/ottr-go/ottr/internal/lab/devices/bigip"
+	"github.com/ottr-go/ottr/internal/driver/bigip/bigiplab"
 )
 
 // rotate has the device make a key and CSR, installs the signed chain and
@@ -43,13 +43,13 @@ func TestARebootedDeviceStillServesTheRotatedCertificate(t *testing.T) {
 		// as an operator's `tmsh save sys config` would.
 		operatorSaves bool
 	}{
-		{name: "a client-ssl profile rotated once", target: labbigip.TargetClientSSL},
-		{name: "a client-ssl profile rotated three times after an operator's save", target: labbigip.TargetClientSSL, operatorSaves: true},
-		{name: "the management interface rotated once", target: labbigip.TargetHTTPD},
-		{name: "the management interface rotated three times after an operator's save", target: labbigip.TargetHTTPD, operatorSaves: true},
+		{name: "a client-ssl profile rotated once", target: bigiplab.TargetClientSSL},
+		{name: "a client-ssl profile rotated three times after an operator's save", target: bigiplab.TargetClientSSL, operatorSaves: true},
+		{name: "the management interface rotated once", target: bigiplab.TargetHTTPD},
+		{name: "the management interface rotated three times after an operator's save", target: bigiplab.TargetHTTPD, operatorSaves: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil, labbigip.Config{Target: tc.target})
+			f := newFixture(t, nil, bigiplab.Config{Target: tc.target})
 			sess := f.open(t, New(Config{}))
 			chain, _ := f.rotate(t, sess)
 			if tc.operatorSaves {
@@ -67,7 +67,7 @@ func TestARebootedDeviceStillServesTheRotatedCertificate(t *testing.T) {
 }
 
 func TestARebootedDeviceServesWhatARollbackBroughtBack(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	original := f.served(t)
 	sess := f.open(t, New(Config{}))
 	h, err := sess.Install(context.Background(), f.issue(t, sess, asset.KeyECDSA256))
@@ -84,7 +84,7 @@ func TestARebootedDeviceServesWhatARollbackBroughtBack(t *testing.T) {
 }
 
 func TestAFailedSaveFailsTheStepWithTheDevicesAnswer(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	original := f.served(t)
 	sess := f.open(t, New(Config{}))
 
@@ -120,7 +120,7 @@ func TestAFailedSaveFailsTheStepWithTheDevicesAnswer(t *testing.T) {
 }
 
 func TestProfileChangesCarryOnlyNameCertKeyAndChain(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{})
+	f := newFixture(t, nil, bigiplab.Config{})
 	sess := f.open(t, New(Config{}))
 	chain := f.issue(t, sess, asset.KeyECDSA256)
 	// The leaf alone: the entry then has no chain, which is sent as "none".
@@ -159,7 +159,7 @@ func TestProfileChangesCarryOnlyNameCertKeyAndChain(t *testing.T) {
 }
 
 func TestAnEntryWhoseKeyHasAPassphraseIsNotRotated(t *testing.T) {
-	f := newFixture(t, nil, labbigip.Config{InitialKeyPassphrase: "Key-Passw0rd"})
+	f := newFixture(t, nil, bigiplab.Config{InitialKeyPassphrase: "Key-Passw0rd"})
 	original := f.served(t)
 	sess := f.open(t, New(Config{}))
 	_, err := sess.Install(context.Background(), f.issue(t, sess, asset.KeyECDSA256))

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labjunos "github.com/ottr-go/ottr/internal/lab/devices/junos"
+	"github.com/ottr-go/ottr/internal/driver/junos/junoslab"
 )
 
 // readOnlyRPCs are the RPCs that change nothing on a device.
@@ -20,7 +20,7 @@ var readOnlyRPCs = []string{
 
 func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{Model: "srx1500", Version: "21.2R3.8"})
+	f := newFixture(t, ca, junoslab.Config{Model: "srx1500", Version: "21.2R3.8"})
 	served := f.served(t)[0]
 	before := f.dev.CommittedXML()
 
@@ -39,7 +39,7 @@ func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 	if report.Software != "JunOS 21.2R3.8 (srx1500, host srx1)" {
 		t.Errorf("Software = %q", report.Software)
 	}
-	want := fmt.Sprintf("%s = %s (serial %x", DefaultBindPath, labjunos.InitialID, served.SerialNumber)
+	want := fmt.Sprintf("%s = %s (serial %x", DefaultBindPath, junoslab.InitialID, served.SerialNumber)
 	if !strings.Contains(report.Binding, want) {
 		t.Errorf("Binding = %q, want it to contain %q", report.Binding, want)
 	}
@@ -60,7 +60,7 @@ func TestCheckReportsTheDeviceWithoutChangingIt(t *testing.T) {
 }
 
 func TestCheckOfTheSystemGeneratedCertificate(t *testing.T) {
-	f := newFixture(t, nil, labjunos.Config{})
+	f := newFixture(t, nil, junoslab.Config{})
 	report, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background())
 	if err != nil {
 		t.Fatalf("Check: %v", err)
@@ -94,7 +94,7 @@ func TestCheckFailsWhatARotationCouldNotDo(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, newCA(t), labjunos.Config{})
+			f := newFixture(t, newCA(t), junoslab.Config{})
 			for k, v := range tc.options {
 				f.target.Options[k] = v
 			}

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	labjunos "github.com/ottr-go/ottr/internal/lab/devices/junos"
+	"github.com/ottr-go/ottr/internal/driver/junos/junoslab"
 )
 
 // waitFor polls cond with backoff until it holds or the test's patience (a
@@ -67,7 +67,7 @@ func TestHostKeyVerification(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, nil, labjunos.Config{})
+			f := newFixture(t, nil, junoslab.Config{})
 			f.knownHosts = tt.knownHosts(t, f)
 			_, err := f.driver().Open(context.Background(), f.target, f.creds)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -96,7 +96,7 @@ func TestKeyAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, nil, labjunos.Config{AuthorizedKey: signer.PublicKey()})
+	f := newFixture(t, nil, junoslab.Config{AuthorizedKey: signer.PublicKey()})
 	f.creds = driver.Credentials{Username: "ottr", PrivateKey: pem.EncodeToMemory(block)}
 	sess := f.open(t, f.driver())
 	current, err := sess.CurrentCertificate(context.Background())
@@ -110,7 +110,7 @@ func TestKeyAuthentication(t *testing.T) {
 
 func TestUnconfirmedCommitRollsBackByItself(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{})
+	f := newFixture(t, ca, junoslab.Config{})
 	d := f.driver()
 
 	// A first rotation, confirmed, leaves the CA profiles committed, so
@@ -146,7 +146,7 @@ func TestUnconfirmedCommitRollsBackByItself(t *testing.T) {
 
 func TestFinalizeConfirmsTheCommit(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{})
+	f := newFixture(t, ca, junoslab.Config{})
 	f.target.Options["confirm_minutes"] = 7
 	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
@@ -174,7 +174,7 @@ func TestFinalizeConfirmsTheCommit(t *testing.T) {
 
 func TestDeviceErrorsPropagate(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{})
+	f := newFixture(t, ca, junoslab.Config{})
 	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
 	old := f.served(t)
@@ -203,7 +203,7 @@ func TestDeviceErrorsPropagate(t *testing.T) {
 
 func TestRollbackRestoresTheSystemGeneratedCertificate(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, nil, labjunos.Config{})
+	f := newFixture(t, nil, junoslab.Config{})
 	sess := f.open(t, f.driver())
 	old := f.served(t)
 	installed, err := sess.Install(context.Background(), f.issue(t, sess, ca))
@@ -229,7 +229,7 @@ func TestRollbackRestoresTheSystemGeneratedCertificate(t *testing.T) {
 
 func TestSecondRotationKeepsTheFirstCertificateForRollback(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{})
+	f := newFixture(t, ca, junoslab.Config{})
 	d := f.driver()
 	sess := f.open(t, d)
 	first := f.issue(t, sess, ca)
@@ -262,7 +262,7 @@ func TestSecondRotationKeepsTheFirstCertificateForRollback(t *testing.T) {
 func TestBindPathBindsAnotherService(t *testing.T) {
 	const bindPath = "services/ssl/termination/profile[name='portal']/server-certificate"
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{})
+	f := newFixture(t, ca, junoslab.Config{})
 	f.target.Options["bind_path"] = bindPath
 	sess := f.open(t, f.driver())
 	web := f.served(t)
@@ -289,7 +289,7 @@ func TestBindPathBindsAnotherService(t *testing.T) {
 
 func TestEndOfMessageFraming(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{Base10Only: true})
+	f := newFixture(t, ca, junoslab.Config{Base10Only: true})
 	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
 	if _, err := sess.Install(context.Background(), chain); err != nil {
@@ -302,7 +302,7 @@ func TestEndOfMessageFraming(t *testing.T) {
 
 func TestInstallRefusesACertificateForAnotherKey(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{})
+	f := newFixture(t, ca, junoslab.Config{})
 	sess := f.open(t, f.driver())
 	f.issue(t, sess, ca)
 	// A certificate for a key the device never generated.
@@ -319,7 +319,7 @@ func TestInstallRefusesACertificateForAnotherKey(t *testing.T) {
 
 func TestRPCsFollowTheJunosSequence(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labjunos.Config{})
+	f := newFixture(t, ca, junoslab.Config{})
 	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, ca)
 	if _, err := sess.Install(context.Background(), chain); err != nil {
@@ -344,7 +344,7 @@ func TestRPCsFollowTheJunosSequence(t *testing.T) {
 }
 
 func TestCanceledContextStopsTheSession(t *testing.T) {
-	f := newFixture(t, nil, labjunos.Config{})
+	f := newFixture(t, nil, junoslab.Config{})
 	sess := f.open(t, f.driver())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -354,7 +354,7 @@ func TestCanceledContextStopsTheSession(t *testing.T) {
 }
 
 func TestClosingTwiceIsHarmless(t *testing.T) {
-	f := newFixture(t, nil, labjunos.Config{})
+	f := newFixture(t, nil, junoslab.Config{})
 	sess, err := f.driver().Open(context.Background(), f.target, f.creds)
 	if err != nil {
 		t.Fatal(err)

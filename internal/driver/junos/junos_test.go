@@ -21,7 +21,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labjunos "github.com/ottr-go/ottr/internal/lab/devices/junos"
+	"github.com/ottr-go/ottr/internal/driver/junos/junoslab"
 )
 
 const deviceName = "srx1.example.test"
@@ -29,7 +29,7 @@ const deviceName = "srx1.example.test"
 // fixture is one emulated device and everything needed to open a session
 // on it.
 type fixture struct {
-	dev    *labjunos.Device
+	dev    *junoslab.Device
 	target driver.Target
 	creds  driver.Credentials
 	// knownHosts is the known_hosts file that holds the device's host key.
@@ -39,14 +39,14 @@ type fixture struct {
 // newFixture starts an emulated device serving a certificate ca signed (or
 // its system-generated one when ca is nil) and writes its host key to a
 // known_hosts file. The login is a password unless cfg sets AuthorizedKey.
-func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labjunos.Config) *fixture {
+func newFixture(t testing.TB, ca *drivertest.TestCA, cfg junoslab.Config) *fixture {
 	t.Helper()
 	return newFixtureIn(t, ca, cfg, filepath.Join(t.TempDir(), "known_hosts"))
 }
 
 // newFixtureIn is newFixture adding the host key to knownHosts, which may
 // hold other devices' keys already, as the file of a fleet does.
-func newFixtureIn(t testing.TB, ca *drivertest.TestCA, cfg labjunos.Config, knownHosts string) *fixture {
+func newFixtureIn(t testing.TB, ca *drivertest.TestCA, cfg junoslab.Config, knownHosts string) *fixture {
 	t.Helper()
 	cfg.Name = deviceName
 	cfg.Username = "ottr"
@@ -56,7 +56,7 @@ func newFixtureIn(t testing.TB, ca *drivertest.TestCA, cfg labjunos.Config, know
 	if ca != nil {
 		cfg.InitialCertificate = initialCertificate(t, ca)
 	}
-	dev, err := labjunos.Start(context.Background(), cfg)
+	dev, err := junoslab.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestConformance(t *testing.T) {
 		Driver: New(Config{KnownHostsFile: knownHosts}),
 		Sign:   ca.Sign,
 		NewDevice: func(t *testing.T) *drivertest.Device {
-			f := newFixtureIn(t, ca, labjunos.Config{}, knownHosts)
+			f := newFixtureIn(t, ca, junoslab.Config{}, knownHosts)
 			calls.Add(f.dev.Calls)
 			return &drivertest.Device{
 				Target:      f.target,
@@ -223,7 +223,7 @@ func TestConformance(t *testing.T) {
 		},
 	})
 	t.Run("Check reports the device", func(t *testing.T) {
-		f := newFixture(t, ca, labjunos.Config{})
+		f := newFixture(t, ca, junoslab.Config{})
 		calls.Add(f.dev.Calls)
 		if _, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background()); err != nil {
 			t.Fatalf("Check: %v", err)

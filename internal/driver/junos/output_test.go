@@ -9,7 +9,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labjunos "github.com/ottr-go/ottr/internal/lab/devices/junos"
+	"github.com/ottr-go/ottr/internal/driver/junos/junoslab"
 )
 
 func TestOutputTextThatReportsAFailureIsAFailedStep(t *testing.T) {
@@ -57,7 +57,7 @@ func TestOutputTextThatReportsAFailureIsAFailedStep(t *testing.T) {
 func TestAnInstallFailsWhenTheDeviceSaysSoInWordsOrSilentlyKeepsNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  labjunos.Config
+		cfg  junoslab.Config
 		// chain returns what is installed, given the chain the CA issued.
 		chain func(t *testing.T, ca *drivertest.TestCA, issued []*x509.Certificate) []*x509.Certificate
 		drop  bool
@@ -65,7 +65,7 @@ func TestAnInstallFailsWhenTheDeviceSaysSoInWordsOrSilentlyKeepsNothing(t *testi
 	}{
 		{
 			name: "a CA certificate the device refuses in <output> text alone",
-			cfg:  labjunos.Config{PKIErrorsAsOutput: true},
+			cfg:  junoslab.Config{PKIErrorsAsOutput: true},
 			// A leaf where the CA certificate belongs.
 			chain: func(t *testing.T, ca *drivertest.TestCA, issued []*x509.Certificate) []*x509.Certificate {
 				return []*x509.Certificate{issued[0], initialCertificate(t, ca).Leaf}
@@ -101,7 +101,7 @@ func TestAnInstallFailsWhenTheDeviceSaysSoInWordsOrSilentlyKeepsNothing(t *testi
 			if got := f.served(t)[0]; !got.Equal(before) {
 				t.Error("the device serves another certificate after a failed install")
 			}
-			if id, _ := f.dev.Committed(DefaultBindPath); id != labjunos.InitialID {
+			if id, _ := f.dev.Committed(DefaultBindPath); id != junoslab.InitialID {
 				t.Errorf("the device binds %q after a failed install", id)
 			}
 		})
@@ -109,7 +109,7 @@ func TestAnInstallFailsWhenTheDeviceSaysSoInWordsOrSilentlyKeepsNothing(t *testi
 }
 
 func TestACertificateForSeveralNamesIsRefusedBeforeTheDeviceIsAsked(t *testing.T) {
-	f := newFixture(t, nil, labjunos.Config{})
+	f := newFixture(t, nil, junoslab.Config{})
 	sess := f.open(t, f.driver())
 	before := len(f.dev.RPCs())
 	_, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{

@@ -9,7 +9,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	lablh "github.com/ottr-go/ottr/internal/lab/devices/lighthouse"
+	"github.com/ottr-go/ottr/internal/driver/lighthouse/lighthouselab"
 )
 
 // writesAfterLogin returns the calls after the login that are not GETs
@@ -17,10 +17,10 @@ import (
 func writesAfterLogin(calls []string) []string {
 	var writes []string
 	for i, c := range calls {
-		if i == 0 && c == "POST "+lablh.APIBase+"/sessions" {
+		if i == 0 && c == "POST "+lighthouselab.APIBase+"/sessions" {
 			continue
 		}
-		if !strings.HasPrefix(c, "GET ") && !strings.HasPrefix(c, "DELETE "+lablh.APIBase+"/sessions/") {
+		if !strings.HasPrefix(c, "GET ") && !strings.HasPrefix(c, "DELETE "+lighthouselab.APIBase+"/sessions/") {
 			writes = append(writes, c)
 		}
 	}
@@ -28,7 +28,7 @@ func writesAfterLogin(calls []string) []string {
 }
 
 func TestCheckReportsTheApplianceWithoutChangingIt(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{Firmware: "22.Q1.0"})
+	f := newFixture(t, newCA(t), lighthouselab.Config{Firmware: "22.Q1.0"})
 	sess := f.open(t, New(Config{}))
 	served := f.dev.Served()[0]
 
@@ -65,7 +65,7 @@ func TestCheckReportsTheApplianceWithoutChangingIt(t *testing.T) {
 }
 
 func TestCheckTriesTheDownloadOfAPendingCSR(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	if _, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{
 		CommonName: applianceName, DNSNames: f.target.Asset.Names(), KeyType: asset.KeyRSA2048,
@@ -92,7 +92,7 @@ func TestCheckTriesTheDownloadOfAPendingCSR(t *testing.T) {
 }
 
 func TestCheckFailsWhatAnAccountWithoutTheHTTPSRightCannotDo(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{DenyHTTPS: true})
+	f := newFixture(t, newCA(t), lighthouselab.Config{DenyHTTPS: true})
 	sess := f.open(t, New(Config{}))
 	report, err := sess.(driver.Checker).Check(context.Background())
 	if err != nil {

@@ -17,24 +17,24 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	lablh "github.com/ottr-go/ottr/internal/lab/devices/lighthouse"
+	"github.com/ottr-go/ottr/internal/driver/lighthouse/lighthouselab"
 )
 
 func TestTheCSRDownloadIsReadInEachFormAnApplianceMayAnswerWith(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		form lablh.CSRDownload
+		form lighthouselab.CSRDownload
 		// wantErr lists what the error says; none means the CSR is read.
 		wantErr []string
 	}{
-		{name: "a zip archive holding the request", form: lablh.CSRZip},
-		{name: "the PEM request itself", form: lablh.CSRPEM},
-		{name: "the JSON details of a release that ignores the flag is a failed step quoting them", form: lablh.CSRDetails,
+		{name: "a zip archive holding the request", form: lighthouselab.CSRZip},
+		{name: "the PEM request itself", form: lighthouselab.CSRPEM},
+		{name: "the JSON details of a release that ignores the flag is a failed step quoting them", form: lighthouselab.CSRDetails,
 			wantErr: []string{"lighthouse: csr: the CSR download (GET /services/https?zip=true): ",
 				"neither a zip archive nor a PEM certificate request; the appliance answered: {\"https\":"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, newCA(t), lablh.Config{CSRDownload: tc.form})
+			f := newFixture(t, newCA(t), lighthouselab.Config{CSRDownload: tc.form})
 			sess := f.open(t, New(Config{}))
 			csr, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{
 				CommonName: applianceName, DNSNames: f.target.Asset.Names(), KeyType: asset.KeyRSA2048,
@@ -187,7 +187,7 @@ func TestAnApplianceThatKeepsOnlyTheLeafOfTheChainFailsTheInstall(t *testing.T) 
 			want: []string{"the appliance kept 1 of the 2 certificates uploaded in https.cert"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, newCA(t), lablh.Config{KeepLeafOnly: true})
+			f := newFixture(t, newCA(t), lighthouselab.Config{KeepLeafOnly: true})
 			sess := f.open(t, New(Config{}))
 			chain := f.issue(t, sess, f.ca)
 			if len(chain) < 2 {

@@ -16,7 +16,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	lablh "github.com/ottr-go/ottr/internal/lab/devices/lighthouse"
+	"github.com/ottr-go/ottr/internal/driver/lighthouse/lighthouselab"
 )
 
 const (
@@ -28,7 +28,7 @@ const (
 // fixture is one emulated appliance whose certificate the test CA signed,
 // and everything needed to open a session on it.
 type fixture struct {
-	dev    *lablh.Device
+	dev    *lighthouselab.Device
 	ca     *drivertest.TestCA
 	target driver.Target
 	creds  driver.Credentials
@@ -45,7 +45,7 @@ func newCA(t testing.TB) *drivertest.TestCA {
 
 // newFixture starts an appliance serving a certificate of ca and writes
 // ca's root to the route's ca_file.
-func newFixture(t testing.TB, ca *drivertest.TestCA, cfg lablh.Config) *fixture {
+func newFixture(t testing.TB, ca *drivertest.TestCA, cfg lighthouselab.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	initial, err := ca.Certificate(ctx, applianceName)
@@ -55,7 +55,7 @@ func newFixture(t testing.TB, ca *drivertest.TestCA, cfg lablh.Config) *fixture 
 	cfg.Name = applianceName
 	cfg.Username, cfg.Password = adminUser, adminPassword
 	cfg.InitialCertificate = initial
-	dev, err := lablh.Start(ctx, cfg)
+	dev, err := lighthouselab.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestConformance(t *testing.T) {
 		Sign:   ca.Sign,
 		AimAt:  drivertest.AimByAPIPort,
 		NewDevice: func(t *testing.T) *drivertest.Device {
-			f := newFixture(t, ca, lablh.Config{})
+			f := newFixture(t, ca, lighthouselab.Config{})
 			calls.Add(f.dev.Calls)
 			return &drivertest.Device{
 				Target:      f.target,
@@ -137,7 +137,7 @@ func TestConformance(t *testing.T) {
 		},
 	})
 	t.Run("Check reports a device with a pending CSR", func(t *testing.T) {
-		f := newFixture(t, ca, lablh.Config{})
+		f := newFixture(t, ca, lighthouselab.Config{})
 		calls.Add(f.dev.Calls)
 		sess := f.open(t, New(Config{}))
 		f.issue(t, sess, ca)
@@ -183,7 +183,7 @@ func (l *logRecorder) count(message string) int {
 func TestInstallWaitsUntilTheRestartedWebServerServesTheNewCertificate(t *testing.T) {
 	// Away for many poll intervals, so the driver is seen polling while it
 	// is away even when a loaded machine stalls it.
-	f := newFixture(t, newCA(t), lablh.Config{RestartMin: 3 * time.Second, RestartMax: 3500 * time.Millisecond})
+	f := newFixture(t, newCA(t), lighthouselab.Config{RestartMin: 3 * time.Second, RestartMax: 3500 * time.Millisecond})
 	logs := &logRecorder{}
 	sess := f.open(t, New(Config{Logger: slog.New(logs)}))
 	chain := f.issue(t, sess, f.ca)
@@ -212,7 +212,7 @@ func TestInstallWaitsUntilTheRestartedWebServerServesTheNewCertificate(t *testin
 }
 
 func TestInstallGivesUpWhenTheWebServerStaysAwayPastRestartTimeout(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{RestartMin: time.Hour, RestartMax: time.Hour})
+	f := newFixture(t, newCA(t), lighthouselab.Config{RestartMin: time.Hour, RestartMax: time.Hour})
 	// Long enough for several attempts on a loaded machine, so the error
 	// ends with the last one's reason.
 	f.target.Options["restart_timeout"] = "2s"
@@ -232,7 +232,7 @@ func TestInstallGivesUpWhenTheWebServerStaysAwayPastRestartTimeout(t *testing.T)
 }
 
 func TestInstallHonoursCancellationWhileWaiting(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{RestartMin: time.Hour, RestartMax: time.Hour})
+	f := newFixture(t, newCA(t), lighthouselab.Config{RestartMin: time.Hour, RestartMax: time.Hour})
 	sess := f.open(t, New(Config{}))
 	chain := f.issue(t, sess, f.ca)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -260,7 +260,7 @@ func (c cancelOnLog) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func TestSecretsStayOutOfURLs(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	chain := f.issue(t, sess, f.ca)
 	if _, err := sess.Install(context.Background(), chain); err != nil {
@@ -272,7 +272,7 @@ func TestSecretsStayOutOfURLs(t *testing.T) {
 
 	var tokens []string
 	for _, r := range f.dev.Requests() {
-		if r.Method == "POST" && r.URL == lablh.APIBase+"/sessions" {
+		if r.Method == "POST" && r.URL == lighthouselab.APIBase+"/sessions" {
 			if r.Header.Get("Authorization") != "" {
 				t.Error("the login sent an Authorization header")
 			}
@@ -295,7 +295,7 @@ func TestSecretsStayOutOfURLs(t *testing.T) {
 		for _, token := range tokens {
 			// The documented logout, DELETE /sessions/{id}, is the one
 			// place the API wants the session in a path.
-			if strings.Contains(r.URL, token) && !(r.Method == "DELETE" && r.URL == lablh.APIBase+"/sessions/"+token) {
+			if strings.Contains(r.URL, token) && !(r.Method == "DELETE" && r.URL == lighthouselab.APIBase+"/sessions/"+token) {
 				t.Errorf("the session token is in the URL of %s %s", r.Method, r.URL)
 			}
 		}
@@ -306,7 +306,7 @@ func TestSecretsStayOutOfURLs(t *testing.T) {
 }
 
 func TestCloseOnAStoppedApplianceKeepsTheTokenOutOfTheError(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	token := sess.(*session).client.token
 	_ = f.dev.Close()
@@ -325,7 +325,7 @@ func TestCloseOnAStoppedApplianceKeepsTheTokenOutOfTheError(t *testing.T) {
 func TestApplianceErrorsReachTheCaller(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  lablh.Config
+		cfg  lighthouselab.Config
 		run  func(t *testing.T, f *fixture) error
 		want []string
 	}{
@@ -340,7 +340,7 @@ func TestApplianceErrorsReachTheCaller(t *testing.T) {
 		},
 		{
 			name: "a CSR form without the SAN field names the refused parameter",
-			cfg:  lablh.Config{NoSANField: true},
+			cfg:  lighthouselab.Config{NoSANField: true},
 			run: func(t *testing.T, f *fixture) error {
 				_, err := f.open(t, New(Config{})).GenerateCSR(context.Background(), driver.CSRRequest{
 					CommonName: applianceName, DNSNames: []string{applianceName}, KeyType: asset.KeyRSA2048,
@@ -384,7 +384,7 @@ func TestApplianceErrorsReachTheCaller(t *testing.T) {
 }
 
 func TestSANsFalseServesReleasesWithoutTheSANField(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{NoSANField: true})
+	f := newFixture(t, newCA(t), lighthouselab.Config{NoSANField: true})
 	f.target.Options["sans"] = false
 
 	t.Run("an asset named by its CN alone rotates", func(t *testing.T) {
@@ -436,7 +436,7 @@ func TestOpenVerifiesTheAppliancesCertificate(t *testing.T) {
 		{"names a ca_file that cannot be read", func(o map[string]any) { o["ca_file"] = "/nonexistent/roots.pem" }, "read ca_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, newCA(t), lablh.Config{})
+			f := newFixture(t, newCA(t), lighthouselab.Config{})
 			tc.change(f.target.Options)
 			_, err := New(Config{}).Open(context.Background(), f.target, f.creds)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -450,7 +450,7 @@ func TestOpenVerifiesTheAppliancesCertificate(t *testing.T) {
 }
 
 func TestInstallRefusesAChainTheDriverCouldNotTrustAfterwards(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	before := f.dev.Served()
 	chain := f.issue(t, sess, newCA(t)) // a CA that is not in ca_file
@@ -468,7 +468,7 @@ func TestInstallRefusesAChainTheDriverCouldNotTrustAfterwards(t *testing.T) {
 }
 
 func TestInstallRefusesACertificateForAnotherKeyThanThePendingCSR(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	stale := f.issue(t, sess, f.ca)
 	f.issue(t, sess, f.ca) // a newer CSR replaces the one stale was issued for
@@ -483,7 +483,7 @@ func TestInstallRefusesACertificateForAnotherKeyThanThePendingCSR(t *testing.T) 
 }
 
 func TestRollbackSaysWhyItCannotAndWhatWasReplaced(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	old := f.dev.Served()[0]
 	chain := f.issue(t, sess, f.ca)
@@ -505,7 +505,7 @@ func TestRollbackSaysWhyItCannotAndWhatWasReplaced(t *testing.T) {
 }
 
 func TestRollbackOfAnInstallThatDidNotTakeEffectSucceeds(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	previous := f.dev.Served()[0]
 	handle := driver.Installed{handlePrevious: fingerprint(previous)}
@@ -515,7 +515,7 @@ func TestRollbackOfAnInstallThatDidNotTakeEffectSucceeds(t *testing.T) {
 }
 
 func TestAnExpiredSessionIsRenewed(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	f.dev.ExpireSessions()
 	chain, err := sess.CurrentCertificate(context.Background())
@@ -528,7 +528,7 @@ func TestAnExpiredSessionIsRenewed(t *testing.T) {
 }
 
 func TestGenerateCSRRefusesBadRequestsBeforeAskingTheAppliance(t *testing.T) {
-	f := newFixture(t, newCA(t), lablh.Config{})
+	f := newFixture(t, newCA(t), lighthouselab.Config{})
 	sess := f.open(t, New(Config{}))
 	before := len(f.dev.Requests())
 	for _, tc := range []struct {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
 // BenchmarkRotation runs the driver's part of a rotation (current
@@ -20,7 +20,7 @@ import (
 //
 //	go test -run '^$' -bench Rotation ./internal/driver/linux/
 func BenchmarkRotation(b *testing.B) {
-	f := newFixture(b, labhost.Config{})
+	f := newFixture(b, linuxlab.Config{})
 	sess := f.open(b, f.driver())
 	ca := newCA(b)
 	ctx := context.Background()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
 // writingCalls are the calls that change a host: the driver's file
@@ -38,25 +38,25 @@ func (f *fixture) conformanceDevice() *drivertest.Device {
 func TestCheckLooksAtTheHostWithoutChangingIt(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  labhost.Config
+		cfg  linuxlab.Config
 		sudo bool
 	}{
-		{"with /bin/sh", labhost.Config{RecordCalls: true}, false},
-		{"with the in-process shell", labhost.Config{RecordCalls: true, InProcessShell: true}, false},
-		{"through sudo", labhost.Config{RecordCalls: true, RequireSudo: true}, true},
+		{"with /bin/sh", linuxlab.Config{RecordCalls: true}, false},
+		{"with the in-process shell", linuxlab.Config{RecordCalls: true, InProcessShell: true}, false},
+		{"through sudo", linuxlab.Config{RecordCalls: true, RequireSudo: true}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.cfg)
 			f.target.Options["sudo"] = tc.sudo
 			report := drivertest.RunCheck(t, f.driver(), f.conformanceDevice(), func(t *testing.T) string {
-				return drivertest.DirState(t, f.host.LocalPath(labhost.DefaultPathPrefix+"/"))
+				return drivertest.DirState(t, f.host.LocalPath(linuxlab.DefaultPathPrefix+"/"))
 			})
 			for _, want := range []string{"OpenSSL ", " on Linux "} {
 				if !strings.Contains(report.Software, want) {
 					t.Errorf("software %q does not name %q", report.Software, want)
 				}
 			}
-			for _, want := range []string{labhost.DefaultPathPrefix + "/" + labhost.DefaultCertPath, labhost.DefaultReloadCommand} {
+			for _, want := range []string{linuxlab.DefaultPathPrefix + "/" + linuxlab.DefaultCertPath, linuxlab.DefaultReloadCommand} {
 				if !strings.Contains(report.Binding, want) {
 					t.Errorf("binding %q does not name %q", report.Binding, want)
 				}
@@ -85,7 +85,7 @@ func TestCheckLooksAtTheHostWithoutChangingIt(t *testing.T) {
 func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		cfg        labhost.Config
+		cfg        linuxlab.Config
 		options    map[string]any
 		prepare    func(t *testing.T, f *fixture)
 		capability string
@@ -99,7 +99,7 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 		},
 		{
 			name:       "a work_dir under a file fails key generation",
-			options:    map[string]any{"work_dir": labhost.DefaultPathPrefix + "/" + labhost.DefaultCertPath + "/staging"},
+			options:    map[string]any{"work_dir": linuxlab.DefaultPathPrefix + "/" + linuxlab.DefaultCertPath + "/staging"},
 			capability: driver.CapabilityKeyGeneration,
 			want:       []string{"work_dir", "is not a directory"},
 		},
@@ -111,7 +111,7 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 		},
 		{
 			name:       "a host whose files are root's fails the login without sudo",
-			cfg:        labhost.Config{RequireSudo: true},
+			cfg:        linuxlab.Config{RequireSudo: true},
 			capability: driver.CapabilityLogin,
 			want:       []string{"Permission denied", "the login must be able to run sh -c"},
 		},
@@ -124,7 +124,7 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 			if tc.prepare != nil {
 				tc.prepare(t, f)
 			}
-			before := drivertest.DirState(t, f.host.LocalPath(labhost.DefaultPathPrefix+"/"))
+			before := drivertest.DirState(t, f.host.LocalPath(linuxlab.DefaultPathPrefix+"/"))
 			report, err := f.open(t, f.driver()).(driver.Checker).Check(context.Background())
 			if err != nil {
 				t.Fatalf("Check: %v", err)
@@ -133,7 +133,7 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 				t.Errorf("no check failed: %+v", report.Checks)
 			}
 			drivertest.RequireCheck(t, report, tc.capability, driver.CheckFailed, tc.want...)
-			if after := drivertest.DirState(t, f.host.LocalPath(labhost.DefaultPathPrefix+"/")); after != before {
+			if after := drivertest.DirState(t, f.host.LocalPath(linuxlab.DefaultPathPrefix+"/")); after != before {
 				t.Errorf("Check changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
 // csrOutcome is what a host's key-and-CSR command leaves behind that a user
@@ -41,8 +41,8 @@ type csrOutcome struct {
 func TestLabBuiltinOpenSSLMatchesOpenSSL(t *testing.T) {
 	for _, keyType := range asset.KeyTypes() {
 		t.Run(keyType, func(t *testing.T) {
-			builtin := newFixture(t, labhost.Config{InProcessShell: true})
-			real := newFixture(t, labhost.Config{InProcessShell: true, OpenSSLProcesses: true})
+			builtin := newFixture(t, linuxlab.Config{InProcessShell: true})
+			real := newFixture(t, linuxlab.Config{InProcessShell: true, OpenSSLProcesses: true})
 			got := csrOutcomeOf(t, builtin, keyType)
 			want := csrOutcomeOf(t, real, keyType)
 			if !reflect.DeepEqual(got, want) {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
 // TestRequestsListEveryCommandTheDriverSends runs every step, rollback,
@@ -15,15 +15,15 @@ import (
 // (sudo, chain_path, work_dir elsewhere, owner, mode), and checks the calls
 // against Requests both ways.
 func TestRequestsListEveryCommandTheDriverSends(t *testing.T) {
-	f := newFixture(t, labhost.Config{RecordCalls: true, RequireSudo: true})
+	f := newFixture(t, linuxlab.Config{RecordCalls: true, RequireSudo: true})
 	me, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]any{
 		"sudo":       true,
-		"chain_path": labhost.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem",
-		"work_dir":   labhost.DefaultPathPrefix + "/var/lib/ottr",
+		"chain_path": linuxlab.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem",
+		"work_dir":   linuxlab.DefaultPathPrefix + "/var/lib/ottr",
 		"owner":      me.Username,
 		"mode":       "0640",
 	} {
@@ -32,7 +32,7 @@ func TestRequestsListEveryCommandTheDriverSends(t *testing.T) {
 	drivertest.RunEveryStep(t, f.driver(), f.conformanceDevice(), newCA(t).Sign)
 
 	// Without sudo the scripts go as they are.
-	plain := newFixture(t, labhost.Config{RecordCalls: true})
+	plain := newFixture(t, linuxlab.Config{RecordCalls: true})
 	if _, err := plain.open(t, plain.driver()).(driver.Checker).Check(context.Background()); err != nil {
 		t.Fatalf("Check without sudo: %v", err)
 	}

@@ -18,13 +18,13 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
 // stagedFiles returns the on-disk paths of the staged key and its CSR for
 // a host whose work_dir is workDir (as the route names it).
 func (f *fixture) stagedFiles(workDir string) (key, csr string) {
-	key = f.host.LocalPath(workDir + "/" + filepath.Base(labhost.DefaultKeyPath) + ".ottr-new")
+	key = f.host.LocalPath(workDir + "/" + filepath.Base(linuxlab.DefaultKeyPath) + ".ottr-new")
 	return key, key + ".csr"
 }
 
@@ -43,7 +43,7 @@ func requireGone(t *testing.T, paths ...string) {
 }
 
 func TestARotationRunsOneCommandPerStep(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	sess := f.open(t, f.driver())
 	ctx := context.Background()
 	commandsOf := func(step string, do func() error) {
@@ -66,7 +66,7 @@ func TestARotationRunsOneCommandPerStep(t *testing.T) {
 	if f.host.Reloads() != 1 || !f.host.Served().Equal(chain[0]) {
 		t.Errorf("after %d reloads the host serves %q, want 1 reload and the new certificate", f.host.Reloads(), f.host.Served().Subject.CommonName)
 	}
-	requireGone(t, f.stagedFilesList(labhost.DefaultPathPrefix+"/etc/ssl/ottr")...)
+	requireGone(t, f.stagedFilesList(linuxlab.DefaultPathPrefix+"/etc/ssl/ottr")...)
 }
 
 func TestInstallWithAWorkDirElsewhereCopiesTheKeyAndCleansUp(t *testing.T) {
@@ -74,8 +74,8 @@ func TestInstallWithAWorkDirElsewhereCopiesTheKeyAndCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, labhost.Config{})
-	workDir := labhost.DefaultPathPrefix + "/var/lib/ottr"
+	f := newFixture(t, linuxlab.Config{})
+	workDir := linuxlab.DefaultPathPrefix + "/var/lib/ottr"
 	f.target.Options["work_dir"] = workDir
 	f.target.Options["mode"] = "0640"
 	f.target.Options["owner"] = me.Username
@@ -99,10 +99,10 @@ func TestInstallWithAWorkDirElsewhereCopiesTheKeyAndCleansUp(t *testing.T) {
 }
 
 func TestInstallChecksTheStagedKeyWithOpensslWhenItsSavedPublicKeyDiffers(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	sess := f.open(t, f.driver())
 	chain := f.issue(t, sess, newCA(t))
-	key, csr := f.stagedFiles(labhost.DefaultPathPrefix + "/etc/ssl/ottr")
+	key, csr := f.stagedFiles(linuxlab.DefaultPathPrefix + "/etc/ssl/ottr")
 	// Another key's public key where the CSR's was saved.
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&other.PublicKey)
@@ -129,11 +129,11 @@ func TestAFailedReloadStagesTheNewKeyAgain(t *testing.T) {
 		workDir string // empty: key_path's directory
 	}{
 		{"with the key staged next to key_path", ""},
-		{"with the key staged in another directory", labhost.DefaultPathPrefix + "/var/lib/ottr"},
+		{"with the key staged in another directory", linuxlab.DefaultPathPrefix + "/var/lib/ottr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, labhost.Config{})
-			workDir := labhost.DefaultPathPrefix + "/etc/ssl/ottr"
+			f := newFixture(t, linuxlab.Config{})
+			workDir := linuxlab.DefaultPathPrefix + "/etc/ssl/ottr"
 			if tc.workDir != "" {
 				workDir = tc.workDir
 				f.target.Options["work_dir"] = workDir
@@ -189,7 +189,7 @@ func TestCurrentCertificateNeverPrintsAKeyKeptInTheCertificateFile(t *testing.T)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, labhost.Config{})
+			f := newFixture(t, linuxlab.Config{})
 			certPEM, _ := os.ReadFile(f.host.CertPath())
 			keyPEM, _ := os.ReadFile(f.host.KeyPath())
 			// A key before and after: it must be skipped wherever it is.
@@ -213,7 +213,7 @@ func TestCurrentCertificateNeverPrintsAKeyKeptInTheCertificateFile(t *testing.T)
 }
 
 func TestCurrentCertificateOfAHostWithoutOneIsEmpty(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	if err := os.Remove(f.host.CertPath()); err != nil {
 		t.Fatal(err)
 	}
@@ -224,9 +224,9 @@ func TestCurrentCertificateOfAHostWithoutOneIsEmpty(t *testing.T) {
 }
 
 func TestGenerateCSRMakesEveryKeyTypeWithOneOpensslRun(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	sess := f.open(t, f.driver())
-	key, csrFile := f.stagedFiles(labhost.DefaultPathPrefix + "/etc/ssl/ottr")
+	key, csrFile := f.stagedFiles(linuxlab.DefaultPathPrefix + "/etc/ssl/ottr")
 	for _, kt := range []string{asset.KeyRSA2048, asset.KeyECDSA384} {
 		before := f.host.Commands()
 		csr, err := sess.GenerateCSR(context.Background(), driver.CSRRequest{CommonName: "web1.example.test", KeyType: kt})
@@ -259,10 +259,10 @@ func TestGenerateCSRMakesEveryKeyTypeWithOneOpensslRun(t *testing.T) {
 }
 
 func TestAFailedWritePutsTheFilesBackAndKeepsTheKeyStaged(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	// chain_path's directory cannot be created: a file has its name.
-	f.target.Options["chain_path"] = labhost.DefaultPathPrefix + "/etc/ssl/blocked/chain.pem"
-	blocker := f.host.LocalPath(labhost.DefaultPathPrefix + "/etc/ssl/blocked")
+	f.target.Options["chain_path"] = linuxlab.DefaultPathPrefix + "/etc/ssl/blocked/chain.pem"
+	blocker := f.host.LocalPath(linuxlab.DefaultPathPrefix + "/etc/ssl/blocked")
 	if err := os.WriteFile(blocker, []byte("not a directory\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestAFailedWritePutsTheFilesBackAndKeepsTheKeyStaged(t *testing.T) {
 	if got, _ := os.ReadFile(f.host.KeyPath()); !bytes.Equal(got, oldKey) {
 		t.Error("the key file changed")
 	}
-	key, _ := f.stagedFiles(labhost.DefaultPathPrefix + "/etc/ssl/ottr")
+	key, _ := f.stagedFiles(linuxlab.DefaultPathPrefix + "/etc/ssl/ottr")
 	if _, err := os.Stat(key); err != nil {
 		t.Errorf("the new key is no longer staged: %v", err)
 	}
@@ -301,7 +301,7 @@ func TestAFailedWritePutsTheFilesBackAndKeepsTheKeyStaged(t *testing.T) {
 }
 
 func TestInstallKeepsOnlyTheNewestBackups(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	f.target.Options["keep_backups"] = 2
 	d := f.driver()
 	ca := newCA(t)

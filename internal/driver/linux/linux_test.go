@@ -19,13 +19,13 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
 // fixture is one emulated host and everything needed to open a session on
 // it.
 type fixture struct {
-	host   *labhost.Host
+	host   *linuxlab.Host
 	target driver.Target
 	creds  driver.Credentials
 	// knownHosts is the known_hosts file that holds the host's key.
@@ -34,14 +34,14 @@ type fixture struct {
 
 // newFixture starts an emulated host that accepts a fresh SSH key (and the
 // password, when cfg sets one) and writes its host key to a known_hosts file.
-func newFixture(t testing.TB, cfg labhost.Config) *fixture {
+func newFixture(t testing.TB, cfg linuxlab.Config) *fixture {
 	t.Helper()
 	return newFixtureIn(t, cfg, filepath.Join(t.TempDir(), "known_hosts"))
 }
 
 // newFixtureIn is newFixture adding the host key to knownHosts, which may
 // hold other hosts' keys already, as the file of a fleet does.
-func newFixtureIn(t testing.TB, cfg labhost.Config, knownHosts string) *fixture {
+func newFixtureIn(t testing.TB, cfg linuxlab.Config, knownHosts string) *fixture {
 	t.Helper()
 	requireTools(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -66,7 +66,7 @@ func newFixtureIn(t testing.TB, cfg labhost.Config, knownHosts string) *fixture 
 	}
 	cfg.Dir = filepath.Join(t.TempDir(), "host")
 	cfg.User = "ottr"
-	host, err := labhost.Start(context.Background(), cfg)
+	host, err := linuxlab.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestConformance(t *testing.T) {
 			drivertest.Run(t, drivertest.Harness{
 				Driver: New(Config{KnownHostsFile: knownHosts}),
 				NewDevice: func(t *testing.T) *drivertest.Device {
-					f := newFixtureIn(t, labhost.Config{InProcessShell: shell.inProcess, RecordCalls: true}, knownHosts)
+					f := newFixtureIn(t, linuxlab.Config{InProcessShell: shell.inProcess, RecordCalls: true}, knownHosts)
 					log.Add(f.host.Calls)
 					return f.conformanceDevice()
 				},
@@ -210,7 +210,7 @@ func TestHostKeyVerification(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, labhost.Config{})
+			f := newFixture(t, linuxlab.Config{})
 			f.knownHosts = tc.knownHosts(f, t.TempDir())
 			_, err := f.driver().Open(context.Background(), f.target, f.creds)
 			if err == nil {
@@ -240,7 +240,7 @@ func writeFile(dir, line string) string {
 }
 
 func TestPasswordLogin(t *testing.T) {
-	f := newFixture(t, labhost.Config{Password: "s3cret-Pa55"})
+	f := newFixture(t, linuxlab.Config{Password: "s3cret-Pa55"})
 	sess := f.open(t, f.driver())
 	chain, err := sess.CurrentCertificate(context.Background())
 	if err != nil {
@@ -258,7 +258,7 @@ func TestPasswordLogin(t *testing.T) {
 }
 
 func TestOpenRefusesUnusableCredentials(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	for _, tc := range []struct {
 		name  string
 		creds driver.Credentials
@@ -278,7 +278,7 @@ func TestOpenRefusesUnusableCredentials(t *testing.T) {
 }
 
 func TestOpenFailsOnAStoppedHost(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	_ = f.host.Close()
 	_, err := f.driver().Open(context.Background(), f.target, f.creds)
 	if err == nil || !strings.Contains(err.Error(), "connect to 127.0.0.1:") {
@@ -287,7 +287,7 @@ func TestOpenFailsOnAStoppedHost(t *testing.T) {
 }
 
 func TestOpenHonoursACancelledContext(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := f.driver().Open(ctx, f.target, f.creds); !errors.Is(err, context.Canceled) {
@@ -296,7 +296,7 @@ func TestOpenHonoursACancelledContext(t *testing.T) {
 }
 
 func TestReloadFailureRestoresThePreviousFiles(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	sess := f.open(t, f.driver())
 	oldServed := f.host.Served()
 	oldFile, _ := os.ReadFile(f.host.CertPath())
@@ -328,8 +328,8 @@ func TestReloadFailureRestoresThePreviousFiles(t *testing.T) {
 }
 
 func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
-	chainPath := labhost.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem"
+	f := newFixture(t, linuxlab.Config{})
+	chainPath := linuxlab.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem"
 	f.target.Options["chain_path"] = chainPath
 	f.target.Options["mode"] = "0640"
 	sess := f.open(t, f.driver())
@@ -350,7 +350,7 @@ func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) 
 	if info, err := os.Stat(f.host.KeyPath()); err != nil || info.Mode().Perm() != 0o640 {
 		t.Errorf("key file mode = %v, %v; want 0640", info.Mode().Perm(), err)
 	}
-	staged := f.host.LocalPath(labhost.DefaultPathPrefix + "/" + labhost.DefaultKeyPath + ".ottr-new")
+	staged := f.host.LocalPath(linuxlab.DefaultPathPrefix + "/" + linuxlab.DefaultKeyPath + ".ottr-new")
 	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the staged key is still there: %v", err)
 	}
@@ -392,10 +392,10 @@ func readCerts(t *testing.T, file string) []*x509.Certificate {
 }
 
 func TestInstallRefusesAChainForAKeyTheHostDoesNotHave(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	sess := f.open(t, f.driver())
 	// A CSR from another host: its key is not on this one.
-	other := newFixture(t, labhost.Config{Name: "web2.example.test"})
+	other := newFixture(t, linuxlab.Config{Name: "web2.example.test"})
 	chain := other.issue(t, other.open(t, other.driver()), newCA(t))
 	_, err := sess.Install(context.Background(), chain)
 	if err == nil || !strings.Contains(err.Error(), "no key on the host matches") {
@@ -404,7 +404,7 @@ func TestInstallRefusesAChainForAKeyTheHostDoesNotHave(t *testing.T) {
 }
 
 func TestSudoWrapsEveryCommand(t *testing.T) {
-	f := newFixture(t, labhost.Config{RequireSudo: true})
+	f := newFixture(t, linuxlab.Config{RequireSudo: true})
 	sess := f.open(t, f.driver())
 	if _, err := sess.CurrentCertificate(context.Background()); err == nil || !strings.Contains(err.Error(), "Permission denied") {
 		t.Fatalf("without sudo: %v", err)
@@ -422,9 +422,9 @@ func TestSudoWrapsEveryCommand(t *testing.T) {
 }
 
 func TestOutputHoldingAPrivateKeyIsRefused(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	// A misconfigured reload command that prints the key.
-	f.target.Options["reload_command"] = "cat " + labhost.DefaultPathPrefix + "/" + labhost.DefaultKeyPath
+	f.target.Options["reload_command"] = "cat " + linuxlab.DefaultPathPrefix + "/" + linuxlab.DefaultKeyPath
 	sess := f.open(t, f.driver())
 	_, err := sess.Install(context.Background(), f.issue(t, sess, newCA(t)))
 	if err == nil || !strings.Contains(err.Error(), "wrote a private key") || strings.Contains(err.Error(), "BEGIN") {
@@ -436,7 +436,7 @@ func TestOutputHoldingAPrivateKeyIsRefused(t *testing.T) {
 }
 
 func TestGenerateCSRRefusesBadRequestsBeforeRunningAnything(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	sess := f.open(t, f.driver())
 	for _, tc := range []struct {
 		name string
@@ -457,11 +457,11 @@ func TestGenerateCSRRefusesBadRequestsBeforeRunningAnything(t *testing.T) {
 }
 
 func TestAResumedInstallHandsBackTheFirstBackup(t *testing.T) {
-	f := newFixture(t, labhost.Config{})
+	f := newFixture(t, linuxlab.Config{})
 	sess := f.open(t, f.driver())
 	old := f.host.Served()
 	chain := f.issue(t, sess, newCA(t))
-	staged := f.host.LocalPath(labhost.DefaultPathPrefix + "/" + labhost.DefaultKeyPath + ".ottr-new")
+	staged := f.host.LocalPath(linuxlab.DefaultPathPrefix + "/" + linuxlab.DefaultKeyPath + ".ottr-new")
 	stagedKey, err := os.ReadFile(staged)
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"testing"
 
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 // BenchmarkRotation measures the driver's side of one rotation against the
 // emulator: log in, CSR (ECDSA P-256), install with commit, finalize.
 func BenchmarkRotation(b *testing.B) {
-	f := newFixture(b, newCA(b), labpanos.Config{})
+	f := newFixture(b, newCA(b), panoslab.Config{})
 	d := newDriver()
 	ctx := context.Background()
 	for b.Loop() {

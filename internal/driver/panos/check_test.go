@@ -8,7 +8,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 // check opens a session on target and runs Check through the
@@ -59,16 +59,16 @@ var rotationCapabilities = []string{
 }
 
 func TestCheckReportsTheDeviceAndChangesNothing(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	before, _ := f.dev.Running("/config")
 	report := f.check(t, f.target)
 
-	if report.Software != "PAN-OS "+labpanos.SoftwareVersion+" (PA-VM)" {
+	if report.Software != "PAN-OS "+panoslab.SoftwareVersion+" (PA-VM)" {
 		t.Errorf("Software = %q, want the version and model show system info reports", report.Software)
 	}
 	served := f.served(t)[0]
 	for _, want := range []string{
-		`the management interface -> SSL/TLS service profile "` + labpanos.InitialCertificateName + `" -> certificate "` + labpanos.InitialCertificateName + `"`,
+		`the management interface -> SSL/TLS service profile "` + panoslab.InitialCertificateName + `" -> certificate "` + panoslab.InitialCertificateName + `"`,
 		fmt.Sprintf("CN %s, serial %x", served.Subject.CommonName, served.SerialNumber),
 		`ottr's profile "ottr" does not exist yet`,
 	} {
@@ -112,14 +112,14 @@ func TestCheckReportsWhatWouldStopARotation(t *testing.T) {
 		`<import>enable</import><commit>disable</commit></xmlapi></device></role></entry>`
 	for _, tc := range []struct {
 		name    string
-		setup   func(t *testing.T, dev *labpanos.Device)
+		setup   func(t *testing.T, dev *panoslab.Device)
 		options map[string]any
 		status  map[string]string
 		detail  map[string][]string
 	}{
 		{
 			name: "a role profile without commits fails commit and rollback",
-			setup: func(t *testing.T, dev *labpanos.Device) {
+			setup: func(t *testing.T, dev *panoslab.Device) {
 				if err := dev.SetRunning("/config/shared/admin-role", certsRole); err != nil {
 					t.Fatal(err)
 				}
@@ -135,7 +135,7 @@ func TestCheckReportsWhatWouldStopARotation(t *testing.T) {
 		},
 		{
 			name: "a read-only administrator can only export",
-			setup: func(t *testing.T, dev *labpanos.Device) {
+			setup: func(t *testing.T, dev *panoslab.Device) {
 				if err := dev.SetPermissions(testUser, "<superreader>yes</superreader>"); err != nil {
 					t.Fatal(err)
 				}
@@ -154,7 +154,7 @@ func TestCheckReportsWhatWouldStopARotation(t *testing.T) {
 		},
 		{
 			name: "another administrator's locks fail the binding and the commit",
-			setup: func(t *testing.T, dev *labpanos.Device) {
+			setup: func(t *testing.T, dev *panoslab.Device) {
 				dev.LockConfig("alice", "change window")
 				dev.LockCommits("bob", "")
 			},
@@ -168,7 +168,7 @@ func TestCheckReportsWhatWouldStopARotation(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, newCA(t), labpanos.Config{})
+			f := newFixture(t, newCA(t), panoslab.Config{})
 			if tc.setup != nil {
 				tc.setup(t, f.dev)
 			}
@@ -196,7 +196,7 @@ func TestCheckReportsWhatWouldStopARotation(t *testing.T) {
 }
 
 func TestCheckSaysWhereTheKeyTravels(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{IgnoreKeyHeader: true})
+	f := newFixture(t, newCA(t), panoslab.Config{IgnoreKeyHeader: true})
 	report := f.check(t, f.target)
 	if _, detail := status(t, report, driver.CapabilityLogin); !strings.Contains(detail, "POST body") {
 		t.Errorf("the login detail %q does not say the key travels in the POST body", detail)
@@ -207,7 +207,7 @@ func TestCheckSaysWhereTheKeyTravels(t *testing.T) {
 }
 
 func TestARequestTheRoleRefusesSaysWhatToCheck(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	if err := f.dev.SetRunning("/config/shared/admin-role", `<entry name="no-export"><role><device><xmlapi><config>enable</config>`+
 		`<op>enable</op><export>disable</export></xmlapi></device></role></entry>`); err != nil {
 		t.Fatal(err)

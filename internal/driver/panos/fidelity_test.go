@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 // TestEveryRequestIsInTheTable runs every flow of the driver against the
@@ -19,7 +19,7 @@ func TestEveryRequestIsInTheTable(t *testing.T) {
 	collect := func(f *fixture) { calls = append(calls, f.dev.Calls()...) }
 
 	t.Run("management: check, install, a failed install, finalize and rollback", func(t *testing.T) {
-		f := newFixture(t, ca, labpanos.Config{})
+		f := newFixture(t, ca, panoslab.Config{})
 		defer collect(f)
 		if err := f.dev.AddCertificate("ottr-fw1-example-test-20200101-000000-aaaa", signedCertificate(t, ca, deviceName)); err != nil {
 			t.Fatal(err)
@@ -55,11 +55,11 @@ func TestEveryRequestIsInTheTable(t *testing.T) {
 		}
 	})
 	for _, tc := range []struct{ bind, name string }{
-		{"globalprotect-portal", labpanos.GlobalProtectPortal},
-		{"globalprotect-gateway", labpanos.GlobalProtectGateway},
+		{"globalprotect-portal", panoslab.GlobalProtectPortal},
+		{"globalprotect-gateway", panoslab.GlobalProtectGateway},
 	} {
 		t.Run(tc.bind+": check, install", func(t *testing.T) {
-			f := newFixture(t, ca, labpanos.Config{})
+			f := newFixture(t, ca, panoslab.Config{})
 			defer collect(f)
 			target := f.withOptions(map[string]any{"bind": tc.bind, "globalprotect_name": tc.name})
 			sess := f.open(t, newDriver(), target)

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 func TestFinalizeDeletesOnlyOlderUnusedOttrCertificatesOfTheSameName(t *testing.T) {
 	ca := newCA(t)
-	f := newFixture(t, ca, labpanos.Config{})
+	f := newFixture(t, ca, panoslab.Config{})
 	ctx := context.Background()
 
 	const (
@@ -65,7 +65,7 @@ func TestFinalizeDeletesOnlyOlderUnusedOttrCertificatesOfTheSameName(t *testing.
 			t.Fatalf("Finalize #%d: %v", i, err)
 		}
 		got := f.dev.Certificates()
-		want := []string{corpRoot, handMade, labpanos.InitialCertificateName, current, olderInUse, lookalike, otherName, newer}
+		want := []string{corpRoot, handMade, panoslab.InitialCertificateName, current, olderInUse, lookalike, otherName, newer}
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Errorf("after Finalize #%d the device holds %v, want %v", i, got, want)
@@ -88,15 +88,15 @@ func TestFinalizeDeletesOnlyOlderUnusedOttrCertificatesOfTheSameName(t *testing.
 }
 
 func TestFinalizeRefusesAHandleItDidNotMake(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	sess := f.open(t, newDriver(), f.target)
-	for _, name := range []string{"", labpanos.InitialCertificateName, "ottr-x"} {
+	for _, name := range []string{"", panoslab.InitialCertificateName, "ottr-x"} {
 		err := sess.Finalize(context.Background(), map[string]string{handleCertificate: name})
 		if err == nil || !strings.Contains(err.Error(), "not a name ottr makes") {
 			t.Errorf("Finalize with certificate %q: %v, want a refusal", name, err)
 		}
 	}
-	if got := f.dev.Certificates(); !slices.Equal(got, []string{labpanos.InitialCertificateName}) {
+	if got := f.dev.Certificates(); !slices.Equal(got, []string{panoslab.InitialCertificateName}) {
 		t.Errorf("the device holds %v after refused finalizes", got)
 	}
 }

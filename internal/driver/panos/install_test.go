@@ -11,7 +11,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 const (
@@ -21,8 +21,8 @@ const (
 
 // requestsWith returns the device's requests of a type whose cmd contains
 // the text.
-func requestsWith(dev *labpanos.Device, reqType, cmd string) []labpanos.Request {
-	var out []labpanos.Request
+func requestsWith(dev *panoslab.Device, reqType, cmd string) []panoslab.Request {
+	var out []panoslab.Request
 	for _, r := range dev.Requests() {
 		if r.Type == reqType && strings.Contains(r.Cmd, cmd) {
 			out = append(out, r)
@@ -32,7 +32,7 @@ func requestsWith(dev *labpanos.Device, reqType, cmd string) []labpanos.Request 
 }
 
 func TestGenerateCSRAsksTheDeviceForAnExternallySignedKey(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	for _, tc := range []struct {
 		keyType   string
 		options   map[string]any
@@ -88,7 +88,7 @@ func TestGenerateCSRAsksTheDeviceForAnExternallySignedKey(t *testing.T) {
 }
 
 func TestInstallCommitsOnlyTheAPIAdministratorsChanges(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	const otherChange = "/config/shared/tag/entry[@name='pending-by-alice']"
 	if err := f.dev.StageCandidate("alice", "/config/shared/tag", `<entry name="pending-by-alice"><color>color1</color></entry>`); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestInstallCommitsOnlyTheAPIAdministratorsChanges(t *testing.T) {
 
 func TestInstallWaitsForTheCommitJobToFinish(t *testing.T) {
 	const polls = 4
-	f := newFixture(t, newCA(t), labpanos.Config{CommitPolls: polls})
+	f := newFixture(t, newCA(t), panoslab.Config{CommitPolls: polls})
 	sess := f.open(t, newDriver(), f.target)
 	if _, err := sess.Install(context.Background(), f.issue(t, sess)); err != nil {
 		t.Fatalf("Install: %v", err)
@@ -129,7 +129,7 @@ func TestInstallWaitsForTheCommitJobToFinish(t *testing.T) {
 }
 
 func TestAFailedCommitIsReportedAndUndoneInTheCandidate(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	sess := f.open(t, newDriver(), f.target)
 	chain := f.issue(t, sess)
 	f.dev.FailInstalls(true)
@@ -153,7 +153,7 @@ func TestAFailedCommitIsReportedAndUndoneInTheCandidate(t *testing.T) {
 }
 
 func TestInstallKeepsTheSnapshotFromBeforeTheFirstInstall(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	ctx := context.Background()
 	sess := f.open(t, newDriver(), f.target)
 	chain := f.issue(t, sess)
@@ -170,7 +170,7 @@ func TestInstallKeepsTheSnapshotFromBeforeTheFirstInstall(t *testing.T) {
 	}
 	for key, want := range map[string]string{
 		handleBind: "management", handleProfile: "ottr",
-		handlePreviousProfile: labpanos.InitialCertificateName, handlePreviousCertificate: labpanos.InitialCertificateName,
+		handlePreviousProfile: panoslab.InitialCertificateName, handlePreviousCertificate: panoslab.InitialCertificateName,
 	} {
 		if first[key] != want {
 			t.Errorf("handle[%s] = %q, want %q", key, first[key], want)
@@ -190,7 +190,7 @@ func TestInstallKeepsTheSnapshotFromBeforeTheFirstInstall(t *testing.T) {
 }
 
 func TestRollbackFailuresCarryTheDevicesMessage(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	ctx := context.Background()
 	sess := f.open(t, newDriver(), f.target)
 	chain := f.issue(t, sess)
@@ -242,9 +242,9 @@ func TestTheProfileAllowsTLS12AtLeastAndKeepsStricterSettings(t *testing.T) {
 		{"min_tls_version tls1-3 raises a TLS 1.2 minimum", "<protocol-settings><min-version>tls1-2</min-version></protocol-settings>", map[string]any{"min_tls_version": "tls1-3"}, "tls1-3", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, newCA(t), labpanos.Config{})
+			f := newFixture(t, newCA(t), panoslab.Config{})
 			if tc.existing != "" {
-				element := `<entry name="ottr">` + tc.existing + `<certificate>` + labpanos.InitialCertificateName + `</certificate></entry>`
+				element := `<entry name="ottr">` + tc.existing + `<certificate>` + panoslab.InitialCertificateName + `</certificate></entry>`
 				if err := f.dev.SetRunning("/config/shared/ssl-tls-service-profile", element); err != nil {
 					t.Fatal(err)
 				}
@@ -279,13 +279,13 @@ func TestTheProfileAllowsTLS12AtLeastAndKeepsStricterSettings(t *testing.T) {
 func TestGlobalProtectBinds(t *testing.T) {
 	for _, tc := range []struct {
 		bind, name string
-		addr       func(*labpanos.Device) string
+		addr       func(*panoslab.Device) string
 	}{
-		{"globalprotect-portal", labpanos.GlobalProtectPortal, (*labpanos.Device).PortalAddr},
-		{"globalprotect-gateway", labpanos.GlobalProtectGateway, (*labpanos.Device).GatewayAddr},
+		{"globalprotect-portal", panoslab.GlobalProtectPortal, (*panoslab.Device).PortalAddr},
+		{"globalprotect-gateway", panoslab.GlobalProtectGateway, (*panoslab.Device).GatewayAddr},
 	} {
 		t.Run("binds the certificate to the "+tc.bind+" only", func(t *testing.T) {
-			f := newFixture(t, newCA(t), labpanos.Config{ServeGlobalProtect: true})
+			f := newFixture(t, newCA(t), panoslab.Config{ServeGlobalProtect: true})
 			ctx := context.Background()
 			target := f.withOptions(map[string]any{"bind": tc.bind, "globalprotect_name": tc.name, "profile_name": "ottr-gp"})
 			sess := f.open(t, newDriver(), target)
@@ -325,7 +325,7 @@ func TestGlobalProtectBinds(t *testing.T) {
 		})
 	}
 	t.Run("a portal the device does not have is reported by name", func(t *testing.T) {
-		f := newFixture(t, newCA(t), labpanos.Config{})
+		f := newFixture(t, newCA(t), panoslab.Config{})
 		sess := f.open(t, newDriver(), f.withOptions(map[string]any{"bind": "globalprotect-portal", "globalprotect_name": "No-Such-Portal"}))
 		_, err := sess.Install(context.Background(), f.issue(t, sess))
 		if err == nil || !strings.Contains(err.Error(), `GlobalProtect portal "No-Such-Portal" (vsys1) does not exist`) {
@@ -335,7 +335,7 @@ func TestGlobalProtectBinds(t *testing.T) {
 }
 
 func TestCurrentCertificateFallsBackToWhatManagementServes(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	ctx := context.Background()
 	sess := f.open(t, newDriver(), f.target)
 	// Unbind management, as on a device that serves its default

@@ -15,7 +15,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 const (
@@ -27,7 +27,7 @@ const (
 // fixture is one emulated firewall whose certificates chain to ca, and what
 // opens a session on it.
 type fixture struct {
-	dev    *labpanos.Device
+	dev    *panoslab.Device
 	ca     *drivertest.TestCA
 	target driver.Target
 	creds  driver.Credentials
@@ -35,7 +35,7 @@ type fixture struct {
 
 // newFixture starts a firewall serving a certificate for deviceName signed
 // by ca, with the route options a route to it would have.
-func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labpanos.Config) *fixture {
+func newFixture(t testing.TB, ca *drivertest.TestCA, cfg panoslab.Config) *fixture {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = deviceName
@@ -44,7 +44,7 @@ func newFixture(t testing.TB, ca *drivertest.TestCA, cfg labpanos.Config) *fixtu
 	if cfg.InitialCertificate == nil {
 		cfg.InitialCertificate = signedCertificate(t, ca, cfg.Name)
 	}
-	dev, err := labpanos.Start(context.Background(), cfg)
+	dev, err := panoslab.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestConformance(t *testing.T) {
 		Sign:   ca.Sign,
 		AimAt:  drivertest.AimByAPIPort,
 		NewDevice: func(t *testing.T) *drivertest.Device {
-			f := newFixture(t, ca, labpanos.Config{})
+			f := newFixture(t, ca, panoslab.Config{})
 			return &drivertest.Device{
 				Target:      f.target,
 				Credentials: f.creds,

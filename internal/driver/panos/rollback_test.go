@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 func TestRollbackCommitsTheWholeLoadedConfigurationWithForce(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	ctx := context.Background()
 	// Alice's change is pending when Install saves the snapshot, so the
 	// snapshot holds it, and the rollback's full commit commits it.
@@ -133,7 +133,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestInstallAcceptsNothingToCommitOnlyWhenTheCertificateIsInService(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	ctx := context.Background()
 	sess := f.open(t, newDriver(), f.target)
 	chain := f.issue(t, sess)
@@ -147,11 +147,11 @@ func TestInstallAcceptsNothingToCommitOnlyWhenTheCertificateIsInService(t *testi
 	// The driver's own commit found nothing to commit, so it read the
 	// running configuration back before calling the install done.
 	requests := f.dev.Requests()
-	last := slices.IndexFunc(requests, func(r labpanos.Request) bool { return r.Type == "commit" && r.Action == "partial" })
+	last := slices.IndexFunc(requests, func(r panoslab.Request) bool { return r.Type == "commit" && r.Action == "partial" })
 	if last < 0 {
 		t.Fatal("the driver sent no partial commit")
 	}
-	readBack := slices.ContainsFunc(requests[last:], func(r labpanos.Request) bool {
+	readBack := slices.ContainsFunc(requests[last:], func(r panoslab.Request) bool {
 		return r.Type == "config" && r.Action == "show" && r.XPath == managementBinding
 	})
 	if !readBack {
@@ -160,12 +160,12 @@ func TestInstallAcceptsNothingToCommitOnlyWhenTheCertificateIsInService(t *testi
 }
 
 func TestNothingToCommitWithTheCertificateNotInServiceFailsTheInstall(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	ctx := context.Background()
 	sess := f.open(t, newDriver(), f.target)
 	chain := f.issue(t, sess)
 	err := sess.inService(ctx, "ottr-fw1-example-test-20260101-000000-abcd", chain[0])
-	for _, want := range []string{"binds the management interface to SSL/TLS service profile", labpanos.InitialCertificateName, `not "ottr"`} {
+	for _, want := range []string{"binds the management interface to SSL/TLS service profile", panoslab.InitialCertificateName, `not "ottr"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("inService = %v, want an error containing %q", err, want)
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	labpanos "github.com/ottr-go/ottr/internal/lab/devices/panos"
+	"github.com/ottr-go/ottr/internal/driver/panos/panoslab"
 )
 
 // apiKey logs in the way the driver does and returns the key the device
@@ -28,7 +28,7 @@ func apiKey(t *testing.T, f *fixture) string {
 }
 
 func TestSecretsNeverTravelInURLs(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	ctx := context.Background()
 	d := newDriver()
 	sess := f.open(t, d, f.target)
@@ -87,7 +87,7 @@ func TestSecretsNeverTravelInURLs(t *testing.T) {
 func TestTLSToTheAPIIsVerified(t *testing.T) {
 	ca := newCA(t)
 	other := newCA(t)
-	f := newFixture(t, ca, labpanos.Config{})
+	f := newFixture(t, ca, panoslab.Config{})
 	for _, tc := range []struct {
 		name    string
 		options map[string]any
@@ -148,7 +148,7 @@ func TestTLSToTheAPIIsVerified(t *testing.T) {
 }
 
 func TestWrongPasswordCarriesTheDevicesMessage(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{})
+	f := newFixture(t, newCA(t), panoslab.Config{})
 	wrong := driver.Credentials{Username: testUser, Password: "not-the-password-4711"}
 	_, err := newDriver().Open(context.Background(), f.target, wrong)
 	if err == nil {
@@ -175,7 +175,7 @@ func writeFile(t *testing.T, content string) string {
 }
 
 func TestADeviceThatIgnoresTheKeyHeaderGetsTheKeyInTheBodyNeverInTheURL(t *testing.T) {
-	f := newFixture(t, newCA(t), labpanos.Config{IgnoreKeyHeader: true})
+	f := newFixture(t, newCA(t), panoslab.Config{IgnoreKeyHeader: true})
 	ctx := context.Background()
 	sess := f.open(t, newDriver(), f.target)
 	old := f.served(t)

@@ -18,7 +18,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labhost "github.com/ottr-go/ottr/internal/lab/devices/linux"
+	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
 // examplesDir is the shipped example of the contract.
@@ -85,7 +85,7 @@ func TestTheExampleScriptsRotateALinuxHostOverSSH(t *testing.T) {
 
 // startLinuxHost starts an emulated host the example scripts reach over
 // SSH, its host key added to knownHosts.
-func startLinuxHost(t *testing.T, examples, knownHosts string) (*labhost.Host, driver.Target, driver.Credentials) {
+func startLinuxHost(t *testing.T, examples, knownHosts string) (*linuxlab.Host, driver.Target, driver.Credentials) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -100,7 +100,7 @@ func startLinuxHost(t *testing.T, examples, knownHosts string) (*labhost.Host, d
 		t.Fatal(err)
 	}
 	const name = "web1.example.test"
-	host, err := labhost.Start(context.Background(), labhost.Config{
+	host, err := linuxlab.Start(context.Background(), linuxlab.Config{
 		Name: name, Dir: filepath.Join(t.TempDir(), "host"), User: "ottr", AuthorizedKey: signer.PublicKey(),
 	})
 	if err != nil {

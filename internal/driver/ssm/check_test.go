@@ -8,7 +8,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 // writingCalls are the calls that change an instance: the driver's file
@@ -26,14 +26,14 @@ func TestCheckLooksAtTheInstanceWithoutChangingIt(t *testing.T) {
 	writeHook(t, f, "pre", "10-stop-proxy.sh", "touch pre-hook-ran", 0o755)
 	device := newConformanceDeviceOf(f)
 	report := drivertest.RunCheck(t, newTestDriver(), device, func(t *testing.T) string {
-		return drivertest.DirState(t, f.inst.LocalPath(labssm.DefaultPathPrefix+"/"))
+		return drivertest.DirState(t, f.inst.LocalPath(ssmlab.DefaultPathPrefix+"/"))
 	})
 	for _, want := range []string{"OpenSSL ", " on Linux ", "Ubuntu 22.04, SSM agent "} {
 		if !strings.Contains(report.Software, want) {
 			t.Errorf("software %q does not name %q", report.Software, want)
 		}
 	}
-	if !strings.Contains(report.Binding, labssm.DefaultPathPrefix+"/"+labssm.DefaultCertPath) {
+	if !strings.Contains(report.Binding, ssmlab.DefaultPathPrefix+"/"+ssmlab.DefaultCertPath) {
 		t.Errorf("binding %q does not name cert_path", report.Binding)
 	}
 	served := f.inst.Served()
@@ -83,7 +83,7 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 		{
 			name: "a stopped instance fails the login",
 			prepare: func(t *testing.T, f *fixture) {
-				if err := f.inst.SetState(labssm.StateStopped); err != nil {
+				if err := f.inst.SetState(ssmlab.StateStopped); err != nil {
 					t.Fatal(err)
 				}
 				f.findByID(f.inst.ID())
@@ -101,13 +101,13 @@ func TestCheckSaysWhatARotationWouldFailAtAndTheFix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			tc.prepare(t, f)
-			before := drivertest.DirState(t, f.inst.LocalPath(labssm.DefaultPathPrefix+"/"))
+			before := drivertest.DirState(t, f.inst.LocalPath(ssmlab.DefaultPathPrefix+"/"))
 			report, err := f.open(t, newTestDriver()).(driver.Checker).Check(context.Background())
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
 			drivertest.RequireCheck(t, report, tc.capability, driver.CheckFailed, tc.want...)
-			if after := drivertest.DirState(t, f.inst.LocalPath(labssm.DefaultPathPrefix+"/")); after != before {
+			if after := drivertest.DirState(t, f.inst.LocalPath(ssmlab.DefaultPathPrefix+"/")); after != before {
 				t.Errorf("Check changed the instance:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})

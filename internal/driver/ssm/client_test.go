@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 // pollsPerCommand counts the GetCommandInvocation calls for each command
 // the endpoint received.
-func pollsPerCommand(t *testing.T, svc *labssm.Service) map[string]int {
+func pollsPerCommand(t *testing.T, svc *ssmlab.Service) map[string]int {
 	t.Helper()
 	polls := map[string]int{}
 	for _, r := range svc.Requests() {

@@ -12,7 +12,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 // TestRequestsListEveryRequestTheDriverSends runs every step, rollback, a
@@ -26,8 +26,8 @@ func TestRequestsListEveryRequestTheDriverSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]any{
-		"chain_path": labssm.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem",
-		"work_dir":   labssm.DefaultPathPrefix + "/var/lib/ottr",
+		"chain_path": ssmlab.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem",
+		"work_dir":   ssmlab.DefaultPathPrefix + "/var/lib/ottr",
 		"owner":      me.Username,
 		"mode":       "0640",
 	} {
@@ -47,7 +47,7 @@ func TestRequestsListEveryRequestTheDriverSends(t *testing.T) {
 // would not know the command to cancel.
 func abandonACommand(t *testing.T, f *fixture, sess driver.Session) {
 	t.Helper()
-	started := f.inst.LocalPath(labssm.DefaultPathPrefix + "/hook-started")
+	started := f.inst.LocalPath(ssmlab.DefaultPathPrefix + "/hook-started")
 	writeHook(t, f, "pre", "10-hang.sh", "touch hook-started; sleep 60", 0o755)
 	polls := func() int {
 		n := 0

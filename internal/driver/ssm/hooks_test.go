@@ -10,7 +10,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 // writeHook writes a hook script into the instance's hooks directory of
@@ -31,7 +31,7 @@ func writeHook(t *testing.T, f *fixture, phase, name, body string, mode os.FileM
 // hookLog returns the lines hooks appended to hooks.log.
 func hookLog(t *testing.T, f *fixture) []string {
 	t.Helper()
-	b, err := os.ReadFile(f.inst.LocalPath(labssm.DefaultPathPrefix + "/hooks.log"))
+	b, err := os.ReadFile(f.inst.LocalPath(ssmlab.DefaultPathPrefix + "/hooks.log"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -43,7 +43,7 @@ func hookLog(t *testing.T, f *fixture) []string {
 
 func TestHooksRunInOrderAroundTheRotation(t *testing.T) {
 	f := newFixture(t)
-	staged := labssm.DefaultPathPrefix + "/" + labssm.DefaultKeyPath + ".ottr-new"
+	staged := ssmlab.DefaultPathPrefix + "/" + ssmlab.DefaultKeyPath + ".ottr-new"
 	// Each hook logs its name and phase; the pre hook also says whether a
 	// staged key exists yet, the post hook which file it was told about.
 	writeHook(t, f, "pre", "20-second.sh", `echo "20-$OTTR_HOOK_PHASE" >> hooks.log`, 0o755)
@@ -101,7 +101,7 @@ func TestAFailingPreHookFailsTheCSRWithItsNameAndOutput(t *testing.T) {
 	if got := strings.Join(hookLog(t, f), " "); got != "10" {
 		t.Errorf("hooks logged %q: the hook after the failing one must not run", got)
 	}
-	staged := f.inst.LocalPath(labssm.DefaultPathPrefix + "/" + labssm.DefaultKeyPath + ".ottr-new")
+	staged := f.inst.LocalPath(ssmlab.DefaultPathPrefix + "/" + ssmlab.DefaultKeyPath + ".ottr-new")
 	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a key was generated although a pre hook failed: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/driver"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 func TestARotationSendsTwoCommands(t *testing.T) {
@@ -70,7 +70,7 @@ func TestAFailedReloadReportsTheServiceMessageAndRestores(t *testing.T) {
 
 func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) {
 	f := newFixture(t)
-	chainPath := labssm.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem"
+	chainPath := ssmlab.DefaultPathPrefix + "/etc/ssl/ottr/chain.pem"
 	f.target.Options["chain_path"] = chainPath
 	f.target.Options["mode"] = "0640"
 	sess := f.open(t, newTestDriver())
@@ -92,7 +92,7 @@ func TestInstallWritesEveryFileAndRollbackWorksFromAnotherProcess(t *testing.T) 
 	if info, err := os.Stat(f.inst.KeyPath()); err != nil || info.Mode().Perm() != 0o640 {
 		t.Errorf("key file: %v, %v; want mode 0640", info, err)
 	}
-	staged := f.inst.LocalPath(labssm.DefaultPathPrefix + "/" + labssm.DefaultKeyPath + ".ottr-new")
+	staged := f.inst.LocalPath(ssmlab.DefaultPathPrefix + "/" + ssmlab.DefaultKeyPath + ".ottr-new")
 	for _, p := range []string{staged, staged + ".csr"} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s is still there: %v", p, err)
@@ -139,7 +139,7 @@ func TestAResumedInstallHandsBackTheFirstBackup(t *testing.T) {
 	sess := f.open(t, newTestDriver())
 	old := f.served(t)
 	chain := f.issue(t, sess, newCA(t))
-	staged := f.inst.LocalPath(labssm.DefaultPathPrefix + "/" + labssm.DefaultKeyPath + ".ottr-new")
+	staged := f.inst.LocalPath(ssmlab.DefaultPathPrefix + "/" + ssmlab.DefaultKeyPath + ".ottr-new")
 	stagedKey, err := os.ReadFile(staged)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func TestInstallRefusesAChainForAKeyTheInstanceDoesNotHave(t *testing.T) {
 func TestOutputHoldingAPrivateKeyIsRefused(t *testing.T) {
 	f := newFixture(t)
 	// A misconfigured reload command that prints the key and fails.
-	f.target.Options["reload_command"] = "cat " + labssm.DefaultPathPrefix + "/" + labssm.DefaultKeyPath + "; false"
+	f.target.Options["reload_command"] = "cat " + ssmlab.DefaultPathPrefix + "/" + ssmlab.DefaultKeyPath + "; false"
 	sess := f.open(t, newTestDriver())
 	_, err := sess.Install(context.Background(), f.issue(t, sess, newCA(t)))
 	if err == nil || !strings.Contains(err.Error(), "wrote a private key") || strings.Contains(err.Error(), "BEGIN") {

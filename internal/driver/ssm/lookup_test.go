@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/asset"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
@@ -15,17 +15,17 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		// setup adds instances besides web1 and changes the target; it
 		// returns the instance the session must reach, or nil when Open
 		// must fail.
-		setup func(t *testing.T, f *fixture) *labssm.Instance
+		setup func(t *testing.T, f *fixture) *ssmlab.Instance
 		// wantErr are the texts Open's error must contain.
 		wantErr []string
 	}{
 		{
 			name:  "finds the one running instance tagged with the first label of system_name",
-			setup: func(_ *testing.T, f *fixture) *labssm.Instance { return f.inst },
+			setup: func(_ *testing.T, f *fixture) *ssmlab.Instance { return f.inst },
 		},
 		{
 			name: "names the tag when no running instance has it",
-			setup: func(_ *testing.T, f *fixture) *labssm.Instance {
+			setup: func(_ *testing.T, f *fixture) *ssmlab.Instance {
 				f.target.Asset.SystemName = "db9.example.test"
 				return nil
 			},
@@ -33,7 +33,7 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		},
 		{
 			name: "names the tag and every instance when several running instances have it",
-			setup: func(t *testing.T, f *fixture) *labssm.Instance {
+			setup: func(t *testing.T, f *fixture) *ssmlab.Instance {
 				addInstance(t, f.svc, "web1", "web1.example.test")
 				return nil
 			},
@@ -41,9 +41,9 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		},
 		{
 			name: "ignores instances with the tag that are not running",
-			setup: func(t *testing.T, f *fixture) *labssm.Instance {
+			setup: func(t *testing.T, f *fixture) *ssmlab.Instance {
 				stopped := addInstance(t, f.svc, "web1", "web1.example.test")
-				if err := stopped.SetState(labssm.StateStopped); err != nil {
+				if err := stopped.SetState(ssmlab.StateStopped); err != nil {
 					t.Fatal(err)
 				}
 				return f.inst
@@ -51,8 +51,8 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		},
 		{
 			name: "a stopped instance is not found",
-			setup: func(t *testing.T, f *fixture) *labssm.Instance {
-				if err := f.inst.SetState(labssm.StateStopped); err != nil {
+			setup: func(t *testing.T, f *fixture) *ssmlab.Instance {
+				if err := f.inst.SetState(ssmlab.StateStopped); err != nil {
 					t.Fatal(err)
 				}
 				return nil
@@ -61,7 +61,7 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		},
 		{
 			name: "a name_tag template builds the tag from the asset's labels",
-			setup: func(t *testing.T, f *fixture) *labssm.Instance {
+			setup: func(t *testing.T, f *fixture) *ssmlab.Instance {
 				f.target.Asset.Labels = map[string]string{"ec2_name": "frontend-7"}
 				f.target.Options["name_tag"] = `{{label "ec2_name"}}`
 				return addInstance(t, f.svc, "frontend-7", "web1.example.test")
@@ -69,7 +69,7 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		},
 		{
 			name: "a name_tag that needs a label the asset lacks names the label",
-			setup: func(_ *testing.T, f *fixture) *labssm.Instance {
+			setup: func(_ *testing.T, f *fixture) *ssmlab.Instance {
 				f.target.Options["name_tag"] = `{{label "ec2_name"}}`
 				return nil
 			},
@@ -77,14 +77,14 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		},
 		{
 			name: "a Name tag with wildcard characters matches only itself",
-			setup: func(t *testing.T, f *fixture) *labssm.Instance {
+			setup: func(t *testing.T, f *fixture) *ssmlab.Instance {
 				f.target.Options["name_tag"] = "web?"
 				return addInstance(t, f.svc, "web?", "web1.example.test")
 			},
 		},
 		{
 			name: "instance_id_from asset-field takes the ID from a label, without asking EC2",
-			setup: func(_ *testing.T, f *fixture) *labssm.Instance {
+			setup: func(_ *testing.T, f *fixture) *ssmlab.Instance {
 				f.target.Asset.Labels = map[string]string{"instance_id": f.inst.ID()}
 				f.target.Options["instance_id_from"] = "asset-field"
 				return f.inst
@@ -92,7 +92,7 @@ func TestOpenFindsTheInstanceByItsNameTag(t *testing.T) {
 		},
 		{
 			name: "instance_id_from asset-field refuses a value that is not an instance ID",
-			setup: func(_ *testing.T, f *fixture) *labssm.Instance {
+			setup: func(_ *testing.T, f *fixture) *ssmlab.Instance {
 				f.target.Asset.Labels = map[string]string{"instance_id": "web1; reboot"}
 				f.target.Options["instance_id_from"] = "asset-field"
 				return nil

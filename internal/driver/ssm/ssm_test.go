@@ -13,7 +13,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/drivertest"
-	labssm "github.com/ottr-go/ottr/internal/lab/devices/ssm"
+	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
 )
 
 // The emulated endpoint's key pair. The secret is recognisable, so tests
@@ -26,8 +26,8 @@ const (
 // fixture is one emulated endpoint with one instance, and everything needed
 // to open a session on the instance.
 type fixture struct {
-	svc    *labssm.Service
-	inst   *labssm.Instance
+	svc    *ssmlab.Service
+	inst   *ssmlab.Instance
 	target driver.Target
 	creds  driver.Credentials
 }
@@ -37,12 +37,12 @@ type fixture struct {
 // its removal is registered with the first TempDir call, and cleanups run
 // last first, so it is removed after the endpoint has stopped their
 // commands.
-func newService(t testing.TB, cfg labssm.Config) *labssm.Service {
+func newService(t testing.TB, cfg ssmlab.Config) *ssmlab.Service {
 	t.Helper()
 	requireTools(t)
 	_ = t.TempDir()
 	cfg.AccessKeyID, cfg.SecretAccessKey = testAccessKeyID, testSecretAccessKey
-	svc, err := labssm.Start(context.Background(), cfg)
+	svc, err := ssmlab.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +52,9 @@ func newService(t testing.TB, cfg labssm.Config) *labssm.Service {
 
 // addInstance adds an instance with the Name tag name whose TLS service is
 // host.
-func addInstance(t testing.TB, svc *labssm.Service, name, host string) *labssm.Instance {
+func addInstance(t testing.TB, svc *ssmlab.Service, name, host string) *ssmlab.Instance {
 	t.Helper()
-	inst, err := svc.AddInstance(labssm.InstanceConfig{
+	inst, err := svc.AddInstance(ssmlab.InstanceConfig{
 		Name: name, HostName: host, Dir: filepath.Join(t.TempDir(), name),
 	})
 	if err != nil {
@@ -66,7 +66,7 @@ func addInstance(t testing.TB, svc *labssm.Service, name, host string) *labssm.I
 // newFixture starts an endpoint with the instance web1 (web1.example.test).
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	svc := newService(t, labssm.Config{RecordRequests: true})
+	svc := newService(t, ssmlab.Config{RecordRequests: true})
 	inst := addInstance(t, svc, "web1", "web1.example.test")
 	return &fixture{
 		svc:  svc,
@@ -86,7 +86,7 @@ func newFixture(t testing.TB) *fixture {
 
 // routeOptions returns the instance's route options with a ca_file that
 // trusts the endpoint.
-func routeOptions(t testing.TB, svc *labssm.Service, inst *labssm.Instance) map[string]any {
+func routeOptions(t testing.TB, svc *ssmlab.Service, inst *ssmlab.Instance) map[string]any {
 	t.Helper()
 	caFile := filepath.Join(t.TempDir(), "endpoint-ca.pem")
 	if err := os.WriteFile(caFile, svc.CertificatePEM(), 0o600); err != nil {

@@ -1,9 +1,0 @@
-//go:build !unix
-
-package ssm
-
-import "os/exec"
-
-// killProcessGroup leaves cmd's default cancellation (killing the shell
-// alone) where process groups do not exist.
-func killProcessGroup(*exec.Cmd) {}
