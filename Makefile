@@ -6,7 +6,7 @@ PKGS     ?= ./...
 # when it runs as root.
 TEST_DEBS ?= openssl openssh-server nginx haproxy bind9 postgresql prometheus python3-aiosmtpd
 
-.PHONY: build test test-deps check bench killtest lab clean
+.PHONY: build test test-short test-deps check bench killtest lab clean
 
 # build stamps the version (git describe) and commit into the binary, for
 # `ottr version`; outside a git checkout they fall back to what Go records.
@@ -20,6 +20,12 @@ build:
 
 test: test-deps check
 	$(GO) test -race -timeout 20m $(PKGS)
+
+# test-short is the fast loop: the tests that start real servers (Debian's
+# daemons, PostgreSQL), the cluster test and the kill test skip, one line
+# each (go test -short -v shows them); `make test` runs them all.
+test-short:
+	$(GO) test -short $(PKGS)
 
 # test-deps installs what the tests need from Debian, when it can.
 test-deps:

@@ -13,6 +13,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/secret"
+	"github.com/ottr-go/ottr/internal/testenv"
 	"github.com/ottr-go/ottr/internal/testenv/pgtest"
 )
 
@@ -24,6 +25,7 @@ import (
 //
 //	go test -run '^$' -bench WaveOnPostgres -benchtime 1x -timeout 60m ./internal/cluster/
 func BenchmarkWaveOnPostgres(b *testing.B) {
+	testenv.SkipInShort(b, testenv.Cluster)
 	devices := 2000
 	if v, err := strconv.Atoi(os.Getenv("OTTR_BENCH_DEVICES")); err == nil && v > 0 {
 		devices = v

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/testenv"
 	"github.com/ottr-go/ottr/internal/testenv/output"
 	"github.com/ottr-go/ottr/internal/testenv/pgtest"
 	"github.com/ottr-go/ottr/internal/verify"
@@ -30,6 +32,11 @@ import (
 var ottrBinary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test skips; building ottr would only cost.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "ottr-cluster-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -121,6 +128,7 @@ func freeAddr(t testing.TB) string {
 // each fault may cost at most one extra order and one certificate issued
 // and never installed.
 func TestAWaveSurvivesAKilledWorkerAndAPostgresRestart(t *testing.T) {
+	testenv.SkipInShort(t, testenv.Cluster)
 	const devices = 500
 	ctx := context.Background()
 	pg := pgtest.Start(t)

@@ -12,5 +12,6 @@
 //
 // and need the Debian packages openssh-server, nginx, haproxy and bind9
 // ('make test' installs them when run as root). A missing one fails the
-// tests, it never skips them.
+// tests, it never skips them; only go test -short skips them, without
+// starting a server.
 package e2e

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/lab/pebble"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/testenv"
 	"github.com/ottr-go/ottr/internal/testenv/realserver"
 )
 
@@ -71,6 +73,11 @@ type shared struct {
 var theEnv shared
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test skips in need; starting the servers would only cost.
+		os.Exit(m.Run())
+	}
 	e, err := startEnv(context.Background())
 	theEnv = shared{env: e, err: err}
 	code := m.Run()
@@ -81,9 +88,11 @@ func TestMain(m *testing.M) {
 }
 
 // need returns the shared environment, failing the test (never skipping
-// it) when the servers could not be started.
+// it) when the servers could not be started. Under go test -short it skips
+// the test: the environment is the real-servers tier.
 func need(t *testing.T) *env {
 	t.Helper()
+	testenv.SkipInShort(t, testenv.RealServers)
 	if theEnv.err != nil {
 		t.Fatalf("the end-to-end environment did not start: %v", theEnv.err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/lab/pebble"
 	"github.com/ottr-go/ottr/internal/store/sqlite"
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 var (
@@ -30,6 +31,10 @@ var ottrBinary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if testing.Short() {
+		// The kill test skips; building ottr would only cost.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "ottr-killtest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -112,6 +117,7 @@ func (k killRecord) String() string {
 // pending or running, at most one new order per rotation plus one per kill,
 // and at most one certificate per kill issued and never installed.
 func TestKilledServeFinishesTheFleetWithoutSecondOrders(t *testing.T) {
+	testenv.SkipInShort(t, testenv.KillTest)
 	devices, kills := *flagDevices, *flagKills
 	if devices < 1 || kills < 0 {
 		t.Fatalf("-killtest.devices %d, -killtest.kills %d: want at least one device and no negative kills", devices, kills)

@@ -23,6 +23,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/store/sqlite"
+	"github.com/ottr-go/ottr/internal/testenv"
 	"github.com/ottr-go/ottr/internal/testenv/output"
 )
 
@@ -180,6 +181,7 @@ func (p *prometheusServer) scalar(t *testing.T, q string) (float64, bool) {
 // rotations the store recorded, and the rotation alert pending for the
 // broken device.
 func TestPrometheusScrapesALabWave(t *testing.T) {
+	testenv.SkipInShort(t, testenv.RealServers)
 	l := startLab(t)
 	ctx := context.Background()
 	wave, broken := l.Assets[hostWave].SystemName, l.Assets[hostBroken].SystemName

@@ -15,6 +15,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/notify"
 	"github.com/ottr-go/ottr/internal/notify/notifytest"
+	"github.com/ottr-go/ottr/internal/testenv"
 	"github.com/ottr-go/ottr/internal/testenv/realserver"
 )
 
@@ -24,9 +25,10 @@ const (
 )
 
 // startSMTP starts Debian's aiosmtpd; the test fails, never skips, when it
-// is not installed.
+// is not installed. Only go test -short skips it, without starting it.
 func startSMTP(t *testing.T, cfg realserver.SMTPConfig) *realserver.SMTP {
 	t.Helper()
+	testenv.SkipInShort(t, testenv.RealServers)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s, err := realserver.StartSMTP(ctx, cfg)
@@ -114,6 +116,7 @@ func TestEmailOverImplicitTLS(t *testing.T) {
 }
 
 func TestEmailRefusesWhatWouldLeakOrNeverWork(t *testing.T) {
+	testenv.SkipInShort(t, testenv.RealServers)
 	t.Run("a server without STARTTLS", func(t *testing.T) {
 		s := startSMTP(t, realserver.SMTPConfig{TLS: "none", Username: smtpUser, Password: smtpPassword})
 		_, err := send(t, emailChannel(t, s, "starttls", smtpPassword), event(t, notify.RotationFailed))

@@ -26,6 +26,9 @@
 //
 // A test that stops, restarts or kills PostgreSQL starts a server of its
 // own with Start.
+//
+// Under go test -short, Start, Server and NewDatabase skip the test instead
+// of starting PostgreSQL (see package testenv); `make test` runs it.
 package pgtest
 
 import (
@@ -44,6 +47,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 // Superuser is the name of the role URL logs in as.
@@ -89,9 +94,10 @@ type process struct {
 
 // Start initializes and starts a new server for t, and stops it and removes
 // its files when t ends. It fails t, naming the Debian package to install,
-// when PostgreSQL is not installed.
+// when PostgreSQL is not installed, and skips t under go test -short.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	testenv.SkipInShort(t, testenv.PostgreSQL)
 	s, err := newServer()
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 var pg Shared
@@ -48,6 +50,7 @@ func count(t *testing.T, url, table string) int {
 }
 
 func TestSharedServer(t *testing.T) {
+	testenv.SkipInShort(t, testenv.PostgreSQL)
 	ctx := context.Background()
 
 	t.Run("gives each test a fresh, empty database", func(t *testing.T) {
@@ -176,6 +179,7 @@ func TestRestart(t *testing.T) {
 }
 
 func TestStopRemovesEverything(t *testing.T) {
+	testenv.SkipInShort(t, testenv.PostgreSQL)
 	s, err := newServer()
 	if err != nil {
 		t.Fatal(err)

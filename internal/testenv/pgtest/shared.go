@@ -5,6 +5,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 // Shared is one server that every test of a test binary shares, each test
@@ -52,9 +54,10 @@ func (sh *Shared) Run(m *testing.M) int {
 
 // Server returns the shared server, starting it on first use. It fails t if
 // PostgreSQL is not installed or did not start, or if Run is not running the
-// tests (nothing would stop the server).
+// tests (nothing would stop the server), and skips t under go test -short.
 func (sh *Shared) Server(t testing.TB) *Server {
 	t.Helper()
+	testenv.SkipInShort(t, testenv.PostgreSQL)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if !sh.running {

@@ -8,6 +8,10 @@
 // (see DedicatedUser), so the reload commands ottr sends as that account
 // can signal them, exactly as on a host where a deploy user owns its web
 // server.
+//
+// The starters take a context, not a test, so a TestMain can share one
+// server among its tests; a test that starts one skips under go test -short
+// with testenv.SkipInShort(t, testenv.RealServers).
 package realserver
 
 import (

@@ -22,6 +22,8 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 // runAs runs a shell script as u, the way ottr's reload commands run on a
@@ -138,6 +140,7 @@ func TestStartOnFreePortsLaunchesAgainOnlyWhenThePortWasTaken(t *testing.T) {
 }
 
 func TestSSHDAdmitsTheClientKeyOnly(t *testing.T) {
+	testenv.SkipInShort(t, testenv.RealServers)
 	ctx := context.Background()
 	s, err := StartSSHD(ctx, SSHDConfig{})
 	if err != nil {
@@ -203,6 +206,7 @@ func TestSSHDAdmitsTheClientKeyOnly(t *testing.T) {
 }
 
 func TestNginxReloadsNewFilesAndRefusesAMismatchedKey(t *testing.T) {
+	testenv.SkipInShort(t, testenv.RealServers)
 	ctx := context.Background()
 	n, err := StartNginx(ctx, NginxConfig{Sites: []string{"one.realserver.test", "two.realserver.test"}})
 	if err != nil {
@@ -241,6 +245,7 @@ func TestNginxReloadsNewFilesAndRefusesAMismatchedKey(t *testing.T) {
 }
 
 func TestHAProxyReloadsACertificateWithASeparateKeyFile(t *testing.T) {
+	testenv.SkipInShort(t, testenv.RealServers)
 	ctx := context.Background()
 	h, err := StartHAProxy(ctx, HAProxyConfig{Name: "lb.realserver.test"})
 	if err != nil {
@@ -270,6 +275,7 @@ func TestHAProxyReloadsACertificateWithASeparateKeyFile(t *testing.T) {
 }
 
 func TestBINDServesZonesAndTakesSignedUpdatesWhereAllowed(t *testing.T) {
+	testenv.SkipInShort(t, testenv.RealServers)
 	ctx := context.Background()
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
