@@ -35,11 +35,11 @@ const (
 func Schema() driver.Schema {
 	return driver.Schema{
 		{Name: optCertPath, Kind: driver.OptionPath, Required: true,
-			Doc: "absolute path that receives the leaf and its chain"},
+			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem"},
 		{Name: optKeyPath, Kind: driver.OptionPath, Required: true,
-			Doc: "absolute path that receives the new private key"},
+			Doc: "the absolute path of the file that receives the new private key"},
 		{Name: optChainPath, Kind: driver.OptionPath,
-			Doc: "absolute path that receives the chain without the leaf"},
+			Doc: "the absolute path of a file that receives the chain without the leaf"},
 		{Name: optReloadCommand, Kind: driver.OptionString, Required: true,
 			Doc: "command that loads the new files, such as \"systemctl reload nginx\""},
 		{Name: optWorkDir, Kind: driver.OptionPath, Default: "key_path's directory",
