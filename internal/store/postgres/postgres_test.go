@@ -19,6 +19,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/store/storetest"
+	"github.com/ottr-go/ottr/internal/testenv"
 	"github.com/ottr-go/ottr/internal/testenv/pgtest"
 )
 
@@ -49,10 +50,12 @@ func openFresh(t *testing.T, opts ...Option) *Store {
 }
 
 func TestConformance(t *testing.T) {
+	testenv.SkipInShort(t, testenv.PostgreSQL) // once, not in each subtest
 	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
 }
 
 func TestOpen(t *testing.T) {
+	testenv.SkipInShort(t, testenv.PostgreSQL) // once, not in each subtest
 	ctx := context.Background()
 
 	t.Run("keeps data across a reopen", func(t *testing.T) {
@@ -250,6 +253,7 @@ func pgHost(t *testing.T, databaseURL string) string {
 }
 
 func TestMigrate(t *testing.T) {
+	testenv.SkipInShort(t, testenv.PostgreSQL) // once, not in each subtest
 	ctx := context.Background()
 	ms, err := loadMigrations()
 	must(t, err)
