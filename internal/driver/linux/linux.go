@@ -113,7 +113,11 @@ func (d *Driver) ValidateOptions(options map[string]any) error {
 // Open connects to the host over SSH, verifying its host key against the
 // driver's known_hosts file, and logs in with c's key or password.
 func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
-	opts, err := parseOptions(t.Options)
+	raw, err := linuxhost.ForAsset(t.Options, t.Asset)
+	if err != nil {
+		return nil, wrapf("options", err)
+	}
+	opts, err := parseOptions(raw)
 	if err != nil {
 		return nil, err
 	}

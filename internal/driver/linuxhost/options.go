@@ -128,12 +128,34 @@ func ParseOptions(raw map[string]any, schema driver.Schema, transport func(bad d
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 	driver.CheckKnownOptions(raw, schema.Names(), bad)
-	o := parseHostOptions(raw, bad)
+	o := parseHostOptions(sampleRendering(raw, bad))
 	transport(bad)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return o, nil
+}
+
+// sampleRendering applies the templated options of raw to a sample asset,
+// so a route's templates are checked when it is loaded: one that does not
+// parse or apply is reported, and the checks of the plain value then apply
+// to the sample's rendering, their errors saying so. The BadOption it
+// returns reports nothing more about an option whose template failed.
+func sampleRendering(raw map[string]any, bad driver.BadOption) (map[string]any, driver.BadOption) {
+	failed := map[string]bool{}
+	rendered := renderOptions(raw, sampleAsset, true, func(name, rule string, args ...any) {
+		failed[name] = true
+		bad(name, rule, args...)
+	})
+	return rendered, func(name, rule string, args ...any) {
+		switch {
+		case failed[name]:
+		case isTemplate(raw[name]):
+			bad(name, rule+" (the template's value for an asset named %s)", append(args, sampleAsset.SystemName)...)
+		default:
+			bad(name, rule, args...)
+		}
+	}
 }
 
 func parseHostOptions(raw map[string]any, bad driver.BadOption) *Options {
