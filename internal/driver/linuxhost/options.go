@@ -35,9 +35,12 @@ const (
 func Schema() driver.Schema {
 	return driver.Schema{
 		{Name: optCertPath, Kind: driver.OptionPath, Required: true,
-			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem"},
+			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem, " +
+				"or a template of the asset's fields, such as /etc/nginx/ssl/{{.CommonName}}.pem (" + templateFields + "; " +
+				"key_path, chain_path, work_dir and reload_command take them too, reload_command with every value shell-quoted)"},
 		{Name: optKeyPath, Kind: driver.OptionPath, Required: true,
-			Doc: "the absolute path of the file that receives the new private key"},
+			Doc: "the absolute path of the file that receives the new private key; cert_path's own path makes that file a bundle, " +
+				"the key followed by the leaf and its chain, switched in one rename so no reload ever reads a key without its certificate"},
 		{Name: optChainPath, Kind: driver.OptionPath,
 			Doc: "the absolute path of a file that receives the chain without the leaf"},
 		{Name: optReloadCommand, Kind: driver.OptionString, Required: true,
@@ -96,6 +99,10 @@ func (o *Options) StagedKeyPath() string {
 func (o *Options) StagedCSRPath() string {
 	return o.StagedKeyPath() + ".csr"
 }
+
+// Bundle reports whether key_path is cert_path: one file holds the key
+// followed by the chain, so installing them is one rename.
+func (o *Options) Bundle() bool { return o.KeyPath == o.CertPath }
 
 // keyModeIsDefault reports whether the installed key keeps the mode the
 // staged key is created with (0600), so no chmod is needed.
@@ -176,7 +183,7 @@ func parseHostOptions(raw map[string]any, bad driver.BadOption) *Options {
 		if p.value == "" {
 			continue
 		}
-		if other, dup := distinct[p.value]; dup {
+		if other, dup := distinct[p.value]; dup && !(p.name == optKeyPath && other == optCertPath) {
 			bad(p.name, "must differ from %s: one file cannot hold both (got %q)", other, p.value)
 			continue
 		}
