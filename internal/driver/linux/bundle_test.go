@@ -1,13 +1,16 @@
 package linux
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 )
 
@@ -98,5 +101,49 @@ func TestABundleSwitchesKeyAndCertificateTogether(t *testing.T) {
 				t.Errorf("after the rollback the bundle holds no matching pair: %s", mismatches[len(mismatches)-1])
 			}
 		})
+	}
+}
+
+// TestABundleWhoseReloadFailsIsRestoredAndTheKeyStagedAgain fails the
+// reload after a bundle install: the host serves the previous pair from
+// the restored bundle, and installing the same chain again works, because
+// the new key was staged again from the bundle.
+func TestABundleWhoseReloadFailsIsRestoredAndTheKeyStagedAgain(t *testing.T) {
+	f := newFixture(t, linuxlab.Config{CertPath: "etc/ssl/ottr/site.pem", KeyPath: "etc/ssl/ottr/site.pem"})
+	first := f.host.Served()
+	bundle := f.host.LocalPath(linuxlab.DefaultPathPrefix + "/etc/ssl/ottr/site.pem")
+	before, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := f.open(t, f.driver())
+	chain := f.issue(t, sess, newCA(t))
+
+	f.host.FailReloads(true)
+	if _, err := sess.Install(context.Background(), chain); err == nil || !strings.Contains(err.Error(), "the previous files were restored") {
+		t.Fatalf("Install with a failing reload: %v, want the error saying the previous files were restored", err)
+	}
+	f.host.FailReloads(false)
+	if after, err := os.ReadFile(bundle); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("after the failed reload the bundle is not the previous one (%v)", err)
+	}
+	if !f.host.Served().Equal(first) {
+		t.Errorf("after the failed reload the host serves serial %s, want the previous certificate's", f.host.Served().SerialNumber)
+	}
+
+	if _, err := sess.Install(context.Background(), chain); err != nil {
+		t.Fatalf("installing the same chain again: %v", err)
+	}
+	if !f.host.Served().Equal(chain[0]) {
+		t.Errorf("after the second install the host serves serial %s, want the new certificate's", f.host.Served().SerialNumber)
+	}
+	requireGone(t, f.stagedFilesList(linuxlab.DefaultPathPrefix+"/etc/ssl/ottr")...)
+
+	report, err := sess.(driver.Checker).Check(context.Background())
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if report.Failed() {
+		t.Errorf("the device check of a bundle fails: %+v", report.Checks)
 	}
 }
