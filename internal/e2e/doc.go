@@ -4,7 +4,9 @@
 // internal/testenv/realserver): OpenSSH carries the Linux driver's
 // commands, nginx and HAProxy serve the installed chain, BIND 9 holds the
 // device zone and the delegate zone lego writes DNS-01 challenges into with
-// a TSIG key, and an embedded Pebble validates them through BIND.
+// a TSIG key, and an embedded Pebble validates them through BIND. A second
+// nginx serves ten vhosts from bundles of key and certificate, which one
+// templated route rotates at once.
 //
 // The package has no code of its own; its tests run with
 //

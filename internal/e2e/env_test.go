@@ -43,18 +43,35 @@ const (
 	rollbackHost = "rollback." + deviceZone // nginx, with a reload that refuses the new certificate
 	pinnedHost   = "pinned." + deviceZone   // nginx, reached with a wrong known_hosts entry
 	haproxyHost  = "lb." + deviceZone       // rotated through HAProxy
+
+	// vhostCount vhosts of one nginx, vhost<N>.<deviceZone>, share one
+	// templated route. Ten stay within sshd's default MaxStartups, which
+	// drops unauthenticated connections beyond ten.
+	vhostCount = 10
 )
+
+// vhostHosts are the names of the vhosts that share one route.
+func vhostHosts() []string {
+	hosts := make([]string, vhostCount)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("vhost%d.%s", i+1, deviceZone)
+	}
+	return hosts
+}
 
 // env holds the servers every test shares. They start once per test
 // binary: Pebble cannot start twice in a process, and the others cost a
 // second or so each.
 type env struct {
-	dir        string
-	user       realserver.User
-	bind       *realserver.BIND
-	ca         *pebble.CA
-	sshd       *realserver.SSHD
-	nginx      *realserver.Nginx
+	dir   string
+	user  realserver.User
+	bind  *realserver.BIND
+	ca    *pebble.CA
+	sshd  *realserver.SSHD
+	nginx *realserver.Nginx
+	// vhosts is an nginx serving vhostHosts, each from a bundle of key
+	// and certificate.
+	vhosts     *realserver.Nginx
 	haproxy    *realserver.HAProxy
 	tsigSecret string
 	tsigFile   string
@@ -127,7 +144,7 @@ func startEnv(ctx context.Context) (e *env, err error) {
 		return e, err
 	}
 	var records []string
-	for _, host := range []string{nginxHost, rollbackHost, pinnedHost, haproxyHost} {
+	for _, host := range append([]string{nginxHost, rollbackHost, pinnedHost, haproxyHost}, vhostHosts()...) {
 		rec, err := delegations.Record(host)
 		if err != nil {
 			return e, err
@@ -151,6 +168,9 @@ func startEnv(ctx context.Context) (e *env, err error) {
 		return e, err
 	}
 	if e.nginx, err = realserver.StartNginx(ctx, realserver.NginxConfig{User: e.user, Sites: []string{nginxHost, rollbackHost, pinnedHost}}); err != nil {
+		return e, err
+	}
+	if e.vhosts, err = realserver.StartNginx(ctx, realserver.NginxConfig{User: e.user, Sites: vhostHosts(), Bundle: true}); err != nil {
 		return e, err
 	}
 	if e.haproxy, err = realserver.StartHAProxy(ctx, realserver.HAProxyConfig{User: e.user, Name: haproxyHost}); err != nil {
@@ -182,6 +202,9 @@ func (e *env) close() {
 	if e.haproxy != nil {
 		_ = e.haproxy.Close()
 	}
+	if e.vhosts != nil {
+		_ = e.vhosts.Close()
+	}
 	if e.nginx != nil {
 		_ = e.nginx.Close()
 	}
@@ -208,6 +231,16 @@ type linuxRoute struct {
 // through the parser an operator's file goes through, assembles ottr on a
 // fresh database and adds host as an asset served on port.
 func (e *env) newApp(t *testing.T, knownHostsFile string, r linuxRoute, host string, port int) *app.App {
+	t.Helper()
+	ap := e.newRouteApp(t, knownHostsFile, r)
+	e.addAsset(t, ap, host, port)
+	return ap
+}
+
+// newRouteApp writes an ottr.yaml for the environment with one route,
+// loads it through the parser an operator's file goes through and
+// assembles ottr on a fresh database, with no asset yet.
+func (e *env) newRouteApp(t *testing.T, knownHostsFile string, r linuxRoute) *app.App {
 	t.Helper()
 	dir := t.TempDir()
 	yaml := fmt.Sprintf(`data_dir: %q
@@ -268,6 +301,13 @@ routes:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ap.Close() })
+	return ap
+}
+
+// addAsset adds host, served on port, as an asset of ap.
+func (e *env) addAsset(t *testing.T, ap *app.App, host string, port int) {
+	t.Helper()
+	ctx := context.Background()
 	a, err := ap.Prepare(asset.Asset{
 		SystemName:             host,
 		CommonName:             host,
@@ -287,17 +327,16 @@ routes:
 	if err := ap.Store.CreateAsset(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	return ap
 }
 
 // rotate runs a manual rotation of host to its end, as `ottr rotate` does.
-func rotate(t *testing.T, ap *app.App, host string) (store.Rotation, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// It may run on any goroutine: a rotation it cannot create is its error.
+func rotate(ap *app.App, host string) (store.Rotation, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rot, err := ap.Runner.Create(ctx, host, store.TriggerManual, true, nil)
 	if err != nil {
-		t.Fatal(err)
+		return rot, fmt.Errorf("create the rotation: %w", err)
 	}
 	done, err := ap.Runner.Run(ctx, rot.ID)
 	if full, getErr := ap.Store.GetRotation(context.Background(), rot.ID); getErr == nil {

@@ -66,7 +66,7 @@ func TestRotationInstallsTheIssuedChainOnARealServer(t *testing.T) {
 			ap := e.newApp(t, e.sshd.KnownHostsFile, tt.route, tt.host, tt.port)
 			orders := e.ca.Orders()
 
-			rot, err := rotate(t, ap, tt.host)
+			rot, err := rotate(ap, tt.host)
 			if err != nil || rot.State != store.StateSucceeded {
 				t.Fatalf("rotation %s: %v\n%s\nsshd:\n%s", rot.State, err, logOf(rot), e.sshd.Log())
 			}
@@ -126,7 +126,7 @@ func TestFailingReloadLeavesNginxServingTheOldCertificate(t *testing.T) {
 	reload := "openssl x509 -noout -checkend 8640000 -in " + site.CertPath + " >&2 && " + e.nginx.ReloadCommand()
 	ap := e.newApp(t, e.sshd.KnownHostsFile, linuxRoute{certPath: site.CertPath, keyPath: site.KeyPath, reloadCommand: reload}, rollbackHost, site.Port)
 
-	rot, err := rotate(t, ap, rollbackHost)
+	rot, err := rotate(ap, rollbackHost)
 	if err == nil || rot.State != store.StateFailed {
 		t.Fatalf("state %s, err %v: want the rotation to fail at install\n%s", rot.State, err, logOf(rot))
 	}
@@ -186,7 +186,7 @@ func TestHostKeyNotInKnownHostsIsRefused(t *testing.T) {
 	ap := e.newApp(t, knownHosts, linuxRoute{certPath: site.CertPath, keyPath: site.KeyPath, reloadCommand: e.nginx.ReloadCommand()}, pinnedHost, site.Port)
 	orders := e.ca.Orders()
 
-	rot, err := rotate(t, ap, pinnedHost)
+	rot, err := rotate(ap, pinnedHost)
 	if err == nil || rot.State != store.StateFailed {
 		t.Fatalf("state %s, err %v: want the connection refused", rot.State, err)
 	}

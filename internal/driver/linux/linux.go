@@ -12,6 +12,13 @@
 //	address         host to connect to instead of the asset's ip_address
 //	sudo            run every command through "sudo -n" (default false)
 //
+// The path options and reload_command may be templates of the asset's
+// fields ({{.CommonName}}, {{label "key"}}), rendered when a session
+// opens, so one route serves every vhost of a host; key_path set to
+// cert_path makes the file a bundle of key and chain, which one rename
+// switches, so a reload run by another rotation never reads a mismatched
+// pair.
+//
 // Every script goes in its own SSH session (channel) of the connection,
 // which is cheap, so the reload command is sent on its own after the
 // install and rollback scripts: its exit status and messages are the
@@ -113,7 +120,11 @@ func (d *Driver) ValidateOptions(options map[string]any) error {
 // Open connects to the host over SSH, verifying its host key against the
 // driver's known_hosts file, and logs in with c's key or password.
 func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
-	opts, err := parseOptions(t.Options)
+	raw, err := linuxhost.ForAsset(t.Options, t.Asset)
+	if err != nil {
+		return nil, wrapf("options", err)
+	}
+	opts, err := parseOptions(raw)
 	if err != nil {
 		return nil, err
 	}

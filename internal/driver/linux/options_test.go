@@ -31,7 +31,8 @@ func TestValidateOptions(t *testing.T) {
 		{"refuses an empty reload_command", func(o map[string]any) { o["reload_command"] = " " }, []string{`"reload_command": must not be empty`}},
 		{"refuses a relative cert_path", func(o map[string]any) { o["cert_path"] = "ssl/site.pem" }, []string{`"cert_path": must be an absolute path`}},
 		{"refuses a directory as key_path", func(o map[string]any) { o["key_path"] = "/etc/ssl/" }, []string{`"key_path": must name a file`}},
-		{"refuses one file for the key and the certificate", func(o map[string]any) { o["key_path"] = o["cert_path"] }, []string{`"key_path": must differ from cert_path`}},
+		{"accepts one file for the key and the certificate, a bundle", func(o map[string]any) { o["key_path"] = o["cert_path"] }, nil},
+		{"refuses one file for the certificate and the chain", func(o map[string]any) { o["chain_path"] = o["cert_path"] }, []string{`"chain_path": must differ from cert_path`}},
 		{"refuses a port that is not a number", func(o map[string]any) { o["ssh_port"] = true }, []string{`"ssh_port": must be a whole number`}},
 		{"refuses a fractional port", func(o map[string]any) { o["ssh_port"] = 22.5 }, []string{`"ssh_port": must be a whole number`}},
 		{"refuses a port out of range", func(o map[string]any) { o["ssh_port"] = 70000 }, []string{`"ssh_port": must be between 1 and 65535`}},
@@ -43,6 +44,18 @@ func TestValidateOptions(t *testing.T) {
 		{"refuses an owner with shell characters", func(o map[string]any) { o["owner"] = "root;reboot" }, []string{`"owner": must be "user" or "user:group"`}},
 		{"refuses a multi-line command", func(o map[string]any) { o["reload_command"] = "a\nb" }, []string{`"reload_command": must be a single line`}},
 		{"refuses an unknown option, naming the known ones", func(o map[string]any) { o["cert_file"] = "/x" }, []string{`"cert_file": unknown option`, "cert_path"}},
+		{"accepts paths and a reload command templated on the asset's fields", func(o map[string]any) {
+			o["cert_path"], o["key_path"] = "/etc/nginx/ssl/{{.CommonName}}.pem", "/etc/nginx/ssl/{{.ShortName}}-{{label \"site\"}}.key"
+			o["chain_path"], o["work_dir"] = "/etc/nginx/ssl/{{.SystemName}}.chain", "/var/lib/ottr/{{.DataCenter}}"
+			o["reload_command"] = "systemctl reload nginx@{{.ShortName}}"
+		}, nil},
+		{"refuses a template that does not parse, naming the option", func(o map[string]any) { o["cert_path"] = "/etc/ssl/{{.CommonName" }, []string{`"cert_path": is not a valid template`}},
+		{"refuses a template with an unknown field, naming the fields", func(o map[string]any) { o["key_path"] = "/etc/ssl/{{.Hostname}}.key" }, []string{`"key_path": cannot be applied`, ".CommonName", `{{label "key"}}`}},
+		{"refuses a template of a relative path, saying it was rendered", func(o map[string]any) { o["cert_path"] = "{{.CommonName}}.pem" }, []string{`"cert_path": must be an absolute path, got "web1.example.com.pem" (the template's value for an asset named web1.example.com)`}},
+		{"refuses templates that give the certificate and the chain one file", func(o map[string]any) {
+			o["cert_path"], o["chain_path"] = "/etc/ssl/{{.CommonName}}", "/etc/ssl/{{.SystemName}}"
+		}, []string{`"chain_path": must differ from cert_path`}},
+		{"refuses a template of an unusable reload command", func(o map[string]any) { o["reload_command"] = "{{.Nope}}" }, []string{`"reload_command": cannot be applied`}},
 		{"reports every bad option at once", func(o map[string]any) { delete(o, "cert_path"); o["ssh_port"] = "x" }, []string{"cert_path", "ssh_port"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

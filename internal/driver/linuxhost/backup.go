@@ -85,9 +85,13 @@ type installedFile struct {
 	had  bool // it existed before the install, so a backup exists
 }
 
-// files lists the files the route's options make Install replace.
+// files lists the files the route's options make Install replace: a
+// bundle is one file, its role "cert".
 func (h *Host) files() []installedFile {
-	files := []installedFile{{role: "cert", path: h.opts.CertPath}, {role: "key", path: h.opts.KeyPath}}
+	files := []installedFile{{role: "cert", path: h.opts.CertPath}}
+	if !h.opts.Bundle() {
+		files = append(files, installedFile{role: "key", path: h.opts.KeyPath})
+	}
 	if h.opts.ChainPath != "" {
 		files = append(files, installedFile{role: "chain", path: h.opts.ChainPath})
 	}

@@ -315,6 +315,9 @@ func (h *Host) installScript(suffix string, files []installedFile, plan installP
 // next to key_path when needed, and renames everything into place one
 // right after the other, so the live files are never half-written.
 func (h *Host) writeFunc(files []installedFile, moveStagedKey bool) string {
+	if h.opts.Bundle() {
+		return h.writeBundleFunc(files, moveStagedKey)
+	}
 	o := h.opts
 	var body, moves []string
 	step := func(line string) { body = append(body, line+" || return 1") }
@@ -360,6 +363,73 @@ func (h *Host) writeFunc(files []installedFile, moveStagedKey bool) string {
 	}
 	return "write_files() {\n\t" + strings.Join(body, "\n\t") + "\n}"
 }
+
+// writeBundleFunc is writeFunc for a bundle (key_path is cert_path): the
+// key (the staged one with moveStagedKey, else the one the bundle holds)
+// and the uploaded chain go into one temporary file, made with umask 077
+// as it holds the key, which one rename puts into place: a reload reads
+// the old pair or the new one, never a key without its certificate. The
+// staged key goes only after that rename, so a failure before it leaves
+// the key staged for a retry.
+func (h *Host) writeBundleFunc(files []installedFile, moveStagedKey bool) string {
+	o := h.opts
+	var body []string
+	step := func(line string) { body = append(body, line+" || return 1") }
+	keyFile := o.KeyPath
+	if moveStagedKey {
+		keyFile = o.StagedKeyPath()
+	}
+	keySource := Quote(keyFile)
+	bundle, tmp := Quote(o.CertPath), Quote(o.CertPath+tmpSuffix)
+	step("umask 077")
+	step(ensureDir(path.Dir(o.CertPath)))
+	step("if " + exists(tmp) + "; then rm -f -- " + tmp + "; fi")
+	body = append(body, "{ key_block "+keySource+" && upload; } > "+tmp+" || { echo "+
+		Quote("could not write "+o.CertPath+tmpSuffix+" from the key in "+keyFile+" and the upload")+" >&2; return 1; }")
+	if !o.keyModeIsDefault() {
+		step("chmod " + o.Mode + " " + tmp)
+	}
+	if o.Owner != "" {
+		step("chown " + Quote(o.Owner) + " " + tmp)
+	}
+	// The chain file, when set, holds no key: it goes first, so the
+	// bundle's rename is the step that switches the pair.
+	step("umask 022")
+	for _, f := range files {
+		if f.role != "chain" {
+			continue
+		}
+		chainTmp := Quote(f.path + tmpSuffix)
+		step(ensureDir(path.Dir(f.path)))
+		body = append(body, "upload > "+chainTmp+" || { echo "+Quote("could not write "+f.path+tmpSuffix+", or its upload was cut short")+" >&2; return 1; }")
+		if o.Owner != "" {
+			step("chown " + Quote(o.Owner) + " " + chainTmp)
+		}
+		step("mv -f -- " + chainTmp + " " + Quote(f.path))
+	}
+	step("mv -f -- " + tmp + " " + bundle)
+	if moveStagedKey {
+		step("rm -f -- " + Quote(o.StagedKeyPath()))
+	}
+	return keyBlockFunc + "\nwrite_files() {\n\t" + strings.Join(body, "\n\t") + "\n}"
+}
+
+// keyBlockFunc defines "key_block FILE", which prints the private key PEM
+// block of FILE (a staged key or a bundle) and fails when it holds none:
+// shell builtins only, so the key never passes through another program.
+const keyBlockFunc = `key_block() {
+	inside= found=
+	while IFS= read -r line; do
+		case $line in
+		'-----BEGIN '*'PRIVATE KEY-----') inside=1 ;;
+		esac
+		if [ -n "$inside" ]; then printf '%s\n' "$line"; fi
+		case $line in
+		'-----END '*'PRIVATE KEY-----') if [ -n "$inside" ]; then found=1; break; fi ;;
+		esac
+	done < "$1"
+	[ -n "$found" ]
+}`
 
 // stagedKeyCheck is the script part that reads the public key GenerateCSR
 // saved with the staged key and stops the script, changing nothing, unless

@@ -35,9 +35,12 @@ const (
 func Schema() driver.Schema {
 	return driver.Schema{
 		{Name: optCertPath, Kind: driver.OptionPath, Required: true,
-			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem"},
+			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem, " +
+				"or a template of the asset's fields, such as /etc/nginx/ssl/{{.CommonName}}.pem (" + templateFields + "; " +
+				"key_path, chain_path, work_dir and reload_command take them too, reload_command with every value shell-quoted)"},
 		{Name: optKeyPath, Kind: driver.OptionPath, Required: true,
-			Doc: "the absolute path of the file that receives the new private key"},
+			Doc: "the absolute path of the file that receives the new private key; cert_path's own path makes that file a bundle, " +
+				"the key followed by the leaf and its chain, switched in one rename so no reload ever reads a key without its certificate"},
 		{Name: optChainPath, Kind: driver.OptionPath,
 			Doc: "the absolute path of a file that receives the chain without the leaf"},
 		{Name: optReloadCommand, Kind: driver.OptionString, Required: true,
@@ -97,6 +100,10 @@ func (o *Options) StagedCSRPath() string {
 	return o.StagedKeyPath() + ".csr"
 }
 
+// Bundle reports whether key_path is cert_path: one file holds the key
+// followed by the chain, so installing them is one rename.
+func (o *Options) Bundle() bool { return o.KeyPath == o.CertPath }
+
 // keyModeIsDefault reports whether the installed key keeps the mode the
 // staged key is created with (0600), so no chmod is needed.
 func (o *Options) keyModeIsDefault() bool {
@@ -128,12 +135,34 @@ func ParseOptions(raw map[string]any, schema driver.Schema, transport func(bad d
 		errs = append(errs, fmt.Errorf("option %q: "+rule, append([]any{name}, args...)...))
 	}
 	driver.CheckKnownOptions(raw, schema.Names(), bad)
-	o := parseHostOptions(raw, bad)
+	o := parseHostOptions(sampleRendering(raw, bad))
 	transport(bad)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return o, nil
+}
+
+// sampleRendering applies the templated options of raw to a sample asset,
+// so a route's templates are checked when it is loaded: one that does not
+// parse or apply is reported, and the checks of the plain value then apply
+// to the sample's rendering, their errors saying so. The BadOption it
+// returns reports nothing more about an option whose template failed.
+func sampleRendering(raw map[string]any, bad driver.BadOption) (map[string]any, driver.BadOption) {
+	failed := map[string]bool{}
+	rendered := renderOptions(raw, sampleAsset, true, func(name, rule string, args ...any) {
+		failed[name] = true
+		bad(name, rule, args...)
+	})
+	return rendered, func(name, rule string, args ...any) {
+		switch {
+		case failed[name]:
+		case isTemplate(raw[name]):
+			bad(name, rule+" (the template's value for an asset named %s)", append(args, sampleAsset.SystemName)...)
+		default:
+			bad(name, rule, args...)
+		}
+	}
 }
 
 func parseHostOptions(raw map[string]any, bad driver.BadOption) *Options {
@@ -154,7 +183,7 @@ func parseHostOptions(raw map[string]any, bad driver.BadOption) *Options {
 		if p.value == "" {
 			continue
 		}
-		if other, dup := distinct[p.value]; dup {
+		if other, dup := distinct[p.value]; dup && !(p.name == optKeyPath && other == optCertPath) {
 			bad(p.name, "must differ from %s: one file cannot hold both (got %q)", other, p.value)
 			continue
 		}

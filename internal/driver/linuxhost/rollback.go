@@ -107,6 +107,11 @@ fi`, f.role, p, tmp, b, b, tmp, tmp, p, Quote("backup "+backup+" is missing")))
 func (h *Host) restageKeyScript() string {
 	o := h.opts
 	staged := Quote(o.StagedKeyPath())
+	if o.Bundle() {
+		// The bundle holds the certificate too: only its key is staged.
+		return keyBlockFunc + "\nif ! " + exists(staged) + " && [ -f " + Quote(o.KeyPath) + " ]; then (umask 077; key_block " +
+			Quote(o.KeyPath) + " > " + staged + ") || ok=; fi"
+	}
 	sources := []string{Quote(o.KeyPath)}
 	if o.keyStagedElsewhere() {
 		sources = append([]string{Quote(o.KeyPath + tmpSuffix)}, sources...)

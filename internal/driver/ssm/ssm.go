@@ -126,7 +126,11 @@ func (d *Driver) ValidateOptions(options map[string]any) error {
 // Open builds the AWS clients for the route and finds the instance: by its
 // Name tag (one running instance must have it) or from the asset.
 func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials) (driver.Session, error) {
-	opts, err := parseOptions(t.Options)
+	raw, err := linuxhost.ForAsset(t.Options, t.Asset)
+	if err != nil {
+		return nil, wrapf("options", err)
+	}
+	opts, err := parseOptions(raw)
 	if err != nil {
 		return nil, err
 	}

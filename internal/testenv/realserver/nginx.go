@@ -17,6 +17,10 @@ type NginxConfig struct {
 	// Sites are the server names of the TLS sites to serve, each on a port
 	// of its own. At least one.
 	Sites []string
+	// Bundle gives each site one file, cert.pem, holding its key
+	// followed by its certificate, which nginx takes for both
+	// ssl_certificate and ssl_certificate_key.
+	Bundle bool
 }
 
 // NginxSite is one TLS site: a server block on its own port.
@@ -91,6 +95,9 @@ func StartNginx(ctx context.Context, cfg NginxConfig) (n *Nginx, err error) {
 			return n, err
 		}
 		site := NginxSite{Name: name, CertPath: filepath.Join(siteDir, "cert.pem"), KeyPath: filepath.Join(siteDir, "key.pem")}
+		if cfg.Bundle {
+			site.KeyPath = site.CertPath
+		}
 		if site.Initial, err = writeSelfSigned(site.CertPath, site.KeyPath, name, u); err != nil {
 			return n, err
 		}

@@ -399,10 +399,19 @@ func writeSelfSigned(certPath, keyPath, name string, u User) (*x509.Certificate,
 	if err != nil {
 		return nil, fmt.Errorf("realserver: key for %s: %w", name, err)
 	}
-	if err := writeOwned(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600, u); err != nil {
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if certPath == keyPath {
+		// A bundle: the key, then the certificate.
+		if err := writeOwned(certPath, append(keyPEM, certPEM...), 0o600, u); err != nil {
+			return nil, err
+		}
+		return cert, nil
+	}
+	if err := writeOwned(keyPath, keyPEM, 0o600, u); err != nil {
 		return nil, err
 	}
-	if err := writeOwned(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, u); err != nil {
+	if err := writeOwned(certPath, certPEM, 0o644, u); err != nil {
 		return nil, err
 	}
 	return cert, nil

@@ -153,5 +153,11 @@ func writeSelfSigned(certFile, keyFile, name string, now time.Time) error {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if certFile == keyFile {
+		// A bundle: the key, then the certificate.
+		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+		return os.WriteFile(certFile, append(keyPEM, certPEM...), 0o600)
+	}
+	return os.WriteFile(certFile, certPEM, 0o644)
 }
