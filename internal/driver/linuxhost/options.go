@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/driver/linuxhost/hostcheck"
 )
@@ -36,7 +37,7 @@ func Schema() driver.Schema {
 	return driver.Schema{
 		{Name: optCertPath, Kind: driver.OptionPath, Required: true,
 			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem, " +
-				"or a template of the asset's fields, such as /etc/nginx/ssl/{{.CommonName}}.pem (" + templateFields + "; " +
+				"or a template of the asset's fields, such as /etc/nginx/ssl/{{.CommonName}}.pem (" + driver.AssetTemplateFields + "; " +
 				"key_path, chain_path, work_dir and reload_command take them too, reload_command with every value shell-quoted)"},
 		{Name: optKeyPath, Kind: driver.OptionPath, Required: true,
 			Doc: "the absolute path of the file that receives the new private key; cert_path's own path makes that file a bundle, " +
@@ -150,7 +151,7 @@ func ParseOptions(raw map[string]any, schema driver.Schema, transport func(bad d
 // returns reports nothing more about an option whose template failed.
 func sampleRendering(raw map[string]any, bad driver.BadOption) (map[string]any, driver.BadOption) {
 	failed := map[string]bool{}
-	rendered := renderOptions(raw, sampleAsset, true, func(name, rule string, args ...any) {
+	rendered := renderOptions(raw, asset.Asset{}, true, func(name, rule string, args ...any) {
 		failed[name] = true
 		bad(name, rule, args...)
 	})
@@ -158,7 +159,7 @@ func sampleRendering(raw map[string]any, bad driver.BadOption) (map[string]any, 
 		switch {
 		case failed[name]:
 		case isTemplate(raw[name]):
-			bad(name, rule+" (the template's value for an asset named %s)", append(args, sampleAsset.SystemName)...)
+			bad(name, rule+" (the template's value for an asset named %s)", append(args, driver.TemplateSampleName)...)
 		default:
 			bad(name, rule, args...)
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"text/template"
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/driver"
@@ -15,28 +14,6 @@ import (
 // cert_path: /etc/nginx/ssl/{{.CommonName}}.pem.
 var templatedOptions = []string{optCertPath, optKeyPath, optChainPath, optWorkDir, optReloadCommand}
 
-// templateData is what an option's template sees of the asset: the fields
-// the linux-ssm driver's name_tag template sees.
-type templateData struct {
-	SystemName string
-	// ShortName is the first label of system_name.
-	ShortName  string
-	CommonName string
-	DataCenter string
-	IPAddress  string
-}
-
-// templateFields names what a template may use, for the error about one
-// that uses something else.
-const templateFields = `fields .SystemName, .ShortName, .CommonName, .DataCenter, .IPAddress; labels {{label "key"}}`
-
-// sampleAsset is what a template is applied to when the route is loaded,
-// so a misspelt field fails then rather than in the first rotation.
-var sampleAsset = asset.Asset{
-	SystemName: "web1.example.com", CommonName: "web1.example.com", DataCenter: "dc1", IPAddress: "192.0.2.1",
-	Labels: map[string]string{},
-}
-
 // isTemplate reports whether an option's value is a template rather than
 // the plain value.
 func isTemplate(v any) bool {
@@ -44,44 +21,24 @@ func isTemplate(v any) bool {
 	return ok && strings.Contains(s, "{{")
 }
 
-// renderOption applies the template text of option name to a. In
-// reload_command every value is inserted shell-quoted, so no field or label
-// can add a command of its own. A label the asset lacks renders as the
-// sample's "label" when sample is set (at load), and is an error otherwise.
+// renderOption applies the template text of option name to a, or to the
+// sample asset with sample (at load). In reload_command every value is
+// inserted shell-quoted, so no field or label can add a command of its own.
 func renderOption(name, text string, a asset.Asset, sample bool) (string, error) {
-	label := func(key string) (string, error) {
-		if v, ok := a.Labels[key]; ok {
-			return v, nil
-		}
-		if sample {
-			return "label", nil
-		}
-		return "", fmt.Errorf("the asset has no label %q", key)
-	}
-	tmpl, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"label": label}).Parse(text)
-	if err != nil {
-		return "", fmt.Errorf("is not a valid template: %w", err)
-	}
-	short, _, _ := strings.Cut(a.SystemName, ".")
-	data := templateData{
-		SystemName: a.SystemName, ShortName: short, CommonName: a.CommonName,
-		DataCenter: a.DataCenter, IPAddress: a.IPAddress,
-	}
+	var quote func(string) string
 	if name == optReloadCommand {
-		data = templateData{
-			SystemName: Quote(data.SystemName), ShortName: Quote(data.ShortName), CommonName: Quote(data.CommonName),
-			DataCenter: Quote(data.DataCenter), IPAddress: Quote(data.IPAddress),
+		quote = Quote
+	}
+	tmpl, err := driver.ParseAssetTemplate(name, text, quote)
+	if err != nil {
+		return "", err
+	}
+	rendered := tmpl.Sample()
+	if !sample {
+		if rendered, err = tmpl.Execute(a); err != nil {
+			return "", err
 		}
-		tmpl.Funcs(template.FuncMap{"label": func(key string) (string, error) {
-			v, err := label(key)
-			return Quote(v), err
-		}})
 	}
-	var b strings.Builder
-	if err := tmpl.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("cannot be applied to asset %q (%s): %w", a.SystemName, templateFields, err)
-	}
-	rendered := b.String()
 	if name != optReloadCommand && strings.Contains("/"+rendered+"/", "/../") {
 		return "", fmt.Errorf("gives %q for asset %q: a path rendered from the asset must not climb out of its directory with \"..\"", rendered, a.SystemName)
 	}

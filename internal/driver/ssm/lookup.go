@@ -5,76 +5,30 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"text/template"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
 )
-
-// nameTagData is what a name_tag template sees of the asset.
-type nameTagData struct {
-	SystemName string
-	// ShortName is the first label of system_name: Ottr's Name tag.
-	ShortName  string
-	CommonName string
-	DataCenter string
-	IPAddress  string
-}
-
-func newNameTagData(a asset.Asset) nameTagData {
-	short, _, _ := strings.Cut(a.SystemName, ".")
-	return nameTagData{
-		SystemName: a.SystemName,
-		ShortName:  short,
-		CommonName: a.CommonName,
-		DataCenter: a.DataCenter,
-		IPAddress:  a.IPAddress,
-	}
-}
 
 // maxTagValue is EC2's limit on a tag value.
 const maxTagValue = 256
 
-// parseNameTag parses a name_tag template and applies it once to a sample
-// asset, so a misspelt field fails when the route is loaded rather than in
-// the first rotation.
-func parseNameTag(text string) (*template.Template, error) {
+// parseNameTag parses a name_tag template, tried on a sample asset so a
+// misspelt field fails when the route is loaded.
+func parseNameTag(text string) (*driver.AssetTemplate, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, fmt.Errorf("must not be empty; the default is %q", defaultNameTag)
 	}
-	tmpl, err := template.New("name_tag").Option("missingkey=error").
-		Funcs(template.FuncMap{"label": func(string) (string, error) { return "label", nil }}).
-		Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("is not a valid template: %w", err)
-	}
-	sample := newNameTagData(asset.Asset{
-		SystemName: "web1.example.com", CommonName: "web1.example.com", DataCenter: "dc1", IPAddress: "192.0.2.1",
-	})
-	if err := tmpl.Execute(&strings.Builder{}, sample); err != nil {
-		return nil, fmt.Errorf("cannot be applied to an asset (fields: .SystemName, .ShortName, .CommonName, "+
-			".DataCenter, .IPAddress; labels: {{label \"key\"}}): %w", err)
-	}
-	return tmpl, nil
+	return driver.ParseAssetTemplate(optNameTag, text, nil)
 }
 
 // nameTag applies the route's name_tag template to a.
-func nameTag(tmpl *template.Template, a asset.Asset) (string, error) {
-	t, err := tmpl.Clone()
+func nameTag(tmpl *driver.AssetTemplate, a asset.Asset) (string, error) {
+	rendered, err := tmpl.Execute(a)
 	if err != nil {
-		return "", err
-	}
-	t.Funcs(template.FuncMap{"label": func(key string) (string, error) {
-		v, ok := a.Labels[key]
-		if !ok {
-			return "", fmt.Errorf("the asset has no label %q", key)
-		}
-		return v, nil
-	}})
-	var b strings.Builder
-	if err := t.Execute(&b, newNameTagData(a)); err != nil {
 		return "", fmt.Errorf("name_tag: %w", err)
 	}
-	name := strings.TrimSpace(b.String())
+	name := strings.TrimSpace(rendered)
 	switch {
 	case name == "":
 		return "", fmt.Errorf("name_tag gives an empty Name tag for asset %q", a.SystemName)

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/driver"
@@ -83,7 +82,7 @@ type options struct {
 	Timeout time.Duration
 	// NameTag computes the Name tag from the asset (instance_id_from
 	// name-tag).
-	NameTag *template.Template
+	NameTag *driver.AssetTemplate
 	// InstanceIDFrom is fromNameTag or fromAssetField.
 	InstanceIDFrom string
 	// InstanceIDField is "system_name" or "labels.<key>" (asset-field).

@@ -84,7 +84,7 @@ func TestValidateOptions(t *testing.T) {
 		{
 			name:   "refuses a name_tag template with a misspelt field",
 			change: func(o map[string]any) { o["name_tag"] = "{{.Shortname}}" },
-			want:   []string{`option "name_tag": cannot be applied to an asset`, ".ShortName"},
+			want:   []string{`option "name_tag": cannot be applied to asset "web1.example.com"`, ".ShortName"},
 		},
 		{
 			name:   "refuses an unknown way to find the instance",
