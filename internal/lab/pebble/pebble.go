@@ -144,8 +144,8 @@ type CA struct {
 	validationTime atomic.Int64
 	// noRetryAfter is Config.NoRetryAfter.
 	noRetryAfter atomic.Bool
-	served         chan error
-	closing        sync.Once
+	served       chan error
+	closing      sync.Once
 
 	// counter keeps the orders Counts reports (counts.go).
 	counter orderCounter
