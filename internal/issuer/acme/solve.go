@@ -29,10 +29,10 @@ const maxPollFactor = 10
 // after the other, as the record of one would replace the other's; the
 // rest at once, or all one at a time when a zone's provider asks for it.
 func (i *Issuer) solveAll(ctx context.Context, authzs []legoacme.Authorization) error {
-	groups := groupBySharedRecord(authzs)
 	if one, pause := i.provider.sequential(); one {
 		return i.solveInTurn(ctx, authzs, pause)
 	}
+	groups := groupBySharedRecord(authzs)
 
 	// Every group's first record is written before any name is checked,
 	// so the records propagate together.
@@ -62,17 +62,8 @@ func (i *Issuer) solveAll(ctx context.Context, authzs []legoacme.Authorization) 
 // other.
 func (i *Issuer) solveGroup(ctx context.Context, authzs []legoacme.Authorization) error {
 	for n, authz := range authzs {
-		domain := challenge.GetTargetedDomain(authz)
-		if n > 0 {
-			if err := i.dns01.PreSolve(ctx, authz); err != nil {
-				i.cleanUp(ctx, authz)
-				return fmt.Errorf("%s: %w", domain, err)
-			}
-		}
-		err := i.dns01.Solve(ctx, authz)
-		i.cleanUp(ctx, authz)
-		if err != nil {
-			return fmt.Errorf("%s: %w", domain, err)
+		if err := i.solveName(ctx, authz, n == 0); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -86,16 +77,27 @@ func (i *Issuer) solveInTurn(ctx context.Context, authzs []legoacme.Authorizatio
 				return err
 			}
 		}
-		domain := challenge.GetTargetedDomain(authz)
+		if err := i.solveName(ctx, authz, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// solveName writes authz's challenge record unless written says it is,
+// waits for it to propagate, answers the challenge and removes the record.
+func (i *Issuer) solveName(ctx context.Context, authz legoacme.Authorization, written bool) error {
+	domain := challenge.GetTargetedDomain(authz)
+	if !written {
 		if err := i.dns01.PreSolve(ctx, authz); err != nil {
 			i.cleanUp(ctx, authz)
 			return fmt.Errorf("%s: %w", domain, err)
 		}
-		err := i.dns01.Solve(ctx, authz)
-		i.cleanUp(ctx, authz)
-		if err != nil {
-			return fmt.Errorf("%s: %w", domain, err)
-		}
+	}
+	err := i.dns01.Solve(ctx, authz)
+	i.cleanUp(ctx, authz)
+	if err != nil {
+		return fmt.Errorf("%s: %w", domain, err)
 	}
 	return nil
 }

@@ -150,3 +150,22 @@ func TestEveryNameIsPresentedBeforeAnyChallengeIsAnswered(t *testing.T) {
 		}
 	}
 }
+
+// TestANameAndItsWildcardAreBothValidated checks the two names that share
+// one challenge record: written at once, one would replace the other's
+// record and fail its validation.
+func TestANameAndItsWildcardAreBothValidated(t *testing.T) {
+	iss := newLabIssuer(t)
+	cn := "wild.lab.ottr.test"
+	delegate(t, cn, "www."+cn)
+	chain, err := iss.Issue(context.Background(), newCSR(t, cn, "*."+cn, "www."+cn), issuer.IssueOptions{})
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	if got := chain[0].DNSNames; !slices.Contains(got, "*."+cn) || !slices.Contains(got, cn) {
+		t.Errorf("the certificate names %q, want %s and its wildcard", got, cn)
+	}
+	if txt := txtRecords(t, delegateName(cn)); len(txt) != 0 {
+		t.Errorf("challenge records left at %s: %q", delegateName(cn), txt)
+	}
+}
