@@ -131,6 +131,7 @@ func (a *App) newCAProfile(ctx context.Context, name string, cfg *config.Config)
 		HTTPClient:     a.acmeHTTPClient(name, c.Directory, roots),
 		Profile:        c.Profile,
 		PreferredChain: c.PreferredChain,
+		PollInterval:   c.PollInterval,
 		Accounts:       vaultAccounts{a.Vault},
 		Logger:         a.log,
 	}

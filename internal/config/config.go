@@ -149,6 +149,11 @@ type CA struct {
 	// MinLifetime is the least lifetime a fresh certificate must have, so
 	// verify catches a device serving an old one. Default 24h.
 	MinLifetime time.Duration `yaml:"min_lifetime"`
+	// PollInterval is how soon a challenge being validated, or an order
+	// being issued, is looked at again when the CA sends no Retry-After
+	// (later looks back off up to ten times it); a Retry-After the CA
+	// sends wins. Default 500ms.
+	PollInterval time.Duration `yaml:"poll_interval"`
 	// RateLimits are the CA's order limits the scheduler budgets for, so a
 	// wave of due certificates is spread over time instead of tripping
 	// them. Each limit left unset takes the CA's published one: Let's

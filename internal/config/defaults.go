@@ -23,6 +23,7 @@ const (
 	defaultTakeoverAfter      = 30 * time.Second
 	defaultKeyType            = asset.KeyECDSA256
 	defaultMinLifetime        = 24 * time.Hour
+	defaultCAPollInterval     = 500 * time.Millisecond
 	defaultPropagationTimeout = 2 * time.Minute
 	defaultPollingInterval    = 2 * time.Second
 	defaultAPIListen          = "127.0.0.1:8080"
@@ -82,6 +83,9 @@ func (c *Config) withDefaults(baseDir string) {
 		}
 		if ca.MinLifetime == 0 {
 			ca.MinLifetime = defaultMinLifetime
+		}
+		if ca.PollInterval == 0 {
+			ca.PollInterval = defaultCAPollInterval
 		}
 		ca.RateLimits = ca.RateLimits.WithDefaults(ratelimit.Defaults(rateLimitKind(ca)))
 		ca.RootsFile = resolvePath(baseDir, ca.RootsFile)

@@ -35,6 +35,7 @@ func TestDefaults(t *testing.T) {
 		{"gives a rotation ten minutes", c.Workers.JobTimeout, 10 * time.Minute},
 		{"has devices generate ECDSA P-256 keys", c.CertificateAuthorities["le"].KeyType, "ecdsa256"},
 		{"wants a day of lifetime on a fresh certificate", c.CertificateAuthorities["le"].MinLifetime, 24 * time.Hour},
+		{"looks at a challenge again after half a second when the CA sends no Retry-After", c.CertificateAuthorities["le"].PollInterval, 500 * time.Millisecond},
 		{"waits two minutes for DNS propagation", c.DNS.PropagationTimeout, 2 * time.Minute},
 		{"signs updates with hmac-sha256", c.DNS.RFC2136.TSIGAlgorithm, "hmac-sha256."},
 		{"renews with a third of the lifetime left", c.Policy, policy.Settings{

@@ -160,6 +160,9 @@ func (k *checker) checkCAs() {
 		if ca.MinLifetime < 0 {
 			k.add(path+".min_lifetime", "must not be negative, got %v", ca.MinLifetime)
 		}
+		if ca.PollInterval < 0 {
+			k.add(path+".poll_interval", "must be positive, such as 500ms, got %v", ca.PollInterval)
+		}
 		for i, issuer := range ca.ExpectedIssuers {
 			if strings.TrimSpace(issuer) == "" {
 				k.add(fmt.Sprintf("%s.expected_issuers[%d]", path, i), "is empty")

@@ -158,6 +158,11 @@ func TestValidationRules(t *testing.T) {
 			want: []string{"ottr.yaml:4: certificate_authorities.le.min_lifetime: must not be negative, got -1h0m0s"},
 		},
 		{
+			name: "rejects a negative poll interval",
+			yaml: validCA + "    poll_interval: -1s\n",
+			want: []string{"ottr.yaml:4: certificate_authorities.le.poll_interval: must be positive, such as 500ms, got -1s"},
+		},
+		{
 			name: "requires both halves of an external account binding",
 			yaml: validCA + "    eab:\n      kid: abc\n",
 			want: []string{"ottr.yaml:4: certificate_authorities.le.eab.hmac_key: is required when eab is set: env:NAME or file:PATH holding the CA's HMAC key"},

@@ -246,20 +246,21 @@ func (p *delegateProvider) Timeout() (timeout, interval time.Duration) {
 	return timeout, interval
 }
 
-// Sequential makes lego solve an order's names one at a time, so a name
-// and its wildcard, which share one TXT name, do not overwrite each
-// other's record; it returns the longest pause a provider asks for.
-func (p *delegateProvider) Sequential() time.Duration {
+// sequential reports whether a zone's provider asks for an order's names
+// to be solved one at a time (lego providers whose API keeps one TXT value
+// per name do), and the longest pause it asks for between them. The RFC
+// 2136 writer does not: names that share a record are kept apart by
+// solveAll anyway.
+func (p *delegateProvider) sequential() (bool, time.Duration) {
+	var one bool
 	var pause time.Duration
-	if p.rfc2136 != nil {
-		pause = p.rfc2136.Sequential()
-	}
 	for _, inner := range p.providers {
 		if s, ok := inner.(interface{ Sequential() time.Duration }); ok {
+			one = true
 			pause = max(pause, s.Sequential())
 		}
 	}
-	return pause
+	return one, pause
 }
 
 // providerFor returns the delegate zone of domain's challenge record and

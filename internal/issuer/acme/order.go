@@ -123,6 +123,12 @@ func (i *Issuer) resume(ctx context.Context, csr *x509.CertificateRequest, names
 func (i *Issuer) complete(ctx context.Context, csr *x509.CertificateRequest, order legoacme.ExtendedOrder, resumed bool) ([]byte, error) {
 	var authorized, finalized bool
 	var issuing time.Time
+	var issued *poller
+	if resumed && order.Status != legoacme.StatusPending {
+		// Every name was answered before the interruption, maybe with
+		// its record still in place.
+		i.removeRecordsOf(ctx, order)
+	}
 	for step := 0; ; step++ {
 		switch order.Status {
 		case legoacme.StatusValid:
@@ -154,15 +160,17 @@ func (i *Issuer) complete(ctx context.Context, csr *x509.CertificateRequest, ord
 			continue
 		case legoacme.StatusProcessing:
 			// Asked again at once the first time, as lego does: the CA has
-			// often issued by then.
+			// often issued by then. lego does not pass on an order's
+			// Retry-After, so the order is polled at PollInterval.
 			if issuing.IsZero() {
 				issuing = time.Now()
+				issued = i.newPoller(0)
 				break
 			}
 			if time.Since(issuing) > certificateTimeout {
 				return nil, fmt.Errorf("order %s: the CA did not issue the certificate within %s", order.Location, certificateTimeout)
 			}
-			if err := sleep(ctx, certificateTimeout/60); err != nil {
+			if err := i.pause(ctx, issued.wait()); err != nil {
 				return nil, err
 			}
 		default:
@@ -207,7 +215,7 @@ func (i *Issuer) authorize(ctx context.Context, order legoacme.ExtendedOrder, re
 		case authz.Status == legoacme.StatusValid:
 			settled = append(settled, authz)
 		case authz.Status == legoacme.StatusPending && answered(authz):
-			if authz, err = i.awaitAuthorization(ctx, url); err != nil {
+			if authz, err = i.awaitAuthorization(ctx, url, 0); err != nil {
 				return err
 			}
 			settled = append(settled, authz)
@@ -227,7 +235,7 @@ func (i *Issuer) authorize(ctx context.Context, order legoacme.ExtendedOrder, re
 	for n, p := range toSolve {
 		authzs[n] = p.authz
 	}
-	if err := i.prober.Solve(ctx, authzs); err != nil {
+	if err := i.solveAll(ctx, authzs); err != nil {
 		// As lego does: a failed order does not leave authorizations
 		// pending at the CA. An interrupted one keeps them, so the
 		// resumed Issue can still answer them.
@@ -252,10 +260,17 @@ func answered(authz legoacme.Authorization) bool {
 }
 
 // awaitAuthorization polls the authorization at url until the CA has
-// validated it or found it invalid.
-func (i *Issuer) awaitAuthorization(ctx context.Context, url string) (legoacme.Authorization, error) {
+// validated it or found it invalid, every retryAfter when the CA gave one
+// (else see newPoller).
+func (i *Issuer) awaitAuthorization(ctx context.Context, url string, retryAfter time.Duration) (legoacme.Authorization, error) {
 	deadline := time.Now().Add(authorizationTimeout)
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+	polls := i.newPoller(retryAfter)
+	if retryAfter > 0 {
+		if err := i.pause(ctx, retryAfter); err != nil {
+			return legoacme.Authorization{}, err
+		}
+	}
+	for {
 		authz, err := i.core.Authorizations.Get(ctx, url)
 		if err != nil {
 			return authz, err
@@ -275,10 +290,26 @@ func (i *Issuer) awaitAuthorization(ctx context.Context, url string) (legoacme.A
 		if time.Now().After(deadline) {
 			return authz, fmt.Errorf("the CA did not validate the challenge for %s within %s", challenge.GetTargetedDomain(authz), authorizationTimeout)
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := i.pause(ctx, polls.wait()); err != nil {
 			return authz, err
 		}
 	}
+}
+
+// removeRecordsOf removes the challenge records an interrupted Issue may
+// have left for order's authorizations. An authorization that cannot be
+// read is skipped: the certificate does not depend on its record.
+func (i *Issuer) removeRecordsOf(ctx context.Context, order legoacme.ExtendedOrder) {
+	var authzs []legoacme.Authorization
+	for _, url := range order.Authorizations {
+		authz, err := i.core.Authorizations.Get(ctx, url)
+		if err != nil {
+			i.log.Debug("acme: could not read an authorization to remove its record", "authorization", url, "err", err)
+			continue
+		}
+		authzs = append(authzs, authz)
+	}
+	i.removeLeftRecords(ctx, authzs)
 }
 
 // removeLeftRecords removes the challenge records an interrupted Issue

@@ -90,6 +90,11 @@ type Config struct {
 	// before it answers. Clients then poll, honouring Retry-After, as they
 	// must with a real CA. Default 0: valid as soon as validated.
 	ValidationTime time.Duration
+	// NoRetryAfter makes the CA answer challenges, authorizations and
+	// orders without a Retry-After, as Debian's pebble and some private
+	// CAs do, so clients poll at their own pace. Renewal information and
+	// refused new orders keep theirs. Default false: Retry-After: 1.
+	NoRetryAfter bool
 	// Logger receives Pebble's log at debug level. Default: discard.
 	Logger *slog.Logger
 }
@@ -137,8 +142,10 @@ type CA struct {
 	afterAnswer atomic.Pointer[func(path string)]
 	// validationTime is Config.ValidationTime, in nanoseconds.
 	validationTime atomic.Int64
-	served         chan error
-	closing        sync.Once
+	// noRetryAfter is Config.NoRetryAfter.
+	noRetryAfter atomic.Bool
+	served       chan error
+	closing      sync.Once
 
 	// counter keeps the orders Counts reports (counts.go).
 	counter orderCounter
@@ -241,6 +248,7 @@ func Start(ctx context.Context, cfg Config) (*CA, error) {
 		served: make(chan error, 1),
 	}
 	c.SetValidationTime(cfg.ValidationTime)
+	c.SetNoRetryAfter(cfg.NoRetryAfter)
 	c.server = &http.Server{
 		ConnState:         c.trackConn,
 		Handler:           c.counted(c.instrument(frontEnd.Handler())),
@@ -315,6 +323,9 @@ func (c *CA) instrument(next http.Handler) http.Handler {
 		}
 		if r.URL.Path == newOrderPath && c.refuse(w) {
 			return
+		}
+		if c.noRetryAfter.Load() {
+			w = &statusRecorder{ResponseWriter: w, dropRetryAfter: true}
 		}
 		var replaces string
 		if r.URL.Path == newOrderPath {
@@ -423,6 +434,8 @@ type statusRecorder struct {
 	retryAfter string
 	// forceRetryAfter replaces whatever Retry-After the handler sets.
 	forceRetryAfter string
+	// dropRetryAfter removes the Retry-After the handler sets.
+	dropRetryAfter bool
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -433,6 +446,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 		}
 		if s.forceRetryAfter != "" {
 			s.Header().Set("Retry-After", s.forceRetryAfter)
+		}
+		if s.dropRetryAfter {
+			s.Header().Del("Retry-After")
 		}
 	}
 	s.ResponseWriter.WriteHeader(code)
@@ -448,6 +464,11 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // SetValidationTime changes Config.ValidationTime for the challenges
 // validated from now on.
 func (c *CA) SetValidationTime(d time.Duration) { c.validationTime.Store(int64(max(d, 0))) }
+
+// SetNoRetryAfter switches Config.NoRetryAfter for the requests that
+// follow: with no set, answers to challenges, authorizations and orders
+// carry no Retry-After.
+func (c *CA) SetNoRetryAfter(no bool) { c.noRetryAfter.Store(no) }
 
 // DirectoryURL is the ACME directory, https://host:port/dir.
 func (c *CA) DirectoryURL() string { return c.dirURL }
