@@ -180,7 +180,9 @@ type DNS struct {
 	Resolvers []string `yaml:"resolvers"`
 	// PropagationTimeout bounds the wait for the TXT record. Default 2m.
 	PropagationTimeout time.Duration `yaml:"propagation_timeout"`
-	// PollingInterval is the pause between propagation checks. Default 2s.
+	// PollingInterval is the pause between propagation checks. Default
+	// 500ms: every name of an order is checked at once, and a check is one
+	// query per resolver.
 	PollingInterval time.Duration `yaml:"polling_interval"`
 	// CheckResolversOnly trusts the resolvers alone for propagation and
 	// skips asking every authoritative server of the delegate zone on port

@@ -25,7 +25,7 @@ const (
 	defaultMinLifetime        = 24 * time.Hour
 	defaultCAPollInterval     = 500 * time.Millisecond
 	defaultPropagationTimeout = 2 * time.Minute
-	defaultPollingInterval    = 2 * time.Second
+	defaultPollingInterval    = 500 * time.Millisecond
 	defaultAPIListen          = "127.0.0.1:8080"
 	defaultTSIGAlgorithm      = "hmac-sha256."
 )

@@ -36,7 +36,7 @@ type DNS01Config struct {
 	// resolvers. Default 2m.
 	PropagationTimeout time.Duration
 	// PollingInterval is the pause before the first propagation check and
-	// between checks. Default 2s.
+	// between checks. Default 500ms.
 	PollingInterval time.Duration
 	// TTL of the challenge records. Default 60 s.
 	TTL int
@@ -81,7 +81,7 @@ func (c DNS01Config) withDefaults() DNS01Config {
 		c.PropagationTimeout = 2 * time.Minute
 	}
 	if c.PollingInterval <= 0 {
-		c.PollingInterval = 2 * time.Second
+		c.PollingInterval = 500 * time.Millisecond
 	}
 	if c.TTL <= 0 {
 		c.TTL = 60
