@@ -60,9 +60,9 @@ func (a *App) ForegroundQueue(ctx context.Context) (*queue.Queue, error) {
 
 func (a *App) queueConfig(id string) queue.Config {
 	qc := queue.Config{
-		DB:          a.db,
-		Pool:        a.pool,
-		Concurrency: a.Config.Workers.Concurrency,
+		DB:            a.db,
+		Pool:          a.pool,
+		Concurrency:   a.Config.Workers.Concurrency,
 		PerDataCenter: a.Config.Workers.PerDataCenter,
 		JobTimeout:    a.Config.Workers.JobTimeout,
 		ScanInterval:  a.Config.Scheduler.Interval,

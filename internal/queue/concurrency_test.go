@@ -186,3 +186,40 @@ func TestADataCentersLimitHoldsWhileOthersUseTheRest(t *testing.T) {
 		t.Errorf("%d rotations ran at once, concurrency 4", runner.maxTotal)
 	}
 }
+
+func TestAJobGivenBackForWantOfASlotRunsOnceThereIsOne(t *testing.T) {
+	ctx := context.Background()
+	st, rots := setup(t, 9)
+	runner := newGatedRunner()
+	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: runner, Concurrency: 2,
+		SlotWait: 20 * time.Millisecond, SlotRetry: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rot := range rots {
+		runner.enqueue(t, q, rot, []string{"dc-a", "dc-b", "dc-c"}[i%3])
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		runner.release()
+		q.Stop(ctx)
+	}()
+	waitFor(t, "a job to be given back while two rotations run", func() bool {
+		var given int
+		if err := st.DB().QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'rotation' AND json_extract(metadata, '$.snoozes') > 0`).Scan(&given); err != nil {
+			t.Fatal(err)
+		}
+		total, _ := runner.now("")
+		return given > 0 && total == 2
+	})
+	runner.release()
+	waitFor(t, "every rotation to run", func() bool { return jobStates(t, st.DB())["completed"] == len(rots) })
+	if runner.finishedCount() != len(rots) {
+		t.Errorf("%d rotations ran for %d jobs, want each once", runner.finishedCount(), len(rots))
+	}
+	if runner.maxTotal > 2 {
+		t.Errorf("%d rotations ran at once, concurrency 2", runner.maxTotal)
+	}
+}
