@@ -101,27 +101,36 @@ func heldJobs(t *testing.T, db *sql.DB) map[string]int {
 	return out
 }
 
-func TestConcurrencyIsTheTotalOverEveryDataCenter(t *testing.T) {
+// startGated starts a queue of cfg that runs rotations on runner, with
+// rots queued on dataCenters in turn, and stops it when the test ends.
+func startGated(t *testing.T, cfg queue.Config, runner *gatedRunner, rots []store.Rotation, dataCenters ...string) *queue.Queue {
+	t.Helper()
 	ctx := context.Background()
-	st, rots := setup(t, 12)
-	runner := newGatedRunner()
-	// A job waiting for a slot gives it back at once and stays back for
-	// the rest of the test, so what River holds settles.
-	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: runner, Concurrency: 4,
-		SlotWait: 50 * time.Millisecond, SlotRetry: time.Hour, PollInterval: 20 * time.Millisecond})
+	cfg.Runner, cfg.PollInterval = runner, 20*time.Millisecond
+	q, err := queue.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, rot := range rots {
-		runner.enqueue(t, q, rot, []string{"dc-a", "dc-b", "dc-c"}[i%3])
+		runner.enqueue(t, q, rot, dataCenters[i%len(dataCenters)])
 	}
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		runner.release()
 		q.Stop(ctx)
-	}()
+	})
+	return q
+}
+
+func TestConcurrencyIsTheTotalOverEveryDataCenter(t *testing.T) {
+	st, rots := setup(t, 12)
+	runner := newGatedRunner()
+	// A job waiting for a slot gives it back at once and stays back for
+	// the rest of the test, so what River holds settles.
+	startGated(t, queue.Config{DB: st.DB(), Concurrency: 4, SlotWait: 50 * time.Millisecond, SlotRetry: time.Hour},
+		runner, rots, "dc-a", "dc-b", "dc-c")
 
 	waitFor(t, "four rotations running and River holding no other job", func() bool {
 		total, _ := runner.now("")
@@ -139,26 +148,11 @@ func TestConcurrencyIsTheTotalOverEveryDataCenter(t *testing.T) {
 }
 
 func TestADataCentersLimitHoldsWhileOthersUseTheRest(t *testing.T) {
-	ctx := context.Background()
 	st, rots := setup(t, 9)
 	runner := newGatedRunner()
 	// Jobs wait for a slot as long as the test runs: none is given back.
-	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: runner, Concurrency: 4,
-		PerDataCenter: map[string]int{"DC A": 1},
-		JobTimeout:    2 * time.Hour, SlotWait: time.Hour, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rot := range rots[:3] {
-		runner.enqueue(t, q, rot, "DC A")
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		runner.release()
-		q.Stop(ctx)
-	}()
+	q := startGated(t, queue.Config{DB: st.DB(), Concurrency: 4, PerDataCenter: map[string]int{"DC A": 1},
+		JobTimeout: 2 * time.Hour, SlotWait: time.Hour}, runner, rots[:3], "DC A")
 	waitFor(t, "a rotation of DC A to run", func() bool {
 		_, inA := runner.now("DC A")
 		return inA > 0
@@ -188,24 +182,10 @@ func TestADataCentersLimitHoldsWhileOthersUseTheRest(t *testing.T) {
 }
 
 func TestAJobGivenBackForWantOfASlotRunsOnceThereIsOne(t *testing.T) {
-	ctx := context.Background()
 	st, rots := setup(t, 9)
 	runner := newGatedRunner()
-	q, err := queue.New(ctx, queue.Config{DB: st.DB(), Runner: runner, Concurrency: 2,
-		SlotWait: 20 * time.Millisecond, SlotRetry: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, rot := range rots {
-		runner.enqueue(t, q, rot, []string{"dc-a", "dc-b", "dc-c"}[i%3])
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		runner.release()
-		q.Stop(ctx)
-	}()
+	startGated(t, queue.Config{DB: st.DB(), Concurrency: 2, SlotWait: 20 * time.Millisecond, SlotRetry: 20 * time.Millisecond},
+		runner, rots, "dc-a", "dc-b", "dc-c")
 	waitFor(t, "a job to be given back while two rotations run", func() bool {
 		var given int
 		if err := st.DB().QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'rotation' AND json_extract(metadata, '$.snoozes') > 0`).Scan(&given); err != nil {
