@@ -60,14 +60,15 @@ func (a *App) ForegroundQueue(ctx context.Context) (*queue.Queue, error) {
 
 func (a *App) queueConfig(id string) queue.Config {
 	qc := queue.Config{
-		DB:           a.db,
-		Pool:         a.pool,
-		Concurrency:  a.Config.Workers.Concurrency,
-		JobTimeout:   a.Config.Workers.JobTimeout,
-		ScanInterval: a.Config.Scheduler.Interval,
-		Logger:       a.log,
-		ID:           id,
-		Store:        a.Store,
+		DB:            a.db,
+		Pool:          a.pool,
+		Concurrency:   a.Config.Workers.Concurrency,
+		PerDataCenter: a.Config.Workers.PerDataCenter,
+		JobTimeout:    a.Config.Workers.JobTimeout,
+		ScanInterval:  a.Config.Scheduler.Interval,
+		Logger:        a.log,
+		ID:            id,
+		Store:         a.Store,
 	}
 	if a.pool != nil {
 		qc.Liveness = queue.Heartbeats{Pool: a.pool, After: a.Config.Workers.TakeoverAfter, Logger: a.log}

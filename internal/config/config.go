@@ -101,9 +101,14 @@ type Scheduler struct {
 
 // Workers settings.
 type Workers struct {
-	// Concurrency is how many rotations run at once. Default 50, like Ottr's
-	// Map state.
+	// Concurrency is how many rotations run at once in one process ('ottr
+	// serve' or 'ottr worker'), over all the data centers it works.
+	// Default 50, like Ottr's Map state.
 	Concurrency int `yaml:"concurrency"`
+	// PerDataCenter caps, by data center name (as in the inventory), how
+	// many of that data center's rotations run at once in one process,
+	// within Concurrency; a data center not named uses the whole of it.
+	PerDataCenter map[string]int `yaml:"per_data_center"`
 	// JobTimeout bounds one rotation. Default 10m (Ottr's task timeout).
 	JobTimeout time.Duration `yaml:"job_timeout"`
 	// TakeoverAfter is how long a cluster process may miss its heartbeats

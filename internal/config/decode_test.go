@@ -221,6 +221,15 @@ routes:
 			t.Errorf("workers = %+v, want concurrency 5 from the first and job_timeout 1h from the second", c.Workers)
 		}
 	})
+	t.Run("reads each data center's limit by its inventory name", func(t *testing.T) {
+		c, err := Parse([]byte("workers:\n  concurrency: 8\n  per_data_center:\n    DC East: 2\n    dmz: 1\n"), "ottr.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Workers.PerDataCenter; len(got) != 2 || got["DC East"] != 2 || got["dmz"] != 1 {
+			t.Errorf("per_data_center = %v, want DC East 2 and dmz 1", got)
+		}
+	})
 	t.Run("reads driver options as written", func(t *testing.T) {
 		c, err := Parse([]byte("routes:\n  - driver: linux\n    options:\n      ssh_port: 2222\n      sudo: true\n      reload_command: systemctl reload nginx\n"), "ottr.yaml")
 		if err != nil {

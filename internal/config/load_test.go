@@ -256,7 +256,7 @@ func TestExampleFile(t *testing.T) {
 			{"propagation_timeout", c.DNS.PropagationTimeout, defaults.DNS.PropagationTimeout},
 			{"polling_interval", c.DNS.PollingInterval, defaults.DNS.PollingInterval},
 		} {
-			if d.example != d.defaults {
+			if !reflect.DeepEqual(d.example, d.defaults) {
 				t.Errorf("%s: the example sets %v, the default is %v", d.name, d.example, d.defaults)
 			}
 		}

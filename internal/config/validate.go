@@ -85,6 +85,11 @@ func (k *checker) checkScheduling() {
 	if w.Concurrency < 1 || w.Concurrency > maxConcurrency {
 		k.add("workers.concurrency", "must be between 1 and %d, got %d", maxConcurrency, w.Concurrency)
 	}
+	for _, dataCenter := range k.c.inFileOrder("workers.per_data_center", maps.Keys(w.PerDataCenter)) {
+		if n := w.PerDataCenter[dataCenter]; n < 1 {
+			k.add(join("workers.per_data_center", dataCenter), "must be at least 1, got %d; to run none of a data center's rotations in a process, leave its queue out (ottr worker --queue)", n)
+		}
+	}
 	if w.TakeoverAfter < minTakeoverAfter {
 		k.add("workers.takeover_after", "must be at least %v (a heartbeat is written every 5s), got %v", minTakeoverAfter, w.TakeoverAfter)
 	}
@@ -458,6 +463,11 @@ func (c *Config) warnings() []string {
 		}
 		if r.TSIGAlgorithm == "hmac-sha1." {
 			warn(path+".tsig_algorithm", "hmac-sha1 is weak; prefer hmac-sha256")
+		}
+	}
+	for _, dataCenter := range c.inFileOrder("workers.per_data_center", maps.Keys(c.Workers.PerDataCenter)) {
+		if n := c.Workers.PerDataCenter[dataCenter]; n > c.Workers.Concurrency {
+			warn(join("workers.per_data_center", dataCenter), fmt.Sprintf("%d is above workers.concurrency (%d), the total over every data center, so it limits nothing; lower it or remove it", n, c.Workers.Concurrency))
 		}
 	}
 	warnRFC2136("dns.rfc2136", c.DNS.RFC2136)

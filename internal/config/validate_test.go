@@ -57,6 +57,11 @@ func TestValidationRules(t *testing.T) {
 			want: []string{"ottr.yaml:2: scheduler.batch: must be at least 1, got -1"},
 		},
 		{
+			name: "rejects a data center's limit under one",
+			yaml: "workers:\n  per_data_center:\n    dmz: 0\n    DC East: 3\n",
+			want: []string{"ottr.yaml:3: workers.per_data_center.dmz: must be at least 1, got 0; to run none of a data center's rotations in a process, leave its queue out (ottr worker --queue)"},
+		},
+		{
 			name: "rejects a negative concurrency",
 			yaml: "workers:\n  concurrency: -3\n",
 			want: []string{"ottr.yaml:2: workers.concurrency: must be between 1 and 10000, got -3"},
@@ -370,6 +375,11 @@ func TestWarnings(t *testing.T) {
 				"ottr.yaml:5: dns.rfc2136.tsig_secret: the secret is written in the configuration file; use env:NAME or file:PATH to keep it out",
 				"ottr.yaml:6: dns.rfc2136.tsig_algorithm: hmac-sha1 is weak; prefer hmac-sha256",
 			},
+		},
+		{
+			name: "warns about a data center's limit above the total",
+			yaml: "workers:\n  concurrency: 10\n  per_data_center:\n    dmz: 10\n    lab: 11\n",
+			want: []string{"ottr.yaml:5: workers.per_data_center.lab: 11 is above workers.concurrency (10), the total over every data center, so it limits nothing; lower it or remove it"},
 		},
 		{
 			name: "does not warn about env and file references",

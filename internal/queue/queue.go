@@ -1,6 +1,8 @@
 // Package queue runs rotations as River jobs: one queue per data center, so
 // a worker placed inside a network segment takes only the rotations of the
-// devices it can reach, a global concurrency limit, a per-job timeout, and
+// devices it can reach, a limit on the rotations a process runs at once over
+// all its queues with optional lower limits per data center, a per-job
+// timeout, and
 // the periodic scan that finds due assets. River keeps its jobs in ottr's
 // own database: SQLite on a single node, PostgreSQL (shared by several
 // processes, with a leader elected for the scan) in cluster mode.
@@ -96,6 +98,21 @@ type Config struct {
 	// Concurrency is how many rotations run at once in this process, over
 	// all queues. Default 50.
 	Concurrency int
+	// PerDataCenter caps the rotations of one data center (by its name,
+	// as given to Enqueue) that run at once in this process, below
+	// Concurrency; a data center not named here may use all of it.
+	PerDataCenter map[string]int
+	// SlotWait is how long a job River has handed this process may wait
+	// for a free slot under Concurrency — the waiting counts against
+	// JobTimeout — before it is given back to its queue, not counted as
+	// an attempt, for any process to take after SlotRetry. Several
+	// queues each fetch up to their own limit, so a busy process may be
+	// handed more jobs than it has slots; this keeps it from holding them.
+	// Default 5s, at most a tenth of JobTimeout.
+	SlotWait time.Duration
+	// SlotRetry is how long a job given back for want of a slot waits
+	// before it may be taken again. Default 1s.
+	SlotRetry time.Duration
 	// JobTimeout bounds one rotation. Default 10m.
 	JobTimeout time.Duration
 	// Queues restricts this process to these queues (data centers); empty
@@ -266,6 +283,12 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.JobTimeout <= 0 {
 		cfg.JobTimeout = 10 * time.Minute
 	}
+	if cfg.SlotWait <= 0 {
+		cfg.SlotWait = min(5*time.Second, cfg.JobTimeout/10)
+	}
+	if cfg.SlotRetry <= 0 {
+		cfg.SlotRetry = time.Second
+	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 200 * time.Millisecond
 	}
@@ -290,7 +313,8 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	workers := river.NewWorkers()
 	limit := make(chan struct{}, cfg.Concurrency)
 	if cfg.Runner != nil {
-		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit, running: &q.running})
+		river.AddWorker(workers, &rotationWorker{runner: cfg.Runner, limit: limit, running: &q.running,
+			slotWait: cfg.SlotWait, slotRetry: cfg.SlotRetry})
 	}
 	periodic := addNotifyWork(workers, cfg)
 	if cfg.Scanner != nil {
@@ -313,7 +337,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 			names = []string{DefaultQueue}
 		}
 		for _, name := range names {
-			queues[name] = river.QueueConfig{MaxWorkers: cfg.Concurrency}
+			queues[name] = river.QueueConfig{MaxWorkers: q.maxWorkers(name)}
 			q.queues[name] = true
 		}
 	}
@@ -327,10 +351,11 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		Queues:       queues,
 		Workers:      workers,
 		PeriodicJobs: periodic,
-		// The timeout covers waiting for a slot under the global limit
-		// too: no job is ever running for longer, so one still running
-		// after it (and the minute a driver may take to put files back)
-		// was left by a dead process and can safely be rescued.
+		// The timeout covers waiting for a slot under the process's limit
+		// too (at most SlotWait): no job is ever running for longer, so
+		// one still running after it (and the minute a driver may take to
+		// put files back) was left by a dead process and can safely be
+		// rescued.
 		JobTimeout:        cfg.JobTimeout,
 		MaxAttempts:       10,
 		Logger:            slog.New(stopAwareHandler{inner: cfg.Logger.Handler(), stopping: &q.stopping}),
@@ -564,11 +589,24 @@ func (q *Queue) ensureQueue(name string) error {
 	if q.queues[name] {
 		return nil
 	}
-	if err := q.client.Queues().Add(name, river.QueueConfig{MaxWorkers: q.cfg.Concurrency}); err != nil {
+	if err := q.client.Queues().Add(name, river.QueueConfig{MaxWorkers: q.maxWorkers(name)}); err != nil {
 		return fmt.Errorf("queue: add queue %s: %w", name, err)
 	}
 	q.queues[name] = true
 	return nil
+}
+
+// maxWorkers is how many jobs the queue named name fetches at once: its
+// data center's cap, or the process's whole limit. The queues together
+// may fetch more than the limit; rotationWorker holds the total.
+func (q *Queue) maxWorkers(name string) int {
+	n := q.cfg.Concurrency
+	for dataCenter, limit := range q.cfg.PerDataCenter {
+		if Name(dataCenter) == name && limit > 0 {
+			n = min(n, limit)
+		}
+	}
+	return n
 }
 
 // rescueMargin is how long after its timeout a job may still legitimately
@@ -578,9 +616,13 @@ const rescueMargin = time.Minute + 30*time.Second
 
 type rotationWorker struct {
 	river.WorkerDefaults[RotationArgs]
-	runner  Runner
+	runner Runner
+	// limit holds a slot for each rotation running in this process, over
+	// all its queues.
 	limit   chan struct{}
 	running *runningJobs
+	// slotWait and slotRetry are Config's SlotWait and SlotRetry.
+	slotWait, slotRetry time.Duration
 }
 
 func (w *rotationWorker) Work(ctx context.Context, job *river.Job[RotationArgs]) error {
@@ -589,8 +631,15 @@ func (w *rotationWorker) Work(ctx context.Context, job *river.Job[RotationArgs])
 		return err
 	}
 	defer done()
+	wait := time.NewTimer(w.slotWait)
+	defer wait.Stop()
 	select {
 	case w.limit <- struct{}{}:
+	case <-wait.C:
+		// Every slot is busy with other queues' rotations: the job goes
+		// back rather than waiting here with its timeout running, and
+		// this process or another takes it when it has room.
+		return river.JobSnooze(w.slotRetry)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
