@@ -36,12 +36,9 @@ const (
 func Schema() driver.Schema {
 	return driver.Schema{
 		{Name: optCertPath, Kind: driver.OptionPath, Required: true,
-			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem, " +
-				"or a template of the asset's fields, such as /etc/nginx/ssl/{{.CommonName}}.pem (" + driver.AssetTemplateFields + "; " +
-				"key_path, chain_path, work_dir and reload_command take them too, reload_command with every value shell-quoted)"},
+			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem"},
 		{Name: optKeyPath, Kind: driver.OptionPath, Required: true,
-			Doc: "the absolute path of the file that receives the new private key; cert_path's own path makes that file a bundle, " +
-				"the key followed by the leaf and its chain, switched in one rename so no reload ever reads a key without its certificate"},
+			Doc: "the absolute path of the file that receives the new private key; cert_path's own path makes that file a bundle switched in one rename"},
 		{Name: optChainPath, Kind: driver.OptionPath,
 			Doc: "the absolute path of a file that receives the chain without the leaf"},
 		{Name: optReloadCommand, Kind: driver.OptionString, Required: true,
