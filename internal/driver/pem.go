@@ -27,3 +27,13 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		certs = append(certs, c)
 	}
 }
+
+// EncodeCertificates returns certs as concatenated PEM blocks, in order:
+// the form devices and hosts take a chain in.
+func EncodeCertificates(certs []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}

@@ -399,7 +399,7 @@ func (s *session) ensureCertificate(ctx context.Context, fullPath string, certs 
 		return nil
 	}
 	_, name := splitFullPath(fullPath)
-	local, err := s.c.upload(ctx, name+".pem", encodeCertificates(certs))
+	local, err := s.c.upload(ctx, name+".pem", driver.EncodeCertificates(certs))
 	if err != nil {
 		return fmt.Errorf("upload certificate %s: %w", fullPath, err)
 	}

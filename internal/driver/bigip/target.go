@@ -3,7 +3,6 @@ package bigip
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"strings"
 
@@ -185,13 +184,4 @@ func (s *session) readChain(ctx context.Context, b binding) ([]*x509.Certificate
 		chain = append(chain, certs...)
 	}
 	return chain, nil
-}
-
-// encodeCertificates is the PEM of certs, in order.
-func encodeCertificates(certs []*x509.Certificate) []byte {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return out
 }

@@ -1,13 +1,11 @@
 package lighthouse
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -89,7 +87,7 @@ func (s *session) Install(ctx context.Context, chain []*x509.Certificate) (drive
 		return nil, wrapf("install", err)
 	}
 	s.log.Info("lighthouse: uploading the certificate", "serial", fmt.Sprintf("%x", leaf.SerialNumber), "chain", len(chain))
-	if err := s.client.uploadCertificate(ctx, string(encodeCertificates(chain))); err != nil {
+	if err := s.client.uploadCertificate(ctx, string(driver.EncodeCertificates(chain))); err != nil {
 		return nil, errorf("install", "upload the certificate: %w", err)
 	}
 	// The restart drops every connection; do not reuse a dead one.
@@ -277,13 +275,4 @@ func (s *session) Rollback(ctx context.Context, i driver.Installed) error {
 func fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return hex.EncodeToString(sum[:])
-}
-
-// encodeCertificates returns certs as concatenated PEM blocks.
-func encodeCertificates(certs []*x509.Certificate) []byte {
-	var b bytes.Buffer
-	for _, c := range certs {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
-	return b.Bytes()
 }

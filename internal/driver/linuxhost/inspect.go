@@ -1,11 +1,10 @@
 package linuxhost
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ottr-go/ottr/internal/driver"
@@ -63,40 +62,17 @@ func (h *Host) inspect(ctx context.Context, step string, listBackups bool, items
 	return state, nil
 }
 
-// encodeCertificates returns certs as concatenated PEM blocks.
-func encodeCertificates(certs []*x509.Certificate) []byte {
-	var b bytes.Buffer
-	for _, c := range certs {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
-	return b.Bytes()
-}
-
-// sameCertificates reports whether a and b are the same certificates in the
-// same order.
-func sameCertificates(a, b []*x509.Certificate) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Equal(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // installedAlready reports whether the host's files already hold chain.
 func (h *Host) installedAlready(files map[string][]byte, chain []*x509.Certificate) bool {
 	current, err := driver.ParseCertificates(files["cert"])
-	if err != nil || !sameCertificates(current, chain) {
+	if err != nil || !slices.EqualFunc(current, chain, (*x509.Certificate).Equal) {
 		return false
 	}
 	if h.opts.ChainPath == "" {
 		return true
 	}
 	intermediates, err := driver.ParseCertificates(files["chain"])
-	return err == nil && sameCertificates(intermediates, chain[1:])
+	return err == nil && slices.EqualFunc(intermediates, chain[1:], (*x509.Certificate).Equal)
 }
 
 // CurrentCertificate reads cert_path (certificates only) and returns its

@@ -145,9 +145,9 @@ type installPlan struct {
 func (h *Host) installFiles(ctx context.Context, chain []*x509.Certificate, plan installPlan) (driver.Installed, error) {
 	suffix := backupPrefix + h.cfg.Now().UTC().Format(backupTimeFormat)
 	files := h.files()
-	uploads := [][]byte{encodeCertificates(chain)}
+	uploads := [][]byte{driver.EncodeCertificates(chain)}
 	if h.opts.ChainPath != "" {
-		uploads = append(uploads, encodeCertificates(chain[1:]))
+		uploads = append(uploads, driver.EncodeCertificates(chain[1:]))
 	}
 	out, err := h.exec(ctx, "install", h.installScript(suffix, files, plan), uploadInput(uploads...))
 	parsed := ParseOutput(out)
