@@ -73,6 +73,11 @@ func (h *Host) Install(ctx context.Context, chain []*x509.Certificate) (driver.I
 	if len(chain) == 0 {
 		return nil, h.errorf("install", "empty chain")
 	}
+	unlock, err := h.lockChanges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	expected := base64.StdEncoding.EncodeToString(chain[0].RawSubjectPublicKeyInfo)
 	handle, err := h.installFiles(ctx, chain, installPlan{moveStagedKey: true, stagedKeySPKI: expected})
 	if !errors.Is(err, errStagedKeyDiffers) {

@@ -78,6 +78,10 @@ type Config struct {
 	// Hooks, when set, run inside the scripts; the hooks due after a
 	// reload run only with ReloadInScript.
 	Hooks Hooks
+	// HostKey names the machine (its SSH address, its instance ID): the
+	// installs and rollbacks of one process on the same machine run one
+	// at a time. Empty: no such serialization.
+	HostKey string
 	// Now names backups. Default: time.Now.
 	Now func() time.Time
 	// Logger receives debug lines about each step; never secrets.

@@ -38,7 +38,7 @@ func Schema() driver.Schema {
 		{Name: optCertPath, Kind: driver.OptionPath, Required: true,
 			Doc: "the absolute path of the file that receives the leaf followed by its chain, such as /etc/nginx/ssl/site.pem"},
 		{Name: optKeyPath, Kind: driver.OptionPath, Required: true,
-			Doc: "the absolute path of the file that receives the new private key; cert_path's own path makes that file a bundle switched in one rename"},
+			Doc: "the absolute path of the file that receives the new private key; cert_path's own path makes that file a bundle, switched in one rename"},
 		{Name: optChainPath, Kind: driver.OptionPath,
 			Doc: "the absolute path of a file that receives the chain without the leaf"},
 		{Name: optReloadCommand, Kind: driver.OptionString, Required: true,

@@ -16,6 +16,11 @@ const rolledBack = "@@ottr-rolled-back"
 // command on its own unless the transport reloads in the script. It can
 // run any number of times: the backups stay where they are.
 func (h *Host) Rollback(ctx context.Context, i driver.Installed) error {
+	unlock, err := h.lockChanges(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if i[handleHadPrevious] != "true" {
 		return h.errorf("rollback", "the %s had no certificate at %s before the install: nothing to restore, "+
 			"the installed certificate was left in place", h.cfg.Noun, i[handleCertPath])
