@@ -3,6 +3,12 @@
 // the first route that matches an asset wins.
 package route
 
+import (
+	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver"
+)
+
 // Route sends matching assets to a driver.
 type Route struct {
 	// Name is optional and shown in explanations; default "route N".
@@ -16,6 +22,21 @@ type Route struct {
 	// cannot be reached or fails on its side (not when it refuses the
 	// order). Empty, the default: no fallback.
 	FallbackIssuers []string `yaml:"fallback_issuers,omitempty" json:"fallback_issuers,omitempty"`
+	// Host names the machine the route's assets live on, for taking it in
+	// turns: the rotations with the same host change their devices one
+	// turn at a time, in every process. A template of asset fields, like
+	// the drivers' options ("{{.IPAddress}}", "{{label \"host\"}}").
+	// Empty, the default: the address and port of the driver's management
+	// channel.
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
+}
+
+// HostTemplate parses r's host setting; nil when it is not set.
+func (r Route) HostTemplate() (*driver.AssetTemplate, error) {
+	if strings.TrimSpace(r.Host) == "" {
+		return nil, nil
+	}
+	return driver.ParseAssetTemplate("host", r.Host, nil)
 }
 
 // Match selects assets. Empty fields match anything.
