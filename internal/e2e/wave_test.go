@@ -259,3 +259,44 @@ func TestTwoProcessesNeverChangeOneHostAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCertificatesOnOneHost measures, on one real nginx, one rotation
+// alone and then a wave of waveCount rotations of its vhosts started at
+// once (waveWorkers at a time, as workers.concurrency would run them).
+// It reports both times and their ratio, the target being well under
+// waveCount:
+//
+//	go test -run '^$' -bench CertificatesOnOneHost -benchtime 1x ./internal/e2e/
+func BenchmarkCertificatesOnOneHost(b *testing.B) {
+	testenv.SkipInShort(b, testenv.RealServers)
+	if theEnv.err != nil {
+		b.Fatalf("the end-to-end environment did not start: %v", theEnv.err)
+	}
+	e := theEnv.env
+	w := e.startWaveHost(b, waveHosts(), "")
+	ap := e.newRouteApp(b, e.sshd.KnownHostsFile, w.route)
+	w.addAssets(b, e, ap)
+	var one, wave time.Duration
+	b.ResetTimer()
+	for range b.N {
+		started := time.Now()
+		if rot, err := rotate(ap, w.hosts[0]); err != nil {
+			b.Fatalf("rotation of %s %s: %v\n%s", w.hosts[0], rot.State, err, logOf(rot))
+		}
+		one += time.Since(started)
+		started = time.Now()
+		results, errs := rotateAll([]*app.App{ap}, w.hosts, waveWorkers)
+		wave += time.Since(started)
+		for i, err := range errs {
+			if err != nil {
+				b.Fatalf("rotation of %s %s: %v\n%s", w.hosts[i], results[i].State, err, logOf(results[i]))
+			}
+		}
+	}
+	b.StopTimer()
+	reloads, _ := w.reloads(b)
+	b.ReportMetric(one.Seconds()/float64(b.N), "s/one")
+	b.ReportMetric(wave.Seconds()/float64(b.N), "s/wave")
+	b.ReportMetric(float64(wave)/float64(one), "wave/one")
+	b.ReportMetric(float64(reloads)/float64(b.N), "reloads/run")
+}
