@@ -51,10 +51,10 @@ type waveHost struct {
 	log   string
 }
 
-// startWaveHost starts an nginx for hosts. pause, shell code, runs in each
-// reload before nginx's, to widen the window in which two reloads would
-// meet.
-func (e *env) startWaveHost(t testing.TB, hosts []string, pause string) *waveHost {
+// startWaveHost starts an nginx for hosts. prelude, shell code, runs in
+// each reload before nginx's: a pause, to widen the window in which two
+// reloads would meet, or a check that fails the reload with "return 1".
+func (e *env) startWaveHost(t testing.TB, hosts []string, prelude string) *waveHost {
 	t.Helper()
 	ctx := context.Background()
 	n, err := realserver.StartNginx(ctx, realserver.NginxConfig{User: e.user, Sites: hosts, Bundle: true})
@@ -73,7 +73,8 @@ func (e *env) startWaveHost(t testing.TB, hosts []string, pause string) *waveHos
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	w := &waveHost{nginx: n, hosts: hosts, log: filepath.Join(dir, "reloads.log")}
 	script := filepath.Join(dir, "reload.sh")
-	body := fmt.Sprintf("echo \"start $$\" >> %[1]s\n%[2]s\n%[3]s\nstatus=$?\necho \"end $$\" >> %[1]s\nexit $status\n", w.log, pause, reload)
+	body := fmt.Sprintf("echo \"start $$\" >> %[1]s\nreload() {\n:\n%[2]s\n%[3]s\n}\nreload\nstatus=$?\necho \"end $$\" >> %[1]s\nexit $status\n",
+		w.log, prelude, reload)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +203,72 @@ func TestFiftyCertificatesOnOneNginxRotateAtOnce(t *testing.T) {
 		t.Errorf("%d reloads ran at once on the host, want one at a time", most)
 	}
 	t.Logf("%d rotations, %d reloads of nginx", len(w.hosts), count)
+	if t.Failed() {
+		t.Logf("nginx's log:\n%s", w.nginx.Log())
+	}
+}
+
+// A vhost whose new files fail nginx's reload, among others rotating at
+// once: whether its install shared a reload with others or not, only its
+// rotation fails, it serves its previous certificate again, and every
+// other vhost serves its new one.
+func TestAVhostWhoseFilesFailTheReloadFailsAlone(t *testing.T) {
+	e := need(t)
+	hosts := waveHosts()[:10]
+	bad := hosts[3]
+	// Not t.TempDir(): the host's account must reach it.
+	dir, err := os.MkdirTemp("", "ottr-bad-vhost-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	original := filepath.Join(dir, "bad-original.pem")
+	site := func(w *waveHost, host string) realserver.NginxSite { s, _ := w.nginx.Site(host); return s }
+	// The reload fails while the bad vhost's file is not the one it
+	// started with.
+	w := e.startWaveHost(t, hosts, "cmp -s "+filepath.Join(dir, "bad-live.pem")+" "+original+" || { echo 'the bad vhost changed' >&2; return 1; }")
+	live := site(w, bad).CertPath
+	if err := os.Symlink(live, filepath.Join(dir, "bad-live.pem")); err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(original, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ap := e.newRouteApp(t, e.sshd.KnownHostsFile, w.route)
+	before := w.addAssets(t, e, ap)
+
+	results, errs := rotateAll([]*app.App{ap}, w.hosts, waveWorkers)
+
+	for i, host := range w.hosts {
+		rot := results[i]
+		if host == bad {
+			if rot.State != store.StateFailed || !strings.Contains(rot.Error, "the bad vhost changed") {
+				t.Errorf("rotation of %s, whose files fail the reload: %s (%v), want failed by the reload\n%s", host, rot.State, errs[i], logOf(rot))
+			}
+			chain, err := verify.Fetch(context.Background(), site(w, host).Addr, host, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := verify.SerialHex(chain[0]); got != before[host] {
+				t.Errorf("%s serves serial %s, want its previous certificate %s back", host, got, before[host])
+			}
+			continue
+		}
+		if errs[i] != nil || rot.State != store.StateSucceeded {
+			t.Errorf("rotation of %s %s: %v\n%s", host, rot.State, errs[i], logOf(rot))
+			continue
+		}
+		e.checkServesNew(t, ap, site(w, host), before[host])
+	}
 	if t.Failed() {
 		t.Logf("nginx's log:\n%s", w.nginx.Log())
 	}
