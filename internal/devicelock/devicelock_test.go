@@ -296,3 +296,47 @@ func TestATurnWaitsOnlyForTheInstallsStillGoing(t *testing.T) {
 		h.Unlock()
 	}
 }
+
+// A process whose database session ends (it died, or its connection
+// broke) holds no device any more: the others take it, and the first
+// process's own unlock afterwards harms nobody.
+func TestADeviceHeldByALostDatabaseSessionIsFreeForTheOthers(t *testing.T) {
+	url := pg.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pools := make([]*pgxpool.Pool, 2)
+	for i := range pools {
+		p, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		pools[i] = p
+	}
+	lost, other := devicelock.New(devicelock.NewAdvisory(pools[0])), devicelock.New(devicelock.NewAdvisory(pools[1]))
+	held, err := lost.Lock(ctx, devicelock.Request{Key: "ssh 192.0.2.1:22"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pools[1].Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	h, err := other.Lock(ctx, devicelock.Request{Key: "ssh 192.0.2.1:22"})
+	if err != nil {
+		t.Fatalf("the device stayed taken after its holder's session ended: %v", err)
+	}
+	held.Unlock()
+	// The unlock of the lost session did not free the device another
+	// process holds now.
+	busy := make(chan string, 1)
+	waitCtx, stop := context.WithCancel(ctx)
+	go func() {
+		_, _ = lost.Lock(waitCtx, devicelock.Request{Key: "ssh 192.0.2.1:22", Waiting: func(who string) { busy <- who }})
+	}()
+	if who := <-busy; who != "another ottr process" {
+		t.Errorf("the waiting process was told %q, want another ottr process", who)
+	}
+	stop()
+	h.Unlock()
+}

@@ -64,8 +64,10 @@ func run(calls []*call) {
 // with the same name: when every member that has not settled has called
 // it (with this name or another), each name's fn runs once, with the
 // context of the first member that brought it, and every caller gets its
-// error. A member alone in its turn runs fn at once. A member that stops
-// waiting (ctx ends) still has its step run with the others.
+// error. A member alone in its turn runs fn at once. The wait does not end
+// with ctx: each call must be counted in exactly one round, or a later
+// round could start before every member has switched its files. fn, which
+// runs with the first caller's ctx, ends with it.
 func (h *Hold) Together(ctx context.Context, name string, fn func(context.Context) error) error {
 	g := &h.t.gather
 	g.mu.Lock()
@@ -78,12 +80,8 @@ func (h *Hold) Together(ctx context.Context, name string, fn func(context.Contex
 	calls := g.due()
 	g.mu.Unlock()
 	run(calls)
-	select {
-	case <-c.done:
-		return c.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	<-c.done
+	return c.err
 }
 
 // Settle says h calls Together no more (its install is over, or it has

@@ -37,25 +37,37 @@ func NewAdvisory(pool *pgxpool.Pool) *Advisory { return &Advisory{Pool: pool} }
 
 // Acquire polls pg_try_advisory_lock from every 10ms to every 250ms: one
 // waiting query per device and process at most, and a wait ctx can end.
+// The database being briefly away does not fail the wait, as it fails no
+// rotation's other writes: it asks again until ctx ends, and then says
+// what the database answered last.
 func (a *Advisory) Acquire(ctx context.Context, key, _ string, busy func(string)) (func(), error) {
 	id := advisoryID(key)
 	wait := 10 * time.Millisecond
-	for told := false; ; told = true {
+	told := false
+	var lastErr error
+	for {
 		ok, gen, err := a.try(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("devicelock: PostgreSQL advisory lock of %s: %w", key, err)
-		}
-		if ok {
+		switch {
+		case ok:
 			var once sync.Once
 			return func() { once.Do(func() { a.unlock(id, gen) }) }, nil
-		}
-		if !told && busy != nil {
+		case err != nil:
+			lastErr = err
+		case !told && busy != nil:
+			told = true
 			busy("")
+		}
+		pause := wait
+		if err != nil {
+			pause = time.Second
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("devicelock: PostgreSQL advisory lock of %s: %w (and then %w)", key, lastErr, ctx.Err())
+			}
 			return nil, ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(pause):
 		}
 		wait = min(2*wait, 250*time.Millisecond)
 	}
