@@ -340,3 +340,16 @@ func TestADeviceHeldByALostDatabaseSessionIsFreeForTheOthers(t *testing.T) {
 	stop()
 	h.Unlock()
 }
+
+func TestTheLockDirectoryKeepsOnlyTheDevicesBeingChanged(t *testing.T) {
+	dir := t.TempDir()
+	var d device
+	rotate(t, &d, "ssh 192.0.2.1:22", 20, devicelock.New(devicelock.Files{Dir: dir}), devicelock.New(devicelock.Files{Dir: dir}))
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("%d lock files left once every rotation ended, want none: %v", len(left), left)
+	}
+}
