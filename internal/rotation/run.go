@@ -128,6 +128,9 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 			if step == StepVerify && rn.installed != nil {
 				return rn.rollback(ctx, err)
 			}
+			// The device is left as it was: the next turn need not wait
+			// for the failure to be recorded and told.
+			rn.unlockDevice()
 			return rn.finish(ctx, step, store.StateFailed, err)
 		}
 		if step == StepVerify {
