@@ -55,7 +55,7 @@ func (a *Advisory) Acquire(ctx context.Context, key, _ string, busy func(string)
 			lastErr = err
 		case !told && busy != nil:
 			told = true
-			busy("")
+			busy(a.holder(ctx, id))
 		}
 		pause := wait
 		if err != nil {
@@ -97,6 +97,22 @@ func (a *Advisory) try(ctx context.Context, id int32) (ok bool, gen int, err err
 		a.conn = nil
 	}
 	return ok, a.gen, nil
+}
+
+// holder says which process holds id, as far as PostgreSQL knows: the
+// address it connects from and its server process; "" when it cannot say.
+func (a *Advisory) holder(ctx context.Context, id int32) string {
+	var who string
+	err := a.Pool.QueryRow(ctx, `SELECT 'the ottr process at ' || coalesce(host(a.client_addr), 'the database host') ||
+			' (PostgreSQL backend ' || l.pid || ')'
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+			AND l.classid = $1::int8::oid AND l.objid = $2::int8::oid`,
+		int64(uint32(advisoryClass)), int64(uint32(id))).Scan(&who)
+	if err != nil {
+		return ""
+	}
+	return who
 }
 
 // unlock releases id, and the connection once it holds no lock.
