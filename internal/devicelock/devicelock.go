@@ -38,8 +38,10 @@ type Request struct {
 	Holder string
 	// Batch: the request may share its turn with other batch requests.
 	Batch bool
-	// Waiting, when set, is told once if the device is being changed by
-	// others, with who they are when known.
+	// Waiting, when set, is told who changes the device when the request
+	// has to wait: once for the rotations of this process it waits
+	// behind, and once more if another process holds the device when its
+	// turn comes.
 	Waiting func(holders string)
 }
 
