@@ -85,7 +85,11 @@ func (a *Advisory) try(ctx context.Context, id int32) (ok bool, gen int, err err
 		a.conn = conn
 		a.gen++
 	}
-	err = a.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", advisoryClass, id).Scan(&ok)
+	// Not the caller's ctx: a query it cut short would close the
+	// connection, and with it every other device's lock.
+	queryCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
+	defer cancel()
+	err = a.conn.QueryRow(queryCtx, "SELECT pg_try_advisory_lock($1, $2)", advisoryClass, id).Scan(&ok)
 	switch {
 	case err != nil:
 		a.drop()
@@ -123,7 +127,7 @@ func (a *Advisory) unlock(id int32, gen int) {
 		// The connection broke since: its locks went with it.
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
 	defer cancel()
 	if _, err := a.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", advisoryClass, id); err != nil {
 		a.drop()
@@ -147,6 +151,10 @@ func (a *Advisory) drop() {
 	a.conn = nil
 	a.held = 0
 }
+
+// queryTimeout bounds a query on the connection that holds the locks; one
+// that takes longer finds the connection broken, and drops it.
+const queryTimeout = 10 * time.Second
 
 // advisoryID is the second key of key's advisory lock. Two devices whose
 // keys share it only wait for each other.
