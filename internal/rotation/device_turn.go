@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/ottr-go/ottr/internal/devicelock"
 	"github.com/ottr-go/ottr/internal/driver"
@@ -64,6 +65,10 @@ func (rn *run) deviceKey(s driver.Session) (string, error) {
 		host, err := tmpl.Execute(rn.asset)
 		if err != nil {
 			return "", fmt.Errorf("route %q: host %w", rn.route.Name, err)
+		}
+		if strings.TrimSpace(host) == "" {
+			return "", fmt.Errorf("route %q: host %q renders nothing for asset %s: give the asset what the template uses, or change the template",
+				rn.route.Name, rn.route.Host, rn.asset.SystemName)
 		}
 		return "host " + host, nil
 	}

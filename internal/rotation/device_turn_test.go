@@ -171,3 +171,27 @@ func waitForLog(ctx context.Context, t *testing.T, st store.Store, id int64, wan
 	}
 	t.Fatalf("the waiting rotation's log never said %q; it said:\n%s", want, strings.Join(lines, "\n"))
 }
+
+func TestARouteHostThatRendersNothingForAnAssetFailsItsInstall(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, func(d *rotation.Deps) { d.Routes = hostRoutes{host: `{{label "rack"}}`} })
+	a, err := h.store.GetAsset(ctx, "fw1.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Labels = map[string]string{"rack": ""}
+	if err := h.store.UpdateAsset(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	rot, err := h.runner.Create(ctx, a.SystemName, store.TriggerManual, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, _ = h.runner.Run(ctx, rot.ID)
+	if rot.State != store.StateFailed || !strings.Contains(rot.Error, "renders nothing for asset fw1.example.com") {
+		t.Errorf("rotation %s (%q), want failed saying the host renders nothing for the asset", rot.State, rot.Error)
+	}
+	if h.served() != nil {
+		t.Error("the device got a certificate installed without a turn")
+	}
+}

@@ -4,6 +4,7 @@
 package route
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/ottr-go/ottr/internal/driver"
@@ -31,12 +32,18 @@ type Route struct {
 	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 }
 
-// HostTemplate parses r's host setting; nil when it is not set.
+// HostTemplate parses r's host setting; nil when it is not set. A template
+// that renders nothing for a sample asset is refused: every asset it
+// rendered nothing for would be one machine.
 func (r Route) HostTemplate() (*driver.AssetTemplate, error) {
 	if strings.TrimSpace(r.Host) == "" {
 		return nil, nil
 	}
-	return driver.ParseAssetTemplate("host", r.Host, nil)
+	t, err := driver.ParseAssetTemplate("host", r.Host, nil)
+	if err == nil && strings.TrimSpace(t.Sample()) == "" {
+		err = fmt.Errorf("renders nothing for asset %q: name the machine, such as {{.IPAddress}}", driver.TemplateSampleName)
+	}
+	return t, err
 }
 
 // Match selects assets. Empty fields match anything.
