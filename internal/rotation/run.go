@@ -247,6 +247,11 @@ func (rn *run) preflight(ctx context.Context) (preflightOutput, error) {
 	if err != nil {
 		return preflightOutput{}, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
 	}
+	// A device the rotation could not take its turn on fails now, before
+	// a certificate is ordered for it.
+	if _, err := rn.deviceKey(s); err != nil {
+		return preflightOutput{}, err
+	}
 	current, err := s.CurrentCertificate(ctx)
 	if err != nil {
 		return preflightOutput{}, fmt.Errorf("read current certificate: %w", err)
