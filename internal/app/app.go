@@ -19,6 +19,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/devicelock"
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
@@ -213,6 +214,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		// placed, before it said to come back.
 		RateLimited: a.Budget.Penalize,
 		HeldUntil:   a.Budget.PenalizedUntil,
+		Devices:     devicelock.New(deviceBackend(cfg.Database, pool)),
 	}
 	// The rotation logs that the delegation is in place once the check
 	// passes, so the check is set up only when there are zones to check.
@@ -232,6 +234,16 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.builds, a.cancelBuilds = context.WithCancel(context.Background())
 	return a, nil
+}
+
+// deviceBackend is how the processes sharing the store take devices in
+// turns: PostgreSQL advisory locks in a cluster, flocks beside the SQLite
+// file of processes on one machine.
+func deviceBackend(database string, pool *pgxpool.Pool) devicelock.Backend {
+	if pool != nil {
+		return devicelock.NewAdvisory(pool)
+	}
+	return devicelock.Files{Dir: database + ".devices"}
 }
 
 // Close stops the CA profile builds under way and releases the store.

@@ -144,7 +144,8 @@ func startEnv(ctx context.Context) (e *env, err error) {
 		return e, err
 	}
 	var records []string
-	for _, host := range append([]string{nginxHost, rollbackHost, pinnedHost, haproxyHost}, vhostHosts()...) {
+	hosts := append([]string{nginxHost, rollbackHost, pinnedHost, haproxyHost}, vhostHosts()...)
+	for _, host := range append(hosts, waveHosts()...) {
 		rec, err := delegations.Record(host)
 		if err != nil {
 			return e, err
@@ -222,9 +223,12 @@ func (e *env) close() {
 	}
 }
 
-// linuxRoute is the Linux driver's options for one host.
+// linuxRoute is the Linux driver's options for one host, and where the
+// app keeps its data and its database (default: a directory of its own,
+// with a SQLite file).
 type linuxRoute struct {
 	certPath, keyPath, reloadCommand string
+	dataDir, database                string
 }
 
 // newApp writes an ottr.yaml for the environment with one route, loads it
@@ -240,10 +244,18 @@ func (e *env) newApp(t *testing.T, knownHostsFile string, r linuxRoute, host str
 // newRouteApp writes an ottr.yaml for the environment with one route,
 // loads it through the parser an operator's file goes through and
 // assembles ottr on a fresh database, with no asset yet.
-func (e *env) newRouteApp(t *testing.T, knownHostsFile string, r linuxRoute) *app.App {
+func (e *env) newRouteApp(t testing.TB, knownHostsFile string, r linuxRoute) *app.App {
 	t.Helper()
-	dir := t.TempDir()
+	dir := r.dataDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	database := r.database
+	if database == "" {
+		database = filepath.Join(dir, "ottr.db")
+	}
 	yaml := fmt.Sprintf(`data_dir: %q
+database: %q
 known_hosts_file: %q
 workers:
   concurrency: 4
@@ -282,7 +294,7 @@ routes:
       cert_path: %q
       key_path: %q
       reload_command: %q
-`, dir, knownHostsFile,
+`, dir, database, knownHostsFile,
 		caName, e.ca.DirectoryURL(), e.rootsFile,
 		deviceZone, delegateZone, e.bind.Addr, e.bind.Addr, tsigKeyName, "file:"+e.tsigFile,
 		e.user.Name, "file:"+e.sshd.ClientKeyFile,
@@ -305,7 +317,7 @@ routes:
 }
 
 // addAsset adds host, served on port, as an asset of ap.
-func (e *env) addAsset(t *testing.T, ap *app.App, host string, port int) {
+func (e *env) addAsset(t testing.TB, ap *app.App, host string, port int) {
 	t.Helper()
 	ctx := context.Background()
 	a, err := ap.Prepare(asset.Asset{

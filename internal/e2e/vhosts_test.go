@@ -59,20 +59,7 @@ func TestVhostsSharingATemplatedRouteRotateAtOnce(t *testing.T) {
 			continue
 		}
 		site, _ := e.vhosts.Site(host)
-		a, err := ap.Store.GetAsset(ctx, host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain, body := servedChain(t, site.Addr, host, e.roots, nil)
-		if body != host+"\n" {
-			t.Errorf("%s answered %q, want its page", host, body)
-		}
-		if got := verify.SerialHex(chain[0]); got != a.CertificateSerial || got == before[host] {
-			t.Errorf("%s serves serial %s; ottr recorded %s, the old one was %s", host, got, a.CertificateSerial, before[host])
-		}
-		if err := chain[0].VerifyHostname(host); err != nil {
-			t.Errorf("%s serves another vhost's certificate: %v", host, err)
-		}
+		e.checkServesNew(t, ap, site, before[host])
 	}
 	if t.Failed() {
 		t.Logf("nginx's log:\n%s", e.vhosts.Log())

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/devicelock"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/policy"
@@ -101,6 +102,11 @@ type Deps struct {
 	// (the zero time when they are not): the issue step places no order
 	// to a CA before then, and fails with a *HeldBackError instead.
 	HeldUntil func(ca string) time.Time
+	// Devices takes each device in turns: a rotation's install, verify
+	// and rollback run in the device's turn (package devicelock). Nil: a
+	// Locker of this process only; processes sharing a store pass one
+	// with the store's Backend.
+	Devices *devicelock.Locker
 	// Ended, if set, is told how each rotation ended once its final
 	// state is recorded: what notifications are decided from. The
 	// rotation's outcome is settled by then, so whatever Ended does
@@ -177,6 +183,9 @@ func NewRunner(d Deps) (*Runner, error) {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Devices == nil {
+		d.Devices = devicelock.New(nil)
 	}
 	return &Runner{d: d}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/devicelock"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/policy"
@@ -36,6 +37,9 @@ type run struct {
 	drv     driver.Driver
 	ca      *CAProfile
 	session driver.Session
+	// device is the rotation's turn on its device, from the install (or
+	// a resumed verify) to the end of verify or rollback.
+	device *devicelock.Hold
 
 	mu      sync.Mutex
 	pending []store.LogLine
@@ -124,7 +128,13 @@ func (r *Runner) Run(ctx context.Context, id int64) (store.Rotation, error) {
 			if step == StepVerify && rn.installed != nil {
 				return rn.rollback(ctx, err)
 			}
+			// The device is left as it was: the next turn need not wait
+			// for the failure to be recorded and told.
+			rn.unlockDevice()
 			return rn.finish(ctx, step, store.StateFailed, err)
+		}
+		if step == StepVerify {
+			rn.unlockDevice()
 		}
 		raw, err := json.Marshal(output)
 		if err != nil {
@@ -214,6 +224,7 @@ func (rn *run) open(ctx context.Context) (driver.Session, error) {
 }
 
 func (rn *run) close() {
+	rn.unlockDevice()
 	if rn.session != nil {
 		_ = rn.session.Close()
 		rn.session = nil
@@ -235,6 +246,11 @@ func (rn *run) preflight(ctx context.Context) (preflightOutput, error) {
 	s, err := rn.open(ctx)
 	if err != nil {
 		return preflightOutput{}, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+	}
+	// A device the rotation could not take its turn on fails now, before
+	// a certificate is ordered for it.
+	if _, err := rn.deviceKey(s); err != nil {
+		return preflightOutput{}, err
 	}
 	current, err := s.CurrentCertificate(ctx)
 	if err != nil {
@@ -364,7 +380,13 @@ func (rn *run) install(ctx context.Context) (installOutput, error) {
 	if err != nil {
 		return installOutput{}, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
 	}
-	installed, err := s.Install(ctx, rn.chain)
+	if err := rn.lockDevice(ctx, s); err != nil {
+		return installOutput{}, err
+	}
+	installed, err := s.Install(driver.WithBatch(ctx, rn.device), rn.chain)
+	// Whatever happened, this install is over: the others of the turn no
+	// longer wait for it to reload together.
+	rn.device.Settle()
 	if err != nil {
 		return installOutput{}, err
 	}
@@ -374,6 +396,16 @@ func (rn *run) install(ctx context.Context) (installOutput, error) {
 }
 
 func (rn *run) verify(ctx context.Context) (verifyOutput, error) {
+	// A resumed rotation verifies (and may roll back) in a turn of its
+	// own on the device, as its install did.
+	s, err := rn.open(ctx)
+	if err != nil {
+		return verifyOutput{}, fmt.Errorf("connect to %s: %w", rn.asset.SystemName, err)
+	}
+	if err := rn.lockDevice(ctx, s); err != nil {
+		return verifyOutput{}, err
+	}
+	rn.device.Settle()
 	exp := verify.Expectation{
 		Address:         net.JoinHostPort(rn.asset.IPAddress, strconv.Itoa(rn.asset.TLSPort())),
 		ServerName:      rn.asset.CommonName,
@@ -386,7 +418,6 @@ func (rn *run) verify(ctx context.Context) (verifyOutput, error) {
 	}
 	wait := rn.r.d.VerifyInterval
 	var res verify.Result
-	var err error
 	for attempt := 1; ; attempt++ {
 		res, err = rn.r.d.Verify(ctx, exp)
 		var mismatch *verify.MismatchError
@@ -495,8 +526,14 @@ func (rn *run) rollback(ctx context.Context, cause error) (store.Rotation, error
 	defer cancel()
 	s, err := rn.open(rbCtx)
 	if err == nil {
-		err = s.Rollback(rbCtx, rn.installed)
+		err = rn.lockDevice(rbCtx, s)
 	}
+	if err == nil {
+		// Alone in the turn: another rotation's reload must not load
+		// this one's files half restored.
+		err = rn.device.Alone(rbCtx, func(ctx context.Context) error { return s.Rollback(ctx, rn.installed) })
+	}
+	rn.unlockDevice()
 	if err != nil {
 		rn.logf(slog.LevelError, "rollback failed: %v", err)
 		return rn.finish(ctx, StepVerify, store.StateFailed, fmt.Errorf("%w; rollback also failed: %v", cause, err))

@@ -3,6 +3,13 @@
 // the first route that matches an asset wins.
 package route
 
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ottr-go/ottr/internal/driver"
+)
+
 // Route sends matching assets to a driver.
 type Route struct {
 	// Name is optional and shown in explanations; default "route N".
@@ -16,6 +23,27 @@ type Route struct {
 	// cannot be reached or fails on its side (not when it refuses the
 	// order). Empty, the default: no fallback.
 	FallbackIssuers []string `yaml:"fallback_issuers,omitempty" json:"fallback_issuers,omitempty"`
+	// Host names the machine the route's assets live on, for taking it in
+	// turns: the rotations with the same host change their devices one
+	// turn at a time, in every process. A template of asset fields, like
+	// the drivers' options ("{{.IPAddress}}", "{{label \"host\"}}").
+	// Empty, the default: the address and port of the driver's management
+	// channel.
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
+}
+
+// HostTemplate parses r's host setting; nil when it is not set. A template
+// that renders nothing for a sample asset is refused: every asset it
+// rendered nothing for would be one machine.
+func (r Route) HostTemplate() (*driver.AssetTemplate, error) {
+	if strings.TrimSpace(r.Host) == "" {
+		return nil, nil
+	}
+	t, err := driver.ParseAssetTemplate("host", r.Host, nil)
+	if err == nil && strings.TrimSpace(t.Sample()) == "" {
+		err = fmt.Errorf("renders nothing for asset %q: name the machine, such as {{.IPAddress}}", driver.TemplateSampleName)
+	}
+	return t, err
 }
 
 // Match selects assets. Empty fields match anything.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/driver"
 )
 
 // OptionValidator checks a route's driver name and options when the table
@@ -121,6 +122,9 @@ func Compile(routes []Route, v OptionValidator) (*Table, error) {
 			} else if err != nil {
 				problems = append(problems, optionProblems(i, err)...)
 			}
+		}
+		if _, err := r.HostTemplate(); err != nil {
+			fail("host", "%v (%s)", err, driver.AssetTemplateFields)
 		}
 		m, err := compileVersion(r.Match.OSVersion)
 		if err != nil {

@@ -147,7 +147,7 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 	runner := &sshRunner{client: client, sudo: opts.Sudo, addr: addr, log: log}
 	return &session{
 		Host: linuxhost.New(linuxhost.Config{
-			Runner: runner, Options: &opts.Options, Name: Name, Noun: "host", HostKey: "ssh " + addr,
+			Runner: runner, Options: &opts.Options, Name: Name, Noun: "host", DeviceKey: "ssh " + addr,
 			Now: d.cfg.Now, Logger: log,
 		}),
 		sshRunner: runner,

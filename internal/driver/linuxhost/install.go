@@ -73,11 +73,23 @@ func (h *Host) Install(ctx context.Context, chain []*x509.Certificate) (driver.I
 	if len(chain) == 0 {
 		return nil, h.errorf("install", "empty chain")
 	}
-	unlock, err := h.lockChanges(ctx)
-	if err != nil {
-		return nil, err
+	handle, err := h.install(ctx, chain)
+	b := driver.BatchFrom(ctx)
+	if b == nil || b.Members() < 2 || !errors.Is(err, errRestored) {
+		return handle, err
 	}
-	defer unlock()
+	// One member's files may have failed the reload of all: each is
+	// installed again on its own, so only the faulty ones fail.
+	h.log.Info(h.cfg.Name+": the reload shared by the installs on this "+h.cfg.Noun+" failed and every one was undone; installing again alone", "err", err)
+	err = b.Alone(ctx, func(ctx context.Context) error {
+		handle, err = h.install(driver.WithBatch(ctx, nil), chain)
+		return err
+	})
+	return handle, err
+}
+
+// install is Install once: its reload is shared with the batch in ctx.
+func (h *Host) install(ctx context.Context, chain []*x509.Certificate) (driver.Installed, error) {
 	expected := base64.StdEncoding.EncodeToString(chain[0].RawSubjectPublicKeyInfo)
 	handle, err := h.installFiles(ctx, chain, installPlan{moveStagedKey: true, stagedKeySPKI: expected})
 	if !errors.Is(err, errStagedKeyDiffers) {
@@ -219,7 +231,7 @@ func (h *Host) installError(out *Output, hookErr, err error) error {
 // (with restageKey) and reloads again. The service still runs the old files
 // from memory until a reload succeeds.
 func (h *Host) reloadInstalled(ctx context.Context, suffix string, files []installedFile, restageKey bool) error {
-	err := h.reload(ctx, "reload")
+	err := h.reloadTogether(ctx, "reload")
 	if err == nil {
 		return nil
 	}
@@ -230,10 +242,28 @@ func (h *Host) reloadInstalled(ctx context.Context, suffix string, files []insta
 	if restoreErr := h.restore(restoreCtx, "install: restore backup", layoutHidden, suffix, files, restageKey); restoreErr != nil {
 		return fmt.Errorf("%w (putting the previous files back failed too: %v)", err, restoreErr)
 	}
-	if reloadErr := h.reload(restoreCtx, "reload after restoring the backup"); reloadErr != nil {
+	if reloadErr := h.reloadTogether(restoreCtx, "reload after restoring the backup"); reloadErr != nil {
 		return fmt.Errorf("%w (the previous files were restored, but reloading them failed too: %v)", err, reloadErr)
 	}
-	return fmt.Errorf("%w (the previous files were restored and reloaded)", err)
+	return fmt.Errorf("%w (%w)", err, errRestored)
+}
+
+// errRestored ends the error of an install whose reload failed and whose
+// previous files were put back and reloaded: the host is as it was, and
+// the install may be tried again.
+var errRestored = errors.New("the previous files were restored and reloaded")
+
+// reloadTogether reloads once for every install of the batch in ctx that
+// reloads with the same command (driver.Batch.Together): their files are
+// all switched by then. Without a batch, it reloads at once.
+func (h *Host) reloadTogether(ctx context.Context, step string) error {
+	b := driver.BatchFrom(ctx)
+	if b == nil {
+		return h.reload(ctx, step)
+	}
+	return b.Together(ctx, step+"\x00"+h.opts.ReloadCommand, func(ctx context.Context) error {
+		return h.reload(ctx, step)
+	})
 }
 
 // reload sends the route's reload command on its own.
@@ -469,7 +499,7 @@ func (h *Host) confirmInstalled(ctx context.Context, removeStaged bool) error {
 	o := h.opts
 	removal := "rm -f -- " + Quote(o.StagedKeyPath()) + " " + Quote(o.StagedCSRPath())
 	if !h.cfg.ReloadInScript {
-		if err := h.reload(ctx, "reload"); err != nil {
+		if err := h.reloadTogether(ctx, "reload"); err != nil {
 			return err
 		}
 		if !removeStaged {

@@ -78,10 +78,10 @@ type Config struct {
 	// Hooks, when set, run inside the scripts; the hooks due after a
 	// reload run only with ReloadInScript.
 	Hooks Hooks
-	// HostKey names the machine (its SSH address, its instance ID): the
-	// installs and rollbacks of one process on the same machine run one
-	// at a time. Empty: no such serialization.
-	HostKey string
+	// DeviceKey names the machine by the channel that reaches it (its SSH
+	// address and port, its instance ID): the rotations that change it
+	// take it in turns (driver.DeviceKeyer).
+	DeviceKey string
 	// Now names backups. Default: time.Now.
 	Now func() time.Time
 	// Logger receives debug lines about each step; never secrets.
@@ -108,6 +108,16 @@ func New(cfg Config) *Host {
 	}
 	return &Host{cfg: cfg, opts: cfg.Options, log: cfg.Logger}
 }
+
+// DeviceKey names the machine the host's scripts change
+// (driver.DeviceKeyer).
+func (h *Host) DeviceKey() string { return h.cfg.DeviceKey }
+
+// BatchesInstalls reports whether Install shares its reload with the other
+// installs of its turn (driver.InstallBatcher): when the reload command is
+// sent on its own. A transport that reloads in the install script (SSM)
+// reloads once per install.
+func (h *Host) BatchesInstalls() bool { return !h.cfg.ReloadInScript }
 
 // Options returns the route's host options.
 func (h *Host) Options() *Options { return h.opts }

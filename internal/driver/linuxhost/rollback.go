@@ -14,13 +14,10 @@ const rolledBack = "@@ottr-rolled-back"
 // Rollback copies the backups Install made back into place and reloads
 // (running the hooks due after a reload): one script, and the reload
 // command on its own unless the transport reloads in the script. It can
-// run any number of times: the backups stay where they are.
+// run any number of times: the backups stay where they are. The rotation
+// runs it alone on the host (package devicelock): its restore and reload
+// must not interleave with another rotation's.
 func (h *Host) Rollback(ctx context.Context, i driver.Installed) error {
-	unlock, err := h.lockChanges(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	if i[handleHadPrevious] != "true" {
 		return h.errorf("rollback", "the %s had no certificate at %s before the install: nothing to restore, "+
 			"the installed certificate was left in place", h.cfg.Noun, i[handleCertPath])

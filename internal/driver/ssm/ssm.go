@@ -149,7 +149,7 @@ func (d *Driver) Open(ctx context.Context, t driver.Target, c driver.Credentials
 	runner := &commandRunner{drv: d, client: client, opts: opts, instanceID: id, log: log}
 	return &session{
 		Host: linuxhost.New(linuxhost.Config{
-			Runner: runner, Options: &opts.Options, Name: "ssm", Noun: "instance", HostKey: "ssm " + id,
+			Runner: runner, Options: &opts.Options, Name: "ssm", Noun: "instance", DeviceKey: "ssm " + id,
 			ReloadInScript: true, Hooks: hooks{opts: opts, log: log},
 			Now: d.cfg.Now, Logger: log,
 		}),
