@@ -29,12 +29,15 @@ func newRouteCmd(g *globals) *cobra.Command {
 // redacted as the API shows them to all but ADMIN (a terminal's
 // scrollback is no place for where the secrets are kept).
 type routeRecord struct {
-	Index           int            `json:"index"`
-	Name            string         `json:"name"`
-	Match           matchRecord    `json:"match"`
-	Driver          string         `json:"driver"`
-	Options         map[string]any `json:"options"`
-	FallbackIssuers []string       `json:"fallback_issuers"`
+	Index   int            `json:"index"`
+	Name    string         `json:"name"`
+	Match   matchRecord    `json:"match"`
+	Driver  string         `json:"driver"`
+	Options map[string]any `json:"options"`
+	// Host is the template naming the device the route's assets live
+	// on, for taking it in turns; null when the driver's own key is used.
+	Host            *string  `json:"host"`
+	FallbackIssuers []string `json:"fallback_issuers"`
 }
 
 // matchRecord is what a route matches on; null where it takes any value.
@@ -52,7 +55,7 @@ func viewRoute(drivers *driver.Registry, i int, r route.Route) routeRecord {
 		options = map[string]any{}
 	}
 	return routeRecord{
-		Index: i, Name: r.Name, Driver: r.Driver, Options: options,
+		Index: i, Name: r.Name, Driver: r.Driver, Options: options, Host: orNull(r.Host),
 		FallbackIssuers: append([]string{}, r.FallbackIssuers...),
 		Match: matchRecord{
 			Platform: orNull(r.Match.Platform), OSVersion: orNull(r.Match.OSVersion),
@@ -88,9 +91,12 @@ func newRouteListCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func orAny(s string) string {
+func orAny(s string) string { return orDefault(s, "*") }
+
+// orDefault is s, or what stands in for it when it is empty.
+func orDefault(s, empty string) string {
 	if s == "" {
-		return "*"
+		return empty
 	}
 	return s
 }
@@ -130,6 +136,7 @@ func newRouteShowCmd(g *globals) *cobra.Command {
 				{"match.data_center", orAny(m.DataCenter)},
 				{"driver", rec.Driver},
 				{"options", string(options)},
+				{"host", orDefault(routes[i].Host, "(the driver's device key)")},
 				{"fallback_issuers", strings.Join(rec.FallbackIssuers, ", ")},
 			})
 		})

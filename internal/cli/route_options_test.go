@@ -78,3 +78,38 @@ routes:
 		})
 	}
 }
+
+// A route's host key, which decides which assets take a device in turns,
+// is shown by route show: as its template, or as the driver's own key
+// when the route sets none.
+func TestRouteShowTellsTheHostKey(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "ottr.yaml")
+	if err := os.WriteFile(cfg, []byte(`data_dir: data
+certificate_authorities:
+  lets_encrypt:
+    directory: https://127.0.0.1:1/directory
+routes:
+  - name: web-vhosts
+    driver: linux
+    host: '{{label "machine"}}'
+    options: {cert_path: /etc/ssl/site.pem, key_path: /etc/ssl/site.key, reload_command: "true"}
+  - name: firewall
+    driver: panos
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ route, want string }{
+		{"web-vhosts", `host: {{label "machine"}}`},
+		{"firewall", "host: (the driver's device key)"},
+	} {
+		out, errOut, code := run(t, "", "-c", cfg, "route", "show", tc.route)
+		// Fields are aligned in columns: compare with the spaces folded.
+		if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), tc.want) {
+			t.Errorf("ottr route show %s exited %d and printed\n%s%s\nwant a line %q", tc.route, code, out, errOut, tc.want)
+		}
+	}
+	out, _, code := run(t, "", "-c", cfg, "route", "show", "web-vhosts", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"host": "{{label \"machine\"}}"`) {
+		t.Errorf("ottr route show -o json exited %d and printed\n%s\nwant the host template", code, out)
+	}
+}
