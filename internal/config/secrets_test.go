@@ -99,6 +99,17 @@ func TestSecretsDefaultsAndWarnings(t *testing.T) {
 	}
 }
 
+func TestAStoreKeyWrittenOutIsWarnedAbout(t *testing.T) {
+	c, err := Parse([]byte("secrets:\n  vault:\n    address: https://vault.example.com:8200\n    auth:\n      token: hvs.written-out\n"), "ottr.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ottr.yaml:5: secrets.vault.auth.token: the secret is written in the configuration file; use env:NAME or file:PATH to keep it out"}
+	if !slices.Equal(c.Warnings, want) {
+		t.Errorf("warnings:\n  got  %q\n  want %q", c.Warnings, want)
+	}
+}
+
 func TestSecretRefsListsEverySecretSetting(t *testing.T) {
 	c, err := Parse([]byte(`database: aws-sm:prod/ottr/database#url
 secrets:

@@ -508,6 +508,15 @@ func (c *Config) warnings() []string {
 			warn(join("credentials", name)+".private_key", literal)
 		}
 	}
+	for _, s := range []struct{ setting, ref string }{
+		{"secrets.aws.secret_access_key", c.Secrets.AWS.SecretAccessKey},
+		{"secrets.vault.auth.token", c.Secrets.Vault.Auth.Token},
+		{"secrets.vault.auth.secret_id", c.Secrets.Vault.Auth.SecretID},
+	} {
+		if isLiteralSecret(s.ref) {
+			warn(s.setting, "the secret is written in the configuration file; use env:NAME or file:PATH to keep it out")
+		}
+	}
 	for _, r := range c.SecretRefs() {
 		if message := lookalikeWarning(r.Ref); message != "" {
 			warn(r.Setting, message)
