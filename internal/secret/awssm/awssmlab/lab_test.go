@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/secret/awssm/awssmlab"
+	"github.com/ottr-go/ottr/internal/secret/vaultkv/vaultlab"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/verify"
 )
@@ -90,14 +93,7 @@ func TestLabRotationReadsDeviceLoginsFromSecretsManager(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rotCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		rot, err := ap.Runner.Create(rotCtx, d.Name(), store.TriggerManual, true, nil)
-		if err != nil {
-			cancel()
-			t.Fatalf("%s: create the rotation: %v", d.Name(), err)
-		}
-		done, err := ap.Runner.Run(rotCtx, rot.ID)
-		cancel()
+		done, err := rotate(ctx, ap, d.Name())
 		if err != nil || done.State != store.StateSucceeded {
 			t.Errorf("%s (%s): rotation %s, %v: %s", d.Name(), d.Platform, done.State, err, done.Error)
 			continue
@@ -109,12 +105,8 @@ func TestLabRotationReadsDeviceLoginsFromSecretsManager(t *testing.T) {
 		if verify.SerialHex(after[0]) == verify.SerialHex(before[0]) {
 			t.Errorf("%s (%s) still serves serial %s after the rotation", d.Name(), d.Platform, verify.SerialHex(after[0]))
 		}
-		full, err := ap.Store.GetRotation(ctx, rot.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, pw := range passwords {
-			if strings.Contains(fmt.Sprintf("%+v", full), pw) {
+			if strings.Contains(fmt.Sprintf("%+v", done), pw) {
 				t.Errorf("%s: the rotation's record holds a device password", d.Name())
 			}
 		}
@@ -136,4 +128,83 @@ func TestLabRotationReadsDeviceLoginsFromSecretsManager(t *testing.T) {
 			t.Error("a device password is in the log")
 		}
 	}
+
+	t.Run("a store that is down fails only the rotations that need it", func(t *testing.T) {
+		// The BIG-IP's login moves to a Vault that then goes down; the
+		// PAN-OS keeps its login in Secrets Manager.
+		vault := vaultlab.Start(vaultlab.Config{})
+		vault.Mount("secret", 2)
+		token := vault.Token(time.Hour)
+		caFile := filepath.Join(dir, "vault-ca.pem")
+		if err := os.WriteFile(caFile, vault.CertificatePEM(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		vault.Close()
+		down := *cfg
+		down.Credentials = maps.Clone(cfg.Credentials)
+		down.Credentials[lab.PlatformBIGIP] = config.Credential{Username: "admin", Password: "vault:secret/otter/f5#password"}
+		down.Secrets.Vault = config.SecretsVault{
+			Address: vault.URL(), CAFile: caFile, Mounts: map[string]int{"secret": 2},
+			Auth: config.VaultAuth{Method: config.VaultAuthToken, Token: "env:OTTR_LAB_VAULT_TOKEN"},
+		}
+		down.Database = filepath.Join(t.TempDir(), "ottr.db")
+		if err := down.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		env := func(name string) (string, bool) {
+			if name == "OTTR_LAB_VAULT_TOKEN" {
+				return token, true
+			}
+			return os.LookupEnv(name)
+		}
+		ap, err := app.New(ctx, &down, app.Options{Env: env})
+		if err != nil {
+			t.Fatalf("ottr does not start while Vault is down: %v", err)
+		}
+		defer ap.Close()
+		if err := ap.Store.ImportAssets(ctx, l.Assets); err != nil {
+			t.Fatal(err)
+		}
+		results := make([]store.Rotation, len(l.Devices))
+		var wg sync.WaitGroup
+		for i, d := range l.Devices {
+			wg.Go(func() {
+				results[i], _ = rotate(ctx, ap, d.Name())
+			})
+		}
+		wg.Wait()
+		for i, d := range l.Devices {
+			got := results[i]
+			switch d.Platform {
+			case lab.PlatformPANOS:
+				if got.State != store.StateSucceeded {
+					t.Errorf("%s, whose login is in Secrets Manager: rotation %s: %s", d.Name(), got.State, got.Error)
+				}
+			case lab.PlatformBIGIP:
+				want := "credentials.bigip.password: secret vault:secret/otter/f5#password: cannot reach Vault at " + vault.URL()
+				if got.State != store.StateFailed || !strings.Contains(got.Error, want) || !strings.Contains(got.Error, "connection refused") {
+					t.Errorf("%s, whose login is in the Vault that is down: rotation %s: %s\nwant it failed saying %q", d.Name(), got.State, got.Error, want)
+				}
+				if strings.Contains(got.Error, token) {
+					t.Error("the failed rotation's error holds the Vault token")
+				}
+			}
+		}
+	})
+}
+
+// rotate runs a manual rotation of the asset to its end, as `ottr rotate`
+// does.
+func rotate(ctx context.Context, ap *app.App, name string) (store.Rotation, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	rot, err := ap.Runner.Create(ctx, name, store.TriggerManual, true, nil)
+	if err != nil {
+		return rot, fmt.Errorf("create the rotation: %w", err)
+	}
+	done, err := ap.Runner.Run(ctx, rot.ID)
+	if full, getErr := ap.Store.GetRotation(ctx, rot.ID); getErr == nil {
+		done = full
+	}
+	return done, err
 }
