@@ -123,7 +123,10 @@ func (s *Source) Fetch(ctx context.Context, ref secret.Ref) (secret.Document, er
 	}
 	doc, err := s.read(ctx, token, ref)
 	var refused *refusedError
-	if errors.As(err, &refused) && s.cfg.Method != MethodToken {
+	if errors.As(err, &refused) && s.cfg.Method == MethodToken {
+		return secret.Document{}, s.whyRefused(ctx, token, ref.Name)
+	}
+	if errors.As(err, &refused) {
 		// The token expired or was revoked before its lease said: log
 		// in again, once.
 		if token, err = s.currentToken(ctx, token); err != nil {
@@ -306,6 +309,28 @@ func (s *Source) logIn(ctx context.Context) (string, error) {
 	return s.token, nil
 }
 
+// whyRefused tells a static token that is no longer valid from one whose
+// policies do not allow the read, by asking Vault about the token itself
+// (auth/token/lookup-self, which every valid token may read).
+func (s *Source) whyRefused(ctx context.Context, token, name string) error {
+	self, err := s.get(ctx, token, "auth/token/lookup-self")
+	var refused *refusedError
+	switch {
+	case err != nil && errors.As(s.explain(err, name), &refused):
+		return fmt.Errorf("Vault refused the read of %s (403 permission denied): the token of secrets.vault.auth.token has expired or been revoked: set a valid token", name)
+	case err != nil || self == nil:
+		return fmt.Errorf("Vault refused the read of %s (403 permission denied), and the token could not be looked up: check secrets.vault.auth.token and its policies", name)
+	}
+	var policies []string
+	if list, ok := self.Data["policies"].([]any); ok {
+		for _, p := range list {
+			policies = append(policies, fmt.Sprint(p))
+		}
+	}
+	return fmt.Errorf("Vault refused the read of %s (403 permission denied): the token is valid, but its policies (%s) do not allow reading it: grant read on the path (for KV 2, MOUNT/data/PATH)",
+		name, strings.Join(policies, ", "))
+}
+
 // explain says what a failed request means. Vault's own message names
 // the URL and Vault's reasons, never a secret; name is the secret read.
 func (s *Source) explain(err error, name string) error {
@@ -317,8 +342,7 @@ func (s *Source) explain(err error, name string) error {
 			case name == "":
 				return &refusedError{err: fmt.Errorf("Vault refused the %s login (403 %s): check secrets.vault.auth and the role's credentials", s.cfg.Method, reasons)}
 			case s.cfg.Method == MethodToken:
-				return &refusedError{err: fmt.Errorf("Vault refused the read of %s (403 %s): the token of secrets.vault.auth.token has expired or been revoked, "+
-					"or its policies do not allow it: set a valid token", name, reasons)}
+				return &refusedError{err: fmt.Errorf("Vault refused the read of %s (403 %s)", name, reasons)}
 			default:
 				return &refusedError{err: fmt.Errorf("Vault refused the read of %s (403 %s), also after a new %s login: check the role's policies", name, reasons, s.cfg.Method)}
 			}

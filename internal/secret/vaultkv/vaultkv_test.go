@@ -47,7 +47,8 @@ type fixture struct {
 
 // newFixture starts a Vault with Ottr's secrets in a namespace, and a
 // resolver configured by auth (address, namespace and CA file are filled in).
-func newFixture(t *testing.T, auth config.VaultAuth, mounts map[string]int) *fixture {
+// The token method's token may read everything, unless limit makes another.
+func newFixture(t *testing.T, auth config.VaultAuth, mounts map[string]int, limit ...func(*vaultlab.Server) string) *fixture {
 	t.Helper()
 	f := &fixture{clock: &clock{now: time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)}, log: &bytes.Buffer{}}
 	f.vault = vaultlab.Start(vaultlab.Config{Namespace: "pki", Now: f.clock.Now})
@@ -60,6 +61,9 @@ func newFixture(t *testing.T, auth config.VaultAuth, mounts map[string]int) *fix
 	f.vault.AppRole("approle", "ottr-role", secretID, time.Hour)
 	f.vault.KubernetesRole("kubernetes", "ottr", serviceJWT, time.Hour)
 	f.token = f.vault.Token(time.Hour)
+	if len(limit) > 0 {
+		f.token = limit[0](f.vault)
+	}
 	f.leaks = []string{panosPassword, legacyKey, secretID, serviceJWT, f.token}
 
 	dir := t.TempDir()
@@ -181,6 +185,7 @@ func TestVaultFailures(t *testing.T) {
 	tests := []struct {
 		name    string
 		auth    config.VaultAuth
+		limit   func(*vaultlab.Server) string
 		breakIt func(f *fixture)
 		ref     string
 		wantErr []string
@@ -189,7 +194,13 @@ func TestVaultFailures(t *testing.T) {
 			name: "an expired token", auth: tokenAuth,
 			breakIt: func(f *fixture) { f.clock.Advance(2 * time.Hour) },
 			ref:     "vault:secret/otter/panos#password",
-			wantErr: []string{"secret vault:secret/otter/panos#password: ", "403 permission denied", "the token of secrets.vault.auth.token has expired or been revoked"},
+			wantErr: []string{"secret vault:secret/otter/panos#password: Vault refused the read of secret/otter/panos (403 permission denied): the token of secrets.vault.auth.token has expired or been revoked: set a valid token"},
+		},
+		{
+			name: "a token whose policies do not allow the read", auth: tokenAuth,
+			limit:   func(v *vaultlab.Server) string { return v.LimitedToken(time.Hour, "secret/data/otter/f5") },
+			ref:     "vault:secret/otter/panos#password",
+			wantErr: []string{"secret vault:secret/otter/panos#password: Vault refused the read of secret/otter/panos (403 permission denied): the token is valid, but its policies (default, otter-read) do not allow reading it"},
 		},
 		{
 			name: "a wrong AppRole secret ID", auth: config.VaultAuth{Method: config.VaultAuthAppRole, RoleID: "ottr-role", SecretID: "wrong", Mount: "approle"},
@@ -232,7 +243,11 @@ func TestVaultFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, tt.auth, nil)
+			var limit []func(*vaultlab.Server) string
+			if tt.limit != nil {
+				limit = append(limit, tt.limit)
+			}
+			f := newFixture(t, tt.auth, nil, limit...)
 			if tt.breakIt != nil {
 				tt.breakIt(f)
 			}

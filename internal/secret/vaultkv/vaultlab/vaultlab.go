@@ -74,6 +74,9 @@ type token struct {
 	ttl      time.Duration
 	policies []string
 	revoked  bool
+	// paths are the API paths the token may read besides its own
+	// lookup, by prefix; nil: every path.
+	paths []string
 }
 
 type appRole struct {
@@ -133,11 +136,23 @@ func (s *Server) DeleteLatest(mount, path string) {
 	versions[len(versions)-1] = nil
 }
 
-// Token makes a token that lives ttl (0: forever).
+// Token makes a token that lives ttl (0: forever) and may read every path.
 func (s *Server) Token(ttl time.Duration) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.newToken(ttl)
+}
+
+// LimitedToken makes a token whose policy allows reading only the API
+// paths starting with one of paths (such as "secret/data/otter/"), as a
+// policy with read capability on "secret/data/otter/*" does.
+func (s *Server) LimitedToken(ttl time.Duration, paths ...string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.newToken(ttl)
+	s.tokens[id].paths = paths
+	s.tokens[id].policies = []string{"default", "otter-read"}
+	return id
 }
 
 func (s *Server) newToken(ttl time.Duration) string {
@@ -237,6 +252,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet {
 		writeErrors(w, http.StatusMethodNotAllowed, "unsupported operation")
+		return
+	}
+	// A token may always look itself up and ask about mounts (the
+	// emulator does not model the preflight check Vault makes there).
+	limited := !strings.HasPrefix(path, "auth/token/lookup-self") && !strings.HasPrefix(path, "sys/internal/ui/mounts/")
+	if limited && t.paths != nil && !slices.ContainsFunc(t.paths, func(p string) bool { return strings.HasPrefix(path, p) }) {
+		writeErrors(w, http.StatusForbidden, "permission denied")
 		return
 	}
 	switch {
