@@ -252,19 +252,6 @@ func (r *Resolver) fetch(ctx context.Context, source Source, ref Ref, key string
 	r.mu.Unlock()
 }
 
-// Forget drops every cached document, so the next use reads each again.
-func (r *Resolver) Forget() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for key, e := range r.entries {
-		select {
-		case <-e.done:
-			delete(r.entries, key)
-		default:
-		}
-	}
-}
-
 // pick returns what ref names in doc: the whole text, or one key's string.
 func pick(doc Document, ref Ref) (string, error) {
 	if ref.Key == "" {
