@@ -97,7 +97,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "ottr.yaml", "configuration file")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error (default: log.level in the config, warn)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "log format on standard error: text or json (default: log.format in the config, text)")
-	root.PersistentFlags().StringVar(&g.database, "database", "", "database: a SQLite file or a postgres:// URL (or env:NAME, file:PATH holding it); default: database in the config")
+	root.PersistentFlags().StringVar(&g.database, "database", "", "database: a SQLite file or a postgres:// URL (or a secret reference holding it: env:NAME, file:PATH, aws-sm:NAME#key, vault:MOUNT/PATH#key); default: database in the config")
 	root.AddCommand(
 		newLabCmd(g),
 		newAssetCmd(g),

@@ -55,15 +55,15 @@ func New(cfg config.Secrets, o Options) (*secret.Resolver, error) {
 			Method: v.Auth.Method, Role: v.Auth.Role, JWTFile: v.Auth.JWTFile, AuthMount: v.Auth.Mount,
 			Mounts: v.Mounts, Now: o.Now,
 		}
-		for setting, ref := range map[string]struct {
-			ref  string
-			into *string
+		for _, c := range []struct {
+			setting, ref string
+			into         *string
 		}{
-			"token":     {v.Auth.Token, &kv.Token},
-			"role_id":   {v.Auth.RoleID, &kv.RoleID},
-			"secret_id": {v.Auth.SecretID, &kv.SecretID},
+			{"token", v.Auth.Token, &kv.Token},
+			{"role_id", v.Auth.RoleID, &kv.RoleID},
+			{"secret_id", v.Auth.SecretID, &kv.SecretID},
 		} {
-			if *ref.into, err = resolveOptional(local, "secrets.vault.auth."+setting, ref.ref); err != nil {
+			if *c.into, err = resolveOptional(local, "secrets.vault.auth."+c.setting, c.ref); err != nil {
 				return nil, err
 			}
 		}
