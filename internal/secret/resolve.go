@@ -199,7 +199,9 @@ func (r *Resolver) file(path string) (string, error) {
 
 // document returns the cached document of ref, reading it when it is
 // missing or older than the TTL. Failed reads are not kept: the next use
-// tries the store again.
+// tries the store again. The read runs apart from the caller that started
+// it, so that caller giving up does not fail the others waiting for it;
+// each caller waits only as long as its own context allows.
 func (r *Resolver) document(ctx context.Context, source Source, ref Ref) (Document, error) {
 	key := ref.document()
 	r.mu.Lock()
@@ -207,13 +209,9 @@ func (r *Resolver) document(ctx context.Context, source Source, ref Ref) (Docume
 	if e == nil || e.isStale(r.opts.Now(), r.opts.CacheTTL) {
 		e = &entry{done: make(chan struct{})}
 		r.entries[key] = e
-		r.mu.Unlock()
-		r.fetch(ctx, source, ref, key, e)
-		return e.doc, e.err
+		go r.fetch(context.WithoutCancel(ctx), source, ref, key, e)
 	}
 	r.mu.Unlock()
-	// Another caller is reading it, or has: share its answer, failure
-	// included, as the read was made for this very document.
 	select {
 	case <-e.done:
 		return e.doc, e.err

@@ -139,3 +139,43 @@ func TestAFailedReadIsNotCached(t *testing.T) {
 		t.Errorf("the read after a failure: %q, %v; want the store asked again", got, err)
 	}
 }
+
+func TestACallerGivingUpDoesNotFailTheOthersWaitingForTheRead(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	slow := sourceFunc(func(ctx context.Context, ref Ref) (Document, error) {
+		calls.Add(1)
+		select {
+		case <-ctx.Done():
+			return Document{}, ctx.Err()
+		case <-release:
+			return Document{Fields: map[string]any{"password": "waited-for"}}, nil
+		}
+	})
+	r := NewResolver(ResolverOptions{Sources: map[string]Source{SchemeVault: slow}, Timeout: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := r.ResolveContext(ctx, "vault:secret/otter/f5#password")
+		first <- err
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that gave up got %v", err)
+	}
+	second := make(chan string, 1)
+	go func() {
+		v, _ := r.Resolve("vault:secret/otter/f5#password")
+		second <- v
+	}()
+	close(release)
+	if got := <-second; got != "waited-for" {
+		t.Errorf("the caller still waiting got %q, want the value of the read under way", got)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the store was read %d times, want once", n)
+	}
+}
