@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ottr-go/ottr/internal/secret/awssm/awssmlab"
+	"github.com/ottr-go/ottr/internal/secret/vaultkv/vaultlab"
 )
 
 // secretCheckWorkspace writes an ottr.yaml whose device credentials, Slack
@@ -147,3 +148,47 @@ func TestSecretCheckRefusesAMalformedReference(t *testing.T) {
 
 // squeeze folds runs of spaces, so a table's alignment does not matter.
 func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func TestSecretCheckReadsVault(t *testing.T) {
+	const password = "Vault-Check-Pa55-3f8b"
+	vault := vaultlab.Start(vaultlab.Config{})
+	defer vault.Close()
+	vault.Mount("secret", 2)
+	vault.Put("secret", "otter/panos", map[string]any{"username": "admin", "password": password})
+	token := vault.Token(0)
+	dir := t.TempDir()
+	for name, content := range map[string][]byte{"vault-ca.pem": vault.CertificatePEM(), "vault.token": []byte(token + "\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "ottr.yaml")
+	yaml := fmt.Sprintf(`secrets:
+  vault:
+    address: %s
+    ca_file: vault-ca.pem
+    auth:
+      token: file:vault.token
+credentials:
+  panos:
+    username: vault:secret/otter/panos#username
+    password: vault:secret/otter/panos#password
+`, vault.URL())
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "", "secret", "check", "--config", path)
+	if code != 0 || !strings.Contains(squeeze(out), "credentials.panos.password 10 vault:secret/otter/panos#password ok") {
+		t.Errorf("secret check against Vault: exit %d\n%s%s", code, out, errOut)
+	}
+	vault.RevokeAll()
+	out, errOut, code = run(t, "", "secret", "check", "--config", path)
+	if code != 1 || !strings.Contains(out, "FAILED: Vault refused the read of secret/otter/panos (403 permission denied): the token of secrets.vault.auth.token has expired or been revoked") {
+		t.Errorf("secret check with a revoked token: exit %d, want 1 and why\n%s%s", code, out, errOut)
+	}
+	for _, v := range []string{password, token} {
+		if strings.Contains(out+errOut, v) {
+			t.Errorf("secret check printed a secret or the token:\n%s%s", out, errOut)
+		}
+	}
+}
