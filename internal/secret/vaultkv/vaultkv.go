@@ -237,13 +237,11 @@ func (s *Source) mountOf(ctx context.Context, token, name string) (string, int, 
 }
 
 // currentToken returns the token to use, logging in when there is none,
-// when it has expired, or when it is refused (the token just used).
+// when it has expired, or when it is refused (the token just used). A
+// static token is always usable: it is never replaced.
 func (s *Source) currentToken(ctx context.Context, refused string) (string, error) {
 	if token, ok := s.usable(refused); ok {
 		return token, nil
-	}
-	if s.cfg.Method == MethodToken {
-		return "", errors.New("Vault refused the token of secrets.vault.auth.token (permission denied): it has expired or been revoked, or its policies do not allow the read: set a valid token")
 	}
 	select {
 	case s.login <- struct{}{}:
