@@ -21,6 +21,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/version"
 )
 
@@ -96,7 +97,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "ottr.yaml", "configuration file")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error (default: log.level in the config, warn)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "log format on standard error: text or json (default: log.format in the config, text)")
-	root.PersistentFlags().StringVar(&g.database, "database", "", "database: a SQLite file or a postgres:// URL (or env:NAME, file:PATH holding it); default: database in the config")
+	root.PersistentFlags().StringVar(&g.database, "database", "", "database: a SQLite file or a postgres:// URL (or a secret reference holding it: env:NAME, file:PATH, aws-sm:NAME#key, vault:MOUNT/PATH#key); default: database in the config")
 	root.AddCommand(
 		newLabCmd(g),
 		newAssetCmd(g),
@@ -112,6 +113,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newMasterKeyCmd(g),
 		newNotifyCmd(g),
 		newDeviceCmd(g),
+		newSecretCmd(g),
 		newRotationCmd(g),
 		newVersionCmd(g),
 	)
@@ -187,7 +189,7 @@ func (g *globals) loadConfig() (_ *config.Config, err error) {
 	}
 	if g.database != "" {
 		cfg.Database = g.database
-		if !strings.Contains(g.database, "://") && !strings.HasPrefix(g.database, "env:") && !strings.HasPrefix(g.database, "file:") {
+		if ref, _ := secret.ParseRef(g.database); ref.IsLiteral() && !strings.Contains(g.database, "://") {
 			if cfg.Database, err = filepath.Abs(g.database); err != nil {
 				return nil, fmt.Errorf("--database: %w", err)
 			}

@@ -255,6 +255,7 @@ func TestExampleFile(t *testing.T) {
 			{"policy", c.Policy, defaults.Policy},
 			{"propagation_timeout", c.DNS.PropagationTimeout, defaults.DNS.PropagationTimeout},
 			{"polling_interval", c.DNS.PollingInterval, defaults.DNS.PollingInterval},
+			{"secrets", c.Secrets, defaults.Secrets},
 		} {
 			if !reflect.DeepEqual(d.example, d.defaults) {
 				t.Errorf("%s: the example sets %v, the default is %v", d.name, d.example, d.defaults)
