@@ -113,6 +113,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newNotifyCmd(g),
 		newDeviceCmd(g),
 		newRotationCmd(g),
+		newImportCmd(g),
 		newVersionCmd(g),
 	)
 	root.InitDefaultHelpCmd()
