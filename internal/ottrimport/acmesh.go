@@ -120,7 +120,7 @@ func parseAccountKey(data []byte) (crypto.Signer, error) {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			return nil, errors.New("no PEM private key: the file is empty, cut short, or not acme.sh's account key (it holds -----BEGIN EC PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY----- … -----END …-----)")
+			return nil, errors.New("no PEM private key: the file is empty, cut short, or not acme.sh's account key (one PEM block of an EC or RSA key)")
 		}
 		var (
 			key any

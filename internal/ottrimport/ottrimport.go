@@ -142,7 +142,7 @@ func Build(in Input) (*Plan, error) {
 	}
 	if in.Account != nil {
 		if p.Account, err = ParseAccount(*in.Account); err != nil {
-			problems = append(problems, err)
+			problems = append(problems, unjoin(err)...)
 		}
 	}
 	if in.SlackChannel != "" {
@@ -197,15 +197,19 @@ func secretRef(prefix, name, key string) string {
 
 // prefixErrors names file in front of each of err's errors.
 func prefixErrors(file string, err error) []error {
-	var joined interface{ Unwrap() []error }
-	if !errors.As(err, &joined) {
-		return []error{fmt.Errorf("%s: %w", file, err)}
-	}
 	var out []error
-	for _, e := range joined.Unwrap() {
+	for _, e := range unjoin(err) {
 		out = append(out, fmt.Errorf("%s: %w", file, e))
 	}
 	return out
+}
+
+// unjoin returns the errors errors.Join joined into err, or err alone.
+func unjoin(err error) []error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		return joined.Unwrap()
+	}
+	return []error{err}
 }
 
 // Assets returns the items' assets.
