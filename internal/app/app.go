@@ -79,6 +79,8 @@ type App struct {
 
 	log  *slog.Logger
 	opts Options
+	// secrets resolves the secret references of the config in effect.
+	secrets *secretResolver
 	// db and pool are the store's database handles River shares: db for
 	// SQLite, pool for PostgreSQL.
 	db   *sql.DB
@@ -165,7 +167,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w: create it, owned by the user ottr runs as (mode 0700)", err)
 	}
-	st, db, pool, err := openStore(ctx, cfg.Database, cfg.Workers.Concurrency, o)
+	secrets, err := newSecretResolver(cfg, o)
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	st, db, pool, err := openStore(ctx, cfg.Database, cfg.Workers.Concurrency, o, secrets.resolve)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +194,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Budget:      ratelimit.New(cfg.RateLimits(), o.Now),
 		log:         o.Logger,
 		opts:        o,
+		secrets:     secrets,
 		cas:         map[string]*rotation.CAProfile{},
 		caBuilds:    map[string]*caBuild{},
 		db:          db,

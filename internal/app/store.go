@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,11 +15,11 @@ import (
 )
 
 // openStore opens the SQLite file, or the PostgreSQL database of a
-// postgres:// URL (given as is, or as env:NAME or file:PATH), applying
-// migrations under a lock. It returns the handle River shares.
-func openStore(ctx context.Context, database string, concurrency int, o Options) (store.Store, *sql.DB, *pgxpool.Pool, error) {
-	if strings.HasPrefix(database, "env:") || strings.HasPrefix(database, "file:") {
-		url, err := secret.Resolve(database, o.Env, os.ReadFile)
+// postgres:// URL (given as is, or as a secret reference resolve reads),
+// applying migrations under a lock. It returns the handle River shares.
+func openStore(ctx context.Context, database string, concurrency int, o Options, resolve func(string) (string, error)) (store.Store, *sql.DB, *pgxpool.Pool, error) {
+	if ref, _ := secret.ParseRef(database); !ref.IsLiteral() {
+		url, err := resolve(database)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("database: %w", err)
 		}

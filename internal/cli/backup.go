@@ -43,8 +43,12 @@ func backup(ctx context.Context, g *globals, file string, force bool) error {
 		return err
 	}
 	database := cfg.Database
-	if strings.HasPrefix(database, secret.EnvPrefix) || strings.HasPrefix(database, secret.FilePrefix) {
-		url, err := secret.Resolve(database, os.LookupEnv, os.ReadFile)
+	if ref, _ := secret.ParseRef(database); !ref.IsLiteral() {
+		resolver, err := g.secretResolver(cfg)
+		if err != nil {
+			return err
+		}
+		url, err := resolver.ResolveContext(ctx, database)
 		if err != nil {
 			return fmt.Errorf("database: %w", err)
 		}

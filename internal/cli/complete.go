@@ -37,7 +37,7 @@ func (g *globals) completionApp(cmd *cobra.Command) *app.App {
 		return nil
 	}
 	db := cfg.Database
-	if !app.IsPostgresURL(db) && !strings.HasPrefix(db, secret.EnvPrefix) && !strings.HasPrefix(db, secret.FilePrefix) {
+	if ref, _ := secret.ParseRef(db); ref.IsLiteral() && !app.IsPostgresURL(db) {
 		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ottr-go/ottr/internal/notify"
-	"github.com/ottr-go/ottr/internal/secret"
 )
 
 func newNotifyCmd(g *globals) *cobra.Command {
@@ -48,8 +46,11 @@ database.`,
 				return notFoundf("no channel named %q in notifications.channels of %s (configured: %s)",
 					args[0], g.configPath, cmp.Or(strings.Join(names, ", "), "none"))
 			}
-			resolve := func(ref string) (string, error) { return secret.Resolve(ref, os.LookupEnv, os.ReadFile) }
-			channels, err := notify.BuildChannels(cfg, args, build, notify.ChannelOptions{Resolve: resolve, Logger: g.logger()})
+			resolver, err := g.secretResolver(cfg)
+			if err != nil {
+				return err
+			}
+			channels, err := notify.BuildChannels(cfg, args, build, notify.ChannelOptions{Resolve: resolver.Resolve, Logger: g.logger()})
 			if err != nil {
 				return err
 			}

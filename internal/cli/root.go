@@ -21,6 +21,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/version"
 )
 
@@ -188,7 +189,7 @@ func (g *globals) loadConfig() (_ *config.Config, err error) {
 	}
 	if g.database != "" {
 		cfg.Database = g.database
-		if !strings.Contains(g.database, "://") && !strings.HasPrefix(g.database, "env:") && !strings.HasPrefix(g.database, "file:") {
+		if ref, _ := secret.ParseRef(g.database); ref.IsLiteral() && !strings.Contains(g.database, "://") {
 			if cfg.Database, err = filepath.Abs(g.database); err != nil {
 				return nil, fmt.Errorf("--database: %w", err)
 			}

@@ -45,6 +45,9 @@ type Config struct {
 	Credentials map[string]Credential `yaml:"credentials"`
 	// Routes is the routing table: first match wins.
 	Routes []route.Route `yaml:"routes"`
+	// Secrets configures the secret stores of aws-sm: and vault:
+	// references, and how long their values are cached.
+	Secrets Secrets `yaml:"secrets"`
 	// Notifications tell people about failures, expiries and drift.
 	Notifications Notifications `yaml:"notifications"`
 	// Log is how ottr writes its own log.
@@ -227,7 +230,9 @@ type RFC2136 struct {
 
 // Credential is a device login. Password and PrivateKey are secret
 // references: "env:NAME" reads an environment variable, "file:PATH" a file
-// (a relative PATH is taken from the configuration file's directory); a
+// (a relative PATH is taken from the configuration file's directory),
+// "aws-sm:NAME#key" a key of an AWS Secrets Manager secret and
+// "vault:MOUNT/PATH#key" a field of a Vault KV secret (see Secrets); a
 // bare value is taken as is (discouraged outside the lab, and reported in
 // Config.Warnings).
 type Credential struct {

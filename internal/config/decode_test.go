@@ -52,7 +52,7 @@ func TestDecodeProblems(t *testing.T) {
 		{
 			name: "does not accept the warnings field from the file",
 			yaml: "warnings: [x]\n",
-			want: []string{`ottr.yaml:1: unknown setting "warnings" (known settings here: api, certificate_authorities, credentials, data_dir, database, dns, known_hosts_file, log, master_key_file, metrics, notifications, policy, routes, scheduler, workers)`},
+			want: []string{`ottr.yaml:1: unknown setting "warnings" (known settings here: api, certificate_authorities, credentials, data_dir, database, dns, known_hosts_file, log, master_key_file, metrics, notifications, policy, routes, scheduler, secrets, workers)`},
 		},
 		{
 			name: "names the line and field of a word where a number belongs",

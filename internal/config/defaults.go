@@ -7,6 +7,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/ratelimit"
+	"github.com/ottr-go/ottr/internal/secret"
 )
 
 // Defaults, as ottr.example.yaml documents them; the policy section takes
@@ -45,7 +46,7 @@ func (c *Config) withDefaults(baseDir string) {
 	switch {
 	case c.Database == "":
 		c.Database = filepath.Join(c.DataDir, defaultDatabaseFile)
-	case strings.HasPrefix(c.Database, "env:") || strings.HasPrefix(c.Database, "file:"):
+	case isReference(c.Database):
 		// A PostgreSQL URL with its password, kept out of the file.
 		c.Database = resolveSecretRef(baseDir, c.Database)
 	case !isURL(c.Database):
@@ -108,6 +109,7 @@ func (c *Config) withDefaults(baseDir string) {
 	if c.DNS.PollingInterval == 0 {
 		c.DNS.PollingInterval = defaultPollingInterval
 	}
+	c.Secrets.withDefaults(baseDir)
 	c.logDefaults()
 	c.normalizeZones()
 	c.DNS.RFC2136.TSIGAlgorithm = normalTSIGAlgorithm(c.DNS.RFC2136.TSIGAlgorithm)
@@ -196,9 +198,14 @@ func isURL(s string) bool { return strings.Contains(s, "://") }
 
 // Secret reference prefixes (see Credential).
 const (
-	envRefPrefix  = "env:"
-	fileRefPrefix = "file:"
+	envRefPrefix   = secret.EnvPrefix
+	fileRefPrefix  = secret.FilePrefix
+	awsRefPrefix   = secret.AWSPrefix
+	vaultRefPrefix = secret.VaultPrefix
 )
+
+// isReference reports whether s is a secret reference rather than a value.
+func isReference(s string) bool { return !isLiteralSecret(s) && s != "" }
 
 // resolveSecretRef makes the path of a "file:" reference relative to
 // baseDir and leaves every other value alone.

@@ -185,7 +185,7 @@ func (k *checker) checkNotifications() {
 func (k *checker) checkChannel(path string, c NotifyChannel) {
 	for _, s := range c.Secrets() {
 		if isLiteralSecret(s.Ref) {
-			k.add(path+"."+s.Setting, "holds a secret written out in the configuration, which is refused here: write env:NAME or file:PATH to read it from the environment or a file; the value is not repeated here")
+			k.add(path+"."+s.Setting, "holds a secret written out in the configuration, which is refused here: write env:NAME or file:PATH to read it from the environment or a file, or aws-sm:NAME#key or vault:MOUNT/PATH#key to read it from a secret store; the value is not repeated here")
 			continue
 		}
 		k.checkSecretRef(path+"."+s.Setting, s.Ref)

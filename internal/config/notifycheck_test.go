@@ -60,7 +60,7 @@ func TestNotificationRules(t *testing.T) {
       token: xoxb-1234-secret
       channel: "#pki"
 `,
-			want: []string{"ottr.yaml:12: notifications.channels.chat.token: holds a secret written out in the configuration, which is refused here: write env:NAME or file:PATH to read it from the environment or a file; the value is not repeated here"},
+			want: []string{"ottr.yaml:12: notifications.channels.chat.token: holds a secret written out in the configuration, which is refused here: write env:NAME or file:PATH to read it from the environment or a file, or aws-sm:NAME#key or vault:MOUNT/PATH#key to read it from a secret store; the value is not repeated here"},
 		},
 		{
 			name: "refuses a malformed env reference",

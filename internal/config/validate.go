@@ -61,6 +61,7 @@ func (c *Config) problems() []Problem {
 	k.checkRoutes()
 	k.checkNotifications()
 	k.checkLogAndMetrics()
+	k.checkSecrets()
 	return k.problems
 }
 
@@ -319,6 +320,10 @@ var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // checkSecretRef checks the form of a secret reference. Its messages never
 // quote the value, which may be the secret itself.
 func (k *checker) checkSecretRef(path, ref string) {
+	if strings.HasPrefix(ref, awsRefPrefix) || strings.HasPrefix(ref, vaultRefPrefix) {
+		k.checkStoreRef(path, ref)
+		return
+	}
 	if name, isEnv := strings.CutPrefix(ref, envRefPrefix); isEnv && !envVarName.MatchString(name) {
 		k.add(path, "an env: reference needs an environment variable name of letters, digits and underscores, such as env:OTTR_DEVICE_PASSWORD")
 	}
@@ -328,7 +333,12 @@ func (k *checker) checkSecretRef(path, ref string) {
 }
 
 func isLiteralSecret(ref string) bool {
-	return ref != "" && !strings.HasPrefix(ref, envRefPrefix) && !strings.HasPrefix(ref, fileRefPrefix)
+	for _, prefix := range []string{envRefPrefix, fileRefPrefix, awsRefPrefix, vaultRefPrefix} {
+		if strings.HasPrefix(ref, prefix) {
+			return false
+		}
+	}
+	return ref != ""
 }
 
 func (k *checker) checkRoutes() {
@@ -448,7 +458,7 @@ func (c *Config) warnings() []string {
 	warn := func(path, message string) {
 		out = append(out, formatProblem(c.source, Problem{Line: c.Line(path), Path: path, Message: message}))
 	}
-	literal := "the secret is written in the configuration file; use env:NAME or file:PATH to keep it out"
+	literal := "the secret is written in the configuration file; use env:NAME, file:PATH, aws-sm:NAME#key or vault:MOUNT/PATH#key to keep it out"
 	for _, name := range c.inFileOrder("certificate_authorities", maps.Keys(c.CertificateAuthorities)) {
 		if eab := c.CertificateAuthorities[name].EAB; eab != nil && isLiteralSecret(eab.HMACKey) {
 			warn(join("certificate_authorities", name)+".eab.hmac_key", literal)
@@ -493,6 +503,11 @@ func (c *Config) warnings() []string {
 		}
 		if isLiteralSecret(cred.PrivateKey) {
 			warn(join("credentials", name)+".private_key", literal)
+		}
+	}
+	for _, r := range c.SecretRefs() {
+		if message := lookalikeWarning(r.Ref); message != "" {
+			warn(r.Setting, message)
 		}
 	}
 	return out

@@ -356,12 +356,12 @@ func TestWarnings(t *testing.T) {
 		{
 			name: "warns about a literal password without showing it",
 			yaml: "credentials:\n  default:\n    username: ottr\n    password: hunter2\n",
-			want: []string{"ottr.yaml:4: credentials.default.password: the secret is written in the configuration file; use env:NAME or file:PATH to keep it out"},
+			want: []string{"ottr.yaml:4: credentials.default.password: the secret is written in the configuration file; use env:NAME, file:PATH, aws-sm:NAME#key or vault:MOUNT/PATH#key to keep it out"},
 		},
 		{
 			name: "warns about a literal EAB key",
 			yaml: validCA + "    eab: {kid: k, hmac_key: c2VjcmV0}\n",
-			want: []string{"ottr.yaml:4: certificate_authorities.le.eab.hmac_key: the secret is written in the configuration file; use env:NAME or file:PATH to keep it out"},
+			want: []string{"ottr.yaml:4: certificate_authorities.le.eab.hmac_key: the secret is written in the configuration file; use env:NAME, file:PATH, aws-sm:NAME#key or vault:MOUNT/PATH#key to keep it out"},
 		},
 		{
 			name: "warns about unsigned dynamic updates",
@@ -372,7 +372,7 @@ func TestWarnings(t *testing.T) {
 			name: "warns about hmac-sha1 and a literal TSIG secret",
 			yaml: "dns:\n  rfc2136:\n    nameserver: 192.0.2.53:53\n    tsig_key: ottr.\n    tsig_secret: c2VjcmV0\n    tsig_algorithm: HMAC-SHA1\n",
 			want: []string{
-				"ottr.yaml:5: dns.rfc2136.tsig_secret: the secret is written in the configuration file; use env:NAME or file:PATH to keep it out",
+				"ottr.yaml:5: dns.rfc2136.tsig_secret: the secret is written in the configuration file; use env:NAME, file:PATH, aws-sm:NAME#key or vault:MOUNT/PATH#key to keep it out",
 				"ottr.yaml:6: dns.rfc2136.tsig_algorithm: hmac-sha1 is weak; prefer hmac-sha256",
 			},
 		},

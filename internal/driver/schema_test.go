@@ -98,8 +98,12 @@ func TestSchemaValidate(t *testing.T) {
 				`option "token": must be a string, got a value of type int`}},
 		{"refuses a secret written out, saying where plain values go", valid(map[string]any{"env": map[string]any{"TOKEN": "t0k"}}),
 			[]string{`option "env": TOKEN: holds a secret written out in the configuration, which is refused: write a reference in its place, ` +
-				`env:NAME to read environment variable NAME of the processes that rotate (e.g. env:TOKEN), or file:/absolute/path to read a file they can read; ` +
+				`env:NAME to read environment variable NAME of the processes that rotate (e.g. env:TOKEN), file:/absolute/path to read a file they can read, ` +
+				`or aws-sm:NAME#key or vault:MOUNT/PATH#key to read a secret store (secrets in the configuration); ` +
 				`the value is not repeated here; values that are not secret, such as paths, go under "plain_env" instead`}},
+		{"takes store references", valid(map[string]any{"env": map[string]any{"TOKEN": "aws-sm:prod/otter/slack", "KEY": "vault:secret/ottr/hooks#key"}}), nil},
+		{"refuses a store reference without its path", valid(map[string]any{"env": map[string]any{"TOKEN": "vault:secret#key"}}),
+			[]string{`option "env": TOKEN: reference vault:secret#key needs a mount and a path: write vault:MOUNT/PATH#key, such as vault:secret/otter/panos#password`}},
 		{"reports every problem at once",
 			map[string]any{"cert_pth": "/x", "ssh_port": 0.5, "bogus": 1},
 			[]string{`option "bogus": unknown option (known: cert_path, env, plain_env, reload_command, ssh_port, sudo, timeout, token)`,

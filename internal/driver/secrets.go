@@ -15,8 +15,9 @@ import (
 
 // Secret route options (OptionSpec.Secret) hold references to secrets, as
 // the config's credentials do: env:NAME reads environment variable NAME,
-// file:/path reads a file (secret.Resolve). Schema.Validate refuses any
-// other value. A reference is resolved by the process that opens the
+// file:/path reads a file, aws-sm:NAME#key a key of an AWS Secrets Manager
+// secret and vault:MOUNT/PATH#key a field of a Vault KV secret
+// (secret.Resolver). Schema.Validate refuses any other value. A reference is resolved by the process that opens the
 // device session, when it opens it, so the secret is never in the config,
 // in the routing table, or in anything that shows them, and a changed
 // secret is used from the next rotation on.
@@ -48,8 +49,15 @@ func referenceProblem(option, entry, value, hint string) string {
 		}
 		return ""
 	}
+	if strings.HasPrefix(value, secret.AWSPrefix) || strings.HasPrefix(value, secret.VaultPrefix) {
+		if _, err := secret.ParseRef(value); err != nil {
+			return strings.TrimPrefix(err.Error(), "secret: ")
+		}
+		return ""
+	}
 	problem := fmt.Sprintf("holds a secret written out in the configuration, which is refused: write a reference in its place, "+
-		"env:NAME to read environment variable NAME of the processes that rotate (e.g. env:%s), or file:/absolute/path to read a file they can read; the value is not repeated here", example)
+		"env:NAME to read environment variable NAME of the processes that rotate (e.g. env:%s), file:/absolute/path to read a file they can read, "+
+		"or aws-sm:NAME#key or vault:MOUNT/PATH#key to read a secret store (secrets in the configuration); the value is not repeated here", example)
 	if hint != "" {
 		problem += "; " + hint
 	}

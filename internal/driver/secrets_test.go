@@ -56,7 +56,7 @@ func TestSecretOptionsAreResolvedIntoACopy(t *testing.T) {
 	}
 	env := map[string]string{"DEVICE_TOKEN": "tok-from-env"}
 	resolve := func(ref string) (string, error) {
-		return secret.Resolve(ref, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)
+		return secret.NewResolver(secret.ResolverOptions{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}).Resolve(ref)
 	}
 	table := map[string]any{
 		"cert_path": "/etc/x",

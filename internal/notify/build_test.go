@@ -109,7 +109,7 @@ func TestBuildChannels(t *testing.T) {
 `)
 	env := map[string]string{}
 	resolve := func(ref string) (string, error) {
-		return secret.Resolve(ref, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)
+		return secret.NewResolver(secret.ResolverOptions{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}).Resolve(ref)
 	}
 	o := ChannelOptions{Resolve: resolve}
 

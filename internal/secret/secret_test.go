@@ -408,11 +408,13 @@ func TestResolve(t *testing.T) {
 		{"a missing file is an error naming it", "file:/run/secrets/nope", "", "/run/secrets/nope"},
 		{"a file reference without a path is an error", "file:", "", "names no file"},
 		{"anything else is a literal", plaintextSecret, plaintextSecret, ""},
-		{"an unknown prefix is a literal", "vault:secret/x", "vault:secret/x", ""},
+		{"an unknown prefix is a literal", "s3:bucket/x", "s3:bucket/x", ""},
+		{"a store reference without the store set up is an error naming it", "vault:secret/x#k", "", "secret vault:secret/x#k: vault references are not set up"},
 	}
+	resolver := NewResolver(ResolverOptions{Env: env, ReadFile: readFile})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Resolve(tt.ref, env, readFile)
+			got, err := resolver.Resolve(tt.ref)
 			if tt.wantErr != "" {
 				if err == nil {
 					t.Fatalf("Resolve(%q) = %q, want an error", tt.ref, got)
@@ -438,7 +440,7 @@ func TestResolveReadsARealFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(plaintextSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Resolve("file:"+path, os.LookupEnv, os.ReadFile)
+	got, err := NewResolver(ResolverOptions{}).Resolve("file:" + path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ottr-go/ottr/internal/awslab"
 )
 
 // The EC2 side: DescribeInstances over the EC2 Query protocol (a
@@ -82,7 +84,7 @@ func (s *Service) serveEC2(w http.ResponseWriter, action string, form url.Values
 			matched = append(matched, inst)
 		}
 	}
-	answer := describeInstancesResponse{Xmlns: ec2Namespace, RequestID: requestID()}
+	answer := describeInstancesResponse{Xmlns: ec2Namespace, RequestID: awslab.RequestID()}
 	end := len(matched)
 	if maxResults > 0 && start+maxResults < end {
 		end = start + maxResults
@@ -296,6 +298,6 @@ func writeQueryError(w http.ResponseWriter, status int, code, message string) {
 	_, _ = w.Write([]byte(xml.Header))
 	_ = xml.NewEncoder(w).Encode(queryErrorResponse{
 		Errors:    []queryError{{Code: code, Message: message}},
-		RequestID: requestID(),
+		RequestID: awslab.RequestID(),
 	})
 }

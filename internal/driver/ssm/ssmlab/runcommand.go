@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ottr-go/ottr/internal/awslab"
 )
 
 // The SSM side: Run Command over the AWS JSON 1.1 protocol (POST /,
@@ -189,7 +191,7 @@ func (s *Service) sendCommand(w http.ResponseWriter, body []byte) {
 		return
 	}
 	cmd := &command{
-		id:             requestID(),
+		id:             awslab.RequestID(),
 		document:       in.DocumentName,
 		comment:        in.Comment,
 		parameters:     in.Parameters,
@@ -500,7 +502,7 @@ func elapsed(start, end time.Time) string {
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-RequestId", requestID())
+	w.Header().Set("X-Amzn-RequestId", awslab.RequestID())
 	_ = json.NewEncoder(w).Encode(v)
 }
 
@@ -508,7 +510,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 // {"__type": "<code>", "message": "<text>"}.
 func writeJSONError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-RequestId", requestID())
+	w.Header().Set("X-Amzn-RequestId", awslab.RequestID())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": message})
 }

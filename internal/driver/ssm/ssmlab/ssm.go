@@ -70,6 +70,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/awslab"
 )
 
 // Defaults of Config.
@@ -195,7 +197,7 @@ type Request struct {
 // Service is the running endpoint and its fleet.
 type Service struct {
 	cfg      Config
-	verifier *verifier
+	verifier *awslab.Verifier
 	certPEM  []byte
 	listener net.Listener
 	server   *http.Server
@@ -221,9 +223,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg,
-		verifier: &verifier{
-			accessKeyID: cfg.AccessKeyID, secretAccessKey: cfg.SecretAccessKey,
-			region: cfg.Region, now: cfg.Now,
+		verifier: &awslab.Verifier{
+			AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
+			Region: cfg.Region, Now: cfg.Now,
 		},
 		commands: map[string]*command{},
 	}
@@ -364,17 +366,17 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	service, authErr := s.verifier.verify(r, body)
+	service, authErr := s.verifier.Verify(r, body)
 	switch {
 	case authErr != nil && isSSM:
-		writeJSONError(rec, http.StatusBadRequest, authErr.jsonCode(), authErr.message)
+		writeJSONError(rec, http.StatusBadRequest, authErr.JSONCode(), authErr.Message)
 		return
 	case authErr != nil:
 		status := http.StatusUnauthorized
-		if authErr.kind == authBadSignature {
+		if authErr.Kind == awslab.AuthBadSignature {
 			status = http.StatusForbidden
 		}
-		writeQueryError(rec, status, authErr.queryCode(), authErr.message)
+		writeQueryError(rec, status, authErr.QueryCode(), authErr.Message)
 		return
 	}
 	if isSSM {
@@ -402,15 +404,6 @@ type recorder struct {
 func (r *recorder) WriteHeader(status int) {
 	r.status = status
 	r.ResponseWriter.WriteHeader(status)
-}
-
-// requestID returns a new random request ID in AWS's UUID shape.
-func requestID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // selfSigned makes the endpoint's default certificate.

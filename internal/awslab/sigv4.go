@@ -1,7 +1,11 @@
-package ssmlab
+// Package awslab holds what ottr's emulators of AWS APIs share: the check
+// of Signature Version 4 that every AWS endpoint makes, so an emulator
+// refuses a request a real endpoint would refuse.
+package awslab
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -29,52 +33,52 @@ const (
 	maxClockSkew = 15 * time.Minute
 )
 
-// authError is a refused signature, in the terms each protocol reports it.
-type authError struct {
-	// kind selects the error code: see jsonCode and queryCode.
-	kind    authFailure
-	message string
+// AuthError is a refused signature, in the terms each protocol reports it.
+type AuthError struct {
+	// Kind selects the error code: see JSONCode and QueryCode.
+	Kind    AuthFailure
+	Message string
 }
 
-type authFailure int
+type AuthFailure int
 
 const (
-	authMissing authFailure = iota
-	authUnknownKey
-	authBadSignature
-	authExpired
-	authBadScope
+	AuthMissing AuthFailure = iota
+	AuthUnknownKey
+	AuthBadSignature
+	AuthExpired
+	AuthBadScope
 )
 
-// jsonCode is the __type AWS JSON services (SSM) answer with.
-func (e *authError) jsonCode() string {
-	switch e.kind {
-	case authMissing:
+// JSONCode is the __type AWS JSON services (SSM) answer with.
+func (e *AuthError) JSONCode() string {
+	switch e.Kind {
+	case AuthMissing:
 		return "MissingAuthenticationTokenException"
-	case authUnknownKey:
+	case AuthUnknownKey:
 		return "UnrecognizedClientException"
 	default:
 		return "InvalidSignatureException"
 	}
 }
 
-// queryCode is the <Code> EC2 answers with.
-func (e *authError) queryCode() string {
-	switch e.kind {
-	case authMissing:
+// QueryCode is the <Code> EC2 answers with.
+func (e *AuthError) QueryCode() string {
+	switch e.Kind {
+	case AuthMissing:
 		return "MissingAuthenticationToken"
-	case authUnknownKey:
+	case AuthUnknownKey:
 		return "AuthFailure"
-	case authExpired:
+	case AuthExpired:
 		return "RequestExpired"
-	case authBadScope:
+	case AuthBadScope:
 		return "AuthFailure"
 	default:
 		return "SignatureDoesNotMatch"
 	}
 }
 
-func (e *authError) Error() string { return e.message }
+func (e *AuthError) Error() string { return e.Message }
 
 // credentialScope is the parsed Credential= part of an Authorization header.
 type credentialScope struct {
@@ -95,49 +99,49 @@ type signedRequest struct {
 	signature     string
 }
 
-// verifier checks SigV4 signatures against one key pair.
-type verifier struct {
-	accessKeyID     string
-	secretAccessKey string
-	region          string
-	now             func() time.Time
+// Verifier checks SigV4 signatures against one key pair.
+type Verifier struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	Region          string
+	Now             func() time.Time
 }
 
-// verify checks r (whose body has been read into body) and returns the
+// Verify checks r (whose body has been read into body) and returns the
 // service its credential scope names.
-func (v *verifier) verify(r *http.Request, body []byte) (string, *authError) {
+func (v *Verifier) Verify(r *http.Request, body []byte) (string, *AuthError) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return "", &authError{kind: authMissing, message: "Request is missing Authentication Token"}
+		return "", &AuthError{Kind: AuthMissing, Message: "Request is missing Authentication Token"}
 	}
 	sr, err := parseAuthorization(auth)
 	if err != nil {
-		return "", &authError{kind: authBadSignature, message: err.Error()}
+		return "", &AuthError{Kind: AuthBadSignature, Message: err.Error()}
 	}
-	if sr.scope.accessKeyID != v.accessKeyID {
-		return "", &authError{kind: authUnknownKey, message: "The security token included in the request is invalid."}
+	if sr.scope.accessKeyID != v.AccessKeyID {
+		return "", &AuthError{Kind: AuthUnknownKey, Message: "The security token included in the request is invalid."}
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	signedAt, perr := time.Parse(amzDateFormat, amzDate)
 	if perr != nil {
-		return "", &authError{kind: authBadSignature, message: "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."}
+		return "", &AuthError{Kind: AuthBadSignature, Message: "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."}
 	}
-	if now := v.now(); signedAt.Before(now.Add(-maxClockSkew)) || signedAt.After(now.Add(maxClockSkew)) {
-		return "", &authError{kind: authExpired, message: fmt.Sprintf(
+	if now := v.Now(); signedAt.Before(now.Add(-maxClockSkew)) || signedAt.After(now.Add(maxClockSkew)) {
+		return "", &AuthError{Kind: AuthExpired, Message: fmt.Sprintf(
 			"Signature expired: %s is now earlier than %s (%s - 15 min.)",
 			amzDate, now.UTC().Add(-maxClockSkew).Format(amzDateFormat), now.UTC().Format(amzDateFormat))}
 	}
 	if sr.scope.date != signedAt.Format(scopeDate) {
-		return "", &authError{kind: authBadScope, message: fmt.Sprintf(
+		return "", &AuthError{Kind: AuthBadScope, Message: fmt.Sprintf(
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			sr.scope.date, signedAt.Format(scopeDate), amzDate)}
 	}
-	if sr.scope.region != v.region {
-		return "", &authError{kind: authBadScope, message: fmt.Sprintf(
+	if sr.scope.region != v.Region {
+		return "", &AuthError{Kind: AuthBadScope, Message: fmt.Sprintf(
 			"Credential should be scoped to a valid region, not '%s'. ", sr.scope.region)}
 	}
 	if !slices.Contains(sr.signedHeaders, "host") {
-		return "", &authError{kind: authBadSignature, message: "'Host' must be a 'SignedHeader' in the AWS Authorization."}
+		return "", &AuthError{Kind: AuthBadSignature, Message: "'Host' must be a 'SignedHeader' in the AWS Authorization."}
 	}
 
 	canonical := canonicalRequest(r, body, sr.signedHeaders)
@@ -145,10 +149,10 @@ func (v *verifier) verify(r *http.Request, body []byte) (string, *authError) {
 	stringToSign := strings.Join([]string{
 		sigV4Algorithm, amzDate, sr.scope.String(), hex.EncodeToString(hashed[:]),
 	}, "\n")
-	key := signingKey(v.secretAccessKey, sr.scope)
+	key := signingKey(v.SecretAccessKey, sr.scope)
 	want := hex.EncodeToString(hmacSHA256(key, stringToSign))
 	if !hmac.Equal([]byte(want), []byte(sr.signature)) {
-		return "", &authError{kind: authBadSignature, message: "The request signature we calculated does not match the signature you provided. " +
+		return "", &AuthError{Kind: AuthBadSignature, Message: "The request signature we calculated does not match the signature you provided. " +
 			"Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
 	}
 	return sr.scope.service, nil
@@ -267,4 +271,14 @@ func hmacSHA256(key []byte, data string) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(data))
 	return h.Sum(nil)
+}
+
+// RequestID returns a new random ID in the shape of AWS's request and
+// version IDs (a version 4 UUID).
+func RequestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
