@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +16,10 @@ import (
 
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/asset"
+	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/ottrimport"
 	"github.com/ottr-go/ottr/internal/route"
+	"github.com/ottr-go/ottr/internal/secret/stores"
 )
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -30,6 +34,7 @@ type importOttrFlags struct {
 	routeOptions, region, keyType, slack   string
 	out                                    string
 	print, dryRun, replaceAccount          bool
+	accountFromSecrets                     bool
 }
 
 func newImportOttrCmd(g *globals) *cobra.Command {
@@ -58,6 +63,7 @@ walks through the whole move.`,
 	fs.StringVar(&f.routes, "routes", "", "Ottr's route.json")
 	fs.StringVar(&f.prefix, "secrets-prefix", "", "the {prefix} of Ottr's secrets {prefix}/otter/{platform} in AWS Secrets Manager")
 	fs.StringVar(&f.accountDir, "account-dir", "", "directory holding acme.sh's account.key, account.json and ca.conf, as exported from {prefix}/otter/… (default: keep no account)")
+	fs.BoolVar(&f.accountFromSecrets, "account-from-secrets", false, "read acme.sh's account from Secrets Manager ({prefix}/otter/account.key, account.json, ca.conf) through the config's secrets.aws")
 	fs.StringVar(&f.ca, "ca", "lets_encrypt", "CA profile whose ACME account the acme.sh account becomes")
 	fs.BoolVar(&f.replaceAccount, "replace-account", false, "replace an ACME account the CA profile has already")
 	fs.StringVar(&f.routeOptions, "route-options", "", "YAML file of route options by Ottr platform, laid over the imported routes' (panos: {ca_file: /etc/ottr/devices.pem})")
@@ -70,6 +76,7 @@ walks through the whole move.`,
 	for _, name := range []string{"assets", "routes", "secrets-prefix"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
+	cmd.MarkFlagsMutuallyExclusive("account-dir", "account-from-secrets")
 	return cmd
 }
 
@@ -100,6 +107,16 @@ func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 		}
 	}
 
+	base, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	if f.accountFromSecrets {
+		if in.Account, err = readAccountSecrets(ctx, base, f.prefix); err != nil {
+			return err
+		}
+	}
+
 	fmt.Fprintln(out, "reading Ottr's deployment")
 	plan, err := ottrimport.Build(in)
 	if err != nil {
@@ -108,13 +125,9 @@ func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 	fmt.Fprintf(out, "  assets   %s: %d items\n", f.assets, len(plan.Items))
 	fmt.Fprintf(out, "  routes   %s: %d routes for %s\n", f.routes, len(plan.Routes), strings.Join(routePlatforms(plan.Routes), ", "))
 	if plan.Account != nil {
-		fmt.Fprintf(out, "  account  %s: %s key, %s\n", f.accountDir, plan.Account.KeyDescription(), plan.Account.URL)
+		fmt.Fprintf(out, "  account  %s: %s key, %s\n", cmp.Or(f.accountDir, "Secrets Manager"), plan.Account.KeyDescription(), plan.Account.URL)
 	}
 
-	base, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
 	baseText, err := os.ReadFile(g.configPath)
 	if err != nil {
 		return configError(err)
@@ -281,6 +294,29 @@ func readAccountDir(dir string) (*ottrimport.AccountFiles, error) {
 			errs = append(errs, err)
 		}
 		*file.data = data
+	}
+	return f, errors.Join(errs...)
+}
+
+// readAccountSecrets reads acme.sh's account files from Secrets Manager,
+// where Ottr kept them, through the config's secret stores.
+func readAccountSecrets(ctx context.Context, cfg *config.Config, prefix string) (*ottrimport.AccountFiles, error) {
+	resolver, err := stores.New(cfg.Secrets, stores.Options{})
+	if err != nil {
+		return nil, configError(fmt.Errorf("secrets: %w", err))
+	}
+	f := &ottrimport.AccountFiles{}
+	f.KeyName, f.JSONName, f.CAConfName = ottrimport.AccountRefs(prefix)
+	var errs []error
+	for _, file := range []struct {
+		ref  string
+		data *[]byte
+	}{{f.KeyName, &f.Key}, {f.JSONName, &f.JSON}, {f.CAConfName, &f.CAConf}} {
+		value, err := resolver.ResolveContext(ctx, file.ref)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--account-from-secrets: %w", err))
+		}
+		*file.data = []byte(value)
 	}
 	return f, errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/ottrimport"
+	"github.com/ottr-go/ottr/internal/secret/awssm/awssmlab"
 )
 
 // ottrFixtures is the Ottr deployment the import tests read: an
@@ -267,5 +269,65 @@ func TestImportOttrWritesNothingWhenAnythingIsBad(t *testing.T) {
 			}
 			assertNoAccountKey(t, out+errOut)
 		})
+	}
+}
+
+// The account read from Secrets Manager, where Ottr kept it: a ca.conf
+// there without ACCOUNT_URL is named by its reference, and nothing is
+// written.
+func TestImportOttrReadsTheAccountFromSecretsManager(t *testing.T) {
+	files := map[string]string{}
+	for _, name := range []string{ottrimport.AccountKeyFile, ottrimport.AccountJSONFile, ottrimport.CAConfFile} {
+		data, err := os.ReadFile(filepath.Join(ottrFixtures, "acme.sh", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["prod/otter/"+name] = string(data)
+	}
+	sm, err := awssmlab.Start(awssmlab.Config{Secrets: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Close()
+	t.Setenv("OTTR_TEST_SM_KEY_ID", sm.AccessKeyID())
+	t.Setenv("OTTR_TEST_SM_SECRET", sm.SecretAccessKey())
+	configPath := importWorkspace(t, "letsencrypt")
+	secrets := fmt.Sprintf("secrets:\n  aws:\n    region: %s\n    endpoint: %s\n    access_key_id: env:OTTR_TEST_SM_KEY_ID\n    secret_access_key: env:OTTR_TEST_SM_SECRET\n",
+		sm.Region(), sm.URL())
+	f, err := os.OpenFile(configPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(secrets); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	args := []string{"--config", configPath, "import", "ottr",
+		"--assets", filepath.Join(ottrFixtures, "dynamodb-scan.json"),
+		"--routes", filepath.Join(ottrFixtures, "route.json"),
+		"--secrets-prefix", "prod", "--account-from-secrets", "--aws-region", "us-east-1", "--print"}
+
+	out := mustRun(t, args...)
+	if !strings.Contains(out, "account  Secrets Manager: ECDSA P-256 key") || !strings.Contains(out, "kept https://acme-v02.api.letsencrypt.org/acme/acct/123456789") {
+		t.Errorf("the account was not read from Secrets Manager:\n%s", out)
+	}
+	assertNoAccountKey(t, out)
+
+	sm.Put("prod/otter/ca.conf", "CA_EMAIL='pki@example.com'\n")
+	configPath2 := filepath.Join(t.TempDir(), "ottr.yaml")
+	text, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(configPath2, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args[1] = configPath2
+	out, errOut, code := run(t, "", args...)
+	if code != 2 || !strings.Contains(errOut, "aws-sm:prod/otter/ca.conf: no ACCOUNT_URL") {
+		t.Errorf("exit %d, want 2 naming aws-sm:prod/otter/ca.conf\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(configPath2), "data")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failed import created the data directory: %v", err)
 	}
 }

@@ -185,6 +185,14 @@ func credentialFor(prefix, platform, driver string) (string, Credential) {
 	}
 }
 
+// AccountRefs are the aws-sm: references of the acme.sh account files Ottr
+// kept in Secrets Manager: {prefix}/otter/account.key, account.json and
+// ca.conf, each read whole.
+func AccountRefs(prefix string) (key, json, caConf string) {
+	prefix = strings.Trim(prefix, "/")
+	return secretRef(prefix, AccountKeyFile, ""), secretRef(prefix, AccountJSONFile, ""), secretRef(prefix, CAConfFile, "")
+}
+
 // secretRef is the aws-sm: reference of Ottr's secret {prefix}/otter/{name},
 // of one key of it when key is set.
 func secretRef(prefix, name, key string) string {

@@ -293,9 +293,11 @@ func TestBadInputIsNamed(t *testing.T) {
 			want: []string{"account.key: no PEM private key", "cut short"},
 		},
 		{
-			name:   "an account key that is a certificate",
-			change: func(t *testing.T, in *ottrimport.Input) { in.Account.Key = []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n") },
-			want:   []string{"account.key", `"CERTIFICATE" block, not a private key`},
+			name: "an account key that is a certificate",
+			change: func(t *testing.T, in *ottrimport.Input) {
+				in.Account.Key = []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+			},
+			want: []string{"account.key", `"CERTIFICATE" block, not a private key`},
 		},
 		{
 			name:   "an account.json that is not JSON",
@@ -334,9 +336,11 @@ func TestBadInputIsNamed(t *testing.T) {
 			want:   []string{"route.json", `unknown field "routes"`},
 		},
 		{
-			name:   "a route.json without platforms",
-			change: func(t *testing.T, in *ottrimport.Input) { in.RouteJSON = []byte(`{"certificate_authorities": ["lets_encrypt"]}`) },
-			want:   []string{"route.json", `no "platform" object`},
+			name: "a route.json without platforms",
+			change: func(t *testing.T, in *ottrimport.Input) {
+				in.RouteJSON = []byte(`{"certificate_authorities": ["lets_encrypt"]}`)
+			},
+			want: []string{"route.json", `no "platform" object`},
 		},
 		{
 			name: "a platform ottr has no driver for",
