@@ -33,7 +33,7 @@ type importOttrFlags struct {
 	assets, routes, prefix, accountDir, ca string
 	routeOptions, region, keyType, slack   string
 	out                                    string
-	print, dryRun, replaceAccount          bool
+	print, dryRun, replaceAccount, merge   bool
 	accountFromSecrets                     bool
 }
 
@@ -72,11 +72,13 @@ walks through the whole move.`,
 	fs.StringVar(&f.slack, "slack-channel", "", "add a Slack notification channel posting here with Ottr's bot token ({prefix}/otter/slack)")
 	fs.StringVar(&f.out, "out", "", "where to write the ottr.yaml section (default: ottr-import.yaml beside the config)")
 	fs.BoolVar(&f.print, "print", false, "print the section on standard output instead of writing it")
+	fs.BoolVar(&f.merge, "merge", false, "merge the section into the config file itself (the file as it was is kept as <config>.before-import)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show everything the import would do, and write nothing")
 	for _, name := range []string{"assets", "routes", "secrets-prefix"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
 	cmd.MarkFlagsMutuallyExclusive("account-dir", "account-from-secrets")
+	cmd.MarkFlagsMutuallyExclusive("print", "merge", "out")
 	return cmd
 }
 
@@ -164,7 +166,14 @@ func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 	// The section goes in last, by rename: nothing is left half-written
 	// when the import fails before.
 	var tmp string
-	if !f.print {
+	switch {
+	case f.merge:
+		sectionPath = g.configPath
+		if tmp, err = writeTemp(g.configPath, checked.Merged); err != nil {
+			return err
+		}
+		defer os.Remove(tmp)
+	case !f.print:
 		if tmp, err = writeTemp(sectionPath, section); err != nil {
 			return err
 		}
@@ -204,10 +213,19 @@ func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 		fmt.Fprintf(out, "the section to merge into %s:\n", g.configPath)
 		_, _ = out.Write(section)
 	} else {
+		if f.merge {
+			if err := os.WriteFile(g.configPath+".before-import", baseText, 0o600); err != nil {
+				return fmt.Errorf("keep %s as it was: %w", g.configPath, err)
+			}
+		}
 		if err := os.Rename(tmp, sectionPath); err != nil {
 			return fmt.Errorf("write %s: %w", sectionPath, err)
 		}
-		fmt.Fprintf(out, "wrote %s: merge it into %s\n", sectionPath, g.configPath)
+		if f.merge {
+			fmt.Fprintf(out, "merged the section into %s (as it was: %s.before-import)\n", g.configPath, g.configPath)
+		} else {
+			fmt.Fprintf(out, "wrote %s: merge it into %s\n", sectionPath, g.configPath)
+		}
 	}
 	fmt.Fprintf(out, "summary: %d assets, %d routes, %d credentials (references to %s/otter/…), ACME account %s, %d platform(s) PENDING, %d asset(s) without a route\n",
 		len(assets), len(plan.Routes), len(plan.Credentials), strings.Trim(f.prefix, "/"), accountNote, len(plan.Pending), len(checked.Unrouted))
@@ -217,8 +235,11 @@ func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 // reportDryRun says what the import would write.
 func reportDryRun(out io.Writer, f *importOttrFlags, plan *ottrimport.Plan, checked *ottrimport.Checked, section []byte, sectionPath string) error {
 	where := "would write " + sectionPath + ":"
-	if f.print {
+	switch {
+	case f.print:
 		where = "would print the section:"
+	case f.merge:
+		where = "would merge the section into the config:"
 	}
 	fmt.Fprintln(out, where)
 	_, _ = out.Write(section)

@@ -13,8 +13,9 @@ import (
 
 // Checked is a plan checked against the configuration it joins.
 type Checked struct {
-	// Config is the configuration with the section merged in, as ottr
-	// would load it.
+	// Merged is the configuration's text with the section merged in, and
+	// Config that text as ottr loads it.
+	Merged []byte
 	Config *config.Config
 	// Table is its routing table.
 	Table *route.Table
@@ -45,7 +46,7 @@ func (p *Plan) Check(configPath string, base, section []byte, compile func(*conf
 	if err != nil {
 		return nil, &Problems{Errs: []error{fmt.Errorf("%s with the imported section: %w", configPath, err)}}
 	}
-	c := &Checked{Config: cfg, Table: table}
+	c := &Checked{Merged: merged, Config: cfg, Table: table}
 	var problems []error
 	rules := asset.Rules{Platforms: table.Platforms(), CAs: cfg.CANames(), Zones: cfg.ManagedZones()}
 	seen := map[string]string{}

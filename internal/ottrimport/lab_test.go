@@ -100,31 +100,24 @@ func TestImportedDeploymentRotatesOnTheLab(t *testing.T) {
 		return out.String()
 	}
 	out := ottr("import", "ottr", "--assets", exportPath, "--routes", routesPath, "--secrets-prefix", prefix,
-		"--account-from-secrets", "--route-options", optionsPath, "--slack-channel", "#pki")
-	for _, want := range []string{"imported 4 assets", `pending: platform "Windows"`, "kept " + accountURL} {
+		"--account-from-secrets", "--route-options", optionsPath, "--slack-channel", "#pki", "--merge")
+	for _, want := range []string{"imported 4 assets", `pending: platform "Windows"`, "kept " + accountURL, "merged the section into " + configPath} {
 		if !strings.Contains(out, want) {
 			t.Errorf("import output lacks %q:\n%s", want, out)
 		}
 	}
 
-	// The operator merges the section, then rotates every device.
-	section, err := os.ReadFile(filepath.Join(dir, "ottr-import.yaml"))
+	// The section is in ottr.yaml (--merge), which loads; then every
+	// device rotates.
+	merged, err := os.ReadFile(configPath)
 	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := os.ReadFile(configPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	merged, err := ottrimport.Merge(base, section)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(configPath, merged, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := config.Load(configPath); err != nil {
 		t.Fatalf("ottr.yaml with the section: %v", err)
+	}
+	if _, err := os.Stat(configPath + ".before-import"); err != nil {
+		t.Errorf("ottr.yaml as it was before the merge is not kept: %v", err)
 	}
 	before := len(l.CA.Counts().Orders)
 	for _, a := range l.Assets {
