@@ -242,6 +242,9 @@ func reportDryRun(out io.Writer, f *importOttrFlags, plan *ottrimport.Plan, chec
 		where = "would merge the section into the config:"
 	}
 	fmt.Fprintln(out, where)
+	if f.merge {
+		section = checked.Merged
+	}
 	_, _ = out.Write(section)
 	fmt.Fprintf(out, "would import %d assets (replacing any of the same system_name)\n", len(checked.Assets))
 	if plan.Account != nil {

@@ -40,7 +40,7 @@ func (p *Plan) Check(configPath string, base, section []byte, compile func(*conf
 	}
 	cfg, err := config.Parse(merged, configPath)
 	if err != nil {
-		return nil, &Problems{Errs: []error{fmt.Errorf("%s with the imported section does not load (line numbers are of the two merged):\n%w", configPath, err)}}
+		return nil, &Problems{Errs: []error{fmt.Errorf("%s with the imported section does not load (its lines count in the config with the section merged in):\n%w", configPath, err)}}
 	}
 	table, err := compile(cfg)
 	if err != nil {

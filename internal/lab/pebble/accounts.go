@@ -2,13 +2,13 @@ package pebble
 
 import (
 	"crypto"
+	"errors"
 	"fmt"
-	"slices"
 )
 
 // AccountOrders returns the IDs of the orders (as in Counts) created by the
-// account whose key is key, oldest first, or an error when the CA knows no
-// account of that key. A test that hands ottr an account registered
+// account whose key is key, in no particular order, or an error when the CA
+// knows no account of that key. A test that hands ottr an account registered
 // elsewhere asks it which account its orders came from.
 func (c *CA) AccountOrders(key crypto.PublicKey) ([]string, error) {
 	acct, err := c.db.GetAccountByKey(key)
@@ -16,7 +16,7 @@ func (c *CA) AccountOrders(key crypto.PublicKey) ([]string, error) {
 		return nil, fmt.Errorf("pebble: account by key: %w", err)
 	}
 	if acct == nil {
-		return nil, fmt.Errorf("pebble: no account of this key")
+		return nil, errors.New("pebble: no account of this key")
 	}
 	var ids []string
 	for _, o := range c.db.GetOrdersByAccountID(acct.ID) {
@@ -24,10 +24,5 @@ func (c *CA) AccountOrders(key crypto.PublicKey) ([]string, error) {
 		ids = append(ids, o.ID)
 		o.RUnlock()
 	}
-	counted := c.Counts().Orders
-	slices.SortFunc(ids, func(a, b string) int {
-		return slices.IndexFunc(counted, func(o CountedOrder) bool { return o.ID == a }) -
-			slices.IndexFunc(counted, func(o CountedOrder) bool { return o.ID == b })
-	})
 	return ids, nil
 }
