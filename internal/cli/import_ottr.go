@@ -85,38 +85,13 @@ walks through the whole move.`,
 func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 	ctx := cmd.Context()
 	out := g.stdout
-	in := ottrimport.Input{
-		ItemsName: f.assets, RouteJSONName: f.routes, SecretsPrefix: f.prefix,
-		AWSRegion: f.region, KeyType: f.keyType, SlackChannel: f.slack,
-		Drivers: app.Drivers("").Names(),
-	}
-	var err error
-	if in.Items, err = readInput(g, f.assets); err != nil {
-		return usageErrorf(nil, "--assets: %w", err)
-	}
-	if in.RouteJSON, err = os.ReadFile(f.routes); err != nil {
-		return usageErrorf(nil, "--routes: %w", err)
-	}
-	if f.routeOptions != "" {
-		in.RouteOptionsName = f.routeOptions
-		if in.RouteOptions, err = readRouteOptions(f.routeOptions); err != nil {
-			return usageErrorf(nil, "--route-options: %w", err)
-		}
-	}
-	if f.accountDir != "" {
-		if in.Account, err = readAccountDir(f.accountDir); err != nil {
-			return usageErrorf(nil, "--account-dir: %w", err)
-		}
-	}
-
 	base, err := g.loadConfig()
 	if err != nil {
 		return err
 	}
-	if f.accountFromSecrets {
-		if in.Account, err = readAccountSecrets(ctx, base, f.prefix); err != nil {
-			return err
-		}
+	in, err := readOttrExport(cmd, g, f, base)
+	if err != nil {
+		return err
 	}
 
 	fmt.Fprintln(out, "reading Ottr's deployment")
@@ -159,24 +134,65 @@ func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 	if sectionPath == "" {
 		sectionPath = filepath.Join(filepath.Dir(g.configPath), "ottr-import.yaml")
 	}
+	if f.merge {
+		sectionPath = g.configPath
+	}
 	if f.dryRun {
 		return reportDryRun(out, f, plan, checked, section, sectionPath)
 	}
+	return applyImport(ctx, g, f, plan, checked, section, baseText, sectionPath)
+}
 
-	// The section goes in last, by rename: nothing is left half-written
-	// when the import fails before.
+// readOttrExport reads the files the flags name.
+func readOttrExport(cmd *cobra.Command, g *globals, f *importOttrFlags, cfg *config.Config) (ottrimport.Input, error) {
+	in := ottrimport.Input{
+		ItemsName: f.assets, RouteJSONName: f.routes, SecretsPrefix: f.prefix,
+		AWSRegion: f.region, KeyType: f.keyType, SlackChannel: f.slack,
+		Drivers: app.Drivers("").Names(),
+	}
+	var err error
+	if in.Items, err = readInput(g, f.assets); err != nil {
+		return in, usageErrorf(nil, "--assets: %w", err)
+	}
+	if in.RouteJSON, err = os.ReadFile(f.routes); err != nil {
+		return in, usageErrorf(nil, "--routes: %w", err)
+	}
+	if f.routeOptions != "" {
+		in.RouteOptionsName = f.routeOptions
+		if in.RouteOptions, err = readRouteOptions(f.routeOptions); err != nil {
+			return in, usageErrorf(nil, "--route-options: %w", err)
+		}
+	}
+	switch {
+	case f.accountDir != "":
+		if in.Account, err = readAccountDir(f.accountDir); err != nil {
+			return in, usageErrorf(nil, "--account-dir: %w", err)
+		}
+	case f.accountFromSecrets:
+		if in.Account, err = readAccountSecrets(cmd.Context(), cfg, f.prefix); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// applyImport writes what the import checked: the ACME account, the
+// assets in one transaction, then the section (or the merged config), by
+// rename, so a failure before leaves no file half-written.
+func applyImport(ctx context.Context, g *globals, f *importOttrFlags, plan *ottrimport.Plan, checked *ottrimport.Checked, section, baseText []byte, sectionPath string) error {
+	out := g.stdout
 	var tmp string
+	var err error
 	switch {
 	case f.merge:
-		sectionPath = g.configPath
-		if tmp, err = writeTemp(g.configPath, checked.Merged); err != nil {
-			return err
-		}
-		defer os.Remove(tmp)
+		tmp, err = writeTemp(sectionPath, checked.Merged)
 	case !f.print:
-		if tmp, err = writeTemp(sectionPath, section); err != nil {
-			return err
-		}
+		tmp, err = writeTemp(sectionPath, section)
+	}
+	if err != nil {
+		return err
+	}
+	if tmp != "" {
 		defer os.Remove(tmp)
 	}
 	ap, err := app.New(ctx, checked.Config, app.Options{Logger: g.logger()})
@@ -209,23 +225,23 @@ func runImportOttr(cmd *cobra.Command, g *globals, f *importOttrFlags) error {
 		return err
 	}
 	fmt.Fprintf(out, "imported %d assets\n", len(assets))
-	if f.print {
+	switch {
+	case f.print:
 		fmt.Fprintf(out, "the section to merge into %s:\n", g.configPath)
 		_, _ = out.Write(section)
-	} else {
-		if f.merge {
-			if err := os.WriteFile(g.configPath+".before-import", baseText, 0o600); err != nil {
-				return fmt.Errorf("keep %s as it was: %w", g.configPath, err)
-			}
+	case f.merge:
+		if err := os.WriteFile(g.configPath+".before-import", baseText, 0o600); err != nil {
+			return fmt.Errorf("keep %s as it was: %w", g.configPath, err)
 		}
+		if err := os.Rename(tmp, g.configPath); err != nil {
+			return fmt.Errorf("write %s: %w", g.configPath, err)
+		}
+		fmt.Fprintf(out, "merged the section into %s (as it was: %s.before-import)\n", g.configPath, g.configPath)
+	default:
 		if err := os.Rename(tmp, sectionPath); err != nil {
 			return fmt.Errorf("write %s: %w", sectionPath, err)
 		}
-		if f.merge {
-			fmt.Fprintf(out, "merged the section into %s (as it was: %s.before-import)\n", g.configPath, g.configPath)
-		} else {
-			fmt.Fprintf(out, "wrote %s: merge it into %s\n", sectionPath, g.configPath)
-		}
+		fmt.Fprintf(out, "wrote %s: merge it into %s\n", sectionPath, g.configPath)
 	}
 	fmt.Fprintf(out, "summary: %d assets, %d routes, %d credentials (references to %s/otter/…), ACME account %s, %d platform(s) PENDING, %d asset(s) without a route\n",
 		len(assets), len(plan.Routes), len(plan.Credentials), strings.Trim(f.prefix, "/"), accountNote, len(plan.Pending), len(checked.Unrouted))
@@ -239,7 +255,7 @@ func reportDryRun(out io.Writer, f *importOttrFlags, plan *ottrimport.Plan, chec
 	case f.print:
 		where = "would print the section:"
 	case f.merge:
-		where = "would merge the section into the config:"
+		where = "would merge the section into " + sectionPath + ":"
 	}
 	fmt.Fprintln(out, where)
 	if f.merge {

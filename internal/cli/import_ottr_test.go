@@ -95,6 +95,25 @@ func TestImportOttrDryRunWritesNothing(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("the dry run left %d entries beside the config, want only ottr.yaml: %v", len(entries), entries)
 	}
+
+	// With --merge, the dry run shows the config as it would be, and
+	// leaves it as it is.
+	before, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = mustRun(t, importArgs(configPath, "--dry-run", "--merge")...)
+	if !strings.Contains(out, "would merge the section into "+configPath) || !strings.Contains(out, "preset: letsencrypt") ||
+		!strings.Contains(out, "username: aws-sm:prod/otter/f5#username") {
+		t.Errorf("the dry run of --merge does not show the merged config:\n%s", out)
+	}
+	after, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("the dry run changed the config:\n%s", after)
+	}
 }
 
 func TestImportOttrImportsTheDeployment(t *testing.T) {
