@@ -107,6 +107,10 @@ func Build(in Input) (*Plan, error) {
 			continue
 		}
 		r.Options = withOptions(defaultOptions(r.Driver, in.AWSRegion), in.RouteOptions[r.Match.Platform])
+		if _, ok := r.Options["region"]; r.Driver == driverSSM && !ok {
+			problems = append(problems, fmt.Errorf("%s: platform %q (executor %s) reached its hosts through SSM, which needs their AWS region: pass --aws-region, or region in --route-options",
+				in.RouteJSONName, r.Match.Platform, r.Name))
+		}
 		p.Routes = append(p.Routes, r)
 		platforms[r.Match.Platform] = true
 		name, cred := credentialFor(prefix, r.Match.Platform, r.Driver)

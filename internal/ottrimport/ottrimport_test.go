@@ -350,6 +350,11 @@ func TestBadInputIsNamed(t *testing.T) {
 			want: []string{"route.json", `platform "netscaler"`, "no driver"},
 		},
 		{
+			name:   "no region for the hosts Ottr reached through SSM",
+			change: func(t *testing.T, in *ottrimport.Input) { in.AWSRegion = "" },
+			want:   []string{"route.json", `platform "linux"`, "--aws-region"},
+		},
+		{
 			name:   "no secrets prefix",
 			change: func(t *testing.T, in *ottrimport.Input) { in.SecretsPrefix = "" },
 			want:   []string{"--secrets-prefix: required"},
