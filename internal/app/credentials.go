@@ -76,13 +76,15 @@ func (a *App) credentials(as asset.Asset, _ route.Route) (driver.Credentials, er
 	if !ok {
 		return driver.Credentials{}, fmt.Errorf("no credentials named %q in the config (credentials.%s)", name, name)
 	}
-	// A username may be a reference too: Ottr kept each platform's
-	// username and password in one Secrets Manager secret.
-	username, err := a.resolve(c.Username)
-	if err != nil {
-		return driver.Credentials{}, fmt.Errorf("credentials.%s.username: %w", name, err)
+	out := driver.Credentials{Username: c.Username}
+	var err error
+	// A username is not secret, but Ottr keeps it beside the password, so
+	// it may be a reference too (aws-sm:prod/otter/panos#username).
+	if ref, _ := secret.ParseRef(c.Username); !ref.IsLiteral() {
+		if out.Username, err = a.resolve(c.Username); err != nil {
+			return driver.Credentials{}, fmt.Errorf("credentials.%s.username: %w", name, err)
+		}
 	}
-	out := driver.Credentials{Username: username}
 	if c.Password != "" {
 		if out.Password, err = a.resolve(c.Password); err != nil {
 			return driver.Credentials{}, fmt.Errorf("credentials.%s.password: %w", name, err)

@@ -113,6 +113,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newMasterKeyCmd(g),
 		newNotifyCmd(g),
 		newDeviceCmd(g),
+		newSecretCmd(g),
 		newRotationCmd(g),
 		newImportCmd(g),
 		newVersionCmd(g),

@@ -234,7 +234,8 @@ type RFC2136 struct {
 // "aws-sm:NAME#key" a key of an AWS Secrets Manager secret and
 // "vault:MOUNT/PATH#key" a field of a Vault KV secret (see Secrets); a
 // bare value is taken as is (discouraged outside the lab, and reported in
-// Config.Warnings).
+// Config.Warnings). Username is a value, or a reference where it is kept
+// beside the password (aws-sm:prod/otter/panos#username).
 type Credential struct {
 	Username   string `yaml:"username"`
 	Password   string `yaml:"password"`

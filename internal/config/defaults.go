@@ -121,6 +121,7 @@ func (c *Config) withDefaults(baseDir string) {
 	c.DNS.Apply.RFC2136.TSIGSecret = resolveSecretRef(baseDir, c.DNS.Apply.RFC2136.TSIGSecret)
 
 	for name, cred := range c.Credentials {
+		cred.Username = resolveSecretRef(baseDir, cred.Username)
 		cred.Password = resolveSecretRef(baseDir, cred.Password)
 		cred.PrivateKey = resolveSecretRef(baseDir, cred.PrivateKey)
 		c.Credentials[name] = cred

@@ -239,6 +239,9 @@ func (c *Config) SecretRefs() []SecretRef {
 	}
 	for _, name := range c.inFileOrder("credentials", maps.Keys(c.Credentials)) {
 		cred, path := c.Credentials[name], join("credentials", name)
+		if isReference(cred.Username) {
+			add(path+".username", cred.Username)
+		}
 		add(path+".password", cred.Password)
 		add(path+".private_key", cred.PrivateKey)
 	}

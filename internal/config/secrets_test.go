@@ -108,6 +108,7 @@ secrets:
       token: env:VAULT_TOKEN
 credentials:
   panos:
+    username: aws-sm:prod/otter/panos#username
     password: aws-sm:prod/otter/panos#password
   linux:
     private_key: vault:secret/ottr/ssh#key
@@ -127,6 +128,7 @@ notifications:
 	}
 	want := []string{
 		"database=aws-sm:prod/ottr/database#url",
+		"credentials.panos.username=aws-sm:prod/otter/panos#username",
 		"credentials.panos.password=aws-sm:prod/otter/panos#password",
 		"credentials.linux.private_key=vault:secret/ottr/ssh#key",
 		"notifications.channels.slack.token=aws-sm:prod/otter/slack",

@@ -310,6 +310,9 @@ func (k *checker) checkCredentials() {
 		}
 		cred := k.c.Credentials[name]
 		path := join("credentials", name)
+		if isReference(cred.Username) {
+			k.checkSecretRef(path+".username", cred.Username)
+		}
 		k.checkSecretRef(path+".password", cred.Password)
 		k.checkSecretRef(path+".private_key", cred.PrivateKey)
 	}

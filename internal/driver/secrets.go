@@ -184,3 +184,24 @@ func mapSecrets(v any, fn func(entry, value string) string) any {
 		return v
 	}
 }
+
+// OptionReference is one reference in a secret route option.
+type OptionReference struct {
+	// Option is the option's name; Entry the key of a map option, or "".
+	Option, Entry string
+	// Ref is the reference as written.
+	Ref string
+}
+
+// SecretReferences lists the references in the secret options of options,
+// by option and entry, without resolving them: what `ottr secret check`
+// resolves.
+func SecretReferences(options map[string]any, secretOptions []string) []OptionReference {
+	var out []OptionReference
+	for _, name := range sortedPresent(options, secretOptions) {
+		eachSecret(options[name], func(entry, value string) {
+			out = append(out, OptionReference{Option: name, Entry: entry, Ref: value})
+		})
+	}
+	return out
+}

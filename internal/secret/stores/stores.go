@@ -13,6 +13,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/secret/awssm"
+	"github.com/ottr-go/ottr/internal/secret/vaultkv"
 )
 
 // Options are what a process adds to the configuration.
@@ -46,6 +47,29 @@ func New(cfg config.Secrets, o Options) (*secret.Resolver, error) {
 	}
 	if sources[secret.SchemeAWS], err = awssm.New(aws); err != nil {
 		return nil, err
+	}
+
+	if v := cfg.Vault; v.Address != "" {
+		kv := vaultkv.Config{
+			Address: v.Address, Namespace: v.Namespace, CAFile: v.CAFile,
+			Method: v.Auth.Method, Role: v.Auth.Role, JWTFile: v.Auth.JWTFile, AuthMount: v.Auth.Mount,
+			Mounts: v.Mounts, Now: o.Now,
+		}
+		for setting, ref := range map[string]struct {
+			ref  string
+			into *string
+		}{
+			"token":     {v.Auth.Token, &kv.Token},
+			"role_id":   {v.Auth.RoleID, &kv.RoleID},
+			"secret_id": {v.Auth.SecretID, &kv.SecretID},
+		} {
+			if *ref.into, err = resolveOptional(local, "secrets.vault.auth."+setting, ref.ref); err != nil {
+				return nil, err
+			}
+		}
+		if sources[secret.SchemeVault], err = vaultkv.New(kv); err != nil {
+			return nil, err
+		}
 	}
 
 	return secret.NewResolver(secret.ResolverOptions{
