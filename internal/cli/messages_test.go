@@ -214,7 +214,7 @@ func shellWords(t *testing.T, line string) []string {
 // Every ottr command the new pages show can be typed as it is: its
 // subcommand exists, its flags too, and it gets the arguments it takes.
 func TestTheDocsCommandsParse(t *testing.T) {
-	for _, page := range []string{"first-real-device.md", "troubleshooting.md"} {
+	for _, page := range []string{"first-real-device.md", "troubleshooting.md", "migrating-from-ottr.md"} {
 		commands := docCommands(t, filepath.Join("..", "..", "docs", page))
 		if len(commands) == 0 {
 			t.Errorf("%s shows no ottr command", page)

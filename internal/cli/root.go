@@ -115,6 +115,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDeviceCmd(g),
 		newSecretCmd(g),
 		newRotationCmd(g),
+		newImportCmd(g),
 		newVersionCmd(g),
 	)
 	root.InitDefaultHelpCmd()
