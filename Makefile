@@ -4,7 +4,7 @@ BIN      ?= bin/ottr
 PKGS     ?= ./...
 # Debian packages the tests need; `make test` installs the missing ones
 # when it runs as root.
-TEST_DEBS ?= openssl openssh-server nginx haproxy bind9 postgresql prometheus python3-aiosmtpd
+TEST_DEBS ?= openssl openssh-server nginx haproxy bind9 postgresql prometheus python3-aiosmtpd chromium
 
 .PHONY: build test test-short test-deps check bench killtest lab clean
 
