@@ -53,11 +53,18 @@ func (u *UI) loadRotation(r *http.Request) (*rotationData, error) {
 		return nil, err
 	}
 	d := &rotationData{Rotation: rot, Final: store.Final(rot.State), RolledBack: rot.State == store.StateRolledBack}
-	end := u.now()
+	// The journal's times have milliseconds, the rotation's seconds.
+	start, end := rot.CreatedAt, u.now()
 	if rot.FinishedAt != nil {
 		end = *rot.FinishedAt
 	}
-	d.Duration = end.Sub(rot.CreatedAt).Round(time.Millisecond)
+	if n := len(rot.Journal); n > 0 {
+		start = rot.Journal[0].StartedAt
+		if d.Final {
+			end = rot.Journal[n-1].FinishedAt
+		}
+	}
+	d.Duration = end.Sub(start).Round(time.Millisecond)
 	// The first step without a journal entry is the one under way, or
 	// where a rotation that did not succeed stopped.
 	reached := false
