@@ -45,7 +45,7 @@ func TestALabThatStaysUpServesTheWebUIWithALoginItPrints(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "1 assets by state") {
+	if !strings.Contains(string(body), "1 asset by state") {
 		t.Errorf("the fleet page does not show the lab's device:\n%s", body)
 	}
 }
