@@ -140,8 +140,8 @@ func TestRotationEndings(t *testing.T) {
 		if got := first.Rotation.Error; strings.Contains(got, "hunter2") || !strings.Contains(got, "[redacted]") {
 			t.Errorf("the error told is %q, want the password redacted", got)
 		}
-		if first.Link != "https://ottr.example.com/api/v1/rotations/1" || first.Rotation.Step != "install" {
-			t.Errorf("link %q, step %q; want the rotation's API page and the failed step", first.Link, first.Rotation.Step)
+		if first.Link != "https://ottr.example.com/ui/rotations/1" || first.Rotation.Step != "install" {
+			t.Errorf("link %q, step %q; want the rotation's page in the web UI and the failed step", first.Link, first.Rotation.Step)
 		}
 		if first.Summary != "Rotation of fw1.example.com failed at install (1st failure); its certificate expires in 40 days" {
 			t.Errorf("summary %q", first.Summary)
@@ -325,7 +325,7 @@ func TestCheckDrift(t *testing.T) {
 	drift := h.queue.events(CertificateDrift)
 	if len(drift) != 1 || drift[0].Asset.SystemName != "drifted.example.com" ||
 		*drift[0].Drift != (Drift{RecordedSerial: "abc", ServedSerial: serial, SeenBy: "check"}) ||
-		drift[0].Link != "https://ottr.example.com/api/v1/assets/drifted.example.com" {
+		drift[0].Link != "https://ottr.example.com/ui/assets/drifted.example.com" {
 		t.Errorf("told %+v, want the drifted device's served serial", drift)
 	}
 	if _, err := n.CheckDrift(ctx); err != nil || len(h.queue.events(CertificateDrift)) != 1 {
