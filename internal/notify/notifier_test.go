@@ -16,6 +16,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/store/sqlite"
@@ -346,6 +347,8 @@ func TestSendDigest(t *testing.T) {
 		{SystemName: "ok.example.com", HostPlatform: "linux", CertificateExpiration: at(days(80)), CertificateNotBefore: at(-days(10))},
 		{SystemName: "rotating.example.com", HostPlatform: "linux"},
 	} {
+		// Stored with its renewal time, as every write of an asset is.
+		a.RenewalTime = policy.RenewalTime(a, policy.Settings{})
 		if err := h.store.CreateAsset(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +366,7 @@ func TestSendDigest(t *testing.T) {
 		t.Fatalf("%d digests today, want 1", len(digests))
 	}
 	d := digests[0].Digest
-	want := map[string]int{StateFailing: 1, StatePaused: 1, StateUnrouted: 1, StateDue: 1, StateOK: 1, StateRotating: 1}
+	want := map[string]int{asset.StateFailing: 1, asset.StatePaused: 1, asset.StateUnrouted: 1, asset.StateDue: 1, asset.StateOK: 1, asset.StateRotating: 1}
 	if fmt.Sprint(d.States) != fmt.Sprint(want) {
 		t.Errorf("states %v, want %v", d.States, want)
 	}
