@@ -71,7 +71,7 @@ func (u *UI) assetsPage(w http.ResponseWriter, r *http.Request, s *session) erro
 	var q assetQuery
 	page, per := parseFilters(f, &q, now)
 	d := &assetsData{Form: f, Page: page, PerPage: per, Sort: q.sort, Descending: q.descending,
-		States: append([]string{""}, displayStates...)}
+		States: append([]string{""}, asset.States()...)}
 	if d.Sort == "" {
 		d.Sort = "name"
 	}
@@ -136,8 +136,8 @@ func parseFilters(f *form, q *assetQuery, now time.Time) (page, per int) {
 	q.platform = text("platform")
 	q.ca = text("ca")
 	if state := f.get("state"); state != "" {
-		if !slices.Contains(displayStates, state) {
-			f.fail("state", "state must be one of "+strings.Join(displayStates, ", "))
+		if !slices.Contains(asset.States(), state) {
+			f.fail("state", "state must be one of "+strings.Join(asset.States(), ", "))
 		}
 		q.state = state
 	}

@@ -36,23 +36,6 @@ const fleetMaxAge = 15 * time.Second
 // index is built.
 const fleetReadPage = 2000
 
-// Fleet states: where an asset stands. An asset is in exactly one, the
-// first that applies in fleetStateOrder: the metrics' states
-// (internal/metrics) with rotating before failing, as the daily digest
-// counts them (internal/notify).
-const (
-	statePaused   = "paused"
-	stateUnrouted = "unrouted"
-	stateRotating = "rotating"
-	stateFailing  = "failing"
-	stateDue      = "due"
-	stateOK       = "ok"
-)
-
-// displayStates orders the states as the overview and the filters show
-// them: the healthy first, then what needs a look.
-var displayStates = []string{stateOK, stateDue, stateRotating, stateFailing, statePaused, stateUnrouted}
-
 // fleetEntry is what the index keeps of one asset.
 type fleetEntry struct {
 	name, dataCenter, platform, ca string
@@ -297,20 +280,9 @@ func (v *fleetView) stateOf(a asset.Asset) string {
 	return decideState(&e, routed, v.rotating[a.SystemName], v.now)
 }
 
-// decideState picks the first state that applies to an asset at now
+// decideState is the entry's fleet state (asset.DecideState) at now
 // (Unix seconds).
 func decideState(e *fleetEntry, routed, rotating bool, now int64) string {
-	switch {
-	case e.paused:
-		return statePaused
-	case !routed:
-		return stateUnrouted
-	case rotating:
-		return stateRotating
-	case e.failures > 0:
-		return stateFailing
-	case e.expiry == 0 || e.renewal == 0 || e.renewal <= now:
-		return stateDue
-	}
-	return stateOK
+	return asset.DecideState(asset.StateInput{Paused: e.paused, Routed: routed, Rotating: rotating, FailureCount: e.failures,
+		ExpiresAt: e.expiry, RenewsAt: e.renewal, Now: now})
 }

@@ -38,7 +38,7 @@ func TestTheFleetIndexTakesTheUIsChangesAtOnceAndOthersWithinItsMaxAge(t *testin
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v.counts()[statePaused]
+		return v.counts()[asset.StatePaused]
 	}
 	if n := paused(); n != 1 {
 		t.Fatalf("%d paused, want 1", n)

@@ -86,10 +86,10 @@ func hasLabels(have, want map[string]string) bool {
 	return true
 }
 
-// stateRank orders states for sorting, as displayStates lists them.
+// stateRank orders states for sorting, as asset.States lists them.
 var stateRank = func() map[string]int {
 	m := map[string]int{}
-	for i, s := range displayStates {
+	for i, s := range asset.States() {
 		m[s] = i
 	}
 	return m

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
@@ -49,13 +50,13 @@ func (u *UI) overviewPage(w http.ResponseWriter, r *http.Request, s *session) er
 	}
 	d := &overviewData{ScanInterval: u.app.Config.Scheduler.Interval}
 	counts := fleet.counts()
-	for _, state := range displayStates {
+	for _, state := range asset.States() {
 		d.States = append(d.States, stateCount{state, counts[state]})
 		d.Total += counts[state]
 	}
 	d.Chart = expiryHistogram(fleet.expiries(expiryBounds(now)))
 
-	rows, total, err := u.page(ctx, fleet, assetQuery{state: stateFailing, sort: "expiry", limit: overviewListed})
+	rows, total, err := u.page(ctx, fleet, assetQuery{state: asset.StateFailing, sort: "expiry", limit: overviewListed})
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (u *UI) overviewPage(w http.ResponseWriter, r *http.Request, s *session) er
 		d.Running = append(d.Running, rots...)
 	}
 
-	if d.NextWave, _, err = u.page(ctx, fleet, assetQuery{state: stateOK, sort: "renewal", limit: overviewListed}); err != nil {
+	if d.NextWave, _, err = u.page(ctx, fleet, assetQuery{state: asset.StateOK, sort: "renewal", limit: overviewListed}); err != nil {
 		return err
 	}
 	return u.render(w, r, s, http.StatusOK, "overview", "Fleet", d)
