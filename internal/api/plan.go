@@ -148,10 +148,7 @@ func (s *Server) plan(ctx context.Context, in *planInput) (*planOutput, error) {
 // planRow says of one asset what the scheduler would decide now.
 func (s *Server) planRow(a asset.Asset, now time.Time) planRow {
 	d := policy.Decide(policy.Input{Asset: a, Now: now, Settings: s.app.Config.Policy})
-	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore}
-	if d.Due && (d.NotBefore.IsZero() || d.NotBefore.Before(now)) {
-		row.When = now
-	}
+	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.When(now)}
 	if r, _, ok := s.app.Routes.Match(a); ok {
 		row.Route, row.Driver = r.Name, r.Driver
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -129,6 +130,8 @@ type Server struct {
 	api     huma.API
 	mux     *http.ServeMux
 	handler http.Handler
+	uiOnce  sync.Once
+	ui      *UISessions
 }
 
 // New builds the server: it loads (or, on first start, creates and stores)
@@ -176,6 +179,12 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+}
+
+// MountUI serves the web UI's handler under /ui/ and redirects / there.
+func (s *Server) MountUI(h http.Handler) {
+	s.mux.Handle("/ui/", h)
+	s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 }
 
 // OpenAPI returns the API's OpenAPI 3.1 description.

@@ -1,5 +1,7 @@
 // Package asset defines the inventory record ottr keeps for every device whose
-// certificate it rotates, and the rules a record must follow. It is pure: no I/O.
+// certificate it rotates, the rules a record must follow, and the fleet state
+// (ok, due, rotating, failing, paused, unrouted) an asset is in. It is pure:
+// no I/O.
 //
 // The JSON names are Ottr's, so Ottr's clients and DynamoDB exports read and
 // write the same fields; the fields after Ottr's are ottr's additions.

@@ -115,10 +115,7 @@ func forEachAsset(ctx context.Context, st store.Store, f store.AssetFilter, fn f
 
 func planFor(ap *app.App, a asset.Asset, now time.Time) planRow {
 	d := policy.Decide(policy.Input{Asset: a, Now: now, Settings: ap.Config.Policy})
-	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.NotBefore}
-	if d.Due && (d.NotBefore.IsZero() || d.NotBefore.Before(now)) {
-		row.When = now
-	}
+	row := planRow{Asset: a.SystemName, Due: d.Due, Reason: d.Reason, Message: d.Message, When: d.When(now)}
 	if r, i, ok := ap.Routes.Match(a); ok {
 		row.Route, row.RouteIndex, row.Driver = &r.Name, &i, &r.Driver
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/api"
 	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/ui"
 )
 
 type serveFlags struct {
@@ -126,6 +127,9 @@ func serve(cmd *cobra.Command, g *globals, ap *app.App, f serveFlags, reloads <-
 	if err != nil {
 		return err
 	}
+	if err := ui.Mount(srv, ui.Config{App: ap, Enqueuer: q, Logger: g.logger()}); err != nil {
+		return err
+	}
 	// Listen before starting the workers, so a taken port fails at once.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -152,7 +156,7 @@ func serve(cmd *cobra.Command, g *globals, ap *app.App, f serveFlags, reloads <-
 	if !work {
 		working = "rotations run by 'ottr worker'"
 	}
-	fmt.Fprintf(g.stdout, "ottr serving the API on %s://%s (OpenAPI at /openapi.json, docs at /docs); scanning every %s, %s\n",
+	fmt.Fprintf(g.stdout, "ottr serving the API on %s://%s (web UI at /ui/, OpenAPI at /openapi.json, docs at /docs); scanning every %s, %s\n",
 		scheme, ln.Addr(), ap.Config.Scheduler.Interval, working)
 	defer watchReloads(ctx, g, ap, reloads)()
 

@@ -4,8 +4,9 @@ import "time"
 
 // Notifications tell people what needs them (internal/notify).
 type Notifications struct {
-	// ExternalURL is where people reach this ottr (the API's public
-	// address); messages link to a rotation under it. Empty: no links.
+	// ExternalURL is where people reach this ottr (the public address of
+	// its API and web UI); messages link to the web UI's page of a rotation
+	// or an asset under it. Empty: no links.
 	ExternalURL string `yaml:"external_url"`
 	// Channels are the destinations, by name.
 	Channels map[string]NotifyChannel `yaml:"channels"`

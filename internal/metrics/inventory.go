@@ -154,19 +154,13 @@ func (inv *Inventory) row(a *asset.Asset, now time.Time, r *assetRow) {
 	r.state = inv.state(a, now)
 }
 
-// state is the asset's state, the first of AssetStates that applies.
+// state is the asset's fleet state (asset.State), the first of
+// AssetStates that applies. The inventory does not read the rotations, so
+// the metric has no rotating state: an asset counts as failing or due
+// while it rotates.
 func (inv *Inventory) state(a *asset.Asset, now time.Time) string {
-	switch {
-	case a.Paused:
-		return StatePaused
-	case inv.Routed != nil && !inv.Routed(*a):
-		return StateUnrouted
-	case a.FailureCount > 0:
-		return StateFailing
-	case a.CertificateExpiration == nil || a.RenewalTime == nil || !now.Before(*a.RenewalTime):
-		return StateDue
-	}
-	return StateOK
+	routed := inv.Routed == nil || inv.Routed(*a)
+	return a.State(routed, false, now)
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }

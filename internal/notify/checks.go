@@ -189,16 +189,6 @@ func (n *Notifier) checkServed(ctx context.Context, a asset.Asset) (reached, dri
 // digestHorizon is how far ahead the digest lists expiring certificates.
 const digestHorizon = 14 * 24 * time.Hour
 
-// Asset states, as the digest counts them.
-const (
-	StateOK       = "ok"
-	StateDue      = "due"
-	StateRotating = "rotating"
-	StateFailing  = "failing"
-	StatePaused   = "paused"
-	StateUnrouted = "unrouted"
-)
-
 // SendDigest tells the day's digest — assets by state, the certificates
 // expiring within 14 days, the assets failing — unless today's was told
 // already. It reports whether it told it.
@@ -222,7 +212,8 @@ func (n *Notifier) SendDigest(ctx context.Context) (bool, error) {
 	var expiring, failed []asset.Asset
 	err := n.eachAsset(ctx, store.AssetFilter{}, func(assets []asset.Asset) error {
 		for _, a := range assets {
-			d.States[n.stateOf(a, rotating[a.SystemName], now)]++
+			_, _, routed := n.cfg.Routes.Match(a)
+			d.States[a.State(routed, rotating[a.SystemName], now)]++
 			if a.CertificateExpiration != nil && a.CertificateExpiration.Before(now.Add(digestHorizon)) {
 				expiring = append(expiring, a)
 			}
@@ -245,22 +236,4 @@ func (n *Notifier) SendDigest(ctx context.Context) (bool, error) {
 		d.Failed = append(d.Failed, *assetOf(a, now))
 	}
 	return n.tell(ctx, Event{Kind: DigestKind, Time: now, Link: n.links.base, Digest: d}, []string{key})
-}
-
-// stateOf is the state the digest counts a in.
-func (n *Notifier) stateOf(a asset.Asset, rotating bool, now time.Time) string {
-	_, _, routed := n.cfg.Routes.Match(a)
-	switch {
-	case a.Paused:
-		return StatePaused
-	case !routed:
-		return StateUnrouted
-	case rotating:
-		return StateRotating
-	case a.FailureCount > 0:
-		return StateFailing
-	case policy.Decide(policy.Input{Asset: a, Now: now, Settings: n.cfg.Policy}).Due:
-		return StateDue
-	}
-	return StateOK
 }

@@ -32,23 +32,25 @@ func assetOf(a asset.Asset, now time.Time) *Asset {
 	return out
 }
 
-// links builds the addresses messages point to, under external_url.
+// links builds the addresses messages point to: the web UI's pages
+// (internal/ui) under external_url, which a person opens in a browser.
 type links struct{ base string }
 
-// rotation is the rotation's page in the API.
+// rotation is the rotation's page in the web UI.
 func (l links) rotation(id int64) string {
 	if l.base == "" {
 		return ""
 	}
-	return l.base + "/api/v1/rotations/" + strconv.FormatInt(id, 10)
+	return l.base + "/ui/rotations/" + strconv.FormatInt(id, 10)
 }
 
-// asset is the asset's page in the API.
+// asset is the asset's page in the web UI, its name escaped as one path
+// segment, as the UI's own links escape it.
 func (l links) asset(systemName string) string {
 	if l.base == "" {
 		return ""
 	}
-	return l.base + "/api/v1/assets/" + url.PathEscape(systemName)
+	return l.base + "/ui/assets/" + url.PathEscape(systemName)
 }
 
 // ordinal writes n as "1st", "2nd", "3rd", "4th", …

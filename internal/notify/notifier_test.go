@@ -16,6 +16,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
+	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/store/sqlite"
@@ -140,8 +141,8 @@ func TestRotationEndings(t *testing.T) {
 		if got := first.Rotation.Error; strings.Contains(got, "hunter2") || !strings.Contains(got, "[redacted]") {
 			t.Errorf("the error told is %q, want the password redacted", got)
 		}
-		if first.Link != "https://ottr.example.com/api/v1/rotations/1" || first.Rotation.Step != "install" {
-			t.Errorf("link %q, step %q; want the rotation's API page and the failed step", first.Link, first.Rotation.Step)
+		if first.Link != "https://ottr.example.com/ui/rotations/1" || first.Rotation.Step != "install" {
+			t.Errorf("link %q, step %q; want the rotation's page in the web UI and the failed step", first.Link, first.Rotation.Step)
 		}
 		if first.Summary != "Rotation of fw1.example.com failed at install (1st failure); its certificate expires in 40 days" {
 			t.Errorf("summary %q", first.Summary)
@@ -325,7 +326,7 @@ func TestCheckDrift(t *testing.T) {
 	drift := h.queue.events(CertificateDrift)
 	if len(drift) != 1 || drift[0].Asset.SystemName != "drifted.example.com" ||
 		*drift[0].Drift != (Drift{RecordedSerial: "abc", ServedSerial: serial, SeenBy: "check"}) ||
-		drift[0].Link != "https://ottr.example.com/api/v1/assets/drifted.example.com" {
+		drift[0].Link != "https://ottr.example.com/ui/assets/drifted.example.com" {
 		t.Errorf("told %+v, want the drifted device's served serial", drift)
 	}
 	if _, err := n.CheckDrift(ctx); err != nil || len(h.queue.events(CertificateDrift)) != 1 {
@@ -346,6 +347,8 @@ func TestSendDigest(t *testing.T) {
 		{SystemName: "ok.example.com", HostPlatform: "linux", CertificateExpiration: at(days(80)), CertificateNotBefore: at(-days(10))},
 		{SystemName: "rotating.example.com", HostPlatform: "linux"},
 	} {
+		// Stored with its renewal time, as every write of an asset is.
+		a.RenewalTime = policy.RenewalTime(a, policy.Settings{})
 		if err := h.store.CreateAsset(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +366,7 @@ func TestSendDigest(t *testing.T) {
 		t.Fatalf("%d digests today, want 1", len(digests))
 	}
 	d := digests[0].Digest
-	want := map[string]int{StateFailing: 1, StatePaused: 1, StateUnrouted: 1, StateDue: 1, StateOK: 1, StateRotating: 1}
+	want := map[string]int{asset.StateFailing: 1, asset.StatePaused: 1, asset.StateUnrouted: 1, asset.StateDue: 1, asset.StateOK: 1, asset.StateRotating: 1}
 	if fmt.Sprint(d.States) != fmt.Sprint(want) {
 		t.Errorf("states %v, want %v", d.States, want)
 	}

@@ -54,8 +54,9 @@ type Event struct {
 	// Summary is one line a person reads first, such as "Rotation of
 	// fw1.example.com failed at install".
 	Summary string `json:"summary"`
-	// Link is where to look: the rotation (or the asset) under the
-	// configured external_url. Empty when no external_url is set.
+	// Link is where to look: the web UI's page of the rotation (or the
+	// asset) under the configured external_url. Empty when no
+	// external_url is set.
 	Link string `json:"link,omitempty"`
 
 	// Asset is the device the event is about; nil for a digest.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ottr-go/ottr/internal/asset"
 )
 
 // message is an event as every channel shows it: a title, the facts as
@@ -236,9 +238,9 @@ func facts(e Event) []fact {
 	return fs
 }
 
-// assetStates is the order a digest counts states in; states it does not
-// name follow, sorted.
-var assetStates = []string{"ok", "due", "rotating", "failing", "paused", "unrouted"}
+// assetStates is the order a digest counts states in (the fleet states,
+// as shown); states it does not name follow, sorted.
+var assetStates = asset.States()
 
 func digestStates(counts map[string]int) []string {
 	var states []string

@@ -45,6 +45,16 @@ type Decision struct {
 	NotBefore time.Time
 }
 
+// When is when the decision puts the rotation: now when due, else
+// NotBefore (zero when only an operator can change the answer, as for a
+// paused asset). `ottr plan`, the API's plan and the web UI show it.
+func (d Decision) When(now time.Time) time.Time {
+	if d.Due && (d.NotBefore.IsZero() || d.NotBefore.Before(now)) {
+		return now
+	}
+	return d.NotBefore
+}
+
 // Check looks at one aspect of an input. It either decides (decided is
 // true) or passes the input to the next check in the chain.
 type Check func(in Input) (d Decision, decided bool)

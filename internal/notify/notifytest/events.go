@@ -27,7 +27,7 @@ func SampleEvents(now time.Time) []notify.Event {
 		NotAfter:   &notAfter,
 		DaysLeft:   &daysLeft,
 	}
-	link := "https://ottr.example.com/api/v1/rotations/41"
+	link := "https://ottr.example.com/ui/rotations/41"
 	failed := &notify.Rotation{
 		ID: 41, State: "failed", Step: "install", Attempts: 3, Trigger: "schedule",
 		Error: "panos: import certificate: HTTP 403: Invalid Credential",
@@ -47,16 +47,16 @@ func SampleEvents(now time.Time) []notify.Event {
 	rolledBack := event(notify.RotationRolledBack, "rotation.rolled_back/42", "fw1.dc1.example.com refused the new certificate and was restored")
 	rolledBack.Rotation = &notify.Rotation{ID: 42, State: "rolled_back", Step: "verify", Attempts: 1, Trigger: "manual",
 		Error: "verify: the device serves serial 04a1b2c3d4e5f6, want 05ffeeddccbbaa"}
-	rolledBack.Link = "https://ottr.example.com/api/v1/rotations/42"
+	rolledBack.Link = "https://ottr.example.com/ui/rotations/42"
 
 	recovered := event(notify.RotationRecovered, "rotation.recovered/fw1.dc1.example.com/7", "Rotation of fw1.dc1.example.com succeeded after 3 failures")
 	recovered.Rotation = &notify.Rotation{ID: 43, State: "succeeded", Attempts: 1, Trigger: "schedule"}
 	recovered.FailureCount, recovered.Incident = 3, incident
-	recovered.Link = "https://ottr.example.com/api/v1/rotations/43"
+	recovered.Link = "https://ottr.example.com/ui/rotations/43"
 
 	expiring := event(notify.CertificateExpiring, "certificate.expiring/fw1.dc1.example.com/04a1b2c3d4e5f6/7", "The certificate of fw1.dc1.example.com expires in 5 days and will not be rotated: paused")
 	expiring.ThresholdDays, expiring.Reason = 7, "paused"
-	expiring.Link = "https://ottr.example.com/api/v1/assets/fw1.dc1.example.com"
+	expiring.Link = "https://ottr.example.com/ui/assets/fw1.dc1.example.com"
 
 	drift := event(notify.CertificateDrift, "certificate.drift/fw1.dc1.example.com/0badc0ffee", "fw1.dc1.example.com serves another certificate than the one ottr recorded")
 	drift.Drift = &notify.Drift{RecordedSerial: "04a1b2c3d4e5f6", ServedSerial: "0badc0ffee", SeenBy: "check"}
@@ -65,7 +65,7 @@ func SampleEvents(now time.Time) []notify.Event {
 	digest := notify.Event{
 		Kind: notify.DigestKind, Key: "digest/" + now.Format(time.DateOnly), Time: now,
 		Summary: fmt.Sprintf("ottr on %s: 118 ok, 2 due, 1 failing", now.Format(time.DateOnly)),
-		Link:    "https://ottr.example.com/api/v1/assets",
+		Link:    "https://ottr.example.com",
 		Digest: &notify.Digest{
 			States:   map[string]int{"ok": 118, "due": 2, "failing": 1},
 			Expiring: []notify.Asset{asset},
