@@ -135,6 +135,7 @@ func (u *UI) routes() []route {
 		{"GET /ui/dns", developer, u.dnsPage},
 		{"GET /ui/audit", admin, u.auditPage},
 		{"GET /ui/users", admin, u.usersPage},
+		{"POST /ui/users", admin, u.usersPost},
 		{"GET /ui/notifications", developer, u.notificationsPage},
 	}
 }
