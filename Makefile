@@ -6,7 +6,7 @@ PKGS     ?= ./...
 # when it runs as root.
 TEST_DEBS ?= openssl openssh-server nginx haproxy bind9 postgresql prometheus python3-aiosmtpd chromium
 
-.PHONY: build test test-short test-deps check bench killtest lab clean
+.PHONY: build test test-short test-deps check bench killtest lab ui-screenshots clean
 
 # build stamps the version (git describe) and commit into the binary, for
 # `ottr version`; outside a git checkout they fall back to what Go records.
@@ -52,6 +52,11 @@ killtest:
 
 lab:
 	$(GO) run ./cmd/ottr lab
+
+# ui-screenshots drives the web UI in headless Chromium against the lab
+# and saves its main screens in docs/ui/ (the README shows one).
+ui-screenshots: test-deps
+	$(GO) test -count=1 -run . ./internal/ui/browsertest -ui.screenshots=$(CURDIR)/docs/ui
 
 clean:
 	rm -rf bin

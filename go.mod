@@ -23,7 +23,13 @@ require (
 	mvdan.cc/sh/v3 v3.14.1
 )
 
-require github.com/riverqueue/river/riverdriver/riverpgxv5 v0.49.0
+require (
+	github.com/chromedp/cdproto v0.160.1
+	github.com/chromedp/chromedp v0.24.0
+	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.49.0
+)
+
+require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

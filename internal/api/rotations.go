@@ -118,46 +118,71 @@ func (s *Server) rotate(ctx context.Context, in *systemNamePath) (*rotateOutput,
 	if err != nil {
 		return nil, s.notFound(ctx, err, "read the asset", "no asset named "+in.SystemName)
 	}
-	if active, err := s.store.ActiveRotation(ctx, name); err == nil {
-		return s.revive(ctx, active, a)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, s.internal(ctx, "look for an active rotation", err)
-	}
-	rot, err := s.app.Runner.Create(ctx, name, store.TriggerAPI, true, s.cfg.Enqueuer.EnqueueFunc(a.DataCenter, time.Time{}))
+	rot, resumed, err := s.startRotation(ctx, a, store.TriggerAPI)
+	var active *ActiveRotationError
 	switch {
+	case errors.As(err, &active):
+		return nil, s.alreadyRotating(active.Rotation)
 	case errors.Is(err, rotation.ErrNoRoute):
 		return nil, s.noRoute(a)
 	case errors.Is(err, store.ErrConflict):
-		// Another request or the scheduler got there first.
-		if active, aerr := s.store.ActiveRotation(ctx, name); aerr == nil {
-			return nil, s.alreadyRotating(active)
-		}
 		return nil, problem(http.StatusConflict, "a rotation of "+name+" is already pending or running")
 	case errors.Is(err, store.ErrNotFound):
 		return nil, problem(http.StatusNotFound, "no asset named "+in.SystemName)
 	case err != nil:
-		// The rotation and its job are created together: neither exists.
 		return nil, s.internal(ctx, "create and queue the rotation", err)
 	}
-	s.audit(ctx, "asset.rotate", "asset/"+name, nil, map[string]any{"rotation_id": rot.ID, "trigger": rot.Trigger})
+	s.auditRotate(ctx, caller(ctx).Username, rot, resumed)
 	url := rotationURL(rot.ID)
 	return &rotateOutput{Location: url, Body: rotateBody{RotationID: rot.ID, StatusURL: url}}, nil
 }
 
-// revive answers a rotate request for an asset whose rotation is active: a
-// rotation whose process is gone (or that has no job) is set going again
-// and answered like a new one, 202; one that is on its way is a 409.
-func (s *Server) revive(ctx context.Context, active store.Rotation, a asset.Asset) (*rotateOutput, error) {
-	revived, err := s.cfg.Enqueuer.Revive(ctx, active, a.DataCenter)
-	if err != nil {
-		return nil, s.internal(ctx, "take over the rotation", err)
+// ActiveRotationError reports that the asset already has a rotation on
+// its way.
+type ActiveRotationError struct {
+	Rotation store.Rotation
+}
+
+func (e *ActiveRotationError) Error() string {
+	return fmt.Sprintf("rotation %d of %s is already %s", e.Rotation.ID, e.Rotation.Asset, e.Rotation.State)
+}
+
+// startRotation creates and queues a forced rotation of a, or sets going
+// again its active rotation whose process is gone (resumed). An active
+// rotation on its way is an *ActiveRotationError; an asset no route takes
+// is rotation.ErrNoRoute.
+func (s *Server) startRotation(ctx context.Context, a asset.Asset, trigger store.Trigger) (rot store.Rotation, resumed bool, err error) {
+	if active, err := s.store.ActiveRotation(ctx, a.SystemName); err == nil {
+		revived, err := s.cfg.Enqueuer.Revive(ctx, active, a.DataCenter)
+		if err != nil {
+			return store.Rotation{}, false, fmt.Errorf("take over the rotation: %w", err)
+		}
+		if !revived {
+			return store.Rotation{}, false, &ActiveRotationError{Rotation: active}
+		}
+		return active, true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.Rotation{}, false, fmt.Errorf("look for an active rotation: %w", err)
 	}
-	if !revived {
-		return nil, s.alreadyRotating(active)
+	rot, err = s.app.Runner.Create(ctx, a.SystemName, trigger, true, s.cfg.Enqueuer.EnqueueFunc(a.DataCenter, time.Time{}))
+	if errors.Is(err, store.ErrConflict) {
+		// Another request or the scheduler got there first.
+		if active, aerr := s.store.ActiveRotation(ctx, a.SystemName); aerr == nil {
+			return store.Rotation{}, false, &ActiveRotationError{Rotation: active}
+		}
 	}
-	s.audit(ctx, "asset.rotate", "asset/"+a.SystemName, nil, map[string]any{"rotation_id": active.ID, "trigger": active.Trigger, "resumed": true})
-	url := rotationURL(active.ID)
-	return &rotateOutput{Location: url, Body: rotateBody{RotationID: active.ID, StatusURL: url}}, nil
+	// On an error the rotation and its job were created together: neither
+	// exists.
+	return rot, false, err
+}
+
+// auditRotate records a rotation started (or resumed) by actor.
+func (s *Server) auditRotate(ctx context.Context, actor string, rot store.Rotation, resumed bool) {
+	after := map[string]any{"rotation_id": rot.ID, "trigger": rot.Trigger}
+	if resumed {
+		after["resumed"] = true
+	}
+	s.auditAs(ctx, actor, "asset.rotate", "asset/"+rot.Asset, nil, after)
 }
 
 func (s *Server) alreadyRotating(active store.Rotation) error {

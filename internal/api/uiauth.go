@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
@@ -60,7 +61,8 @@ type UISession struct {
 	CSRF string
 }
 
-// UISessions logs web UI users in and out and checks their sessions.
+// UISessions logs web UI users in and out, checks their sessions, and
+// does for them what the API would.
 type UISessions struct {
 	s   *Server
 	key []byte
@@ -185,6 +187,27 @@ func (a *UISessions) Logout(ctx context.Context, cookie, remoteAddr string) erro
 // records its own.
 func (a *UISessions) Audit(ctx context.Context, actor, remoteAddr, action, target string, before, after any) {
 	a.s.auditAs(withRemote(ctx, remoteAddr), actor, action, target, before, after)
+}
+
+// ErrNoRoute is returned by Rotate for an asset no route takes.
+var ErrNoRoute = rotation.ErrNoRoute
+
+// Rotate starts a forced rotation of the named asset for actor, as POST
+// /api/v1/certificate/rotate does, and audits it: an active rotation whose
+// process is gone is set going again, one on its way is an
+// *ActiveRotationError.
+func (a *UISessions) Rotate(ctx context.Context, actor, remoteAddr, name string) (store.Rotation, error) {
+	as, err := a.s.store.GetAsset(ctx, name)
+	if err != nil {
+		return store.Rotation{}, err
+	}
+	ctx = withRemote(ctx, remoteAddr)
+	rot, resumed, err := a.s.startRotation(ctx, as, store.TriggerManual)
+	if err != nil {
+		return store.Rotation{}, err
+	}
+	a.s.auditRotate(ctx, actor, rot, resumed)
+	return rot, nil
 }
 
 // RemoteAddr is a request's client address as the login limits and the

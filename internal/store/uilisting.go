@@ -32,6 +32,8 @@ var FleetStates = []string{FleetPaused, FleetUnrouted, FleetRotating, FleetFaili
 // AssetQuery selects, sorts and pages the assets of a table. Zero fields
 // do not filter.
 type AssetQuery struct {
+	// SystemName keeps the one asset of that name.
+	SystemName string
 	// NameContains keeps assets whose system_name contains it, ignoring
 	// ASCII case.
 	NameContains         string
@@ -61,7 +63,7 @@ type AssetQuery struct {
 }
 
 // AssetSorts are the orders an AssetQuery may ask for.
-var AssetSorts = []string{"name", "expiry", "data_center", "platform", "ca", "state"}
+var AssetSorts = []string{"name", "expiry", "renewal", "data_center", "platform", "ca", "state"}
 
 // AssetRow is one asset of a table and its fleet state.
 type AssetRow struct {

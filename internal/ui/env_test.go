@@ -21,6 +21,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/api"
 	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
@@ -35,6 +36,7 @@ certificate_authorities:
 dns:
   zones:
     lab.ottr.test: acme.ottr.test
+  resolvers: ["127.0.0.1:9"] # nothing answers: lookups fail at once
 routes:
   - name: lab-linux
     match: {platform: linux}
@@ -124,6 +126,19 @@ func (e *env) addUser(name, role string) {
 	if err := e.app.Store.CreateUser(context.Background(), store.User{Username: name, PasswordHash: hash, Role: role}); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// addAsset stores a, prepared by the API's rules.
+func (e *env) addAsset(a asset.Asset) asset.Asset {
+	e.t.Helper()
+	p, err := e.app.Prepare(a)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.app.Store.CreateAsset(context.Background(), p); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
 }
 
 // browser is a client with its own cookies that does not follow

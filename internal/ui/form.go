@@ -36,11 +36,15 @@ func (f *form) fail(field, msg string) {
 
 func (f *form) ok() bool { return len(f.Errors) == 0 && f.Error == "" }
 
+// Failed reports, for templates, whether anything is wrong with the form.
+func (f *form) Failed() bool { return !f.ok() }
+
 // fieldView is what the "field" partial draws: a label, an input, a hint,
 // and the field's error beside it, tied to the input for screen readers.
 type fieldView struct {
 	Name, Label, Type, Value, Hint, Error string
-	// Options are a select's choices; Type is "select".
+	// Options are a select's choices (Type "select"), or the suggestions
+	// of a text field.
 	Options []string
 	// Checked is a checkbox's state; Type is "checkbox".
 	Checked bool
@@ -51,9 +55,18 @@ func (f fieldView) ID() string { return "f-" + f.Name }
 
 // newField is the template function building a fieldView:
 // {{template "field" (field .Data.Form "name" "Label" "text" "hint")}}.
-// Extra arguments are a select's options.
-func newField(f *form, name, label, typ, hint string, options ...string) fieldView {
-	v := fieldView{Name: name, Label: label, Type: typ, Hint: hint, Options: options}
+// Extra arguments are a select's options or a text field's suggestions;
+// a list argument is spread.
+func newField(f *form, name, label, typ, hint string, options ...any) fieldView {
+	v := fieldView{Name: name, Label: label, Type: typ, Hint: hint}
+	for _, o := range options {
+		switch o := o.(type) {
+		case string:
+			v.Options = append(v.Options, o)
+		case []string:
+			v.Options = append(v.Options, o...)
+		}
+	}
 	if f != nil {
 		if typ != "password" { // a password is never sent back
 			v.Value = f.get(name)

@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/asset"
 )
 
 // view is what every page's template gets.
@@ -141,7 +143,11 @@ type errorData struct {
 // 500 whose details go to the log only.
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	var shown *shownError
-	if !errors.As(err, &shown) {
+	var invalid *asset.ValidationError
+	if errors.As(err, &invalid) {
+		shown = &shownError{http.StatusUnprocessableEntity, "the asset would break these rules, so nothing was saved: " + invalid.Error()}
+	}
+	if shown == nil && !errors.As(err, &shown) {
 		u.log.Error("ui: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		shown = &shownError{http.StatusInternalServerError, "the server could not show this page; its log has the details"}
 	}
@@ -165,6 +171,7 @@ func (u *UI) funcs() template.FuncMap {
 		"pathpart": pathEscape,
 		"field":    newField,
 		"dict":     dict,
+		"sub":      func(a, b int) int { return a - b },
 	}
 }
 

@@ -117,6 +117,7 @@ func (u *UI) routes() []route {
 		{"GET /ui/assets", developer, u.assetsPage},
 		{"POST /ui/assets/bulk", privileged, u.assetsBulk},
 		{"GET /ui/assets/{name}", developer, u.assetPage},
+		{"GET /ui/assets/{name}/dns", developer, u.assetDNS},
 		{"GET /ui/assets/{name}/edit", privileged, u.assetEditPage},
 		{"POST /ui/assets/{name}/edit", privileged, u.assetEdit},
 		{"POST /ui/assets/{name}/rotate", privileged, u.assetRotate},

@@ -31,13 +31,14 @@ const fleetStateSQL = `CASE
 
 // sortColumns are the columns the sorts need from the query that decides
 // the states.
-const sortColumns = `system_name, certificate_expiration, data_center, host_platform, certificate_authority`
+const sortColumns = `system_name, certificate_expiration, renewal_time, data_center, host_platform, certificate_authority`
 
 // assetSortSQL is the ORDER BY expression of each store.AssetSorts.
 var assetSortSQL = map[string]string{
 	"":            "system_name",
 	"name":        "system_name",
 	"expiry":      "coalesce(certificate_expiration, '-infinity'::timestamptz)",
+	"renewal":     "coalesce(renewal_time, '-infinity'::timestamptz)",
 	"data_center": "data_center",
 	"platform":    "host_platform",
 	"ca":          "certificate_authority",
@@ -56,6 +57,7 @@ func uiWhere(q store.AssetQuery) *where {
 		w.args = append(w.args, strings.ToLower(q.NameContains))
 		w.conds = append(w.conds, "strpos(lower(system_name), "+w.next(0)+") > 0")
 	}
+	w.eq("system_name", q.SystemName)
 	w.eq("data_center", q.DataCenter)
 	w.eq("host_platform", q.HostPlatform)
 	w.eq("certificate_authority", q.CertificateAuthority)

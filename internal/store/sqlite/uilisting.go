@@ -31,13 +31,14 @@ const fleetStateSQL = `CASE
 
 // sortColumns are the columns the sorts need from the query that decides
 // the states.
-const sortColumns = `system_name, certificate_expiration, data_center, host_platform, certificate_authority`
+const sortColumns = `system_name, certificate_expiration, renewal_time, data_center, host_platform, certificate_authority`
 
 // assetSortSQL is the ORDER BY expression of each store.AssetSorts.
 var assetSortSQL = map[string]string{
 	"":            "system_name",
 	"name":        "system_name",
 	"expiry":      "coalesce(certificate_expiration, -9223372036854775808)",
+	"renewal":     "coalesce(renewal_time, -9223372036854775808)",
 	"data_center": "data_center",
 	"platform":    "host_platform",
 	"ca":          "certificate_authority",
@@ -50,6 +51,7 @@ func uiWhere(q store.AssetQuery) where {
 	if q.NameContains != "" {
 		w.add("instr(lower(system_name), ?) > 0", strings.ToLower(q.NameContains))
 	}
+	w.eq("system_name", q.SystemName)
 	w.eq("data_center", q.DataCenter)
 	w.eq("host_platform", q.HostPlatform)
 	w.eq("certificate_authority", q.CertificateAuthority)
