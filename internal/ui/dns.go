@@ -13,7 +13,7 @@ import (
 // time.
 const dnsBatch = 1000
 
-type dnsData struct {
+type dnsScreen struct {
 	// Zones are the managed zones; none when dns.zones is empty.
 	Zones []string
 	// Needed is every CNAME the inventory needs, as `ottr dns plan`
@@ -50,7 +50,7 @@ func newSnippet(zones []string, records []dnsdelegate.Record) snippet {
 // --no-write` does and shows the missing ones as one zone-file snippet,
 // and what else is wrong with its fix.
 func (u *UI) dnsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	d := &dnsData{}
+	d := &dnsScreen{}
 	doctor := u.app.DelegationDoctor()
 	if doctor == nil {
 		return u.render(w, r, s, http.StatusOK, "dns", "DNS", d)

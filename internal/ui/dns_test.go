@@ -41,9 +41,9 @@ func TestTheDNSScreenShowsTheMissingDelegationsAsOneZoneFileSnippet(t *testing.T
 		"_acme-challenge.wrong.lab.ottr.test. 300 IN CNAME _acme-challenge.elsewhere.acme.ottr.test.",
 	)
 	for _, name := range []string{"ok.lab.ottr.test", "wrong.lab.ottr.test", "new1.lab.ottr.test", "new2.lab.ottr.test"} {
-		e.addAsset(name, "linux", "dc1", time.Time{})
+		e.storeAsset(name, "linux", "dc1", time.Time{})
 	}
-	e.addAsset("outside.example.org", "linux", "dc1", time.Time{})
+	e.storeAsset("outside.example.org", "linux", "dc1", time.Time{})
 	b := e.loggedIn("developer")
 
 	p := b.get("/ui/dns")

@@ -14,10 +14,10 @@ import (
 	"github.com/ottr-go/ottr/internal/asset"
 )
 
-// addAsset stores an asset named name on platform (linux is routed by the
+// storeAsset stores an asset named name on platform (linux is routed by the
 // test config, anything else is not), in data center dc; expires, when
 // not zero, is its certificate's expiry, issued 90 days before.
-func (e *env) addAsset(name, platform, dc string, expires time.Time) {
+func (e *env) storeAsset(name, platform, dc string, expires time.Time) {
 	e.t.Helper()
 	a := asset.Asset{SystemName: name, CommonName: name, IPAddress: "192.0.2.10", HostPlatform: platform,
 		CertificateAuthority: "lab", DataCenter: dc}
@@ -47,9 +47,9 @@ func fieldError(name, msg string) string {
 
 func TestThePlanSaysOfEachAssetWhetherItIsDueWhyWhenItRunsAndItsRoute(t *testing.T) {
 	e := newEnv(t)
-	e.addAsset("new.lab.ottr.test", "linux", "dc1", time.Time{})
-	e.addAsset("fresh.lab.ottr.test", "linux", "dc1", time.Now().Add(80*24*time.Hour))
-	e.addAsset("fw.lab.ottr.test", "panos", "dc2", time.Time{})
+	e.storeAsset("new.lab.ottr.test", "linux", "dc1", time.Time{})
+	e.storeAsset("fresh.lab.ottr.test", "linux", "dc1", time.Now().Add(80*24*time.Hour))
+	e.storeAsset("fw.lab.ottr.test", "panos", "dc2", time.Time{})
 	for _, role := range []string{"admin", "privileged", "developer"} {
 		p := e.loggedIn(role).get("/ui/plan")
 		if p.status != http.StatusOK {
@@ -83,9 +83,9 @@ func TestThePlanSaysOfEachAssetWhetherItIsDueWhyWhenItRunsAndItsRoute(t *testing
 
 func TestThePlanFiltersByDataCenterPlatformAndNameAndDueOnly(t *testing.T) {
 	e := newEnv(t)
-	e.addAsset("a.lab.ottr.test", "linux", "dc1", time.Time{})
-	e.addAsset("b.lab.ottr.test", "linux", "dc2", time.Time{})
-	e.addAsset("c.lab.ottr.test", "panos", "dc2", time.Now().Add(80*24*time.Hour))
+	e.storeAsset("a.lab.ottr.test", "linux", "dc1", time.Time{})
+	e.storeAsset("b.lab.ottr.test", "linux", "dc2", time.Time{})
+	e.storeAsset("c.lab.ottr.test", "panos", "dc2", time.Now().Add(80*24*time.Hour))
 	b := e.loggedIn("developer")
 	tests := []struct {
 		name, query string
@@ -114,7 +114,7 @@ func TestThePlanFiltersByDataCenterPlatformAndNameAndDueOnly(t *testing.T) {
 
 func TestAPlanFilterThatBreaksTheAssetRulesIsShownBesideItsField(t *testing.T) {
 	e := newEnv(t)
-	e.addAsset("a.lab.ottr.test", "linux", "dc1", time.Time{})
+	e.storeAsset("a.lab.ottr.test", "linux", "dc1", time.Time{})
 	p := e.loggedIn("developer").get("/ui/plan?data_center=" + url.QueryEscape("dc 1!"))
 	if p.status != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d, want 422", p.status)

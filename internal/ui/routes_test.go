@@ -96,7 +96,7 @@ func TestTheRouteTesterNamesTheRouteAnAssetTakesAndWhyNotTheOthers(t *testing.T)
 func TestTheRouteTesterTestsAnInventoryAssetByName(t *testing.T) {
 	e := newEnv(t)
 	e.useRoutes()
-	e.addAsset("web.lab.ottr.test", "linux", "dc2", time.Time{})
+	e.storeAsset("web.lab.ottr.test", "linux", "dc2", time.Time{})
 	p := e.loggedIn("developer").get("/ui/routes?asset=web.lab.ottr.test")
 	if p.status != http.StatusOK || !strings.Contains(p.body, "web.lab.ottr.test takes route 0 <strong>lab-linux</strong>") {
 		t.Fatalf("status %d; the tester does not route the inventory asset to lab-linux:\n%s", p.status, p.body)
@@ -109,7 +109,7 @@ func TestTheRouteTesterTestsAnInventoryAssetByName(t *testing.T) {
 func TestTheRouteTesterShowsEachBadFieldBesideIt(t *testing.T) {
 	e := newEnv(t)
 	e.useRoutes()
-	e.addAsset("web.lab.ottr.test", "linux", "dc1", time.Time{})
+	e.storeAsset("web.lab.ottr.test", "linux", "dc1", time.Time{})
 	b := e.loggedIn("developer")
 	tests := []struct {
 		name   string
