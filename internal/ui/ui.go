@@ -138,6 +138,7 @@ func (u *UI) routes() []route {
 		{"GET /ui/users", admin, u.usersPage},
 		{"POST /ui/users", admin, u.usersPost},
 		{"GET /ui/notifications", developer, u.notificationsPage},
+		{"POST /ui/notifications", privileged, u.notificationsTest},
 	}
 }
 
