@@ -274,6 +274,12 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 		}
 	}
 	if f.keep {
+		stopUI, err := serveLabUI(ctx, g, ap, q)
+		if err != nil {
+			stopQueue()
+			return err
+		}
+		defer stopUI()
 		ottr, config := ottrCommand(), shellQuote(l.ConfigPath)
 		fmt.Fprintf(g.stdout, "\nthe lab keeps running; press Ctrl-C to stop. Try, in another terminal:\n  %s --config %s plan\n  %s --config %s rotate %s --force\n",
 			ottr, config, ottr, config, l.Assets[0].SystemName)

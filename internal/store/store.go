@@ -34,7 +34,6 @@ type Store interface {
 	Users
 	Audit
 	Notifications
-	AssetTable
 
 	// CreateAsset inserts a; ErrExists if its system_name is taken.
 	CreateAsset(ctx context.Context, a asset.Asset) error

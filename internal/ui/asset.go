@@ -58,16 +58,6 @@ func (u *UI) assetPage(w http.ResponseWriter, r *http.Request, s *session) error
 	}
 	now := u.now().UTC()
 	d := &assetData{Asset: a, DNSEnabled: u.app.Delegations != nil}
-	q, err := u.fleetQuery(ctx, now)
-	if err != nil {
-		return err
-	}
-	q.SystemName = a.SystemName
-	if rows, _, err := u.store.QueryAssets(ctx, q); err != nil {
-		return err
-	} else if len(rows) == 1 {
-		d.State = rows[0].State
-	}
 	d.Routes = u.app.Routes.Explain(a)
 	for i := range d.Routes {
 		if d.Routes[i].Chosen {
@@ -85,6 +75,8 @@ func (u *UI) assetPage(w http.ResponseWriter, r *http.Request, s *session) error
 			break
 		}
 	}
+	entry := newFleetEntry(a)
+	d.State = decideState(&entry, d.Route != nil, d.Active != nil, now.Unix())
 	return u.render(w, r, s, http.StatusOK, "asset", a.SystemName, d)
 }
 
@@ -196,6 +188,7 @@ func (u *UI) changeAsset(r *http.Request, s *session, name, action string, chang
 	} else if err != nil {
 		return err
 	}
+	u.fleet.patch([]asset.Asset{a}, nil)
 	u.sessions.Audit(ctx, s.User.Username, s.RemoteAddr, action, "asset/"+name, before, a)
 	return nil
 }
@@ -238,6 +231,7 @@ func (u *UI) assetDelete(w http.ResponseWriter, r *http.Request, s *session) err
 	if err := u.store.DeleteAsset(ctx, before.SystemName); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	u.fleet.patch(nil, []string{before.SystemName})
 	u.sessions.Audit(ctx, s.User.Username, s.RemoteAddr, "asset.delete", "asset/"+before.SystemName, before, nil)
 	u.redirect(w, r, "/ui/assets")
 	return nil

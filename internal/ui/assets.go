@@ -20,7 +20,9 @@ import (
 // Page sizes of the assets table.
 const (
 	defaultPageSize = 50
-	maxPageSize     = 500
+	// maxPageSize bounds a page, whose rows are each read from the
+	// store.
+	maxPageSize = 200
 	// maxExpiryDays bounds the expiry filter as the API's search bounds
 	// days_until_expiration.
 	maxExpiryDays = 36500
@@ -29,7 +31,7 @@ const (
 
 type assetsData struct {
 	Form    *form
-	Rows    []store.AssetRow
+	Rows    []assetRow
 	Total   int
 	First   int
 	Last    int
@@ -66,32 +68,31 @@ func (u *UI) assetsPage(w http.ResponseWriter, r *http.Request, s *session) erro
 	now := u.now().UTC()
 	query := r.URL.Query()
 	f := &form{Values: query, Errors: map[string]string{}}
-	q, err := u.fleetQuery(ctx, now)
-	if err != nil {
-		return err
-	}
+	var q assetQuery
 	page, per := parseFilters(f, &q, now)
-	d := &assetsData{Form: f, Page: page, PerPage: per, Sort: q.Sort, Descending: q.Descending,
+	d := &assetsData{Form: f, Page: page, PerPage: per, Sort: q.sort, Descending: q.descending,
 		States: append([]string{""}, displayStates...)}
 	if d.Sort == "" {
 		d.Sort = "name"
 	}
-	if d.DataCenters, err = u.store.DataCenters(ctx); err != nil {
-		return err
-	}
 	d.Platforms = slices.Sorted(maps.Keys(u.app.Routes.Platforms()))
 	d.CAs = slices.Sorted(maps.Keys(u.app.Current().CertificateAuthorities))
 	d.Columns = assetColumns
+	fleet, err := u.fleet.view(ctx)
+	if err != nil {
+		return err
+	}
+	d.DataCenters = fleet.dataCenters
 	status := http.StatusOK
+	q.offset, q.limit = (page-1)*per, per
 	if f.ok() {
-		q.Offset, q.Limit = (page-1)*per, per
-		if d.Rows, d.Total, err = u.store.QueryAssets(ctx, q); err != nil {
+		if d.Rows, d.Total, err = u.page(ctx, fleet, q); err != nil {
 			return err
 		}
 	} else {
 		status = http.StatusUnprocessableEntity
 	}
-	d.First, d.Last = q.Offset+1, q.Offset+len(d.Rows)
+	d.First, d.Last = q.offset+1, q.offset+len(d.Rows)
 	base := url.Values{}
 	for k, v := range query {
 		if k != "page" && v[0] != "" {
@@ -121,7 +122,7 @@ func withPage(v url.Values, page int) template.URL {
 
 // parseFilters reads the table's filters into q, recording each bad one
 // in f, and returns the page and page size.
-func parseFilters(f *form, q *store.AssetQuery, now time.Time) (page, per int) {
+func parseFilters(f *form, q *assetQuery, now time.Time) (page, per int) {
 	text := func(name string) string {
 		v := strings.TrimSpace(f.get(name))
 		if len(v) > maxFilterLen {
@@ -130,25 +131,25 @@ func parseFilters(f *form, q *store.AssetQuery, now time.Time) (page, per int) {
 		}
 		return v
 	}
-	q.NameContains = text("name")
-	q.DataCenter = strings.ToLower(text("dc"))
-	q.HostPlatform = text("platform")
-	q.CertificateAuthority = text("ca")
+	q.nameContains = text("name")
+	q.dataCenter = strings.ToLower(text("dc"))
+	q.platform = text("platform")
+	q.ca = text("ca")
 	if state := f.get("state"); state != "" {
-		if !slices.Contains(store.FleetStates, state) {
+		if !slices.Contains(displayStates, state) {
 			f.fail("state", "state must be one of "+strings.Join(displayStates, ", "))
 		}
-		q.State = state
+		q.state = state
 	}
 	if labels := text("labels"); labels != "" {
-		q.Labels = map[string]string{}
+		q.labels = map[string]string{}
 		for _, pair := range strings.FieldsFunc(labels, func(r rune) bool { return r == ',' || r == ' ' }) {
 			k, v, ok := strings.Cut(pair, "=")
 			if !ok || k == "" {
 				f.fail("labels", fmt.Sprintf("%q is not key=value: write labels as key=value, separated by commas", pair))
 				break
 			}
-			q.Labels[k] = v
+			q.labels[k] = v
 		}
 	}
 	if days := strings.TrimSpace(f.get("days")); days != "" {
@@ -157,16 +158,16 @@ func parseFilters(f *form, q *store.AssetQuery, now time.Time) (page, per int) {
 			f.fail("days", fmt.Sprintf("a whole number of days from -%d to %d", maxExpiryDays, maxExpiryDays))
 		} else {
 			cutoff := now.Add(time.Duration(n) * 24 * time.Hour)
-			q.ExpiresBefore = &cutoff
+			q.expiresBefore = &cutoff
 		}
 	}
 	if sort := f.get("sort"); sort != "" {
-		if !slices.Contains(store.AssetSorts, sort) {
-			f.fail("sort", "sort by one of "+strings.Join(store.AssetSorts, ", "))
+		if !slices.Contains(assetSorts, sort) {
+			f.fail("sort", "sort by one of "+strings.Join(assetSorts, ", "))
 		}
-		q.Sort = sort
+		q.sort = sort
 	}
-	q.Descending = f.get("dir") == "desc"
+	q.descending = f.get("dir") == "desc"
 	page, per = 1, defaultPageSize
 	if p := f.get("page"); p != "" {
 		n, err := strconv.Atoi(p)

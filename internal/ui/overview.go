@@ -22,7 +22,7 @@ type overviewData struct {
 	// Running are the pending and running rotations.
 	Running []store.Rotation
 	// NextWave are the assets whose renewal time comes next.
-	NextWave     []store.AssetRow
+	NextWave     []assetRow
 	ScanInterval time.Duration
 }
 
@@ -32,7 +32,7 @@ type stateCount struct {
 }
 
 type failingAsset struct {
-	store.AssetRow
+	assetRow
 	Error      string
 	RotationID int64
 }
@@ -43,34 +43,25 @@ type failingAsset struct {
 func (u *UI) overviewPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
 	now := u.now().UTC()
-	q, err := u.fleetQuery(ctx, now)
+	fleet, err := u.fleet.view(ctx)
 	if err != nil {
 		return err
 	}
 	d := &overviewData{ScanInterval: u.app.Config.Scheduler.Interval}
-	counts, err := u.store.CountFleetStates(ctx, q)
-	if err != nil {
-		return err
-	}
+	counts := fleet.counts()
 	for _, state := range displayStates {
 		d.States = append(d.States, stateCount{state, counts[state]})
 		d.Total += counts[state]
 	}
-	buckets, unknown, err := u.store.CountExpiries(ctx, expiryBounds(now))
-	if err != nil {
-		return err
-	}
-	d.Chart = expiryHistogram(buckets, unknown)
+	d.Chart = expiryHistogram(fleet.expiries(expiryBounds(now)))
 
-	failing := q
-	failing.State, failing.Sort, failing.Limit = store.FleetFailing, "expiry", overviewListed
-	rows, total, err := u.store.QueryAssets(ctx, failing)
+	rows, total, err := u.page(ctx, fleet, assetQuery{state: stateFailing, sort: "expiry", limit: overviewListed})
 	if err != nil {
 		return err
 	}
 	d.FailingTotal = total
 	for _, row := range rows {
-		f := failingAsset{AssetRow: row}
+		f := failingAsset{assetRow: row}
 		if rots, err := u.store.ListRotations(ctx, store.RotationFilter{Asset: row.Asset.SystemName, Limit: 1}); err == nil && len(rots) > 0 {
 			f.Error, f.RotationID = rots[0].Error, rots[0].ID
 		}
@@ -85,17 +76,11 @@ func (u *UI) overviewPage(w http.ResponseWriter, r *http.Request, s *session) er
 		d.Running = append(d.Running, rots...)
 	}
 
-	next := q
-	next.State, next.Sort, next.Limit = store.FleetOK, "renewal", overviewListed
-	if d.NextWave, _, err = u.store.QueryAssets(ctx, next); err != nil {
+	if d.NextWave, _, err = u.page(ctx, fleet, assetQuery{state: stateOK, sort: "renewal", limit: overviewListed}); err != nil {
 		return err
 	}
 	return u.render(w, r, s, http.StatusOK, "overview", "Fleet", d)
 }
-
-// displayStates orders the states as the overview and filters show them:
-// the healthy first, then what needs a look.
-var displayStates = []string{store.FleetOK, store.FleetDue, store.FleetRotating, store.FleetFailing, store.FleetPaused, store.FleetUnrouted}
 
 // expiryDays are the histogram's bucket limits after "expired".
 var expiryDays = []int{7, 14, 30, 60}
@@ -129,7 +114,7 @@ type bar struct {
 
 // expiryHistogram lays out one bar per bucket: expired, under each of
 // expiryDays, and later.
-func expiryHistogram(buckets []store.ExpiryBucket, unknown int) histogram {
+func expiryHistogram(buckets []expiryBucket, unknown int) histogram {
 	const (
 		width, height = 600, 220
 		top, bottom   = 24, 40

@@ -91,6 +91,8 @@ type UI struct {
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	handler  http.Handler
+	// fleet indexes the inventory for the overview and the table.
+	fleet *fleetIndex
 }
 
 // handler is what a route runs once the dispatcher has let the request in.
@@ -180,6 +182,7 @@ func New(cfg Config) (*UI, error) {
 		now:      cfg.Now,
 		log:      cfg.Logger,
 	}
+	u.fleet = &fleetIndex{store: u.store, routes: cfg.App.Routes, now: cfg.Now}
 	var err error
 	if u.pages, err = u.parseTemplates(); err != nil {
 		return nil, err

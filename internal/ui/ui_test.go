@@ -212,3 +212,21 @@ func TestNoPageReferencesAnythingOutsideOttr(t *testing.T) {
 		t.Errorf("htmx.min.js: status %d, Content-Type %q", js.status, js.header.Get("Content-Type"))
 	}
 }
+
+func TestLoginAttemptsAreThrottledAsTheAPIsAre(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	var last page
+	// The API's default limit: five failures of one user from one
+	// address, then one a minute.
+	for range 6 {
+		form := b.get("/ui/login")
+		last = b.post("/ui/login", url.Values{"csrf": {form.csrf(t)}, "username": {"admin"}, "password": {"Wrong-password-1"}})
+	}
+	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
+		t.Fatalf("the sixth wrong password: status %d, Retry-After %q; want 429 with Retry-After", last.status, last.header.Get("Retry-After"))
+	}
+	if !strings.Contains(last.body, `<p class="form-error" role="alert">`) {
+		t.Errorf("the page does not say why:\n%s", last.body)
+	}
+}

@@ -43,7 +43,6 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("audit trail", func(t *testing.T) { runAuditTests(t, newStore) })
 	t.Run("concurrency", func(t *testing.T) { runConcurrencyTests(t, newStore) })
 	t.Run("notifications", func(t *testing.T) { runNotificationTests(t, newStore) })
-	t.Run("asset table", func(t *testing.T) { runAssetTableTests(t, newStore) })
 }
 
 // base is the instant the suite's times are built around: whole seconds,
