@@ -1,8 +1,11 @@
 package ui
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/dnsdoctor"
@@ -13,7 +16,9 @@ import (
 // time.
 const dnsBatch = 1000
 
-type dnsScreen struct {
+type delegationsData struct {
+	// At is when the inventory was read.
+	At time.Time
 	// Zones are the managed zones; none when dns.zones is empty.
 	Zones []string
 	// Needed is every CNAME the inventory needs, as `ottr dns plan`
@@ -44,41 +49,49 @@ func newSnippet(zones []string, records []dnsdelegate.Record) snippet {
 	return snippet{Text: b.String(), Count: len(records)}
 }
 
-// dnsPage shows the _acme-challenge CNAMEs the inventory needs in the
-// managed zones, as `ottr dns plan` prints them; with check (a button,
-// or htmx on load) it looks them up in the live DNS as `ottr dns doctor
-// --no-write` does and shows the missing ones as one zone-file snippet,
-// and what else is wrong with its fix.
-func (u *UI) dnsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	d := &dnsScreen{}
+// delegationsPlan is what the DNS screen keeps of the inventory: the
+// CNAMEs it needs, the assets that cannot be delegated, and every
+// certificate name, for the live lookup.
+type delegationsPlan struct {
+	zones    []string
+	needed   snippet
+	problems []dnsdelegate.AssetProblem
+	names    []string
+}
+
+// dnsScreen is the DNS screen, with the inventory's plan kept in an
+// inventoryCache.
+type dnsScreen struct {
+	u     *UI
+	cache *inventoryCache[*delegationsPlan]
+}
+
+func newDNSScreen(u *UI) *dnsScreen {
+	p := &dnsScreen{u: u}
+	p.cache = newInventoryCache(u.now, func(err error) { u.log.Error("ui: plan the DNS delegations", "err", err) }, p.compute)
+	return p
+}
+
+// page shows the _acme-challenge CNAMEs the inventory needs in the
+// managed zones, as `ottr dns plan` prints them; with check (a button, or
+// htmx) it looks them up in the live DNS as `ottr dns doctor --no-write`
+// does and shows the missing ones as one zone-file snippet, and what else
+// is wrong with its fix.
+func (p *dnsScreen) page(w http.ResponseWriter, r *http.Request, s *session) error {
+	u := p.u
+	d := &delegationsData{}
 	doctor := u.app.DelegationDoctor()
 	if doctor == nil {
 		return u.render(w, r, s, http.StatusOK, "dns", "DNS", d)
 	}
-	d.Zones = doctor.Delegations.Zones()
-	plan := doctor.Delegations.NewPlan()
-	var names []string
-	check := r.URL.Query().Get("check") != ""
-	filter := store.AssetFilter{Limit: dnsBatch}
-	for {
-		assets, err := u.store.ListAssets(r.Context(), filter)
-		if err != nil {
-			return err
-		}
-		for _, a := range assets {
-			plan.Add(a.SystemName, a.Names())
-			if check {
-				names = append(names, a.Names()...)
-			}
-		}
-		if len(assets) < dnsBatch {
-			break
-		}
-		filter.After = assets[len(assets)-1].SystemName
+	plan, at, err := p.cache.get(r.Context())
+	if err != nil {
+		return err
 	}
-	d.Needed, d.Problems = newSnippet(d.Zones, plan.Records()), plan.Problems
+	d.At, d.Zones, d.Needed, d.Problems = at, plan.zones, plan.needed, plan.problems
+	check := r.URL.Query().Get("check") != ""
 	if check {
-		report, err := doctor.Run(r.Context(), names)
+		report, err := doctor.Run(r.Context(), plan.names)
 		if err != nil {
 			return err
 		}
@@ -100,4 +113,33 @@ func (u *UI) dnsPage(w http.ResponseWriter, r *http.Request, s *session) error {
 		return u.renderPartial(w, r, s, "dns", "missing", d)
 	}
 	return u.render(w, r, s, http.StatusOK, "dns", "DNS", d)
+}
+
+// compute plans the delegations of every asset of the inventory.
+func (p *dnsScreen) compute(ctx context.Context, _ time.Time) (*delegationsPlan, error) {
+	u := p.u
+	doctor := u.app.DelegationDoctor()
+	if doctor == nil {
+		return &delegationsPlan{}, nil
+	}
+	needed := doctor.Delegations.NewPlan()
+	plan := &delegationsPlan{zones: doctor.Delegations.Zones()}
+	filter := store.AssetFilter{Limit: dnsBatch}
+	for {
+		assets, err := u.store.ListAssets(ctx, filter)
+		if err != nil {
+			return nil, fmt.Errorf("ui: plan the DNS delegations: %w", err)
+		}
+		for _, a := range assets {
+			names := a.Names()
+			needed.Add(a.SystemName, names)
+			plan.names = append(plan.names, names...)
+		}
+		if len(assets) < dnsBatch {
+			break
+		}
+		filter.After = assets[len(assets)-1].SystemName
+	}
+	plan.needed, plan.problems = newSnippet(plan.zones, needed.Records()), needed.Problems
+	return plan, nil
 }

@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,30 +43,51 @@ type planRow struct {
 type planData struct {
 	Form *form
 	Rows []planRow
+	// At is when the plan was computed.
+	At time.Time
 	// Assets, Due and NoRoute count every asset the filter selects.
 	Assets, Due, NoRoute int
 	// Shown is how many rows the filter shows (all, or the due ones).
 	Shown int
-	// Last is when the last booked rotation runs; zero when none is.
-	Last       time.Time
-	Page       pager
-	FilterDesc string
+	// Last is when the last booked rotation of those selected runs; zero
+	// when none is.
+	Last time.Time
+	Page pager
 }
 
-// planPage shows the renewal dry run over the fleet or a filter: for every
+// planEntry is one asset's row of the plan, with the fields the screen
+// filters on.
+type planEntry struct {
+	row                  planRow
+	dataCenter, platform string
+}
+
+// planScreen is the plan screen: the dry run over the whole fleet, kept
+// in an inventoryCache, filtered and paged for each page.
+type planScreen struct {
+	u     *UI
+	cache *inventoryCache[[]planEntry]
+}
+
+func newPlanScreen(u *UI) *planScreen {
+	p := &planScreen{u: u}
+	p.cache = newInventoryCache(u.now, func(err error) { u.log.Error("ui: compute the plan", "err", err) }, p.compute)
+	return p
+}
+
+// page shows the renewal dry run over the fleet or a filter: for every
 // asset whether it is due and why, when the scheduler would run it, and
 // the route that takes it. It decides as `ottr plan` and the API's plan
 // do (policy.Decide, the routing table, scheduler.Bookings) and changes
-// nothing.
-func (u *UI) planPage(w http.ResponseWriter, r *http.Request, s *session) error {
+// nothing. Run times are booked over the whole fleet, as the scheduler
+// books them, whatever the filter shows.
+func (p *planScreen) page(w http.ResponseWriter, r *http.Request, s *session) error {
+	u := p.u
 	f := queryForm(r)
-	filter := store.AssetFilter{
-		SystemName:   asset.NormalizeName(f.get("name")),
-		DataCenter:   strings.ToLower(strings.TrimSpace(f.get("data_center"))),
-		HostPlatform: strings.TrimSpace(f.get("platform")),
-		Limit:        planBatch,
-	}
-	checkFilter(f, asset.Asset{SystemName: filter.SystemName, DataCenter: filter.DataCenter},
+	name := asset.NormalizeName(f.get("name"))
+	dataCenter := strings.ToLower(strings.TrimSpace(f.get("data_center")))
+	platform := strings.TrimSpace(f.get("platform"))
+	checkFilter(f, asset.Asset{SystemName: name, DataCenter: dataCenter},
 		map[string]string{"system_name": "name", "data_center": "data_center"})
 	d := &planData{Form: f}
 	if !f.ok() {
@@ -74,52 +97,71 @@ func (u *UI) planPage(w http.ResponseWriter, r *http.Request, s *session) error 
 	page := pageNumber(f.get("page"))
 	first := (page - 1) * planPageSize
 
-	now := u.now().UTC()
+	entries, at, err := p.cache.get(r.Context())
+	if err != nil {
+		return err
+	}
+	d.At = at
+	for i := range entries {
+		e := &entries[i]
+		if name != "" && e.row.Asset != name || dataCenter != "" && e.dataCenter != dataCenter || platform != "" && e.platform != platform {
+			continue
+		}
+		d.Assets++
+		if e.row.Due {
+			d.Due++
+		}
+		if e.row.Route == "" {
+			d.NoRoute++
+		}
+		if e.row.RunsAt != nil && e.row.RunsAt.After(d.Last) {
+			d.Last = *e.row.RunsAt
+		}
+		if dueOnly && !e.row.Due {
+			continue
+		}
+		if d.Shown >= first && d.Shown < first+planPageSize {
+			d.Rows = append(d.Rows, e.row)
+		}
+		d.Shown++
+	}
+	d.Page = newPager(r.URL, page, d.Shown, planPageSize)
+	return u.render(w, r, s, http.StatusOK, "plan", "Plan", d)
+}
+
+// compute plans every asset of the inventory at now.
+func (p *planScreen) compute(ctx context.Context, now time.Time) ([]planEntry, error) {
+	u := p.u
 	settings := u.app.Current().Policy
-	var bookings scheduler.Bookings
+	table := u.app.Routes.Table()
+	var (
+		entries  []planEntry
+		bookings scheduler.Bookings
+	)
+	filter := store.AssetFilter{Limit: planBatch}
 	for {
-		assets, err := u.store.ListAssets(r.Context(), filter)
+		assets, err := u.store.ListAssets(ctx, filter)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("ui: plan: %w", err)
 		}
 		for _, a := range assets {
 			dec := policy.Decide(policy.Input{Asset: a, Now: now, Settings: settings})
 			row := planRow{Asset: a.SystemName, Due: dec.Due, Reason: dec.Reason, Message: dec.Message, When: dec.When(now), RouteIndex: -1}
-			rt, i, routed := u.app.Routes.Match(a)
-			if routed {
+			if rt, i, ok := table.Match(a); ok {
 				row.Route, row.Driver, row.RouteIndex = rt.Name, rt.Driver, i
-			}
-			d.Assets++
-			if row.Due {
-				d.Due++
-			}
-			if !routed {
-				d.NoRoute++
-			}
-			shown := -1
-			if !dueOnly || row.Due {
-				if d.Shown >= first && d.Shown < first+planPageSize {
-					shown = len(d.Rows)
-					d.Rows = append(d.Rows, row)
+				if row.Due {
+					bookings.Add(len(entries), a, now)
 				}
-				d.Shown++
 			}
-			if row.Due && routed {
-				bookings.Add(shown, a, now)
-			}
+			entries = append(entries, planEntry{row: row, dataCenter: a.DataCenter, platform: a.HostPlatform})
 		}
 		if len(assets) < planBatch {
 			break
 		}
 		filter.After = assets[len(assets)-1].SystemName
 	}
-	d.Last = bookings.Times(u.app.Budget, func(row int, at time.Time) {
-		if row >= 0 {
-			d.Rows[row].RunsAt = &at
-		}
-	})
-	d.Page = newPager(r.URL, page, d.Shown, planPageSize)
-	return u.render(w, r, s, http.StatusOK, "plan", "Plan", d)
+	bookings.Times(u.app.Budget, func(i int, at time.Time) { entries[i].row.RunsAt = &at })
+	return entries, nil
 }
 
 // queryForm is a GET form: the filters of a page, from the query string.
