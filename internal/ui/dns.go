@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -38,16 +39,30 @@ type delegationsData struct {
 type snippet struct {
 	Text  string
 	Count int
+	// Preview is the first Shown records of Text, when the page shows
+	// only those.
+	Preview string
+	Shown   int
 }
 
 func newSnippet(zones []string, records []dnsdelegate.Record) snippet {
+	return snippet{Text: zoneText(zones, records), Count: len(records)}
+}
+
+// zoneText writes records as zone-file lines under a comment naming the
+// zones, as `ottr dns plan` prints them.
+func zoneText(zones []string, records []dnsdelegate.Record) string {
 	var b strings.Builder
 	b.WriteString("; _acme-challenge delegations for zones " + strings.Join(zones, ", ") + "\n")
 	for _, r := range records {
 		b.WriteString(r.ZoneLine() + "\n")
 	}
-	return snippet{Text: b.String(), Count: len(records)}
+	return b.String()
 }
+
+// neededPreview is how many of the records the inventory needs the page
+// shows; the zone file download has them all.
+const neededPreview = 20
 
 // delegationsPlan is what the DNS screen keeps of the inventory: the
 // CNAMEs it needs, the assets that cannot be delegated, and every
@@ -73,7 +88,8 @@ func newDNSScreen(u *UI) *dnsScreen {
 }
 
 // page shows the _acme-challenge CNAMEs the inventory needs in the
-// managed zones, as `ottr dns plan` prints them; with check (a button, or
+// managed zones, as `ottr dns plan` prints them (the first on the page,
+// every one with format=zone as a zone file); with check (a button, or
 // htmx) it looks them up in the live DNS as `ottr dns doctor --no-write`
 // does and shows the missing ones as one zone-file snippet, and what else
 // is wrong with its fix.
@@ -86,6 +102,12 @@ func (p *dnsScreen) page(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	plan, at, err := p.cache.get(r.Context())
 	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("format") == "zone" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="acme-challenge-delegations.zone"`)
+		_, err := io.WriteString(w, plan.needed.Text)
 		return err
 	}
 	d.At, d.Zones, d.Needed, d.Problems = at, plan.zones, plan.needed, plan.problems
@@ -140,6 +162,9 @@ func (p *dnsScreen) compute(ctx context.Context, _ time.Time) (*delegationsPlan,
 		}
 		filter.After = assets[len(assets)-1].SystemName
 	}
-	plan.needed, plan.problems = newSnippet(plan.zones, needed.Records()), needed.Problems
+	records := needed.Records()
+	plan.needed, plan.problems = newSnippet(plan.zones, records), needed.Problems
+	plan.needed.Shown = min(len(records), neededPreview)
+	plan.needed.Preview = zoneText(plan.zones, records[:plan.needed.Shown])
 	return plan, nil
 }

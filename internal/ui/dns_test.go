@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,6 +62,12 @@ func TestTheDNSScreenShowsTheMissingDelegationsAsOneZoneFileSnippet(t *testing.T
 		}
 	}
 
+	zone := b.get("/ui/dns?format=zone")
+	if zone.status != http.StatusOK || !strings.HasPrefix(zone.header.Get("Content-Type"), "text/plain") || strings.Count(zone.body, " IN CNAME ") != 4 ||
+		!strings.Contains(zone.body, "\n_acme-challenge.new2.lab.ottr.test. 300 IN CNAME _acme-challenge.new2.acme.ottr.test.\n") {
+		t.Errorf("the zone file download: status %d, Content-Type %q:\n%s", zone.status, zone.header.Get("Content-Type"), zone.body)
+	}
+
 	wantSnippet := "; _acme-challenge delegations for zones lab.ottr.test.\n" +
 		"_acme-challenge.new1.lab.ottr.test. 300 IN CNAME _acme-challenge.new1.acme.ottr.test.\n" +
 		"_acme-challenge.new2.lab.ottr.test. 300 IN CNAME _acme-challenge.new2.acme.ottr.test.\n"
@@ -99,5 +106,19 @@ func TestTheDNSScreenSaysWhenNoZoneIsDelegated(t *testing.T) {
 	p := e.loggedIn("developer").get("/ui/dns?check=1")
 	if p.status != http.StatusOK || !strings.Contains(p.body, "set <code>dns.zones</code> in the configuration") {
 		t.Errorf("status %d; the screen does not say to configure dns.zones:\n%s", p.status, p.body)
+	}
+}
+
+func TestTheDNSScreenShowsTheFirstRecordsAndOffersThemAllAsAZoneFile(t *testing.T) {
+	e := newEnv(t)
+	for i := range neededPreview + 5 {
+		e.storeAsset(fmt.Sprintf("h%02d.lab.ottr.test", i), "linux", "dc1", time.Time{})
+	}
+	p := e.loggedIn("developer").get("/ui/dns")
+	if n := strings.Count(p.body, " IN CNAME "); n != neededPreview {
+		t.Errorf("the page shows %d records, want the first %d", n, neededPreview)
+	}
+	if !strings.Contains(p.body, fmt.Sprintf(`<a href="/ui/dns?format=zone" download>Download the %d records as a zone file</a>; the first %d:`, neededPreview+5, neededPreview)) {
+		t.Errorf("the page does not offer every record as a zone file:\n%s", p.body)
 	}
 }
