@@ -443,3 +443,22 @@ func TestTheRotationPageShowsStepsLogAndErrorAndPollsOnlyWhileItRuns(t *testing.
 		t.Errorf("an unknown rotation: status %d, want 404", p.status)
 	}
 }
+
+func TestTheDNSCheckIsAFragmentForHtmxAndAPageWithoutIt(t *testing.T) {
+	e := newEnv(t)
+	name := e.fleet()["ok"].SystemName
+	b := e.loggedIn("developer")
+	path := "/ui/assets/" + name + "/dns"
+	fragment := b.do(http.MethodGet, path, nil, http.Header{"Hx-Request": {"true"}})
+	if fragment.status != http.StatusOK || strings.Contains(fragment.body, "<html") || !strings.Contains(fragment.body, `<div id="dns">`) {
+		t.Errorf("for htmx: status %d, want the fragment alone:\n%s", fragment.status, fragment.body)
+	}
+	// The test config's resolver answers nothing: the check says so.
+	if !strings.Contains(fragment.body, "lookup-failed") {
+		t.Errorf("the fragment does not say the lookup failed:\n%s", fragment.body)
+	}
+	whole := b.get(path)
+	if whole.status != http.StatusOK || !strings.Contains(whole.body, "<html") || !strings.Contains(whole.body, `href="/ui/assets/`+name+`"`) {
+		t.Errorf("without htmx: status %d, want a page linking back to the asset:\n%s", whole.status, whole.body)
+	}
+}

@@ -230,3 +230,11 @@ func TestLoginAttemptsAreThrottledAsTheAPIsAre(t *testing.T) {
 		t.Errorf("the page does not say why:\n%s", last.body)
 	}
 }
+
+func TestAnHtmxRequestWithoutASessionIsToldToLoadTheLoginPage(t *testing.T) {
+	e := newEnv(t)
+	p := e.browser().do(http.MethodGet, "/ui/rotations/1/live", nil, http.Header{"Hx-Request": {"true"}})
+	if p.status != http.StatusUnauthorized || p.header.Get("HX-Redirect") != "/ui/login?next="+url.QueryEscape("/ui/rotations/1/live") {
+		t.Errorf("status %d, HX-Redirect %q; want 401 sending the whole page to the login form", p.status, p.header.Get("HX-Redirect"))
+	}
+}
