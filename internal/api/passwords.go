@@ -131,3 +131,23 @@ func createUser(ctx context.Context, users store.Users, username, password, role
 	}
 	return nil
 }
+
+// IsLastAdmin reports whether u is the only ADMIN: the API, `ottr user`
+// and the web UI refuse to delete or demote it, since no one could manage
+// users after.
+func IsLastAdmin(ctx context.Context, users store.Users, u store.User) (bool, error) {
+	if u.Role != store.RoleAdmin {
+		return false, nil
+	}
+	all, err := users.ListUsers(ctx)
+	if err != nil {
+		return false, fmt.Errorf("api: list users: %w", err)
+	}
+	admins := 0
+	for _, other := range all {
+		if other.Role == store.RoleAdmin {
+			admins++
+		}
+	}
+	return admins <= 1, nil
+}

@@ -265,21 +265,13 @@ func (s *Server) deleteUser(ctx context.Context, in *usernamePath) (*struct{}, e
 	if err != nil {
 		return nil, s.internal(ctx, "read the user", err)
 	}
-	if u.Role == store.RoleAdmin {
-		users, err := s.store.ListUsers(ctx)
-		if err != nil {
-			return nil, s.internal(ctx, "list users", err)
-		}
-		admins := 0
-		for _, other := range users {
-			if other.Role == store.RoleAdmin {
-				admins++
-			}
-		}
-		if admins <= 1 {
-			return nil, problem(http.StatusConflict, u.Username+" is the last ADMIN; create another admin before deleting this one",
-				fieldError("path.username", "is the last ADMIN", u.Username))
-		}
+	last, err := IsLastAdmin(ctx, s.store, u)
+	if err != nil {
+		return nil, s.internal(ctx, "list users", err)
+	}
+	if last {
+		return nil, problem(http.StatusConflict, u.Username+" is the last ADMIN; create another admin before deleting this one",
+			fieldError("path.username", "is the last ADMIN", u.Username))
 	}
 	if err := s.store.DeleteUser(ctx, u.Username); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, s.internal(ctx, "delete the user", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
+	"github.com/ottr-go/ottr/internal/dnsdoctor"
 	"github.com/ottr-go/ottr/internal/dnsprovider"
 	"github.com/ottr-go/ottr/internal/issuer/acme"
 )
@@ -96,4 +97,21 @@ func (a *App) checkDelegation(ctx context.Context, names []string) error {
 	}
 	checker := &dnsdelegate.Checker{Resolvers: l.cfg.DNS.Resolvers, Timeout: 5 * time.Second}
 	return errors.Join(checker.CheckAll(ctx, records)...)
+}
+
+// DelegationDoctor returns the doctor that looks up the _acme-challenge
+// CNAMEs of the configuration in effect through dns.resolvers, without
+// writing to the delegate zones (`ottr dns doctor --no-write`, the web
+// UI's DNS screen); nil when dns.zones is empty.
+func (a *App) DelegationDoctor() *dnsdoctor.Doctor {
+	l := a.live.Load()
+	if l.delegations == nil {
+		return nil
+	}
+	return &dnsdoctor.Doctor{
+		Delegations:        l.delegations,
+		Resolvers:          l.cfg.DNS.Resolvers,
+		PropagationTimeout: l.cfg.DNS.PropagationTimeout,
+		PollingInterval:    l.cfg.DNS.PollingInterval,
+	}
 }

@@ -205,3 +205,9 @@ func configSecrets(c *config.Config) []string {
 	}
 	return slices.DeleteFunc(refs, func(ref string) bool { return ref == "" })
 }
+
+// LastDeliveries returns the latest delivery of every notification
+// channel that has one still in the job table, by channel.
+func (a *App) LastDeliveries(ctx context.Context) (map[string]queue.LastDelivery, error) {
+	return queue.LastDeliveries(ctx, a.db, a.pool)
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,14 +50,9 @@ var errNoZones = configError(errors.New("no delegated zones configured: set dns.
 // doctor builds the delegation doctor from the config; with write, it
 // proves write access to the delegate zones with the issuance writer.
 func doctor(ap *app.App, write bool) (*dnsdoctor.Doctor, error) {
-	if ap.Delegations == nil {
+	d := ap.DelegationDoctor()
+	if d == nil {
 		return nil, errNoZones
-	}
-	d := &dnsdoctor.Doctor{
-		Delegations:        ap.Delegations,
-		Resolvers:          ap.Config.DNS.Resolvers,
-		PropagationTimeout: ap.Config.DNS.PropagationTimeout,
-		PollingInterval:    ap.Config.DNS.PollingInterval,
 	}
 	if !write {
 		return d, nil
@@ -221,20 +215,9 @@ func newDNSPlanCmd(g *globals) *cobra.Command {
 		if ap.Delegations == nil {
 			return errNoZones
 		}
-		plan := dnsPlan{Zones: ap.Delegations.Zones(), Records: []cnameRecord{}, Problems: []assetProblem{}}
-		seen := map[string]bool{}
+		needed := ap.Delegations.NewPlan()
 		add := func(a asset.Asset) error {
-			needed, err := ap.Delegations.Records(a.Names())
-			if err != nil {
-				plan.Problems = append(plan.Problems, assetProblem{Asset: a.SystemName, Error: err.Error()})
-				return nil
-			}
-			for _, r := range needed {
-				if !seen[r.Name] {
-					seen[r.Name] = true
-					plan.Records = append(plan.Records, cnameRecord{Name: r.Name, Type: "CNAME", TTL: dnsdelegate.DefaultTTL, Target: r.Target})
-				}
-			}
+			needed.Add(a.SystemName, a.Names())
 			return nil
 		}
 		if len(args) > 0 {
@@ -248,7 +231,13 @@ func newDNSPlanCmd(g *globals) *cobra.Command {
 		} else if err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, add); err != nil {
 			return err
 		}
-		sort.Slice(plan.Records, func(i, j int) bool { return plan.Records[i].Name < plan.Records[j].Name })
+		plan := dnsPlan{Zones: ap.Delegations.Zones(), Records: []cnameRecord{}, Problems: []assetProblem{}}
+		for _, r := range needed.Records() {
+			plan.Records = append(plan.Records, cnameRecord{Name: r.Name, Type: "CNAME", TTL: dnsdelegate.DefaultTTL, Target: r.Target})
+		}
+		for _, p := range needed.Problems {
+			plan.Problems = append(plan.Problems, assetProblem{Asset: p.Asset, Error: p.Err.Error()})
+		}
 		err := out.print(g.stdout, plan, func(w io.Writer) error {
 			fmt.Fprintf(w, "; _acme-challenge delegations for zones %s\n", strings.Join(plan.Zones, ", "))
 			for _, r := range plan.Records {

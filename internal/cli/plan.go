@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/ottr-go/ottr/internal/app"
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/policy"
-	"github.com/ottr-go/ottr/internal/ratelimit"
 	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/store"
 )
@@ -44,51 +41,6 @@ func (r planRow) routeText() string {
 		return "NO ROUTE"
 	}
 	return fmt.Sprintf("%d %s", *r.RouteIndex, *r.Route)
-}
-
-// plannedOrder is a due rotation's order, waiting to be given a time.
-type plannedOrder struct {
-	row         int // index in the rows, or -1 when the row is not shown
-	renewalTime *time.Time
-	name        string
-	order       ratelimit.Order
-}
-
-// planRunTimes sets RunsAt on the rows of due rotations: when each would
-// run if the scheduler booked them now, CA by CA in the order it books
-// them (earliest renewal time first), against a budget that spends
-// nothing. It returns the latest time of all.
-func planRunTimes(budget *ratelimit.Budget, byCA map[string][]plannedOrder, rows []planRow) time.Time {
-	var last time.Time
-	for ca, planned := range byCA {
-		slices.SortStableFunc(planned, func(a, b plannedOrder) int {
-			switch {
-			case a.renewalTime == nil && b.renewalTime != nil:
-				return -1
-			case a.renewalTime != nil && b.renewalTime == nil:
-				return 1
-			case a.renewalTime != nil:
-				if c := a.renewalTime.Compare(*b.renewalTime); c != 0 {
-					return c
-				}
-			}
-			return strings.Compare(a.name, b.name)
-		})
-		orders := make([]ratelimit.Order, len(planned))
-		for i, p := range planned {
-			orders[i] = p.order
-		}
-		for i, at := range budget.Plan(ca, orders) {
-			at = at.UTC()
-			if at.After(last) {
-				last = at
-			}
-			if r := planned[i].row; r >= 0 {
-				rows[r].RunsAt = &at
-			}
-		}
-	}
-	return last
 }
 
 // forEachAsset pages through the inventory, so a large one is never held in
@@ -134,7 +86,7 @@ func newPlanCmd(g *globals) *cobra.Command {
 		now := time.Now().UTC()
 		var rows []planRow
 		due, noRoute := 0, 0
-		byCA := map[string][]plannedOrder{}
+		var bookings scheduler.Bookings
 		err := forEachAsset(cmd.Context(), ap.Store, store.AssetFilter{}, func(a asset.Asset) error {
 			row := planFor(ap, a, now)
 			if row.Due {
@@ -149,15 +101,18 @@ func newPlanCmd(g *globals) *cobra.Command {
 				rows = append(rows, row)
 			}
 			if row.Due && row.Route != nil {
-				byCA[a.CertificateAuthority] = append(byCA[a.CertificateAuthority], plannedOrder{
-					row: shown, renewalTime: a.RenewalTime, name: a.SystemName, order: scheduler.Order(a, now)})
+				bookings.Add(shown, a, now)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		last := planRunTimes(ap.Budget, byCA, rows)
+		last := bookings.Times(ap.Budget, func(row int, at time.Time) {
+			if row >= 0 {
+				rows[row].RunsAt = &at
+			}
+		})
 		if rows == nil {
 			rows = []planRow{}
 		}

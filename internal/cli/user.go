@@ -182,20 +182,11 @@ func getUser(ctx context.Context, st store.Store, username string) (store.User, 
 // checkNotLastAdmin refuses to take the ADMIN role from u when it is the
 // last user with it, as the API refuses: no one could manage users after.
 func checkNotLastAdmin(ctx context.Context, st store.Store, u store.User, change string) error {
-	if u.Role != store.RoleAdmin {
-		return nil
-	}
-	users, err := st.ListUsers(ctx)
+	last, err := api.IsLastAdmin(ctx, st, u)
 	if err != nil {
 		return err
 	}
-	admins := 0
-	for _, other := range users {
-		if other.Role == store.RoleAdmin {
-			admins++
-		}
-	}
-	if admins <= 1 {
+	if last {
 		return fmt.Errorf("%s is the last ADMIN: create another admin before you %s", u.Username, change)
 	}
 	return nil

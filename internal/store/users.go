@@ -59,6 +59,8 @@ type AuditFilter struct {
 	Actor  string
 	Action string
 	Target string
+	// Since keeps events at or after it, Until those before it.
+	Since, Until time.Time
 	// BeforeID is a keyset cursor: only events with a smaller ID.
 	BeforeID int64
 	// Limit caps the result; 0 means no limit.

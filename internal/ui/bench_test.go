@@ -41,6 +41,10 @@ func BenchmarkUIPages100k(b *testing.B) {
 		fmt.Sprintf("/ui/rotations/%d", rotationID),
 		fmt.Sprintf("/ui/rotations/%d/live", rotationID),
 		"/ui/plan", "/ui/routes", "/ui/dns", "/ui/audit", "/ui/users", "/ui/notifications",
+		"/ui/plan?data_center=dc3&due=true&page=20",
+		"/ui/routes?system_name=new.lab.ottr.test&host_platform=junos&data_center=dc3",
+		"/ui/audit?actor=admin&since=2026-01-01",
+		"/ui/users?user=admin",
 	}
 	for _, path := range pages {
 		// The page's path, without the slashes that would nest benchmarks.

@@ -133,12 +133,14 @@ func (u *UI) routes() []route {
 
 		// Plan, routes and the route tester, DNS, audit, users,
 		// notification channels.
-		{"GET /ui/plan", developer, u.planPage},
+		{"GET /ui/plan", developer, newPlanScreen(u).page},
 		{"GET /ui/routes", developer, u.routesPage},
-		{"GET /ui/dns", developer, u.dnsPage},
+		{"GET /ui/dns", developer, newDNSScreen(u).page},
 		{"GET /ui/audit", admin, u.auditPage},
 		{"GET /ui/users", admin, u.usersPage},
+		{"POST /ui/users", admin, u.usersPost},
 		{"GET /ui/notifications", developer, u.notificationsPage},
+		{"POST /ui/notifications", privileged, u.notificationsTest},
 	}
 }
 

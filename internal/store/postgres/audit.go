@@ -62,6 +62,12 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if f.BeforeID > 0 {
 		w.add("id < ", f.BeforeID)
 	}
+	if !f.Since.IsZero() {
+		w.add("time >= ", f.Since)
+	}
+	if !f.Until.IsZero() {
+		w.add("time < ", f.Until)
+	}
 	query := `SELECT id, time, actor, action, target, "before"::text, "after"::text, remote_addr FROM audit_events` +
 		w.clause() + ` ORDER BY id DESC`
 	args := w.args

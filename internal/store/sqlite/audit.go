@@ -63,6 +63,12 @@ func auditQuery(f store.AuditFilter) (string, []any) {
 	if f.BeforeID > 0 {
 		w.add("id < ?", f.BeforeID)
 	}
+	if !f.Since.IsZero() {
+		w.add("time >= ?", f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		w.add("time < ?", f.Until.UnixMilli())
+	}
 	query := `SELECT id, time, actor, action, target, "before", "after", remote_addr FROM audit_events`
 	if len(w.conds) > 0 {
 		query += ` WHERE ` + strings.Join(w.conds, " AND ")

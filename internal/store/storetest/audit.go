@@ -211,6 +211,9 @@ func runAuditTests(t *testing.T, newStore newStoreFunc) {
 		{"starts below the BeforeID cursor", store.AuditFilter{BeforeID: id(3)}, []int64{id(2), id(1), id(0)}},
 		{"applies BeforeID and Limit with a filter", store.AuditFilter{Target: "asset/fw1", BeforeID: id(4), Limit: 1}, []int64{id(2)}},
 		{"finds nothing below the oldest event", store.AuditFilter{BeforeID: id(0)}, nil},
+		{"keeps the events at or after Since", store.AuditFilter{Since: base.Add(5 * time.Second)}, []int64{id(5), id(3), id(1)}},
+		{"keeps the events before Until", store.AuditFilter{Until: base}, []int64{id(4), id(2)}},
+		{"combines Since, Until and a filter", store.AuditFilter{Actor: "alice", Since: base.Add(-3 * time.Second), Until: base.Add(6 * time.Second)}, []int64{id(5), id(2), id(0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
