@@ -47,6 +47,9 @@ var (
 	insertAssetSQL = `INSERT INTO assets (` + assetColumns + `) VALUES (` + assetPlaceholders + `)`
 	upsertAssetSQL = insertAssetSQL + ` ON CONFLICT (system_name) DO UPDATE SET ` + assetUpdateSet
 	getAssetSQL    = `SELECT ` + assetRow + ` FROM assets WHERE system_name = ?`
+	// getAssetWithLengthsSQL reads a row whose text holds assetRow's
+	// separator.
+	getAssetWithLengthsSQL = `SELECT ` + assetRowWithLengths + ` FROM assets WHERE system_name = ?`
 	// updateAssetSQL sets every column but the key, which it takes last.
 	updateAssetSQL = `UPDATE assets SET (` + strings.SplitN(assetColumns, ",", 2)[1] + `) = (` +
 		strings.TrimPrefix(assetPlaceholders, "?, ") + `) WHERE system_name = ?`
@@ -89,7 +92,8 @@ type scanner interface {
 }
 
 // scanAsset reads one asset row selected as assetRow. Empty SAN lists and
-// label maps come back nil.
+// label maps come back nil. A row whose text holds the separator is
+// errSeparatorInText: the caller reads it again with lengths.
 func scanAsset(row scanner) (asset.Asset, error) {
 	var packed string
 	if err := row.Scan(&packed); err != nil {
@@ -98,42 +102,75 @@ func scanAsset(row scanner) (asset.Asset, error) {
 	return decodeAsset(packed)
 }
 
-// decodeAsset takes apart a row packed by assetRow, reading the columns in
-// assetColumns order.
+// decodeAsset takes apart a row packed by assetRow.
 func decodeAsset(packed string) (asset.Asset, error) {
-	p := packedRow{rest: packed}
-	a := asset.Asset{
-		SystemName: p.text(),
-		CommonName: p.text(),
-	}
-	sanJSON := p.text()
-	a.CertificateAuthority = p.text()
-	a.CertificateExpiration = fromUnix(p.nullInt())
-	a.CertificateValidation = p.intValue() != 0
-	a.DataCenter = p.text()
-	a.DeviceModel = p.text()
-	a.HostPlatform = p.text()
-	a.IPAddress = p.text()
-	a.Origin = p.text()
-	a.OSVersion = p.text()
-	a.Port = p.intValue()
-	labelJSON := p.text()
-	a.Credentials = p.text()
-	a.KeyType = p.text()
-	a.Paused = p.intValue() != 0
-	a.CertificateSerial = p.text()
-	a.CertificateIssuer = p.text()
-	a.CertificateNotBefore = fromUnix(p.nullInt())
-	a.LastRotation = fromUnix(p.nullInt())
-	a.FailureCount = p.intValue()
-	a.NextAttemptAt = fromUnix(p.nullInt())
-	windowStart, windowEnd := p.nullInt(), p.nullInt()
-	a.RenewalTime = fromUnix(p.nullInt())
-	a.RenewalCertID = p.text()
-	a.RenewalCertCA = p.text()
-	a.RenewalCheckAt = fromUnix(p.nullInt())
-	if err := p.done(); err != nil {
+	var cols assetColumnValues
+	if err := splitRow(packed, &cols); err != nil {
 		return asset.Asset{}, err
+	}
+	return assetFromColumns(&cols)
+}
+
+// decodeAssetWithLengths takes apart a row packed by assetRowWithLengths.
+func decodeAssetWithLengths(packed string) (asset.Asset, error) {
+	var cols assetColumnValues
+	if err := splitRowWithLengths(packed, &cols); err != nil {
+		return asset.Asset{}, err
+	}
+	return assetFromColumns(&cols)
+}
+
+// assetTimes is the room for an asset's times, allocated at once rather
+// than one by one: a page of assets has hundreds.
+type assetTimes [7]time.Time
+
+// assetFromColumns reads an asset from its column values, in assetColumns
+// order.
+func assetFromColumns(cols *assetColumnValues) (asset.Asset, error) {
+	r := columnReader{cols: cols}
+	times := new(assetTimes)
+	used := 0
+	timeOrNil := func(v sql.NullInt64) *time.Time {
+		if !v.Valid {
+			return nil
+		}
+		t := &times[used]
+		used++
+		*t = timeOf(v.Int64)
+		return t
+	}
+	a := asset.Asset{
+		SystemName: r.text(),
+		CommonName: r.text(),
+	}
+	sanJSON := r.text()
+	a.CertificateAuthority = r.text()
+	a.CertificateExpiration = timeOrNil(r.nullInt())
+	a.CertificateValidation = r.intValue() != 0
+	a.DataCenter = r.text()
+	a.DeviceModel = r.text()
+	a.HostPlatform = r.text()
+	a.IPAddress = r.text()
+	a.Origin = r.text()
+	a.OSVersion = r.text()
+	a.Port = r.intValue()
+	labelJSON := r.text()
+	a.Credentials = r.text()
+	a.KeyType = r.text()
+	a.Paused = r.intValue() != 0
+	a.CertificateSerial = r.text()
+	a.CertificateIssuer = r.text()
+	a.CertificateNotBefore = timeOrNil(r.nullInt())
+	a.LastRotation = timeOrNil(r.nullInt())
+	a.FailureCount = r.intValue()
+	a.NextAttemptAt = timeOrNil(r.nullInt())
+	windowStart, windowEnd := r.nullInt(), r.nullInt()
+	a.RenewalTime = timeOrNil(r.nullInt())
+	a.RenewalCertID = r.text()
+	a.RenewalCertCA = r.text()
+	a.RenewalCheckAt = timeOrNil(r.nullInt())
+	if r.err != nil {
+		return asset.Asset{}, r.err
 	}
 	if windowStart.Valid && windowEnd.Valid {
 		a.RenewalWindow = &asset.Window{Start: timeOf(windowStart.Int64), End: timeOf(windowEnd.Int64)}
@@ -217,13 +254,31 @@ func splitLabels(inner string) (map[string]string, bool) {
 	return labels, true
 }
 
+// assetQuerier runs queries: the read pool's statements, or a transaction.
+type assetQuerier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
 // queryAssets runs a SELECT of assetRow and reads every row before
 // returning, so the connection is free again for the caller's next query.
 // sizeHint is how many rows to make room for at once (the query's limit;
-// 0 if unknown).
-func queryAssets(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, sizeHint int, query string, args ...any) ([]asset.Asset, error) {
+// 0 if unknown). If a row's text holds assetRow's separator, the query runs
+// again selecting assetRowWithLengths.
+func queryAssets(ctx context.Context, q assetQuerier, sizeHint int, query string, args ...any) ([]asset.Asset, error) {
+	out, err := readAssets(ctx, q, sizeHint, decodeAsset, query, args...)
+	if !errors.Is(err, errSeparatorInText) {
+		return out, err
+	}
+	query, ok := withLengths(query)
+	if !ok {
+		return nil, err
+	}
+	return readAssets(ctx, q, sizeHint, decodeAssetWithLengths, query, args...)
+}
+
+// readAssets runs query and decodes each row it returns with decode.
+func readAssets(ctx context.Context, q assetQuerier, sizeHint int, decode func(string) (asset.Asset, error),
+	query string, args ...any) ([]asset.Asset, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -235,7 +290,7 @@ func queryAssets(ctx context.Context, q interface {
 		if err := rows.Scan(&packed); err != nil {
 			return nil, err
 		}
-		a, err := decodeAsset(packed)
+		a, err := decode(packed)
 		if err != nil {
 			return nil, err
 		}
@@ -296,8 +351,13 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 
 // GetAsset returns one asset; store.ErrNotFound if absent.
 func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, error) {
-	row := s.stmts.QueryRowContext(ctx, getAssetSQL, systemName)
-	a, err := scanAsset(row)
+	a, err := scanAsset(s.stmts.QueryRowContext(ctx, getAssetSQL, systemName))
+	if errors.Is(err, errSeparatorInText) {
+		var packed string
+		if err = s.stmts.QueryRowContext(ctx, getAssetWithLengthsSQL, systemName).Scan(&packed); err == nil {
+			a, err = decodeAssetWithLengths(packed)
+		}
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return asset.Asset{}, fmt.Errorf("sqlite: get asset %q: %w", systemName, store.ErrNotFound)
 	}
