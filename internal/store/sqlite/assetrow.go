@@ -11,7 +11,7 @@ import (
 // per text column and two per integer, each taking the connection's mutex:
 // at 29 columns, the largest cost of a search request. So every SELECT of
 // assets reads the row as one text value, assetRow, which SQLite builds and
-// splitRow takes apart: the columns in assetColumns order, each followed
+// columnReader takes apart: the columns in assetColumns order, each followed
 // by a unit separator (0x1f) but the last, an integer as its decimal digits,
 // NULL as nothing.
 //
@@ -96,121 +96,118 @@ var errBadPackedRow = errors.New("packed asset row is malformed")
 // separator: the row must be read again as assetRowWithLengths.
 var errSeparatorInText = errors.New("asset text holds the row separator")
 
-// assetColumnValues are the values of one row in assetColumns order, as
-// text: an integer as its digits, NULL as "". They share the packed row's
-// memory.
-type assetColumnValues [numAssetColumns]string
-
-// splitRow takes apart a row packed by assetRow.
-func splitRow(packed string, cols *assetColumnValues) error {
-	rest := packed
-	for i := range numAssetColumns - 1 {
-		sep := strings.IndexByte(rest, assetRowSeparator)
-		if sep < 0 {
-			return errBadPackedRow
-		}
-		cols[i], rest = rest[:sep], rest[sep+1:]
-	}
-	if strings.IndexByte(rest, assetRowSeparator) >= 0 {
-		return errSeparatorInText
-	}
-	cols[numAssetColumns-1] = rest
-	return nil
-}
-
-// splitRowWithLengths takes apart a row packed by assetRowWithLengths.
-func splitRowWithLengths(packed string, cols *assetColumnValues) error {
-	p := packedRow{rest: packed}
-	for i, col := range assetColumnList {
-		if assetIntegerColumns[col] {
-			cols[i] = p.digits()
-		} else {
-			cols[i] = p.text()
-		}
-	}
-	return p.done()
-}
-
-// packedRow reads the values of a row packed by assetRowWithLengths, in
-// order. The first malformed value sets err; every later read returns "".
-type packedRow struct {
-	rest string
-	err  error
-}
-
-// text reads a text value. The string shares the packed row's memory.
-func (p *packedRow) text() string {
-	colon := strings.IndexByte(p.rest, ':')
-	if p.err != nil || colon < 0 {
-		p.fail()
-		return ""
-	}
-	n, err := strconv.Atoi(p.rest[:colon])
-	if err != nil || n < 0 || n > len(p.rest)-colon-1 {
-		p.fail()
-		return ""
-	}
-	v := p.rest[colon+1 : colon+1+n]
-	p.rest = p.rest[colon+1+n:]
-	return v
-}
-
-// digits reads an integer value as its digits, or "" for NULL.
-func (p *packedRow) digits() string {
-	comma := strings.IndexByte(p.rest, ',')
-	if p.err != nil || comma < 0 {
-		p.fail()
-		return ""
-	}
-	v := p.rest[:comma]
-	p.rest = p.rest[comma+1:]
-	return v
-}
-
-// done reports the first error, or a malformed row if anything is left.
-func (p *packedRow) done() error {
-	if p.err == nil && p.rest != "" {
-		p.fail()
-	}
-	return p.err
-}
-
-func (p *packedRow) fail() {
-	if p.err == nil {
-		p.err = errBadPackedRow
-	}
-	p.rest = ""
-}
-
-// columnReader reads typed values out of assetColumnValues, in order. The
-// first malformed value sets err.
+// columnReader reads the column values of a packed row in assetColumns
+// order, typed by the caller. The first malformed value sets err; every
+// later read returns a zero value.
 type columnReader struct {
-	cols *assetColumnValues
-	next int
+	packed, rest string
+	// withLengths is whether the row is packed by assetRowWithLengths
+	// rather than assetRow.
+	withLengths bool
+	// read counts the columns read.
+	read int
 	err  error
 }
 
-func (r *columnReader) text() string {
-	v := r.cols[r.next]
-	r.next++
+// value reads the next column's value as text: an integer as its digits,
+// NULL as "". It shares the packed row's memory.
+func (r *columnReader) value(integer bool) string {
+	if r.err != nil {
+		return ""
+	}
+	r.read++
+	if r.withLengths {
+		return r.lengthPrefixed(integer)
+	}
+	if r.read == numAssetColumns {
+		// The last column is the rest of the row; a separator in it means
+		// one in some text before.
+		v := r.rest
+		if strings.IndexByte(v, assetRowSeparator) >= 0 {
+			r.fail()
+			return ""
+		}
+		r.rest = ""
+		return v
+	}
+	sep := strings.IndexByte(r.rest, assetRowSeparator)
+	if sep < 0 || r.read > numAssetColumns {
+		r.fail()
+		return ""
+	}
+	v := r.rest[:sep]
+	r.rest = r.rest[sep+1:]
 	return v
 }
 
-// nullInt reads an integer value, or NULL.
+// lengthPrefixed reads a column packed by assetRowWithLengths.
+func (r *columnReader) lengthPrefixed(integer bool) string {
+	if integer {
+		comma := strings.IndexByte(r.rest, ',')
+		if comma < 0 {
+			r.fail()
+			return ""
+		}
+		v := r.rest[:comma]
+		r.rest = r.rest[comma+1:]
+		return v
+	}
+	colon := strings.IndexByte(r.rest, ':')
+	if colon < 0 {
+		r.fail()
+		return ""
+	}
+	n, err := strconv.Atoi(r.rest[:colon])
+	if err != nil || n < 0 || n > len(r.rest)-colon-1 {
+		r.fail()
+		return ""
+	}
+	v := r.rest[colon+1 : colon+1+n]
+	r.rest = r.rest[colon+1+n:]
+	return v
+}
+
+// text reads a text column.
+func (r *columnReader) text() string { return r.value(false) }
+
+// nullInt reads an integer column, or NULL.
 func (r *columnReader) nullInt() sql.NullInt64 {
-	digits := r.text()
+	digits := r.value(true)
 	if digits == "" {
 		return sql.NullInt64{}
 	}
-	v, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil {
+	v, ok := parseInt(digits)
+	if !ok {
 		r.fail()
 		return sql.NullInt64{}
 	}
 	return sql.NullInt64{Int64: v, Valid: true}
 }
 
-// intValue reads a NOT NULL integer value.
+// parseInt parses a decimal integer as SQLite writes one; a page of
+// assets holds over a thousand, and strconv.ParseInt's generality showed
+// in the profile.
+func parseInt(digits string) (int64, bool) {
+	s, neg := strings.CutPrefix(digits, "-")
+	if s == "" || len(s) > 18 {
+		v, err := strconv.ParseInt(digits, 10, 64)
+		return v, err == nil
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		v = 10*v + int64(c)
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// intValue reads a NOT NULL integer column.
 func (r *columnReader) intValue() int {
 	v := r.nullInt()
 	if !v.Valid {
@@ -219,8 +216,23 @@ func (r *columnReader) intValue() int {
 	return int(v.Int64)
 }
 
+// done reports the first error, or a malformed row if columns are missing
+// or anything is left.
+func (r *columnReader) done() error {
+	if r.err == nil && (r.read != numAssetColumns || r.rest != "") {
+		r.fail()
+	}
+	return r.err
+}
+
+// fail records a malformed row, or, if the row holds more separators than
+// assetRow writes, one whose text holds the separator.
 func (r *columnReader) fail() {
 	if r.err == nil {
 		r.err = errBadPackedRow
+		if !r.withLengths && strings.Count(r.packed, string(assetRowSeparator)) >= numAssetColumns {
+			r.err = errSeparatorInText
+		}
 	}
+	r.rest = ""
 }

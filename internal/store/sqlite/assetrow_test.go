@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -220,6 +221,20 @@ func TestNamesAndLabelsDecodeAsEncodingJSONDoes(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("decodeLabels(%s) = %q, want %q", encoded, got, want)
+		}
+	}
+}
+
+func TestIntegersParseAsStrconvDoes(t *testing.T) {
+	for _, digits := range []string{
+		"0", "-0", "7", "-7", "1700000000", "-62135596800", "123456789012345678", "-123456789012345678",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "",
+		"-", "12a", "1-2", " 1", "99999999999999999999",
+	} {
+		want, err := strconv.ParseInt(digits, 10, 64)
+		got, ok := parseInt(digits)
+		if ok != (err == nil) || ok && got != want {
+			t.Errorf("parseInt(%q) = %d, %t; strconv.ParseInt says %d, %v", digits, got, ok, want, err)
 		}
 	}
 }

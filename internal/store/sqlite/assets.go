@@ -104,30 +104,20 @@ func scanAsset(row scanner) (asset.Asset, error) {
 
 // decodeAsset takes apart a row packed by assetRow.
 func decodeAsset(packed string) (asset.Asset, error) {
-	var cols assetColumnValues
-	if err := splitRow(packed, &cols); err != nil {
-		return asset.Asset{}, err
-	}
-	return assetFromColumns(&cols)
+	return readAsset(columnReader{packed: packed, rest: packed})
 }
 
 // decodeAssetWithLengths takes apart a row packed by assetRowWithLengths.
 func decodeAssetWithLengths(packed string) (asset.Asset, error) {
-	var cols assetColumnValues
-	if err := splitRowWithLengths(packed, &cols); err != nil {
-		return asset.Asset{}, err
-	}
-	return assetFromColumns(&cols)
+	return readAsset(columnReader{packed: packed, rest: packed, withLengths: true})
 }
 
 // assetTimes is the room for an asset's times, allocated at once rather
 // than one by one: a page of assets has hundreds.
 type assetTimes [7]time.Time
 
-// assetFromColumns reads an asset from its column values, in assetColumns
-// order.
-func assetFromColumns(cols *assetColumnValues) (asset.Asset, error) {
-	r := columnReader{cols: cols}
+// readAsset reads an asset from r.
+func readAsset(r columnReader) (asset.Asset, error) {
 	times := new(assetTimes)
 	used := 0
 	timeOrNil := func(v sql.NullInt64) *time.Time {
@@ -169,8 +159,8 @@ func assetFromColumns(cols *assetColumnValues) (asset.Asset, error) {
 	a.RenewalCertID = r.text()
 	a.RenewalCertCA = r.text()
 	a.RenewalCheckAt = timeOrNil(r.nullInt())
-	if r.err != nil {
-		return asset.Asset{}, r.err
+	if err := r.done(); err != nil {
+		return asset.Asset{}, err
 	}
 	if windowStart.Valid && windowEnd.Valid {
 		a.RenewalWindow = &asset.Window{Start: timeOf(windowStart.Int64), End: timeOf(windowEnd.Int64)}
