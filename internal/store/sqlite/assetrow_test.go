@@ -141,7 +141,7 @@ func TestARowNotPackedByTheStoreIsRefused(t *testing.T) {
 			good[i] = "{}"
 		}
 	}
-	if _, err := decodeAsset(columns(good...)); err != nil {
+	if _, err := decodeAsset(columns(good...), &timeSlab{}); err != nil {
 		t.Fatalf("decodeAsset of a well-formed row: %v", err)
 	}
 	notNumber := slices.Clone(good)
@@ -155,11 +155,11 @@ func TestARowNotPackedByTheStoreIsRefused(t *testing.T) {
 		columns(notNumber...),                // a number that is not one
 		columns(nullPort...),                 // NULL where NULL cannot be
 	} {
-		if _, err := decodeAsset(packed); !errors.Is(err, errBadPackedRow) {
+		if _, err := decodeAsset(packed, &timeSlab{}); !errors.Is(err, errBadPackedRow) {
 			t.Errorf("decodeAsset(%q) = %v, want errBadPackedRow", packed, err)
 		}
 	}
-	if _, err := decodeAsset(columns(append(good, "")...)); !errors.Is(err, errSeparatorInText) {
+	if _, err := decodeAsset(columns(append(good, "")...), &timeSlab{}); !errors.Is(err, errSeparatorInText) {
 		t.Errorf("decodeAsset of a row with a separator too many = %v, want errSeparatorInText", err)
 	}
 	for _, packed := range []string{
@@ -171,7 +171,7 @@ func TestARowNotPackedByTheStoreIsRefused(t *testing.T) {
 		"4:bare0:0:2:[]0:x,",      // a number that is not one
 		"4:bare0:2:[]0:,1,0:0:0:", // too short for the rest
 	} {
-		if _, err := decodeAssetWithLengths(packed); !errors.Is(err, errBadPackedRow) {
+		if _, err := decodeAssetWithLengths(packed, &timeSlab{}); !errors.Is(err, errBadPackedRow) {
 			t.Errorf("decodeAssetWithLengths(%q) = %v, want errBadPackedRow", packed, err)
 		}
 	}

@@ -99,43 +99,56 @@ func scanAsset(row scanner) (asset.Asset, error) {
 	if err := row.Scan(&packed); err != nil {
 		return asset.Asset{}, err
 	}
-	return decodeAsset(packed)
+	return decodeAsset(packed, &timeSlab{})
 }
 
 // decodeAsset takes apart a row packed by assetRow.
-func decodeAsset(packed string) (asset.Asset, error) {
-	return readAsset(columnReader{packed: packed, rest: packed})
+func decodeAsset(packed string, times *timeSlab) (asset.Asset, error) {
+	return readAsset(columnReader{packed: packed, rest: packed}, times)
 }
 
 // decodeAssetWithLengths takes apart a row packed by assetRowWithLengths.
-func decodeAssetWithLengths(packed string) (asset.Asset, error) {
-	return readAsset(columnReader{packed: packed, rest: packed, withLengths: true})
+func decodeAssetWithLengths(packed string, times *timeSlab) (asset.Asset, error) {
+	return readAsset(columnReader{packed: packed, rest: packed, withLengths: true}, times)
 }
 
-// assetTimes is the room for an asset's times, allocated at once rather
-// than one by one: a page of assets has hundreds.
-type assetTimes [7]time.Time
+// timeSlab hands out the times of the assets one read decodes from shared
+// chunks rather than one allocation each: a page of assets holds hundreds.
+// An asset kept alive keeps its chunk alive, at most maxTimeChunk times.
+type timeSlab struct {
+	free []time.Time
+	// grow is the size of the next chunk.
+	grow int
+}
+
+// maxTimeChunk is the most times a chunk holds, 12 KiB.
+const maxTimeChunk = 512
+
+// at returns a new time holding the unix-seconds value v, or nil for NULL.
+func (s *timeSlab) at(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	if len(s.free) == 0 {
+		n := max(s.grow, 8)
+		s.grow = min(2*n, maxTimeChunk)
+		s.free = make([]time.Time, n)
+	}
+	t := &s.free[0]
+	s.free = s.free[1:]
+	*t = timeOf(v.Int64)
+	return t
+}
 
 // readAsset reads an asset from r.
-func readAsset(r columnReader) (asset.Asset, error) {
-	times := new(assetTimes)
-	used := 0
-	timeOrNil := func(v sql.NullInt64) *time.Time {
-		if !v.Valid {
-			return nil
-		}
-		t := &times[used]
-		used++
-		*t = timeOf(v.Int64)
-		return t
-	}
+func readAsset(r columnReader, times *timeSlab) (asset.Asset, error) {
 	a := asset.Asset{
 		SystemName: r.text(),
 		CommonName: r.text(),
 	}
 	sanJSON := r.text()
 	a.CertificateAuthority = r.text()
-	a.CertificateExpiration = timeOrNil(r.nullInt())
+	a.CertificateExpiration = times.at(r.nullInt())
 	a.CertificateValidation = r.intValue() != 0
 	a.DataCenter = r.text()
 	a.DeviceModel = r.text()
@@ -150,15 +163,15 @@ func readAsset(r columnReader) (asset.Asset, error) {
 	a.Paused = r.intValue() != 0
 	a.CertificateSerial = r.text()
 	a.CertificateIssuer = r.text()
-	a.CertificateNotBefore = timeOrNil(r.nullInt())
-	a.LastRotation = timeOrNil(r.nullInt())
+	a.CertificateNotBefore = times.at(r.nullInt())
+	a.LastRotation = times.at(r.nullInt())
 	a.FailureCount = r.intValue()
-	a.NextAttemptAt = timeOrNil(r.nullInt())
+	a.NextAttemptAt = times.at(r.nullInt())
 	windowStart, windowEnd := r.nullInt(), r.nullInt()
-	a.RenewalTime = timeOrNil(r.nullInt())
+	a.RenewalTime = times.at(r.nullInt())
 	a.RenewalCertID = r.text()
 	a.RenewalCertCA = r.text()
-	a.RenewalCheckAt = timeOrNil(r.nullInt())
+	a.RenewalCheckAt = times.at(r.nullInt())
 	if err := r.done(); err != nil {
 		return asset.Asset{}, err
 	}
@@ -267,7 +280,7 @@ func queryAssets(ctx context.Context, q assetQuerier, sizeHint int, query string
 }
 
 // readAssets runs query and decodes each row it returns with decode.
-func readAssets(ctx context.Context, q assetQuerier, sizeHint int, decode func(string) (asset.Asset, error),
+func readAssets(ctx context.Context, q assetQuerier, sizeHint int, decode func(string, *timeSlab) (asset.Asset, error),
 	query string, args ...any) ([]asset.Asset, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -275,12 +288,15 @@ func readAssets(ctx context.Context, q assetQuerier, sizeHint int, decode func(s
 	}
 	defer rows.Close()
 	out := make([]asset.Asset, 0, min(max(sizeHint, 0), maxSizeHint))
-	var packed string
+	var (
+		packed string
+		times  timeSlab
+	)
 	for rows.Next() {
 		if err := rows.Scan(&packed); err != nil {
 			return nil, err
 		}
-		a, err := decode(packed)
+		a, err := decode(packed, &times)
 		if err != nil {
 			return nil, err
 		}
@@ -345,7 +361,7 @@ func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, e
 	if errors.Is(err, errSeparatorInText) {
 		var packed string
 		if err = s.stmts.QueryRowContext(ctx, getAssetWithLengthsSQL, systemName).Scan(&packed); err == nil {
-			a, err = decodeAssetWithLengths(packed)
+			a, err = decodeAssetWithLengths(packed, &timeSlab{})
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
