@@ -101,10 +101,15 @@ func TestAPageWithTheRowSeparatorInOneAssetReadsBackWhole(t *testing.T) {
 	}
 	listed, err := s.ListAssets(ctx, store.AssetFilter{Limit: 10})
 	must(t, err)
+	// Few assets expire before the cutoff: the query that collects them
+	// from assets_expiring first.
+	cutoff := time.Unix(1<<40, 0)
+	expiring, err := s.ListAssets(ctx, store.AssetFilter{ExpiresBefore: &cutoff, Limit: 10})
+	must(t, err)
 	due, err := s.DueAssets(ctx, time.Unix(1<<41, 0), 10)
 	must(t, err)
 	slices.SortFunc(due, func(x, y asset.Asset) int { return strings.Compare(x.SystemName, y.SystemName) })
-	for how, got := range map[string][]asset.Asset{"ListAssets": listed, "DueAssets": due} {
+	for how, got := range map[string][]asset.Asset{"ListAssets": listed, "ListAssets expiring": expiring, "DueAssets": due} {
 		if len(got) != len(want) {
 			t.Fatalf("%s returned %d assets, want %d", how, len(got), len(want))
 		}
