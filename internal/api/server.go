@@ -207,6 +207,7 @@ func (s *Server) humaConfig() huma.Config {
 	c.CreateHooks = nil
 	c.RejectUnknownQueryParameters = true
 	c.Transformers = []huma.Transformer{redactSecretProblems, explainMediaType}
+	c.Formats = jsonFormats()
 	return c
 }
 

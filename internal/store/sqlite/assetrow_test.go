@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +41,11 @@ func TestAssetsReadBackExactly(t *testing.T) {
 			OSVersion: "ünïcødé ✓", Origin: "<html>&amp;",
 			SubjectAlternativeName: []string{`a"b`, `c\d`, "e,f", "é", ""},
 			Labels:                 map[string]string{`k"1`: `v\1`, "": "empty key", "k:2": ""},
+		}},
+		{"has the row separator in its text", asset.Asset{
+			SystemName: "unit\x1fseparator", CommonName: "\x1f", DeviceModel: "a\x1fb\x1fc",
+			RenewalCertCA: "\x1f\x1f", SubjectAlternativeName: []string{"x\x1fy"},
+			Labels: map[string]string{"k\x1f": "\x1fv"}, Port: 22,
 		}},
 		{"has names and labels in the common shape", asset.Asset{
 			SystemName: "plain", SubjectAlternativeName: []string{"a.example.com", "b.example.com"},
@@ -77,6 +85,40 @@ func TestAssetsReadBackExactly(t *testing.T) {
 	}
 }
 
+// TestAPageWithTheRowSeparatorInOneAssetReadsBackWhole lists a page in which
+// one asset's text holds the row separator, which makes the store read the
+// page again with lengths.
+func TestAPageWithTheRowSeparatorInOneAssetReadsBackWhole(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	want := []asset.Asset{
+		{SystemName: "a.example.com", DeviceModel: "plain", Labels: map[string]string{"team": "netops"}},
+		{SystemName: "b.example.com", DeviceModel: "odd\x1fmodel", OSVersion: "\x1f"},
+		{SystemName: "c.example.com", SubjectAlternativeName: []string{"c.example.com"}},
+	}
+	for _, a := range want {
+		must(t, s.CreateAsset(ctx, a))
+	}
+	listed, err := s.ListAssets(ctx, store.AssetFilter{Limit: 10})
+	must(t, err)
+	// Few assets expire before the cutoff: the query that collects them
+	// from assets_expiring first.
+	cutoff := time.Unix(1<<40, 0)
+	expiring, err := s.ListAssets(ctx, store.AssetFilter{ExpiresBefore: &cutoff, Limit: 10})
+	must(t, err)
+	due, err := s.DueAssets(ctx, time.Unix(1<<41, 0), 10)
+	must(t, err)
+	slices.SortFunc(due, func(x, y asset.Asset) int { return strings.Compare(x.SystemName, y.SystemName) })
+	for how, got := range map[string][]asset.Asset{"ListAssets": listed, "ListAssets expiring": expiring, "DueAssets": due} {
+		if len(got) != len(want) {
+			t.Fatalf("%s returned %d assets, want %d", how, len(got), len(want))
+		}
+		for i := range want {
+			assertSameAsset(t, how, got[i], want[i])
+		}
+	}
+}
+
 func assertSameAsset(t *testing.T, how string, got, want asset.Asset) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
@@ -87,6 +129,44 @@ func assertSameAsset(t *testing.T, how string, got, want asset.Asset) {
 }
 
 func TestARowNotPackedByTheStoreIsRefused(t *testing.T) {
+	sep := string(assetRowSeparator)
+	columns := func(values ...string) string { return strings.Join(values, sep) }
+	// A well-formed row: every text empty, every NOT NULL integer 0, no
+	// time.
+	good := make([]string, numAssetColumns)
+	for i, col := range assetColumnList {
+		switch col {
+		case "certificate_validation", "port", "paused", "failure_count":
+			good[i] = "0"
+		case "system_name":
+			good[i] = "bare"
+		case "subject_alternative_name":
+			good[i] = "[]"
+		case "labels":
+			good[i] = "{}"
+		}
+	}
+	if _, err := decodeAsset(columns(good...), &timeSlab{}); err != nil {
+		t.Fatalf("decodeAsset of a well-formed row: %v", err)
+	}
+	notNumber := slices.Clone(good)
+	notNumber[slices.Index(assetColumnList, "port")] = "x"
+	nullPort := slices.Clone(good)
+	nullPort[slices.Index(assetColumnList, "port")] = ""
+	for _, packed := range []string{
+		"",
+		"garbage",
+		columns(good[:numAssetColumns-1]...), // a column short
+		columns(notNumber...),                // a number that is not one
+		columns(nullPort...),                 // NULL where NULL cannot be
+	} {
+		if _, err := decodeAsset(packed, &timeSlab{}); !errors.Is(err, errBadPackedRow) {
+			t.Errorf("decodeAsset(%q) = %v, want errBadPackedRow", packed, err)
+		}
+	}
+	if _, err := decodeAsset(columns(append(good, "")...), &timeSlab{}); !errors.Is(err, errSeparatorInText) {
+		t.Errorf("decodeAsset of a row with a separator too many = %v, want errSeparatorInText", err)
+	}
 	for _, packed := range []string{
 		"",
 		"garbage",
@@ -96,9 +176,18 @@ func TestARowNotPackedByTheStoreIsRefused(t *testing.T) {
 		"4:bare0:0:2:[]0:x,",      // a number that is not one
 		"4:bare0:2:[]0:,1,0:0:0:", // too short for the rest
 	} {
-		if _, err := decodeAsset(packed); !errors.Is(err, errBadPackedRow) {
-			t.Errorf("decodeAsset(%q) = %v, want errBadPackedRow", packed, err)
+		if _, err := decodeAssetWithLengths(packed, &timeSlab{}); !errors.Is(err, errBadPackedRow) {
+			t.Errorf("decodeAssetWithLengths(%q) = %v, want errBadPackedRow", packed, err)
 		}
+	}
+}
+
+func TestAssetRowNamesEveryColumn(t *testing.T) {
+	if len(assetColumnList) != numAssetColumns {
+		t.Errorf("assetColumns has %d columns, numAssetColumns says %d", len(assetColumnList), numAssetColumns)
+	}
+	if got := strings.Count(assetRow, string(assetRowSeparator)); got != numAssetColumns-1 {
+		t.Errorf("assetRow has %d separators, want %d", got, numAssetColumns-1)
 	}
 }
 
@@ -137,6 +226,20 @@ func TestNamesAndLabelsDecodeAsEncodingJSONDoes(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("decodeLabels(%s) = %q, want %q", encoded, got, want)
+		}
+	}
+}
+
+func TestIntegersParseAsStrconvDoes(t *testing.T) {
+	for _, digits := range []string{
+		"0", "-0", "7", "-7", "1700000000", "-62135596800", "123456789012345678", "-123456789012345678",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "",
+		"-", "12a", "1-2", " 1", "99999999999999999999",
+	} {
+		want, err := strconv.ParseInt(digits, 10, 64)
+		got, ok := parseInt(digits)
+		if ok != (err == nil) || ok && got != want {
+			t.Errorf("parseInt(%q) = %d, %t; strconv.ParseInt says %d, %v", digits, got, ok, want, err)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/store"
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 // benchNow is the instant the benchmark inventory is built around.
@@ -24,9 +25,14 @@ var benchNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 // removed by TestMain: a million assets take tens of seconds to build, too
 // long to repeat for every -count or every benchmark using them. Plain
 // `go test` never builds them.
+//
+// With OTTR_BENCH_DIR set, the databases are kept in that directory and
+// reused by later runs, so two builds of the store can be compared on the
+// same file without building it twice (minutes on a busy machine).
 var inventories struct {
 	mu    sync.Mutex
 	dir   string
+	keep  bool
 	built map[int]*inventory
 }
 
@@ -38,7 +44,7 @@ type inventory struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if inventories.dir != "" {
+	if inventories.dir != "" && !inventories.keep {
 		os.RemoveAll(inventories.dir)
 	}
 	os.Exit(code)
@@ -52,6 +58,11 @@ func benchInventory(b *testing.B, n int) string {
 	inventories.mu.Lock()
 	if inventories.built == nil {
 		inventories.built = make(map[int]*inventory)
+	}
+	if inventories.dir == "" {
+		if dir := os.Getenv("OTTR_BENCH_DIR"); dir != "" {
+			inventories.dir, inventories.keep = dir, true
+		}
 	}
 	if inventories.dir == "" {
 		dir, err := os.MkdirTemp("", "ottr-bench-")
@@ -69,8 +80,26 @@ func benchInventory(b *testing.B, n int) string {
 	inventories.mu.Unlock()
 
 	inv.once.Do(func() {
+		if _, err := os.Stat(inv.path); err == nil && inventories.keep {
+			b.Logf("reusing %s", inv.path)
+			return
+		}
 		start := time.Now()
-		inv.err = buildInventory(inv.path, n)
+		// Built under another name and renamed when whole, so a kept file
+		// is never one a killed run left half written.
+		building := inv.path + ".building"
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(building + suffix)
+		}
+		if inv.err = buildInventory(building, n); inv.err == nil {
+			// The store checkpoints its WAL into the file when it closes;
+			// a WAL left beside it would not follow the rename.
+			if _, err := os.Stat(building + "-wal"); err == nil {
+				inv.err = fmt.Errorf("%s-wal remains after the store closed", building)
+			} else {
+				inv.err = os.Rename(building, inv.path)
+			}
+		}
 		b.Logf("built %d assets in %s", n, time.Since(start).Round(time.Second))
 	})
 	if inv.err != nil {
@@ -167,6 +196,7 @@ func BenchmarkDueAssets1M(b *testing.B) {
 	}
 	defer s.Close()
 	var due int
+	cpu0, cpuKnown := testenv.ProcessCPUTime()
 	for b.Loop() {
 		assets, err := s.DueAssets(ctx, benchNow, 10_000)
 		if err != nil {
@@ -174,10 +204,14 @@ func BenchmarkDueAssets1M(b *testing.B) {
 		}
 		due = len(assets)
 	}
+	cpu1, _ := testenv.ProcessCPUTime()
 	if due != 10_000 {
 		b.Fatalf("got %d due assets, want a full page of 10000", due)
 	}
 	b.ReportMetric(float64(due), "assets/op")
+	if cpuKnown {
+		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	}
 }
 
 // BenchmarkListAssetsExpiring100k measures the API's search for expiring
