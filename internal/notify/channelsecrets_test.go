@@ -2,15 +2,10 @@ package notify_test
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,36 +15,6 @@ import (
 	"github.com/ottr-go/ottr/internal/secret/awssm/awssmlab"
 	"github.com/ottr-go/ottr/internal/secret/stores"
 )
-
-// storeGate stands between ottr and the Secrets Manager emulator: open,
-// it passes requests on; closed, it drops every connection unanswered, as
-// a store that is down does.
-type storeGate struct {
-	open atomic.Bool
-	srv  *httptest.Server
-}
-
-func newStoreGate(t *testing.T, sm *awssmlab.Server) *storeGate {
-	target, err := url.Parse(sm.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &storeGate{}
-	// The Host header is left as signed: the emulator checks the
-	// signature against it.
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !g.open.Load() {
-			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				conn.Close()
-			}
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(g.srv.Close)
-	return g
-}
 
 // fakeClock is the secret cache's clock, moved on by the test.
 type fakeClock struct {
@@ -71,15 +36,15 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // buildStored builds the channels of channelsYAML (the notifications'
 // channels block) with a configuration whose secrets come from the
-// Secrets Manager emulator through gate, cached for a minute by clock.
-func buildStored(t *testing.T, sm *awssmlab.Server, gate *storeGate, clock *fakeClock, channelsYAML string) (map[string]notify.Channel, error) {
+// Secrets Manager emulator, cached for a minute by clock.
+func buildStored(t *testing.T, sm *awssmlab.Server, clock *fakeClock, channelsYAML string) (map[string]notify.Channel, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ottr.yaml")
 	yaml := `secrets:
   cache_ttl: 1m
   aws:
     region: ` + sm.Region() + `
-    endpoint: ` + gate.srv.URL + `
+    endpoint: ` + sm.URL() + `
     access_key_id: env:LAB_AWS_ACCESS_KEY_ID
     secret_access_key: env:LAB_AWS_SECRET_ACCESS_KEY
 notifications:
@@ -105,9 +70,9 @@ notifications:
 
 // storedSlack is a Slack channel whose bot token is Ottr's raw-string
 // secret in Secrets Manager.
-func storedSlack(t *testing.T, sm *awssmlab.Server, gate *storeGate, slack *notifytest.Slack, clock *fakeClock) map[string]notify.Channel {
+func storedSlack(t *testing.T, sm *awssmlab.Server, slack *notifytest.Slack, clock *fakeClock) map[string]notify.Channel {
 	t.Helper()
-	channels, err := buildStored(t, sm, gate, clock, `    pki:
+	channels, err := buildStored(t, sm, clock, `    pki:
       kind: slack
       token: aws-sm:prod/otter/slack
       channel: "#pki-alerts"
@@ -115,7 +80,7 @@ func storedSlack(t *testing.T, sm *awssmlab.Server, gate *storeGate, slack *noti
       ca_file: `+slack.CAFile()+`
 `)
 	if err != nil {
-		t.Fatalf("building the channels with the store %s: %v", map[bool]string{true: "up", false: "down"}[gate.open.Load()], err)
+		t.Fatalf("building the channels with the store: %v", err)
 	}
 	return channels
 }
@@ -127,11 +92,11 @@ func TestAChannelWhoseStoreIsDownIsBuiltAndDeliversOnceTheStoreIsBack(t *testing
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	gate := newStoreGate(t, sm)
+	sm.SetDown(true)
 	slack := notifytest.NewSlack(t, token)
 	clock := &fakeClock{now: time.Now()}
 
-	channels := storedSlack(t, sm, gate, slack, clock)
+	channels := storedSlack(t, sm, slack, clock)
 	ch := channels["pki"]
 	if ch == nil || ch.Name() != "pki" || ch.Kind() != "slack" {
 		t.Fatalf("got channels %v, want the slack channel pki", channels)
@@ -149,7 +114,7 @@ func TestAChannelWhoseStoreIsDownIsBuiltAndDeliversOnceTheStoreIsBack(t *testing
 		t.Fatalf("Slack got %d messages while the store was down", n)
 	}
 
-	gate.open.Store(true)
+	sm.SetDown(false)
 	mustSend(t, ch, e)
 	if n := len(slack.Messages()); n != 1 {
 		t.Fatalf("Slack got %d messages once the store was back, want 1", n)
@@ -163,12 +128,10 @@ func TestAChannelUsesATokenRotatedInTheStoreOnceTheCacheExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	gate := newStoreGate(t, sm)
-	gate.open.Store(true)
 	// Slack has the rotated token already: the old one is refused.
 	slack := notifytest.NewSlack(t, newToken)
 	clock := &fakeClock{now: time.Now()}
-	ch := storedSlack(t, sm, gate, slack, clock)["pki"]
+	ch := storedSlack(t, sm, slack, clock)["pki"]
 	e := event(t, notify.RotationFailed)
 
 	_, err = send(t, ch, e)
@@ -203,9 +166,7 @@ func TestAChannelSettingThatIsWrongIsToldAtStartWhenTheStoreAnswers(t *testing.T
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	gate := newStoreGate(t, sm)
-	gate.open.Store(true)
-	_, err = buildStored(t, sm, gate, &fakeClock{now: time.Now()}, `    pki:
+	_, err = buildStored(t, sm, &fakeClock{now: time.Now()}, `    pki:
       kind: slack
       token: aws-sm:prod/otter/slack
       channel: "#pki-alerts"
