@@ -2,14 +2,11 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/ottr-go/ottr/internal/app"
+	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/config"
-	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/route"
@@ -165,7 +158,6 @@ func TestSecretRouteOptionsReachTheScriptsAndNothingElse(t *testing.T) {
 		}
 	}
 	l := labFor(t)
-	ctx := context.Background()
 	const token, pin = "tok-Appliance-58c2e1", "pin-Appliance-7390"
 	t.Setenv("OTTR_TEST_APPLIANCE_TOKEN", token)
 	pinFile := filepath.Join(t.TempDir(), "pin")
@@ -175,22 +167,7 @@ func TestSecretRouteOptionsReachTheScriptsAndNothingElse(t *testing.T) {
 	scripts, deviceDir, port := startAppliance(t)
 
 	name := "appliance." + lab.DeviceZone
-	delegations, err := dnsdelegate.New(map[string]string{lab.DeviceZone: lab.DelegateZone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := delegations.Record(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := dns.NewRR(rec.ZoneLine())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.DNS.SetRecord(rr); err != nil {
-		t.Fatal(err)
-	}
-
+	delegateName(t, l, name)
 	cfg, err := config.Load(l.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
@@ -198,88 +175,13 @@ func TestSecretRouteOptionsReachTheScriptsAndNothingElse(t *testing.T) {
 	cfg.Database = filepath.Join(t.TempDir(), "ottr.db")
 	cfg.Routes = append(cfg.Routes, secretRoute(scripts, deviceDir, pinFile))
 	logs := &output.Buffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ap, err := app.New(ctx, cfg, app.Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ap.Close()
-	q, _, err := ap.Queue(ctx, app.QueueRole{Work: true, Scan: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(ctx, Config{App: ap, Enqueuer: q, Logger: logger, BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_ = q.Stop(stopCtx)
-	}()
-	tokens := map[string]string{}
-	for _, role := range []string{store.RoleDeveloper, store.RolePrivileged, store.RoleAdmin} {
-		user := strings.ToLower(role)
-		if err := createUser(ctx, ap.Store, user, "Pw!"+user+"-1a", role, bcrypt.MinCost); err != nil {
-			t.Fatal(err)
-		}
-		status, body := pythonRequests(t, http.MethodPost, hs.URL+"/user/v1/authenticate", nil, map[string]string{"username": user, "password": "Pw!" + user + "-1a"})
-		if status != http.StatusOK {
-			t.Fatalf("login %s: %d %s", user, status, body)
-		}
-		var login tokenBody
-		if err := json.Unmarshal(body, &login); err != nil {
-			t.Fatal(err)
-		}
-		tokens[role] = login.Token
-	}
-	var answers bytes.Buffer
-	call := func(role, method, path string, body any) (int, []byte) {
-		t.Helper()
-		status, out := pythonRequests(t, method, hs.URL+path, map[string]string{"Authorization": tokens[role]}, body)
-		answers.Write(out)
-		return status, out
-	}
-	status, body := call(store.RolePrivileged, http.MethodPut, "/api/v1/assets", map[string]any{
-		"system_name": name, "common_name": name, "subject_alternative_name": []string{name},
-		"certificate_authority": lab.CAName, "data_center": "dc1", "device_model": "appliance",
-		"host_platform": "appliance", "ip_address": "127.0.0.1", "os_version": "1", "port": port,
-	})
-	if status != http.StatusCreated {
-		t.Fatalf("PUT asset: %d %s", status, body)
-	}
-	rotate := func() rotationView {
-		t.Helper()
-		status, body := call(store.RolePrivileged, http.MethodPost, "/api/v1/certificate/rotate/"+name, nil)
-		if status != http.StatusAccepted {
-			t.Fatalf("rotate: %d %s", status, body)
-		}
-		var started rotateBody
-		if err := json.Unmarshal(body, &started); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			var view rotationView
-			status, body := call(store.RoleDeveloper, http.MethodGet, started.StatusURL, nil)
-			if status != http.StatusOK {
-				t.Fatalf("rotation: %d %s", status, body)
-			}
-			if err := json.Unmarshal(body, &view); err != nil {
-				t.Fatal(err)
-			}
-			if store.Final(view.State) {
-				return view
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("rotation %d still %s after 2 minutes", view.ID, view.State)
-			}
-		}
-	}
+	c := serveLab(t, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	c.putAsset(assetRequest(asset.Asset{
+		SystemName: name, CommonName: name, SubjectAlternativeName: []string{name},
+		CertificateAuthority: lab.CAName, DataCenter: "dc1", DeviceModel: "appliance", HostPlatform: "appliance",
+		IPAddress: "127.0.0.1", OSVersion: "1", Port: port,
+	}))
+	rotate := func() rotationView { return c.rotate(name) }
 
 	// A failing script's last lines are in the rotation's error, with the
 	// secrets it printed redacted.
@@ -305,16 +207,17 @@ func TestSecretRouteOptionsReachTheScriptsAndNothingElse(t *testing.T) {
 	}
 
 	for _, role := range []string{store.RoleDeveloper, store.RolePrivileged, store.RoleAdmin} {
-		call(role, http.MethodGet, "/api/v1/routes", nil)
-		call(role, http.MethodGet, "/api/v1/rotations?asset="+name, nil)
-		call(role, http.MethodGet, "/api/v1/assets/"+name, nil)
-		call(role, http.MethodPost, "/api/v1/plan", nil)
+		c.call(role, http.MethodGet, "/api/v1/routes", nil)
+		c.call(role, http.MethodGet, "/api/v1/rotations?asset="+name, nil)
+		c.call(role, http.MethodGet, "/api/v1/assets/"+name, nil)
+		c.call(role, http.MethodPost, "/api/v1/plan", nil)
 	}
-	call(store.RoleAdmin, http.MethodGet, "/admin/v1/audit", nil)
-	if !strings.Contains(answers.String(), "env:OTTR_TEST_APPLIANCE_TOKEN") {
+	c.call(store.RoleAdmin, http.MethodGet, "/admin/v1/audit", nil)
+	answers := c.answers.String()
+	if !strings.Contains(answers, "env:OTTR_TEST_APPLIANCE_TOKEN") {
 		t.Error("the ADMIN's routes do not show the reference")
 	}
-	for what, text := range map[string]string{"an API answer": answers.String(), "a log line": logs.String()} {
+	for what, text := range map[string]string{"an API answer": answers, "a log line": logs.String()} {
 		for _, secret := range []string{token, pin} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s holds the secret %q", what, secret)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
@@ -56,7 +57,10 @@ func (a *App) setEnqueuer(q notify.Enqueuer) {
 
 // Channels builds the named notification channels of the config in
 // effect, every one when names is empty, resolving their secrets now: a
-// missing one is an error naming its setting and line.
+// missing env: or file: one is an error naming its setting and line. A
+// channel's secret in a secret store is read again at each send, through
+// the cache of the configuration in effect, and a store that is down now
+// fails that channel's deliveries until it is back, not the start.
 func (a *App) Channels(names ...string) (map[string]notify.Channel, error) {
 	return a.channelsOf(a.Current(), names...)
 }
@@ -83,7 +87,7 @@ func (a *App) newDispatcher(channels map[string]notify.Channel) *notify.Dispatch
 // notifyQueue sets up the notifications of a process with role: every
 // process that runs rotations decides their events and queues their
 // deliveries; the processes that scan build every channel (so a missing
-// secret stops them at start), deliver, check expiries with each scan, and
+// env: or file: secret stops them at start), deliver, check expiries with each scan, and
 // run the drift check and the digest. Each goes through the notifier and
 // channels in place, which Reload replaces; what is scheduled (the drift
 // check's interval, the digest's time, whether this process delivers at
@@ -147,7 +151,7 @@ func (e liveExpiry) CheckExpiry(ctx context.Context) (int, error) {
 
 // secretsOf returns the secrets a message about as must not show: its
 // device login and its route's secret options, and the configuration's
-// other secrets (DNS, CA and channel keys), resolved now.
+// other secrets (database, DNS, CA and channel keys), resolved now.
 func (a *App) secretsOf(as asset.Asset) []string {
 	var out []string
 	if r, _, ok := a.Routes.Match(as); ok {
@@ -163,8 +167,12 @@ func (a *App) secretsOf(as asset.Asset) []string {
 			}
 		}
 	}
-	for _, ref := range configSecrets(a.Current()) {
-		if value, err := a.resolve(ref); err == nil {
+	for _, s := range a.Current().SecretRefs() {
+		// Devices' logins are each asset's own, added above.
+		if strings.HasPrefix(s.Setting, "credentials.") {
+			continue
+		}
+		if value, err := a.resolve(s.Ref); err == nil {
 			out = append(out, value)
 		}
 	}
@@ -184,26 +192,6 @@ func appendStrings(out []string, v any) []string {
 		}
 	}
 	return out
-}
-
-// configSecrets are the references of every secret of c that is no
-// device's.
-func configSecrets(c *config.Config) []string {
-	refs := []string{c.DNS.RFC2136.TSIGSecret, c.DNS.Apply.RFC2136.TSIGSecret}
-	for _, ca := range c.CertificateAuthorities {
-		if ca.EAB != nil {
-			refs = append(refs, ca.EAB.HMACKey)
-		}
-	}
-	for _, p := range c.DNS.Providers {
-		refs = append(refs, p.RFC2136.TSIGSecret, p.Route53.SecretAccessKey, p.Cloudflare.APIToken, p.Cloudflare.ZoneToken, p.HTTPReq.Password)
-	}
-	for _, ch := range c.Notifications.Channels {
-		for _, s := range ch.Secrets() {
-			refs = append(refs, s.Ref)
-		}
-	}
-	return slices.DeleteFunc(refs, func(ref string) bool { return ref == "" })
 }
 
 // LastDeliveries returns the latest delivery of every notification

@@ -65,6 +65,12 @@ type Constructor func(name string, c config.NotifyChannel, o ChannelOptions) (Ch
 // empty — with build. Each secret is resolved first, so a missing one is
 // reported at its own setting's line, saying how to provide it; every
 // problem of every channel comes back at once, as a *config.Error.
+//
+// A channel with a secret in a secret store (aws-sm:, vault:) reads its
+// secrets again at each send, through o.Resolve and its cache, so a value
+// rotated in the store is picked up. A store that cannot be read now does
+// not stop the build: the channel is built at its first send instead, and
+// each send fails until the store answers.
 func BuildChannels(cfg *config.Config, names []string, build Constructor, o ChannelOptions) (map[string]Channel, error) {
 	configured := cfg.Notifications.Channels
 	if len(names) == 0 {
@@ -82,12 +88,22 @@ func BuildChannels(cfg *config.Config, names []string, build Constructor, o Chan
 			}
 			return nil, fmt.Errorf("notify: no channel named %q in notifications.channels of %s (configured: %s)", name, cfg.Source(), strings.Join(known, ", "))
 		}
-		unresolved := false
+		stored := o.Resolve != nil && hasStoredSecret(c)
+		unresolved, unread := false, false
 		for _, s := range c.Secrets() {
 			if o.Resolve == nil {
 				break
 			}
-			if _, err := o.Resolve(s.Ref); err != nil {
+			_, err := o.Resolve(s.Ref)
+			switch {
+			case err == nil:
+			case isStoreRef(s.Ref):
+				unread = true
+				if o.Logger != nil {
+					o.Logger.Warn("a notification channel's secret cannot be read now; its deliveries fail until it can",
+						"channel", name, "setting", path+"."+s.Setting, "error", err)
+				}
+			default:
 				unresolved = true
 				problems = append(problems, config.Problem{
 					Line: cfg.Line(path + "." + s.Setting), Path: path + "." + s.Setting,
@@ -98,12 +114,21 @@ func BuildChannels(cfg *config.Config, names []string, build Constructor, o Chan
 		if unresolved {
 			continue
 		}
+		if stored {
+			ch := &storedChannel{name: name, settings: c, build: build, options: o}
+			if !unread {
+				// Built now, so a setting that is wrong is told at start.
+				if _, err := ch.current(); err != nil {
+					problems = append(problems, buildProblem(cfg, path, err))
+					continue
+				}
+			}
+			channels[name] = ch
+			continue
+		}
 		ch, err := build(name, c, o)
 		if err != nil {
-			// The constructor's message may start with the channel's
-			// path, which the problem names already.
-			msg := strings.TrimPrefix(err.Error(), path+": ")
-			problems = append(problems, config.Problem{Line: cfg.Line(path), Path: path, Message: msg})
+			problems = append(problems, buildProblem(cfg, path, err))
 			continue
 		}
 		channels[name] = ch
@@ -112,4 +137,12 @@ func BuildChannels(cfg *config.Config, names []string, build Constructor, o Chan
 		return nil, err
 	}
 	return channels, nil
+}
+
+// buildProblem is a constructor's refusal of the channel at path. Its
+// message may start with the channel's path, which the problem names
+// already.
+func buildProblem(cfg *config.Config, path string, err error) config.Problem {
+	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "notify: "), path+": ")
+	return config.Problem{Line: cfg.Line(path), Path: path, Message: msg}
 }

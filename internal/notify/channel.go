@@ -30,8 +30,10 @@ func ChannelKinds() []string { return append([]string(nil), channelKinds...) }
 
 // ChannelOptions are what building a channel needs besides its settings.
 type ChannelOptions struct {
-	// Resolve reads a secret reference (env:NAME, file:PATH); required
-	// for every setting that holds a secret.
+	// Resolve reads a secret reference (env:NAME, file:PATH, aws-sm:,
+	// vault:); required for every setting that holds a secret. A channel
+	// with a secret in a store calls it at each send (BuildChannels), so
+	// it should cache what it reads from a store, as secret.Resolver does.
 	Resolve func(ref string) (string, error)
 	// HTTPClient, if set, is what HTTP channels send with (tests point it
 	// at emulators); default: a client with the channel's timeout that

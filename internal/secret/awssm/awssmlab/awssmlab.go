@@ -64,6 +64,7 @@ type Server struct {
 	mu      sync.Mutex
 	secrets map[string]*storedSecret
 	calls   []Call
+	down    bool
 }
 
 // Call is one request the emulator answered.
@@ -139,6 +140,15 @@ func (s *Server) SecretAccessKey() string { return s.cfg.SecretAccessKey }
 // Close stops the endpoint; a client then finds the connection refused.
 func (s *Server) Close() error { return s.server.Close() }
 
+// SetDown makes the endpoint, while down is true, drop every connection
+// unanswered, as a store that cannot be reached does; unlike Close, it
+// serves again, at the same address, once down is false.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
 // Put stores value as a new version of the secret name, as PutSecretValue
 // does: the new version is AWSCURRENT and the one that was becomes
 // AWSPREVIOUS. It returns the new version's ID.
@@ -179,6 +189,15 @@ func (s *Server) Calls() []Call {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		http.Error(w, "request body unreadable", http.StatusBadRequest)
