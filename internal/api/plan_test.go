@@ -14,20 +14,29 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-func TestPlanSaysWhatIsDueAndWhichRouteTakesItWithoutChangingAnything(t *testing.T) {
-	e, admin := adminEnv(t)
+// addFreshAndUnrouted adds an asset with a certificate a day old, not
+// due, and one no route takes; it returns the fresh one's name.
+func (e *env) addFreshAndUnrouted(admin string) string {
+	e.t.Helper()
 	ctx := context.Background()
-	e.addAsset(admin, "due")
 	fresh := e.addAsset(admin, "fresh")
 	a, _ := e.app.Store.GetAsset(ctx, fresh)
 	notBefore, exp := e.clock.Now().Add(-24*time.Hour), e.clock.Now().Add(89*24*time.Hour)
 	a.CertificateNotBefore, a.CertificateExpiration = &notBefore, &exp
 	if err := e.app.Store.UpdateAsset(ctx, a); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	body := assetJSON("unrouted")
 	body["host_platform"], body["os_version"] = "panos", "10.1"
 	e.call(http.MethodPost, "/api/v1/assets", admin, body)
+	return fresh
+}
+
+func TestPlanSaysWhatIsDueAndWhichRouteTakesItWithoutChangingAnything(t *testing.T) {
+	e, admin := adminEnv(t)
+	ctx := context.Background()
+	e.addAsset(admin, "due")
+	fresh := e.addFreshAndUnrouted(admin)
 	auditBefore, _ := e.app.Store.ListAudit(ctx, store.AuditFilter{})
 
 	r := e.call(http.MethodPost, "/api/v1/plan", admin, nil)
@@ -93,20 +102,10 @@ func TestPlanSaysWhenEachDueRotationRunsUnderTheCAsRateLimits(t *testing.T) {
 	e := newEnvWithConfig(t, cfg, nil)
 	e.addUser("admin", store.RoleAdmin)
 	admin := e.token("admin", time.Time{})
-	ctx := context.Background()
 	for _, name := range []string{"a", "b", "c"} {
 		e.addAsset(admin, name)
 	}
-	fresh := e.addAsset(admin, "fresh")
-	a, _ := e.app.Store.GetAsset(ctx, fresh)
-	notBefore, exp := e.clock.Now().Add(-24*time.Hour), e.clock.Now().Add(89*24*time.Hour)
-	a.CertificateNotBefore, a.CertificateExpiration = &notBefore, &exp
-	if err := e.app.Store.UpdateAsset(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	body := assetJSON("unrouted")
-	body["host_platform"], body["os_version"] = "panos", "10.1"
-	e.call(http.MethodPost, "/api/v1/assets", admin, body)
+	e.addFreshAndUnrouted(admin)
 
 	var res planResult
 	e.call(http.MethodPost, "/api/v1/plan", admin, nil).json(t, &res)
