@@ -17,15 +17,15 @@ func parsedPage(t testing.TB, path, body string) *html.Node {
 	return doc
 }
 
-// elements are the elements of the tree under n named one of tags, in
-// document order.
+// elements are the elements of the tree under n named one of tags ("*"
+// for any), in document order.
 func elements(n *html.Node, tags ...string) []*html.Node {
 	var found []*html.Node
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode {
 			for _, tag := range tags {
-				if n.Data == tag {
+				if n.Data == tag || tag == "*" {
 					found = append(found, n)
 					break
 				}
