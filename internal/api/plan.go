@@ -13,6 +13,7 @@ import (
 	"github.com/ottr-go/ottr/internal/driver"
 	"github.com/ottr-go/ottr/internal/policy"
 	"github.com/ottr-go/ottr/internal/route"
+	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
@@ -35,13 +36,14 @@ type planInput struct {
 }
 
 type planRow struct {
-	Asset   string    `json:"asset"`
-	Due     bool      `json:"due"`
-	Reason  string    `json:"reason" doc:"the policy check that decided, like expiry_unknown or lifetime_fraction"`
-	Message string    `json:"message"`
-	When    time.Time `json:"when" doc:"when the asset is (or was) due"`
-	Route   string    `json:"route" doc:"the route that takes it, or empty when none does"`
-	Driver  string    `json:"driver,omitempty"`
+	Asset   string     `json:"asset"`
+	Due     bool       `json:"due"`
+	Reason  string     `json:"reason" doc:"the policy check that decided, like expiry_unknown or lifetime_fraction"`
+	Message string     `json:"message"`
+	When    time.Time  `json:"when" doc:"when the asset is (or was) due"`
+	Route   string     `json:"route" doc:"the route that takes it, or empty when none does"`
+	Driver  string     `json:"driver,omitempty"`
+	RunsAt  *time.Time `json:"runs_at" nullable:"true" doc:"when the scheduler would run the due rotation, booked as it books them (CA by CA, earliest renewal first, over the whole inventory whatever the filters) against the CA's rate limits: now, or later when they have no room before; null when the asset is not due or no route takes it"`
 }
 
 type planResult struct {
@@ -79,8 +81,9 @@ func (s *Server) registerPlan() {
 		Method:      http.MethodPost,
 		Path:        "/api/v1/plan",
 		Summary:     "Dry run: what is due, why, and which route it takes",
-		Description: "Runs the renewal policy and the routing table over the inventory, or the assets matching the filters, and changes nothing.",
-		Tags:        []string{"rotations"},
+		Description: "Runs the renewal policy and the routing table over the inventory, or the assets matching the filters, and changes nothing. " +
+			"Each due asset with a route gets the time its rotation would run (runs_at), as `ottr plan` and the web UI's plan book it.",
+		Tags: []string{"rotations"},
 	}, store.RoleDeveloper), s.plan)
 	huma.Register(s.api, s.secured(huma.Operation{
 		OperationID: "list-routes",
@@ -114,35 +117,77 @@ func (s *Server) plan(ctx context.Context, in *planInput) (*planOutput, error) {
 	}
 	now := s.now().UTC()
 	res := planResult{Rows: []planRow{}, Now: now}
-	for {
-		assets, err := s.store.ListAssets(ctx, f)
-		if err != nil {
-			return nil, s.internal(ctx, "read the inventory", err)
+	// Run times are booked over the whole inventory, as the scheduler
+	// books them; a filtered plan reads it a second time for them.
+	filtered := f.SystemName != "" || f.IPAddress != "" || f.DataCenter != "" || f.HostPlatform != "" || f.Origin != ""
+	var bookings scheduler.Bookings
+	listed := map[string]int{} // due assets with a route -> their row
+	err := s.eachAsset(ctx, f, func(a asset.Asset) {
+		row := s.planRow(a, now)
+		res.Assets++
+		if row.Due {
+			res.Due++
 		}
-		for _, a := range assets {
-			row := s.planRow(a, now)
-			res.Assets++
-			if row.Due {
-				res.Due++
-			}
-			if row.Route == "" {
-				res.NoRoute++
-			}
-			if b.DueOnly && !row.Due {
-				continue
-			}
+		if row.Route == "" {
+			res.NoRoute++
+		}
+		shown := -1
+		if !b.DueOnly || row.Due {
 			if len(res.Rows) < limit {
+				shown = len(res.Rows)
 				res.Rows = append(res.Rows, row)
 			} else {
 				res.Truncated = true
 			}
 		}
-		if len(assets) < planPage {
-			break
+		if row.Due && row.Route != "" {
+			if filtered {
+				if shown >= 0 {
+					listed[a.SystemName] = shown
+				}
+			} else {
+				bookings.Add(shown, a, now)
+			}
+		}
+	})
+	if err == nil && filtered && len(listed) > 0 {
+		err = s.eachAsset(ctx, store.AssetFilter{Limit: planPage}, func(a asset.Asset) {
+			if row := s.planRow(a, now); row.Due && row.Route != "" {
+				shown, ok := listed[a.SystemName]
+				if !ok {
+					shown = -1
+				}
+				bookings.Add(shown, a, now)
+			}
+		})
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "read the inventory", err)
+	}
+	bookings.Times(s.app.Budget, func(row int, at time.Time) {
+		if row >= 0 {
+			res.Rows[row].RunsAt = &at
+		}
+	})
+	return &planOutput{Body: res}, nil
+}
+
+// eachAsset calls fn with every asset f selects, a page at a time, so a
+// large inventory is never held in memory at once.
+func (s *Server) eachAsset(ctx context.Context, f store.AssetFilter, fn func(asset.Asset)) error {
+	for {
+		assets, err := s.store.ListAssets(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, a := range assets {
+			fn(a)
+		}
+		if len(assets) < f.Limit {
+			return nil
 		}
 		f.After = assets[len(assets)-1].SystemName
 	}
-	return &planOutput{Body: res}, nil
 }
 
 // planRow says of one asset what the scheduler would decide now.

@@ -97,13 +97,10 @@ func (u *UI) assetDNS(w http.ResponseWriter, r *http.Request, s *session) error 
 		return err
 	}
 	d := &dnsData{Asset: a.SystemName}
-	if u.app.Delegations == nil {
+	if doctor := u.app.DelegationDoctor(); doctor == nil {
 		d.Error = "no delegated zones are configured (dns.zones), so ottr cannot validate these names by DNS-01"
 	} else {
-		cfg := u.app.Current().DNS
-		doc := &dnsdoctor.Doctor{Delegations: u.app.Delegations, Resolvers: cfg.Resolvers,
-			PropagationTimeout: cfg.PropagationTimeout, PollingInterval: cfg.PollingInterval}
-		report, err := doc.Run(ctx, a.Names())
+		report, err := doctor.Run(ctx, a.Names())
 		if err != nil {
 			d.Error = err.Error()
 		}

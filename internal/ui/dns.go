@@ -155,7 +155,11 @@ func (p *dnsScreen) compute(ctx context.Context, _ time.Time) (*delegationsPlan,
 		for _, a := range assets {
 			names := a.Names()
 			needed.Add(a.SystemName, names)
-			plan.names = append(plan.names, names...)
+			// Copied, so the plan does not keep the rest of the row read
+			// from the store alive with each name.
+			for _, name := range names {
+				plan.names = append(plan.names, strings.Clone(name))
+			}
 		}
 		if len(assets) < dnsBatch {
 			break

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,7 @@ import (
 // inventory on every request. In SQLite, any query that reads all of
 // 100,000 assets costs 50 ms (an index alone) to 800 ms (rows, with the
 // state decided in SQL), so the UI keeps the columns it filters and sorts
-// on in memory instead: a fleet index of about 200 bytes an asset, read
+// on in memory instead: a fleet index of about 240 bytes an asset, read
 // from the store on the first request and again, in the background, when
 // a request finds it older than fleetMaxAge. The UI's own changes patch it
 // at once; changes made elsewhere (the workers, the API, another node)
@@ -52,8 +53,12 @@ type fleetEntry struct {
 	failures        int
 }
 
+// newFleetEntry keeps what the index needs of a. Its strings are copied:
+// those the store reads may share their memory with the rest of the row
+// read, which the index would otherwise keep alive.
 func newFleetEntry(a asset.Asset) fleetEntry {
-	e := fleetEntry{name: a.SystemName, lowerName: strings.ToLower(a.SystemName), dataCenter: a.DataCenter, platform: a.HostPlatform, ca: a.CertificateAuthority,
+	name := strings.Clone(a.SystemName)
+	e := fleetEntry{name: name, lowerName: strings.ToLower(name), dataCenter: strings.Clone(a.DataCenter), platform: strings.Clone(a.HostPlatform), ca: strings.Clone(a.CertificateAuthority),
 		labels: a.Labels, paused: a.Paused, failures: a.FailureCount,
 		routeKey: strings.Join([]string{a.HostPlatform, a.OSVersion, a.CertificateAuthority, a.DeviceModel, a.DataCenter}, "\x1f")}
 	if a.CertificateExpiration != nil {
@@ -193,6 +198,7 @@ func (f *fleetIndex) refreshInBackground(ctx context.Context) {
 // load reads the whole inventory a page at a time.
 func (f *fleetIndex) load(ctx context.Context) (*fleetSnapshot, error) {
 	snap := &fleetSnapshot{loadedAt: f.now()}
+	labelSets := labelSets{}
 	filter := store.AssetFilter{Limit: fleetReadPage}
 	for {
 		assets, err := f.store.ListAssets(ctx, filter)
@@ -200,7 +206,9 @@ func (f *fleetIndex) load(ctx context.Context) (*fleetSnapshot, error) {
 			return nil, fmt.Errorf("ui: read the inventory: %w", err)
 		}
 		for _, a := range assets {
-			snap.entries = append(snap.entries, newFleetEntry(a))
+			e := newFleetEntry(a)
+			e.labels = labelSets.share(e.labels)
+			snap.entries = append(snap.entries, e)
 		}
 		if len(assets) < fleetReadPage {
 			break
@@ -211,6 +219,29 @@ func (f *fleetIndex) load(ctx context.Context) (*fleetSnapshot, error) {
 	snap.table = f.routes.Table()
 	snap.routed = routedKeys(snap.table, snap.routeKeys)
 	return snap, nil
+}
+
+// labelSets lets the entries of a load share one map for each set of
+// labels: a fleet has few distinct sets, and a map of its own costs an
+// asset over 500 bytes (BENCHMARKS.md). The maps are never changed.
+type labelSets map[string]map[string]string
+
+// share returns the map of the set equal to labels, keeping labels as the
+// set's map when it is the first.
+func (sets labelSets) share(labels map[string]string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	var key strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		v := labels[k]
+		key.WriteString(strconv.Itoa(len(k)) + ":" + k + strconv.Itoa(len(v)) + ":" + v)
+	}
+	if shared, ok := sets[key.String()]; ok {
+		return shared
+	}
+	sets[key.String()] = labels
+	return labels
 }
 
 // routedKeys asks the routing table about each distinct route key.

@@ -48,6 +48,10 @@ type fieldView struct {
 	Options []string
 	// Checked is a checkbox's state; Type is "checkbox".
 	Checked bool
+	// Autocomplete tells password managers what a password field holds:
+	// the user's own password ("current-password") or one being chosen
+	// ("new-password"), which they offer to generate and save.
+	Autocomplete string
 }
 
 // ID is the input's element id.
@@ -56,9 +60,16 @@ func (f fieldView) ID() string { return "f-" + f.Name }
 // newField is the template function building a fieldView:
 // {{template "field" (field .Data.Form "name" "Label" "text" "hint")}}.
 // Extra arguments are a select's options or a text field's suggestions;
-// a list argument is spread.
+// a list argument is spread. Type "password" asks for the user's own
+// password, type "new-password" for a password being chosen.
 func newField(f *form, name, label, typ, hint string, options ...any) fieldView {
 	v := fieldView{Name: name, Label: label, Type: typ, Hint: hint}
+	switch typ {
+	case "password":
+		v.Autocomplete = "current-password"
+	case "new-password":
+		v.Type, v.Autocomplete = "password", "new-password"
+	}
 	for _, o := range options {
 		switch o := o.(type) {
 		case string:
@@ -68,7 +79,7 @@ func newField(f *form, name, label, typ, hint string, options ...any) fieldView 
 		}
 	}
 	if f != nil {
-		if typ != "password" { // a password is never sent back
+		if v.Type != "password" { // a password is never sent back
 			v.Value = f.get(name)
 		}
 		v.Error = f.Errors[name]

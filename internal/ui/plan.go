@@ -12,6 +12,7 @@ import (
 
 	"github.com/ottr-go/ottr/internal/asset"
 	"github.com/ottr-go/ottr/internal/policy"
+	routetable "github.com/ottr-go/ottr/internal/route"
 	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/store"
 )
@@ -55,18 +56,76 @@ type planData struct {
 	Page pager
 }
 
-// planEntry is one asset's row of the plan, with the fields the screen
-// filters on.
+// fleetPlan is the plan of every asset of the inventory at one time. It
+// keeps of each asset only what the screen filters, counts and books on,
+// and the few fields the renewal policy reads: a page decides the rows it
+// shows again, at the plan's time and with its settings, which gives the
+// same decision, rather than the plan keeping a sentence and the route's
+// names for each of 100,000 assets (BENCHMARKS.md has the bytes).
+type fleetPlan struct {
+	entries  []planEntry
+	at       time.Time
+	settings policy.Settings
+	// routes are the routing table's routes when the plan was made.
+	routes []routetable.Route
+}
+
+// planEntry is what the plan keeps of one asset.
 type planEntry struct {
-	row                  planRow
-	dataCenter, platform string
+	name, dataCenter, platform string
+	// expiry, notBefore, nextAttempt and runsAt are Unix nanoseconds, 0
+	// when there is none; runsAt is when the due rotation would run.
+	expiry, notBefore, nextAttempt, runsAt int64
+	window                                 *asset.Window
+	failures                               int32
+	// route is the index of the route that takes the asset; -1 for none.
+	route       int32
+	paused, due bool
+}
+
+// newPlanEntry keeps what the plan needs of a; the name is copied, as
+// newFleetEntry copies it, so the plan does not keep the rest of the row
+// read from the store alive with it (about 190 bytes an asset).
+func newPlanEntry(a asset.Asset, due bool, route int) planEntry {
+	return planEntry{name: strings.Clone(a.SystemName), dataCenter: a.DataCenter, platform: a.HostPlatform,
+		expiry: unixNano(a.CertificateExpiration), notBefore: unixNano(a.CertificateNotBefore), nextAttempt: unixNano(a.NextAttemptAt),
+		window: a.RenewalWindow, failures: int32(a.FailureCount), route: int32(route), paused: a.Paused, due: due}
+}
+
+// row decides e again as the plan did, for the page that shows it.
+func (p *fleetPlan) row(e *planEntry) planRow {
+	a := asset.Asset{SystemName: e.name, CertificateExpiration: fromUnixNano(e.expiry), CertificateNotBefore: fromUnixNano(e.notBefore),
+		NextAttemptAt: fromUnixNano(e.nextAttempt), RenewalWindow: e.window, FailureCount: int(e.failures), Paused: e.paused}
+	dec := policy.Decide(policy.Input{Asset: a, Now: p.at, Settings: p.settings})
+	row := planRow{Asset: e.name, Due: dec.Due, Reason: dec.Reason, Message: dec.Message, When: dec.When(p.at), RouteIndex: -1,
+		RunsAt: fromUnixNano(e.runsAt)}
+	if e.route >= 0 {
+		rt := p.routes[e.route]
+		row.Route, row.Driver, row.RouteIndex = rt.Name, rt.Driver, int(e.route)
+	}
+	return row
+}
+
+func unixNano(t *time.Time) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) *time.Time {
+	if n == 0 {
+		return nil
+	}
+	t := time.Unix(0, n).UTC()
+	return &t
 }
 
 // planScreen is the plan screen: the dry run over the whole fleet, kept
 // in an inventoryCache, filtered and paged for each page.
 type planScreen struct {
 	u     *UI
-	cache *inventoryCache[[]planEntry]
+	cache *inventoryCache[*fleetPlan]
 }
 
 func newPlanScreen(u *UI) *planScreen {
@@ -97,47 +156,56 @@ func (p *planScreen) page(w http.ResponseWriter, r *http.Request, s *session) er
 	page := pageNumber(f.get("page"))
 	first := (page - 1) * planPageSize
 
-	entries, at, err := p.cache.get(r.Context())
+	plan, at, err := p.cache.get(r.Context())
 	if err != nil {
 		return err
 	}
 	d.At = at
-	for i := range entries {
-		e := &entries[i]
-		if name != "" && e.row.Asset != name || dataCenter != "" && e.dataCenter != dataCenter || platform != "" && e.platform != platform {
+	var last int64 // the latest run time, Unix nanoseconds
+	for i := range plan.entries {
+		e := &plan.entries[i]
+		if name != "" && e.name != name || dataCenter != "" && e.dataCenter != dataCenter || platform != "" && e.platform != platform {
 			continue
 		}
 		d.Assets++
-		if e.row.Due {
+		if e.due {
 			d.Due++
 		}
-		if e.row.Route == "" {
+		if e.route < 0 {
 			d.NoRoute++
 		}
-		if e.row.RunsAt != nil && e.row.RunsAt.After(d.Last) {
-			d.Last = *e.row.RunsAt
-		}
-		if dueOnly && !e.row.Due {
+		last = max(last, e.runsAt)
+		if dueOnly && !e.due {
 			continue
 		}
 		if d.Shown >= first && d.Shown < first+planPageSize {
-			d.Rows = append(d.Rows, e.row)
+			d.Rows = append(d.Rows, plan.row(e))
 		}
 		d.Shown++
+	}
+	if last != 0 {
+		d.Last = time.Unix(0, last).UTC()
 	}
 	d.Page = newPager(r.URL, page, d.Shown, planPageSize)
 	return u.render(w, r, s, http.StatusOK, "plan", "Plan", d)
 }
 
 // compute plans every asset of the inventory at now.
-func (p *planScreen) compute(ctx context.Context, now time.Time) ([]planEntry, error) {
+func (p *planScreen) compute(ctx context.Context, now time.Time) (*fleetPlan, error) {
 	u := p.u
-	settings := u.app.Current().Policy
 	table := u.app.Routes.Table()
-	var (
-		entries  []planEntry
-		bookings scheduler.Bookings
-	)
+	plan := &fleetPlan{at: now, settings: u.app.Current().Policy, routes: table.Routes()}
+	// Data centers and platforms are few: the entries share one string of
+	// each rather than keep the copy every read of the store makes.
+	shared := map[string]string{}
+	intern := func(s string) string {
+		if v, ok := shared[s]; ok {
+			return v
+		}
+		shared[s] = s
+		return s
+	}
+	var bookings scheduler.Bookings
 	filter := store.AssetFilter{Limit: planBatch}
 	for {
 		assets, err := u.store.ListAssets(ctx, filter)
@@ -145,23 +213,24 @@ func (p *planScreen) compute(ctx context.Context, now time.Time) ([]planEntry, e
 			return nil, fmt.Errorf("ui: plan: %w", err)
 		}
 		for _, a := range assets {
-			dec := policy.Decide(policy.Input{Asset: a, Now: now, Settings: settings})
-			row := planRow{Asset: a.SystemName, Due: dec.Due, Reason: dec.Reason, Message: dec.Message, When: dec.When(now), RouteIndex: -1}
-			if rt, i, ok := table.Match(a); ok {
-				row.Route, row.Driver, row.RouteIndex = rt.Name, rt.Driver, i
-				if row.Due {
-					bookings.Add(len(entries), a, now)
+			dec := policy.Decide(policy.Input{Asset: a, Now: now, Settings: plan.settings})
+			route := -1
+			if _, i, ok := table.Match(a); ok {
+				route = i
+				if dec.Due {
+					bookings.Add(len(plan.entries), a, now)
 				}
 			}
-			entries = append(entries, planEntry{row: row, dataCenter: a.DataCenter, platform: a.HostPlatform})
+			a.DataCenter, a.HostPlatform = intern(a.DataCenter), intern(a.HostPlatform)
+			plan.entries = append(plan.entries, newPlanEntry(a, dec.Due, route))
 		}
 		if len(assets) < planBatch {
 			break
 		}
 		filter.After = assets[len(assets)-1].SystemName
 	}
-	bookings.Times(u.app.Budget, func(i int, at time.Time) { entries[i].row.RunsAt = &at })
-	return entries, nil
+	bookings.Times(u.app.Budget, func(i int, at time.Time) { plan.entries[i].runsAt = at.UnixNano() })
+	return plan, nil
 }
 
 // queryForm is a GET form: the filters of a page, from the query string.

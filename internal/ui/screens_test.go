@@ -73,6 +73,19 @@ func assetActions(name string) map[string]string {
 	}
 }
 
+// assetPages are the pages of an asset and of one of its rotations, with
+// the least role that may open each.
+func assetPages(name string, rotation int64) []struct{ path, role string } {
+	return []struct{ path, role string }{
+		{"/ui/assets/" + name, store.RoleDeveloper},
+		{"/ui/assets/" + name + "/dns", store.RoleDeveloper},
+		{"/ui/assets/" + name + "/edit", store.RolePrivileged},
+		{"/ui/assets/" + name + "/delete", store.RolePrivileged},
+		{fmt.Sprintf("/ui/rotations/%d", rotation), store.RoleDeveloper},
+		{fmt.Sprintf("/ui/rotations/%d/live", rotation), store.RoleDeveloper},
+	}
+}
+
 func TestTheAssetAndRotationPagesOpenForTheRolesAllowedAndShowOnlyTheActionsEachMayUse(t *testing.T) {
 	e := newEnv(t)
 	name := e.fleet()["ok"].SystemName
@@ -80,15 +93,7 @@ func TestTheAssetAndRotationPagesOpenForTheRolesAllowedAndShowOnlyTheActionsEach
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := []struct{ path, role string }{
-		{"/ui/assets/" + name, store.RoleDeveloper},
-		{"/ui/assets/" + name + "/dns", store.RoleDeveloper},
-		{"/ui/assets/" + name + "/edit", store.RolePrivileged},
-		{"/ui/assets/" + name + "/delete", store.RolePrivileged},
-		{fmt.Sprintf("/ui/rotations/%d", rot.ID), store.RoleDeveloper},
-		{fmt.Sprintf("/ui/rotations/%d/live", rot.ID), store.RoleDeveloper},
-		{"/ui/assets?state=ok", store.RoleDeveloper},
-	}
+	pages := append(assetPages(name, rot.ID), struct{ path, role string }{"/ui/assets?state=ok", store.RoleDeveloper})
 	for _, role := range roles {
 		b := e.loggedIn(strings.ToLower(role))
 		for _, pg := range pages {

@@ -206,3 +206,38 @@ func TestOnlyAnAdminSeesOrChangesUsers(t *testing.T) {
 		t.Errorf("a visitor's post answers %d, want 401", p.status)
 	}
 }
+
+func TestPasswordFieldsTellPasswordManagersWhetherAPasswordIsTypedOrChosen(t *testing.T) {
+	e := newEnv(t)
+	admin := e.loggedIn("admin")
+	tests := []struct {
+		name, path   string
+		b            *browser
+		autocomplete string
+	}{
+		{"the login form asks for the user's own password", "/ui/login", e.browser(), "current-password"},
+		{"creating a user chooses a new password", "/ui/users", admin, "new-password"},
+		{"setting a user's password chooses a new one", "/ui/users?user=developer", admin, "new-password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.b.get(tt.path)
+			if p.status != http.StatusOK {
+				t.Fatalf("%s: status %d", tt.path, p.status)
+			}
+			var passwords int
+			for _, in := range elements(parsedPage(t, tt.path, p.body), "input") {
+				if typ, _ := attr(in, "type"); typ != "password" {
+					continue
+				}
+				passwords++
+				if got, _ := attr(in, "autocomplete"); got != tt.autocomplete {
+					t.Errorf("%s: %s has autocomplete=%q, want %q", tt.path, describe(in), got, tt.autocomplete)
+				}
+			}
+			if passwords != 1 {
+				t.Errorf("%s has %d password fields, want 1", tt.path, passwords)
+			}
+		})
+	}
+}
