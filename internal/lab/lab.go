@@ -31,6 +31,7 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
+	"github.com/ottr-go/ottr/internal/lab/addrmux"
 	"github.com/ottr-go/ottr/internal/lab/dnsserver"
 	"github.com/ottr-go/ottr/internal/lab/pebble"
 )
@@ -107,6 +108,9 @@ type Lab struct {
 	logins map[string]login
 	// ssm is the SSM endpoint of the ssm platform's instances.
 	ssm *ssmlab.Service
+	// sshMux and tlsMux are the SSH and TLS sockets every Linux host
+	// shares; nil when the lab has none.
+	sshMux, tlsMux *addrmux.Mux
 
 	ownCA, ownDNS, ownDir bool
 	// openSSLProcesses is Options.OpenSSLProcesses.
@@ -118,8 +122,8 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	if o.Devices <= 0 {
 		o.Devices = 20
 	}
-	if o.Devices > 60000 {
-		return nil, fmt.Errorf("lab: %d devices: at most 60000 fit in one 127.S.0.0/16 subnet", o.Devices)
+	if o.Devices > MaxDevices {
+		return nil, fmt.Errorf("lab: %d devices: at most %d, on 127.S.0.0/16 and the subnets after it", o.Devices, MaxDevices)
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 50
@@ -136,6 +140,9 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	}
 	ps, err := lookupPlatforms(o.Platforms)
 	if err != nil {
+		return nil, err
+	}
+	if err := EnsureOpenFiles(OpenFilesNeeded(o), o.Logger); err != nil {
 		return nil, err
 	}
 	l = &Lab{Dir: o.DataDir, CA: o.CA, DNS: o.DNS, TSIGSecret: o.TSIGSecret, platforms: ps, openSSLProcesses: o.OpenSSLProcesses}
@@ -209,6 +216,11 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 // Close stops every part the lab started and removes a temporary directory.
 func (l *Lab) Close() {
 	l.closeDevices()
+	for _, m := range []*addrmux.Mux{l.sshMux, l.tlsMux} {
+		if m != nil {
+			_ = m.Close()
+		}
+	}
 	if l.ssm != nil {
 		_ = l.ssm.Close()
 	}
@@ -307,9 +319,18 @@ func (l *Lab) deviceRootsFile() string { return l.path("device-roots.pem") }
 // now dates the device CA and the devices' initial certificates.
 func (l *Lab) now() time.Time { return time.Now() }
 
-// HostIP returns the loopback address of host i (0-based) in subnet s.
+// MaxDevices is the most devices one lab starts: their addresses span
+// four /16 subnets of 127.0.0.0/8 from the lab's own.
+const MaxDevices = 4 * hostsPerSubnet
+
+// hostsPerSubnet is how many hosts one 127.S.0.0/16 holds: 250 to a /24.
+const hostsPerSubnet = 250 * 256
+
+// HostIP returns the loopback address of host i (0-based) in subnet s;
+// hosts past a /16's 64,000 go on in the next one.
 func HostIP(subnet, i int) string {
-	return fmt.Sprintf("127.%d.%d.%d", subnet, i/250, i%250+1)
+	in := i % hostsPerSubnet
+	return fmt.Sprintf("127.%d.%d.%d", subnet+i/hostsPerSubnet, in/250, in%250+1)
 }
 
 // HostName returns the name of host i (0-based).

@@ -50,8 +50,9 @@ const (
 
 // Ports every device of the lab listens on, each on its own loopback IP.
 // Fixed ports let one route per platform reach every device of it.
+// The Linux hosts (linux and script) are the exception: they share one SSH
+// and one TLS socket on a free port (see addrmux).
 const (
-	sshPort     = 2222 // linux and script hosts' SSH
 	tlsPort     = 8443 // where every device serves the certificate ottr rotates
 	apiPort     = 9443 // BIG-IP's management API, apart from its virtual server
 	netconfPort = 8830 // JunOS NETCONF over SSH
@@ -91,6 +92,9 @@ type platform struct {
 	// accessKeyLogin: the login is an AWS access key, made for each lab:
 	// a random access key ID as the username, its secret as the password.
 	accessKeyLogin bool
+	// linuxHost: the devices are emulated Linux hosts (linuxlab), which
+	// share the lab's SSH and TLS sockets.
+	linuxHost bool
 	// caFile: the devices start with a certificate of the lab's device
 	// CA and the driver verifies their API TLS, so the route gets ca_file.
 	caFile bool
@@ -110,7 +114,7 @@ func platforms() []platform {
 	return []platform{
 		{
 			name: PlatformLinux, driver: "linux", osVersion: "12", model: "emulated",
-			start: startLinuxHost,
+			linuxHost: true, start: startLinuxHost,
 		},
 		{
 			name: PlatformPANOS, driver: "panos", osVersion: panoslab.SoftwareVersion, model: "PA-3220",
@@ -133,7 +137,7 @@ func platforms() []platform {
 		},
 		{
 			name: PlatformScript, driver: "script", osVersion: "12", model: "emulated",
-			username: "ottr", keyLogin: true, start: startLinuxHost, routeOptions: scriptRouteOptions,
+			username: "ottr", keyLogin: true, linuxHost: true, start: startLinuxHost, routeOptions: scriptRouteOptions,
 		},
 		{
 			// The instances share one SSM endpoint, whose certificate
@@ -197,8 +201,10 @@ func startLinuxHost(ctx context.Context, env *startEnv, name, ip string) (Emulat
 	h, err := linuxlab.Start(ctx, linuxlab.Config{
 		Name:          name,
 		Dir:           env.lab.path(filepath.Join("hosts", strings.SplitN(name, ".", 2)[0])),
-		SSHAddr:       net.JoinHostPort(ip, strconv.Itoa(sshPort)),
-		TLSAddr:       net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
+		SSHAddr:       net.JoinHostPort(ip, "0"),
+		TLSAddr:       net.JoinHostPort(ip, "0"),
+		SharedSSH:     env.lab.sshMux,
+		SharedTLS:     env.lab.tlsMux,
 		User:          "ottr",
 		AuthorizedKey: env.lab.clientKey,
 		// Thousands of hosts share this machine: scripts and the
@@ -340,7 +346,7 @@ func scriptRouteOptions(l *Lab, first Emulator) (map[string]any, error) {
 			"CERT_PATH":      host["cert_path"],
 			"KEY_PATH":       host["key_path"],
 			"RELOAD_COMMAND": host["reload_command"],
-			"SSH_PORT":       strconv.Itoa(sshPort),
+			"SSH_PORT":       strconv.Itoa(first.(*linuxlab.Host).SSHPort()),
 		},
 	}, nil
 }
