@@ -509,7 +509,7 @@ func (w *wave) observe(e rotation.Event) {
 
 // run scans, works the queue until every due asset has been rotated, and
 // prints the table. A scan queues at most the scheduler's batch (10,000),
-// so a larger fleet is scanned again whenever the rotations in flight run
+// so a larger fleet is scanned again whenever the rotations queued run
 // low. It returns what stops the queue.
 func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error) {
 	earlier, err := ap.Store.ListRotations(ctx, store.RotationFilter{Limit: 1})
@@ -525,11 +525,8 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 	}
 	heap := watchHeap(100 * time.Millisecond)
 	start, cpu := time.Now(), cpuUsed()
-	res, err := sched.ScanOnce(ctx)
-	if err != nil {
-		heap.finish()
-		return nil, err
-	}
+	// The queue works the rotations as the scan queues them: a scan of
+	// 10,000 assets takes a while.
 	if err := q.Start(ctx); err != nil {
 		heap.finish()
 		return nil, err
@@ -539,12 +536,20 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 		defer cancel()
 		_ = q.Stop(stopCtx)
 	}
+	res, err := sched.ScanOnce(ctx)
+	if err != nil {
+		heap.finish()
+		stopQueue()
+		return nil, err
+	}
 	total, more := int64(res.Enqueued), res.Enqueued > 0
 	progress := newProgress(g.stdout, w.f.devices)
 	for {
 		n := w.done.Load() + w.failed.Load()
 		progress.show(int(n), int(w.failed.Load()))
-		if more && total-n <= int64(w.f.concurrency) {
+		// Scanned again while the queue still holds work for a while,
+		// so that it never runs dry.
+		if more && total-n <= 2*int64(w.f.concurrency) {
 			if res, err = sched.ScanOnce(ctx); err != nil {
 				heap.finish()
 				stopQueue()
@@ -700,6 +705,9 @@ func short(serial string) string {
 
 // printWave prints rows, and how many of the total it leaves out.
 func printWave(g *globals, rows []waveRow, total int) {
+	if len(rows) == 0 {
+		return
+	}
 	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "DEVICE\tOLD SERIAL\tNEW SERIAL\tNEW EXPIRY")
 	for _, s := range rotation.Steps()[:5] {
