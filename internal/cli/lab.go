@@ -186,7 +186,8 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	fmt.Fprintf(g.stdout, "starting the lab: CA, DNS server and %d devices%s ...\n", f.devices, platformsNote(f.platforms))
 	l, err := lab.Start(ctx, lab.Options{
 		Devices: f.devices, Platforms: f.platforms, DataDir: f.data, Profile: f.profile,
-		Concurrency: f.concurrency, CAValidationTime: f.caValidationTime, OpenSSLProcesses: f.opensslProcesses, Logger: log,
+		Concurrency: f.concurrency, CAValidationTime: f.caValidationTime, OpenSSLProcesses: f.opensslProcesses,
+		RotatesElsewhere: f.noRotate, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -261,6 +262,9 @@ func runLabApart(ctx context.Context, g *globals, f labFlags) error {
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
+	}
+	if err := lab.EnsureOpenFiles(lab.OpenFilesForRotations(f.concurrency), g.logger()); err != nil {
+		return err
 	}
 	started := time.Now()
 	fmt.Fprintf(g.stdout, "starting the lab in a child process: CA, DNS server and %d devices%s ...\n", f.devices, platformsNote(f.platforms))

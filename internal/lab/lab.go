@@ -59,6 +59,10 @@ type Options struct {
 	Profile string
 	// Concurrency is workers.concurrency in the lab's config. Default 50.
 	Concurrency int
+	// RotatesElsewhere says ottr runs in another process ('ottr lab
+	// --no-rotate'): the lab holds one end of each rotation's connections,
+	// not both, and needs fewer open files.
+	RotatesElsewhere bool
 	// CAValidationTime is how long the lab CA keeps a validated challenge
 	// processing before it turns valid (pebble.Config.ValidationTime).
 	// Default 0: at once.

@@ -14,11 +14,11 @@ const (
 	// openFilesBase: standard streams, the database and its journal, the
 	// CA's and DNS server's sockets, the counts server, the runtime's own.
 	openFilesBase = 128
-	// openFilesPerRotation: a rotation in flight holds an SSH connection
-	// (both ends are in this process when ottr runs in the lab), a TLS
-	// check (both ends too), ACME requests to the CA (both ends), a DNS
-	// update and a database connection.
-	openFilesPerRotation = 10
+	// openFilesPerRotation: a rotation in flight holds, at each end, an
+	// SSH connection, a TLS check, ACME requests to the CA, a DNS update
+	// and, on ottr's side, a database connection. A lab that rotates its
+	// own fleet holds both ends.
+	openFilesPerRotation = 5
 )
 
 // listenersPerDevice is how many sockets a device of each platform that
@@ -28,13 +28,17 @@ var listenersPerDevice = map[string]int{
 }
 
 // OpenFilesNeeded estimates how many files a lab of o's devices and a
-// wave of o.Concurrency rotations at once keep open.
+// wave of o.Concurrency rotations at once keep open in the lab's process.
 func OpenFilesNeeded(o Options) uint64 {
 	platforms := o.Platforms
 	if len(platforms) == 0 {
 		platforms = []string{PlatformLinux}
 	}
-	need := uint64(openFilesBase + openFilesPerRotation*max(o.Concurrency, 50))
+	ends := 2
+	if o.RotatesElsewhere {
+		ends = 1
+	}
+	need := OpenFilesForRotations(max(o.Concurrency, 50) * ends)
 	for i, p := range platforms {
 		// Devices go round-robin over the platforms.
 		devices := o.Devices / len(platforms)
@@ -47,6 +51,12 @@ func OpenFilesNeeded(o Options) uint64 {
 		}
 	}
 	return need
+}
+
+// OpenFilesForRotations estimates how many files ottr keeps open with
+// concurrency rotations at once, apart from the lab.
+func OpenFilesForRotations(concurrency int) uint64 {
+	return uint64(openFilesBase + openFilesPerRotation*concurrency)
 }
 
 // EnsureOpenFiles raises this process's soft RLIMIT_NOFILE to its hard

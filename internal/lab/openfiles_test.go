@@ -49,6 +49,9 @@ func TestOpenFilesNeededGrowsWithListenersNotWithSharingHosts(t *testing.T) {
 	if more := OpenFilesNeeded(Options{Devices: 10, Concurrency: 500}); more <= small {
 		t.Errorf("500 rotations at once need %d open files, 50 need %d; want more", more, small)
 	}
+	if apart := OpenFilesNeeded(Options{Devices: 10, Concurrency: 500, RotatesElsewhere: true}); apart >= OpenFilesNeeded(Options{Devices: 10, Concurrency: 500}) {
+		t.Errorf("a lab whose fleet ottr rotates from another process needs %d open files; want fewer than when it holds both ends", apart)
+	}
 	linux := OpenFilesNeeded(Options{Devices: 1000, Platforms: []string{PlatformLinux, PlatformPANOS}, Concurrency: 50})
 	if linux < small+500 {
 		t.Errorf("500 PAN-OS devices with listeners of their own add %d open files; want at least 500", linux-small)
