@@ -57,6 +57,9 @@ type labFlags struct {
 	// ceiling is how many bare issuances --bench measures the CA with;
 	// 0: as many as the wave rotated.
 	ceiling int
+	// waveTime stops the wave after this long; 0: when every due asset
+	// is rotated.
+	waveTime time.Duration
 }
 
 func newLabCmd(g *globals) *cobra.Command {
@@ -112,6 +115,7 @@ measures ottr's own memory and CPU apart from the emulated fleet's.`,
 	cmd.Flags().BoolVar(&f.opensslProcesses, "openssl-processes", false, "Linux hosts run the openssl program for every key, instead of making keys in the lab process")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	cmd.Flags().BoolVar(&f.devicesProcess, "devices-process", false, "run the CA, DNS server and devices in a child process, and only ottr in this one (its memory and CPU then are ottr's own)")
+	cmd.Flags().DurationVar(&f.waveTime, "wave-time", 0, "stop the wave after this long and report what it did (0: when every device is rotated)")
 	cmd.Flags().IntVar(&f.ceiling, "ceiling", 0, "with --bench, how many bare issuances measure the CA's ceiling (0: as many as the wave rotated)")
 	cmd.Flags().StringVar(&f.readyFile, "ready-file", "", "with --no-rotate, write this file once the devices are registered as assets")
 	_ = cmd.Flags().MarkHidden("ready-file")
@@ -133,6 +137,9 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	}
 	if f.devicesProcess && (f.noRotate || f.keep) {
 		return usageErrorf(nil, "--devices-process runs one wave with the devices in a child process: it takes neither --no-rotate nor --keep")
+	}
+	if f.waveTime < 0 {
+		return usageErrorf(nil, "--wave-time %s: want 0 (until every device is rotated) or more", f.waveTime)
 	}
 	if f.ceiling < 0 {
 		return usageErrorf(nil, "--ceiling %d: want 0 (as many as the wave rotated) or more", f.ceiling)
@@ -487,10 +494,12 @@ type wave struct {
 	lastEarlier int64
 
 	elapsed, cpu time.Duration
-	// peakHeap is the most heap in use seen during the wave; peakRSS
-	// the process's peak resident set (VmHWM) at its end.
-	peakHeap uint64
-	peakRSS  string
+	// memory is what the wave's memory watch saw.
+	memory memoryPeaks
+	// cut says --wave-time stopped the wave before the fleet was done;
+	// finished is how many rotations had ended by the wave's end.
+	cut      bool
+	finished int64
 }
 
 func newWave(f labFlags) *wave {
@@ -527,7 +536,7 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 	if err != nil {
 		return nil, err
 	}
-	heap := watchHeap(100 * time.Millisecond)
+	heap := watchMemory(100 * time.Millisecond)
 	start, cpu := time.Now(), cpuUsed()
 	// The queue works the rotations as the scan queues them: a scan of
 	// 10,000 assets takes a while.
@@ -565,25 +574,36 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 		if !more && n >= total {
 			break
 		}
+		if w.f.waveTime > 0 && time.Since(start) >= w.f.waveTime {
+			w.cut = true
+			break
+		}
 		select {
 		case <-ctx.Done():
-			heap.finish()
+			w.memory = heap.finish()
+			fmt.Fprintf(g.stdout, "\ninterrupted after %d rotations in %s; this process: %s\n", n, time.Since(start).Round(time.Second), w.memory)
 			stopQueue()
 			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	w.elapsed, w.cpu = time.Since(start), cpuUsed()-cpu
-	w.peakHeap, w.peakRSS = heap.finish(), procStatus("self", "VmHWM")
+	w.finished = w.done.Load() + w.failed.Load()
+	w.memory = heap.finish()
 	progress.finish()
+	if w.cut {
+		// Before the table and the ceiling, which the queue's work
+		// would disturb.
+		stopQueue()
+		fmt.Fprintf(g.stdout, "stopped after --wave-time %s, with rotations of the fleet still queued\n", w.f.waveTime)
+	}
 
 	rows, err := w.rows(ctx, ap.Store)
 	if err != nil {
 		stopQueue()
 		return nil, err
 	}
-	rotated := w.done.Load() + w.failed.Load()
-	printWave(g, rows, int(rotated))
+	printWave(g, rows, int(w.finished))
 	fmt.Fprintf(g.stdout, "%d rotated, %d failed, in %s (%.1f rotations/s)\n",
 		w.done.Load(), w.failed.Load(), w.elapsed.Round(time.Millisecond), float64(w.done.Load())/w.elapsed.Seconds())
 	return stopQueue, nil
@@ -809,7 +829,7 @@ func (w *wave) bench(ctx context.Context, g *globals, ap *app.App, devices *devi
 	if err != nil {
 		return err
 	}
-	rotated := int(w.done.Load() + w.failed.Load())
+	rotated := int(w.finished)
 	n := min(cmp.Or(w.f.ceiling, rotated), w.f.devices)
 	fmt.Fprintf(g.stdout, "bench: ceiling, %d bare issuances at concurrency %d ...\n", n, w.f.concurrency)
 	ceilStart, ceilCPU := time.Now(), cpuUsed()
@@ -844,69 +864,89 @@ func (w *wave) bench(ctx context.Context, g *globals, ap *app.App, devices *devi
 		whose, w.cpu.Round(100*time.Millisecond), 100*w.cpu.Seconds()/w.elapsed.Seconds()/cores, runtime.NumCPU(), (w.cpu / time.Duration(max(rotated, 1))).Round(100*time.Microsecond),
 		ceilCPU.Round(100*time.Millisecond), 100*ceilCPU.Seconds()/ceiling.Seconds()/cores, (ceilCPU / time.Duration(max(n, 1))).Round(100*time.Microsecond))
 	if devices == nil {
-		fmt.Fprintf(g.stdout, "bench: peak RSS %s (the whole lab: ottr, CA, DNS server and devices), peak heap in use during the wave %s\n",
-			w.peakRSS, mib(w.peakHeap))
+		fmt.Fprintf(g.stdout, "bench: the whole lab (ottr, CA, DNS server and devices) during the wave: %s\n", w.memory)
 		return nil
 	}
-	fmt.Fprintf(g.stdout, "bench: ottr, peak RSS %s during the wave, %s at the end; peak heap in use during the wave %s\n",
-		w.peakRSS, procStatus("self", "VmHWM"), mib(w.peakHeap))
+	fmt.Fprintf(g.stdout, "bench: ottr during the wave: %s\n", w.memory)
 	pid := strconv.Itoa(devices.cmd.Process.Pid)
 	fmt.Fprintf(g.stdout, "bench: the lab's process (CA, DNS server, devices), peak RSS %s, CPU %s\n",
-		procStatus(pid, "VmHWM"), processCPU(pid).Round(100*time.Millisecond))
+		mib(procStatusBytes(pid, "VmHWM")), processCPU(pid).Round(100*time.Millisecond))
 	return nil
 }
 
 func mib(bytes uint64) string { return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20)) }
 
-// heapWatch samples the heap in use (objects and the free space between
-// them in spans the heap holds) and keeps the peak.
-type heapWatch struct {
-	peak atomic.Uint64
-	stop chan struct{}
-	done chan struct{}
+// memoryPeaks are the peaks of a process's memory over a stretch of time.
+type memoryPeaks struct {
+	// heap is the heap in use: objects, and the free space between them
+	// in spans the heap holds.
+	heap uint64
+	// anon is the resident memory not backed by a file (RssAnon): the Go
+	// heap, stacks and what the runtime and SQLite hold. rss is all of
+	// it (VmHWM), with the pages of files mapped (SQLite reads the
+	// database through a map), which the system reclaims at need.
+	anon, rss uint64
 }
 
-func watchHeap(every time.Duration) *heapWatch {
-	h := &heapWatch{stop: make(chan struct{}), done: make(chan struct{})}
+func (m memoryPeaks) String() string {
+	return fmt.Sprintf("peak RSS %s (of it anonymous, not file pages, %s), peak heap in use %s", mib(m.rss), mib(m.anon), mib(m.heap))
+}
+
+// memoryWatch samples this process's memory and keeps the peaks.
+type memoryWatch struct {
+	peaks memoryPeaks
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func watchMemory(every time.Duration) *memoryWatch {
+	m := &memoryWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
 	sample := func() {
 		rtmetrics.Read(samples)
-		var inUse uint64
+		var heap uint64
 		for _, s := range samples {
 			if s.Value.Kind() == rtmetrics.KindUint64 {
-				inUse += s.Value.Uint64()
+				heap += s.Value.Uint64()
 			}
 		}
-		if inUse > h.peak.Load() {
-			h.peak.Store(inUse)
-		}
+		m.peaks.heap = max(m.peaks.heap, heap)
+		m.peaks.anon = max(m.peaks.anon, procStatusBytes("self", "RssAnon"))
 	}
 	go func() {
-		defer close(h.done)
+		defer close(m.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			sample()
 			select {
-			case <-h.stop:
+			case <-m.stop:
 				return
 			case <-t.C:
 			}
 		}
 	}()
-	return h
+	return m
 }
 
-// finish stops sampling and returns the peak; calling it again returns
+// finish stops sampling and returns the peaks; calling it again returns
 // the same.
-func (h *heapWatch) finish() uint64 {
+func (m *memoryWatch) finish() memoryPeaks {
 	select {
-	case <-h.done:
+	case <-m.done:
 	default:
-		close(h.stop)
-		<-h.done
+		close(m.stop)
+		<-m.done
 	}
-	return h.peak.Load()
+	m.peaks.rss = procStatusBytes("self", "VmHWM")
+	return m.peaks
+}
+
+// procStatusBytes reads a field of /proc/PID/status given in kB, in
+// bytes; 0 when it cannot.
+func procStatusBytes(pid, field string) uint64 {
+	kb, _ := strconv.ParseUint(strings.TrimSuffix(procStatus(pid, field), " kB"), 10, 64)
+	return kb << 10
 }
 
 // cpuUsed is the CPU time (user and system) this process and the programs

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/ottr-go/ottr/internal/dnsdelegate"
 	"github.com/ottr-go/ottr/internal/driver/junos/junoslab"
 	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
-	"github.com/ottr-go/ottr/internal/lab/addrmux"
 	"github.com/ottr-go/ottr/internal/verify"
 )
 
@@ -84,16 +82,9 @@ func (l *Lab) startDevices(ctx context.Context, o Options, ps []platform) error 
 	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(ps, func(p platform) bool { return p.linuxHost }) {
-		// Every Linux host on one SSH and one TLS socket: a fleet of
-		// thousands would otherwise run out of file descriptors.
-		if l.sshMux, err = addrmux.Listen(ctx, 0); err != nil {
-			return fmt.Errorf("lab: SSH socket of the hosts: %w", err)
-		}
-		if l.tlsMux, err = addrmux.Listen(ctx, 0); err != nil {
-			return fmt.Errorf("lab: TLS socket of the hosts: %w", err)
-		}
-	}
+	// Every device on sockets the fleet shares, one per port: a fleet of
+	// thousands would otherwise run out of file descriptors.
+	l.sockets = newSockets(ctx)
 	subnet := o.Subnet
 	if subnet == 0 {
 		subnet = defaultSubnet()
@@ -225,13 +216,12 @@ func (l *Lab) writeKnownHosts() error {
 	line := func(addr string, key ssh.PublicKey) {
 		known.WriteString(knownhosts.Line([]string{knownhosts.Normalize(addr)}, key) + "\n")
 	}
-	for i, dev := range l.Devices {
-		ip := l.Assets[i].IPAddress
+	for _, dev := range l.Devices {
 		switch e := dev.Emulator.(type) {
 		case *linuxlab.Host:
 			line(e.SSHAddr(), e.HostKey())
 		case *junoslab.Device:
-			line(net.JoinHostPort(ip, strconv.Itoa(netconfPort)), e.HostKey())
+			line(e.Addr(), e.HostKey())
 		}
 	}
 	return os.WriteFile(l.path("known_hosts"), []byte(known.String()), 0o600)

@@ -31,7 +31,6 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/driver/linux/linuxlab"
 	"github.com/ottr-go/ottr/internal/driver/ssm/ssmlab"
-	"github.com/ottr-go/ottr/internal/lab/addrmux"
 	"github.com/ottr-go/ottr/internal/lab/dnsserver"
 	"github.com/ottr-go/ottr/internal/lab/pebble"
 )
@@ -112,9 +111,8 @@ type Lab struct {
 	logins map[string]login
 	// ssm is the SSM endpoint of the ssm platform's instances.
 	ssm *ssmlab.Service
-	// sshMux and tlsMux are the SSH and TLS sockets every Linux host
-	// shares; nil when the lab has none.
-	sshMux, tlsMux *addrmux.Mux
+	// sockets are the listening sockets the devices share.
+	sockets *sockets
 
 	ownCA, ownDNS, ownDir bool
 	// openSSLProcesses is Options.OpenSSLProcesses.
@@ -220,10 +218,8 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 // Close stops every part the lab started and removes a temporary directory.
 func (l *Lab) Close() {
 	l.closeDevices()
-	for _, m := range []*addrmux.Mux{l.sshMux, l.tlsMux} {
-		if m != nil {
-			_ = m.Close()
-		}
+	if l.sockets != nil {
+		l.sockets.close()
 	}
 	if l.ssm != nil {
 		_ = l.ssm.Close()

@@ -8,11 +8,12 @@ import (
 )
 
 // Open files the lab and a wave over it hold, as estimated for
-// RLIMIT_NOFILE. The emulated Linux hosts share two sockets; each device
-// of another platform listens on sockets of its own.
+// RLIMIT_NOFILE. The devices share their listening sockets (see sockets),
+// so the count does not grow with the fleet.
 const (
 	// openFilesBase: standard streams, the database and its journal, the
-	// CA's and DNS server's sockets, the counts server, the runtime's own.
+	// CA's and DNS server's sockets, the counts server, the devices'
+	// shared sockets, the runtime's own.
 	openFilesBase = 128
 	// openFilesPerRotation: a rotation in flight holds, at each end, an
 	// SSH connection, a TLS check, ACME requests to the CA, a DNS update
@@ -21,36 +22,14 @@ const (
 	openFilesPerRotation = 5
 )
 
-// listenersPerDevice is how many sockets a device of each platform that
-// does not share the lab's sockets listens on.
-var listenersPerDevice = map[string]int{
-	PlatformPANOS: 1, PlatformBIGIP: 2, PlatformLighthouse: 1, PlatformJunos: 2, PlatformSSM: 1,
-}
-
 // OpenFilesNeeded estimates how many files a lab of o's devices and a
 // wave of o.Concurrency rotations at once keep open in the lab's process.
 func OpenFilesNeeded(o Options) uint64 {
-	platforms := o.Platforms
-	if len(platforms) == 0 {
-		platforms = []string{PlatformLinux}
-	}
 	ends := 2
 	if o.RotatesElsewhere {
 		ends = 1
 	}
-	need := OpenFilesForRotations(max(o.Concurrency, 50) * ends)
-	for i, p := range platforms {
-		// Devices go round-robin over the platforms.
-		devices := o.Devices / len(platforms)
-		if i < o.Devices%len(platforms) {
-			devices++
-		}
-		need += uint64(devices * listenersPerDevice[p])
-		if p == PlatformLinux || p == PlatformScript {
-			need += 2 // the hosts' shared SSH and TLS sockets
-		}
-	}
-	return need
+	return OpenFilesForRotations(max(o.Concurrency, 50) * ends)
 }
 
 // OpenFilesForRotations estimates how many files ottr keeps open with

@@ -50,9 +50,11 @@ const (
 
 // Ports every device of the lab listens on, each on its own loopback IP.
 // Fixed ports let one route per platform reach every device of it.
-// The Linux hosts (linux and script) are the exception: they share one SSH
-// and one TLS socket on a free port (see addrmux).
+// The devices share one socket per port (see sockets), which listens on a
+// free port of its own: these are the ports the emulators are told, not
+// the ports they answer on.
 const (
+	sshPort     = 2222 // linux and script hosts' SSH
 	tlsPort     = 8443 // where every device serves the certificate ottr rotates
 	apiPort     = 9443 // BIG-IP's management API, apart from its virtual server
 	netconfPort = 8830 // JunOS NETCONF over SSH
@@ -92,9 +94,6 @@ type platform struct {
 	// accessKeyLogin: the login is an AWS access key, made for each lab:
 	// a random access key ID as the username, its secret as the password.
 	accessKeyLogin bool
-	// linuxHost: the devices are emulated Linux hosts (linuxlab), which
-	// share the lab's SSH and TLS sockets.
-	linuxHost bool
 	// caFile: the devices start with a certificate of the lab's device
 	// CA and the driver verifies their API TLS, so the route gets ca_file.
 	caFile bool
@@ -114,7 +113,7 @@ func platforms() []platform {
 	return []platform{
 		{
 			name: PlatformLinux, driver: "linux", osVersion: "12", model: "emulated",
-			linuxHost: true, start: startLinuxHost,
+			start: startLinuxHost,
 		},
 		{
 			name: PlatformPANOS, driver: "panos", osVersion: panoslab.SoftwareVersion, model: "PA-3220",
@@ -137,7 +136,7 @@ func platforms() []platform {
 		},
 		{
 			name: PlatformScript, driver: "script", osVersion: "12", model: "emulated",
-			username: "ottr", keyLogin: true, linuxHost: true, start: startLinuxHost, routeOptions: scriptRouteOptions,
+			username: "ottr", keyLogin: true, start: startLinuxHost, routeOptions: scriptRouteOptions,
 		},
 		{
 			// The instances share one SSM endpoint, whose certificate
@@ -198,13 +197,23 @@ func (e *startEnv) initialCertificate(name string) (*tls.Certificate, error) {
 }
 
 func startLinuxHost(ctx context.Context, env *startEnv, name, ip string) (Emulator, error) {
+	sshMux, err := env.lab.sockets.mux(sshPort)
+	if err != nil {
+		return nil, err
+	}
+	tlsMux, err := env.lab.sockets.mux(tlsPort)
+	if err != nil {
+		return nil, err
+	}
 	h, err := linuxlab.Start(ctx, linuxlab.Config{
-		Name:          name,
-		Dir:           env.lab.path(filepath.Join("hosts", strings.SplitN(name, ".", 2)[0])),
+		Name: name,
+		Dir:  env.lab.path(filepath.Join("hosts", strings.SplitN(name, ".", 2)[0])),
+		// Their connections go straight to the host, with no listener
+		// (and no goroutine) per host.
 		SSHAddr:       net.JoinHostPort(ip, "0"),
 		TLSAddr:       net.JoinHostPort(ip, "0"),
-		SharedSSH:     env.lab.sshMux,
-		SharedTLS:     env.lab.tlsMux,
+		SharedSSH:     sshMux,
+		SharedTLS:     tlsMux,
 		User:          "ottr",
 		AuthorizedKey: env.lab.clientKey,
 		// Thousands of hosts share this machine: scripts and the
@@ -224,6 +233,7 @@ func startPANOS(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 		return nil, err
 	}
 	d, err := panoslab.Start(ctx, panoslab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		Username:           env.username(),
@@ -242,6 +252,7 @@ func startBIGIP(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 		return nil, err
 	}
 	d, err := bigiplab.Start(ctx, bigiplab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(apiPort)),
 		VirtualAddr:        net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
@@ -263,6 +274,7 @@ func startLighthouse(ctx context.Context, env *startEnv, name, ip string) (Emula
 		return nil, err
 	}
 	d, err := lighthouselab.Start(ctx, lighthouselab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		Username:           env.username(),
@@ -281,6 +293,7 @@ func startJunos(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 		return nil, err
 	}
 	d, err := junoslab.Start(ctx, junoslab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(netconfPort)),
 		TLSAddr:            net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
@@ -315,6 +328,7 @@ func startSSMInstance(_ context.Context, env *startEnv, name, ip string) (Emulat
 	}
 	short := strings.SplitN(name, ".", 2)[0]
 	inst, err := env.lab.ssm.AddInstance(ssmlab.InstanceConfig{
+		Listen:             env.lab.sockets.listen,
 		Name:               short,
 		HostName:           name,
 		Dir:                env.lab.path(filepath.Join("hosts", short)),

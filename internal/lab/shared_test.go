@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,6 +122,36 @@ func TestAFleetOnSharedSocketsRotatesEveryHost(t *testing.T) {
 			t.Errorf("%s: the CA issued %v; want one certificate", name, issued[name])
 		case got != issued[name][0] || got != a.CertificateSerial || got == old[name]:
 			t.Errorf("%s serves serial %s; the CA issued %s, ottr recorded %s, before %s", name, got, issued[name][0], a.CertificateSerial, old[name])
+		}
+	}
+}
+
+// Devices of every platform share the lab's sockets too: one per port,
+// whatever the size of the fleet.
+func TestEveryPlatformSharesTheLabsSockets(t *testing.T) {
+	platforms := lab.KnownPlatforms()
+	devices := 10 * len(platforms)
+	before := openFiles(t)
+	mixed, err := lab.Start(context.Background(), lab.Options{
+		Devices: devices, Platforms: platforms, CA: theLab.CA, DNS: theLab.DNS, TSIGSecret: theLab.TSIGSecret,
+	})
+	if err != nil {
+		t.Fatalf("a lab of every platform did not start: %v", err)
+	}
+	defer mixed.Close()
+	if opened := openFiles(t) - before; opened >= devices {
+		t.Errorf("starting %d devices of %d platforms opened %d files; want the shared sockets only", devices, len(platforms), opened)
+	}
+	ports := map[int]bool{}
+	for _, a := range mixed.Assets {
+		ports[a.Port] = true
+	}
+	if len(ports) != 1 {
+		t.Errorf("the devices serve the rotated certificate on ports %v; want one port for all", ports)
+	}
+	for _, d := range mixed.Devices {
+		if got := servedLeaf(t, d); !slices.Contains(got.DNSNames, d.Name()) {
+			t.Errorf("%s (%s) on %s serves a certificate for %v", d.Name(), d.Platform, d.TLSAddr(), got.DNSNames)
 		}
 	}
 }
