@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -60,6 +61,9 @@ type labFlags struct {
 	// waveTime stops the wave after this long; 0: when every due asset
 	// is rotated.
 	waveTime time.Duration
+	// memProfile is where the wave's end (or interruption) writes a heap
+	// profile, with its rotations still in flight.
+	memProfile string
 }
 
 func newLabCmd(g *globals) *cobra.Command {
@@ -115,6 +119,7 @@ measures ottr's own memory and CPU apart from the emulated fleet's.`,
 	cmd.Flags().BoolVar(&f.opensslProcesses, "openssl-processes", false, "Linux hosts run the openssl program for every key, instead of making keys in the lab process")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	cmd.Flags().BoolVar(&f.devicesProcess, "devices-process", false, "run the CA, DNS server and devices in a child process, and only ottr in this one (its memory and CPU then are ottr's own)")
+	cmd.Flags().StringVar(&f.memProfile, "memprofile", "", "write a heap profile of this process at the wave's end or interruption, with its last rotations in flight (go tool pprof reads it)")
 	cmd.Flags().DurationVar(&f.waveTime, "wave-time", 0, "stop the wave after this long and report what it did (0: when every device is rotated)")
 	cmd.Flags().IntVar(&f.ceiling, "ceiling", 0, "with --bench, how many bare issuances measure the CA's ceiling (0: as many as the wave rotated)")
 	cmd.Flags().StringVar(&f.readyFile, "ready-file", "", "with --no-rotate, write this file once the devices are registered as assets")
@@ -576,10 +581,12 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 		}
 		if w.f.waveTime > 0 && time.Since(start) >= w.f.waveTime {
 			w.cut = true
+			w.writeMemProfile(g)
 			break
 		}
 		select {
 		case <-ctx.Done():
+			w.writeMemProfile(g)
 			w.memory = heap.finish()
 			fmt.Fprintf(g.stdout, "\ninterrupted after %d rotations in %s; this process: %s\n", n, time.Since(start).Round(time.Second), w.memory)
 			stopQueue()
@@ -607,6 +614,20 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 	fmt.Fprintf(g.stdout, "%d rotated, %d failed, in %s (%.1f rotations/s)\n",
 		w.done.Load(), w.failed.Load(), w.elapsed.Round(time.Millisecond), float64(w.done.Load())/w.elapsed.Seconds())
 	return stopQueue, nil
+}
+
+// writeMemProfile writes --memprofile, if asked for.
+func (w *wave) writeMemProfile(g *globals) {
+	if w.f.memProfile == "" {
+		return
+	}
+	out, err := os.Create(w.f.memProfile)
+	if err == nil {
+		err = errors.Join(pprof.Lookup("heap").WriteTo(out, 0), out.Close())
+	}
+	if err != nil {
+		fmt.Fprintln(g.stderr, "--memprofile:", err)
+	}
 }
 
 // err is the wave's outcome as the command's.
