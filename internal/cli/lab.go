@@ -36,6 +36,7 @@ import (
 	"github.com/ottr-go/ottr/internal/issuer"
 	"github.com/ottr-go/ottr/internal/lab"
 	"github.com/ottr-go/ottr/internal/rotation"
+	"github.com/ottr-go/ottr/internal/scheduler"
 	"github.com/ottr-go/ottr/internal/store"
 )
 
@@ -562,29 +563,46 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 	}
 	total, more := int64(res.Enqueued), res.Enqueued > 0
 	progress := newProgress(g.stdout, w.f.devices)
+	// Later scans run beside this loop: a scan of 10,000 assets takes a
+	// while, and the progress, --wave-time and Ctrl-C must not wait.
+	scanCtx, stopScans := context.WithCancel(ctx)
+	defer stopScans()
+	type scanned struct {
+		res scheduler.Result
+		err error
+	}
+	scans := make(chan scanned, 1)
+	scanning := false
 	for {
 		n := w.done.Load() + w.failed.Load()
 		progress.show(int(n), int(w.failed.Load()))
 		// Scanned again while the queue still holds work for a while,
 		// so that it never runs dry.
-		if more && total-n <= 2*int64(w.f.concurrency) {
-			if res, err = sched.ScanOnce(ctx); err != nil {
-				heap.finish()
-				stopQueue()
-				return nil, err
-			}
-			total, more = total+int64(res.Enqueued), res.Enqueued > 0
-			continue
+		if more && !scanning && total-n <= 2*int64(w.f.concurrency) {
+			scanning = true
+			go func() {
+				res, err := sched.ScanOnce(scanCtx)
+				scans <- scanned{res, err}
+			}()
 		}
-		if !more && n >= total {
+		if !more && !scanning && n >= total {
 			break
 		}
 		if w.f.waveTime > 0 && time.Since(start) >= w.f.waveTime {
 			w.cut = true
 			w.writeMemProfile(g)
+			stopScans()
 			break
 		}
 		select {
+		case s := <-scans:
+			scanning = false
+			if s.err != nil {
+				heap.finish()
+				stopQueue()
+				return nil, s.err
+			}
+			total, more = total+int64(s.res.Enqueued), s.res.Enqueued > 0
 		case <-ctx.Done():
 			w.writeMemProfile(g)
 			w.memory = heap.finish()
