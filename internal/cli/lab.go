@@ -561,10 +561,12 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 		stopQueue()
 		return nil, err
 	}
-	total, more := int64(res.Enqueued), res.Enqueued > 0
 	progress := newProgress(g.stdout, w.f.devices)
 	// Later scans run beside this loop: a scan of 10,000 assets takes a
-	// while, and the progress, --wave-time and Ctrl-C must not wait.
+	// while, and the progress, --wave-time and Ctrl-C must not wait. The
+	// queue's own periodic scan queues rotations too, so the wave is
+	// over when a scan finds no due asset and none queued or running,
+	// not when the rotations this loop queued have ended.
 	scanCtx, stopScans := context.WithCancel(ctx)
 	defer stopScans()
 	type scanned struct {
@@ -573,20 +575,23 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 	}
 	scans := make(chan scanned, 1)
 	scanning := false
+	// inFlight is what the last scan found queued or running, or queued
+	// itself; atScan is how many rotations had ended when it began.
+	inFlight, atScan, lastScan := int64(res.Enqueued+res.Active), int64(0), time.Now()
 	for {
 		n := w.done.Load() + w.failed.Load()
 		progress.show(int(n), int(w.failed.Load()))
+		if !scanning && inFlight == 0 {
+			break
+		}
 		// Scanned again while the queue still holds work for a while,
 		// so that it never runs dry.
-		if more && !scanning && total-n <= 2*int64(w.f.concurrency) {
-			scanning = true
+		if !scanning && n-atScan >= inFlight-2*int64(w.f.concurrency) && time.Since(lastScan) >= time.Second {
+			scanning, atScan, lastScan = true, n, time.Now()
 			go func() {
 				res, err := sched.ScanOnce(scanCtx)
 				scans <- scanned{res, err}
 			}()
-		}
-		if !more && !scanning && n >= total {
-			break
 		}
 		if w.f.waveTime > 0 && time.Since(start) >= w.f.waveTime {
 			w.cut = true
@@ -602,7 +607,7 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 				stopQueue()
 				return nil, s.err
 			}
-			total, more = total+int64(s.res.Enqueued), s.res.Enqueued > 0
+			inFlight = int64(s.res.Enqueued + s.res.Active)
 		case <-ctx.Done():
 			w.writeMemProfile(g)
 			w.memory = heap.finish()

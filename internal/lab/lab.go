@@ -3,7 +3,9 @@
 // zone whose _acme-challenge CNAMEs point into a delegate zone that accepts
 // TSIG-signed RFC 2136 updates, and a fleet of emulated devices — Linux
 // hosts by default, or any mix of the platforms in KnownPlatforms, each
-// device on its own loopback address. It writes an ottr.yaml for that
+// device on its own loopback address, all of them on listening sockets
+// they share (one per port), so a fleet of 100,000 fits in a process's
+// open-files limit. It writes an ottr.yaml for that
 // environment, with one route per platform, so ottr runs against the lab
 // exactly as it runs against a real fleet. `ottr lab` and the end-to-end
 // tests use it.

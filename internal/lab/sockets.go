@@ -69,13 +69,6 @@ func (s *sockets) listen(addr string) (net.Listener, error) {
 	return m.Listener(ip)
 }
 
-// count returns how many sockets are open.
-func (s *sockets) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.all)
-}
-
 func (s *sockets) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
