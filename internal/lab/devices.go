@@ -82,11 +82,17 @@ func (l *Lab) startDevices(ctx context.Context, o Options, ps []platform) error 
 	if err != nil {
 		return err
 	}
+	// Every device on sockets the fleet shares, one per port: a fleet of
+	// thousands would otherwise run out of file descriptors.
+	l.sockets = newSockets(ctx)
 	subnet := o.Subnet
 	if subnet == 0 {
 		subnet = defaultSubnet()
 	}
 	for attempt := 1; ; attempt++ {
+		if last := subnet + (o.Devices-1)/hostsPerSubnet; last > 255 {
+			return fmt.Errorf("lab: %d devices from 127.%d.0.0 would need 127.%d.0.0, past 127.255: pass a lower subnet", o.Devices, subnet, last)
+		}
 		err := l.startDevicesIn(ctx, o.Devices, subnet, ps, delegations)
 		if err == nil {
 			break
@@ -136,8 +142,13 @@ func (l *Lab) startDevicesIn(ctx context.Context, n, subnet int, ps []platform, 
 func (l *Lab) startDevice(ctx context.Context, i, subnet int, p *platform, d *dnsdelegate.Delegations) error {
 	name, ip := DeviceName(p.name, i), HostIP(subnet, i)
 	emu, err := p.start(ctx, &startEnv{lab: l, platform: p}, name, ip)
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Errorf("lab: %w (is %s in use by another lab? pass another subnet)", err, ip)
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("lab: %s: %w: the lab has used up the open files it may hold; raise the limit (ulimit -n) or start fewer devices", name, err)
+	case err != nil:
+		return fmt.Errorf("lab: %w", err)
 	}
 	l.Devices[i] = &Device{Platform: p.name, Emulator: emu, name: name}
 	rec, err := d.Record(name)
@@ -168,11 +179,21 @@ func (l *Lab) startDevice(ctx context.Context, i, subnet int, p *platform, d *dn
 		IPAddress:              ip,
 		Origin:                 "lab",
 		OSVersion:              p.osVersion,
-		Port:                   tlsPort,
+		Port:                   port(emu.TLSAddr()),
 		Credentials:            p.credentialsName(),
 		KeyType:                p.keyType,
 	}
 	return nil
+}
+
+// port returns the port of addr, host:port; 0 when it has none.
+func port(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // namedLogin reports whether the platform's devices have a login of their
@@ -195,13 +216,12 @@ func (l *Lab) writeKnownHosts() error {
 	line := func(addr string, key ssh.PublicKey) {
 		known.WriteString(knownhosts.Line([]string{knownhosts.Normalize(addr)}, key) + "\n")
 	}
-	for i, dev := range l.Devices {
-		ip := l.Assets[i].IPAddress
+	for _, dev := range l.Devices {
 		switch e := dev.Emulator.(type) {
 		case *linuxlab.Host:
-			line(net.JoinHostPort(ip, strconv.Itoa(sshPort)), e.HostKey())
+			line(e.SSHAddr(), e.HostKey())
 		case *junoslab.Device:
-			line(net.JoinHostPort(ip, strconv.Itoa(netconfPort)), e.HostKey())
+			line(e.Addr(), e.HostKey())
 		}
 	}
 	return os.WriteFile(l.path("known_hosts"), []byte(known.String()), 0o600)

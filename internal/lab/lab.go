@@ -3,7 +3,9 @@
 // zone whose _acme-challenge CNAMEs point into a delegate zone that accepts
 // TSIG-signed RFC 2136 updates, and a fleet of emulated devices — Linux
 // hosts by default, or any mix of the platforms in KnownPlatforms, each
-// device on its own loopback address. It writes an ottr.yaml for that
+// device on its own loopback address, all of them on listening sockets
+// they share (one per port), so a fleet of 100,000 fits in a process's
+// open-files limit. It writes an ottr.yaml for that
 // environment, with one route per platform, so ottr runs against the lab
 // exactly as it runs against a real fleet. `ottr lab` and the end-to-end
 // tests use it.
@@ -58,6 +60,10 @@ type Options struct {
 	Profile string
 	// Concurrency is workers.concurrency in the lab's config. Default 50.
 	Concurrency int
+	// RotatesElsewhere says ottr runs in another process ('ottr lab
+	// --no-rotate'): the lab holds one end of each rotation's connections,
+	// not both, and needs fewer open files.
+	RotatesElsewhere bool
 	// CAValidationTime is how long the lab CA keeps a validated challenge
 	// processing before it turns valid (pebble.Config.ValidationTime).
 	// Default 0: at once.
@@ -107,6 +113,8 @@ type Lab struct {
 	logins map[string]login
 	// ssm is the SSM endpoint of the ssm platform's instances.
 	ssm *ssmlab.Service
+	// sockets are the listening sockets the devices share.
+	sockets *sockets
 
 	ownCA, ownDNS, ownDir bool
 	// openSSLProcesses is Options.OpenSSLProcesses.
@@ -118,8 +126,8 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	if o.Devices <= 0 {
 		o.Devices = 20
 	}
-	if o.Devices > 60000 {
-		return nil, fmt.Errorf("lab: %d devices: at most 60000 fit in one 127.S.0.0/16 subnet", o.Devices)
+	if o.Devices > MaxDevices {
+		return nil, fmt.Errorf("lab: %d devices: at most %d, on 127.S.0.0/16 and the subnets after it", o.Devices, MaxDevices)
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 50
@@ -136,6 +144,9 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	}
 	ps, err := lookupPlatforms(o.Platforms)
 	if err != nil {
+		return nil, err
+	}
+	if err := EnsureOpenFiles(OpenFilesNeeded(o), o.Logger); err != nil {
 		return nil, err
 	}
 	l = &Lab{Dir: o.DataDir, CA: o.CA, DNS: o.DNS, TSIGSecret: o.TSIGSecret, platforms: ps, openSSLProcesses: o.OpenSSLProcesses}
@@ -209,6 +220,9 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 // Close stops every part the lab started and removes a temporary directory.
 func (l *Lab) Close() {
 	l.closeDevices()
+	if l.sockets != nil {
+		l.sockets.close()
+	}
 	if l.ssm != nil {
 		_ = l.ssm.Close()
 	}
@@ -307,9 +321,18 @@ func (l *Lab) deviceRootsFile() string { return l.path("device-roots.pem") }
 // now dates the device CA and the devices' initial certificates.
 func (l *Lab) now() time.Time { return time.Now() }
 
-// HostIP returns the loopback address of host i (0-based) in subnet s.
+// MaxDevices is the most devices one lab starts: their addresses span
+// four /16 subnets of 127.0.0.0/8 from the lab's own.
+const MaxDevices = 4 * hostsPerSubnet
+
+// hostsPerSubnet is how many hosts one 127.S.0.0/16 holds: 250 to a /24.
+const hostsPerSubnet = 250 * 256
+
+// HostIP returns the loopback address of host i (0-based) in subnet s;
+// hosts past a /16's 64,000 go on in the next one.
 func HostIP(subnet, i int) string {
-	return fmt.Sprintf("127.%d.%d.%d", subnet, i/250, i%250+1)
+	in := i % hostsPerSubnet
+	return fmt.Sprintf("127.%d.%d.%d", subnet+i/hostsPerSubnet, in/250, in%250+1)
 }
 
 // HostName returns the name of host i (0-based).

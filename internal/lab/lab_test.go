@@ -7,12 +7,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -318,7 +316,7 @@ func TestWrongSSHHostKeyIsRefused(t *testing.T) {
 	// A known_hosts file that pins another key for the device.
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := ssh.NewSignerFromKey(priv)
-	addr := net.JoinHostPort(theLab.Assets[hostWrongKey].IPAddress, strconv.Itoa(2222))
+	addr := theLab.Hosts[hostWrongKey].SSHAddr()
 	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, signer.PublicKey())
 	cfg.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(cfg.KnownHostsFile, []byte(line+"\n"), 0o600); err != nil {
@@ -349,19 +347,27 @@ func TestLabAssetsAreValid(t *testing.T) {
 	}
 }
 
-// Two labs in one process pick the same default subnet; the second must
-// move to a free one rather than fail, so parallel test binaries can run.
-func TestSecondLabMovesToAFreeSubnet(t *testing.T) {
-	second, err := lab.Start(context.Background(), lab.Options{Devices: 2, CA: theLab.CA, DNS: theLab.DNS, TSIGSecret: theLab.TSIGSecret})
+// Two labs in one process pick the same default subnet; each must still
+// serve its own hosts (their shared sockets are on ports of their own), so
+// parallel test binaries can run.
+func TestSecondLabServesBesideTheFirst(t *testing.T) {
+	ctx := context.Background()
+	second, err := lab.Start(ctx, lab.Options{Devices: 2, CA: theLab.CA, DNS: theLab.DNS, TSIGSecret: theLab.TSIGSecret})
 	if err != nil {
 		t.Fatalf("a second lab did not start: %v", err)
 	}
 	defer second.Close()
-	if a, b := second.Assets[0].IPAddress, theLab.Assets[0].IPAddress; a == b {
-		t.Fatalf("both labs put their first host on %s", a)
+	if a, b := second.Devices[0].TLSAddr(), theLab.Devices[0].TLSAddr(); a == b {
+		t.Fatalf("both labs serve their first host on %s", a)
 	}
-	if served := second.Hosts[0].Served(); served == nil {
-		t.Error("the second lab's host serves nothing")
+	for _, l := range []*lab.Lab{theLab, second} {
+		chain, err := verify.Fetch(ctx, l.Devices[0].TLSAddr(), l.Devices[0].Name(), 30*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", l.Devices[0].TLSAddr(), err)
+		}
+		if want := l.Hosts[0].Served(); !chain[0].Equal(want) {
+			t.Errorf("%s serves serial %s; its host holds %s", l.Devices[0].TLSAddr(), verify.SerialHex(chain[0]), verify.SerialHex(want))
+		}
 	}
 }
 

@@ -50,6 +50,9 @@ const (
 
 // Ports every device of the lab listens on, each on its own loopback IP.
 // Fixed ports let one route per platform reach every device of it.
+// The devices share one socket per port (see sockets), which listens on a
+// free port of its own: these are the ports the emulators are told, not
+// the ports they answer on.
 const (
 	sshPort     = 2222 // linux and script hosts' SSH
 	tlsPort     = 8443 // where every device serves the certificate ottr rotates
@@ -194,11 +197,23 @@ func (e *startEnv) initialCertificate(name string) (*tls.Certificate, error) {
 }
 
 func startLinuxHost(ctx context.Context, env *startEnv, name, ip string) (Emulator, error) {
+	sshMux, err := env.lab.sockets.mux(sshPort)
+	if err != nil {
+		return nil, err
+	}
+	tlsMux, err := env.lab.sockets.mux(tlsPort)
+	if err != nil {
+		return nil, err
+	}
 	h, err := linuxlab.Start(ctx, linuxlab.Config{
-		Name:          name,
-		Dir:           env.lab.path(filepath.Join("hosts", strings.SplitN(name, ".", 2)[0])),
-		SSHAddr:       net.JoinHostPort(ip, strconv.Itoa(sshPort)),
-		TLSAddr:       net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
+		Name: name,
+		Dir:  env.lab.path(filepath.Join("hosts", strings.SplitN(name, ".", 2)[0])),
+		// Their connections go straight to the host, with no listener
+		// (and no goroutine) per host.
+		SSHAddr:       net.JoinHostPort(ip, "0"),
+		TLSAddr:       net.JoinHostPort(ip, "0"),
+		SharedSSH:     sshMux,
+		SharedTLS:     tlsMux,
 		User:          "ottr",
 		AuthorizedKey: env.lab.clientKey,
 		// Thousands of hosts share this machine: scripts and the
@@ -218,6 +233,7 @@ func startPANOS(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 		return nil, err
 	}
 	d, err := panoslab.Start(ctx, panoslab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		Username:           env.username(),
@@ -236,6 +252,7 @@ func startBIGIP(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 		return nil, err
 	}
 	d, err := bigiplab.Start(ctx, bigiplab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(apiPort)),
 		VirtualAddr:        net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
@@ -257,6 +274,7 @@ func startLighthouse(ctx context.Context, env *startEnv, name, ip string) (Emula
 		return nil, err
 	}
 	d, err := lighthouselab.Start(ctx, lighthouselab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
 		Username:           env.username(),
@@ -275,6 +293,7 @@ func startJunos(ctx context.Context, env *startEnv, name, ip string) (Emulator, 
 		return nil, err
 	}
 	d, err := junoslab.Start(ctx, junoslab.Config{
+		Listen:             env.lab.sockets.listen,
 		Name:               name,
 		Addr:               net.JoinHostPort(ip, strconv.Itoa(netconfPort)),
 		TLSAddr:            net.JoinHostPort(ip, strconv.Itoa(tlsPort)),
@@ -309,6 +328,7 @@ func startSSMInstance(_ context.Context, env *startEnv, name, ip string) (Emulat
 	}
 	short := strings.SplitN(name, ".", 2)[0]
 	inst, err := env.lab.ssm.AddInstance(ssmlab.InstanceConfig{
+		Listen:             env.lab.sockets.listen,
 		Name:               short,
 		HostName:           name,
 		Dir:                env.lab.path(filepath.Join("hosts", short)),
@@ -340,7 +360,7 @@ func scriptRouteOptions(l *Lab, first Emulator) (map[string]any, error) {
 			"CERT_PATH":      host["cert_path"],
 			"KEY_PATH":       host["key_path"],
 			"RELOAD_COMMAND": host["reload_command"],
-			"SSH_PORT":       strconv.Itoa(sshPort),
+			"SSH_PORT":       strconv.Itoa(first.(*linuxlab.Host).SSHPort()),
 		},
 	}, nil
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto/x509"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/app"
-	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/lab"
-	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
 	"github.com/ottr-go/ottr/internal/verify"
 )
@@ -51,21 +48,8 @@ func TestMixedFleetRotatesEveryPlatformEndToEnd(t *testing.T) {
 		}
 	}
 
-	cfg, err := config.Load(mixed.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Database = filepath.Join(t.TempDir(), "ottr.db")
 	var finished atomic.Int32
-	ap, err := app.New(ctx, cfg, app.Options{Observer: func(e rotation.Event) {
-		if e.Phase == "end" {
-			finished.Add(1)
-		}
-	}})
-	if err != nil {
-		t.Fatalf("ottr does not start on the mixed lab's config: %v", err)
-	}
-	defer ap.Close()
+	ap := appOn(t, mixed, &finished)
 	for _, a := range mixed.Assets {
 		// The same checks an operator's assets pass: the platform has a
 		// route, the names are in the managed zone.

@@ -84,6 +84,11 @@ type Config struct {
 	// Addr is the management (iControl REST) listen address, a loopback IP
 	// and a port. Default "127.0.0.1:0".
 	Addr string
+	// Listen opens the device's listening sockets; nil: net.Listen("tcp",
+	// addr). The lab passes one that puts its devices on sockets they
+	// share (internal/lab/addrmux), so a large fleet does not need a file
+	// descriptor per device and port.
+	Listen func(addr string) (net.Listener, error)
 	// Username and Password are the admin login the device accepts.
 	Username string
 	Password string
@@ -233,7 +238,7 @@ func Start(ctx context.Context, c Config) (*Device, error) {
 	d.restartHTTPD()
 
 	var err error
-	if d.apiListener, err = net.Listen("tcp", c.Addr); err != nil {
+	if d.apiListener, err = c.listen(c.Addr); err != nil {
 		return nil, fmt.Errorf("lab bigip %s: management listener: %w", c.Name, err)
 	}
 	d.apiServer = &http.Server{
@@ -249,7 +254,7 @@ func Start(ctx context.Context, c Config) (*Device, error) {
 	}
 	d.listen(d.apiServer, d.apiListener)
 	if c.Target == TargetClientSSL {
-		if d.vsListener, err = net.Listen("tcp", c.VirtualAddr); err != nil {
+		if d.vsListener, err = c.listen(c.VirtualAddr); err != nil {
 			_ = d.apiServer.Close()
 			d.wg.Wait()
 			return nil, fmt.Errorf("lab bigip %s: virtual server listener: %w", c.Name, err)
@@ -642,4 +647,12 @@ func selfSigned(name string, now time.Time) (*tls.Certificate, error) {
 		return nil, err
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// listen opens a listening socket on addr, through Listen when set.
+func (c Config) listen(addr string) (net.Listener, error) {
+	if c.Listen != nil {
+		return c.Listen(addr)
+	}
+	return net.Listen("tcp", addr)
 }

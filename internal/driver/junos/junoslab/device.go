@@ -80,6 +80,11 @@ type Config struct {
 	// Addr is the NETCONF (SSH) listen address, loopback "IP:port".
 	// Default "127.0.0.1:0".
 	Addr string
+	// Listen opens the device's listening sockets; nil: net.Listen("tcp",
+	// addr). The lab passes one that puts its devices on sockets they
+	// share (internal/lab/addrmux), so a large fleet does not need a file
+	// descriptor per device and port.
+	Listen func(addr string) (net.Listener, error)
 	// TLSAddr is where J-Web's HTTPS listens. Default "127.0.0.1:0".
 	TLSAddr string
 	// Username is the only login accepted.
@@ -257,10 +262,10 @@ func Start(ctx context.Context, c Config) (*Device, error) {
 	}
 
 	var err error
-	if d.sshListener, err = net.Listen("tcp", c.Addr); err != nil {
+	if d.sshListener, err = c.listen(c.Addr); err != nil {
 		return nil, fmt.Errorf("lab junos device %s: NETCONF listener: %w", c.Name, err)
 	}
-	if d.tlsListener, err = net.Listen("tcp", c.TLSAddr); err != nil {
+	if d.tlsListener, err = c.listen(c.TLSAddr); err != nil {
 		_ = d.sshListener.Close()
 		return nil, fmt.Errorf("lab junos device %s: TLS listener: %w", c.Name, err)
 	}
@@ -504,4 +509,12 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
+}
+
+// listen opens a listening socket on addr, through Listen when set.
+func (c Config) listen(addr string) (net.Listener, error) {
+	if c.Listen != nil {
+		return c.Listen(addr)
+	}
+	return net.Listen("tcp", addr)
 }

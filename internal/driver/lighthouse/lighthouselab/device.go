@@ -73,6 +73,11 @@ type Config struct {
 	// Addr is the listen address, a loopback IP and a port. Default
 	// "127.0.0.1:0" (a free port, kept across restarts).
 	Addr string
+	// Listen opens the device's listening sockets; nil: net.Listen("tcp",
+	// addr). The lab passes one that puts its devices on sockets they
+	// share (internal/lab/addrmux), so a large fleet does not need a file
+	// descriptor per device and port.
+	Listen func(addr string) (net.Listener, error)
 	// Username and Password are the only login accepted.
 	Username string
 	Password string
@@ -238,7 +243,7 @@ func Start(ctx context.Context, cfg Config) (*Device, error) {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := cfg.listen(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("lab lighthouse %s: listen: %w", cfg.Name, err)
 	}
@@ -339,7 +344,7 @@ func (d *Device) listenAgain() {
 	if d.closed || !d.down {
 		return
 	}
-	ln, err := net.Listen("tcp", d.addr)
+	ln, err := d.cfg.listen(d.addr)
 	if err != nil {
 		// Another process took the port in the pause; try again soon.
 		d.cfg.Logger.Warn("lab lighthouse: cannot listen again", "name", d.cfg.Name, "err", err)
@@ -499,4 +504,12 @@ func selfSigned(name string, now time.Time) (*tls.Certificate, error) {
 		return nil, err
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// listen opens a listening socket on addr, through Listen when set.
+func (c Config) listen(addr string) (net.Listener, error) {
+	if c.Listen != nil {
+		return c.Listen(addr)
+	}
+	return net.Listen("tcp", addr)
 }

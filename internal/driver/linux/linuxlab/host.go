@@ -1,7 +1,7 @@
 // Package linuxlab emulates a Linux host running a TLS service (nginx-like)
 // behind an SSH server, for `ottr lab` and for the linux driver's tests. Many
 // hosts run in one process, each with its own directory, SSH listener and TLS
-// listener.
+// listener, or on SSH and TLS sockets all of them share (Config.SharedSSH).
 //
 // The SSH server really runs the commands it is sent, through /bin/sh -c
 // with openssl, cp, mv and the rest from the machine, as the ottr process's
@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -60,6 +61,8 @@ import (
 
 	gliderssh "github.com/gliderlabs/ssh"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/ottr-go/ottr/internal/lab/addrmux"
 )
 
 // Defaults of Config.
@@ -89,6 +92,12 @@ type Config struct {
 	// routes all of 127.0.0.0/8 to the loopback interface, so each host can
 	// have its own IP (127.0.1.7:8443) with no setup. Default "127.0.0.1:0".
 	TLSAddr string
+	// SharedSSH and SharedTLS, when set, serve the host's SSH and TLS on
+	// these sockets, shared with other hosts, instead of listeners of its
+	// own: SSHAddr and TLSAddr then give only the host's IP, and the port
+	// is the shared socket's. A fleet of thousands of hosts needs two file
+	// descriptors in all rather than two per host.
+	SharedSSH, SharedTLS *addrmux.Mux
 	// User is the only login name accepted; empty accepts any.
 	User string
 	// AuthorizedKey and Password are the accepted credentials; at least
@@ -178,7 +187,32 @@ func (c Config) validate() error {
 			return err
 		}
 	}
+	for _, shared := range []struct {
+		mux  *addrmux.Mux
+		addr string
+	}{{c.SharedSSH, c.SSHAddr}, {c.SharedTLS, c.TLSAddr}} {
+		if shared.mux == nil {
+			continue
+		}
+		if _, err := addrIP(shared.addr); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// addrIP returns the IP of addr, host:port, for a shared socket, which
+// dispatches by IP.
+func addrIP(addr string) (netip.Addr, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("address %q: %w", addr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("address %q: a host on a shared socket needs an IP address of its own: %w", addr, err)
+	}
+	return ip, nil
 }
 
 // loopbackOnly refuses addresses off the loopback range: the SSH server runs
@@ -201,10 +235,13 @@ type Host struct {
 	keyFile  string
 	hostKey  ssh.Signer
 
-	sshServer   *gliderssh.Server
-	sshListener net.Listener
-	tlsListener net.Listener
-	tlsConfig   *tls.Config
+	sshServer *gliderssh.Server
+	// sshListener and tlsListener are the host's own listeners; nil on a
+	// shared socket, where sshAddr and tlsAddr say where it answers.
+	sshListener      net.Listener
+	tlsListener      net.Listener
+	sshAddr, tlsAddr string
+	tlsConfig        *tls.Config
 
 	// served is the certificate the TLS listener presents.
 	served      atomic.Pointer[tls.Certificate]
@@ -256,31 +293,81 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("lab linux host %s: %w", cfg.Name, err)
 	}
 
-	var err error
-	if h.sshListener, err = net.Listen("tcp", cfg.SSHAddr); err != nil {
-		return nil, fmt.Errorf("lab linux host %s: SSH listener: %w", cfg.Name, err)
-	}
-	if h.tlsListener, err = net.Listen("tcp", cfg.TLSAddr); err != nil {
-		_ = h.sshListener.Close()
-		return nil, fmt.Errorf("lab linux host %s: TLS listener: %w", cfg.Name, err)
-	}
 	h.tlsConfig = &tls.Config{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.served.Load(), nil },
 		MinVersion:     tls.VersionTLS12,
 	}
 	h.sshServer = h.newSSHServer()
-
-	h.wg.Add(2)
-	go func() {
-		defer h.wg.Done()
-		_ = h.sshServer.Serve(h.sshListener)
-	}()
-	go func() {
-		defer h.wg.Done()
-		h.serveTLS()
-	}()
+	if err := h.listen(); err != nil {
+		return nil, fmt.Errorf("lab linux host %s: %w", cfg.Name, err)
+	}
 	context.AfterFunc(ctx, func() { _ = h.Close() })
 	return h, nil
+}
+
+// listen serves SSH and TLS, each on the host's own listener or on the
+// shared socket of the Config.
+func (h *Host) listen() error {
+	var err error
+	if h.sshAddr, err = h.serve(h.cfg.SharedSSH, h.cfg.SSHAddr, &h.sshListener, h.sshServer.HandleConn, func(ln net.Listener) {
+		_ = h.sshServer.Serve(ln)
+	}); err != nil {
+		h.unlisten()
+		return fmt.Errorf("SSH listener: %w", err)
+	}
+	if h.tlsAddr, err = h.serve(h.cfg.SharedTLS, h.cfg.TLSAddr, &h.tlsListener, h.serveConn, h.serveTLS); err != nil {
+		h.unlisten()
+		return fmt.Errorf("TLS listener: %w", err)
+	}
+	return nil
+}
+
+// serve registers handle for addr's IP on shared, or listens on addr, keeps
+// the listener in *own and runs acceptLoop on it. It returns the address
+// the host answers on.
+func (h *Host) serve(shared *addrmux.Mux, addr string, own *net.Listener, handle addrmux.Handler, acceptLoop func(net.Listener)) (string, error) {
+	if shared != nil {
+		ip, err := addrIP(addr)
+		if err != nil {
+			return "", err
+		}
+		if err := shared.Handle(ip, handle); err != nil {
+			return "", err
+		}
+		return shared.Addr(ip), nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	*own = ln
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		acceptLoop(ln)
+	}()
+	return ln.Addr().String(), nil
+}
+
+// unlisten stops taking connections: it closes the host's own listeners
+// and removes it from the shared sockets.
+func (h *Host) unlisten() error {
+	var errs []error
+	for _, l := range []struct {
+		shared *addrmux.Mux
+		addr   string
+		own    net.Listener
+	}{{h.cfg.SharedSSH, h.sshAddr, h.sshListener}, {h.cfg.SharedTLS, h.tlsAddr, h.tlsListener}} {
+		if l.own != nil {
+			errs = append(errs, ignoreClosed(l.own.Close()))
+		}
+		if l.shared != nil && l.addr != "" {
+			if ip, err := addrIP(l.addr); err == nil {
+				l.shared.Remove(ip)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // prepareFiles creates Dir and, unless the host's files are already there,
@@ -310,13 +397,13 @@ func (h *Host) Name() string { return h.cfg.Name }
 func (h *Host) HostKey() ssh.PublicKey { return h.hostKey.PublicKey() }
 
 // SSHAddr returns the address the SSH server listens on.
-func (h *Host) SSHAddr() string { return h.sshListener.Addr().String() }
+func (h *Host) SSHAddr() string { return h.sshAddr }
 
 // SSHPort returns the port the SSH server listens on.
-func (h *Host) SSHPort() int { return h.sshListener.Addr().(*net.TCPAddr).Port }
+func (h *Host) SSHPort() int { return int(netip.MustParseAddrPort(h.sshAddr).Port()) }
 
 // TLSAddr returns the address the TLS service listens on.
-func (h *Host) TLSAddr() string { return h.tlsListener.Addr().String() }
+func (h *Host) TLSAddr() string { return h.tlsAddr }
 
 // CertPath returns the on-disk path of the certificate file the TLS service
 // loads.
@@ -392,11 +479,10 @@ func (h *Host) PrivateKeyExported() bool { return h.exported.Load() }
 func (h *Host) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
-		// The listener is closed here too: the server only closes
-		// listeners its Serve goroutine has registered, which a Close
-		// right after Start can beat.
-		err = errors.Join(ignoreClosed(h.sshServer.Close()), ignoreClosed(h.sshListener.Close()),
-			ignoreClosed(h.tlsListener.Close()))
+		// The host's own listeners are closed here too: the server only
+		// closes listeners its Serve goroutine has registered, which a
+		// Close right after Start can beat.
+		err = errors.Join(h.unlisten(), ignoreClosed(h.sshServer.Close()))
 		h.wg.Wait()
 	})
 	return err

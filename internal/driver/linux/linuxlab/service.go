@@ -25,11 +25,11 @@ import (
 // says nothing does not hold a goroutine.
 const connTimeout = 10 * time.Second
 
-// serveTLS accepts connections until the listener closes. Each connection
-// gets the handshake and, if it sends an HTTP request, a one-line answer.
-func (h *Host) serveTLS() {
+// serveTLS accepts connections until ln closes. Each connection gets the
+// handshake and, if it sends an HTTP request, a one-line answer.
+func (h *Host) serveTLS(ln net.Listener) {
 	for {
-		conn, err := h.tlsListener.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

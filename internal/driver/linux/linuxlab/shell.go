@@ -33,6 +33,10 @@ func (h *Host) newSSHServer() *gliderssh.Server {
 		// A client that vanishes must not pin a goroutine forever; an
 		// openssl keygen that takes longer is still busy writing output.
 		IdleTimeout: 10 * time.Minute,
+		// Set here rather than left to Serve, which fills them in: a host
+		// on a shared socket is handed its connections without Serve.
+		ChannelHandlers: map[string]gliderssh.ChannelHandler{"session": gliderssh.DefaultSessionHandler},
+		RequestHandlers: map[string]gliderssh.RequestHandler{},
 	}
 	// Count open connections, so tests can tell whether two clients (two
 	// rotations of this host) were ever connected at once.

@@ -77,6 +77,12 @@ type Config struct {
 	Name string
 	// Addr is the management listen address. Default "127.0.0.1:0".
 	Addr string
+	// Listen opens the device's listening sockets; nil: net.Listen("tcp",
+	// addr). The lab passes one that puts its devices on sockets they
+	// share (internal/lab/addrmux), so a large fleet does not need a file
+	// descriptor per device and port. The GlobalProtect portal and
+	// gateway, on free ports, listen on sockets of their own.
+	Listen func(addr string) (net.Listener, error)
 	// Username and Password are the administrator login keygen accepts.
 	Username string
 	Password string
@@ -209,7 +215,7 @@ func Start(ctx context.Context, c Config) (*Device, error) {
 	d.refreshServed()
 
 	var err error
-	if d.listener, err = net.Listen("tcp", c.Addr); err != nil {
+	if d.listener, err = c.listen(c.Addr); err != nil {
 		return nil, fmt.Errorf("lab panos %s: listen: %w", c.Name, err)
 	}
 	d.server = d.newServer(d, &d.mgmtCert)
@@ -571,4 +577,12 @@ func describeCertificate(entry *node, leaf *x509.Certificate) {
 		algorithm = "EC"
 	}
 	entry.setChildText("algorithm", algorithm)
+}
+
+// listen opens a listening socket on addr, through Listen when set.
+func (c Config) listen(addr string) (net.Listener, error) {
+	if c.Listen != nil {
+		return c.Listen(addr)
+	}
+	return net.Listen("tcp", addr)
 }

@@ -70,6 +70,11 @@ type InstanceConfig struct {
 	// TLSAddr is the TLS service's listen address, a loopback IP and a
 	// port. Default "127.0.0.1:0".
 	TLSAddr string
+	// Listen opens the device's listening sockets; nil: net.Listen("tcp",
+	// addr). The lab passes one that puts its devices on sockets they
+	// share (internal/lab/addrmux), so a large fleet does not need a file
+	// descriptor per device and port.
+	Listen func(addr string) (net.Listener, error)
 	// State is the initial EC2 state. Default StateRunning.
 	State string
 	// Tags are more tags besides Name.
@@ -198,7 +203,7 @@ func (s *Service) AddInstance(cfg InstanceConfig) (*Instance, error) {
 		return nil, fmt.Errorf("lab ssm: instance %s: %w", cfg.Name, err)
 	}
 
-	if inst.tlsListener, err = net.Listen("tcp", cfg.TLSAddr); err != nil {
+	if inst.tlsListener, err = cfg.listen(cfg.TLSAddr); err != nil {
 		return nil, fmt.Errorf("lab ssm: instance %s: TLS listener: %w", cfg.Name, err)
 	}
 	inst.tlsConfig = &tls.Config{
@@ -433,4 +438,12 @@ func (inst *Instance) Close() error {
 		inst.wg.Wait()
 	})
 	return err
+}
+
+// listen opens a listening socket on addr, through Listen when set.
+func (c InstanceConfig) listen(addr string) (net.Listener, error) {
+	if c.Listen != nil {
+		return c.Listen(addr)
+	}
+	return net.Listen("tcp", addr)
 }
