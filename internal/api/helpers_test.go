@@ -23,6 +23,8 @@ import (
 	"github.com/ottr-go/ottr/internal/config"
 	"github.com/ottr-go/ottr/internal/rotation"
 	"github.com/ottr-go/ottr/internal/store"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 // testConfig is an ottr.yaml for API tests that never rotate: the CA is
@@ -44,24 +46,6 @@ routes:
     driver: linux
     options: {cert_path: /etc/ottr/cert.pem, key_path: /etc/ottr/key.pem, reload_command: "true"}
 `
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // enqueuer records what the API queues.
 type enqueuer struct {
@@ -103,7 +87,7 @@ type env struct {
 	t     testing.TB
 	app   *app.App
 	srv   *Server
-	clock *clock
+	clock *testenv.Clock
 	enq   *enqueuer
 }
 
@@ -133,7 +117,7 @@ func newEnvWithConfig(t testing.TB, cfg *config.Config, enq Enqueuer, opts ...en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ap.Close() })
-	e := &env{t: t, app: ap, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, enq: &enqueuer{}}
+	e := &env{t: t, app: ap, clock: testenv.NewClock(time.Now().UTC().Truncate(time.Second)), enq: &enqueuer{}}
 	if enq == nil {
 		enq = e.enq
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,30 +13,14 @@ import (
 	"github.com/ottr-go/ottr/internal/notify/notifytest"
 	"github.com/ottr-go/ottr/internal/secret/awssm/awssmlab"
 	"github.com/ottr-go/ottr/internal/secret/stores"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
-
-// fakeClock is the secret cache's clock, moved on by the test.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // buildStored builds the channels of channelsYAML (the notifications'
 // channels block) with a configuration whose secrets come from the
 // Secrets Manager emulator, cached for a minute by clock.
-func buildStored(t *testing.T, sm *awssmlab.Server, clock *fakeClock, channelsYAML string) (map[string]notify.Channel, error) {
+func buildStored(t *testing.T, sm *awssmlab.Server, clock *testenv.Clock, channelsYAML string) (map[string]notify.Channel, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ottr.yaml")
 	yaml := `secrets:
@@ -70,7 +53,7 @@ notifications:
 
 // storedSlack is a Slack channel whose bot token is Ottr's raw-string
 // secret in Secrets Manager.
-func storedSlack(t *testing.T, sm *awssmlab.Server, slack *notifytest.Slack, clock *fakeClock) map[string]notify.Channel {
+func storedSlack(t *testing.T, sm *awssmlab.Server, slack *notifytest.Slack, clock *testenv.Clock) map[string]notify.Channel {
 	t.Helper()
 	channels, err := buildStored(t, sm, clock, `    pki:
       kind: slack
@@ -94,7 +77,7 @@ func TestAChannelWhoseStoreIsDownIsBuiltAndDeliversOnceTheStoreIsBack(t *testing
 	t.Cleanup(func() { sm.Close() })
 	sm.SetDown(true)
 	slack := notifytest.NewSlack(t, token)
-	clock := &fakeClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 
 	channels := storedSlack(t, sm, slack, clock)
 	ch := channels["pki"]
@@ -130,7 +113,7 @@ func TestAChannelUsesATokenRotatedInTheStoreOnceTheCacheExpires(t *testing.T) {
 	t.Cleanup(func() { sm.Close() })
 	// Slack has the rotated token already: the old one is refused.
 	slack := notifytest.NewSlack(t, newToken)
-	clock := &fakeClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	ch := storedSlack(t, sm, slack, clock)["pki"]
 	e := event(t, notify.RotationFailed)
 
@@ -144,7 +127,7 @@ func TestAChannelUsesATokenRotatedInTheStoreOnceTheCacheExpires(t *testing.T) {
 		t.Fatalf("Slack took %d messages with the cached token", n)
 	}
 
-	clock.Advance(time.Minute + time.Second)
+	clock.Add(time.Minute + time.Second)
 	mustSend(t, ch, e)
 	if n := len(slack.Messages()); n != 1 {
 		t.Fatalf("Slack got %d messages after the cache expired, want 1 with the rotated token", n)
@@ -166,7 +149,7 @@ func TestAChannelSettingThatIsWrongIsToldAtStartWhenTheStoreAnswers(t *testing.T
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	_, err = buildStored(t, sm, &fakeClock{now: time.Now()}, `    pki:
+	_, err = buildStored(t, sm, testenv.NewClock(time.Now()), `    pki:
       kind: slack
       token: aws-sm:prod/otter/slack
       channel: "#pki-alerts"

@@ -6,31 +6,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newLE(t *testing.T) (*Budget, *clock) {
+func newLE(t *testing.T) (*Budget, *testenv.Clock) {
 	t.Helper()
-	c := &clock{t: start}
+	c := testenv.NewClock(start)
 	return New(map[string]Limits{"le": Defaults(KindLetsEncrypt)}, c.Now), c
 }
 
@@ -157,44 +141,44 @@ func TestWaveWithOneCrowdedDomain(t *testing.T) {
 func TestReserve(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(b *Budget, c *clock)
+		setup func(b *Budget, c *testenv.Clock)
 		ca    string
 		order Order
 		want  time.Duration // after start
 	}{
 		{
 			name:  "an order for a CA without limits goes out at once",
-			setup: func(b *Budget, c *clock) { reserveN(b, "unknown", 1000, "a.example.com") },
+			setup: func(b *Budget, c *testenv.Clock) { reserveN(b, "unknown", 1000, "a.example.com") },
 			ca:    "unknown", order: Order{Names: []string{"a.example.com"}},
 			want: 0,
 		},
 		{
 			name:  "the sixth certificate for the same names waits for the exact-set bucket",
-			setup: func(b *Budget, c *clock) { reserveN(b, "le", 5, "www.example.com", "example.com") },
+			setup: func(b *Budget, c *testenv.Clock) { reserveN(b, "le", 5, "www.example.com", "example.com") },
 			ca:    "le", order: Order{Names: []string{"EXAMPLE.com.", "www.example.com"}},
 			want: 7 * 24 * time.Hour / 5,
 		},
 		{
 			name:  "the 301st new order waits 36 seconds",
-			setup: func(b *Budget, c *clock) { reserveWave(b, "le", 300) },
+			setup: func(b *Budget, c *testenv.Clock) { reserveWave(b, "le", 300) },
 			ca:    "le", order: Order{Names: []string{"late.example.net"}},
 			want: 36 * time.Second,
 		},
 		{
 			name:  "a renewal of the same names is exempt from the new-orders bucket",
-			setup: func(b *Budget, c *clock) { reserveWave(b, "le", 300) },
+			setup: func(b *Budget, c *testenv.Clock) { reserveWave(b, "le", 300) },
 			ca:    "le", order: Order{Names: []string{"late.example.net"}, Renewal: SameNames},
 			want: 0,
 		},
 		{
 			name:  "a renewal of the same names still counts against the exact-set bucket",
-			setup: func(b *Budget, c *clock) { reserveN(b, "le", 5, "a.example.com") },
+			setup: func(b *Budget, c *testenv.Clock) { reserveN(b, "le", 5, "a.example.com") },
 			ca:    "le", order: Order{Names: []string{"a.example.com"}, Renewal: SameNames},
 			want: 7 * 24 * time.Hour / 5,
 		},
 		{
 			name: "an ARI renewal is exempt from every bucket",
-			setup: func(b *Budget, c *clock) {
+			setup: func(b *Budget, c *testenv.Clock) {
 				reserveN(b, "le", 5, "a.example.com")
 				reserveWave(b, "le", 300)
 			},
@@ -203,13 +187,13 @@ func TestReserve(t *testing.T) {
 		},
 		{
 			name:  "an order is not booked before it is due",
-			setup: func(b *Budget, c *clock) {},
+			setup: func(b *Budget, c *testenv.Clock) {},
 			ca:    "le", order: Order{Names: []string{"a.example.com"}, NotBefore: start.Add(time.Hour)},
 			want: time.Hour,
 		},
 		{
 			name: "a name that failed validation five times waits for a failure token",
-			setup: func(b *Budget, c *clock) {
+			setup: func(b *Budget, c *testenv.Clock) {
 				for range 5 {
 					b.RecordAuthorizationFailure("le", []string{"*.flaky.example.com"})
 				}
@@ -219,7 +203,7 @@ func TestReserve(t *testing.T) {
 		},
 		{
 			name: "four failures leave the name orderable",
-			setup: func(b *Budget, c *clock) {
+			setup: func(b *Budget, c *testenv.Clock) {
 				for range 4 {
 					b.RecordAuthorizationFailure("le", []string{"flaky.example.com"})
 				}
@@ -229,7 +213,7 @@ func TestReserve(t *testing.T) {
 		},
 		{
 			name: "the failures of one name do not hold back another",
-			setup: func(b *Budget, c *clock) {
+			setup: func(b *Budget, c *testenv.Clock) {
 				for range 10 {
 					b.RecordAuthorizationFailure("le", []string{"flaky.example.com"})
 				}
@@ -239,16 +223,16 @@ func TestReserve(t *testing.T) {
 		},
 		{
 			name: "tokens spent long ago have come back",
-			setup: func(b *Budget, c *clock) {
+			setup: func(b *Budget, c *testenv.Clock) {
 				reserveWave(b, "le", 300)
-				c.Advance(3 * time.Hour)
+				c.Add(3 * time.Hour)
 			},
 			ca: "le", order: Order{Names: []string{"later.example.net"}},
 			want: 3 * time.Hour,
 		},
 		{
 			name: "a penalty holds the CA back until Retry-After",
-			setup: func(b *Budget, c *clock) {
+			setup: func(b *Budget, c *testenv.Clock) {
 				b.Penalize("le", start.Add(90*time.Minute))
 				b.Penalize("le", start.Add(time.Minute)) // earlier: does not shorten
 			},
@@ -257,13 +241,13 @@ func TestReserve(t *testing.T) {
 		},
 		{
 			name:  "a penalty of one CA does not hold back another",
-			setup: func(b *Budget, c *clock) { b.Penalize("other", start.Add(time.Hour)) },
+			setup: func(b *Budget, c *testenv.Clock) { b.Penalize("other", start.Add(time.Hour)) },
 			ca:    "le", order: Order{Names: []string{"a.example.com"}},
 			want: 0,
 		},
 		{
 			name:  "a penalty applies to a CA without limits too",
-			setup: func(b *Budget, c *clock) { b.Penalize("unknown", start.Add(time.Hour)) },
+			setup: func(b *Budget, c *testenv.Clock) { b.Penalize("unknown", start.Add(time.Hour)) },
 			ca:    "unknown", order: Order{Names: []string{"a.example.com"}},
 			want: time.Hour,
 		},
@@ -351,7 +335,7 @@ func TestPenalizedUntil(t *testing.T) {
 	if got := b.PenalizedUntil("le"); !got.Equal(start.Add(time.Hour)) {
 		t.Errorf("PenalizedUntil = %s, want %s", got, start.Add(time.Hour))
 	}
-	c.Advance(2 * time.Hour)
+	c.Add(2 * time.Hour)
 	if got := b.PenalizedUntil("le"); !got.IsZero() {
 		t.Errorf("PenalizedUntil after the penalty ran out = %s, want zero", got)
 	}
@@ -363,7 +347,7 @@ func TestOldBucketsAreSwept(t *testing.T) {
 		b.Reserve("le", o.Names)
 	}
 	b.RecordAuthorizationFailure("le", []string{"flaky.example.com"})
-	c.Advance(8 * 24 * time.Hour)
+	c.Add(8 * 24 * time.Hour)
 	b.Reserve("le", []string{"trigger.example.com"})
 	b.mu.Lock()
 	n := len(b.buckets)

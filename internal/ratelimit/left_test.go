@@ -3,41 +3,43 @@ package ratelimit
 import (
 	"testing"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 func TestHeadroom(t *testing.T) {
 	tests := []struct {
 		name string
 		// book runs against a fresh Let's Encrypt budget at start.
-		book func(b *Budget, c *clock)
+		book func(b *Budget, c *testenv.Clock)
 		want Headroom
 	}{
 		{
 			name: "a fresh budget has the whole account limit",
-			book: func(*Budget, *clock) {},
+			book: func(*Budget, *testenv.Clock) {},
 			want: Headroom{NewOrders: 300, Limit: 300},
 		},
 		{
 			name: "orders placed now take their tokens",
-			book: func(b *Budget, _ *clock) { reserveWave(b, "le", 120) },
+			book: func(b *Budget, _ *testenv.Clock) { reserveWave(b, "le", 120) },
 			want: Headroom{NewOrders: 180, Limit: 300},
 		},
 		{
 			name: "a wave booked ahead leaves nothing now",
-			book: func(b *Budget, _ *clock) { reserveWave(b, "le", 500) },
+			book: func(b *Budget, _ *testenv.Clock) { reserveWave(b, "le", 500) },
 			want: Headroom{NewOrders: 0, Limit: 300},
 		},
 		{
 			name: "tokens come back one every 36 seconds",
-			book: func(b *Budget, c *clock) {
+			book: func(b *Budget, c *testenv.Clock) {
 				reserveWave(b, "le", 300)
-				c.Advance(36 * time.Minute)
+				c.Add(36 * time.Minute)
 			},
 			want: Headroom{NewOrders: 60, Limit: 300},
 		},
 		{
 			name: "a cancelled order gives its token back",
-			book: func(b *Budget, _ *clock) {
+			book: func(b *Budget, _ *testenv.Clock) {
 				reserveWave(b, "le", 10)
 				_, r := b.Reserve("le", []string{"extra.example.org"})
 				b.Cancel(r)
@@ -46,7 +48,7 @@ func TestHeadroom(t *testing.T) {
 		},
 		{
 			name: "a CA's Retry-After holds every order back",
-			book: func(b *Budget, _ *clock) { b.Penalize("le", start.Add(time.Hour)) },
+			book: func(b *Budget, _ *testenv.Clock) { b.Penalize("le", start.Add(time.Hour)) },
 			want: Headroom{NewOrders: 0, Limit: 300, HeldUntil: start.Add(time.Hour)},
 		},
 	}

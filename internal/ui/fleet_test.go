@@ -2,37 +2,20 @@ package ui
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ottr-go/ottr/internal/asset"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestTheFleetIndexTakesTheUIsChangesAtOnceAndOthersWithinItsMaxAge(t *testing.T) {
 	e := newEnv(t)
 	fleet := e.fleet()
 	ctx := context.Background()
-	clock := &testClock{t: time.Now()}
-	index := &fleetIndex{store: e.app.Store, routes: e.app.Routes, now: clock.now}
+	clock := testenv.NewClock(time.Now())
+	index := &fleetIndex{store: e.app.Store, routes: e.app.Routes, now: clock.Now}
 	paused := func() int {
 		v, err := index.view(ctx)
 		if err != nil {
@@ -66,7 +49,7 @@ func TestTheFleetIndexTakesTheUIsChangesAtOnceAndOthersWithinItsMaxAge(t *testin
 	if err := e.app.Store.UpdateAsset(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	clock.add(fleetMaxAge + time.Second)
+	clock.Add(fleetMaxAge + time.Second)
 	deadline := time.Now().Add(time.Minute)
 	for paused() != 3 {
 		if time.Now().After(deadline) {

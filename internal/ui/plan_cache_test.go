@@ -5,28 +5,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
-// fakeClock is a clock a test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestTheInventoryCacheServesTheLastResultAndRefreshesItInTheBackground(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
 	var mu sync.Mutex
 	computed := 0
 	c := newInventoryCache(clock.Now, func(err error) { t.Error(err) }, func(_ context.Context, now time.Time) (int, error) {
@@ -40,11 +24,11 @@ func TestTheInventoryCacheServesTheLastResultAndRefreshesItInTheBackground(t *te
 	if err != nil || v != 1 || !at.Equal(clock.Now()) {
 		t.Fatalf("the first page got %d computed at %v (%v), want the first result, computed now", v, at, err)
 	}
-	clock.advance(inventoryCacheAge - time.Second)
+	clock.Add(inventoryCacheAge - time.Second)
 	if v, _, _ := c.get(ctx); v != 1 {
 		t.Errorf("a page before the result is %v old got result %d, want the first", inventoryCacheAge, v)
 	}
-	clock.advance(time.Second)
+	clock.Add(time.Second)
 	if v, _, _ := c.get(ctx); v != 1 {
 		t.Errorf("the page that starts the refresh got result %d, want the first, at once", v)
 	}

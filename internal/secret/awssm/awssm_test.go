@@ -12,6 +12,8 @@ import (
 	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/secret/awssm"
 	"github.com/ottr-go/ottr/internal/secret/awssm/awssmlab"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 // Values shaped as Ottr stores them; none may appear in an error or a log.
@@ -34,23 +36,10 @@ func ottrSecrets() map[string]string {
 	}
 }
 
-// clock is a settable clock for the cache.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	sm       *awssmlab.Server
 	resolver *secret.Resolver
-	clock    *clock
+	clock    *testenv.Clock
 	log      *bytes.Buffer
 }
 
@@ -69,7 +58,7 @@ func newFixture(t *testing.T, edit func(*awssm.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{sm: sm, clock: &clock{now: time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)}, log: &bytes.Buffer{}}
+	f := &fixture{sm: sm, clock: testenv.NewClock(time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)), log: &bytes.Buffer{}}
 	f.resolver = secret.NewResolver(secret.ResolverOptions{
 		Sources:  map[string]secret.Source{secret.SchemeAWS: source},
 		CacheTTL: 5 * time.Minute,
@@ -198,7 +187,7 @@ func TestResolveWhenSecretsManagerIsDown(t *testing.T) {
 		t.Errorf("a cached value = %q, %v; want it served while fresh", got, err)
 	}
 	// ... until its TTL is over: then the rotation that needs it fails.
-	f.clock.Advance(6 * time.Minute)
+	f.clock.Add(6 * time.Minute)
 	if _, err := f.resolver.Resolve("aws-sm:prod/otter/f5#password"); err == nil {
 		t.Error("a stale value was served while the store is down")
 	}
@@ -220,7 +209,7 @@ func TestCacheReadsEachSecretOnceWithinTheTTL(t *testing.T) {
 	if got, _ := f.resolver.Resolve("aws-sm:prod/otter/panos#password"); got != panosPassword {
 		t.Errorf("within the TTL the cached password is expected, got another")
 	}
-	f.clock.Advance(5 * time.Minute)
+	f.clock.Add(5 * time.Minute)
 	if got, _ := f.resolver.Resolve("aws-sm:prod/otter/panos#password"); got != oldPassword {
 		t.Errorf("after the TTL the password stored since is expected, got another")
 	}

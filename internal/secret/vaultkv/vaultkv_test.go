@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,8 @@ import (
 	"github.com/ottr-go/ottr/internal/secret"
 	"github.com/ottr-go/ottr/internal/secret/stores"
 	"github.com/ottr-go/ottr/internal/secret/vaultkv/vaultlab"
+
+	"github.com/ottr-go/ottr/internal/testenv"
 )
 
 const (
@@ -23,21 +24,9 @@ const (
 	serviceJWT    = "eyJhbGciOiJSUzI1NiJ9.service-account.sig"
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	vault    *vaultlab.Server
-	clock    *clock
+	clock    *testenv.Clock
 	log      *bytes.Buffer
 	resolver *secret.Resolver
 	token    string
@@ -50,7 +39,7 @@ type fixture struct {
 // The token method's token may read everything, unless limit makes another.
 func newFixture(t *testing.T, auth config.VaultAuth, mounts map[string]int, limit ...func(*vaultlab.Server) string) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{now: time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)}, log: &bytes.Buffer{}}
+	f := &fixture{clock: testenv.NewClock(time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)), log: &bytes.Buffer{}}
 	f.vault = vaultlab.Start(vaultlab.Config{Namespace: "pki", Now: f.clock.Now})
 	t.Cleanup(f.vault.Close)
 	f.vault.Mount("secret", 2)
@@ -153,7 +142,7 @@ func TestAppRoleLogsInAgainWhenTheTokenLapses(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lease is an hour: past it (and the cache), a new login.
-	f.clock.Advance(61 * time.Minute)
+	f.clock.Add(61 * time.Minute)
 	if got, err := f.resolver.Resolve("vault:secret/otter/panos#password"); err != nil || got != panosPassword {
 		t.Fatalf("after the lease: %q, %v", got, err)
 	}
@@ -163,7 +152,7 @@ func TestAppRoleLogsInAgainWhenTheTokenLapses(t *testing.T) {
 	// A token revoked before its lease ends is refused (403): one new
 	// login, and the read goes through.
 	f.vault.RevokeAll()
-	f.clock.Advance(2 * time.Minute)
+	f.clock.Add(2 * time.Minute)
 	if got, err := f.resolver.Resolve("vault:secret/otter/panos#password"); err != nil || got != panosPassword {
 		t.Fatalf("after a revocation: %q, %v", got, err)
 	}
@@ -192,7 +181,7 @@ func TestVaultFailures(t *testing.T) {
 	}{
 		{
 			name: "an expired token", auth: tokenAuth,
-			breakIt: func(f *fixture) { f.clock.Advance(2 * time.Hour) },
+			breakIt: func(f *fixture) { f.clock.Add(2 * time.Hour) },
 			ref:     "vault:secret/otter/panos#password",
 			wantErr: []string{"secret vault:secret/otter/panos#password: Vault refused the read of secret/otter/panos (403 permission denied): the token of secrets.vault.auth.token has expired or been revoked: set a valid token"},
 		},
