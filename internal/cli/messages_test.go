@@ -286,8 +286,16 @@ func TestTroubleshootingCoversThePreflightErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := getAsset(t, cfg, "host-0001.lab.ottr.test")
-	// An address of the lab's subnet no host has: nothing listens there.
-	closed := host.IPAddress[:strings.LastIndexByte(host.IPAddress, '.')] + ".250"
+	// The lab's hosts share one SSH port; known_hosts names it.
+	known, err := os.ReadFile(filepath.Join(dir, "known_hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshAddr, _, ok := strings.Cut(string(known), " ")
+	if !ok || !strings.HasPrefix(sshAddr, "["+host.IPAddress+"]:") {
+		t.Fatalf("the lab's known_hosts does not start with host-0001's address:\n%s", known)
+	}
+	sshPort := strings.TrimPrefix(sshAddr, "["+host.IPAddress+"]:")
 
 	// variant writes the lab's ottr.yaml with old replaced by new, and
 	// returns its path.
@@ -327,8 +335,10 @@ func TestTroubleshootingCoversThePreflightErrors(t *testing.T) {
 			return cfg, "nocname.lab.ottr.test"
 		}, []string{"DNS delegation: missing DNS record: _acme-challenge."}},
 		{"a device nothing answers for", func(t *testing.T) (string, string) {
-			addAsset(t, "--system-name", "closed.lab.ottr.test", "--common-name", "host-0001.lab.ottr.test", "--ip", closed)
-			return cfg, "closed.lab.ottr.test"
+			// A port nothing listens on: the lab's shared SSH socket
+			// would take a connection to any of its addresses and only
+			// then drop it.
+			return variant(t, "ssh_port: "+sshPort, "ssh_port: "+closedPort(t)), "host-0001.lab.ottr.test"
 		}, []string{"connect: connection refused"}},
 		{"credentials the config does not have", func(t *testing.T) (string, string) {
 			addAsset(t, "--system-name", "nologin.lab.ottr.test", "--common-name", "host-0001.lab.ottr.test", "--ip", host.IPAddress, "--credentials", "nosuch")
@@ -339,7 +349,7 @@ func TestTroubleshootingCoversThePreflightErrors(t *testing.T) {
 			return variant(t, "credentials:", "known_hosts_file: "+kh+"\ncredentials:"), "host-0001.lab.ottr.test"
 		}, []string{"is unknown: it is not in", "refusing to connect"}},
 		{"a host key that is not the one recorded", func(t *testing.T) (string, string) {
-			kh := writeFile(t, "known_hosts", "["+host.IPAddress+"]:2222 "+otherHostKey(t))
+			kh := writeFile(t, "known_hosts", sshAddr+" "+otherHostKey(t))
 			return variant(t, "credentials:", "known_hosts_file: "+kh+"\ncredentials:"), "host-0001.lab.ottr.test"
 		}, []string{"does not match known_hosts", "this can be an attack"}},
 		{"a login the device refuses", func(t *testing.T) (string, string) {
@@ -418,4 +428,15 @@ func otherRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// closedPort returns a loopback port nothing listens on, for a while.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }

@@ -110,11 +110,20 @@ func StartNginx(ctx context.Context, cfg NginxConfig) (n *Nginx, err error) {
 // launch gives every site a free port, writes the configuration and starts
 // nginx.
 func (n *Nginx) launch() (*process, error) {
+	// A port is free once its probe closes, so the next probe may be
+	// handed the same one: two sites on one port would answer each
+	// other's requests (a request by address matches neither's
+	// server_name, and nginx gives it the port's first server).
+	taken := map[int]bool{}
 	for i := range n.Sites {
 		port, err := freePort(false)
+		for err == nil && taken[port] {
+			port, err = freePort(false)
+		}
 		if err != nil {
 			return nil, err
 		}
+		taken[port] = true
 		n.Sites[i].Port = port
 		n.Sites[i].Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
