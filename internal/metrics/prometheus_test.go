@@ -236,19 +236,23 @@ func TestPrometheusScrapesALabWave(t *testing.T) {
 	}
 	prom := startPrometheus(t, target)
 
-	// The wave is over, as Prometheus sees it, once both rotations ended
-	// and the healthy device's new expiry is scraped.
+	// The wave is over, as Prometheus sees it, once both rotations ended,
+	// the healthy device's new expiry is scraped and the broken one's
+	// failure is counted. A rotation's end is counted as it ends and the
+	// asset's failures as the store records them, so a scrape between the
+	// two may see one without the other: wait for all three.
 	served := l.Hosts[hostWave].Served
-	var notAfter float64
+	var notAfter, failures float64
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
 		ended, _ := prom.scalar(t, `sum(ottr_rotations_total)`)
 		notAfter, _ = prom.scalar(t, fmt.Sprintf(`ottr_certificate_not_after_timestamp_seconds{asset=%q}`, wave))
-		if ended >= 2 && notAfter == float64(served().NotAfter.Unix()) {
+		failures, _ = prom.scalar(t, fmt.Sprintf(`ottr_rotation_consecutive_failures{asset=%q}`, broken))
+		if ended >= 2 && notAfter == float64(served().NotAfter.Unix()) && failures >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 3 minutes Prometheus sees %v rotations ended and notAfter %v for %s (the device serves %s):\n%s",
-				ended, notAfter, wave, served().NotAfter, errOut.String())
+			t.Fatalf("after 3 minutes Prometheus sees %v rotations ended, notAfter %v for %s (the device serves %s) and %v consecutive failures of %s:\n%s",
+				ended, notAfter, wave, served().NotAfter, failures, broken, errOut.String())
 		}
 	}
 	failed, ok := prom.scalar(t, `sum(ottr_rotations_total{result="failed"})`)

@@ -277,14 +277,18 @@ func (s *Server) Start(t testing.TB) {
 		t.Fatal("pgtest: start: the server is running already")
 	}
 	// While the server was down, an outgoing connection of this machine
-	// may have been given its port; it is soon closed.
+	// may have been given its port; it is soon closed. After a kill, a
+	// server process may still hold the old shared memory for a moment
+	// after the postmaster is gone; it is soon released.
 	for attempt := 1; ; attempt++ {
 		logged := s.logSize()
 		err := s.start()
 		if err == nil {
 			return
 		}
-		if attempt == 20 || !strings.Contains(s.logSince(logged), "could not bind") {
+		since := s.logSince(logged)
+		passing := strings.Contains(since, "could not bind") || strings.Contains(since, "pre-existing shared memory block")
+		if attempt == 20 || !passing {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond)
