@@ -9,21 +9,23 @@ import (
 
 // Reading a row column by column costs this driver three calls into SQLite
 // per text column and two per integer, each taking the connection's mutex:
-// at 29 columns, the largest cost of a search request. So every SELECT of
-// assets reads the row as one text value, assetRow, which SQLite builds and
-// columnReader takes apart: the columns in assetColumns order, each followed
-// by a unit separator (0x1f) but the last, an integer as its decimal digits,
-// NULL as nothing.
+// at 29 columns, the largest cost of a search request. Building the row as
+// one value at each read (concat of the 29 columns) still cost SQLite's
+// interpreter 29 column reads and the concatenation, about a fifth of a
+// search request's CPU. So the table keeps every row packed in one more
+// column, assetRow, which SQLite writes whenever the row changes
+// (migrations/0006_packed_asset_rows.sql), and every SELECT of assets reads
+// that column alone; columnReader takes it apart.
 //
-// No text column can be told apart from its neighbours if it holds the
-// separator itself, so a row with more separators than columns is refused
-// (errSeparatorInText), and queryAssets runs the query once more with
-// assetRowWithLengths, which prefixes each text column with its length and
-// so needs no separator at all. That second form costs more to build:
-// octet_length is one more function call per column, and SQLite turns each
-// length into text (reading a page of 101 rows took about 0.40 ms of CPU
-// against 0.28 ms with separators alone). Text holding a control character
-// is rare in an inventory, so the second read almost never happens.
+// The packing holds the columns in assetColumns order: a text column as its
+// length in bytes, a colon, then its bytes; an integer column as its
+// decimal digits and a comma; NULL as the comma alone. With the lengths no
+// text can be mistaken for its neighbours whatever bytes it holds, so no
+// row ever needs reading a second way, and the decoder skips over text
+// without looking at it.
+
+// assetRow is the column that holds an asset row packed.
+const assetRow = "packed"
 
 // assetIntegerColumns are the INTEGER columns of assetColumns; the others
 // are TEXT NOT NULL (migrations/0001_init.sql, 0004_asset_renewal_info.sql).
@@ -46,132 +48,63 @@ var assetColumnList = func() []string {
 // numAssetColumns is the number of columns of assetColumns.
 const numAssetColumns = 29
 
-// assetRowSeparator separates the columns of assetRow.
-const assetRowSeparator = '\x1f'
-
-// assetRow is the SELECT expression of one asset row, packed with
-// separators. concat() turns a NULL into nothing.
-var assetRow = func() string {
-	args := make([]string, 0, 2*numAssetColumns)
-	for i, col := range assetColumnList {
-		if i > 0 {
-			args = append(args, "'"+string(assetRowSeparator)+"'")
-		}
-		args = append(args, col)
-	}
-	return "concat(" + strings.Join(args, ", ") + ")"
-}()
-
-// assetRowWithLengths is the SELECT expression of one asset row packed
-// without a separator inside text: a text column as its length in bytes,
-// a colon, then its bytes; an integer column as its decimal digits and a
-// comma; NULL as the comma alone.
-var assetRowWithLengths = func() string {
-	var args []string
-	for _, col := range assetColumnList {
-		if assetIntegerColumns[col] {
-			args = append(args, col, `','`)
-		} else {
-			args = append(args, "octet_length("+col+")", `':'`, col)
-		}
-	}
-	return "concat(" + strings.Join(args, ", ") + ")"
-}()
-
-// withLengths returns query, which selects assetRow, selecting
-// assetRowWithLengths instead.
-func withLengths(query string) (string, bool) {
-	if !strings.Contains(query, assetRow) {
-		return "", false
-	}
-	return strings.Replace(query, assetRow, assetRowWithLengths, 1), true
-}
-
 // errBadPackedRow reports a packed row that does not have assetRow's shape,
-// which only a change of the query without the decoder can cause.
+// which only a change of the packing without the decoder can cause.
 var errBadPackedRow = errors.New("packed asset row is malformed")
 
-// errSeparatorInText reports a row packed by assetRow whose text holds the
-// separator: the row must be read again as assetRowWithLengths.
-var errSeparatorInText = errors.New("asset text holds the row separator")
+// maxTextLengthDigits bounds the digits of a text column's length: no text
+// column holds a gigabyte, and the bound keeps the length from overflowing.
+const maxTextLengthDigits = 9
 
 // columnReader reads the column values of a packed row in assetColumns
 // order, typed by the caller. The first malformed value sets err; every
 // later read returns a zero value.
 type columnReader struct {
-	packed, rest string
-	// withLengths is whether the row is packed by assetRowWithLengths
-	// rather than assetRow.
-	withLengths bool
+	rest string
 	// read counts the columns read.
 	read int
 	err  error
 }
 
-// value reads the next column's value as text: an integer as its digits,
-// NULL as "". It shares the packed row's memory.
-func (r *columnReader) value(integer bool) string {
+// text reads a text column. It shares the packed row's memory.
+func (r *columnReader) text() string {
 	if r.err != nil {
 		return ""
 	}
 	r.read++
-	if r.withLengths {
-		return r.lengthPrefixed(integer)
-	}
-	if r.read == numAssetColumns {
-		// The last column is the rest of the row; a separator in it means
-		// one in some text before.
-		v := r.rest
-		if strings.IndexByte(v, assetRowSeparator) >= 0 {
+	// The length's digits are parsed as they are found: a page of assets
+	// holds over two thousand text columns.
+	n, i := 0, 0
+	for ; i < len(r.rest) && r.rest[i] != ':'; i++ {
+		c := r.rest[i] - '0'
+		if c > 9 || i == maxTextLengthDigits {
 			r.fail()
 			return ""
 		}
-		r.rest = ""
-		return v
+		n = 10*n + int(c)
 	}
-	sep := strings.IndexByte(r.rest, assetRowSeparator)
-	if sep < 0 || r.read > numAssetColumns {
+	if i == 0 || i == len(r.rest) || n > len(r.rest)-i-1 {
 		r.fail()
 		return ""
 	}
-	v := r.rest[:sep]
-	r.rest = r.rest[sep+1:]
+	v := r.rest[i+1 : i+1+n]
+	r.rest = r.rest[i+1+n:]
 	return v
 }
-
-// lengthPrefixed reads a column packed by assetRowWithLengths.
-func (r *columnReader) lengthPrefixed(integer bool) string {
-	if integer {
-		comma := strings.IndexByte(r.rest, ',')
-		if comma < 0 {
-			r.fail()
-			return ""
-		}
-		v := r.rest[:comma]
-		r.rest = r.rest[comma+1:]
-		return v
-	}
-	colon := strings.IndexByte(r.rest, ':')
-	if colon < 0 {
-		r.fail()
-		return ""
-	}
-	n, err := strconv.Atoi(r.rest[:colon])
-	if err != nil || n < 0 || n > len(r.rest)-colon-1 {
-		r.fail()
-		return ""
-	}
-	v := r.rest[colon+1 : colon+1+n]
-	r.rest = r.rest[colon+1+n:]
-	return v
-}
-
-// text reads a text column.
-func (r *columnReader) text() string { return r.value(false) }
 
 // nullInt reads an integer column, or NULL.
 func (r *columnReader) nullInt() sql.NullInt64 {
-	digits := r.value(true)
+	if r.err != nil {
+		return sql.NullInt64{}
+	}
+	r.read++
+	comma := strings.IndexByte(r.rest, ',')
+	if comma < 0 {
+		r.fail()
+		return sql.NullInt64{}
+	}
+	digits := r.rest[:comma]
+	r.rest = r.rest[comma+1:]
 	if digits == "" {
 		return sql.NullInt64{}
 	}
@@ -224,14 +157,8 @@ func (r *columnReader) done() error {
 	return r.err
 }
 
-// fail records a malformed row, or, if the row holds more separators than
-// assetRow writes, one whose text holds the separator.
+// fail records a malformed row.
 func (r *columnReader) fail() {
-	if r.err == nil {
-		r.err = errBadPackedRow
-		if !r.withLengths && strings.Count(r.packed, string(assetRowSeparator)) >= numAssetColumns {
-			r.err = errSeparatorInText
-		}
-	}
+	r.err = errBadPackedRow
 	r.rest = ""
 }

@@ -2,10 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,40 +86,6 @@ func TestAssetsReadBackExactly(t *testing.T) {
 	}
 }
 
-// TestAPageWithTheRowSeparatorInOneAssetReadsBackWhole lists a page in which
-// one asset's text holds the row separator, which makes the store read the
-// page again with lengths.
-func TestAPageWithTheRowSeparatorInOneAssetReadsBackWhole(t *testing.T) {
-	ctx := context.Background()
-	s := openTemp(t)
-	want := []asset.Asset{
-		{SystemName: "a.example.com", DeviceModel: "plain", Labels: map[string]string{"team": "netops"}},
-		{SystemName: "b.example.com", DeviceModel: "odd\x1fmodel", OSVersion: "\x1f"},
-		{SystemName: "c.example.com", SubjectAlternativeName: []string{"c.example.com"}},
-	}
-	for _, a := range want {
-		must(t, s.CreateAsset(ctx, a))
-	}
-	listed, err := s.ListAssets(ctx, store.AssetFilter{Limit: 10})
-	must(t, err)
-	// Few assets expire before the cutoff: the query that collects them
-	// from assets_expiring first.
-	cutoff := time.Unix(1<<40, 0)
-	expiring, err := s.ListAssets(ctx, store.AssetFilter{ExpiresBefore: &cutoff, Limit: 10})
-	must(t, err)
-	due, err := s.DueAssets(ctx, time.Unix(1<<41, 0), 10)
-	must(t, err)
-	slices.SortFunc(due, func(x, y asset.Asset) int { return strings.Compare(x.SystemName, y.SystemName) })
-	for how, got := range map[string][]asset.Asset{"ListAssets": listed, "ListAssets expiring": expiring, "DueAssets": due} {
-		if len(got) != len(want) {
-			t.Fatalf("%s returned %d assets, want %d", how, len(got), len(want))
-		}
-		for i := range want {
-			assertSameAsset(t, how, got[i], want[i])
-		}
-	}
-}
-
 func assertSameAsset(t *testing.T, how string, got, want asset.Asset) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
@@ -129,65 +96,70 @@ func assertSameAsset(t *testing.T, how string, got, want asset.Asset) {
 }
 
 func TestARowNotPackedByTheStoreIsRefused(t *testing.T) {
-	sep := string(assetRowSeparator)
-	columns := func(values ...string) string { return strings.Join(values, sep) }
 	// A well-formed row: every text empty, every NOT NULL integer 0, no
 	// time.
-	good := make([]string, numAssetColumns)
-	for i, col := range assetColumnList {
+	var good strings.Builder
+	for _, col := range assetColumnList {
 		switch col {
 		case "certificate_validation", "port", "paused", "failure_count":
-			good[i] = "0"
+			good.WriteString("0,")
 		case "system_name":
-			good[i] = "bare"
+			good.WriteString("4:bare")
 		case "subject_alternative_name":
-			good[i] = "[]"
+			good.WriteString("2:[]")
 		case "labels":
-			good[i] = "{}"
+			good.WriteString("2:{}")
+		default:
+			if assetIntegerColumns[col] {
+				good.WriteString(",")
+			} else {
+				good.WriteString("0:")
+			}
 		}
 	}
-	if _, err := decodeAsset(columns(good...), &timeSlab{}); err != nil {
+	if _, err := decodeAsset(good.String(), &timeSlab{}); err != nil {
 		t.Fatalf("decodeAsset of a well-formed row: %v", err)
 	}
-	notNumber := slices.Clone(good)
-	notNumber[slices.Index(assetColumnList, "port")] = "x"
-	nullPort := slices.Clone(good)
-	nullPort[slices.Index(assetColumnList, "port")] = ""
 	for _, packed := range []string{
 		"",
 		"garbage",
-		columns(good[:numAssetColumns-1]...), // a column short
-		columns(notNumber...),                // a number that is not one
-		columns(nullPort...),                 // NULL where NULL cannot be
+		"4:bare",                               // ends after the first column
+		"99:bare",                              // a length past the end
+		"-1:x",                                 // a negative length
+		":bare",                                // no length
+		"1234567890:x",                         // a length no column has
+		"4:bare0:0:2:[]0:x,",                   // a number that is not one
+		"4:bare0:2:[]0:,1,0:0:0:",              // too short for the rest
+		good.String() + ",",                    // a column too many
+		strings.TrimSuffix(good.String(), ","), // a column short
 	} {
 		if _, err := decodeAsset(packed, &timeSlab{}); !errors.Is(err, errBadPackedRow) {
 			t.Errorf("decodeAsset(%q) = %v, want errBadPackedRow", packed, err)
 		}
 	}
-	if _, err := decodeAsset(columns(append(good, "")...), &timeSlab{}); !errors.Is(err, errSeparatorInText) {
-		t.Errorf("decodeAsset of a row with a separator too many = %v, want errSeparatorInText", err)
-	}
-	for _, packed := range []string{
-		"",
-		"garbage",
-		"4:bare",                  // ends after the first column
-		"99:bare",                 // a length past the end
-		"-1:x",                    // a negative length
-		"4:bare0:0:2:[]0:x,",      // a number that is not one
-		"4:bare0:2:[]0:,1,0:0:0:", // too short for the rest
-	} {
-		if _, err := decodeAssetWithLengths(packed, &timeSlab{}); !errors.Is(err, errBadPackedRow) {
-			t.Errorf("decodeAssetWithLengths(%q) = %v, want errBadPackedRow", packed, err)
-		}
-	}
 }
 
-func TestAssetRowNamesEveryColumn(t *testing.T) {
+// TestThePackedColumnPacksEveryColumnInOrder holds the packed column's
+// expression in migrations/0006_packed_asset_rows.sql to the order and
+// the kinds of columns the decoder reads.
+func TestThePackedColumnPacksEveryColumnInOrder(t *testing.T) {
 	if len(assetColumnList) != numAssetColumns {
 		t.Errorf("assetColumns has %d columns, numAssetColumns says %d", len(assetColumnList), numAssetColumns)
 	}
-	if got := strings.Count(assetRow, string(assetRowSeparator)); got != numAssetColumns-1 {
-		t.Errorf("assetRow has %d separators, want %d", got, numAssetColumns-1)
+	var want []string
+	for _, col := range assetColumnList {
+		if assetIntegerColumns[col] {
+			want = append(want, "ifnull("+col+", '') || ','")
+		} else {
+			want = append(want, "length(CAST("+col+" AS BLOB)) || ':' || "+col)
+		}
+	}
+	body, err := migrationFiles.ReadFile("migrations/0006_packed_asset_rows.sql")
+	must(t, err)
+	_, expr, _ := strings.Cut(string(body), "GENERATED ALWAYS AS (")
+	expr, _, _ = strings.Cut(expr, ") STORED")
+	if got := strings.Join(strings.Fields(expr), " "); got != strings.Join(want, " || ") {
+		t.Errorf("the packed column is\n%s\nwant\n%s", got, strings.Join(want, " || "))
 	}
 }
 
@@ -242,4 +214,91 @@ func TestIntegersParseAsStrconvDoes(t *testing.T) {
 			t.Errorf("parseInt(%q) = %d, %t; strconv.ParseInt says %d, %v", digits, got, ok, want, err)
 		}
 	}
+}
+
+// TestPackingAnInventoryKeepsItsAssetsRotationsAndIndexes opens a database
+// written before assets kept their rows packed: the migration that rebuilds
+// the table must keep every asset, every rotation (which dropping the old
+// table with foreign keys enforced would delete), and every index as it was,
+// and leave foreign keys enforced.
+func TestPackingAnInventoryKeepsItsAssetsRotationsAndIndexes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ottr.db")
+	db, err := sql.Open("sqlite", dsn(path, time.Second))
+	must(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TABLE schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`)
+	must(t, err)
+	ms, err := loadMigrations()
+	must(t, err)
+	for _, m := range ms[:5] {
+		_, err := applyMigration(ctx, db, m, time.Now)
+		must(t, err)
+	}
+	expires := time.Unix(1767225600, 0).UTC()
+	want := []asset.Asset{
+		{SystemName: "a.example.com", CertificateExpiration: &expires, Labels: map[string]string{"team": "netops"}},
+		{SystemName: "b.example.com", DeviceModel: "odd\x1fmodel", SubjectAlternativeName: []string{"b", "c:d"}, Port: 443},
+	}
+	for _, a := range want {
+		args, err := assetArgs(a)
+		must(t, err)
+		_, err = db.ExecContext(ctx, insertAssetSQL, args...)
+		must(t, err)
+	}
+	_, err = db.ExecContext(ctx, `INSERT INTO rotations (asset, "trigger", state, created_at, updated_at)
+		VALUES ('a.example.com', 'manual', 'succeeded', 1, 1), ('b.example.com', 'schedule', 'failed', 2, 2)`)
+	must(t, err)
+	indexesBefore := assetIndexes(t, db)
+	must(t, db.Close())
+
+	s, err := Open(ctx, path)
+	must(t, err)
+	defer s.Close()
+	for _, a := range want {
+		got, err := s.GetAsset(ctx, a.SystemName)
+		must(t, err)
+		assertSameAsset(t, "GetAsset after the migration", got, a)
+	}
+	if got := countRotations(t, s); got != 2 {
+		t.Errorf("%d rotations after the migration, want 2", got)
+	}
+	if got := assetIndexes(t, s.DB()); !reflect.DeepEqual(got, indexesBefore) {
+		t.Errorf("indexes after the migration:\n%q\nwant\n%q", got, indexesBefore)
+	}
+	// rotations refers to the new table, and foreign keys are enforced
+	// again: deleting an asset deletes its rotations, and a rotation of no
+	// asset is refused.
+	must(t, s.DeleteAsset(ctx, "a.example.com"))
+	if got := countRotations(t, s); got != 1 {
+		t.Errorf("%d rotations after deleting an asset, want 1", got)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO rotations (asset, "trigger", state, created_at, updated_at)
+		VALUES ('missing.example.com', 'manual', 'pending', 3, 3)`); err == nil {
+		t.Error("a rotation of no asset was accepted: foreign keys are not enforced")
+	}
+}
+
+// assetIndexes returns the definition of every index of assets.
+func assetIndexes(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(),
+		`SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'assets' AND sql IS NOT NULL ORDER BY name`)
+	must(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var def string
+		must(t, rows.Scan(&def))
+		out = append(out, strings.Join(strings.Fields(def), " "))
+	}
+	must(t, rows.Err())
+	return out
+}
+
+func countRotations(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	must(t, s.DB().QueryRowContext(context.Background(), `SELECT count(*) FROM rotations`).Scan(&n))
+	return n
 }

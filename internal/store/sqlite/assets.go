@@ -47,9 +47,6 @@ var (
 	insertAssetSQL = `INSERT INTO assets (` + assetColumns + `) VALUES (` + assetPlaceholders + `)`
 	upsertAssetSQL = insertAssetSQL + ` ON CONFLICT (system_name) DO UPDATE SET ` + assetUpdateSet
 	getAssetSQL    = `SELECT ` + assetRow + ` FROM assets WHERE system_name = ?`
-	// getAssetWithLengthsSQL reads a row whose text holds assetRow's
-	// separator.
-	getAssetWithLengthsSQL = `SELECT ` + assetRowWithLengths + ` FROM assets WHERE system_name = ?`
 	// updateAssetSQL sets every column but the key, which it takes last.
 	updateAssetSQL = `UPDATE assets SET (` + strings.SplitN(assetColumns, ",", 2)[1] + `) = (` +
 		strings.TrimPrefix(assetPlaceholders, "?, ") + `) WHERE system_name = ?`
@@ -92,8 +89,7 @@ type scanner interface {
 }
 
 // scanAsset reads one asset row selected as assetRow. Empty SAN lists and
-// label maps come back nil. A row whose text holds the separator is
-// errSeparatorInText: the caller reads it again with lengths.
+// label maps come back nil.
 func scanAsset(row scanner) (asset.Asset, error) {
 	var packed string
 	if err := row.Scan(&packed); err != nil {
@@ -102,14 +98,9 @@ func scanAsset(row scanner) (asset.Asset, error) {
 	return decodeAsset(packed, &timeSlab{})
 }
 
-// decodeAsset takes apart a row packed by assetRow.
+// decodeAsset takes apart a row packed as assetRow.
 func decodeAsset(packed string, times *timeSlab) (asset.Asset, error) {
-	return readAsset(columnReader{packed: packed, rest: packed}, times)
-}
-
-// decodeAssetWithLengths takes apart a row packed by assetRowWithLengths.
-func decodeAssetWithLengths(packed string, times *timeSlab) (asset.Asset, error) {
-	return readAsset(columnReader{packed: packed, rest: packed, withLengths: true}, times)
+	return readAsset(columnReader{rest: packed}, times)
 }
 
 // timeSlab hands out the times of the assets one read decodes from shared
@@ -265,23 +256,8 @@ type assetQuerier interface {
 // queryAssets runs a SELECT of assetRow and reads every row before
 // returning, so the connection is free again for the caller's next query.
 // sizeHint is how many rows to make room for at once (the query's limit;
-// 0 if unknown). If a row's text holds assetRow's separator, the query runs
-// again selecting assetRowWithLengths.
+// 0 if unknown).
 func queryAssets(ctx context.Context, q assetQuerier, sizeHint int, query string, args ...any) ([]asset.Asset, error) {
-	out, err := readAssets(ctx, q, sizeHint, decodeAsset, query, args...)
-	if !errors.Is(err, errSeparatorInText) {
-		return out, err
-	}
-	query, ok := withLengths(query)
-	if !ok {
-		return nil, err
-	}
-	return readAssets(ctx, q, sizeHint, decodeAssetWithLengths, query, args...)
-}
-
-// readAssets runs query and decodes each row it returns with decode.
-func readAssets(ctx context.Context, q assetQuerier, sizeHint int, decode func(string, *timeSlab) (asset.Asset, error),
-	query string, args ...any) ([]asset.Asset, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -296,7 +272,7 @@ func readAssets(ctx context.Context, q assetQuerier, sizeHint int, decode func(s
 		if err := rows.Scan(&packed); err != nil {
 			return nil, err
 		}
-		a, err := decode(packed, &times)
+		a, err := decodeAsset(packed, &times)
 		if err != nil {
 			return nil, err
 		}
@@ -364,12 +340,6 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 // GetAsset returns one asset; store.ErrNotFound if absent.
 func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, error) {
 	a, err := scanAsset(s.stmts.QueryRowContext(ctx, getAssetSQL, systemName))
-	if errors.Is(err, errSeparatorInText) {
-		var packed string
-		if err = s.stmts.QueryRowContext(ctx, getAssetWithLengthsSQL, systemName).Scan(&packed); err == nil {
-			a, err = decodeAssetWithLengths(packed, &timeSlab{})
-		}
-	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return asset.Asset{}, fmt.Errorf("sqlite: get asset %q: %w", systemName, store.ErrNotFound)
 	}

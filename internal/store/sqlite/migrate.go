@@ -117,8 +117,29 @@ func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
 
 // applyMigration runs m unless another process already did, and reports
 // whether it ran it.
-func applyMigration(ctx context.Context, db *sql.DB, m migration, now func() time.Time) (bool, error) {
-	tx, err := db.BeginTx(ctx, nil)
+//
+// It runs m with foreign key enforcement off, on a connection of its own:
+// SQLite cannot change some columns in place, so a migration may rebuild a
+// table (0006 rebuilds assets), and dropping the old table with
+// enforcement on would delete every row referring to it through ON DELETE
+// CASCADE. The pragma does nothing inside a transaction, hence before
+// BEGIN; foreign_key_check before COMMIT refuses a migration that leaves a
+// reference dangling.
+func applyMigration(ctx context.Context, db *sql.DB, m migration, now func() time.Time) (applied bool, err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return false, err
+	}
+	defer func() {
+		if _, onErr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); onErr != nil && err == nil {
+			err = onErr
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
 	}
@@ -134,6 +155,13 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration, now func() tim
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, err
+	}
+	var dangling bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pragma_foreign_key_check)`).Scan(&dangling); err != nil {
+		return false, err
+	}
+	if dangling {
+		return false, errors.New("it leaves rows referring to rows that do not exist")
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
