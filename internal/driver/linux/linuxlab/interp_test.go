@@ -101,6 +101,12 @@ func TestInProcessShellBehavesLikeAHostShell(t *testing.T) {
 			wantStdout: "[a]\n[]\n[it's \"$x\" `y` \\n]\nlast [b]\nat the end []\n",
 		},
 		{
+			name:       "another form of read takes the input where read -r left it, and read -r after it",
+			script:     "read -r a; read b c; read -r d; printf '[%s][%s][%s][%s]\\n' \"$a\" \"$b\" \"$c\" \"$d\"",
+			stdin:      "1\n2 3 4\n5\n6\n",
+			wantStdout: "[1][2][3 4][5]\n",
+		},
+		{
 			name:       "a file redirected into a group is read on by a program where read left it",
 			script:     "printf 'k1\\nk2\\nk3\\n' > f; { read -r x; head -c 3; read -r y; read -r z || echo end; } < f; printf '%s %s\\n' \"$x\" \"$y\"",
 			wantStdout: "k2\nend\nk1 k3\n",
