@@ -356,6 +356,7 @@ func startDevicesProcess(ctx context.Context, f labFlags, dir string) (*devicesP
 	defer logFile.Close()
 	p.cmd = exec.Command(exe, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	p.cmd.Env = childGCEnv(os.Environ())
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("the lab's child process: %w", err)
 	}
@@ -374,6 +375,22 @@ func startDevicesProcess(ctx context.Context, f labFlags, dir string) (*devicesP
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// childGCEnv returns env with the garbage collector's settings for the
+// lab's child process, unless the user gave their own. The child's heap is
+// mostly its fleet's state, which lives as long as the lab, while the
+// sessions of a wave allocate fast: with the default GOGC=100 a tenth of
+// its CPU went to collecting. GOGC=400 collects a quarter as often;
+// GOMEMLIMIT has a fleet of 100,000 devices, whose live heap is over a
+// gigabyte, collect as before rather than grow to five times that.
+func childGCEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			return env
+		}
+	}
+	return append(env, "GOGC=400", "GOMEMLIMIT=2GiB")
 }
 
 // stop ends the child as Ctrl-C would, then for good if it lingers.

@@ -378,9 +378,12 @@ func (h *Host) prepareFiles() error {
 		return err
 	}
 	if _, err := os.Stat(h.certFile); errors.Is(err, os.ErrNotExist) {
-		if err := writeSelfSigned(h.certFile, h.keyFile, h.cfg.Name, h.cfg.Now()); err != nil {
+		cert, err := writeSelfSigned(h.certFile, h.keyFile, h.cfg.Name, h.cfg.Now())
+		if err != nil {
 			return fmt.Errorf("initial certificate: %w", err)
 		}
+		h.served.Store(cert)
+		return nil
 	}
 	cert, err := tls.LoadX509KeyPair(h.certFile, h.keyFile)
 	if err != nil {

@@ -61,6 +61,9 @@ type shellRun struct {
 	umask os.FileMode
 	exec  interp.ExecHandlerFunc
 	host  *Host
+	// inputs are the script's inputs read ahead of the interpreter
+	// (stdin.go).
+	inputs inputs
 }
 
 // runInProcess runs script with the in-process shell in the host's
@@ -72,10 +75,16 @@ func (h *Host) runInProcess(ctx context.Context, script string, stdin io.Reader,
 		return 2
 	}
 	run := &shellRun{umask: 0o022, exec: interp.DefaultExecHandler(killTimeout), host: h}
+	in, err := run.inputs.session(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "sh: %v\n", err)
+		return 2
+	}
+	defer in.close()
 	r, err := interp.New(
 		interp.Dir(h.cfg.Dir),
 		interp.Env(expand.ListEnviron(h.commandEnv()...)),
-		interp.StdIO(stdin, stdout, stderr),
+		interp.StdIO(in.file, stdout, stderr),
 		interp.CallHandler(run.call),
 		interp.ExecHandlers(run.middleware),
 		interp.OpenHandler(run.open),
@@ -121,10 +130,19 @@ func (h *Host) readDir(_ context.Context, dir string) ([]fs.DirEntry, error) {
 	return os.ReadDir(dir)
 }
 
-// call renames the umask builtin, which the interpreter lacks.
-func (s *shellRun) call(_ context.Context, args []string) ([]string, error) {
-	if args[0] == "umask" {
+// call renames the umask builtin, which the interpreter lacks, and
+// answers "read -r NAME" from input read ahead (stdin.go). A script's own
+// function named read is not looked for: no script drivers send defines
+// one.
+func (s *shellRun) call(ctx context.Context, args []string) ([]string, error) {
+	switch args[0] {
+	case "umask":
 		args = append([]string{umaskCommand}, args[1:]...)
+	case "read", "mapfile", "readarray":
+		if call, ok := s.inputs.readCall(ctx, args); ok {
+			return call, nil
+		}
+		s.inputs.giveBack(interp.HandlerCtx(ctx).Stdin)
 	}
 	return args, nil
 }
@@ -135,7 +153,11 @@ func (s *shellRun) open(ctx context.Context, path string, flag int, perm os.File
 	if path != "" && !filepath.IsAbs(path) {
 		path = filepath.Join(hc.Dir, path)
 	}
-	return os.OpenFile(path, flag, perm&^s.umask)
+	f, err := os.OpenFile(path, flag, perm&^s.umask)
+	if err == nil && flag == os.O_RDONLY {
+		s.inputs.file(f)
+	}
+	return f, err
 }
 
 // middleware runs the built-in utilities and hands everything else to the
@@ -170,6 +192,8 @@ func (s *shellRun) middleware(next interp.ExecHandlerFunc) interp.ExecHandlerFun
 			// script cannot change; a shell sets the script's first.
 			args = append([]string{"/bin/sh", "-c", fmt.Sprintf(`umask %03o && exec "$0" "$@"`, s.umask)}, args...)
 		}
+		// The program may read the script's input: from where read left it.
+		s.inputs.giveBack(hc.Stdin)
 		return next(ctx, args)
 	}
 }

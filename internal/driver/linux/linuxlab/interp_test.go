@@ -84,6 +84,47 @@ func TestInProcessShellBehavesLikeAHostShell(t *testing.T) {
 			},
 		},
 		{
+			name:       "read splits on IFS, IFS= keeps the line whole, and a program reads on from there",
+			script:     "read -r a; IFS= read -r b; cat > rest; printf '[%s][%s]\\n' \"$a\" \"$b\"",
+			stdin:      "  one  \n  two  \nthree\nfour",
+			wantStdout: "[one][  two  ]\n",
+			check: func(t *testing.T, dir string) {
+				if b, _ := os.ReadFile(filepath.Join(dir, "rest")); string(b) != "three\nfour" {
+					t.Errorf("rest = %q", b)
+				}
+			},
+		},
+		{
+			name:       "read fails on a last line without a newline, having set the variable",
+			script:     "while IFS= read -r l; do printf '[%s]\\n' \"$l\"; done; echo \"last [$l]\"; read -r l || echo \"at the end [$l]\"",
+			stdin:      "a\n\nit's \"$x\" `y` \\n\nb",
+			wantStdout: "[a]\n[]\n[it's \"$x\" `y` \\n]\nlast [b]\nat the end []\n",
+		},
+		{
+			name:       "another form of read takes the input where read -r left it, and read -r after it",
+			script:     "read -r a; read b c; read -r d; printf '[%s][%s][%s][%s]\\n' \"$a\" \"$b\" \"$c\" \"$d\"",
+			stdin:      "1\n2 3 4\n5\n6\n",
+			wantStdout: "[1][2][3 4][5]\n",
+		},
+		{
+			name:       "a file redirected into a group is read on by a program where read left it",
+			script:     "printf 'k1\\nk2\\nk3\\n' > f; { read -r x; head -c 3; read -r y; read -r z || echo end; } < f; printf '%s %s\\n' \"$x\" \"$y\"",
+			wantStdout: "k2\nend\nk1 k3\n",
+		},
+		{
+			name:       "a function reads the input line by line up to a marker and leaves the rest",
+			script:     "up() { while IFS= read -r line; do if [ \"$line\" = END ]; then return 0; fi; printf '%s\\n' \"$line\"; done; return 1; }\nup > a && up > b; echo $?; read -r tail; echo \"tail [$tail]\"",
+			stdin:      "a1\na2\nEND\nb1\n",
+			wantStdout: "1\ntail []\n",
+			check: func(t *testing.T, dir string) {
+				a, _ := os.ReadFile(filepath.Join(dir, "a"))
+				b, _ := os.ReadFile(filepath.Join(dir, "b"))
+				if string(a) != "a1\na2\n" || string(b) != "b1\n" {
+					t.Errorf("a = %q, b = %q", a, b)
+				}
+			},
+		},
+		{
 			// The driver's backup pruning globs the certificate's directory.
 			name:       "a glob through the path prefix lists the host's own files",
 			script:     "printf a > .c-2; printf b > .c-1; mkdir d; for f in /ottr-lab/.c-* /ottr-lab/d/* /ottr-lab/missing/*; do echo \"${f##*/}\"; done",
