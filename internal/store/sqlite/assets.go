@@ -349,7 +349,7 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 	// The key moves from the first argument to the WHERE clause.
 	args = append(args[1:], args[0])
 	defer s.assetWritten()
-	res, err := s.db.ExecContext(ctx, updateAssetSQL, args...)
+	res, err := s.writes.ExecContext(ctx, updateAssetSQL, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: update asset %q: %w", a.SystemName, err)
 	}

@@ -42,8 +42,9 @@ type Store struct {
 	read *sql.DB
 	// path is the database file.
 	path string
-	// stmts holds the read pool's prepared statements.
-	stmts *statements
+	// stmts holds the read pool's prepared statements, writes the
+	// read-write pool's.
+	stmts, writes *statements
 	// threshold remembers where assets_expiring divides few matches from
 	// many (listing.go); assetGeneration counts this store's asset writes,
 	// which make it stale.
@@ -175,7 +176,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.stmts = newStatements(s.read)
+	s.stmts, s.writes = newStatements(s.read), newStatements(db)
+	// The statements that run inside transactions, prepared while nothing
+	// holds a connection (statements.prepare says why).
+	err = s.stmts.prepare(ctx, readTxQueries...)
+	if err == nil {
+		err = s.writes.prepare(ctx, writeTxQueries...)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare statements: %w", err)
+	}
 	return s, nil
 }
 
@@ -292,7 +303,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the prepared statements and both connection pools.
 func (s *Store) Close() error {
-	errs := []error{s.stmts.close()}
+	errs := []error{s.stmts.close(), s.writes.close()}
 	if s.read != s.db {
 		errs = append(errs, s.read.Close())
 	}
