@@ -363,10 +363,10 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 
 // GetAsset returns one asset; store.ErrNotFound if absent.
 func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, error) {
-	a, err := scanAsset(s.stmts.QueryRowContext(ctx, getAssetSQL, systemName))
+	a, err := scanAsset(s.lookups.QueryRowContext(ctx, getAssetSQL, systemName))
 	if errors.Is(err, errSeparatorInText) {
 		var packed string
-		if err = s.stmts.QueryRowContext(ctx, getAssetWithLengthsSQL, systemName).Scan(&packed); err == nil {
+		if err = s.lookups.QueryRowContext(ctx, getAssetWithLengthsSQL, systemName).Scan(&packed); err == nil {
 			a, err = decodeAssetWithLengths(packed, &timeSlab{})
 		}
 	}

@@ -43,7 +43,7 @@ const (
 )
 
 // readTxQueries and writeTxQueries are the queries that run inside
-// transactions on the read and the read-write pool: Open prepares them.
+// transactions on the lookup and the read-write pool: Open prepares them.
 var (
 	readTxQueries  = []string{rotationByIDSQL, activeRotationSQL, journalOfRotationSQL, logOfRotationSQL}
 	writeTxQueries = []string{insertRotationSQL, lastLogSeqSQL, appendLogSQL}
@@ -146,7 +146,7 @@ func (s *Store) GetRotation(ctx context.Context, id int64) (store.Rotation, erro
 	var r store.Rotation
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = loadRotation(ctx, preparedTx{tx, s.stmts}, rotationByIDSQL, id)
+		r, err = loadRotation(ctx, preparedTx{tx, s.lookups}, rotationByIDSQL, id)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -165,7 +165,7 @@ func (s *Store) ActiveRotation(ctx context.Context, systemName string) (store.Ro
 	var r store.Rotation
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = loadRotation(ctx, preparedTx{tx, s.stmts}, activeRotationSQL, systemName)
+		r, err = loadRotation(ctx, preparedTx{tx, s.lookups}, activeRotationSQL, systemName)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
