@@ -205,6 +205,14 @@ func accountCore(ctx context.Context, cfg Config) (*api.Core, error) {
 // Config.HTTPClient is not set: a 2-minute timeout, TLS 1.2 or later
 // checked against roots (nil: the system pool). Callers that wrap its
 // Transport (to count requests) keep these settings.
+//
+// It keeps up to maxIdleCAConns connections to the CA between requests.
+// A wave runs a few hundred orders at once, each polling its
+// authorizations and order: with 16 kept, 150 issuances at once against
+// the lab's CA opened 365 new connections, each a TLS handshake (4 % of
+// ottr's CPU in a wave); with 256 kept, the next 150 opened none. Idle
+// connections close after idleCAConnTimeout, so a quiet process keeps
+// none.
 func NewHTTPClient(roots *x509.CertPool) *http.Client {
 	return &http.Client{
 		Timeout: 2 * time.Minute,
@@ -213,11 +221,21 @@ func NewHTTPClient(roots *x509.CertPool) *http.Client {
 			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   30 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
-			MaxIdleConnsPerHost:   16,
+			MaxIdleConns:          maxIdleCAConns,
+			MaxIdleConnsPerHost:   maxIdleCAConns,
+			IdleConnTimeout:       idleCAConnTimeout,
 			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		},
 	}
 }
+
+// maxIdleCAConns is the most idle connections an issuer's client keeps to
+// its CA: as many as the orders of a wave at the largest worker
+// concurrency the lab measures. idleCAConnTimeout is how long one is kept.
+const (
+	maxIdleCAConns    = 256
+	idleCAConnTimeout = 90 * time.Second
+)
 
 // Name is the CA profile's name.
 func (i *Issuer) Name() string { return i.name }

@@ -325,7 +325,7 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 	// The key moves from the first argument to the WHERE clause.
 	args = append(args[1:], args[0])
 	defer s.assetWritten()
-	res, err := s.db.ExecContext(ctx, updateAssetSQL, args...)
+	res, err := s.writes.ExecContext(ctx, updateAssetSQL, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: update asset %q: %w", a.SystemName, err)
 	}
@@ -339,7 +339,7 @@ func (s *Store) UpdateAsset(ctx context.Context, a asset.Asset) error {
 
 // GetAsset returns one asset; store.ErrNotFound if absent.
 func (s *Store) GetAsset(ctx context.Context, systemName string) (asset.Asset, error) {
-	a, err := scanAsset(s.stmts.QueryRowContext(ctx, getAssetSQL, systemName))
+	a, err := scanAsset(s.lookups.QueryRowContext(ctx, getAssetSQL, systemName))
 	if errors.Is(err, sql.ErrNoRows) {
 		return asset.Asset{}, fmt.Errorf("sqlite: get asset %q: %w", systemName, store.ErrNotFound)
 	}

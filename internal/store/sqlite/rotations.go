@@ -12,13 +12,65 @@ import (
 	"github.com/ottr-go/ottr/internal/store"
 )
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
+// rowsQuerier is what *sql.DB, *sql.Tx and preparedTx offer.
+type rowsQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 const rotationColumns = `id, asset, "trigger", force, state, attempts, error, created_at, updated_at, finished_at`
+
+// The queries a rotation runs again and again, kept prepared (statements).
+const (
+	insertRotationSQL = `INSERT INTO rotations
+		(asset, "trigger", force, state, attempts, error, created_at, updated_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	rotationByIDSQL      = `SELECT ` + rotationColumns + ` FROM rotations WHERE id = ?`
+	activeRotationSQL    = `SELECT ` + rotationColumns + ` FROM rotations WHERE asset = ? AND state IN ('pending', 'running')`
+	journalOfRotationSQL = `SELECT rotation_id, step, output, started_at, finished_at
+		FROM rotation_journal WHERE rotation_id = ? ORDER BY rowid`
+	logOfRotationSQL = `SELECT time, level, step, message
+		FROM rotation_log WHERE rotation_id = ? ORDER BY seq`
+	updateRotationStateSQL = `UPDATE rotations
+		SET state = ?, attempts = ?, error = ?, updated_at = ?, finished_at = ?
+		WHERE id = ?`
+	appendJournalSQL = `INSERT INTO rotation_journal
+		(rotation_id, step, output, started_at, finished_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (rotation_id, step) DO UPDATE SET
+			output = excluded.output, started_at = excluded.started_at, finished_at = excluded.finished_at`
+	lastLogSeqSQL = `SELECT coalesce(max(seq), 0) FROM rotation_log WHERE rotation_id = ?`
+	appendLogSQL  = `INSERT INTO rotation_log
+		(rotation_id, seq, time, level, step, message) VALUES (?, ?, ?, ?, ?, ?)`
+)
+
+// readTxQueries and writeTxQueries are the queries that run inside
+// transactions on the lookup and the read-write pool: Open prepares them.
+var (
+	readTxQueries  = []string{rotationByIDSQL, activeRotationSQL, journalOfRotationSQL, logOfRotationSQL}
+	writeTxQueries = []string{insertRotationSQL, lastLogSeqSQL, appendLogSQL}
+)
+
+// preparedTx runs queries in tx through the prepared statements of its
+// pool.
+type preparedTx struct {
+	tx    *sql.Tx
+	stmts *statements
+}
+
+func (p preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	stmt, err := p.stmts.inTx(ctx, p.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.QueryContext(ctx, args...)
+}
+
+func (p preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) scanner {
+	stmt, err := p.stmts.inTx(ctx, p.tx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return stmt.QueryRowContext(ctx, args...)
+}
 
 func scanRotation(row scanner) (store.Rotation, error) {
 	var (
@@ -65,9 +117,7 @@ func (s *Store) CreateRotationWith(ctx context.Context, r store.Rotation, then f
 
 	var thenErr error
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO rotations
-			(asset, "trigger", force, state, attempts, error, created_at, updated_at, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		err := preparedTx{tx, s.writes}.QueryRowContext(ctx, insertRotationSQL,
 			r.Asset, r.Trigger, boolInt(r.Force), r.State, r.Attempts, r.Error,
 			now.Unix(), now.Unix(), unixSeconds(r.FinishedAt)).Scan(&r.ID)
 		if err != nil || then == nil {
@@ -96,7 +146,7 @@ func (s *Store) GetRotation(ctx context.Context, id int64) (store.Rotation, erro
 	var r store.Rotation
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = loadRotation(ctx, tx, `SELECT `+rotationColumns+` FROM rotations WHERE id = ?`, id)
+		r, err = loadRotation(ctx, preparedTx{tx, s.lookups}, rotationByIDSQL, id)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -115,8 +165,7 @@ func (s *Store) ActiveRotation(ctx context.Context, systemName string) (store.Ro
 	var r store.Rotation
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = loadRotation(ctx, tx, `SELECT `+rotationColumns+` FROM rotations
-			WHERE asset = ? AND state IN ('pending', 'running')`, systemName)
+		r, err = loadRotation(ctx, preparedTx{tx, s.lookups}, activeRotationSQL, systemName)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -130,13 +179,12 @@ func (s *Store) ActiveRotation(ctx context.Context, systemName string) (store.Ro
 
 // loadRotation reads the one rotation query selects, then its journal and
 // log; sql.ErrNoRows if there is none.
-func loadRotation(ctx context.Context, q querier, query string, args ...any) (store.Rotation, error) {
+func loadRotation(ctx context.Context, q preparedTx, query string, args ...any) (store.Rotation, error) {
 	r, err := scanRotation(q.QueryRowContext(ctx, query, args...))
 	if err != nil {
 		return store.Rotation{}, err
 	}
-	journals, err := loadJournals(ctx, q, `SELECT rotation_id, step, output, started_at, finished_at
-		FROM rotation_journal WHERE rotation_id = ? ORDER BY rowid`, r.ID)
+	journals, err := loadJournals(ctx, q, journalOfRotationSQL, r.ID)
 	if err != nil {
 		return store.Rotation{}, err
 	}
@@ -152,7 +200,7 @@ func loadRotation(ctx context.Context, q querier, query string, args ...any) (st
 
 // loadJournals runs a query of journal rows in order and groups them by
 // rotation.
-func loadJournals(ctx context.Context, q querier, query string, args ...any) (map[int64][]store.JournalEntry, error) {
+func loadJournals(ctx context.Context, q rowsQuerier, query string, args ...any) (map[int64][]store.JournalEntry, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -178,9 +226,8 @@ func loadJournals(ctx context.Context, q querier, query string, args ...any) (ma
 	return out, rows.Err()
 }
 
-func loadLog(ctx context.Context, q querier, id int64) ([]store.LogLine, error) {
-	rows, err := q.QueryContext(ctx, `SELECT time, level, step, message
-		FROM rotation_log WHERE rotation_id = ? ORDER BY seq`, id)
+func loadLog(ctx context.Context, q rowsQuerier, id int64) ([]store.LogLine, error) {
+	rows, err := q.QueryContext(ctx, logOfRotationSQL, id)
 	if err != nil {
 		return nil, err
 	}
@@ -277,9 +324,7 @@ func (s *Store) UpdateRotationState(ctx context.Context, id int64, u store.State
 	if store.Final(u.State) {
 		finishedAt = now.Unix()
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE rotations
-		SET state = ?, attempts = ?, error = ?, updated_at = ?, finished_at = ?
-		WHERE id = ?`, u.State, u.Attempts, u.Error, now.Unix(), finishedAt, id)
+	res, err := s.writes.ExecContext(ctx, updateRotationStateSQL, u.State, u.Attempts, u.Error, now.Unix(), finishedAt, id)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("sqlite: update rotation %d to %s: another active rotation: %w", id, u.State, store.ErrConflict)
 	}
@@ -301,11 +346,7 @@ func (s *Store) AppendJournal(ctx context.Context, id int64, e store.JournalEntr
 	if e.Output != nil {
 		output = string(e.Output)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO rotation_journal
-		(rotation_id, step, output, started_at, finished_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (rotation_id, step) DO UPDATE SET
-			output = excluded.output, started_at = excluded.started_at, finished_at = excluded.finished_at`,
-		id, e.Step, output, e.StartedAt.UnixMilli(), e.FinishedAt.UnixMilli())
+	_, err := s.writes.ExecContext(ctx, appendJournalSQL, id, e.Step, output, e.StartedAt.UnixMilli(), e.FinishedAt.UnixMilli())
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("sqlite: append journal step %q of rotation %d: rotation %w", e.Step, id, store.ErrNotFound)
 	}
@@ -325,16 +366,13 @@ func (s *Store) AppendLog(ctx context.Context, id int64, lines ...store.LogLine)
 	// can take the same seq between the max() and the inserts.
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var last int64
-		if err := tx.QueryRowContext(ctx,
-			`SELECT coalesce(max(seq), 0) FROM rotation_log WHERE rotation_id = ?`, id).Scan(&last); err != nil {
+		if err := (preparedTx{tx, s.writes}).QueryRowContext(ctx, lastLogSeqSQL, id).Scan(&last); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO rotation_log
-			(rotation_id, seq, time, level, step, message) VALUES (?, ?, ?, ?, ?, ?)`)
+		stmt, err := s.writes.inTx(ctx, tx, appendLogSQL)
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
 		for i, l := range lines {
 			if _, err := stmt.ExecContext(ctx, id, last+int64(i)+1, l.Time.UnixMilli(), l.Level, l.Step, l.Message); err != nil {
 				return err

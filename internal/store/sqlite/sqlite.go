@@ -38,12 +38,25 @@ type Store struct {
 	// db is the read-write pool: every write, and River.
 	db *sql.DB
 	// read is the read-only pool for reads outside a write transaction; it
-	// is db itself when the file is not in WAL mode.
+	// is db itself when the file is not in WAL mode. Its connections map
+	// the file (readDSN): listings and searches read many pages.
 	read *sql.DB
+	// lookup is a second read-only pool, whose connections do not map the
+	// file, for the reads by key a rotation makes again and again
+	// (GetAsset, GetRotation); db itself when the file is not in WAL mode.
+	//
+	// A connection that maps the file unmaps it at the start of every
+	// read after another connection committed, and maps it again on the
+	// first page it reads. In a wave, where a commit falls between almost
+	// any two reads, a mapped GetAsset and GetRotation took about 1.5
+	// times the CPU of unmapped ones (BenchmarkReadsBesideWrites), and
+	// munmap alone about 4 % of ottr's CPU.
+	lookup *sql.DB
 	// path is the database file.
 	path string
-	// stmts holds the read pool's prepared statements.
-	stmts *statements
+	// stmts, lookups and writes hold the prepared statements of read,
+	// lookup and db.
+	stmts, lookups, writes *statements
 	// threshold remembers where assets_expiring divides few matches from
 	// many (listing.go); assetGeneration counts this store's asset writes,
 	// which make it stale.
@@ -61,6 +74,9 @@ type options struct {
 	maxOpenConns int
 	readConns    int
 	busyTimeout  time.Duration
+	// lookupMmapSize is the mmap_size of the lookup pool's connections,
+	// for BenchmarkReadsBesideWrites; none by default.
+	lookupMmapSize int64
 }
 
 func (o options) withDefaults() options {
@@ -157,7 +173,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, read: db, path: path, now: o.now, log: o.logger}
+	s := &Store{db: db, read: db, lookup: db, path: path, now: o.now, log: o.logger}
 	wal, err := s.firstConnection(ctx, o.busyTimeout)
 	if err != nil {
 		db.Close()
@@ -170,19 +186,34 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if wal {
 		// Opened after the migrations, so no reader ever sees an older
 		// schema than the binary's.
-		if s.read, err = openReadPool(path, o); err != nil {
+		if s.read, err = openReadPool(path, o, readMmapSize); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if s.lookup, err = openReadPool(path, o, o.lookupMmapSize); err != nil {
+			s.read.Close()
 			db.Close()
 			return nil, err
 		}
 	}
-	s.stmts = newStatements(s.read)
+	s.stmts, s.lookups, s.writes = newStatements(s.read), newStatements(s.lookup), newStatements(db)
+	// The statements that run inside transactions, prepared while nothing
+	// holds a connection (statements.prepare says why).
+	err = s.lookups.prepare(ctx, readTxQueries...)
+	if err == nil {
+		err = s.writes.prepare(ctx, writeTxQueries...)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare statements: %w", err)
+	}
 	return s, nil
 }
 
 // openReadPool opens the read-only connections. Without WAL they would
 // block the writer, which is why Open only calls this in WAL mode.
-func openReadPool(path string, o options) (*sql.DB, error) {
-	read, err := sql.Open("sqlite", readDSN(path, o.busyTimeout))
+func openReadPool(path string, o options, mmapSize int64) (*sql.DB, error) {
+	read, err := sql.Open("sqlite", readDSN(path, o.busyTimeout, mmapSize))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
@@ -228,18 +259,19 @@ func dsn(path string, busyTimeout time.Duration) string {
 // SQLite's default 2 MB cache, 0.6 ms with 64 MB, and 0.5 ms mapped,
 // whatever the cache. The map costs address space, not memory: its pages
 // are the operating system's file cache, shared by every connection and
-// process. It is capped at readMmapSize (about two million assets); the
-// rest of a larger file is read as before.
-func readDSN(path string, busyTimeout time.Duration) string {
+// process. The read pool's connections map up to readMmapSize (about two
+// million assets), the rest of a larger file is read as before; the lookup
+// pool's map nothing (mmapSize 0), see Store.lookup.
+func readDSN(path string, busyTimeout time.Duration, mmapSize int64) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "query_only(1)")
-	q.Add("_pragma", "mmap_size("+strconv.FormatInt(readMmapSize, 10)+")")
+	q.Add("_pragma", "mmap_size("+strconv.FormatInt(mmapSize, 10)+")")
 	return fileURI(path, q)
 }
 
 // readMmapSize is the largest part of the database file, in bytes, that a
-// read-only connection maps.
+// connection of the read pool maps.
 const readMmapSize = 1 << 30
 
 // fileURI returns the file: URI of path with the query q. The path must
@@ -292,9 +324,9 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the prepared statements and both connection pools.
 func (s *Store) Close() error {
-	errs := []error{s.stmts.close()}
+	errs := []error{s.stmts.close(), s.lookups.close(), s.writes.close()}
 	if s.read != s.db {
-		errs = append(errs, s.read.Close())
+		errs = append(errs, s.read.Close(), s.lookup.Close())
 	}
 	errs = append(errs, s.db.Close())
 	if err := errors.Join(errs...); err != nil {
@@ -341,10 +373,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return runTx(ctx, s.db, nil, fn)
 }
 
-// inReadTx runs fn in a deferred, read-only transaction on the read pool,
-// so the statements of fn see one snapshot without taking the write lock.
+// inReadTx runs fn in a deferred, read-only transaction on the lookup
+// pool, so the statements of fn see one snapshot without taking the write
+// lock.
 func (s *Store) inReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return runTx(readContext(ctx), s.read, &sql.TxOptions{ReadOnly: true}, fn)
+	return runTx(readContext(ctx), s.lookup, &sql.TxOptions{ReadOnly: true}, fn)
 }
 
 func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {

@@ -10,15 +10,17 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// statements keeps one prepared *sql.Stmt per query text on the read pool.
+// statements keeps one prepared *sql.Stmt per query text on one pool.
 // database/sql prepares such a statement on each connection the first time
 // it runs there and keeps it, so a query is compiled once per connection
 // instead of on every call, which at 100,000 assets cost about a tenth of a
-// millisecond of a page of search results.
+// millisecond of a page of search results, and in a wave of rotations
+// about a tenth of the store's CPU (SQLite's parser).
 //
 // Only queries whose text comes from a fixed set of shapes belong here —
 // the listing queries (one per combination of filters, index and paging),
-// the lookups by key — so the set stays small and needs no eviction.
+// the lookups by key, the writes of a rotation — so the set stays small
+// and needs no eviction.
 type statements struct {
 	db *sql.DB
 
@@ -64,6 +66,44 @@ func (c *statements) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	c.byText[query] = stmt
 	return stmt, nil
+}
+
+// prepare prepares queries ahead of their first use. A statement used only
+// inside transactions must be: preparing it there would take a second
+// connection from the pool while the transaction holds one, and the
+// read-write pool has a single connection (see inTx).
+func (c *statements) prepare(ctx context.Context, queries ...string) error {
+	for _, q := range queries {
+		if _, err := c.get(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ExecContext runs query with args on its prepared statement, with ctx as
+// it is: a write is cancelled with its caller.
+func (c *statements) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	stmt, err := c.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.ExecContext(ctx, args...)
+}
+
+// inTx returns query's statement bound to tx, which must come from the
+// same pool. database/sql reuses what the statement prepared on tx's
+// connection, and prepares it there if it has not yet. A query prepare
+// did not cache is prepared on tx's connection for this transaction
+// alone, never through the pool.
+func (c *statements) inTx(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	c.mu.RLock()
+	stmt, ok := c.byText[query]
+	c.mu.RUnlock()
+	if !ok {
+		return tx.PrepareContext(ctx, query)
+	}
+	return tx.StmtContext(ctx, stmt), nil
 }
 
 // QueryContext runs query with args on its prepared statement.

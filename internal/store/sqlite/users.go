@@ -69,7 +69,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 
 // GetUser returns one user; store.ErrNotFound if absent.
 func (s *Store) GetUser(ctx context.Context, username string) (store.User, error) {
-	u, err := scanUser(s.stmts.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	u, err := scanUser(s.lookups.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, fmt.Errorf("sqlite: get user %q: %w", username, store.ErrNotFound)
 	}
