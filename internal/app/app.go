@@ -241,6 +241,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.builds, a.cancelBuilds = context.WithCancel(context.Background())
 	go clearZoneCache(a.builds, zoneCacheLifetime)
+	memoryLimit(a.builds, cfg.Workers.MemoryLimitMiB, a.log)
 	return a, nil
 }
 
