@@ -240,6 +240,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	a.builds, a.cancelBuilds = context.WithCancel(context.Background())
+	go clearZoneCache(a.builds, zoneCacheLifetime)
+	memoryLimit(a.builds, cfg.Workers.MemoryLimitMiB, a.log)
 	return a, nil
 }
 
@@ -253,7 +255,8 @@ func deviceBackend(database string, pool *pgxpool.Pool) devicelock.Backend {
 	return devicelock.Files{Dir: database + ".devices"}
 }
 
-// Close stops the CA profile builds under way and releases the store.
+// Close stops the CA profile builds under way and the clearing of lego's
+// zone cache, and releases the store.
 func (a *App) Close() error {
 	a.cancelBuilds()
 	return a.Store.Close()

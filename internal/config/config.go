@@ -120,6 +120,11 @@ type Workers struct {
 	// On SQLite, processes share one machine and a dead one's rotations
 	// are taken over at once.
 	TakeoverAfter time.Duration `yaml:"takeover_after"`
+	// MemoryLimitMiB is a soft limit on the process's memory, in MiB, that
+	// the Go runtime collects garbage earlier to stay under, never below
+	// what the rotations in flight hold; GOMEMLIMIT, when set, wins.
+	// Default 0: none.
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 }
 
 // CA is one CA profile.

@@ -20,8 +20,11 @@ import (
 
 // Limits the validation rules enforce.
 const (
-	minInterval       = 10 * time.Second
-	minJobTimeout     = 10 * time.Second
+	minInterval   = 10 * time.Second
+	minJobTimeout = 10 * time.Second
+	// minMemoryLimitMiB is about what ottr holds idle: a lower limit
+	// would only be raised at once.
+	minMemoryLimitMiB = 64
 	minTakeoverAfter  = 15 * time.Second
 	maxConcurrency    = 10000
 	maxFixedDays      = 400 // no publicly trusted certificate lives longer than 398 days
@@ -93,6 +96,9 @@ func (k *checker) checkScheduling() {
 	}
 	if w.TakeoverAfter < minTakeoverAfter {
 		k.add("workers.takeover_after", "must be at least %v (a heartbeat is written every 5s), got %v", minTakeoverAfter, w.TakeoverAfter)
+	}
+	if w.MemoryLimitMiB != 0 && w.MemoryLimitMiB < minMemoryLimitMiB {
+		k.add("workers.memory_limit_mib", "must be 0 (no limit) or at least %d, got %d", minMemoryLimitMiB, w.MemoryLimitMiB)
 	}
 	if w.JobTimeout < minJobTimeout {
 		k.add("workers.job_timeout", "must be at least %v, got %v", minJobTimeout, w.JobTimeout)

@@ -72,6 +72,11 @@ func TestValidationRules(t *testing.T) {
 			want: []string{"ottr.yaml:2: workers.concurrency: must be between 1 and 10000, got 10001"},
 		},
 		{
+			name: "rejects a memory limit too low to hold ottr idle",
+			yaml: "workers:\n  memory_limit_mib: 16\n",
+			want: []string{"ottr.yaml:2: workers.memory_limit_mib: must be 0 (no limit) or at least 64, got 16"},
+		},
+		{
 			name: "accepts a concurrency of ten thousand",
 			yaml: "workers:\n  concurrency: 10000\n",
 		},

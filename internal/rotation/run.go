@@ -225,6 +225,12 @@ func (rn *run) open(ctx context.Context) (driver.Session, error) {
 
 func (rn *run) close() {
 	rn.unlockDevice()
+	rn.closeSession()
+}
+
+// closeSession ends the device's session, if any; the next step that needs
+// the device opens a new one, as a resumed rotation does.
+func (rn *run) closeSession() {
 	if rn.session != nil {
 		_ = rn.session.Close()
 		rn.session = nil
@@ -305,6 +311,11 @@ func (rn *run) generateCSR(ctx context.Context) (csrOutput, error) {
 // created it, which is asked first: asking another would order a second
 // certificate.
 func (rn *run) issue(ctx context.Context) (issueOutput, error) {
+	// The CA takes seconds, minutes under load, and the device is not
+	// needed meanwhile: an SSH connection kept idle is about 40 KiB and
+	// five goroutines, most of what thousands of rotations in flight hold.
+	// Install connects again.
+	rn.closeSession()
 	pending, err := rn.journaledOrder()
 	if err != nil {
 		return issueOutput{}, err

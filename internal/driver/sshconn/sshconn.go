@@ -1,6 +1,7 @@
 // Package sshconn dials devices over SSH the way ottr's drivers do: the
-// host key is checked against an OpenSSH known_hosts file (parsed once and
-// cached while the file is unchanged), the login is a key or a password,
+// host key is checked against an OpenSSH known_hosts file (indexed once
+// while the file is unchanged, each dial reading only its host's lines), the
+// login is a key or a password,
 // and every refusal says what is wrong and the command that fixes it.
 package sshconn
 
@@ -22,7 +23,7 @@ import (
 )
 
 // Dialer opens SSH connections. The zero value is ready to use; it is safe
-// for concurrent use and caches the known_hosts files it reads.
+// for concurrent use and keeps an index of the known_hosts files it reads.
 type Dialer struct {
 	// Timeout bounds the connection and the handshake; zero leaves it to
 	// ctx.
@@ -32,18 +33,19 @@ type Dialer struct {
 	knownHosts map[string]knownHostsEntry
 }
 
-// knownHostsEntry is a parsed known_hosts file and the file state it was
-// parsed from, so an edited file is read again.
+// knownHostsEntry is the index of a known_hosts file and the file state it
+// was read from, so an edited file is read again.
 type knownHostsEntry struct {
-	modTime  time.Time
-	size     int64
-	callback ssh.HostKeyCallback
+	modTime time.Time
+	size    int64
+	index   *knownHostsIndex
 }
 
-// hostKeyCallback returns the known_hosts check for file, from the cache when
-// the file has not changed since it was parsed: a fleet's file is
-// megabytes, and parsing it for each of thousands of parallel rotations
-// would dominate their cost.
+// hostKeyCallback returns the known_hosts check of addr in file, from the
+// file's index when the file has not changed since it was read: a fleet's
+// file is megabytes, and parsing it for each of thousands of parallel
+// rotations would dominate their cost, while keeping it parsed would hold
+// every device's key for the few being dialled.
 func (d *Dialer) hostKeyCallback(file, addr string) (ssh.HostKeyCallback, error) {
 	if file == "" {
 		return nil, fmt.Errorf("no known_hosts file is configured, so the host key of %s cannot be verified: "+
@@ -58,20 +60,47 @@ func (d *Dialer) hostKeyCallback(file, addr string) (ssh.HostKeyCallback, error)
 		return nil, fmt.Errorf("known_hosts file: %w", err)
 	}
 
+	idx, err := d.index(file, info)
+	if err != nil {
+		return nil, fmt.Errorf("read known_hosts file %s: %w", file, err)
+	}
+	cb, err := idx.callback(addr)
+	if err != nil {
+		// The file may have been rewritten between the index and this
+		// read with the same size and time: read it again once.
+		d.forget(file)
+		if idx, err = d.index(file, info); err == nil {
+			cb, err = idx.callback(addr)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read known_hosts file %s: %w", file, err)
+	}
+	return cb, nil
+}
+
+func (d *Dialer) forget(file string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.knownHosts, file)
+}
+
+// index returns file's index, reading the file again when it changed.
+func (d *Dialer) index(file string, info os.FileInfo) (*knownHostsIndex, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.knownHosts == nil {
 		d.knownHosts = map[string]knownHostsEntry{}
 	}
 	if e, ok := d.knownHosts[file]; ok && e.modTime.Equal(info.ModTime()) && e.size == info.Size() {
-		return e.callback, nil
+		return e.index, nil
 	}
-	cb, err := knownhosts.New(file)
+	idx, err := indexKnownHosts(file)
 	if err != nil {
-		return nil, fmt.Errorf("read known_hosts file %s: %w", file, err)
+		return nil, err
 	}
-	d.knownHosts[file] = knownHostsEntry{modTime: info.ModTime(), size: info.Size(), callback: cb}
-	return cb, nil
+	d.knownHosts[file] = knownHostsEntry{modTime: info.ModTime(), size: info.Size(), index: idx}
+	return idx, nil
 }
 
 // KeyscanHint is the command that adds addr's host key to file.
