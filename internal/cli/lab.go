@@ -50,8 +50,10 @@ type labFlags struct {
 	platforms            []string
 	tableRows            int
 	cpuProfile           string
-	opensslProcesses     bool
-	caValidationTime     time.Duration
+	// memoryLimitMiB is workers.memory_limit_mib in the lab's config.
+	memoryLimitMiB   int
+	opensslProcesses bool
+	caValidationTime time.Duration
 	// devicesProcess runs the CA, DNS server and devices in a child
 	// process and ottr in this one; readyFile is what such a child
 	// writes once its devices are registered.
@@ -119,6 +121,7 @@ measures ottr's own memory and CPU apart from the emulated fleet's.`,
 	cmd.Flags().DurationVar(&f.caValidationTime, "ca-validation-time", 500*time.Millisecond,
 		"how long the lab CA takes to find a challenge valid, as a public CA takes a moment (0: at once)")
 	cmd.Flags().BoolVar(&f.opensslProcesses, "openssl-processes", false, "Linux hosts run the openssl program for every key, instead of making keys in the lab process")
+	cmd.Flags().IntVar(&f.memoryLimitMiB, "memory-limit-mib", 0, "workers.memory_limit_mib in the lab's ottr.yaml: a soft memory limit for ottr (0: none)")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	cmd.Flags().BoolVar(&f.devicesProcess, "devices-process", false, "run the CA, DNS server and devices in a child process, and only ottr in this one (its memory and CPU then are ottr's own)")
 	cmd.Flags().StringVar(&f.memProfile, "memprofile", "", "write a heap profile of this process at the wave's end or interruption, with its last rotations in flight (go tool pprof reads it)")
@@ -200,7 +203,7 @@ func runLab(ctx context.Context, g *globals, f labFlags) error {
 	fmt.Fprintf(g.stdout, "starting the lab: CA, DNS server and %d devices%s ...\n", f.devices, platformsNote(f.platforms))
 	l, err := lab.Start(ctx, lab.Options{
 		Devices: f.devices, Platforms: f.platforms, DataDir: f.data, Profile: f.profile,
-		Concurrency: f.concurrency, CAValidationTime: f.caValidationTime, OpenSSLProcesses: f.opensslProcesses,
+		Concurrency: f.concurrency, MemoryLimitMiB: f.memoryLimitMiB, CAValidationTime: f.caValidationTime, OpenSSLProcesses: f.opensslProcesses,
 		RotatesElsewhere: f.noRotate, Logger: log,
 	})
 	if err != nil {
@@ -338,7 +341,8 @@ func startDevicesProcess(ctx context.Context, f labFlags, dir string) (*devicesP
 	args := []string{"lab", "--no-rotate", "--data", dir, "--ready-file", ready,
 		"--devices", strconv.Itoa(f.devices), "--platforms", strings.Join(f.platforms, ","),
 		"--concurrency", strconv.Itoa(f.concurrency), "--profile", f.profile,
-		"--ca-validation-time", f.caValidationTime.String()}
+		"--ca-validation-time", f.caValidationTime.String(),
+		"--memory-limit-mib", strconv.Itoa(f.memoryLimitMiB)}
 	if f.reuse {
 		args = append(args, "--reuse")
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	Profile string
 	// Concurrency is workers.concurrency in the lab's config. Default 50.
 	Concurrency int
+	// MemoryLimitMiB is workers.memory_limit_mib in the lab's config
+	// (0: no limit).
+	MemoryLimitMiB int
 	// RotatesElsewhere says ottr runs in another process ('ottr lab
 	// --no-rotate'): the lab holds one end of each rotation's connections,
 	// not both, and needs fewer open files.

@@ -36,6 +36,7 @@ data_dir: %q
 workers:
   concurrency: %d
   job_timeout: 2m
+  memory_limit_mib: %d
 scheduler:
   interval: 1m
 certificate_authorities:
@@ -58,7 +59,7 @@ dns:
     tsig_key: %q
     tsig_algorithm: hmac-sha256.
     tsig_secret: %q
-`, l.Dir, o.Concurrency, CAName, l.CA.DirectoryURL(), l.path("ca-roots.pem"), o.Profile,
+`, l.Dir, o.Concurrency, o.MemoryLimitMiB, CAName, l.CA.DirectoryURL(), l.path("ca-roots.pem"), o.Profile,
 		DeviceZone, DelegateZone, l.DNS.Addr(), l.DNS.Addr(), tsigKeyName, "file:"+l.path("tsig.secret"))
 
 	rest, err := l.credentialsAndRoutes()
