@@ -640,6 +640,21 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 				return nil, s.err
 			}
 			inFlight = int64(s.res.Enqueued + s.res.Active)
+			if inFlight == 0 {
+				// A rotation records the asset's new certificate before
+				// its own end: a scan between the two finds the asset
+				// not due and nothing queued, while the rotation is
+				// still running.
+				active, err := anyActiveRotation(ctx, ap.Store)
+				if err != nil {
+					heap.finish()
+					stopQueue()
+					return nil, err
+				}
+				if active {
+					inFlight = 1
+				}
+			}
 		case <-ctx.Done():
 			w.writeMemProfile(g)
 			w.memory = heap.finish()
@@ -669,6 +684,20 @@ func (w *wave) run(ctx context.Context, g *globals, ap *app.App) (func(), error)
 	fmt.Fprintf(g.stdout, "%d rotated, %d failed, in %s (%.1f rotations/s)\n",
 		w.done.Load(), w.failed.Load(), w.elapsed.Round(time.Millisecond), float64(w.done.Load())/w.elapsed.Seconds())
 	return stopQueue, nil
+}
+
+// anyActiveRotation reports whether a rotation is pending or running.
+func anyActiveRotation(ctx context.Context, st store.Store) (bool, error) {
+	for _, state := range []store.State{store.StateRunning, store.StatePending} {
+		rots, err := st.ListRotations(ctx, store.RotationFilter{State: state, Limit: 1})
+		if err != nil {
+			return false, err
+		}
+		if len(rots) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // writeMemProfile writes --memprofile, if asked for.
