@@ -95,6 +95,14 @@ func TestInProcessShellBehavesLikeAHostShell(t *testing.T) {
 			},
 		},
 		{
+			// read is a regular builtin: IFS= before it lasts for that
+			// call alone, and later words split as before.
+			name:       "IFS= before read -r does not stay set after it",
+			script:     "IFS= read -r a; x='p q r'; set -- $x; echo \"$# [$a]\"",
+			stdin:      "one two\n",
+			wantStdout: "3 [one two]\n",
+		},
+		{
 			name:       "read fails on a last line without a newline, having set the variable",
 			script:     "while IFS= read -r l; do printf '[%s]\\n' \"$l\"; done; echo \"last [$l]\"; read -r l || echo \"at the end [$l]\"",
 			stdin:      "a\n\nit's \"$x\" `y` \\n\nb",
